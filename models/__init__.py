@@ -1,0 +1,1 @@
+"""Models: the manifest, preparation of the offline default set, ONNX wrappers' inputs."""

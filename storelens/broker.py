@@ -1,0 +1,136 @@
+"""A local MQTT broker for the demo: Mosquitto when installed, otherwise amqtt inside this process.
+
+Production stores run Mosquitto as a service; this only serves ``storelens demo`` and a fresh laptop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from storelens.errors import StoreLensError
+
+log = logging.getLogger(__name__)
+
+
+class BrokerError(StoreLensError):
+    """The local broker could not be started."""
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait(port: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return True
+        time.sleep(0.05)
+    return False
+
+
+class LocalBroker:
+    """A broker on a free loopback port.
+
+    Args:
+        prefer_mosquitto: use Mosquitto when its binary is installed.
+    """
+
+    def __init__(self, prefer_mosquitto: bool = True) -> None:
+        self.port = free_port()
+        self.kind = ""
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._broker: Any = None
+        self.prefer_mosquitto = prefer_mosquitto
+
+    @property
+    def url(self) -> str:
+        """``mqtt://127.0.0.1:PORT``."""
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def start(self) -> LocalBroker:
+        """Start it; raises :class:`BrokerError` when neither broker can run."""
+        binary = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+        if self.prefer_mosquitto and binary:
+            self._tmp = tempfile.TemporaryDirectory(prefix="storelens-mosquitto-")
+            conf = Path(self._tmp.name) / "mosquitto.conf"
+            conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+            # its own session: Ctrl-C in the terminal reaches the demo, which stops the broker last
+            self._proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+            if _wait(self.port, 10):
+                self.kind = "mosquitto"
+                return self
+            self.stop()
+        self._start_amqtt()
+        self.kind = "amqtt (embedded)"
+        return self
+
+    def _start_amqtt(self) -> None:
+        from amqtt.broker import Broker
+
+        ready = threading.Event()
+        failure: list[BaseException] = []
+        config = {
+            "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{self.port}"}},
+            "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+        }
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            asyncio.set_event_loop(loop)
+            try:
+                self._broker = Broker(config, loop=loop)
+                loop.run_until_complete(self._broker.start())
+            except BaseException as exc:  # reported to the starting thread
+                failure.append(exc)
+                ready.set()
+                return
+            ready.set()
+            loop.run_forever()
+
+        self._thread = threading.Thread(target=run, name="amqtt-broker", daemon=True)
+        self._thread.start()
+        ready.wait(15)
+        if failure or not _wait(self.port, 10):
+            raise BrokerError(f"cannot start an embedded MQTT broker on 127.0.0.1:{self.port}: {failure[:1]}")
+
+    def stop(self) -> None:
+        """Stop it."""
+        if self._proc is not None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+            self._proc = None
+        if self._loop is not None and self._broker is not None:
+            future = asyncio.run_coroutine_threadsafe(self._broker.shutdown(), self._loop)
+            try:
+                future.result(10)
+            except Exception:  # shutting down anyway
+                log.debug("amqtt shutdown raised", exc_info=True)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            if self._thread is not None:
+                self._thread.join(5)
+            self._loop = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None

@@ -1,0 +1,315 @@
+"""The ``storelens`` console command (see shared/CONTRACT.md).
+
+Exit 0 on success, 2 on bad usage or bad input with one line on stderr naming what is wrong.
+``--json`` writes JSON lines to stdout and nothing else there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from storelens import __version__
+from storelens.errors import ConfigError, StoreLensError
+
+log = logging.getLogger("storelens")
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def emit_json(obj: dict[str, Any]) -> None:
+    """One JSON line on stdout."""
+    sys.stdout.write(json.dumps(obj, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+def _progress(args: argparse.Namespace) -> Callable[[str], None]:
+    def report(msg: str) -> None:
+        sys.stderr.write(f"storelens: {msg}\n")
+        sys.stderr.flush()
+
+    return report
+
+
+# --- models -------------------------------------------------------------------------------------
+
+
+def cmd_models_prepare(args: argparse.Namespace) -> int:
+    """`storelens models prepare`."""
+    from models.manifest import models_dir
+    from models.prepare import prepare_all
+
+    directory = models_dir(args.models_dir)
+    done = prepare_all(directory, _progress(args))
+    for item in done:
+        if args.json:
+            emit_json({"name": item.name, "file": str(item.path), "action": item.action})
+    if not args.json:
+        print(f"models ready in {directory}: " + ", ".join(f"{d.name} ({d.action})" for d in done))
+    return 0
+
+
+def cmd_models_list(args: argparse.Namespace) -> int:
+    """`storelens models list`: every manifest model and whether it is ready here."""
+    from models.manifest import load_manifest, models_dir, verify_model_file
+
+    directory = models_dir(args.models_dir)
+    rows = []
+    for spec in load_manifest().models:
+        try:
+            verify_model_file(spec, directory)
+            status = "ready"
+        except StoreLensError as exc:
+            status = "missing" if "is missing" in str(exc) else "mismatch"
+        rows.append({"name": spec.name, "task": spec.task, "file": spec.file, "sha256": spec.sha256 or None,
+                     "licence": spec.licence, "source": spec.source, "status": status})  # fmt: skip
+    if args.json:
+        for row in rows:
+            emit_json(row)
+        return 0
+    for row in rows:
+        print(f"{row['name']:<28} {row['task']:<12} {row['status']:<9} {row['file']}")
+        print(f"    sha256  {row['sha256'] or '(operator-supplied, not pinned)'}")
+        print(f"    licence {row['licence']}")
+        print(f"    source  {row['source']}")
+    return 0
+
+
+# --- faces (detect / compare on photos) ---------------------------------------------------------
+
+
+def _face_models(args: argparse.Namespace) -> Any:
+    from models.loader import load_face_models
+    from models.manifest import models_dir
+    from storelens.config import default_config, load_config
+
+    config = load_config(Path(args.config)) if args.config else default_config()
+    directory = models_dir(args.models_dir or config.models.dir or None)
+    return load_face_models(config, directory)
+
+
+def cmd_faces_detect(args: argparse.Namespace) -> int:
+    """`storelens faces detect`: faces per photo; a bad photo is reported and the rest go on."""
+    from storelens.images import PhotoFrames
+
+    fm = _face_models(args)
+    frames = PhotoFrames(args.photos)
+    for photo, frame in frames:
+        dets = fm.detector.detect(frame)
+        faces = [{"bbox": [round(float(v), 1) for v in b], "det_score": round(float(s), 4)}
+                 for b, s in zip(dets.boxes, dets.scores, strict=True)]  # fmt: skip
+        if args.json:
+            emit_json({"photo": photo, "width": frame.size[0], "height": frame.size[1], "faces": faces})
+        else:
+            print(f"{photo}: {len(faces)} face(s)")
+            for f in faces:
+                print(f"    bbox {f['bbox']} score {f['det_score']}")
+    return 2 if frames.failed else 0
+
+
+def cmd_faces_compare(args: argparse.Namespace) -> int:
+    """`storelens faces compare`: pairwise similarity of the largest face of each photo."""
+    import numpy as np
+
+    from edge.messages import Frame
+    from storelens.errors import ImageError
+    from storelens.images import load_image
+
+    fm = _face_models(args)
+    vecs = []
+    for photo in args.photos:
+        frame = Frame(load_image(Path(photo)), camera_id=photo)
+        dets = fm.detector.detect(frame)
+        if len(dets) == 0:
+            raise ImageError(f"{photo}: no face found")
+        largest = int(np.argmax(dets.widths))
+        vecs.append(fm.embedder.embed(frame, dets.select(np.array([largest]))).vectors[0])
+    sims = np.stack(vecs) @ np.stack(vecs).T
+    threshold = fm.match_threshold
+    for i, a in enumerate(args.photos):
+        for j in range(i + 1, len(args.photos)):
+            b = args.photos[j]
+            same = bool(sims[i, j] >= threshold)
+            if args.json:
+                emit_json({"a": a, "b": b, "similarity": round(float(sims[i, j]), 4), "same_person": same,
+                           "threshold": threshold})  # fmt: skip
+            else:
+                print(f"{a} ~ {b}: similarity {sims[i, j]:.3f} -> {'same person' if same else 'different'}")
+    return 0
+
+
+# --- later issues -------------------------------------------------------------------------------
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """`storelens doctor`: one line per check; exit 1 when any fails."""
+    from storelens.config import load_config
+    from storelens.doctor import run_checks
+
+    checks = run_checks(load_config(Path(args.config)))
+    for c in checks:
+        if args.json:
+            emit_json({"check": c.name, "ok": c.ok, "detail": c.detail, "fix": c.fix})
+        else:
+            print(
+                f"{'OK  ' if c.ok else 'FAIL'}  {c.name:<18} {c.detail}"
+                + (f" -> {c.fix}" if c.fix and not c.ok else "")
+            )
+    return 0 if all(c.ok for c in checks) else 1
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """`storelens bench`."""
+    from storelens.bench import run_bench
+
+    return run_bench(args)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """`storelens demo`."""
+    from storelens.demo import run_demo
+
+    return run_demo(args)
+
+
+def cmd_validate_config(path: str) -> int:
+    """`storelens --validate-config FILE`: every error with its path, value and reason."""
+    from storelens.config import load_config
+
+    try:
+        config = load_config(Path(path))
+    except ConfigError as exc:
+        sys.stderr.write(f"storelens: error: {exc}\n")
+        return 2
+    print(f"{path}: valid (store {config.store.id}, {len(config.cameras)} camera(s))")
+    return 0
+
+
+# --- parser -------------------------------------------------------------------------------------
+
+
+def _scales(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or any(v < 100 or v > 10_000_000 for v in values):
+        raise argparse.ArgumentTypeError(f"expected sizes between 100 and 10000000, comma-separated, got {text!r}")
+    return values
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand of the contract."""
+    p = argparse.ArgumentParser(prog="storelens", description="StoreLens in-store face recognition edge service")
+    p.add_argument("--version", action="version", version=f"storelens {__version__}")
+    p.add_argument("--validate-config", metavar="FILE", help="check a configuration file and exit")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add(parent: Any, name: str, handler: Handler, help_: str, json_flag: bool = False) -> argparse.ArgumentParser:
+        sp: argparse.ArgumentParser = parent.add_parser(name, help=help_, description=help_)
+        sp.set_defaults(handler=handler)
+        if json_flag:
+            sp.add_argument("--json", action="store_true", help="JSON lines on stdout")
+        return sp
+
+    models = sub.add_parser("models", help="the face models").add_subparsers(dest="sub", metavar="SUBCOMMAND")
+    sp = add(models, "prepare", cmd_models_prepare, "obtain or convert the default offline models", True)
+    sp.add_argument("--models-dir", help="default: $STORELENS_MODELS_DIR or models/")
+    sp = add(models, "list", cmd_models_list, "each model: name, task, file, sha256, licence, source", True)
+    sp.add_argument("--models-dir", help="default: $STORELENS_MODELS_DIR or models/")
+
+    faces = sub.add_parser("faces", help="detect and compare faces in photos").add_subparsers(
+        dest="sub", metavar="SUBCOMMAND"
+    )
+    for name, handler, help_ in (
+        ("detect", cmd_faces_detect, "find faces in photos"),
+        ("compare", cmd_faces_compare, "similarity of the largest face in each photo"),
+    ):
+        sp = add(faces, name, handler, help_, True)
+        sp.add_argument("--config", help="configuration file (models, runtime); default: built-in defaults")
+        sp.add_argument("--models-dir", help="default: config, $STORELENS_MODELS_DIR or models/")
+        sp.add_argument("photos", nargs="+", metavar="PHOTO")
+
+    from storelens.cli_gallery import add_gallery_commands
+
+    gallery = sub.add_parser("gallery", help="enrolled members").add_subparsers(dest="sub", metavar="SUBCOMMAND")
+    add_gallery_commands(gallery, add, emit_json)
+    from storelens.cli_edge import add_edge_commands
+
+    edge = sub.add_parser("edge", help="the edge pipeline").add_subparsers(dest="sub", metavar="SUBCOMMAND")
+    add_edge_commands(edge, add)
+    from storelens.cli_api import add_api_commands
+
+    api = sub.add_parser("api", help="the store API").add_subparsers(dest="sub", metavar="SUBCOMMAND")
+    report = sub.add_parser("report", help="reports").add_subparsers(dest="sub", metavar="SUBCOMMAND")
+    add_api_commands(api, report, add, emit_json)
+    from storelens.cli_calibrate import add_calibrate_commands
+
+    calibrate = sub.add_parser("calibrate", help="camera geometry and similarity thresholds").add_subparsers(
+        dest="sub", metavar="SUBCOMMAND"
+    )
+    add_calibrate_commands(calibrate, add, emit_json)
+
+    sp = add(sub, "doctor", cmd_doctor, "check cameras, models, broker, database, gallery, disk and clock", True)
+    sp.add_argument("--config", required=True)
+    sp = add(sub, "demo", cmd_demo, "the main job on embedded defaults")
+    sp.add_argument("--models-dir", help="default: $STORELENS_MODELS_DIR or models/")
+    sp.add_argument("--fast", action="store_true", help="run the video as fast as possible and exit when done")
+    sp = add(sub, "bench", cmd_bench, "performance benchmarks", True)
+    sp.add_argument("--runs", type=_positive_int, default=7, help="repetitions; the median is reported (default 7)")
+    sp.add_argument("--write", metavar="FILE", help="also write the results into this Markdown file")
+    sp.add_argument("--part", choices=["all", "models", "gallery", "edge", "api"], default="all", help="which part")
+    sp.add_argument("--arrivals", type=_positive_int, default=200, help="arrivals pushed in the live benchmark")
+    sp.add_argument("--max-cameras", type=_positive_int, default=8, help="most cameras tried at once (default 8)")
+    sp.add_argument("--baseline-seconds", type=float, default=15.0,
+                    help="seconds of the sample video the per-frame baselines process (default 15)")  # fmt: skip
+    sp.add_argument("--scales", type=_scales, default=[10_000, 100_000, 1_000_000],
+                    help="gallery sizes, comma-separated (default 10000,100000,1000000)")  # fmt: skip
+    sp.add_argument("--models-dir", help="default: $STORELENS_MODELS_DIR or models/")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console command."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(getattr(args, "handler", None), "accepts_anything", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.validate_config:
+        return cmd_validate_config(args.validate_config)
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_usage(sys.stderr)
+        sys.stderr.write("storelens: error: a command is required\n")
+        return 2
+    try:
+        return handler(args)
+    except StoreLensError as exc:
+        first, *rest = str(exc).splitlines()
+        sys.stderr.write(f"storelens: error: {first}{'; ' + '; '.join(r.strip() for r in rest) if rest else ''}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("storelens: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

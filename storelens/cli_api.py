@@ -1,0 +1,107 @@
+"""``storelens api serve | token create`` and ``storelens report footfall``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from api.app import create_app
+from api.auth import new_token
+from api.ingest import Ingest
+from api.reports import FORMATS, chart_png, footfall_rows, parse_ts
+from api.services import Services
+from api.store import EventStore
+from gallery.records import iso
+from storelens.config import ApiConfig, load_config
+from storelens.errors import ConfigError
+from storelens.logs import setup_logging
+
+log = logging.getLogger(__name__)
+
+
+def cmd_serve(args: argparse.Namespace, emit: Any) -> int:
+    """Run the API and the MQTT ingest until stopped."""
+    import uvicorn
+
+    config = load_config(Path(args.config))
+    setup_logging(config.logging, args.verbose)
+    port = args.port or config.api.port
+    services = Services(config, EventStore(config.api.database_url))
+    ingest = Ingest(services.store, config.mqtt, config.store.id, on_new=services.push)
+    app = create_app(services, f"StoreLens store API ({config.store.id})")
+    ingest.start()
+    sys.stderr.write(f"storelens: store API for {config.store.id}: page http://{config.api.host}:{port}/ , "
+                     f"OpenAPI http://{config.api.host}:{port}/docs\n")  # fmt: skip
+    try:
+        uvicorn.run(app, host=config.api.host, port=port, log_level="warning", timeout_graceful_shutdown=3)
+    finally:
+        ingest.stop()
+        services.close()
+    return 0
+
+
+def cmd_token(args: argparse.Namespace, emit: Any) -> int:
+    """Make a device token; it is printed once and stored only as a hash."""
+    config = load_config(Path(args.config))
+    store = EventStore(config.api.database_url)
+    token = new_token()
+    store.add_token(token, args.name, args.role)
+    store.close()
+    if args.json:
+        emit({"name": args.name, "role": args.role, "token": token})
+    else:
+        print(token)
+        sys.stderr.write(f"storelens: {args.role} token for {args.name!r}; it is shown only now\n")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace, emit: Any) -> int:
+    """Footfall export per store and camera (without --config: the default database, every store in it)."""
+    config = load_config(Path(args.config)) if args.config else None
+    try:
+        start, end = parse_ts(args.start), parse_ts(args.end)
+    except ValueError as exc:
+        raise ConfigError(f"--from/--to: expected ISO 8601 times such as 2026-11-21T09:00Z ({exc})") from exc
+    if end <= start:
+        raise ConfigError("--to must be after --from")
+    store = EventStore(config.api.database_url if config else ApiConfig().database_url)
+    rows = footfall_rows(store.footfall(iso(start), iso(end), config.store.id if config else None), args.interval)
+    store.close()
+    data = FORMATS[args.format][0](rows)
+    if args.out:
+        Path(args.out).write_bytes(data)
+    elif args.format == "xlsx":
+        raise ConfigError("--format xlsx needs --out FILE")
+    else:
+        sys.stdout.write(data.decode())
+    if args.chart:
+        where = config.store.id if config else "all stores"
+        Path(args.chart).write_bytes(chart_png(rows, f"Entries per {args.interval}, {where}"))
+    return 0
+
+
+def add_api_commands(api_sub: Any, report_sub: Any, add: Any, emit: Any) -> None:
+    """Register the API and report subcommands."""
+
+    def bind(fn: Any) -> Any:
+        return lambda args: fn(args, emit)
+
+    sp = add(api_sub, "serve", bind(cmd_serve), "run the store API and its MQTT ingest")
+    sp.add_argument("--config", required=True)
+    sp.add_argument("--port", type=int, help="override api.port")
+    sp = add(api_sub, "token", bind(cmd_token), "make a device token (admin or associate)", True)
+    sp.add_argument("action", choices=["create"])
+    sp.add_argument("--config", required=True)
+    sp.add_argument("--name", required=True, help="device or person, e.g. ipad-counter-1")
+    sp.add_argument("--role", required=True, choices=["associate", "admin"])
+    sp = add(report_sub, "footfall", bind(cmd_report), "footfall export per store and camera")
+    sp.add_argument("--config", help="configuration (database, store); default: the default database, all stores")
+    sp.add_argument("--from", dest="start", required=True, metavar="ISO")
+    sp.add_argument("--to", dest="end", required=True, metavar="ISO")
+    sp.add_argument("--interval", choices=["15m", "1h", "1d"], default="1h")
+    sp.add_argument("--format", choices=["csv", "xlsx", "json"], default="csv")
+    sp.add_argument("--out", metavar="FILE", help="write here (required for xlsx); default: stdout")
+    sp.add_argument("--chart", metavar="PNG", help="also write a chart of entries per interval")

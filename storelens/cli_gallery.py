@@ -1,0 +1,154 @@
+"""``storelens gallery enroll | identify | remove | list | purge``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from gallery.enrol import Enroller, enroll_photos
+from gallery.factory import open_gallery
+from gallery.gallery import Gallery
+from gallery.records import Consent, MemberInfo
+from models.loader import FaceModels, load_face_models
+from models.manifest import load_manifest, models_dir
+from storelens.config import Config, default_config, load_config
+from storelens.errors import EnrolmentError
+from storelens.images import PhotoFrames
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return load_config(Path(args.config)) if args.config else default_config()
+
+
+def _with_models(args: argparse.Namespace) -> tuple[FaceModels, Gallery]:
+    """Face models and the gallery (for commands that look at photos)."""
+    config = _config(args)
+    fm = load_face_models(config, models_dir(args.models_dir or config.models.dir or None))
+    return fm, open_gallery(config, fm.recogniser_spec, Path(args.gallery))
+
+
+def _gallery_only(args: argparse.Namespace) -> Gallery:
+    """The gallery alone (list, remove, purge need no model files)."""
+    config = _config(args)
+    manifest = load_manifest()
+    return open_gallery(config, manifest.get(manifest.pack(config.models.pack).recogniser), Path(args.gallery))
+
+
+def cmd_enroll(args: argparse.Namespace, emit: Any) -> int:
+    """Enrol one member from one or more photos, all or nothing, with consent."""
+    config = _config(args)
+    try:
+        member = MemberInfo(member_id=args.member_id, name=args.name or "")
+    except ValueError as exc:
+        raise EnrolmentError(f"--member-id {args.member_id!r}: not a valid member id") from exc
+    consent = Consent(
+        reference=args.consent or "",
+        notice_version=args.notice_version or config.enrolment.notice_version,
+        purpose=args.purpose or config.enrolment.purpose,
+        under_14=args.under_14,
+        guardian_reference=args.guardian_consent,
+    )
+    fm, gallery = _with_models(args)
+    result = enroll_photos(gallery, Enroller(fm, config.enrolment), member, consent, [Path(p) for p in args.photos])
+    if args.json:
+        emit(result.model_dump())
+    else:
+        print(f"enrolled {result.member_id}: {result.added_vectors} photo(s) added, {result.total_vectors} in all")
+        for note in result.near_duplicates:
+            print(f"  not stored twice: {note}")
+    return 0
+
+
+def cmd_identify(args: argparse.Namespace, emit: Any) -> int:
+    """Every face in each photo, with the member it belongs to or none."""
+    fm, gallery = _with_models(args)
+    frames = PhotoFrames(args.photos)
+    for photo, frame in frames:
+        faces = fm.detector.detect(frame)
+        matches = gallery.match(fm.embedder.embed(frame, faces))
+        rows = [
+            {"bbox": [round(float(v), 1) for v in box], "det_score": round(float(score), 4), "member_id": mid,
+             "similarity": round(float(sim), 4)}
+            for box, score, mid, sim in zip(faces.boxes, faces.scores, matches.member_ids, matches.similarities,
+                                            strict=True)
+        ]  # fmt: skip
+        if args.json:
+            emit({"photo": photo, "faces": rows})
+        else:
+            named = [str(r["member_id"]) for r in rows if r["member_id"]]
+            print(f"{photo}: {len(rows)} face(s); members: {', '.join(named) if named else 'none'}")
+    return 2 if frames.failed else 0
+
+
+def cmd_remove(args: argparse.Namespace, emit: Any) -> int:
+    """Erase a member and print the deletion receipt."""
+    gallery = _gallery_only(args)
+    receipt = gallery.remove(args.member_id)
+    if args.json:
+        emit(receipt.model_dump())
+    else:
+        print(f"deletion receipt: member {receipt.member_id} erased at {receipt.at}: {receipt.removed_vectors} "
+              f"vector(s), {receipt.removed_photos} photo(s), {receipt.removed_consents} consent record(s) "
+              "and all metadata removed")  # fmt: skip
+    return 0
+
+
+def cmd_list(args: argparse.Namespace, emit: Any) -> int:
+    """Enrolled members."""
+    gallery = _gallery_only(args)
+    members = gallery.members()
+    for m in members:
+        if args.json:
+            emit(m.model_dump())
+        else:
+            print(f"{m.member_id:<20} {m.name:<24} {m.vectors} vector(s)  enrolled {m.enrolled_at}  "
+                  f"consent {m.consent_reference}")  # fmt: skip
+    if not args.json:
+        print(f"{len(members)} member(s), {len(gallery)} vector(s)")
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace, emit: Any) -> int:
+    """Erase members not seen within the retention period."""
+    gallery = _gallery_only(args)
+    receipts = gallery.purge_expired(retention_days=args.retention_days)
+    for r in receipts:
+        emit(r.model_dump()) if args.json else print(f"purged {r.member_id} ({r.reason}) at {r.at}")
+    if not args.json:
+        print(f"{len(receipts)} member(s) purged")
+    return 0
+
+
+def add_gallery_commands(sub: Any, add: Any, emit: Any) -> None:
+    """Register the gallery subcommands on the ``gallery`` parser."""
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--gallery", required=True, metavar="DIR", help="gallery directory")
+        sp.add_argument("--config", help="configuration file; default: built-in defaults")
+        sp.add_argument("--models-dir", help="default: config, $STORELENS_MODELS_DIR or models/")
+
+    def bind(fn: Any) -> Any:
+        return lambda args: fn(args, emit)
+
+    sp = add(sub, "enroll", bind(cmd_enroll), "enrol one member from one or more photos (all or nothing)", True)
+    common(sp)
+    sp.add_argument("--member-id", required=True)
+    sp.add_argument("--consent", required=True, metavar="REF", help="reference of the member's signed consent")
+    sp.add_argument("--name", default="")
+    sp.add_argument("--notice-version", help="privacy notice version (default from config)")
+    sp.add_argument("--purpose", help="purpose of processing (default from config)")
+    sp.add_argument("--under-14", action="store_true", help="the member is under 14 (needs --guardian-consent)")
+    sp.add_argument("--guardian-consent", metavar="REF", help="the guardian's consent reference")
+    sp.add_argument("photos", nargs="+", metavar="PHOTO")
+    sp = add(sub, "identify", bind(cmd_identify), "name the enrolled member of every face in each photo", True)
+    common(sp)
+    sp.add_argument("photos", nargs="+", metavar="PHOTO")
+    sp = add(sub, "remove", bind(cmd_remove), "erase a member: vectors, photos, metadata; prints a receipt", True)
+    common(sp)
+    sp.add_argument("--member-id", required=True)
+    sp = add(sub, "list", bind(cmd_list), "enrolled members", True)
+    common(sp)
+    sp = add(sub, "purge", bind(cmd_purge), "erase members not seen within the retention period", True)
+    common(sp)
+    sp.add_argument("--retention-days", type=int, default=None, help="default: gallery.retention_days")

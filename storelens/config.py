@@ -1,0 +1,304 @@
+"""StoreLens configuration: one pydantic tree loaded from one TOML file, once, and passed explicitly.
+
+A file holding only ``[store] id`` and one ``[[cameras]]`` table with ``id`` and ``source`` is
+valid; every other setting has a default. Unknown keys are refused (``extra="forbid"``).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from storelens.errors import ConfigError
+
+IDENT = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StoreConfig(_Section):
+    """The store this box serves."""
+
+    id: str = Field(pattern=IDENT, description="Store identifier, used in MQTT topics and reports")
+    name: str = Field(default="", description="Human-readable store name")
+    timezone: str = Field(default="UTC", description="IANA time zone for reports")
+
+
+Point = tuple[float, float]
+
+
+class EntryLine(_Section):
+    """A line across the entrance; crossing it towards ``inside`` is an entry."""
+
+    start: Point = Field(description="One end of the line, (x, y) in frame pixels")
+    end: Point = Field(description="The other end, (x, y) in frame pixels")
+    inside: Point = Field(description="Any point on the store side of the line, (x, y) in frame pixels")
+
+    @model_validator(mode="after")
+    def _geometry(self) -> EntryLine:
+        dx, dy = self.end[0] - self.start[0], self.end[1] - self.start[1]
+        if dx * dx + dy * dy < 1.0:
+            raise ValueError("the entry line has zero length")
+        side = dx * (self.inside[1] - self.start[1]) - dy * (self.inside[0] - self.start[0])
+        if abs(side) < 1e-6:
+            raise ValueError("the inside point lies on the entry line; put it on the store side")
+        return self
+
+
+def _cross(o: Point, a: Point, b: Point) -> float:
+    return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+
+def _segments_cross(p1: Point, p2: Point, q1: Point, q2: Point) -> bool:
+    """Proper intersection of two segments (touching at an end point does not count)."""
+    d1, d2 = _cross(q1, q2, p1), _cross(q1, q2, p2)
+    d3, d4 = _cross(p1, p2, q1), _cross(p1, p2, q2)
+    return d1 * d2 < 0 and d3 * d4 < 0
+
+
+def self_intersects(polygon: list[Point]) -> bool:
+    """Whether any two non-adjacent edges of a closed polygon cross.
+
+    Written here rather than taking a geometry library for one check of a few points.
+    """
+    n = len(polygon)
+    edges = [(polygon[i], polygon[(i + 1) % n]) for i in range(n)]
+    for i in range(n):
+        for j in range(i + 2, n):
+            if i == 0 and j == n - 1:  # first and last edges share a vertex
+                continue
+            if _segments_cross(*edges[i], *edges[j]):
+                return True
+    return False
+
+
+class CameraConfig(_Section):
+    """One camera."""
+
+    id: str = Field(pattern=IDENT, description="Camera identifier, unique in the store")
+    source: str = Field(min_length=1, description="rtsp:// URL, video file path, or local camera index")
+    analysis_fps: float = Field(default=5.0, gt=0, le=60, description="Frames analysed per second")
+    roi: list[Point] | None = Field(default=None, description="Region of interest polygon; None: whole frame")
+    entry_line: EntryLine | None = Field(default=None, description="Entrance line for footfall; None: no counting")
+    min_face_px: int | None = Field(default=None, ge=8, le=2000, description="Override of detection.min_face_px")
+    frame_size: tuple[int, int] | None = Field(default=None, description="(width, height) the camera delivers; "
+                                               "when set, the ROI and the entry line must lie inside it")  # fmt: skip
+
+    @model_validator(mode="after")
+    def _geometry(self) -> CameraConfig:
+        if self.roi is not None:
+            if len(self.roi) < 3:
+                raise ValueError("roi needs at least 3 points")
+            if self_intersects(self.roi):
+                raise ValueError("roi is a self-intersecting polygon; list its corners in order around it")
+        if self.frame_size is not None:
+            w, h = self.frame_size
+            named = [(f"roi point {p}", p) for p in self.roi or []]
+            if self.entry_line is not None:
+                named += [(f"entry_line.start {self.entry_line.start}", self.entry_line.start),
+                          (f"entry_line.end {self.entry_line.end}", self.entry_line.end)]  # fmt: skip
+            for name, (x, y) in named:
+                if not (0 <= x <= w and 0 <= y <= h):
+                    raise ValueError(f"{name} lies outside the {w}x{h} frame")
+        return self
+
+
+class EdgeConfig(_Section):
+    """Per-visit decisions of the edge pipeline."""
+
+    arrival_cooldown_minutes: float = Field(
+        default=30, ge=0, le=24 * 60, description="One arrival per member per visit"
+    )
+    visitor_ttl_hours: float = Field(default=12, gt=0, le=72, description="How long an anonymous face is remembered")
+    visit_gap_minutes: float = Field(default=10, ge=0, le=24 * 60, description="Absence that starts a new visit")
+    visitor_match_threshold: float = Field(default=0.93, ge=0, le=1, description="Same anonymous person")
+    footfall_interval_minutes: int = Field(default=15, ge=1, le=24 * 60, description="Footfall event interval")
+    max_embeddings_per_track: int = Field(default=3, ge=1, le=20, description="Best faces embedded per track")
+    min_votes: int = Field(default=2, ge=1, le=20, description="Attempts that must name the same member")
+    strong_margin: float = Field(default=0.03, ge=0, le=1, description="Above threshold+this, one attempt decides")
+    track_lost_seconds: float = Field(default=1.5, gt=0, le=60, description="A track unseen this long has ended")
+    reconnect_max_seconds: float = Field(default=30, gt=0, le=600, description="Longest wait between reconnects")
+    outbox: str = Field(default="outbox.sqlite", description="Persistent event outbox (SQLite file)")
+    drain_timeout_seconds: float = Field(default=120, ge=0, description="File sources: wait this long for delivery")
+    file_realtime: bool = Field(default=False, description="Play file sources at their own speed, as if live")
+    metrics_host: str = Field(default="127.0.0.1", description="Address of the /health and /metrics port")
+    metrics_port: int = Field(
+        default=9108, ge=-1, le=65535, description="/health and /metrics; 0: any free port, -1: off"
+    )
+
+
+class MqttConfig(_Section):
+    """The MQTT broker events go to."""
+
+    url: str = Field(default="mqtt://127.0.0.1:1883", pattern=r"^mqtts?://[^/:]+(:\d+)?/?$",
+                     description="mqtt://host:port or mqtts://host:port (TLS)")  # fmt: skip
+    username: str | None = Field(default=None)
+    password: str | None = Field(default=None)
+    ca_file: str | None = Field(default=None, description="CA bundle for mqtts://")
+    cert_file: str | None = Field(default=None, description="Client certificate for mutual TLS")
+    key_file: str | None = Field(default=None, description="Client key for mutual TLS")
+    tls_insecure: bool = Field(default=False, description="Skip hostname verification (testing only)")
+    keepalive: int = Field(default=30, ge=5, le=3600)
+
+
+class RuntimeConfig(_Section):
+    """ONNX Runtime execution settings."""
+
+    providers: list[Literal[
+        "CPUExecutionProvider", "CUDAExecutionProvider", "TensorrtExecutionProvider", "OpenVINOExecutionProvider"
+    ]] = Field(default_factory=lambda: ["CPUExecutionProvider"], min_length=1,  # type: ignore[arg-type]
+               description="Execution providers in order of preference; each must be installed")  # fmt: skip
+    intra_op_threads: int = Field(default=0, ge=0, le=256, description="Threads per operator; 0 = ORT default")
+    inter_op_threads: int = Field(default=0, ge=0, le=256, description="Threads across operators; 0 = ORT default")
+
+
+class ModelsConfig(_Section):
+    """Which models to run."""
+
+    dir: str = Field(default="", description="Models directory; empty: $STORELENS_MODELS_DIR or models/")
+    pack: str = Field(default="default", description="Manifest pack: default, buffalo_l, buffalo_s, antelopev2")
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+
+
+class DetectionConfig(_Section):
+    """Face detection settings."""
+
+    score_threshold: float | None = Field(default=None, ge=0.05, le=0.99, description="None: manifest value")
+    min_face_px: int = Field(default=24, ge=8, le=2000, description="Faces narrower than this are ignored")
+
+
+class RecognitionConfig(_Section):
+    """Gallery matching settings (set by `storelens calibrate threshold`)."""
+
+    match_threshold: float | None = Field(default=None, ge=-1, le=1, description="Cosine; None: manifest value")
+    match_margin: float | None = Field(default=None, ge=0, le=2, description="Best minus second-best member")
+
+
+class GalleryConfig(_Section):
+    """The member gallery: storage, index choice, retention."""
+
+    dir: str = Field(default="storelens-gallery", description="Gallery directory (FAISS index + SQLite metadata)")
+    keep_photos: bool = Field(default=False, description="Keep enrolment photos (off: only vectors are kept)")
+    retention_days: int = Field(default=1095, ge=1, le=36500, description="Purge members not seen for this long")
+    index: Literal["auto", "flat", "ivf"] = Field(default="auto", description="auto: exact when small, IVF when large")
+    ivf_min_vectors: int = Field(default=50_000, ge=1000, description="auto switches to IVF from this many vectors")
+    ivf_nprobe: int = Field(default=32, ge=1, le=4096, description="IVF lists searched per query")
+    near_duplicate: float = Field(default=0.985, gt=0, le=1, description="Cosine at which two photos are the same")
+    refresh_seconds: float = Field(default=2.0, ge=0, le=3600, description="How often a reader checks for changes")
+
+
+class EnrolmentConfig(_Section):
+    """Quality gates and consent defaults for enrolment photos."""
+
+    min_face_px: int = Field(default=60, ge=16, le=4000, description="Minimum face width in pixels")
+    min_det_score: float = Field(default=0.6, ge=0.05, le=0.99, description="Minimum detector confidence")
+    min_sharpness: float = Field(default=20.0, ge=0, description="Minimum Laplacian variance of the aligned chip")
+    max_yaw: float = Field(default=0.45, gt=0, le=2, description="Max nose offset from the eye midpoint / eye distance")
+    pitch_range: tuple[float, float] = Field(default=(0.2, 1.0), description="Allowed eyes-to-nose / eyes-to-mouth")
+    notice_version: str = Field(default="1", min_length=1, description="Privacy notice version the consent refers to")
+    purpose: str = Field(default="vip-recognition", min_length=1, description="Purpose recorded with consent")
+
+
+class ApiConfig(_Section):
+    """The store API service."""
+
+    host: str = Field(default="127.0.0.1", description="Address to listen on")
+    port: int = Field(default=8080, ge=1, le=65535, description="Port to listen on")
+    database_url: str = Field(
+        default="sqlite:///storelens-events.sqlite",
+        description="SQLAlchemy URL: sqlite:///FILE or postgresql+psycopg://USER@HOST/DB",
+    )
+    photos_dir: str = Field(default="member-photos", description="Card photos of members who consented to one")
+
+
+class LoggingConfig(_Section):
+    """Service logs."""
+
+    level: Literal["debug", "info", "warning", "error"] = Field(default="info")
+    json_lines: bool = Field(default=False, description="One JSON object per line instead of plain text")
+    file: str = Field(default="", description="Log file (rotated); empty: standard error (journald under systemd)")
+    max_bytes: int = Field(default=10_000_000, ge=10_000, description="Rotate the file at this size")
+    backups: int = Field(default=5, ge=0, le=100, description="Rotated files kept")
+
+
+class Config(_Section):
+    """The whole configuration."""
+
+    store: StoreConfig
+    cameras: list[CameraConfig] = Field(min_length=1)
+    models: ModelsConfig = Field(default_factory=ModelsConfig)
+    detection: DetectionConfig = Field(default_factory=DetectionConfig)
+    recognition: RecognitionConfig = Field(default_factory=RecognitionConfig)
+    gallery: GalleryConfig = Field(default_factory=GalleryConfig)
+    enrolment: EnrolmentConfig = Field(default_factory=EnrolmentConfig)
+    edge: EdgeConfig = Field(default_factory=EdgeConfig)
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+
+    @model_validator(mode="after")
+    def _unique_cameras(self) -> Config:
+        seen: set[str] = set()
+        for cam in self.cameras:
+            if cam.id in seen:
+                raise ValueError(f"camera id {cam.id!r} appears twice")
+            seen.add(cam.id)
+        return self
+
+
+def default_config(store_id: str = "demo-store") -> Config:
+    """A configuration with every default, for commands that run without a file."""
+    return Config(store=StoreConfig(id=store_id), cameras=[CameraConfig(id="cam1", source="0")])
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(file)"
+
+
+def _value_at(data: Any, loc: tuple[int | str, ...]) -> Any:
+    for part in loc:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def config_errors(exc: ValidationError, data: dict[str, Any]) -> list[str]:
+    """One line per error: path, the value found, and the reason."""
+    lines = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        value = _value_at(data, loc)
+        lines.append(f"{_loc(loc)}: {err['msg']} (value: {value!r})")
+    return lines
+
+
+def load_config(path: Path) -> Config:
+    """Load and validate a TOML configuration file.
+
+    Raises:
+        ConfigError: naming the file and, per error, the field path, value and reason.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: configuration file not found") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read configuration: {exc}") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: invalid configuration:\n  " + "\n  ".join(config_errors(exc, data))) from exc

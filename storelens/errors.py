@@ -1,0 +1,29 @@
+"""Domain exceptions. Each message names what is wrong: which file, which field, what was expected."""
+
+
+class StoreLensError(Exception):
+    """Base of every error StoreLens reports to a user (CLI exit code 2)."""
+
+
+class ConfigError(StoreLensError):
+    """A configuration file or value is invalid."""
+
+
+class ModelError(StoreLensError):
+    """A model file is missing, unknown, corrupt or does not match the manifest."""
+
+
+class PrepareError(ModelError):
+    """Obtaining or converting the default models failed."""
+
+
+class ImageError(StoreLensError):
+    """A photo cannot be read or used."""
+
+
+class GalleryError(StoreLensError):
+    """The gallery cannot be opened, or an operation on it is refused."""
+
+
+class EnrolmentError(GalleryError):
+    """An enrolment is refused; the member is left unchanged."""
