@@ -1,0 +1,1 @@
+"""Gallery: enrolment, FAISS index and persistence of consenting members (next release)."""

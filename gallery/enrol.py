@@ -1,0 +1,141 @@
+"""Enrolment photos: each must hold exactly one usable face (score, size, sharpness, pose).
+
+Every photo is checked before anything is stored, so a refused photo leaves the member unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from edge.align import align_faces, head_pose
+from edge.messages import Embeddings, Frame
+from gallery.gallery import Gallery, NewVector
+from gallery.records import Consent, EnrolmentResult, MemberInfo
+from models.loader import FaceModels
+from storelens.config import EnrolmentConfig
+from storelens.errors import EnrolmentError, StoreLensError
+from storelens.images import load_image
+
+
+@dataclass(frozen=True)
+class FaceQuality:
+    """Quality measures of one face.
+
+    Attributes:
+        width: box width in pixels.
+        score: detector confidence.
+        sharpness: variance of the Laplacian of the grey aligned chip.
+        yaw: horizontal nose offset from the eye midpoint, in eye distances (0 = frontal).
+        pitch: eyes-to-nose over eyes-to-mouth vertical distance (about 0.5 when level).
+    """
+
+    width: float
+    score: float
+    sharpness: float
+    yaw: float
+    pitch: float
+
+
+def face_quality(
+    chip: NDArray[np.uint8], box: NDArray[np.float32], score: float, kps: NDArray[np.float32]
+) -> FaceQuality:
+    """Measure one face from its aligned chip (h, w, 3), box (4,), score and keypoints (5, 2)."""
+    grey = cv2.cvtColor(chip, cv2.COLOR_BGR2GRAY)
+    sharpness = float(cv2.Laplacian(grey, cv2.CV_64F).var())
+    yaw, pitch = head_pose(kps)
+    return FaceQuality(float(box[2] - box[0]), score, sharpness, yaw, pitch)
+
+
+class Enroller:
+    """Checks enrolment photos and turns each into one vector.
+
+    Args:
+        face_models: detector and embedder.
+        config: quality gates.
+    """
+
+    def __init__(self, face_models: FaceModels, config: EnrolmentConfig) -> None:
+        self.fm = face_models
+        self.config = config
+
+    def problem(self, q: FaceQuality) -> str | None:
+        """Why a face is not usable for enrolment, or None when it is."""
+        c = self.config
+        if q.width < c.min_face_px:
+            return f"face too small ({q.width:.0f} px wide, at least {c.min_face_px} px needed)"
+        if q.score < c.min_det_score:
+            return f"face detection confidence {q.score:.2f} is below {c.min_det_score:.2f}"
+        if q.sharpness < c.min_sharpness:
+            return f"face too blurred (sharpness {q.sharpness:.1f}, at least {c.min_sharpness:.1f} needed)"
+        if abs(q.yaw) > c.max_yaw:
+            return f"face turned too far sideways (yaw {q.yaw:+.2f}, at most {c.max_yaw:.2f})"
+        if not c.pitch_range[0] <= q.pitch <= c.pitch_range[1]:
+            return (
+                f"face tilted too far up or down (pitch {q.pitch:.2f}, allowed {c.pitch_range[0]}-{c.pitch_range[1]})"
+            )
+        return None
+
+    def vector(self, photo: Path) -> NewVector:
+        """The vector of the one usable face in ``photo``.
+
+        Raises:
+            EnrolmentError: naming the photo and the reason.
+        """
+        try:
+            data = photo.read_bytes() if photo.is_file() else b""
+            frame = Frame(load_image(photo), camera_id=str(photo))
+        except StoreLensError as exc:
+            raise EnrolmentError(str(exc)) from exc
+        faces = self.fm.detector.detect(frame)
+        if len(faces) == 0:
+            raise EnrolmentError(f"{photo}: no face found")
+        if len(faces) > 1:
+            raise EnrolmentError(f"{photo}: {len(faces)} faces found; an enrolment photo must show one person")
+        chip = align_faces(frame.image, faces.keypoints, self.fm.recogniser_spec)[0]
+        quality = face_quality(chip, faces.boxes[0], float(faces.scores[0]), faces.keypoints[0])
+        reason = self.problem(quality)
+        if reason:
+            raise EnrolmentError(f"{photo}: {reason}")
+        vec = self.fm.embedder.embed_chips(chip[None])[0]
+        return NewVector(vec, hashlib.sha256(data).hexdigest(), photo)
+
+    def vectors(self, photos: list[Path]) -> list[NewVector]:
+        """Check every photo first; refuse all if any is unusable (naming each bad photo and why)."""
+        if not photos:
+            raise EnrolmentError("no photos given")
+        out: list[NewVector] = []
+        problems: list[str] = []
+        for photo in photos:
+            try:
+                out.append(self.vector(photo))
+            except EnrolmentError as exc:
+                problems.append(str(exc))
+        if problems:
+            raise EnrolmentError("enrolment refused, member unchanged: " + "; ".join(problems))
+        return out
+
+
+def enroll_photos(
+    gallery: Gallery, enroller: Enroller, member: MemberInfo, consent: Consent, photos: list[Path]
+) -> EnrolmentResult:
+    """Check the photos, refuse any that looks like another member, then enrol all at once.
+
+    Raises:
+        EnrolmentError: a photo is unusable, or it matches a different enrolled member.
+    """
+    vectors = enroller.vectors(photos)
+    matches = gallery.match(Embeddings(np.stack([v.vector for v in vectors]), gallery.model))
+    conflicts = [
+        f"{nv.photo}: looks like enrolled member {other} (similarity {sim:.3f}); check the photo or the member id"
+        for nv, other, sim in zip(vectors, matches.best_ids, matches.similarities, strict=True)
+        if other is not None and other != member.member_id and sim >= gallery.policy.threshold
+    ]
+    if conflicts:
+        raise EnrolmentError("enrolment refused, member unchanged: " + "; ".join(conflicts))
+    return gallery.enroll(member, consent, vectors)

@@ -1,0 +1,328 @@
+"""The gallery: who the store knows.
+
+``gallery.match(embeddings)`` names members; enrolment and erasure change it durably; a running
+reader sees other processes' changes through :meth:`Gallery.refresh`.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from edge.messages import Embeddings, Matches
+from gallery.index import VectorIndex, choose_kind
+from gallery.records import Consent, DeletionReceipt, EnrolmentResult, MemberInfo, MemberRecord, iso, utc_now
+from gallery.store import GalleryStore, member_hash
+from storelens.config import GalleryConfig
+from storelens.errors import GalleryError
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "gallery.sqlite"
+INDEX_NAME = "index.faiss"
+PHOTOS_DIR = "photos"
+NEIGHBOURS = 16
+
+
+@dataclass(frozen=True)
+class MatchPolicy:
+    """When a face is named: best similarity >= threshold and best - second-best member >= margin."""
+
+    threshold: float
+    margin: float
+
+
+@dataclass(frozen=True)
+class NewVector:
+    """One vector to enrol, with the photo it came from.
+
+    Attributes:
+        vector: (D,) float32, L2-normalised.
+        photo_sha256: checksum of the photo file.
+        photo: the photo's path (kept only when the config asks).
+    """
+
+    vector: NDArray[np.float32]
+    photo_sha256: str
+    photo: Path
+
+
+class Gallery:
+    """Members' vectors in FAISS, metadata in SQLite, in one directory.
+
+    Args:
+        directory: gallery directory (created if absent).
+        model: recogniser name; a gallery never mixes models.
+        dim: embedding size.
+        policy: match threshold and margin.
+        config: storage, index and retention settings.
+    """
+
+    def __init__(self, directory: Path, model: str, dim: int, policy: MatchPolicy, config: GalleryConfig) -> None:
+        self.directory = directory
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise GalleryError(f"{directory}: cannot create the gallery directory: {exc.strerror}") from exc
+        if not directory.is_dir():
+            raise GalleryError(f"{directory}: not a directory")
+        self.model, self.dim, self.policy, self.config = model, dim, policy, config
+        self.store = GalleryStore(directory / DB_NAME, model, dim)
+        self._lock = threading.RLock()
+        self._last_check = 0.0
+        self.index = VectorIndex(dim, "flat", config.ivf_nprobe)
+        self.generation = -1
+        self._ids = np.zeros(0, np.int64)
+        self._owners = np.zeros(0, np.int32)
+        self._member_names: list[str] = []
+        self._name_index: dict[str, int] = {}
+        self._load()
+
+    # --- loading ----------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        """Bring the in-memory index to the database's generation (file if current, else rebuild)."""
+        db_gen = self.store.generation()
+        path = self.directory / INDEX_NAME
+        loaded = False
+        if path.is_file():
+            try:
+                index, file_gen = VectorIndex.load(path, self.dim, self.config.ivf_nprobe)
+                if file_gen == db_gen:
+                    self.index, loaded = index, True
+            except GalleryError as exc:
+                log.warning("rebuilding the gallery index: %s", exc)
+        ids, vecs, owners = self.store.all_vectors()
+        if not loaded:
+            kind = choose_kind(len(ids), self.config.index, self.config.ivf_min_vectors)
+            self.index = VectorIndex(self.dim, kind, self.config.ivf_nprobe)
+            self.index.build(ids, vecs)
+            self.index.save(path, db_gen)
+        self._set_owners(ids, owners)
+        self.generation = db_gen
+
+    def _set_owners(self, ids: NDArray[np.int64], owners: list[str]) -> None:
+        """Map vector ids to members: sorted ids (N,) and owner numbers (N,) into ``_member_names``."""
+        self._member_names = sorted(set(owners))
+        self._name_index = {m: i for i, m in enumerate(self._member_names)}
+        order = np.argsort(ids, kind="stable")
+        self._ids = ids[order]
+        self._owners = np.array([self._name_index[owners[i]] for i in order], dtype=np.int32)
+
+    def _add_owners(self, ids: NDArray[np.int64], member_id: str) -> None:
+        if member_id not in self._name_index:
+            self._name_index[member_id] = len(self._member_names)
+            self._member_names.append(member_id)
+        all_ids = np.concatenate([self._ids, ids])
+        all_owners = np.concatenate([self._owners, np.full(len(ids), self._name_index[member_id], np.int32)])
+        order = np.argsort(all_ids, kind="stable")
+        self._ids, self._owners = all_ids[order], all_owners[order]
+
+    def _remove_owners(self, ids: NDArray[np.int64]) -> None:
+        keep = ~np.isin(self._ids, ids)
+        self._ids, self._owners = self._ids[keep], self._owners[keep]
+
+    def refresh(self, force: bool = False) -> bool:
+        """Pick up other processes' enrolments and erasures; rate-limited by ``refresh_seconds``.
+
+        Returns:
+            True when the gallery changed.
+        """
+        now = time.monotonic()
+        if not force and now - self._last_check < self.config.refresh_seconds:
+            return False
+        self._last_check = now
+        with self._lock:
+            if self.store.generation() == self.generation:
+                return False
+            self._load()
+            log.info("gallery reloaded at generation %d (%d vectors)", self.generation, self.index.ntotal)
+            return True
+
+    def close(self) -> None:
+        """Close the database."""
+        self.store.close()
+
+    # --- matching ---------------------------------------------------------------------------
+
+    def _owner_of(self, ids: NDArray[np.int64]) -> NDArray[np.int32]:
+        """Owner numbers (same shape as ``ids``) of vector ids; -1 for FAISS's "no result" (-1) or an unknown id."""
+        if len(self._ids) == 0:
+            return np.full(ids.shape, -1, np.int32)
+        pos = np.minimum(np.searchsorted(self._ids, ids), len(self._ids) - 1)
+        return np.where(self._ids[pos] == ids, self._owners[pos], -1).astype(np.int32)
+
+    def match(self, embeddings: Embeddings) -> Matches:
+        """Name the member for each embedding, or None.
+
+        Args:
+            embeddings: (N, D) L2-normalised vectors of this gallery's model.
+
+        Returns:
+            Matches with member ids (N,), best similarities (N,), runner-up similarities (N,).
+        """
+        if embeddings.model != self.model:
+            raise GalleryError(f"embeddings of {embeddings.model} cannot be matched against a {self.model} gallery")
+        self.refresh()
+        n = len(embeddings)
+        with self._lock:
+            k = min(NEIGHBOURS, max(self.index.ntotal, 1))
+            sims, ids = self.index.search(embeddings.vectors, k)
+            owners = self._owner_of(ids)
+            names = list(self._member_names)
+        member_ids: list[str | None] = []
+        best_ids: list[str | None] = []
+        best = np.full(n, -1.0, np.float32)
+        second = np.full(n, -1.0, np.float32)
+        for i in range(n):
+            per_member: dict[int, float] = {}
+            for sim, owner in zip(sims[i], owners[i], strict=True):
+                if owner >= 0 and sim > per_member.get(int(owner), -2.0):
+                    per_member[int(owner)] = float(sim)
+            ranked = sorted(per_member.items(), key=lambda kv: -kv[1])
+            if ranked:
+                best[i] = ranked[0][1]
+                best_ids.append(names[ranked[0][0]])
+            else:
+                best_ids.append(None)
+            if len(ranked) > 1:
+                second[i] = ranked[1][1]
+            named = bool(ranked) and best[i] >= self.policy.threshold and best[i] - second[i] >= self.policy.margin
+            member_ids.append(best_ids[-1] if named else None)
+        return Matches(tuple(member_ids), best, second, tuple(best_ids))
+
+    # --- changes ----------------------------------------------------------------------------
+
+    @contextmanager
+    def _consistent(self) -> Iterator[None]:
+        """On any failure, forget the in-memory state so the next use reloads it from the database."""
+        try:
+            yield
+        except BaseException:
+            self.generation = -1
+            raise
+
+    def _catch_up(self) -> None:
+        """Inside a write transaction: make sure the in-memory index holds the latest generation."""
+        if self.store.generation() != self.generation:
+            self._load()
+
+    def _maybe_rebuild(self) -> None:
+        wanted = choose_kind(self.index.ntotal, self.config.index, self.config.ivf_min_vectors)
+        grown = self.index.kind == "ivf" and self.index.ntotal > 4 * max(self.index.trained_on, 1)
+        if wanted != self.index.kind or grown:
+            ids, vecs, _ = self.store.all_vectors()
+            self.index = VectorIndex(self.dim, wanted, self.config.ivf_nprobe)
+            self.index.build(ids, vecs)
+
+    def enroll(self, member: MemberInfo, consent: Consent, vectors: list[NewVector]) -> EnrolmentResult:
+        """Add a member's vectors in one transaction (all or nothing), with their consent.
+
+        Near-duplicates (same photo, or cosine >= ``near_duplicate`` with a vector already kept or
+        earlier in this batch) are noted and not stored twice.
+        """
+        with self._lock, self._consistent():
+            with self.store.write():
+                self._catch_up()
+                at = iso(utc_now())
+                _, existing, shas = self.store.member_vectors(member.member_id)
+                kept: list[NDArray[np.float32]] = list(existing)
+                duplicates: list[str] = []
+                fresh: list[NewVector] = []
+                for nv in vectors:
+                    if nv.photo_sha256 in shas:
+                        duplicates.append(f"{nv.photo}: the same photo is already enrolled")
+                        continue
+                    sims = [float(nv.vector @ v) for v in kept]
+                    if sims and max(sims) >= self.config.near_duplicate:
+                        duplicates.append(f"{nv.photo}: near-duplicate (similarity {max(sims):.3f}) of a kept photo")
+                        continue
+                    kept.append(nv.vector)
+                    shas.append(nv.photo_sha256)
+                    fresh.append(nv)
+                self.store.upsert_member(member, consent, at)
+                new_ids = [self.store.add_vector(member.member_id, nv.vector, nv.photo_sha256, at) for nv in fresh]
+                photos_kept = 0
+                if self.config.keep_photos:
+                    folder = self.directory / PHOTOS_DIR / member_hash(member.member_id)[:32]
+                    folder.mkdir(parents=True, exist_ok=True)
+                    for vid, nv in zip(new_ids, fresh, strict=True):
+                        dest = folder / f"{vid}{nv.photo.suffix.lower() or '.jpg'}"
+                        shutil.copyfile(nv.photo, dest)
+                        self.store.set_photo_path(vid, str(dest.relative_to(self.directory)))
+                        photos_kept += 1
+                generation = self.store.bump_generation()
+                ids_arr = np.array(new_ids, dtype=np.int64)
+                self.index.add(
+                    ids_arr, np.stack([nv.vector for nv in fresh]) if fresh else np.zeros((0, self.dim), np.float32)
+                )
+                self._add_owners(ids_arr, member.member_id)
+                self._maybe_rebuild()
+            self._after_change(generation)
+        total = len(kept)
+        return EnrolmentResult(member_id=member.member_id, added_vectors=len(fresh), total_vectors=total,
+                               near_duplicates=duplicates, photos_kept=photos_kept)  # fmt: skip
+
+    def remove(self, member_id: str, reason: str = "erasure request") -> DeletionReceipt:
+        """Erase a member: vectors (index and database), kept photos, consent and metadata.
+
+        Raises:
+            GalleryError: the member is not enrolled.
+        """
+        with self._lock, self._consistent():
+            with self.store.write():
+                self._catch_up()
+                if not self.store.has_member(member_id):
+                    raise GalleryError(f"member {member_id!r} is not enrolled in {self.directory}")
+                ids, _, _ = self.store.member_vectors(member_id)
+                photos = [self.directory / p for p in self.store.photo_paths(member_id)]
+                at = iso(utc_now())
+                n_vec, n_photo, n_consent = self.store.delete_member(member_id, at, reason)
+                generation = self.store.bump_generation()
+                self.index.remove(ids)
+                self._remove_owners(ids)
+            for photo in photos:
+                photo.unlink(missing_ok=True)
+            folder = self.directory / PHOTOS_DIR / member_hash(member_id)[:32]
+            if folder.is_dir():
+                shutil.rmtree(folder)
+            self.store.checkpoint()
+            self._after_change(generation)
+        return DeletionReceipt(member_id=member_id, removed_vectors=n_vec, removed_photos=n_photo,
+                               removed_consents=n_consent, removed_metadata=True, at=at,
+                               reason=reason)  # fmt: skip
+
+    def _after_change(self, generation: int) -> None:
+        with self._lock:
+            self.index.save(self.directory / INDEX_NAME, generation)
+            self.generation = generation
+
+    def touch(self, member_id: str, at: datetime | None = None) -> None:
+        """Record that a member was seen now (retention counts from the last visit)."""
+        with self.store.write():
+            self.store.touch(member_id, iso(at or utc_now()))
+
+    def purge_expired(self, now: datetime | None = None, retention_days: int | None = None) -> list[DeletionReceipt]:
+        """Erase members not seen (or enrolled) within the retention period."""
+        days = retention_days if retention_days is not None else self.config.retention_days
+        before = iso((now or utc_now()) - timedelta(days=days))
+        return [self.remove(m, reason=f"retention: not seen for {days} days") for m in self.store.expired(before)]
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def members(self) -> list[MemberRecord]:
+        """Every enrolled member."""
+        return self.store.members()
+
+    def __len__(self) -> int:
+        return self.index.ntotal

@@ -1,0 +1,94 @@
+"""Gallery records: what is kept about a member, their consent, and what erasure removed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from storelens.errors import EnrolmentError
+
+
+def utc_now() -> datetime:
+    """The current time, UTC, millisecond precision."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def iso(ts: datetime) -> str:
+    """ISO 8601 UTC with milliseconds, e.g. ``2026-11-21T23:18:00.123Z``."""
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+
+
+class Consent(BaseModel):
+    """The consent under which a member's biometrics are kept."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reference: str = Field(description="Reference of the signed consent (form number, CRM record ...)")
+    notice_version: str = Field(description="Version of the privacy notice the member agreed to")
+    purpose: str = Field(description="What the biometrics are for")
+    recorded_at: datetime = Field(default_factory=utc_now)
+    under_14: bool = Field(default=False, description="Member is under 14: a guardian must consent")
+    guardian_reference: str | None = Field(default=None, description="Guardian's consent reference")
+
+    @model_validator(mode="after")
+    def _required(self) -> Consent:
+        if not self.reference.strip():
+            raise EnrolmentError("a consent reference is required (--consent): no biometrics without consent")
+        if self.under_14 and not (self.guardian_reference or "").strip():
+            raise EnrolmentError(
+                "member marked under 14: a guardian consent reference is required (--guardian-consent)"
+            )
+        return self
+
+
+class MemberInfo(BaseModel):
+    """Who is being enrolled."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    member_id: str = Field(min_length=1, max_length=128, pattern=r"^[^\s/\\]+$")
+    name: str = Field(default="", max_length=200)
+
+
+class MemberRecord(BaseModel):
+    """A member as listed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    member_id: str
+    name: str
+    vectors: int
+    enrolled_at: str
+    last_seen_at: str | None
+    consent_reference: str
+    notice_version: str
+    purpose: str
+    under_14: bool
+
+
+class EnrolmentResult(BaseModel):
+    """What an enrolment stored."""
+
+    model_config = ConfigDict(frozen=True)
+
+    member_id: str
+    added_vectors: int
+    total_vectors: int
+    near_duplicates: list[str] = Field(description="Photos not stored again, with what they duplicate")
+    photos_kept: int
+
+
+class DeletionReceipt(BaseModel):
+    """Proof of an erasure: what was removed, when."""
+
+    model_config = ConfigDict(frozen=True)
+
+    member_id: str
+    removed_vectors: int
+    removed_photos: int
+    removed_consents: int
+    removed_metadata: bool
+    at: str
+    reason: str
