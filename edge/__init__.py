@@ -1,0 +1,1 @@
+"""Edge pipeline: capture, detect, track, recognise, publish."""

@@ -1,0 +1,96 @@
+"""Face alignment: a similarity transform from five detected keypoints to a model's chip.
+
+ArcFace models use insightface's ``norm_crop``. dlib's ResNet uses the template of SCRFD's five
+points in dlib's chip that is recorded in the manifest (derived from dlib's own chips).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from insightface.utils import face_align
+from numpy.typing import NDArray
+from skimage.transform import SimilarityTransform
+
+from models.manifest import ModelSpec
+from storelens.errors import ModelError
+
+
+def head_pose(keypoints: NDArray[np.float32]) -> tuple[float, float]:
+    """Yaw and pitch estimated from five keypoints.
+
+    Args:
+        keypoints: (5, 2) left eye, right eye, nose, left and right mouth corner.
+
+    Returns:
+        yaw: nose's horizontal offset from the eye midpoint, in eye distances (0 = frontal);
+        pitch: eyes-to-nose over eyes-to-mouth vertical distance (about 0.5 when level).
+    """
+    left_eye, right_eye, nose, left_mouth, right_mouth = keypoints.astype(np.float64)
+    eye_mid = (left_eye + right_eye) / 2
+    eye_dist = max(float(np.linalg.norm(right_eye - left_eye)), 1.0)  # under a pixel apart is degenerate
+    mouth_mid = (left_mouth + right_mouth) / 2
+    yaw = float((nose[0] - eye_mid[0]) / eye_dist)
+    pitch = float((nose[1] - eye_mid[1]) / max(float(mouth_mid[1] - eye_mid[1]), 1.0))
+    return yaw, pitch
+
+
+def similarity_matrix(src: NDArray[np.float32], dst: NDArray[np.float32]) -> NDArray[np.float64]:
+    """Least-squares similarity transform (Umeyama, via scikit-image) mapping ``src`` onto ``dst``.
+
+    Args:
+        src: (5, 2) keypoints in the frame.
+        dst: (5, 2) template points in the chip.
+
+    Returns:
+        (2, 3) affine matrix for ``cv2.warpAffine``.
+    """
+    tform = SimilarityTransform.from_estimate(src.astype(np.float64), dst.astype(np.float64))
+    if not tform:
+        raise ValueError("degenerate keypoints: no similarity transform")
+    return np.asarray(tform.params[:2], dtype=np.float64)
+
+
+def warp_chip(image: NDArray[np.uint8], matrix: NDArray[np.float64], size: tuple[int, int]) -> NDArray[np.uint8]:
+    """Cut a chip, shrinking first when the face is much larger than the chip (to avoid aliasing).
+
+    Args:
+        image: (H, W, 3) uint8.
+        matrix: (2, 3) frame-to-chip transform.
+        size: chip (width, height).
+
+    Returns:
+        (height, width, 3) uint8 chip.
+    """
+    scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
+    if scale < 0.5:
+        factor = 2.0 * scale
+        image = np.asarray(cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA), np.uint8)
+        matrix = matrix.copy()
+        matrix[:, :2] /= factor
+    chip = cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    return np.asarray(chip, dtype=np.uint8)
+
+
+def align_faces(image: NDArray[np.uint8], keypoints: NDArray[np.float32], spec: ModelSpec) -> NDArray[np.uint8]:
+    """Aligned chips for every face.
+
+    Args:
+        image: (H, W, 3) uint8 BGR frame.
+        keypoints: (N, 5, 2) float32.
+        spec: the recogniser's manifest entry (alignment kind, template, input size).
+
+    Returns:
+        (N, h, w, 3) uint8 BGR chips.
+    """
+    w, h = spec.input_size
+    chips = np.zeros((len(keypoints), h, w, 3), dtype=np.uint8)
+    for i, kps in enumerate(keypoints):
+        if spec.alignment == "arcface":
+            chips[i] = face_align.norm_crop(image, kps, image_size=w)
+        elif spec.alignment == "template" and spec.template is not None:
+            matrix = similarity_matrix(kps, np.asarray(spec.template, dtype=np.float32))
+            chips[i] = warp_chip(image, matrix, (w, h))
+        else:
+            raise ModelError(f"{spec.name}: no alignment for {spec.alignment!r}")
+    return chips

@@ -1,0 +1,104 @@
+"""MQTT payloads: versioned message models (shared/CONTRACT.md), and the one function that makes topics."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from gallery.records import iso, utc_now
+
+TOPIC_ROOT = "storelens/v1"
+SCHEMA_VERSION = 1
+Kind = Literal["arrival", "visitor", "footfall", "status"]
+
+
+def topic(store_id: str, camera_id: str, kind: Kind) -> str:
+    """``storelens/v1/{store_id}/{camera_id}/{kind}``."""
+    return f"{TOPIC_ROOT}/{store_id}/{camera_id}/{kind}"
+
+
+def new_event_id() -> str:
+    """A random UUID."""
+    return str(uuid.uuid4())
+
+
+def now_iso() -> str:
+    """Now, ISO 8601 UTC with milliseconds."""
+    return iso(utc_now())
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    v: int = Field(default=SCHEMA_VERSION, description="Payload schema version")
+    event_id: str = Field(default_factory=new_event_id, description="UUID; consumers deduplicate on it")
+    store_id: str
+    camera_id: str
+
+
+class ArrivalEvent(_Event):
+    """A VIP member walked in: once per member per visit (store-wide cooldown)."""
+
+    type: Literal["vip_arrival"] = "vip_arrival"
+    member_id: str
+    similarity: float
+    track_id: int
+    ts: str = Field(default_factory=now_iso)
+
+
+class VisitorEvent(_Event):
+    """An anonymous visitor, once per visit; ``returning`` when seen on an earlier visit within the TTL."""
+
+    type: Literal["visitor"] = "visitor"
+    anon_id: str
+    track_id: int
+    returning: bool
+    entered: bool = Field(description="The person crossed the entry line into the store")
+    ts: str = Field(default_factory=now_iso)
+
+
+class FootfallEvent(_Event):
+    """Counts for one camera and interval."""
+
+    type: Literal["footfall"] = "footfall"
+    interval_start: str
+    interval_end: str
+    entries: int = Field(ge=0)
+    unique_visitors: int = Field(ge=0)
+    vip_arrivals: int = Field(ge=0)
+    partial: bool = Field(default=False, description="The interval was cut short (end of a file source)")
+
+
+class StatusEvent(BaseModel):
+    """Camera status, retained; the broker publishes ``offline`` as the last will."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    v: int = SCHEMA_VERSION
+    type: Literal["status"] = "status"
+    store_id: str
+    camera_id: str
+    state: Literal["online", "reconnecting", "offline"]
+    ts: str = Field(default_factory=now_iso)
+    fps: float = 0.0
+    detail: str = ""
+
+
+Event = Annotated[ArrivalEvent | VisitorEvent | FootfallEvent, Field(discriminator="type")]
+EVENT_ADAPTER: TypeAdapter[ArrivalEvent | VisitorEvent | FootfallEvent] = TypeAdapter(Event)
+KIND_OF: dict[str, Kind] = {"vip_arrival": "arrival", "visitor": "visitor", "footfall": "footfall"}
+
+
+def parse_event(payload: bytes | str) -> ArrivalEvent | VisitorEvent | FootfallEvent:
+    """Validate a received payload (raises pydantic's ValidationError naming the bad field)."""
+    return EVENT_ADAPTER.validate_json(payload)
+
+
+def floor_interval(ts: datetime, minutes: int) -> datetime:
+    """Start of the ``minutes``-long interval holding ``ts`` (intervals aligned to midnight UTC)."""
+    since = ts.hour * 60 + ts.minute
+    start = since - since % minutes
+    return ts.replace(hour=start // 60, minute=start % 60, second=0, microsecond=0)

@@ -1,0 +1,116 @@
+"""Footfall: entries through the camera's entry line (supervision's LineZone) and per-interval counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+import supervision as sv
+from numpy.typing import NDArray
+
+from edge.events import FootfallEvent, floor_interval
+from gallery.records import iso
+from storelens.config import EntryLine
+
+
+class EntryCounter:
+    """Counts tracks that cross the entry line towards its inside point.
+
+    Args:
+        line: the line and a point on the store side.
+    """
+
+    def __init__(self, line: EntryLine) -> None:
+        self.zone = sv.LineZone(sv.Point(*line.start), sv.Point(*line.end), triggering_anchors=[sv.Position.CENTER])
+        # LineZone's "out" is a crossing towards the right-hand side of start->end (image y points down),
+        # i.e. towards the side where the cross product is positive.
+        dx, dy = line.end[0] - line.start[0], line.end[1] - line.start[1]
+        side = dx * (line.inside[1] - line.start[1]) - dy * (line.inside[0] - line.start[0])
+        self.entering_is_out = side > 0
+
+    def trigger(self, ids: NDArray[np.int64], boxes: NDArray[np.float32]) -> NDArray[np.int64]:
+        """Track ids (of ``ids``, with boxes (N, 4)) that entered in this frame."""
+        if len(ids) == 0:
+            return np.zeros(0, np.int64)
+        dets = sv.Detections(xyxy=boxes.astype(np.float64), tracker_id=ids.astype(int))
+        crossed_in, crossed_out = self.zone.trigger(dets)
+        entered = crossed_out if self.entering_is_out else crossed_in
+        return ids[np.asarray(entered, dtype=bool)]
+
+
+@dataclass
+class _Interval:
+    start: datetime
+    entries: int = 0
+    arrivals: int = 0
+    people: set[str] = field(default_factory=set)
+    pending: set[int] = field(default_factory=set)  # tracks that entered here and are still being decided
+
+
+class FootfallAggregator:
+    """Entries, unique visitors (people who entered) and VIP arrivals per interval of one camera.
+
+    An interval is published once it is over and every track that entered during it has ended (so
+    each entering person is known as a member or an anonymous visitor).
+
+    Args:
+        store_id: store id.
+        camera_id: camera id.
+        minutes: interval length.
+    """
+
+    def __init__(self, store_id: str, camera_id: str, minutes: int) -> None:
+        self.store_id, self.camera_id = store_id, camera_id
+        self.length = timedelta(minutes=minutes)
+        self.minutes = minutes
+        self.open: dict[datetime, _Interval] = {}
+        self.first: datetime | None = None
+
+    def _at(self, ts: datetime) -> _Interval:
+        start = floor_interval(ts, self.minutes)
+        if start not in self.open:
+            self.open[start] = _Interval(start)
+        return self.open[start]
+
+    def seen(self, ts: datetime) -> None:
+        """Note that the camera was analysing at ``ts`` (so empty intervals are reported too)."""
+        if self.first is None:
+            self.first = ts
+        self._at(ts)
+
+    def entry(self, track_id: int, ts: datetime) -> None:
+        """A track entered."""
+        interval = self._at(ts)
+        interval.entries += 1
+        interval.pending.add(track_id)
+
+    def arrival(self, ts: datetime) -> None:
+        """A VIP arrival was announced."""
+        self._at(ts).arrivals += 1
+
+    def identified(self, track_id: int, person: str) -> None:
+        """A track ended as ``person`` (member id, anon id, or an unidentified track key)."""
+        for interval in self.open.values():
+            if track_id in interval.pending:
+                interval.pending.discard(track_id)
+                interval.people.add(person)
+
+    def due(self, now: datetime, final: bool = False) -> list[FootfallEvent]:
+        """Events for intervals that are complete (all of them, and the last one partial, when ``final``)."""
+        out = []
+        for start in sorted(self.open):
+            interval = self.open[start]
+            end = start + self.length
+            over = end <= now
+            if not final and not (over and not interval.pending):
+                continue
+            partial = final and not over
+            out.append(FootfallEvent(
+                store_id=self.store_id, camera_id=self.camera_id, interval_start=iso(start),
+                interval_end=iso(now if partial else end), entries=interval.entries,
+                unique_visitors=len(interval.people) + len(interval.pending), vip_arrivals=interval.arrivals,
+                partial=partial,
+            ))  # fmt: skip
+            del self.open[start]
+        return out

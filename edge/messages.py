@@ -1,0 +1,164 @@
+"""Pipeline messages: one frozen, typed dataclass per message, array fields as parallel columns.
+
+Each ``__post_init__`` checks shapes and dtypes and names the expected shape when they are wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+from numpy.typing import NDArray
+
+
+def _check(name: str, arr: NDArray[np.generic], shape: tuple[int | None, ...], dtype: type) -> None:
+    if not isinstance(arr, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy array of shape {shape}, got {type(arr).__name__}")
+    if arr.dtype != dtype:
+        raise TypeError(f"{name}: expected dtype {np.dtype(dtype).name}, got {arr.dtype}")
+    if arr.ndim != len(shape) or any(w is not None and w != d for w, d in zip(shape, arr.shape, strict=True)):
+        want = "(" + ", ".join("*" if w is None else str(w) for w in shape) + ("," if len(shape) == 1 else "") + ")"
+        raise ValueError(f"{name}: expected shape {want}, got {arr.shape}")
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded video frame or photo.
+
+    Attributes:
+        image: (H, W, 3) uint8 BGR.
+        camera_id: camera (or photo path) it came from.
+        index: frame number within the source, 0 for a photo.
+        ts: capture time, UTC.
+    """
+
+    image: NDArray[np.uint8] = field(repr=False)
+    camera_id: str = ""
+    index: int = 0
+    ts: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def __post_init__(self) -> None:
+        _check("Frame.image", self.image, (None, None, 3), np.uint8)
+        if self.image.shape[0] < 1 or self.image.shape[1] < 1:
+            raise ValueError(f"Frame.image: expected at least 1x1 pixels, got {self.image.shape}")
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) in pixels."""
+        return int(self.image.shape[1]), int(self.image.shape[0])
+
+
+@dataclass(frozen=True)
+class Detections:
+    """Faces found in one frame, as parallel columns of N rows.
+
+    Attributes:
+        boxes: (N, 4) float32 x1, y1, x2, y2 in frame pixels.
+        scores: (N,) float32 detector confidence in [0, 1].
+        keypoints: (N, 5, 2) float32 left eye, right eye, nose, left and right mouth corner (x, y).
+    """
+
+    boxes: NDArray[np.float32]
+    scores: NDArray[np.float32]
+    keypoints: NDArray[np.float32]
+
+    def __post_init__(self) -> None:
+        _check("Detections.boxes", self.boxes, (None, 4), np.float32)
+        n = self.boxes.shape[0]
+        _check("Detections.scores", self.scores, (n,), np.float32)
+        _check("Detections.keypoints", self.keypoints, (n, 5, 2), np.float32)
+
+    def __len__(self) -> int:
+        return int(self.boxes.shape[0])
+
+    @classmethod
+    def empty(cls) -> Detections:
+        """No faces."""
+        return cls(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32), np.zeros((0, 5, 2), np.float32))
+
+    def select(self, keep: NDArray[np.bool_] | NDArray[np.intp]) -> Detections:
+        """The rows picked by a boolean mask or index array."""
+        return Detections(self.boxes[keep], self.scores[keep], self.keypoints[keep])
+
+    @property
+    def widths(self) -> NDArray[np.float32]:
+        """(N,) box widths in pixels."""
+        return self.boxes[:, 2] - self.boxes[:, 0]
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """Face descriptors for the rows of a :class:`Detections`.
+
+    Attributes:
+        vectors: (N, D) float32, each row L2-normalised.
+        model: name of the recogniser that made them (vectors of different models never mix).
+    """
+
+    vectors: NDArray[np.float32]
+    model: str
+
+    def __post_init__(self) -> None:
+        _check("Embeddings.vectors", self.vectors, (None, None), np.float32)
+        if len(self.vectors):
+            norms = np.linalg.norm(self.vectors, axis=1)
+            if not np.allclose(norms, 1.0, atol=1e-3):
+                raise ValueError("Embeddings.vectors: expected L2-normalised rows")
+
+    def __len__(self) -> int:
+        return int(self.vectors.shape[0])
+
+    def similarity(self, other: Embeddings) -> NDArray[np.float32]:
+        """(N, M) cosine similarities between these rows and ``other``'s."""
+        if other.model != self.model:
+            raise ValueError(f"cannot compare embeddings of {self.model} with {other.model}")
+        return (self.vectors @ other.vectors.T).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Matches:
+    """Gallery answers for N embeddings, as parallel columns.
+
+    Attributes:
+        member_ids: (N,) the named member per face, or None when no member passes threshold and margin.
+        similarities: (N,) float32 best member's cosine similarity (-1 when the gallery is empty).
+        runner_up: (N,) float32 second-best member's similarity (-1 when there is none).
+        best_ids: (N,) the best member per face whether or not it was named (for calibration and logs).
+    """
+
+    member_ids: tuple[str | None, ...]
+    similarities: NDArray[np.float32]
+    runner_up: NDArray[np.float32]
+    best_ids: tuple[str | None, ...]
+
+    def __post_init__(self) -> None:
+        n = len(self.member_ids)
+        _check("Matches.similarities", self.similarities, (n,), np.float32)
+        _check("Matches.runner_up", self.runner_up, (n,), np.float32)
+        if len(self.best_ids) != n:
+            raise ValueError(f"Matches.best_ids: expected {n} entries, got {len(self.best_ids)}")
+
+    def __len__(self) -> int:
+        return len(self.member_ids)
+
+
+@dataclass(frozen=True)
+class Tracks:
+    """Tracked faces in one frame: the detections with a track id per row.
+
+    Attributes:
+        ids: (N,) int64 track ids (>= 0).
+        faces: N detections (boxes (N, 4), scores (N,), keypoints (N, 5, 2)).
+        frame: the frame they were seen in.
+    """
+
+    ids: NDArray[np.int64]
+    faces: Detections
+    frame: Frame = field(repr=False)
+
+    def __post_init__(self) -> None:
+        _check("Tracks.ids", self.ids, (len(self.faces),), np.int64)
+
+    def __len__(self) -> int:
+        return int(self.ids.shape[0])

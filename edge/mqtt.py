@@ -1,0 +1,284 @@
+"""MQTT transport (paho-mqtt) behind a small interface: publish, subscribe, stop.
+
+The publisher drains the outbox: it publishes pending events with QoS 1 while connected and deletes
+each one when the broker's PUBACK arrives. A lost connection re-sends what was unacknowledged (at
+least once). Camera status is retained, and the broker announces ``offline`` as the client's will.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import urlparse
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from edge.events import StatusEvent, now_iso, topic
+from edge.outbox import Outbox
+from storelens.config import MqttConfig
+from storelens.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[str, bytes], None]
+
+
+class Transport(Protocol):
+    """What the pipeline needs of a message transport."""
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> int:
+        """Send; returns a message id, acknowledged later through ``on_ack``."""
+
+    def subscribe(self, pattern: str, handler: Handler) -> None:
+        """Receive messages on topics matching ``pattern``."""
+
+    def stop(self) -> None:
+        """Disconnect and stop the network thread."""
+
+
+@dataclass(frozen=True)
+class Broker:
+    """Where the broker is."""
+
+    host: str
+    port: int
+    tls: bool
+
+
+def parse_url(url: str) -> Broker:
+    """``mqtt://host:port`` or ``mqtts://host:port``.
+
+    Raises:
+        ConfigError: the URL is not an MQTT URL.
+    """
+    parsed = urlparse(url)
+    if parsed.scheme not in ("mqtt", "mqtts") or not parsed.hostname:
+        raise ConfigError(f"mqtt.url: expected mqtt://host:port or mqtts://host:port, got {url!r}")
+    tls = parsed.scheme == "mqtts"
+    return Broker(parsed.hostname, parsed.port or (8883 if tls else 1883), tls)
+
+
+class MqttTransport:
+    """One paho client with automatic reconnection.
+
+    Args:
+        config: broker URL, credentials and TLS files.
+        client_id: MQTT client id (unique per process and camera).
+        will: (topic, payload) the broker publishes, retained, if this client vanishes.
+        on_connect: called (in paho's thread) after each successful connection.
+    """
+
+    def __init__(
+        self,
+        config: MqttConfig,
+        client_id: str,
+        will: tuple[str, bytes] | None = None,
+        on_connect: Callable[[], None] | None = None,
+    ) -> None:
+        self.broker = parse_url(config.url)
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+        if config.username:
+            self.client.username_pw_set(config.username, config.password)
+        if self.broker.tls:
+            self.client.tls_set(ca_certs=config.ca_file, certfile=config.cert_file, keyfile=config.key_file,
+                                cert_reqs=ssl.CERT_REQUIRED)  # fmt: skip
+            self.client.tls_insecure_set(config.tls_insecure)
+        if will:
+            self.client.will_set(will[0], will[1], qos=1, retain=True)
+        self.client.reconnect_delay_set(min_delay=1, max_delay=10)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_publish = self._on_publish
+        self.client.on_message = self._on_message
+        self.keepalive = config.keepalive
+        self.connected = threading.Event()
+        self.on_ack: Callable[[int], None] = lambda mid: None
+        self.on_lost: Callable[[], None] = lambda: None
+        self._on_connect_hook = on_connect
+        self._handlers: list[tuple[str, Handler]] = []
+        self.stopping = False
+
+    def start(self) -> None:
+        """Connect in the background; reconnects by itself."""
+        self.client.connect_async(self.broker.host, self.broker.port, keepalive=self.keepalive)
+        self.client.loop_start()
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if reason.is_failure:
+            log.warning("MQTT broker %s:%d refused the connection: %s", self.broker.host, self.broker.port, reason)
+            return
+        log.info("connected to MQTT broker %s:%d", self.broker.host, self.broker.port)
+        for pattern, _ in self._handlers:
+            client.subscribe(pattern, qos=1)
+        self.connected.set()
+        if self._on_connect_hook:
+            self._on_connect_hook()
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if self.connected.is_set() and not self.stopping:
+            log.warning("lost the MQTT broker %s:%d (%s); reconnecting", self.broker.host, self.broker.port, reason)
+        self.connected.clear()
+        self.on_lost()
+
+    def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, props: Any) -> None:
+        # No lock of ours may be held while calling into paho (its network thread holds paho's own
+        # mutex here): the ack may arrive before the publisher recorded the mid, and is parked then.
+        self.on_ack(mid)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        for pattern, handler in self._handlers:
+            if mqtt.topic_matches_sub(pattern, msg.topic):
+                try:
+                    handler(msg.topic, bytes(msg.payload))
+                except Exception:  # a consumer's bug must not kill the network thread
+                    log.exception("handler for %s failed on %s", pattern, msg.topic)
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> int:
+        """Publish; returns the message id that :attr:`on_ack` will be called with."""
+        info = self.client.publish(topic, payload, qos=qos, retain=retain)
+        return int(info.mid)
+
+    def subscribe(self, pattern: str, handler: Handler) -> None:
+        """Subscribe (now if connected, and again after every reconnect)."""
+        self._handlers.append((pattern, handler))
+        if self.connected.is_set():
+            self.client.subscribe(pattern, qos=1)
+
+    def stop(self) -> None:
+        """Disconnect cleanly (no will is sent) and stop the network thread."""
+        self.stopping = True
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+class CameraPublisher:
+    """Delivers one camera's events from the outbox, and its retained status.
+
+    Args:
+        outbox: the persistent outbox.
+        config: broker settings.
+        store_id: store id.
+        camera_id: camera id.
+        window: events in flight at once.
+    """
+
+    def __init__(self, outbox: Outbox, config: MqttConfig, store_id: str, camera_id: str, window: int = 64) -> None:
+        self.outbox = outbox
+        self.store_id, self.camera_id = store_id, camera_id
+        self.status_topic = topic(store_id, camera_id, "status")
+        offline = StatusEvent(store_id=store_id, camera_id=camera_id, state="offline", detail="edge process gone")
+        will = (self.status_topic, offline.model_dump_json().encode())
+        client_id = f"storelens-{store_id}-{camera_id}"[:64]
+        self.transport = MqttTransport(config, client_id, will=will, on_connect=self._republish_status)
+        self.transport.on_ack = self._ack
+        self.transport.on_lost = self._lost
+        self.window = window
+        self._lock = threading.Lock()  # never held while calling into paho
+        self._inflight: dict[int, tuple[int, str]] = {}  # mid -> (outbox seq, event id)
+        self._early: set[int] = set()  # acks that arrived before their mid was recorded
+        self._ignore: set[int] = set()  # mids of status messages
+        self._sent: set[int] = set()
+        self._status: StatusEvent | None = None
+        self.published = 0
+        self.acked_latency_hook: Callable[[str], None] | None = None
+
+    def start(self) -> None:
+        """Connect in the background."""
+        self.transport.start()
+
+    def _record(self, mid: int, entry: tuple[int, str] | None) -> bool:
+        """Remember what ``mid`` carries; True when its ack had already arrived."""
+        with self._lock:
+            if mid in self._early:
+                self._early.discard(mid)
+                return True
+            if entry is None:
+                self._ignore.add(mid)
+            else:
+                self._inflight[mid] = entry
+            return False
+
+    def _status_payload(self) -> bytes:
+        if self._status is None:
+            return b""
+        return self._status.model_copy(update={"ts": now_iso()}).model_dump_json().encode()
+
+    def set_status(self, state: str, fps: float = 0.0, detail: str = "") -> mqtt.MQTTMessageInfo | None:
+        """Publish the camera's retained status (again after every reconnect)."""
+        self._status = StatusEvent(store_id=self.store_id, camera_id=self.camera_id, state=state,  # type: ignore[arg-type]
+                                   fps=round(fps, 2), detail=detail)  # fmt: skip
+        if not self.transport.connected.is_set():
+            return None
+        info = self.transport.client.publish(self.status_topic, self._status_payload(), qos=1, retain=True)
+        self._record(int(info.mid), None)
+        return info
+
+    def _republish_status(self) -> None:
+        if self._status is not None:
+            info = self.transport.client.publish(self.status_topic, self._status_payload(), qos=1, retain=True)
+            self._record(int(info.mid), None)
+
+    def _ack(self, mid: int) -> None:
+        with self._lock:
+            if mid in self._ignore:
+                self._ignore.discard(mid)
+                return
+            entry = self._inflight.pop(mid, None)
+            if entry is None:
+                self._early.add(mid)
+                return
+        self._done(*entry)
+
+    def _done(self, seq: int, event_id: str) -> None:
+        self.outbox.ack(seq)
+        with self._lock:
+            self._sent.discard(seq)
+            self.published += 1
+        if self.acked_latency_hook:
+            self.acked_latency_hook(event_id)
+
+    def _lost(self) -> None:
+        with self._lock:
+            self._inflight.clear()
+            self._early.clear()
+            self._ignore.clear()
+            self._sent.clear()
+
+    def pump(self) -> int:
+        """Publish what fits in the window; returns how many were sent. Call repeatedly."""
+        if not self.transport.connected.is_set():
+            return 0
+        with self._lock:
+            room = self.window - len(self._inflight)
+            sent_before = set(self._sent)
+        if room <= 0:
+            return 0
+        sent = 0
+        for item in self.outbox.pending(self.camera_id, limit=self.window + len(sent_before)):
+            if item.seq in sent_before:
+                continue
+            with self._lock:
+                self._sent.add(item.seq)
+            mid = self.transport.publish(item.topic, item.payload, qos=1)
+            if self._record(mid, (item.seq, item.event_id)):
+                self._done(item.seq, item.event_id)
+            sent += 1
+            if sent >= room:
+                break
+        return sent
+
+    def stop(self, offline: bool = True) -> None:
+        """Say offline (retained), wait for the broker to have it, and disconnect."""
+        if offline and self.transport.connected.is_set():
+            info = self.set_status("offline", detail="stopped")
+            if info is not None:
+                try:
+                    info.wait_for_publish(timeout=3)
+                except (RuntimeError, ValueError):  # connection lost meanwhile: the will says offline
+                    log.debug("offline status not confirmed for %s", self.camera_id)
+        self.transport.stop()

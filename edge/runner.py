@@ -1,0 +1,285 @@
+"""The edge process, wired in one place: readers, pipelines, outbox, publishers, and their threads.
+
+Every long-running worker loops on ``while not stop.wait(t)`` and stops in ``finally``. A camera
+that fails is logged and retried; it never stops another camera or the process.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from edge.capture import FileReader, LiveReader, is_live
+from edge.events import KIND_OF, topic
+from edge.messages import Frame
+from edge.metrics import STALE_SECONDS, EdgeMetrics, MetricsServer, age
+from edge.mqtt import CameraPublisher
+from edge.outbox import Outbox
+from edge.pipeline import CameraPipeline, PipelineEvent
+from edge.visits import AnonymousRegistry, ArrivalCooldown
+from gallery.factory import open_gallery
+from models.loader import FaceModels, load_face_models
+from storelens.config import CameraConfig, Config
+
+log = logging.getLogger(__name__)
+PURGE_EVERY_SECONDS = 6 * 3600
+
+
+@dataclass
+class CameraStats:
+    """Per-camera measurements (for status, metrics and the benchmark)."""
+
+    analysed: int = 0
+    analyse_seconds: list[float] = field(default_factory=list)
+    events: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def fps(self) -> float:
+        """Analysed frames per second of wall time since start."""
+        elapsed = time.monotonic() - self.started
+        return self.analysed / elapsed if elapsed > 0 else 0.0
+
+
+class EdgeRunner:
+    """Runs the configured cameras until stopped, or until every file source has ended and is delivered.
+
+    Args:
+        config: the whole configuration.
+        face_models: loaded detector and embedder (loaded from config when None).
+        outbox_path: where the outbox lives (default: ``edge.outbox`` under the gallery's parent).
+    """
+
+    def __init__(self, config: Config, face_models: FaceModels | None = None, outbox_path: Path | None = None) -> None:
+        self.config = config
+        self.fm = face_models or load_face_models(config)
+        self.gallery = open_gallery(config, self.fm.recogniser_spec)
+        self.cooldown = ArrivalCooldown(config.edge.arrival_cooldown_minutes)
+        self.visitors = AnonymousRegistry(config.edge.visitor_ttl_hours, config.edge.visit_gap_minutes,
+                                          config.edge.visitor_match_threshold)  # fmt: skip
+        self.outbox = Outbox(outbox_path or Path(config.edge.outbox))
+        self.stop_event = threading.Event()
+        self._deliver_stop = threading.Event()
+        self.publishers = {c.id: CameraPublisher(self.outbox, config.mqtt, config.store.id, c.id)
+                           for c in config.cameras}  # fmt: skip
+        self.stats = {c.id: CameraStats() for c in config.cameras}
+        self.capture_times: dict[str, float] = {}  # event id -> monotonic time its frame was captured
+        self.latencies_ms: list[float] = []
+        self._threads: list[threading.Thread] = []
+        self.failures: dict[str, str] = {}
+        self.metrics = EdgeMetrics()
+        self.readers: dict[str, LiveReader | FileReader] = {}
+        self.finished: set[str] = set()
+        self.metrics_server: MetricsServer | None = None
+        for cam, pub in self.publishers.items():
+            pub.acked_latency_hook = self._acked_for(cam)
+
+    def _acked_for(self, camera_id: str) -> Any:
+        counter = self.metrics.published.labels(camera=camera_id)
+
+        def acked(event_id: str) -> None:
+            counter.inc()
+            self._acked(event_id)
+
+        return acked
+
+    def _refresh_metrics(self) -> None:
+        for cam, stats in self.stats.items():
+            self.metrics.fps.labels(camera=cam).set(round(stats.fps(), 3))
+            reader = self.readers.get(cam)
+            if reader is not None:
+                self.metrics.dropped.labels(camera=cam).set(reader.stats.frames_dropped)
+                self.metrics.reconnects.labels(camera=cam).set(reader.stats.reconnects)
+                self.metrics.frame_age.labels(camera=cam).set(round(age(reader.stats.last_frame_monotonic), 3))
+        try:
+            self.metrics.outbox.set(self.outbox.depth())
+        except Exception:  # the outbox closed while stopping
+            log.debug("outbox depth unavailable", exc_info=True)
+        self.metrics.gallery.set(len(self.gallery))
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """Healthy when every running camera delivered a frame within the last 30 seconds."""
+        cameras = {}
+        ok = True
+        for cam in self.stats:
+            reader = self.readers.get(cam)
+            last = age(reader.stats.last_frame_monotonic) if reader else 1e9
+            fresh = cam in self.finished or last < STALE_SECONDS
+            ok = ok and fresh
+            cameras[cam] = {"ok": fresh, "last_frame_age_s": round(min(last, 1e6), 1), "finished": cam in self.finished,
+                            "analysed_fps": round(self.stats[cam].fps(), 2)}  # fmt: skip
+        return ok, {"cameras": cameras, "outbox_depth": self.outbox.depth()}
+
+    def _acked(self, event_id: str) -> None:
+        t = self.capture_times.pop(event_id, None)
+        if t is not None:
+            self.latencies_ms.append((time.monotonic() - t) * 1000)
+
+    def _queue(self, camera_id: str, events: Sequence[PipelineEvent], captured: float) -> None:
+        for ev in events:
+            self.outbox.put(ev.event_id, camera_id, topic(self.config.store.id, camera_id, KIND_OF[ev.type]),
+                            ev.model_dump_json().encode())  # fmt: skip
+            self.capture_times[ev.event_id] = captured
+            self.stats[camera_id].events += 1
+            log.info("camera %s: %s event %s", camera_id, ev.type, ev.event_id)
+
+    def _pipeline(self, camera: CameraConfig) -> CameraPipeline:
+        return CameraPipeline(self.config, camera, self.fm, self.gallery, self.cooldown, self.visitors,
+                              self.metrics.observe)  # fmt: skip
+
+    def _analyse(self, camera: CameraConfig, pipeline: CameraPipeline, frame: Frame) -> None:
+        t0 = time.monotonic()
+        events = pipeline.process(frame)
+        stats = self.stats[camera.id]
+        stats.analysed += 1
+        stats.analyse_seconds.append(time.monotonic() - t0)
+        if len(stats.analyse_seconds) > 1000:
+            del stats.analyse_seconds[:500]
+        self._queue(camera.id, events, t0)
+
+    def _run_file(self, camera: CameraConfig) -> None:
+        pub = self.publishers[camera.id]
+        reader = FileReader(camera.id, camera.source, camera.analysis_fps, realtime=self.config.edge.file_realtime)
+        self.readers[camera.id] = reader
+        pipeline = self._pipeline(camera)
+        pub.set_status("online", detail="file source")
+        last_ts = reader.start
+        try:
+            while not self.stop_event.is_set():
+                frame = reader.next()
+                if frame is None:
+                    break
+                last_ts = frame.ts
+                self._analyse(camera, pipeline, frame)
+            self._queue(camera.id, pipeline.finish(last_ts), time.monotonic())
+            self.finished.add(camera.id)
+        finally:
+            reader.stop()
+
+    def _run_live(self, camera: CameraConfig) -> None:
+        pub = self.publishers[camera.id]
+        stats = self.stats[camera.id]
+
+        def status(state: str, detail: str) -> None:
+            log.info("camera %s: %s %s", camera.id, state, detail)
+            pub.set_status(state, stats.fps(), detail)
+
+        reader = LiveReader(camera.id, camera.source, status, self.config.edge.reconnect_max_seconds)
+        self.readers[camera.id] = reader
+        pipeline = self._pipeline(camera)
+        period = 1.0 / camera.analysis_fps
+        reader.start()
+        next_at = time.monotonic()
+        try:
+            while not self.stop_event.wait(max(0.0, next_at - time.monotonic())):
+                next_at = time.monotonic() + period
+                frame = reader.latest(timeout=period)
+                if frame is None:
+                    self._queue(camera.id, pipeline.footfall.due(datetime.now(UTC)), time.monotonic())
+                    continue
+                self._analyse(camera, pipeline, frame)
+        finally:
+            reader.stop()
+            self._queue(camera.id, pipeline.finish(datetime.now(UTC)), time.monotonic())
+
+    def _camera_thread(self, camera: CameraConfig) -> None:
+        backoff = 1.0
+        while not self.stop_event.is_set():
+            try:
+                if is_live(camera.source):
+                    self._run_live(camera)
+                else:
+                    self._run_file(camera)
+                return
+            except Exception as exc:  # never die of a camera: log, report, retry
+                log.exception("camera %s failed", camera.id)
+                self.failures[camera.id] = str(exc)
+                self.publishers[camera.id].set_status("reconnecting", detail=str(exc)[:200])
+                if not is_live(camera.source) or self.stop_event.wait(backoff):
+                    return
+                backoff = min(backoff * 2, self.config.edge.reconnect_max_seconds)
+
+    def _deliver(self) -> None:
+        next_purge = time.monotonic() + 60
+        while not self._deliver_stop.wait(0.02):  # outlives the cameras: their last events still go out
+            for pub in self.publishers.values():
+                pub.pump()
+            self.gallery.refresh()
+            if time.monotonic() >= next_purge:  # retention: members not seen for gallery.retention_days
+                next_purge = time.monotonic() + PURGE_EVERY_SECONDS
+                try:
+                    for receipt in self.gallery.purge_expired():
+                        log.info("retention purge: erased a member not seen for %d days at %s",
+                                 self.config.gallery.retention_days, receipt.at)  # fmt: skip
+                except Exception:  # a purge failure must not stop delivery; it is retried later
+                    log.exception("retention purge failed")
+
+    def run(self) -> int:
+        """Run until stopped or until every file source is done and delivered; returns an exit code."""
+        for pub in self.publishers.values():
+            pub.start()
+        edge = self.config.edge
+        if edge.metrics_port >= 0:
+            try:
+                self.metrics_server = MetricsServer(edge.metrics_host, edge.metrics_port, self.metrics,
+                                                    self._refresh_metrics, self.health)  # fmt: skip
+                self.metrics_server.start()
+            except OSError as exc:  # metrics are not worth stopping the cameras for
+                log.error("cannot serve /health and /metrics on %s:%d: %s", edge.metrics_host, edge.metrics_port, exc)
+        deliver = threading.Thread(target=self._deliver, name="deliver", daemon=True)
+        deliver.start()
+        try:
+            cams = [threading.Thread(target=self._camera_thread, args=(c,), name=f"camera-{c.id}", daemon=True)
+                    for c in self.config.cameras]  # fmt: skip
+            for t in cams:
+                t.start()
+            while any(t.is_alive() for t in cams) and not self.stop_event.wait(0.2):
+                pass
+            if not self.stop_event.is_set():  # every source was a file and has ended
+                return self._drain(self.config.edge.drain_timeout_seconds)
+            for t in cams:  # stopping: each camera ends its tracks and queues its last events
+                t.join(timeout=20)
+            self._drain(min(5.0, self.config.edge.drain_timeout_seconds))
+            return 0
+        finally:
+            self.stop_event.set()
+            self._deliver_stop.set()
+            deliver.join(timeout=5)
+            for pub in self.publishers.values():
+                pub.stop()
+            if self.metrics_server is not None:
+                self.metrics_server.stop()
+            self.outbox.close()
+            self.gallery.close()
+
+    def _drain(self, seconds: float) -> int:
+        deadline = time.monotonic() + seconds
+        while self.outbox.depth() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        left = self.outbox.depth()
+        if left:
+            log.error("%d event(s) not yet acknowledged by the broker; they stay in %s for the next run",
+                      left, self.outbox.path)  # fmt: skip
+            return 1
+        return 0 if not self.failures else 1
+
+    def stop(self) -> None:
+        """Ask every worker to stop."""
+        self.stop_event.set()
+
+    def summary(self) -> dict[str, object]:
+        """Counts and timings of this run."""
+        lat = sorted(self.latencies_ms)
+        return {
+            cam: {"analysed": s.analysed, "events": s.events, "fps": round(s.fps(), 2),
+                  "median_analyse_ms": round(statistics.median(s.analyse_seconds) * 1000, 1) if s.analyse_seconds
+                  else None}
+            for cam, s in self.stats.items()
+        } | {"latency_ms_p50": lat[len(lat) // 2] if lat else None,
+             "latency_ms_p95": lat[int(len(lat) * 0.95)] if lat else None}  # fmt: skip

@@ -1,0 +1,1 @@
+"""Sample videos: the store-entrance generator and its ground truth."""

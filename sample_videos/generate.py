@@ -1,0 +1,167 @@
+"""Builds the reproducible store-entrance sample video from ``truth.json`` and registry photos.
+
+The scenario (who walks where, when, under what light, who enters, who is enrolled) lives in
+``truth.json``, committed with this generator. The video is generated on demand into
+``sample_videos/cache/`` and reused while the scenario and photos are unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from edge.messages import Frame
+from models.loader import FaceModels
+from storelens.images import load_image
+from storelens.samples import fetch_photos
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent
+TRUTH = HERE / "truth.json"
+CACHE = HERE / "cache"
+GENERATOR_VERSION = "1"
+
+
+def load_truth(path: Path = TRUTH) -> dict[str, Any]:
+    """The scenario and its expected results."""
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+@dataclass(frozen=True)
+class Sprite:
+    """A head cut from a photo: BGR (S, S, 3) and a soft elliptical alpha (S, S), face box width in it."""
+
+    image: NDArray[np.uint8]
+    alpha: NDArray[np.float32]
+    face_fraction: float
+
+
+def cut_sprite(image: NDArray[np.uint8], box: NDArray[np.float32]) -> Sprite:
+    """A square head crop around a face box (1.8x the face), with a soft elliptical mask."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2 - 0.05 * (y2 - y1)
+    side = int(1.8 * max(x2 - x1, y2 - y1))
+    half = side // 2
+    padded = cv2.copyMakeBorder(image, side, side, side, side, cv2.BORDER_REFLECT)
+    px, py = int(cx) + side, int(cy) + side
+    crop = padded[py - half : py - half + side, px - half : px - half + side].copy()
+    yy, xx = np.mgrid[0:side, 0:side].astype(np.float32)
+    dist = ((xx - side / 2) / (0.46 * side)) ** 2 + ((yy - side / 2) / (0.5 * side)) ** 2
+    alpha = np.clip((1.0 - dist) / 0.15, 0.0, 1.0).astype(np.float32)
+    return Sprite(np.asarray(crop, dtype=np.uint8), alpha, (x2 - x1) / side)
+
+
+def background(width: int, height: int) -> NDArray[np.uint8]:
+    """A plain store entrance: wall, glass door frame, floor, door mat."""
+    img = np.zeros((height, width, 3), np.uint8)
+    for y in range(height):
+        t = y / height
+        img[y] = (int(150 + 40 * t), int(160 + 30 * t), int(170 + 20 * t)) if y < 300 else (90, 100, 110)
+    cv2.rectangle(img, (320, 40), (960, 300), (120, 110, 95), 12)
+    cv2.rectangle(img, (332, 52), (948, 300), (200, 205, 190), -1)
+    cv2.rectangle(img, (300, 560), (980, 700), (60, 55, 70), -1)
+    return img
+
+
+def paste(frame: NDArray[np.uint8], sprite: Sprite, centre: tuple[float, float], face_px: float, light: float,
+          colour: tuple[int, int, int]) -> None:  # fmt: skip
+    """Draw a person (shoulders and head) with the face ``face_px`` wide centred at ``centre``."""
+    side = max(8, int(face_px / sprite.face_fraction))
+    head = cv2.resize(sprite.image, (side, side), interpolation=cv2.INTER_AREA if side < len(sprite.image)
+                      else cv2.INTER_LINEAR).astype(np.float32) * light  # fmt: skip
+    alpha = cv2.resize(sprite.alpha, (side, side))[..., None]
+    cx, cy = int(centre[0]), int(centre[1])
+    h, w = frame.shape[:2]
+    cv2.ellipse(frame, (cx, cy + int(0.95 * side)), (int(0.8 * side), int(0.55 * side)), 0, 180, 360, colour, -1)
+    x0, y0 = cx - side // 2, cy - side // 2
+    xa, ya, xb, yb = max(x0, 0), max(y0, 0), min(x0 + side, w), min(y0 + side, h)
+    if xa >= xb or ya >= yb:
+        return
+    region = frame[ya:yb, xa:xb].astype(np.float32)
+    part = head[ya - y0 : yb - y0, xa - x0 : xb - x0]
+    a = alpha[ya - y0 : yb - y0, xa - x0 : xb - x0]
+    frame[ya:yb, xa:xb] = np.clip(region * (1 - a) + part * a, 0, 255).astype(np.uint8)
+
+
+def scenario_key(truth: dict[str, Any]) -> str:
+    """Changes whenever the scenario or the generator changes."""
+    raw = json.dumps(truth, sort_keys=True) + GENERATOR_VERSION
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+def sprites_for(truth: dict[str, Any], fm: FaceModels) -> dict[tuple[str, int], Sprite]:
+    """Head sprites for every (photo, face index) of the scenario; faces are numbered left to right."""
+    photos = fetch_photos()
+    out: dict[tuple[str, int], Sprite] = {}
+    for person in truth["people"]:
+        key = (person["photo"], int(person["face"]))
+        if key in out:
+            continue
+        image = load_image(photos[key[0]])
+        faces = fm.detector.detect(Frame(image))
+        order = np.argsort(faces.boxes[:, 0], kind="stable")
+        out[key] = cut_sprite(image, faces.boxes[order[key[1]]])
+    return out
+
+
+def render(truth: dict[str, Any], fm: FaceModels, out: Path) -> Path:
+    """Write the video (mp4v) to ``out``."""
+    video = truth["video"]
+    width, height, fps, seconds = video["width"], video["height"], video["fps"], video["seconds"]
+    sprites = sprites_for(truth, fm)
+    base = background(width, height)
+    rng = np.random.default_rng(video["seed"])
+    colours: list[tuple[int, int, int]] = []
+    for _ in truth["people"]:
+        r, g, b = (int(c) for c in rng.integers(30, 220, 3))
+        colours.append((r, g, b))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".part.mp4")
+    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter.fourcc(*"mp4v"), fps, (width, height))
+    if not writer.isOpened():
+        raise RuntimeError(f"{tmp}: OpenCV cannot write mp4v video")
+    line = truth["camera"]["entry_line"]
+    for i in range(int(seconds * fps)):
+        t = i / fps
+        frame = base.copy()
+        cv2.line(frame, tuple(line["start"]), tuple(line["end"]), (70, 160, 230), 2)
+        active = [(p, c) for p, c in zip(truth["people"], colours, strict=True) if p["t0"] <= t <= p["t1"]]
+        # farther (smaller) people first, so nearer ones are drawn over them
+        active.sort(key=lambda pc: _size(pc[0], t))
+        for person, colour in active:
+            u = (t - person["t0"]) / (person["t1"] - person["t0"])
+            x = person["from"][0] + u * (person["to"][0] - person["from"][0])
+            y = person["from"][1] + u * (person["to"][1] - person["from"][1])
+            paste(frame, sprites[(person["photo"], int(person["face"]))], (x, y), _size(person, t), person["light"],
+                  colour)  # fmt: skip
+        noise = rng.normal(0, 3.0, frame.shape).astype(np.float32)
+        writer.write(np.clip(frame.astype(np.float32) + noise, 0, 255).astype(np.uint8))
+    writer.release()
+    tmp.replace(out)
+    return out
+
+
+def _size(person: dict[str, Any], t: float) -> float:
+    u = min(max((t - person["t0"]) / (person["t1"] - person["t0"]), 0.0), 1.0)
+    return float(person["size"][0] + u * (person["size"][1] - person["size"][0]))
+
+
+def sample_video(fm: FaceModels, truth_path: Path = TRUTH, cache: Path = CACHE) -> Path:
+    """The sample video, generated if missing or out of date."""
+    truth = load_truth(truth_path)
+    key = scenario_key(truth)
+    out = cache / f"{Path(truth['video']['file']).stem}-{key}.mp4"
+    if out.is_file():
+        return out
+    log.info("generating the sample video %s", out)
+    return render(truth, fm, out)
