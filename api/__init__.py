@@ -1,0 +1,1 @@
+"""Store API: FastAPI service, the associate's iPad page and reports (later release)."""

@@ -1,0 +1,74 @@
+"""Bearer-token auth with two roles: ``associate`` (notifications, member lookup) and ``admin`` (everything)."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.services import Services
+from api.store import EventStore
+
+Role = Literal["associate", "admin"]
+bearer = HTTPBearer(auto_error=False)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling."""
+
+    name: str
+    role: Role
+
+
+def new_token() -> str:
+    """A random device token (shown once, stored hashed)."""
+    return secrets.token_urlsafe(32)
+
+
+def get_services(request: Request) -> Services:
+    """The app's shared services."""
+    services: Services = request.app.state.services
+    return services
+
+
+def get_store(request: Request) -> EventStore:
+    """The app's event store."""
+    return get_services(request).store
+
+
+def principal_of(store: EventStore, token: str | None) -> Principal | None:
+    """The principal a token stands for, or None."""
+    found = store.token(token) if token else None
+    if found is None:
+        return None
+    return Principal(found[0], "admin" if found[1] == "admin" else "associate")
+
+
+def require(role: Role) -> object:
+    """A dependency: 401 without a valid token, 403 with a token of a role that may not do this."""
+
+    def check(
+        store: Annotated[EventStore, Depends(get_store)],
+        creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> Principal:
+        if creds is None or creds.scheme.lower() != "bearer":
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a bearer token is required",
+                                headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+        who = principal_of(store, creds.credentials)
+        if who is None:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown token", headers={"WWW-Authenticate": "Bearer"})
+        if role == "admin" and who.role != "admin":
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"the {who.role} role may not do this; admin only")
+        return who
+
+    return Depends(check)
+
+
+Associate = Annotated[Principal, require("associate")]
+Admin = Annotated[Principal, require("admin")]
+Store = Annotated[EventStore, Depends(get_store)]
+Svc = Annotated[Services, Depends(get_services)]

@@ -1,0 +1,66 @@
+"""Subscribes to the store's MQTT topics and stores every valid event once (deduplicated by event_id).
+
+A malformed message is logged with its topic and what is wrong, counted, and never stored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import ValidationError
+
+from api.store import EventStore
+from edge.events import TOPIC_ROOT, parse_event
+from edge.mqtt import MqttTransport
+from storelens.config import MqttConfig
+
+log = logging.getLogger(__name__)
+
+
+class Ingest:
+    """Events from MQTT into the event store.
+
+    Args:
+        store: the event database.
+        mqtt: broker settings.
+        store_id: the store whose topics are read.
+        on_new: called with the sequence number and payload of each newly stored event (the live push).
+    """
+
+    def __init__(self, store: EventStore, mqtt: MqttConfig, store_id: str,
+                 on_new: Callable[[int, dict[str, Any]], None] | None = None) -> None:  # fmt: skip
+        self.store = store
+        self.store_id = store_id
+        self.on_new = on_new
+        self.rejected = 0
+        self.duplicates = 0
+        self.transport = MqttTransport(mqtt, f"storelens-api-{store_id}"[:64])
+        self.transport.subscribe(f"{TOPIC_ROOT}/{store_id}/+/+", self._on_message)
+
+    def start(self) -> None:
+        """Connect (and reconnect) in the background."""
+        self.transport.start()
+
+    def _on_message(self, topic: str, payload: bytes) -> None:
+        if topic.endswith("/status"):
+            return
+        try:
+            event = parse_event(payload)
+        except ValidationError as exc:
+            self.rejected += 1
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "payload"
+            log.warning("rejected a malformed message on %s: %s: %s", topic, where, first["msg"])
+            return
+        data = event.model_dump()
+        seq = self.store.add(data)
+        if seq is None:
+            self.duplicates += 1
+        elif self.on_new:
+            self.on_new(seq, data)
+
+    def stop(self) -> None:
+        """Disconnect."""
+        self.transport.stop()

@@ -1,0 +1,180 @@
+"""Members: the card an associate sees, and the admin's profile, enrolment by photo and erasure."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile, status
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
+
+from api.auth import Admin, Associate, Svc
+from gallery.enrol import Enroller, enroll_photos
+from gallery.records import Consent, EnrolmentResult, MemberInfo
+from storelens.errors import GalleryError, StoreLensError
+
+router = APIRouter(prefix="/members", tags=["members"])
+
+
+class MemberCard(BaseModel):
+    """What helps an associate serve a member."""
+
+    member_id: str
+    name: str
+    tier: str
+    sizes: dict[str, str]
+    preferences: str
+    notes: str
+    member_code: str | None
+    photo_url: str | None = Field(description="Only when the member consented to a card photo")
+    last_visit: str | None
+    visits: int
+
+
+class MemberIn(BaseModel):
+    """A member profile as the admin edits it."""
+
+    name: str = Field(min_length=1, max_length=200)
+    tier: str = Field(default="", max_length=40)
+    phone: str | None = Field(default=None, max_length=40)
+    member_code: str | None = Field(default=None, max_length=64)
+    sizes: dict[str, str] = Field(default_factory=dict, description='e.g. {"shoes": "42", "shirt": "M"}')
+    preferences: str = Field(default="", max_length=2000)
+    notes: str = Field(default="", max_length=2000)
+    photo_consent: bool = Field(default=False, description="The member agreed to a card photo on the iPad")
+
+
+class ErasureReceipt(BaseModel):
+    """What erasure removed, and when."""
+
+    member_id: str
+    at: str
+    removed: dict[str, int]
+
+
+def _card(svc: Svc, member_id: str) -> MemberCard:
+    if svc.store.member(member_id) is None and not svc.store.visits(member_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no member {member_id!r}")
+    return MemberCard(**svc.card(member_id))
+
+
+@router.get("/lookup", response_model=MemberCard)
+def lookup(svc: Svc, who: Associate, phone: Annotated[str | None, Query()] = None,
+           code: Annotated[str | None, Query()] = None) -> MemberCard:  # fmt: skip
+    """Find a member by phone number or member code (no face needed)."""
+    if not phone and not code:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "give phone or code")
+    found = svc.store.find_member(phone=phone, code=code)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no member with that phone number or code")
+    return _card(svc, found["member_id"])
+
+
+@router.get("/{member_id}", response_model=MemberCard)
+def card(member_id: str, svc: Svc, who: Associate) -> MemberCard:
+    """A member's card."""
+    return _card(svc, member_id)
+
+
+@router.put("/{member_id}", response_model=MemberCard)
+def put_member(member_id: str, body: MemberIn, svc: Svc, who: Admin) -> MemberCard:
+    """Create or edit a member's profile."""
+    svc.store.put_member(member_id, body.model_dump())
+    return _card(svc, member_id)
+
+
+class ConsentRecord(BaseModel):
+    """The consent under which a member's biometrics are kept (from the gallery)."""
+
+    member_id: str
+    consent_reference: str
+    notice_version: str
+    purpose: str
+    under_14: bool
+    enrolled_at: str
+    vectors: int
+
+
+@router.get("/{member_id}/consent", response_model=ConsentRecord)
+def consent_record(member_id: str, svc: Svc, who: Admin) -> ConsentRecord:
+    """The member's latest consent record and how many face vectors it covers."""
+    record = svc.gallery().store.member(member_id)
+    if record is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"{member_id!r} has no biometrics enrolled")
+    return ConsentRecord(**record.model_dump(include=set(ConsentRecord.model_fields)))
+
+
+@router.get("/{member_id}/photo", response_class=FileResponse, responses={200: {"content": {"image/jpeg": {}}}})
+def photo(member_id: str, svc: Svc, who: Associate) -> FileResponse:
+    """The card photo, only when the member consented to one."""
+    profile = svc.store.member(member_id)
+    if not profile or not profile["photo_consent"] or not profile["photo"] or not Path(profile["photo"]).is_file():
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no card photo for this member")
+    return FileResponse(profile["photo"], media_type="image/jpeg")
+
+
+@router.post("/{member_id}/enrol", response_model=EnrolmentResult)
+def enrol(
+    member_id: str,
+    svc: Svc,
+    who: Admin,
+    photos: Annotated[list[UploadFile], File(description="One or more photos, one face each")],
+    consent: Annotated[str, Form(description="Reference of the member's signed consent")],
+    notice_version: Annotated[str, Form()] = "1",
+    purpose: Annotated[str, Form()] = "vip-recognition",
+    under_14: Annotated[bool, Form()] = False,
+    guardian_consent: Annotated[str | None, Form()] = None,
+) -> EnrolmentResult:
+    """Enrol a member from uploaded photos (all or nothing, with consent)."""
+    profile = svc.store.member(member_id)
+    try:
+        recorded = Consent(reference=consent, notice_version=notice_version, purpose=purpose, under_14=under_14,
+                           guardian_reference=guardian_consent)  # fmt: skip
+        with tempfile.TemporaryDirectory() as tmp:
+            paths = []
+            for i, upload in enumerate(photos):
+                path = Path(tmp) / f"{i}-{Path(upload.filename or 'photo.jpg').name}"
+                with path.open("wb") as out:
+                    shutil.copyfileobj(upload.file, out)
+                paths.append(path)
+            fm = svc.face_models()
+            result = enroll_photos(svc.gallery(), Enroller(fm, svc.config.enrolment),
+                                   MemberInfo(member_id=member_id, name=profile["name"] if profile else ""),
+                                   recorded, paths)  # fmt: skip
+            if profile and profile["photo_consent"] and not profile["photo"]:
+                svc.photos_dir.mkdir(parents=True, exist_ok=True)
+                dest = svc.photos_dir / (hashlib.sha256(member_id.encode()).hexdigest()[:32] + ".jpg")
+                shutil.copyfile(paths[0], dest)
+                svc.store.put_member(member_id, {"photo": str(dest)})
+    except StoreLensError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"member_id: {exc}") from exc
+    return result
+
+
+@router.delete("/{member_id}", response_model=ErasureReceipt)
+def erase(member_id: str, svc: Svc, who: Admin) -> ErasureReceipt:
+    """Erase every trace of a member: vectors, photos, consent, profile, visit history."""
+    removed: dict[str, Any] = {}
+    try:
+        receipt = svc.gallery().remove(member_id)
+        removed.update(vectors=receipt.removed_vectors, gallery_photos=receipt.removed_photos,
+                       consents=receipt.removed_consents)  # fmt: skip
+        at = receipt.at
+    except GalleryError:
+        at = ""
+    profile = svc.store.member(member_id)
+    if profile and profile["photo"]:
+        Path(profile["photo"]).unlink(missing_ok=True)
+        removed["card_photo"] = 1
+    removed.update(svc.store.erase_member(member_id))
+    if not any(removed.values()):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no member {member_id!r}")
+    from gallery.records import iso, utc_now
+
+    return ErasureReceipt(member_id=member_id, at=at or iso(utc_now()), removed={k: int(v) for k, v in removed.items()})

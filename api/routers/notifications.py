@@ -1,0 +1,46 @@
+"""VIP arrivals for the associates' iPads, and "I'll take this"."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import BaseModel
+
+from api.auth import Associate, Svc
+
+router = APIRouter(prefix="/notifications", tags=["notifications"])
+
+
+class Taken(BaseModel):
+    """Who took an arrival."""
+
+    by: str
+    at: str
+
+
+class Notification(BaseModel):
+    """An arrival with the member card, who took it, and until when the visit's cooldown runs."""
+
+    kind: str
+    seq: int
+    event: dict[str, Any]
+    card: dict[str, Any]
+    taken: Taken | None
+    cooldown_until: str
+
+
+@router.get("", response_model=list[Notification])
+def notifications(svc: Svc, who: Associate, since_seq: Annotated[int, Query(ge=0)] = 0) -> list[Notification]:
+    """Arrivals after ``since_seq`` (what a reconnecting iPad missed), oldest first."""
+    return [Notification(**svc.arrival_message(e.seq, e.payload)) for e in svc.store.since(since_seq, "vip_arrival")]
+
+
+@router.post("/{event_id}/take", response_model=Taken)
+def take(event_id: str, svc: Svc, who: Associate) -> Taken:
+    """Claim an arrival so that two associates do not greet the same VIP; the first claim wins."""
+    if not svc.store.has_event(event_id, "vip_arrival"):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no arrival {event_id!r}")
+    by, at = svc.store.take(event_id, who.name)
+    svc.hub.publish({"kind": "taken", "event_id": event_id, "taken": {"by": by, "at": at}})
+    return Taken(by=by, at=at)

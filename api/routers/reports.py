@@ -1,0 +1,55 @@
+"""Footfall reports for head office."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Response, status
+
+from api.auth import Admin, Store
+from api.reports import FORMATS, Interval, Row, chart_png, footfall_rows, parse_ts
+from gallery.records import iso
+
+router = APIRouter(prefix="/reports", tags=["reports"])
+
+
+def _rows(store: Store, start: str, end: str, interval: Interval) -> list[Row]:
+    try:
+        a, b = parse_ts(start), parse_ts(end)
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"from/to: not ISO 8601 times: {exc}") from exc
+    if b <= a:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "to must be after from")
+    return footfall_rows(store.footfall(iso(a), iso(b)), interval)
+
+
+@router.get("/footfall", response_model=list[Row],
+            responses={200: {"content": {"text/csv": {}, FORMATS["xlsx"][1]: {}}}})  # fmt: skip
+def footfall(
+    store: Store,
+    who: Admin,
+    start: Annotated[str, Query(alias="from", description="ISO 8601 start, inclusive")],
+    end: Annotated[str, Query(alias="to", description="ISO 8601 end, exclusive")],
+    interval: Annotated[Interval, Query()] = "15m",
+    format: Annotated[str, Query(pattern="^(json|csv|xlsx)$")] = "json",
+) -> object:
+    """Entries, unique visitors and VIP arrivals per camera and interval, as JSON, CSV or XLSX."""
+    rows = _rows(store, start, end, interval)
+    if format == "json":
+        return rows
+    writer, media = FORMATS[format]
+    name = f"footfall-{start[:10]}-{end[:10]}-{interval}.{format}"
+    return Response(writer(rows), media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@router.get("/footfall/chart.png", response_class=Response, responses={200: {"content": {"image/png": {}}}})
+def footfall_chart(
+    store: Store,
+    who: Admin,
+    start: Annotated[str, Query(alias="from")],
+    end: Annotated[str, Query(alias="to")],
+    interval: Annotated[Interval, Query()] = "1h",
+) -> Response:
+    """A bar chart of entries per interval (PNG)."""
+    rows = _rows(store, start, end, interval)
+    return Response(chart_png(rows, f"Entries per {interval}, {start[:10]} to {end[:10]}"), media_type="image/png")

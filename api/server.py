@@ -1,0 +1,41 @@
+"""The store API served from a thread (uvicorn), with its MQTT ingest: for the demo and the benchmark."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from api.app import create_app
+from api.ingest import Ingest
+from api.services import Services
+from api.store import EventStore
+from storelens.config import Config
+
+
+class ApiThread:
+    """The store API (uvicorn) in a thread, with its MQTT ingest."""
+
+    def __init__(self, config: Config) -> None:
+        import uvicorn
+
+        self.services = Services(config, EventStore(config.api.database_url))
+        self.ingest = Ingest(self.services.store, config.mqtt, config.store.id, on_new=self.services.push)
+        app = create_app(self.services, f"StoreLens demo ({config.store.id})")
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=config.api.port, log_level="warning",
+                                                    timeout_graceful_shutdown=2))  # fmt: skip
+        self.thread = threading.Thread(target=self.server.run, name="api", daemon=True)
+
+    def start(self) -> None:
+        """Serve and ingest."""
+        self.ingest.start()
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self.server.should_exit = True
+        self.thread.join(10)
+        self.ingest.stop()
+        self.services.close()

@@ -1,0 +1,295 @@
+"""The store's event database: SQLite by default, PostgreSQL when a database URL says so (SQLAlchemy Core).
+
+Events are stored once per ``event_id`` however often MQTT redelivers them; device tokens are kept
+only as SHA-256 hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    func,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+
+from gallery.records import iso, utc_now
+from storelens.errors import StoreLensError
+
+log = logging.getLogger(__name__)
+SCHEMA_VERSION = 2  # 2: events.member_id (arrivals), so that erasure finds a member's visits
+
+metadata = MetaData()
+events = Table(
+    "events",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(64), nullable=False, unique=True),
+    Column("type", String(20), nullable=False, index=True),
+    Column("store_id", String(64), nullable=False),
+    Column("camera_id", String(64), nullable=False),
+    Column("ts", String(32), nullable=False, index=True),  # event time; interval start for footfall
+    Column("member_id", String(128), nullable=True, index=True),  # arrivals: erasure deletes them
+    Column("payload", Text, nullable=False),
+    Column("received_at", String(32), nullable=False),
+)
+members = Table(
+    "members",
+    metadata,
+    Column("member_id", String(128), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("tier", String(40), nullable=False, default=""),
+    Column("phone", String(40), nullable=True, index=True),
+    Column("member_code", String(64), nullable=True, index=True),
+    Column("sizes", Text, nullable=False, default="{}"),
+    Column("preferences", Text, nullable=False, default=""),
+    Column("notes", Text, nullable=False, default=""),
+    Column("photo_consent", Integer, nullable=False, default=0),
+    Column("photo", Text, nullable=True),  # path of the card photo, only with photo consent
+    Column("updated_at", String(32), nullable=False),
+)
+acks = Table(
+    "acks",
+    metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("taken_by", String(128), nullable=False),
+    Column("at", String(32), nullable=False),
+)
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("created_at", String(32), nullable=False),
+)
+meta = Table("meta", metadata, Column("key", String(64), primary_key=True), Column("value", Text, nullable=False))
+
+
+class DatabaseError(StoreLensError):
+    """The event database cannot be reached or used."""
+
+
+def token_hash(token: str) -> str:
+    """How a token is stored: its SHA-256, never the token itself."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event as stored: its sequence number (for replay) and payload."""
+
+    seq: int
+    payload: dict[str, Any]
+
+
+class EventStore:
+    """Events and tokens in one database.
+
+    Args:
+        url: SQLAlchemy URL, e.g. ``sqlite:///events.sqlite`` or ``postgresql+psycopg://user@host/db``.
+    """
+
+    def __init__(self, url: str) -> None:
+        try:
+            self.engine: Engine = create_engine(url, future=True, pool_pre_ping=True)
+            metadata.create_all(self.engine)
+            with self.engine.begin() as conn:
+                row = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).first()
+                if row is None:
+                    conn.execute(insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
+                elif int(row[0]) > SCHEMA_VERSION:
+                    raise DatabaseError(f"{self.safe_url}: schema {row[0]} is newer than this StoreLens")
+                elif int(row[0]) < SCHEMA_VERSION:
+                    self._migrate(conn, int(row[0]))
+        except (OperationalError, SQLAlchemyError) as exc:
+            raise DatabaseError(f"{self.safe_url if hasattr(self, 'engine') else url}: cannot use the event "
+                                f"database: {exc.__class__.__name__}: {str(exc).splitlines()[0]}") from exc  # fmt: skip
+
+    def _migrate(self, conn: Any, found: int) -> None:
+        """Bring a store of schema ``found`` forward, inside the opening transaction."""
+        if found < 2:  # 1 -> 2: events.member_id, filled in from the stored arrivals
+            conn.execute(text("ALTER TABLE events ADD COLUMN member_id VARCHAR(128)"))
+            rows = conn.execute(select(events.c.seq, events.c.payload).where(events.c.type == "vip_arrival")).all()
+            for seq, payload in rows:
+                member = json.loads(payload).get("member_id")
+                conn.execute(events.update().where(events.c.seq == seq).values(member_id=member))
+            conn.execute(text("CREATE INDEX ix_events_member_id ON events (member_id)"))
+        conn.execute(meta.update().where(meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION)))
+        log.info("%s: event store migrated from schema %d to %d", self.safe_url, found, SCHEMA_VERSION)
+
+    @property
+    def safe_url(self) -> str:
+        """The URL with any password hidden."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def add(self, payload: dict[str, Any]) -> int | None:
+        """Store an event unless its ``event_id`` is already stored; its sequence number when new, else None."""
+        ts = payload.get("ts") or payload.get("interval_start") or iso(utc_now())
+        row = {"event_id": payload["event_id"], "type": payload["type"], "store_id": payload["store_id"],
+               "camera_id": payload["camera_id"], "ts": ts, "member_id": payload.get("member_id"),
+               "payload": json.dumps(payload, separators=(",", ":")), "received_at": iso(utc_now())}  # fmt: skip
+        try:
+            with self.engine.begin() as conn:
+                exists = conn.execute(select(events.c.seq).where(events.c.event_id == row["event_id"])).first()
+                if exists is not None:
+                    return None
+                result = conn.execute(insert(events).values(**row))
+                key = result.inserted_primary_key
+                if key is None:
+                    raise DatabaseError(f"{self.safe_url}: the database gave no sequence number for a stored event")
+                return int(key[0])
+        except IntegrityError:  # a concurrent redelivery won the race
+            return None
+
+    def count(self, kind: str | None = None, since: str | None = None) -> int:
+        """Stored events (of one type, or all; with ``ts`` at or after ``since`` when given)."""
+        query = select(func.count()).select_from(events)
+        if kind:
+            query = query.where(events.c.type == kind)
+        if since:
+            query = query.where(events.c.ts >= since)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def since(self, seq: int = 0, kind: str | None = None, limit: int = 500) -> list[StoredEvent]:
+        """Events after sequence number ``seq``, oldest first (a reconnecting client's replay)."""
+        query = select(events.c.seq, events.c.payload).where(events.c.seq > seq).order_by(events.c.seq).limit(limit)
+        if kind:
+            query = query.where(events.c.type == kind)
+        with self.engine.connect() as conn:
+            return [StoredEvent(int(r[0]), json.loads(r[1])) for r in conn.execute(query)]
+
+    def footfall(self, start: str, end: str, store_id: str | None = None) -> list[dict[str, Any]]:
+        """Footfall events whose interval starts in [start, end)."""
+        query = select(events.c.payload).where(events.c.type == "footfall", events.c.ts >= start, events.c.ts < end)
+        if store_id:
+            query = query.where(events.c.store_id == store_id)
+        with self.engine.connect() as conn:
+            return [json.loads(r[0]) for r in conn.execute(query.order_by(events.c.ts))]
+
+    def add_token(self, token: str, name: str, role: str) -> None:
+        """Remember a device token (hashed)."""
+        with self.engine.begin() as conn:
+            conn.execute(insert(tokens).values(token_hash=token_hash(token), name=name, role=role,
+                                               created_at=iso(utc_now())))  # fmt: skip
+
+    def token(self, token: str) -> tuple[str, str] | None:
+        """(name, role) of a token, or None when unknown."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(tokens.c.name, tokens.c.role).where(tokens.c.token_hash == token_hash(token))
+            ).first()
+        return (str(row[0]), str(row[1])) if row else None
+
+    # --- members -----------------------------------------------------------------------------
+
+    def put_member(self, member_id: str, fields: dict[str, Any]) -> None:
+        """Create or update a member profile (``sizes`` is a dict, stored as JSON)."""
+        values = dict(fields)
+        if values.get("phone"):
+            values["phone"] = "".join(ch for ch in values["phone"] if ch.isdigit() or ch == "+")
+        if "sizes" in values:
+            values["sizes"] = json.dumps(values["sizes"])
+        if "photo_consent" in values:
+            values["photo_consent"] = int(bool(values["photo_consent"]))
+        values["updated_at"] = iso(utc_now())
+        with self.engine.begin() as conn:
+            exists = conn.execute(select(members.c.member_id).where(members.c.member_id == member_id)).first()
+            if exists:
+                conn.execute(members.update().where(members.c.member_id == member_id).values(**values))
+            else:
+                conn.execute(insert(members).values(member_id=member_id, **values))
+
+    def member(self, member_id: str) -> dict[str, Any] | None:
+        """A member profile, or None when there is none."""
+        return self._one(members.c.member_id == member_id)
+
+    def find_member(self, phone: str | None = None, code: str | None = None) -> dict[str, Any] | None:
+        """A member by phone number or member code (a non-face way to the card)."""
+        if phone:
+            digits = "".join(ch for ch in phone if ch.isdigit() or ch == "+")
+            return self._one(members.c.phone == digits)
+        if code:
+            return self._one(members.c.member_code == code)
+        return None
+
+    def _one(self, where: Any) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(members).where(where)).mappings().first()
+        if row is None:
+            return None
+        out = dict(row)
+        out["sizes"] = json.loads(out["sizes"] or "{}")
+        out["photo_consent"] = bool(out["photo_consent"])
+        return out
+
+    def visits(self, member_id: str, limit: int = 20) -> list[str]:
+        """Times of the member's announced arrivals, newest first."""
+        query = (select(events.c.ts).where(events.c.type == "vip_arrival", events.c.member_id == member_id)
+                 .order_by(events.c.ts.desc()).limit(limit))  # fmt: skip
+        with self.engine.connect() as conn:
+            return [str(r[0]) for r in conn.execute(query)]
+
+    def erase_member(self, member_id: str) -> dict[str, int]:
+        """Delete the profile, the member's arrival events and their acknowledgements; returns counts."""
+        with self.engine.begin() as conn:
+            ids = [r[0] for r in conn.execute(select(events.c.event_id).where(events.c.member_id == member_id))]
+            n_acks = conn.execute(acks.delete().where(acks.c.event_id.in_(ids))).rowcount if ids else 0
+            n_events = conn.execute(events.delete().where(events.c.member_id == member_id)).rowcount
+            n_profile = conn.execute(members.delete().where(members.c.member_id == member_id)).rowcount
+        return {
+            "profile": int(n_profile or 0),
+            "arrival_events": int(n_events or 0),
+            "acknowledgements": int(n_acks or 0),
+        }
+
+    # --- acknowledgements ---------------------------------------------------------------------
+
+    def take(self, event_id: str, by: str) -> tuple[str, str]:
+        """Record that ``by`` takes an arrival; the first one wins. Returns (taken_by, at)."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(acks).values(event_id=event_id, taken_by=by, at=iso(utc_now())))
+        except IntegrityError:
+            pass
+        with self.engine.connect() as conn:
+            row = conn.execute(select(acks.c.taken_by, acks.c.at).where(acks.c.event_id == event_id)).one()
+        return str(row[0]), str(row[1])
+
+    def taken(self, event_ids: list[str]) -> dict[str, tuple[str, str]]:
+        """Who took which of these arrivals, and when."""
+        if not event_ids:
+            return {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(acks.c.event_id, acks.c.taken_by, acks.c.at).where(acks.c.event_id.in_(event_ids))
+            )
+            return {str(r[0]): (str(r[1]), str(r[2])) for r in rows}
+
+    def has_event(self, event_id: str, kind: str | None = None) -> bool:
+        """Whether an event is stored."""
+        query = select(events.c.seq).where(events.c.event_id == event_id)
+        if kind:
+            query = query.where(events.c.type == kind)
+        with self.engine.connect() as conn:
+            return conn.execute(query).first() is not None
+
+    def close(self) -> None:
+        """Release connections."""
+        self.engine.dispose()
