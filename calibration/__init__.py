@@ -1,0 +1,1 @@
+"""Calibration: camera geometry and similarity thresholds (later release)."""

