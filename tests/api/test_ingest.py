@@ -1,0 +1,40 @@
+"""MQTT ingest with a real Mosquitto: valid events stored once, redeliveries and malformed messages not."""
+
+from __future__ import annotations
+
+import time
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from api.ingest import Ingest
+from api.store import EventStore
+from edge.events import ArrivalEvent, topic
+from storelens.config import MqttConfig
+from tests.helpers.services import Mosquitto
+
+
+def test_ingest_dedups_and_rejects(tmp_path) -> None:
+    broker = Mosquitto(tmp_path).start()
+    store = EventStore(f"sqlite:///{tmp_path / 'e.sqlite'}")
+    pushed: list[dict] = []
+    ingest = Ingest(store, MqttConfig(url=broker.url), "paris-01", on_new=lambda seq, ev: pushed.append(ev))
+    ingest.start()
+    assert ingest.transport.connected.wait(10)
+    time.sleep(0.3)
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-pub")
+    pub.connect("127.0.0.1", broker.port)
+    pub.loop_start()
+    t = topic("paris-01", "entrance", "arrival")
+    ev = ArrivalEvent(store_id="paris-01", camera_id="entrance", member_id="M1", similarity=0.95, track_id=1)
+    for payload in (ev.model_dump_json(), ev.model_dump_json(), "{not json", '{"type": "vip_arrival"}'):
+        pub.publish(t, payload, qos=1).wait_for_publish(5)
+    pub.publish(topic("paris-01", "entrance", "status"), '{"type":"status"}', qos=1).wait_for_publish(5)
+    deadline = time.monotonic() + 10
+    while (ingest.rejected < 2 or ingest.duplicates < 1) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert store.count() == 1 and (ingest.duplicates, ingest.rejected) == (1, 2)
+    assert [p["event_id"] for p in pushed] == [ev.event_id]
+    pub.loop_stop()
+    ingest.stop()
+    broker.stop()

@@ -1,0 +1,129 @@
+"""The associate's iPad page in a real browser (Debian's Chromium, headless, driven by Playwright).
+
+An arrival published on MQTT appears on two signed-in iPads; taking it on one shows it taken on the
+other; a member is found by code; a screenshot is written to test-artifacts/ for a person to look at.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx2 as httpx
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from edge.events import ArrivalEvent, FootfallEvent, topic
+from gallery.records import iso, utc_now
+from tests.conftest import ARTIFACTS, REPO, run_cli
+from tests.edge.conftest import write_toml
+from tests.helpers.services import Mosquitto, free_port, wait_port
+
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip
+
+
+@pytest.fixture
+def served(tmp_path):
+    broker = Mosquitto(tmp_path).start()
+    port = free_port()
+    cfg = write_toml(tmp_path / "store.toml", {
+        "store": {"id": "paris-01"}, "cameras": [{"id": "entrance", "source": "rtsp://x/1"}],
+        "mqtt": {"url": broker.url}, "gallery": {"dir": str(tmp_path / "gallery")},
+        "api": {"port": port, "database_url": f"sqlite:///{tmp_path / 'events.sqlite'}",
+                "photos_dir": str(tmp_path / "photos")},
+    })  # fmt: skip
+    tokens = {}
+    for name, role in (("hq", "admin"), ("ipad-1", "associate"), ("ipad-2", "associate")):
+        made = run_cli("api", "token", "create", "--json", "--config", str(cfg), "--name", name, "--role", role)
+        tokens[name] = json.loads(made.stdout)["token"]
+    server = subprocess.Popen([sys.executable, "-m", "storelens.cli", "api", "serve", "--config", str(cfg)], cwd=REPO,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    wait_port(port, 30)
+    base = f"http://127.0.0.1:{port}"
+    httpx.put(f"{base}/api/v1/members/M-1042", headers={"Authorization": f"Bearer {tokens['hq']}"}, json={
+        "name": "Ada Lovelace", "tier": "Gold", "member_code": "GOLD-1042", "phone": "+33612345678",
+        "sizes": {"shoes": "38", "dress": "S"}, "preferences": "silk scarves, green", "notes": "prefers French"},
+    ).raise_for_status()  # fmt: skip
+    yield base, broker, tokens
+    server.terminate()
+    server.wait(10)
+    broker.stop()
+
+
+def publish(port: int, kind: str, payload: str) -> None:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{time.monotonic_ns()}")
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    client.publish(topic("paris-01", "entrance", kind), payload, qos=1).wait_for_publish(5)
+    client.loop_stop()
+    client.disconnect()
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is installed by `make test` (system-deps)")
+def test_arrival_appears_and_is_taken_across_ipads(served) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    base, broker, tokens = served
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        ipads = []
+        for name in ("ipad-1", "ipad-2"):
+            ctx = browser.new_context(viewport={"width": 1180, "height": 820}, device_scale_factor=1)
+            page = ctx.new_page()
+            page.goto(base + "/")
+            page.fill("#token", tokens[name])
+            page.click("#signin-form button")
+            expect(page.locator("#state")).to_have_text("live", timeout=10_000)
+            ipads.append(page)
+        a, b = ipads
+        now = iso(utc_now())
+        publish(
+            broker.port,
+            "footfall",
+            FootfallEvent(
+                store_id="paris-01",
+                camera_id="entrance",
+                interval_start=now[:14] + "00:00.000Z",
+                interval_end=now[:14] + "15:00.000Z",
+                entries=7,
+                unique_visitors=6,
+                vip_arrivals=1,
+            ).model_dump_json(),
+        )
+        arrival = ArrivalEvent(store_id="paris-01", camera_id="entrance", member_id="M-1042", similarity=0.962,
+                               track_id=4)  # fmt: skip
+        sent = time.monotonic()
+        publish(broker.port, "arrival", arrival.model_dump_json())
+        for page in ipads:
+            card = page.locator(f'[data-event-id="{arrival.event_id}"]')
+            expect(card).to_contain_text("Ada Lovelace", timeout=5_000)
+            expect(card).to_contain_text("shoes 38")
+            expect(card).to_contain_text("Gold")
+        print(f"arrival on both iPads {1000 * (time.monotonic() - sent):.0f} ms after publishing")
+        a.locator(f'[data-event-id="{arrival.event_id}"] button.take').click()
+        expect(b.locator(f'[data-event-id="{arrival.event_id}"]')).to_contain_text("Taken by ipad-1", timeout=5_000)
+        expect(b.locator(f'[data-event-id="{arrival.event_id}"] button.take')).to_be_disabled()
+        expect(b.locator("#t-entries")).to_have_text("7", timeout=5_000)
+        b.fill("#lookup", "GOLD-1042")
+        b.click("#lookup-form button")
+        expect(b.locator("#lookup-result")).to_contain_text("Ada Lovelace", timeout=5_000)
+        b.screenshot(path=str(ARTIFACTS / "ipad.png"), full_page=True)
+        # a reloaded page gets what it missed, still taken
+        b.reload()
+        expect(b.locator(f'[data-event-id="{arrival.event_id}"]')).to_contain_text("Taken by ipad-1", timeout=10_000)
+        # a wrong token is refused on the sign-in screen
+        ctx = browser.new_context()
+        bad = ctx.new_page()
+        bad.goto(base + "/")
+        bad.fill("#token", "not-a-token")
+        bad.click("#signin-form button")
+        expect(bad.locator("#signin-error")).to_have_text("Unknown token.", timeout=5_000)
+        browser.close()
+    assert (ARTIFACTS / "ipad.png").stat().st_size > 10_000

@@ -1,0 +1,114 @@
+"""Upgrades keep data: stores written by the previous schema open, migrate forward, and still work."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import create_engine, text
+
+from api.store import EventStore
+from edge.events import ArrivalEvent
+from edge.outbox import Outbox
+from gallery.gallery import Gallery, MatchPolicy, NewVector
+from gallery.records import Consent, MemberInfo
+from storelens.config import GalleryConfig
+from storelens.errors import GalleryError
+
+OUTBOX_V1 = """
+CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT UNIQUE NOT NULL, camera_id TEXT NOT NULL,
+                     topic TEXT NOT NULL, payload BLOB NOT NULL);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO meta VALUES ('schema_version', '1');
+INSERT INTO outbox (event_id, camera_id, topic, payload) VALUES ('e1', 'cam', 'storelens/v1/s/cam/arrival', X'7B7D');
+INSERT INTO outbox (event_id, camera_id, topic, payload) VALUES ('e2', 'cam', 'storelens/v1/s/cam/visitor', X'7B7D');
+"""
+
+EVENTS_V1 = [
+    "CREATE TABLE events (seq {SERIAL} PRIMARY KEY, event_id VARCHAR(64) NOT NULL UNIQUE, type VARCHAR(20) NOT NULL, "
+    "store_id VARCHAR(64) NOT NULL, camera_id VARCHAR(64) NOT NULL, ts VARCHAR(32) NOT NULL, payload TEXT NOT NULL, "
+    "received_at VARCHAR(32) NOT NULL)",
+    "CREATE TABLE tokens (token_hash VARCHAR(64) PRIMARY KEY, name VARCHAR(128) NOT NULL, role VARCHAR(16) NOT NULL, "
+    "created_at VARCHAR(32) NOT NULL)",
+    "CREATE TABLE meta (key VARCHAR(64) PRIMARY KEY, value TEXT NOT NULL)",
+    "INSERT INTO meta VALUES ('schema_version', '1')",
+]
+
+
+def test_outbox_v1_upgrades_and_keeps_pending_events(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(OUTBOX_V1)
+    db.close()
+    box = Outbox(path)
+    assert [p.event_id for p in box.pending("cam")] == ["e1", "e2"]
+    box.put("e3", "cam", "t", b"{}")
+    assert box.depth() == 3
+    version = box.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
+    stamped = box.db.execute("SELECT COUNT(*) FROM outbox WHERE created_at != ''").fetchone()[0]
+    assert (version, stamped) == ("2", 3)
+
+
+def test_gallery_v1_upgrades_and_keeps_members(tmp_path: Path) -> None:
+    cfg = GalleryConfig(refresh_seconds=0)
+    g = Gallery(tmp_path / "g", "dlib_resnet_v1", 128, MatchPolicy(0.9, 0.03), cfg)
+    v = np.zeros(128, np.float32)
+    v[0] = 1
+    consent = Consent(reference="C", notice_version="1", purpose="p")
+    g.enroll(MemberInfo(member_id="a"), consent, [NewVector(v, "s", tmp_path / "a.jpg")])
+    g.enroll(MemberInfo(member_id="b"), consent, [NewVector(np.roll(v, 1), "t", tmp_path / "b.jpg")])
+    g.close()
+    db = sqlite3.connect(tmp_path / "g" / "gallery.sqlite")  # make it what schema 1 wrote
+    db.execute("ALTER TABLE erasures DROP COLUMN consents")
+    db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    db.commit()
+    db.close()
+    g = Gallery(tmp_path / "g", "dlib_resnet_v1", 128, MatchPolicy(0.9, 0.03), cfg)
+    assert [m.member_id for m in g.members()] == ["a", "b"]
+    assert g.remove("a").removed_consents == 1
+    logged = g.store.db.execute("SELECT consents FROM erasures").fetchone()[0]
+    assert logged == 1 and g.store.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "2"
+    g.close()
+
+
+def test_newer_gallery_is_refused(tmp_path: Path) -> None:
+    cfg = GalleryConfig()
+    Gallery(tmp_path / "g", "dlib_resnet_v1", 128, MatchPolicy(0.9, 0.03), cfg).close()
+    db = sqlite3.connect(tmp_path / "g" / "gallery.sqlite")
+    db.execute("UPDATE meta SET value = '9' WHERE key = 'schema_version'")
+    db.commit()
+    db.close()
+    with pytest.raises(GalleryError, match="schema 9 is newer than this StoreLens"):
+        Gallery(tmp_path / "g", "dlib_resnet_v1", 128, MatchPolicy(0.9, 0.03), cfg)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_event_store_v1_upgrades(backend: str, tmp_path: Path, request) -> None:
+    url = f"sqlite:///{tmp_path / 'events.sqlite'}"
+    if backend == "postgresql":  # a database of its own on the test server, not the shared one
+        server_url = request.getfixturevalue("postgres").url
+        name = f"upgrade_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f"CREATE DATABASE {name}"))
+        admin.dispose()
+        url = server_url.rsplit("/", 1)[0] + "/" + name
+    engine = create_engine(url)
+    arrival = ArrivalEvent(store_id="s", camera_id="c", member_id="M-7", similarity=0.95, track_id=1)
+    with engine.begin() as conn:
+        serial = "SERIAL" if backend == "postgresql" else "INTEGER"  # what SQLAlchemy made for schema 1
+        for statement in EVENTS_V1:
+            conn.execute(text(statement.replace("{SERIAL}", serial)))
+        conn.execute(text("INSERT INTO events (seq, event_id, type, store_id, camera_id, ts, payload, received_at) "
+                          "VALUES (1, :id, 'vip_arrival', 's', 'c', :ts, :payload, :ts)"),
+                     {"id": arrival.event_id, "ts": arrival.ts, "payload": arrival.model_dump_json()})  # fmt: skip
+    engine.dispose()
+    store = EventStore(url)
+    assert store.visits("M-7") == [arrival.ts]  # the migration filled member_id in from the stored payload
+    assert store.erase_member("M-7")["arrival_events"] == 1
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).scalar_one() == "2"
+    store.close()

@@ -1,0 +1,118 @@
+"""Threshold calibration on registry photos: distributions, curves, recommendation, config writing."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from calibration.threshold import Scores, embed_labelled, recommend, write_into_config
+from storelens.config import load_config
+from tests.conftest import run_cli
+
+CONFIG = """# store config
+[store]
+id = "paris-01"  # kept
+
+[[cameras]]
+id = "entrance"
+source = "rtsp://10.0.0.5/s1"
+"""
+
+
+def test_scores_on_registry_photos(labelled: Path, face_models) -> None:
+    scores = embed_labelled(labelled, face_models)
+    assert scores.people == 31 and scores.photos == 33 and not scores.skipped
+    assert len(scores.genuine) == 3 and len(scores.impostor) == 33 * 32 // 2 - 3
+    assert scores.genuine.min() >= 0.95  # obama against obama
+    # the 1927 faces reach into the genuine range: this is what calibration must reveal
+    assert scores.impostor.max() > scores.genuine.min() - 0.01
+
+
+def test_unreachable_target_is_said_and_not_written(labelled: Path, prepared_models_dir: Path, tmp_path: Path) -> None:
+    cfg = tmp_path / "store.toml"
+    cfg.write_text(CONFIG)
+    proc = run_cli("calibrate", "threshold", "--labelled", str(labelled), "--out", str(tmp_path / "out"),
+                   "--gallery-size", "1000", "--target", "0.001", "--models-dir", str(prepared_models_dir))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "TARGET NOT REACHABLE" in proc.stdout and "equal-error threshold" in proc.stdout
+    refused = run_cli("calibrate", "threshold", "--labelled", str(labelled), "--out", str(tmp_path / "out"),
+                      "--write-config", str(cfg), "--models-dir", str(prepared_models_dir))  # fmt: skip
+    assert refused.returncode == 2 and "not reachable" in refused.stderr
+    assert cfg.read_text() == CONFIG
+    data = json.loads((tmp_path / "out" / "threshold.json").read_text())
+    assert data["recommendation"]["reachable"] is False
+    assert len(data["curve"]["threshold"]) == len(data["curve"]["far"]) == len(data["curve"]["frr"])
+    png = (tmp_path / "out" / "far_frr.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+def test_reachable_target_is_written_into_the_config(small_labelled: Path, prepared_models_dir, tmp_path) -> None:
+    cfg = tmp_path / "store.toml"
+    cfg.write_text(CONFIG)
+    proc = run_cli("calibrate", "threshold", "--json", "--labelled", str(small_labelled), "--out", str(tmp_path / "o"),
+                   "--gallery-size", "5", "--target", "0.05", "--write-config", str(cfg),
+                   "--models-dir", str(prepared_models_dir))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["reachable"] is True and result["frr"] == 0.0
+    assert 0.84 < result["threshold"] < 0.957  # above every impostor pair, below every genuine pair
+    text = cfg.read_text()
+    assert text.startswith("# store config") and 'id = "paris-01"  # kept' in text
+    config = load_config(cfg)
+    assert config.recognition.match_threshold == pytest.approx(result["threshold"], abs=1e-3)
+    assert config.recognition.match_margin == pytest.approx(result["margin"], abs=1e-3)
+
+
+def synthetic(genuine_mean: float, impostor_mean: float, n: int = 4000) -> Scores:
+    rng = np.random.default_rng(3)
+    return Scores(rng.normal(genuine_mean, 0.02, n), rng.normal(impostor_mean, 0.03, n), 100, 200, [])
+
+
+@pytest.mark.parametrize(
+    ("genuine", "impostor", "gallery", "target", "reachable"),
+    [(0.96, 0.75, 10, 0.01, True), (0.96, 0.75, 1000, 0.001, True), (0.96, 0.75, 100_000, 0.001, True),
+     (0.86, 0.80, 1000, 0.001, False)],
+)  # fmt: skip
+def test_recommend_on_synthetic_distributions(
+    genuine: float, impostor: float, gallery: int, target: float, reachable: bool
+) -> None:
+    scores = synthetic(genuine, impostor)
+    rec = recommend(scores, gallery, target)
+    assert rec.reachable is reachable
+    assert rec.far_target == pytest.approx(target / gallery)
+    if reachable:
+        assert rec.far_at_threshold <= rec.far_target
+        assert rec.false_announcements_per_visitor <= target * 1.0001
+        lower = recommend(scores, gallery * 10, target)
+        assert lower.threshold >= rec.threshold  # a bigger gallery needs a stricter threshold
+
+
+@pytest.mark.parametrize(
+    "text",
+    [CONFIG, CONFIG + "\n[recognition]\nmatch_margin = 0.5\n", CONFIG + "\n[recognition]\nmatch_threshold = 0.1\n\n"
+     "[gallery]\ndir = 'g'\n"],
+    ids=["no-section", "partial-section", "section-then-another"],
+)  # fmt: skip
+def test_write_into_config(tmp_path: Path, text: str) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(text)
+    rec = recommend(synthetic(0.96, 0.75), 10, 0.01)
+    write_into_config(cfg, rec)
+    data = tomllib.loads(cfg.read_text())
+    assert data["recognition"] == {"match_threshold": rec.threshold, "match_margin": rec.margin}
+    assert data["store"]["id"] == "paris-01"
+    if "[gallery]" in text:
+        assert data["gallery"] == {"dir": "g"}
+
+
+def test_too_few_people_is_a_clear_error(small_labelled: Path, prepared_models_dir, tmp_path: Path) -> None:
+    one = tmp_path / "one"
+    (one / "obama").mkdir(parents=True)
+    for p in (small_labelled / "obama").iterdir():
+        (one / "obama" / p.name).write_bytes(p.read_bytes())
+    proc = run_cli("calibrate", "threshold", "--labelled", str(one), "--models-dir", str(prepared_models_dir))
+    assert proc.returncode == 2 and "at least two people" in proc.stderr

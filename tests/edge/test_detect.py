@@ -1,0 +1,105 @@
+"""Face detection on registry photos, and the Detections message's shape checks."""
+
+from __future__ import annotations
+
+import ast
+import tarfile
+
+import numpy as np
+import pytest
+
+from edge.messages import Detections, Embeddings, Frame
+from models.prepare import cache_dir, pip_download
+from storelens.samples import SOURCES
+
+
+def scrfd_reference_boxes() -> dict[str, list[tuple[float, float, float, float]]]:
+    """The scrfd package's own reference boxes (tests/truth_faces.py of its sdist), parsed, not imported."""
+    src = next(s for s in SOURCES if s.package == "scrfd")
+    archive = pip_download(src.package, src.version, src.archive, src.sha256, cache_dir())
+    with tarfile.open(archive) as tar:
+        member = tar.extractfile("scrfd-0.3.0/tests/truth_faces.py")
+        assert member is not None
+        tree = ast.parse(member.read().decode())
+    out: dict[str, list[tuple[float, float, float, float]]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Dict):
+            for key, value in zip(node.keys, node.values, strict=True):
+                if isinstance(key, ast.Constant) and isinstance(value, ast.List):
+                    out[key.value] = [_bbox(face) for face in value.elts]
+    return out
+
+
+def _bbox(face: ast.AST) -> tuple[float, float, float, float]:
+    call = next(n for n in ast.walk(face) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "Bbox")
+    pts = {kw.arg: {k.arg: ast.literal_eval(k.value) for k in kw.value.keywords} for kw in call.keywords}
+    ul, lr = pts["upper_left"], pts["lower_right"]
+    return (ul["x"], ul["y"], lr["x"], lr["y"])
+
+
+def iou(a: np.ndarray, b: tuple[float, float, float, float]) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union)
+
+
+def test_solvay_has_29_faces(face_models, frame_of) -> None:
+    dets = face_models.detector.detect(frame_of("solvay_conference_1927.jpg"))
+    assert len(dets) == 29
+    # every keypoint lies inside its box
+    inside = (dets.keypoints[..., 0] >= dets.boxes[:, None, 0]) & (dets.keypoints[..., 0] <= dets.boxes[:, None, 2])
+    assert inside.all()
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg", "obama_partial_face.jpg", "obama_partial_face2.jpg",
+     "32bit.png", "gauss.png", "newton.png"],
+)  # fmt: skip
+def test_portraits_have_one_face(face_models, frame_of, name: str) -> None:
+    assert len(face_models.detector.detect(frame_of(name))) == 1
+
+
+def test_boxes_agree_with_scrfd_reference(face_models, frame_of) -> None:
+    reference = scrfd_reference_boxes()
+    assert set(reference) >= {"newton.png", "gauss.png"}
+    for name, boxes in reference.items():
+        dets = face_models.detector.detect(frame_of(name))
+        assert len(dets) == len(boxes)
+        for box in boxes:
+            best = max(iou(d, box) for d in dets.boxes)
+            assert best >= 0.5, (name, box, best)
+
+
+def test_t1_group_photo(face_models, frame_of) -> None:
+    assert len(face_models.detector.detect(frame_of("t1.jpg"))) == 6
+
+
+def test_min_face_px_drops_small_faces(face_models, frame_of) -> None:
+    from edge.detect import FaceDetector
+
+    small = FaceDetector(face_models.detector._scrfd.session, face_models.detector_spec, min_face_px=10_000)
+    assert len(small.detect(frame_of("solvay_conference_1927.jpg"))) == 0
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: Detections(np.zeros((2, 5), np.float32), np.zeros(2, np.float32), np.zeros((2, 5, 2), np.float32)),
+         r"Detections.boxes: expected shape \(\*, 4\)"),
+        (lambda: Detections(np.zeros((2, 4), np.float32), np.zeros(3, np.float32), np.zeros((2, 5, 2), np.float32)),
+         r"Detections.scores: expected shape \(2,\)"),
+        (lambda: Detections(np.zeros((1, 4), np.float32), np.zeros(1, np.float32), np.zeros((1, 68, 2), np.float32)),
+         r"Detections.keypoints: expected shape \(1, 5, 2\)"),
+        (lambda: Detections(np.zeros((1, 4)), np.zeros(1, np.float32), np.zeros((1, 5, 2), np.float32)),
+         "expected dtype float32"),
+        (lambda: Frame(np.zeros((4, 4), np.uint8)), r"Frame.image: expected shape \(\*, \*, 3\)"),
+        (lambda: Embeddings(np.ones((2, 3), np.float32), "m"), "L2-normalised"),
+    ],
+    ids=["boxes", "scores", "keypoints", "dtype", "frame", "norm"],
+)  # fmt: skip
+def test_messages_name_expected_shapes(make, message: str) -> None:
+    with pytest.raises((ValueError, TypeError), match=message):
+        make()

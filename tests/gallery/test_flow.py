@@ -1,0 +1,89 @@
+"""The gallery's must-show sequence on registry photos, through the Python API and the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from edge.messages import Frame
+from gallery.enrol import enroll_photos
+from gallery.factory import open_gallery
+from storelens.images import load_image
+from tests.conftest import run_cli
+from tests.gallery.conftest import consent, member
+
+
+def identify(gallery, face_models, photo: Path) -> list[str | None]:
+    frame = Frame(load_image(photo))
+    faces = face_models.detector.detect(frame)
+    return list(gallery.match(face_models.embedder.embed(frame, faces)).member_ids)
+
+
+def test_enrol_identify_remove_reopen(gallery, enroller, face_models, photos, config, tmp_path) -> None:
+    enroll_photos(gallery, enroller, member("obama", "Barack Obama"), consent(), [photos["obama.jpg"]])
+    assert identify(gallery, face_models, photos["obama2.jpg"]) == ["obama"]
+    assert identify(gallery, face_models, photos["obama3.jpg"]) == ["obama"]
+    assert identify(gallery, face_models, photos["biden.jpg"]) == [None]
+
+    enroll_photos(gallery, enroller, member("biden", "Joe Biden"), consent("CF-2"), [photos["biden.jpg"]])
+    answers = {n: identify(gallery, face_models, photos[n]) for n in ("obama2.jpg", "obama3.jpg", "biden.jpg")}
+    assert answers == {"obama2.jpg": ["obama"], "obama3.jpg": ["obama"], "biden.jpg": ["biden"]}
+
+    receipt = gallery.remove("obama")
+    assert (receipt.member_id, receipt.removed_vectors, receipt.removed_metadata) == ("obama", 1, True)
+    assert identify(gallery, face_models, photos["obama2.jpg"]) == [None]
+    assert identify(gallery, face_models, photos["biden.jpg"]) == ["biden"]
+    before = {n: identify(gallery, face_models, photos[n]) for n in ("obama2.jpg", "obama3.jpg", "biden.jpg")}
+    sims_before = gallery.match(
+        face_models.embedder.embed(Frame(load_image(photos["biden.jpg"])),
+                                   face_models.detector.detect(Frame(load_image(photos["biden.jpg"]))))
+    ).similarities  # fmt: skip
+    gallery.close()
+
+    reopened = open_gallery(config, face_models.recogniser_spec, gallery.directory)
+    after = {n: identify(reopened, face_models, photos[n]) for n in ("obama2.jpg", "obama3.jpg", "biden.jpg")}
+    assert after == before
+    frame = Frame(load_image(photos["biden.jpg"]))
+    sims_after = reopened.match(face_models.embedder.embed(frame, face_models.detector.detect(frame))).similarities
+    assert sims_after.tolist() == sims_before.tolist()
+    assert [m.member_id for m in reopened.members()] == ["biden"]
+    reopened.close()
+
+
+def test_solvay_group_photo_has_no_members(gallery, enroller, face_models, photos) -> None:
+    enroll_photos(gallery, enroller, member("obama"), consent(), [photos["obama.jpg"]])
+    enroll_photos(gallery, enroller, member("biden"), consent("CF-2"), [photos["biden.jpg"]])
+    found = identify(gallery, face_models, photos["solvay_conference_1927.jpg"])
+    assert len(found) == 29
+    assert found == [None] * 29
+
+
+def test_cli_sequence(photos, prepared_models_dir: Path, tmp_path: Path) -> None:
+    g = str(tmp_path / "g")
+    common = ["--gallery", g, "--models-dir", str(prepared_models_dir)]
+
+    def ident(*names: str) -> dict[str, list[str | None]]:
+        proc = run_cli("gallery", "identify", "--json", *common, *(str(photos[n]) for n in names))
+        assert proc.returncode == 0, proc.stderr
+        rows = [json.loads(line) for line in proc.stdout.splitlines()]
+        for r in rows:
+            for f in r["faces"]:
+                assert set(f) == {"bbox", "det_score", "member_id", "similarity"} and len(f["bbox"]) == 4
+        return {Path(r["photo"]).name: [f["member_id"] for f in r["faces"]] for r in rows}
+
+    enrol = run_cli("gallery", "enroll", *common, "--member-id", "M-obama", "--consent", "CF-9", "--name",
+                    "Barack Obama", str(photos["obama.jpg"]))  # fmt: skip
+    assert enrol.returncode == 0, enrol.stderr
+    assert ident("obama2.jpg", "obama3.jpg", "biden.jpg") == {
+        "obama2.jpg": ["M-obama"], "obama3.jpg": ["M-obama"], "biden.jpg": [None]}  # fmt: skip
+    listing = run_cli("gallery", "list", "--json", *common)
+    rows = [json.loads(line) for line in listing.stdout.splitlines()]
+    assert [(r["member_id"], r["name"], r["consent_reference"]) for r in rows] == [("M-obama", "Barack Obama", "CF-9")]
+    removed = run_cli("gallery", "remove", "--json", *common, "--member-id", "M-obama")
+    assert removed.returncode == 0, removed.stderr
+    receipt = json.loads(removed.stdout)
+    assert receipt["member_id"] == "M-obama" and receipt["removed_vectors"] == 1 and receipt["at"].endswith("Z")
+    assert ident("obama2.jpg") == {"obama2.jpg": [None]}
+    again = run_cli("gallery", "remove", *common, "--member-id", "M-obama")
+    assert again.returncode == 2 and "not enrolled" in again.stderr
+    assert "M-obama" not in run_cli("gallery", "list", *common).stdout

@@ -1,0 +1,83 @@
+"""``storelens models prepare``: idempotent, self-repairing, clear when the registry or a checksum fails."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from models.manifest import load_manifest
+from models.prepare import cache_dir, prepare_all
+from storelens.errors import PrepareError
+from tests.conftest import run_cli
+
+
+def test_prepare_is_idempotent_and_repairs(tmp_path: Path) -> None:
+    first = prepare_all(tmp_path, lambda m: None)
+    assert {p.action for p in first} <= {"copied", "converted"}
+    stamps = {p.name: p.path.stat().st_mtime_ns for p in first}
+    messages: list[str] = []
+    second = prepare_all(tmp_path, messages.append)
+    assert [p.action for p in second] == ["present", "present"]
+    assert {p.name: p.path.stat().st_mtime_ns for p in second} == stamps
+    assert any("present and verified" in m for m in messages)
+    # A damaged file is noticed and prepared again.
+    scrfd = tmp_path / "scrfd.onnx"
+    scrfd.write_bytes(scrfd.read_bytes()[:1000])
+    third = prepare_all(tmp_path, lambda m: None)
+    assert [p.action for p in third] == ["copied", "present"]
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_tampered_cached_archive_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    origin = load_manifest().get("scrfd_2.5g").origin
+    assert origin is not None
+    with tarfile.open(cache / origin.archive, "w:gz") as tar:
+        payload = b"not the detector"
+        info = tarfile.TarInfo(origin.member)
+        info.size = len(payload)
+        tar.addfile(info, io.BytesIO(payload))
+    monkeypatch.setenv("STORELENS_CACHE_DIR", str(cache))
+    expected = r"scrfd-0\.3\.0\.tar\.gz: checksum differs: sha256 [0-9a-f]{64}, manifest expects"
+    with pytest.raises(PrepareError, match=expected):
+        prepare_all(tmp_path / "models", lambda m: None)
+    assert not (tmp_path / "models" / "scrfd.onnx").exists()
+
+
+def test_unreachable_registry_gives_one_clear_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    env.update({
+        "PIP_CONFIG_FILE": os.devnull,
+        "PIP_INDEX_URL": "http://127.0.0.1:9/simple",  # nothing listens on the discard port
+        "STORELENS_CACHE_DIR": str(tmp_path / "cache"),
+    })  # fmt: skip
+    proc = run_cli("models", "prepare", "--models-dir", str(tmp_path / "models"), env=env)
+    assert proc.returncode == 2
+    errors = [ln for ln in proc.stderr.splitlines() if "error:" in ln]
+    assert len(errors) == 1
+    assert "cannot download scrfd==0.3.0 from the package registry" in errors[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_prepare_cli_reports_json(tmp_path: Path) -> None:
+    shutil.copytree(cache_dir() / "members", tmp_path / "cache" / "members")
+    proc = run_cli("models", "prepare", "--json", "--models-dir", str(tmp_path / "m"),
+                   env={"STORELENS_CACHE_DIR": str(tmp_path / "cache")})  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    import json
+
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["name"] for r in rows] == ["scrfd_2.5g", "dlib_resnet_v1"]
+    assert [r["action"] for r in rows] == ["copied", "converted"]
+    listing = run_cli("models", "list", "--json", "--models-dir", str(tmp_path / "m"))
+    models = {json.loads(line)["name"]: json.loads(line) for line in listing.stdout.splitlines()}
+    assert models["scrfd_2.5g"]["status"] == "ready"
+    assert models["dlib_resnet_v1"]["status"] == "ready"
+    assert models["buffalo_l/w600k_r50"]["status"] == "missing"
+    assert set(models["dlib_resnet_v1"]) >= {"name", "task", "file", "sha256", "licence", "source"}

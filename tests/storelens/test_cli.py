@@ -1,0 +1,57 @@
+"""The console command: contract subcommands, exit codes, JSON output, the bench report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import run_cli
+
+
+def test_bad_usage_exits_2() -> None:
+    assert run_cli().returncode == 2
+    assert run_cli("models", "frobnicate").returncode == 2
+    proc = run_cli("bench", "--runs", "0")
+    assert proc.returncode == 2 and "expected a whole number >= 1" in proc.stderr
+
+
+def test_faces_compare(prepared_models_dir: Path, photos) -> None:
+    proc = run_cli("faces", "compare", "--json", "--models-dir", str(prepared_models_dir),
+                   str(photos["obama.jpg"]), str(photos["obama2.jpg"]), str(photos["biden.jpg"]))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    verdicts = {(Path(r["a"]).name, Path(r["b"]).name): r["same_person"] for r in rows}
+    assert verdicts == {("obama.jpg", "obama2.jpg"): True, ("obama.jpg", "biden.jpg"): False,
+                        ("obama2.jpg", "biden.jpg"): False}  # fmt: skip
+
+
+def test_bench_writes_markdown_and_json(prepared_models_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "benchmarks.md"
+    out.write_text("# StoreLens benchmarks\n\nIntro kept.\n")
+    common = ["--json", "--runs", "1", "--models-dir", str(prepared_models_dir), "--write", str(out)]
+    parts = {}
+    for part, extra in (("models", []), ("gallery", ["--scales", "2000"]),
+                        ("edge", ["--baseline-seconds", "2", "--max-cameras", "1"]),
+                        ("api", ["--arrivals", "20"])):  # fmt: skip
+        proc = run_cli("bench", "--part", part, *common, *extra)
+        assert proc.returncode == 0, proc.stderr
+        parts[part] = json.loads(proc.stdout)
+    result, gallery, edge = parts["models"], parts["gallery"], parts["edge"]
+    assert parts["api"]["received"] == 20 * parts["api"]["clients"] and parts["api"]["p95_ms"] > 0
+    for key in ("machine", "date", "command", "detector_ms_per_frame_640", "recogniser_ms_per_face_batched",
+                "dlib_ms_per_face", "ratio_ours_batched_to_dlib"):  # fmt: skip
+        assert result[key] is not None, key
+    assert result["faces"] == 29
+    assert gallery["part"] == "gallery" and gallery["enrolment_photos_per_s"] > 0
+    (point,) = gallery["scales"]
+    assert point["vectors"] == 2000 and point["index"] == "flat (exact)" and point["recall_at_1"] == 1.0
+    assert edge["arrivals"] == ["M-BIDEN", "M-OBAMA"] and edge["analysed_fps"] > 0 and edge["naive_fps"] > 0
+    assert edge["latency"] is not None and edge["latency"]["p95_ms"] > 0
+    text = out.read_text()
+    assert "Intro kept." in text and "| detector, ms per 640x640 frame |" in text
+    for heading in ("## Part 1: face models", "## Part 2: gallery", "## Part 3: edge pipeline",
+                    "## Part 4: live push to the iPads"):  # fmt: skip
+        assert text.count(heading) == 1, heading
+    # writing again replaces the section instead of appending a second one
+    run_cli("bench", "--part", "models", *common)
+    assert out.read_text().count("## Part 1: face models") == 1
