@@ -1,8 +1,12 @@
 """Footfall reports per store and camera, per 15 minutes, hour or day: rows, CSV, XLSX, JSON, chart.
 
-Rows come from the stored footfall events (15-minute intervals by default), re-bucketed. Unique visitors
-of a longer bucket are the sum of its intervals' unique visitors: a person seen in two intervals of the
-same hour counts twice in that hour.
+Rows come from the stored footfall events (15-minute intervals by default), re-bucketed. Hours and days
+are the store's own (``store.timezone``): a day runs from local midnight to local midnight, 23 or 25 hours
+on the days the clocks change. ``interval_start``/``interval_end`` stay UTC, as in the MQTT events, and
+``local_start`` gives the same instant in the store's time for a person reading the spreadsheet.
+
+Unique visitors of a longer bucket are the sum of its intervals' unique visitors: a person seen in two
+intervals of the same hour counts twice in that hour.
 """
 
 from __future__ import annotations
@@ -11,15 +15,17 @@ import csv
 import io
 import json
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from edge.events import floor_interval
 from gallery.records import iso
 
 Interval = Literal["15m", "1h", "1d"]
 MINUTES = {"15m": 15, "1h": 60, "1d": 1440}
-COLUMNS = ["store_id", "camera_id", "interval_start", "interval_end", "entries", "unique_visitors", "vip_arrivals"]
+COLUMNS = ["store_id", "camera_id", "interval_start", "interval_end", "local_start", "entries", "unique_visitors",
+           "vip_arrivals"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -30,37 +36,66 @@ class Row:
     camera_id: str
     interval_start: str
     interval_end: str
+    local_start: str
     entries: int
     unique_visitors: int
     vip_arrivals: int
 
 
-def parse_ts(text: str) -> datetime:
-    """ISO 8601 (``Z`` or an offset; a date alone is midnight UTC) to an aware UTC datetime."""
+def parse_ts(text: str, timezone: str = "UTC") -> datetime:
+    """ISO 8601 to an aware UTC datetime.
+
+    A time with ``Z`` or an offset is that instant; a date alone, or a time without an offset, is the
+    store's local time in ``timezone`` (``2026-11-22`` is the store's midnight).
+    """
     value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+    return (value if value.tzinfo else value.replace(tzinfo=ZoneInfo(timezone))).astimezone(UTC)
 
 
-def bucket(ts: datetime, interval: Interval) -> datetime:
-    """Start of the bucket holding ``ts``."""
+def store_day(timezone: str, now: datetime) -> tuple[date, datetime, datetime]:
+    """The store's calendar day at ``now``: the date, and its local midnights as UTC start and end."""
+    zone = ZoneInfo(timezone)
+    day = now.astimezone(zone).date()
+    start, _ = bucket(now, "1d", zone)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone).astimezone(UTC)
+    return day, start, end
+
+
+def bucket(ts: datetime, interval: Interval, tz: ZoneInfo | None = None) -> tuple[datetime, datetime]:
+    """The bucket holding ``ts``: its start and end in UTC, days and hours counted in ``tz`` (default UTC)."""
+    zone = tz or ZoneInfo("UTC")
+    local = ts.astimezone(zone)
     if interval == "1d":
-        return ts.replace(hour=0, minute=0, second=0, microsecond=0)
-    return floor_interval(ts, MINUTES[interval])
+        start = datetime.combine(local.date(), time(0), tzinfo=zone)
+        end = datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=zone)
+        return start.astimezone(UTC), end.astimezone(UTC)
+    if interval == "1h":  # local hours: they differ from UTC hours where the offset is not whole hours
+        start = local.replace(minute=0, second=0, microsecond=0).astimezone(UTC)
+    else:  # every offset in use is a multiple of 15 minutes
+        start = floor_interval(ts.astimezone(UTC), MINUTES[interval])
+    return start, start + timedelta(minutes=MINUTES[interval])
 
 
-def footfall_rows(events: list[dict[str, Any]], interval: Interval) -> list[Row]:
-    """Per camera and bucket, plus an ``all`` row per bucket when the store has several cameras."""
-    sums: dict[tuple[str, str, datetime], list[int]] = {}
+def footfall_rows(events: list[dict[str, Any]], interval: Interval, timezone: str = "UTC") -> list[Row]:
+    """Per camera and bucket, plus an ``all`` row per bucket when the store has several cameras.
+
+    Args:
+        events: stored footfall events (``interval_start`` ISO 8601 and the counts).
+        interval: bucket length.
+        timezone: the store's IANA time zone: where its days and hours begin.
+    """
+    zone = ZoneInfo(timezone)
+    sums: dict[tuple[str, str, datetime, datetime], list[int]] = {}
     for ev in events:
-        start = bucket(parse_ts(ev["interval_start"]), interval)
+        start, end = bucket(parse_ts(ev["interval_start"]), interval, zone)
         for camera in (ev["camera_id"], "all"):
-            acc = sums.setdefault((ev["store_id"], camera, start), [0, 0, 0])
+            acc = sums.setdefault((ev["store_id"], camera, start, end), [0, 0, 0])
             acc[0] += int(ev["entries"])
             acc[1] += int(ev["unique_visitors"])
             acc[2] += int(ev["vip_arrivals"])
     cameras = {k[1] for k in sums if k[1] != "all"}
-    length = timedelta(minutes=MINUTES[interval])
-    rows = [Row(s, c, iso(t), iso(t + length), *v) for (s, c, t), v in sums.items() if c != "all" or len(cameras) > 1]
+    rows = [Row(s, c, iso(t), iso(e), t.astimezone(zone).isoformat(timespec="minutes"), *v)
+            for (s, c, t, e), v in sums.items() if c != "all" or len(cameras) > 1]  # fmt: skip
     return sorted(rows, key=lambda r: (r.interval_start, r.camera_id == "all", r.camera_id))
 
 
@@ -88,8 +123,7 @@ def to_xlsx(rows: list[Row]) -> bytes:
     ws.title = "footfall"
     ws.append(COLUMNS)
     for r in rows:
-        ws.append([r.store_id, r.camera_id, r.interval_start, r.interval_end, r.entries, r.unique_visitors,
-                   r.vip_arrivals])  # fmt: skip
+        ws.append([getattr(r, column) for column in COLUMNS])
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
@@ -105,7 +139,7 @@ def chart_png(rows: list[Row], title: str) -> bytes:
     cameras = {r.camera_id for r in rows}
     keep = [r for r in rows if r.camera_id == "all" or len(cameras) == 1]
     fig, ax = plt.subplots(figsize=(9, 4), dpi=100)
-    ax.bar([r.interval_start[5:16].replace("T", " ") for r in keep], [r.entries for r in keep], color="#2f6fb0")
+    ax.bar([r.local_start[5:16].replace("T", " ") for r in keep], [r.entries for r in keep], color="#2f6fb0")
     ax.set_ylabel("entries")
     ax.set_title(title)
     ax.tick_params(axis="x", rotation=60, labelsize=7)

@@ -12,10 +12,11 @@ from typing import Any
 
 from api.live import LiveHub
 from api.reports import parse_ts as parse_iso
-from api.store import EventStore
+from api.reports import store_day
+from api.store import EventStore, StoredEvent
 from gallery.factory import open_gallery
 from gallery.gallery import Gallery
-from gallery.records import iso
+from gallery.records import iso, utc_now
 from models.loader import FaceModels, load_face_models
 from models.manifest import load_manifest
 from storelens.config import Config
@@ -74,6 +75,15 @@ class Services:
         until = parse_iso(event["ts"]) + timedelta(minutes=self.config.edge.arrival_cooldown_minutes)
         return {"kind": "arrival", "seq": seq, "event": event, "card": self.card(event["member_id"]),
                 "taken": {"by": taken[0], "at": taken[1]} if taken else None, "cooldown_until": iso(until)}  # fmt: skip
+
+    def todays_arrivals(self, since_seq: int = 0) -> list[StoredEvent]:
+        """Arrivals of the store's day (from its local midnight) after ``since_seq``, oldest first.
+
+        An iPad opened in the morning shows today's arrivals, not yesterday's; one that reconnects
+        gets what it missed.
+        """
+        _, start, _ = store_day(self.config.store.timezone, utc_now())
+        return self.store.since(since_seq, "vip_arrival", ts_from=iso(start))
 
     def push(self, seq: int, event: dict[str, Any]) -> None:
         """What the ingest does with each new event: arrivals (with card) and footfall updates go to the iPads."""

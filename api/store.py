@@ -167,11 +167,14 @@ class EventStore:
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
 
-    def since(self, seq: int = 0, kind: str | None = None, limit: int = 500) -> list[StoredEvent]:
-        """Events after sequence number ``seq``, oldest first (a reconnecting client's replay)."""
+    def since(self, seq: int = 0, kind: str | None = None, limit: int = 500, ts_from: str | None = None
+              ) -> list[StoredEvent]:  # fmt: skip
+        """Events after sequence number ``seq`` (and with ``ts`` at or after ``ts_from``), oldest first."""
         query = select(events.c.seq, events.c.payload).where(events.c.seq > seq).order_by(events.c.seq).limit(limit)
         if kind:
             query = query.where(events.c.type == kind)
+        if ts_from:
+            query = query.where(events.c.ts >= ts_from)
         with self.engine.connect() as conn:
             return [StoredEvent(int(r[0]), json.loads(r[1])) for r in conn.execute(query)]
 

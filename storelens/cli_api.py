@@ -15,11 +15,18 @@ from api.reports import FORMATS, chart_png, footfall_rows, parse_ts
 from api.services import Services
 from api.store import EventStore
 from gallery.records import iso
-from storelens.config import ApiConfig, load_config
+from storelens.config import ApiConfig, check_timezone, load_config
 from storelens.errors import ConfigError
 from storelens.logs import setup_logging
 
 log = logging.getLogger(__name__)
+
+
+def _zone(text: str) -> str:
+    try:
+        return check_timezone(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def cmd_serve(args: argparse.Namespace, emit: Any) -> int:
@@ -61,14 +68,16 @@ def cmd_token(args: argparse.Namespace, emit: Any) -> int:
 def cmd_report(args: argparse.Namespace, emit: Any) -> int:
     """Footfall export per store and camera (without --config: the default database, every store in it)."""
     config = load_config(Path(args.config)) if args.config else None
+    zone = args.timezone or (config.store.timezone if config else "UTC")
     try:
-        start, end = parse_ts(args.start), parse_ts(args.end)
+        start, end = parse_ts(args.start, zone), parse_ts(args.end, zone)
     except ValueError as exc:
         raise ConfigError(f"--from/--to: expected ISO 8601 times such as 2026-11-21T09:00Z ({exc})") from exc
     if end <= start:
         raise ConfigError("--to must be after --from")
     store = EventStore(config.api.database_url if config else ApiConfig().database_url)
-    rows = footfall_rows(store.footfall(iso(start), iso(end), config.store.id if config else None), args.interval)
+    rows = footfall_rows(store.footfall(iso(start), iso(end), config.store.id if config else None), args.interval,
+                         zone)  # fmt: skip
     store.close()
     data = FORMATS[args.format][0](rows)
     if args.out:
@@ -99,8 +108,11 @@ def add_api_commands(api_sub: Any, report_sub: Any, add: Any, emit: Any) -> None
     sp.add_argument("--role", required=True, choices=["associate", "admin"])
     sp = add(report_sub, "footfall", bind(cmd_report), "footfall export per store and camera")
     sp.add_argument("--config", help="configuration (database, store); default: the default database, all stores")
-    sp.add_argument("--from", dest="start", required=True, metavar="ISO")
-    sp.add_argument("--to", dest="end", required=True, metavar="ISO")
+    sp.add_argument("--from", dest="start", required=True, metavar="ISO",
+                    help="start, inclusive; without an offset, the store's local time")  # fmt: skip
+    sp.add_argument("--to", dest="end", required=True, metavar="ISO", help="end, exclusive")
+    sp.add_argument("--timezone", type=_zone, metavar="IANA",
+                    help="whose days and hours (default: store.timezone of --config, else UTC)")  # fmt: skip
     sp.add_argument("--interval", choices=["15m", "1h", "1d"], default="1h")
     sp.add_argument("--format", choices=["csv", "xlsx", "json"], default="csv")
     sp.add_argument("--out", metavar="FILE", help="write here (required for xlsx); default: stdout")

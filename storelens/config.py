@@ -9,12 +9,26 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from storelens.errors import ConfigError
 
 IDENT = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+def check_timezone(name: str) -> str:
+    """``name`` if it is a known IANA time zone.
+
+    Raises:
+        ValueError: an unknown zone, named in the message.
+    """
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown IANA time zone {name!r} (expected e.g. 'Europe/Paris' or 'UTC')") from exc
+    return name
 
 
 class _Section(BaseModel):
@@ -26,7 +40,15 @@ class StoreConfig(_Section):
 
     id: str = Field(pattern=IDENT, description="Store identifier, used in MQTT topics and reports")
     name: str = Field(default="", description="Human-readable store name")
-    timezone: str = Field(default="UTC", description="IANA time zone for reports")
+    timezone: str = Field(
+        default="UTC", description="IANA time zone (e.g. Europe/Paris) where the store's days and hours begin: "
+        "reports, and today's totals on the iPad"
+    )  # fmt: skip
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        return check_timezone(value)
 
 
 Point = tuple[float, float]

@@ -20,7 +20,7 @@ router = APIRouter(tags=["live"])
 
 @router.websocket("/live")
 async def live(ws: WebSocket) -> None:
-    """Authenticate, replay arrivals after ``since_seq``, then stream."""
+    """Authenticate, replay today's arrivals after ``since_seq``, then stream."""
     svc: Services = ws.app.state.services
     if svc.hub.loop is None:  # started without the app's lifespan (e.g. a bare test client)
         svc.hub.attach(asyncio.get_running_loop())
@@ -37,7 +37,7 @@ async def live(ws: WebSocket) -> None:
     queue = svc.hub.connect()
     try:
         since = int(hello.get("since_seq") or 0)
-        for e in svc.store.since(since, "vip_arrival"):
+        for e in svc.todays_arrivals(since):
             await ws.send_json(svc.arrival_message(e.seq, e.payload))
         await ws.send_json({"kind": "ready", "user": who.name})
         gone = asyncio.ensure_future(ws.receive())  # completes when the client goes away

@@ -32,8 +32,8 @@ class Notification(BaseModel):
 
 @router.get("", response_model=list[Notification])
 def notifications(svc: Svc, who: Associate, since_seq: Annotated[int, Query(ge=0)] = 0) -> list[Notification]:
-    """Arrivals after ``since_seq`` (what a reconnecting iPad missed), oldest first."""
-    return [Notification(**svc.arrival_message(e.seq, e.payload)) for e in svc.store.since(since_seq, "vip_arrival")]
+    """Today's arrivals (the store's day) after ``since_seq`` (what a reconnecting iPad missed), oldest first."""
+    return [Notification(**svc.arrival_message(e.seq, e.payload)) for e in svc.todays_arrivals(since_seq)]
 
 
 @router.post("/{event_id}/take", response_model=Taken)

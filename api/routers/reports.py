@@ -6,35 +6,37 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
-from api.auth import Admin, Store
+from api.auth import Admin, Svc
 from api.reports import FORMATS, Interval, Row, chart_png, footfall_rows, parse_ts
 from gallery.records import iso
 
 router = APIRouter(prefix="/reports", tags=["reports"])
+LOCAL = "without an offset, the store's local time (store.timezone)"
 
 
-def _rows(store: Store, start: str, end: str, interval: Interval) -> list[Row]:
+def _rows(svc: Svc, start: str, end: str, interval: Interval) -> list[Row]:
+    zone = svc.config.store.timezone
     try:
-        a, b = parse_ts(start), parse_ts(end)
+        a, b = parse_ts(start, zone), parse_ts(end, zone)
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"from/to: not ISO 8601 times: {exc}") from exc
     if b <= a:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "to must be after from")
-    return footfall_rows(store.footfall(iso(a), iso(b)), interval)
+    return footfall_rows(svc.store.footfall(iso(a), iso(b)), interval, zone)
 
 
 @router.get("/footfall", response_model=list[Row],
             responses={200: {"content": {"text/csv": {}, FORMATS["xlsx"][1]: {}}}})  # fmt: skip
 def footfall(
-    store: Store,
+    svc: Svc,
     who: Admin,
-    start: Annotated[str, Query(alias="from", description="ISO 8601 start, inclusive")],
-    end: Annotated[str, Query(alias="to", description="ISO 8601 end, exclusive")],
+    start: Annotated[str, Query(alias="from", description="ISO 8601 start, inclusive; " + LOCAL)],
+    end: Annotated[str, Query(alias="to", description="ISO 8601 end, exclusive; " + LOCAL)],
     interval: Annotated[Interval, Query()] = "15m",
     format: Annotated[str, Query(pattern="^(json|csv|xlsx)$")] = "json",
 ) -> object:
     """Entries, unique visitors and VIP arrivals per camera and interval, as JSON, CSV or XLSX."""
-    rows = _rows(store, start, end, interval)
+    rows = _rows(svc, start, end, interval)
     if format == "json":
         return rows
     writer, media = FORMATS[format]
@@ -44,12 +46,12 @@ def footfall(
 
 @router.get("/footfall/chart.png", response_class=Response, responses={200: {"content": {"image/png": {}}}})
 def footfall_chart(
-    store: Store,
+    svc: Svc,
     who: Admin,
     start: Annotated[str, Query(alias="from")],
     end: Annotated[str, Query(alias="to")],
     interval: Annotated[Interval, Query()] = "1h",
 ) -> Response:
     """A bar chart of entries per interval (PNG)."""
-    rows = _rows(store, start, end, interval)
+    rows = _rows(svc, start, end, interval)
     return Response(chart_png(rows, f"Entries per {interval}, {start[:10]} to {end[:10]}"), media_type="image/png")

@@ -122,3 +122,30 @@ def test_live_websocket_replays_then_pushes(api) -> None:
         ws.send_json({"token": "wrong", "since_seq": 0})
         with pytest.raises(Exception):  # noqa: B017 - closed with policy violation
             ws.receive_json()
+
+
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "America/Los_Angeles"])
+def test_the_ipad_day_starts_at_the_stores_midnight(api, zone) -> None:
+    from datetime import timedelta
+
+    from api.reports import store_day
+    from gallery.records import iso, utc_now
+
+    svc = api.services
+    svc.config = svc.config.model_copy(update={"store": svc.config.store.model_copy(update={"timezone": zone})})
+    day, start, _ = store_day(zone, utc_now())
+    late = ArrivalEvent(store_id="paris-01", camera_id="entrance", member_id="M-1", similarity=0.95, track_id=1,
+                        ts=iso(start - timedelta(minutes=1)))  # fmt: skip
+    early = ArrivalEvent(store_id="paris-01", camera_id="entrance", member_id="M-2", similarity=0.95, track_id=2,
+                         ts=iso(start + timedelta(minutes=1)))  # fmt: skip
+    svc.store.add(late.model_dump())
+    svc.store.add(early.model_dump())
+    feed = api.get("/api/v1/notifications", headers=api.associate).json()
+    assert [n["event"]["event_id"] for n in feed] == [early.event_id]
+    token = api.associate["Authorization"].split()[1]
+    with api.websocket_connect("/api/v1/live") as ws:
+        ws.send_json({"token": token, "since_seq": 0})
+        assert ws.receive_json()["event"]["event_id"] == early.event_id
+        assert ws.receive_json()["kind"] == "ready"
+    today = api.get("/api/v1/today", headers=api.associate).json()
+    assert (today["date"], today["vip_arrivals"]) == (day.isoformat(), 1)

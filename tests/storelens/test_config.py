@@ -38,8 +38,10 @@ def test_minimal_file_is_valid_with_defaults(tmp_path: Path) -> None:
          ["models.runtime.providers[0]", "MagicExecutionProvider"]),
         ('[store]\nid = "x"\n', ["cameras", "Field required"]),
         ("[store\n", ["not valid TOML"]),
+        (MINIMAL.replace('id = "paris-01"', 'id = "paris-01"\ntimezone = "Europe/Pariss"'),
+         ["store.timezone", "Europe/Pariss", "unknown IANA time zone"]),
     ],
-    ids=["extra", "pattern", "bounds", "provider", "missing", "toml"],
+    ids=["extra", "pattern", "bounds", "provider", "missing", "toml", "timezone"],
 )  # fmt: skip
 def test_errors_name_path_value_reason(tmp_path: Path, text: str, fragments: list[str]) -> None:
     path = write(tmp_path, text)
