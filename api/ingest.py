@@ -36,7 +36,9 @@ class Ingest:
         self.on_new = on_new
         self.rejected = 0
         self.duplicates = 0
-        self.transport = MqttTransport(mqtt, f"storelens-api-{store_id}"[:64])
+        # A stable client id and a persistent session: events published while the API is down or
+        # restarting are queued by the broker and stored when it is back.
+        self.transport = MqttTransport(mqtt, f"storelens-api-{store_id}"[:64], persistent_session=True)
         self.transport.subscribe(f"{TOPIC_ROOT}/{store_id}/+/+", self._on_message)
 
     def start(self) -> None:

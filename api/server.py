@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -10,6 +11,8 @@ from api.ingest import Ingest
 from api.services import Services
 from api.store import EventStore
 from storelens.config import Config
+
+log = logging.getLogger(__name__)
 
 
 class ApiThread:
@@ -20,6 +23,7 @@ class ApiThread:
 
         self.services = Services(config, EventStore(config.api.database_url))
         self.ingest = Ingest(self.services.store, config.mqtt, config.store.id, on_new=self.services.push)
+        self.services.mqtt_subscribed = self.ingest.transport.subscribed
         app = create_app(self.services, f"StoreLens demo ({config.store.id})")
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=config.api.port, log_level="warning",
                                                     timeout_graceful_shutdown=2))  # fmt: skip
@@ -32,6 +36,9 @@ class ApiThread:
         deadline = time.monotonic() + 15
         while not self.server.started and time.monotonic() < deadline:
             time.sleep(0.05)
+        # events published before the first subscription would not reach the API: wait for it
+        if not self.ingest.transport.subscribed.wait(max(0.0, deadline - time.monotonic())):
+            log.warning("the API's MQTT ingest is not subscribed yet; it goes on connecting in the background")
 
     def stop(self) -> None:
         """Stop serving."""

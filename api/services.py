@@ -38,6 +38,13 @@ class Services:
         self._gallery: Gallery | None = None
         self._lock = threading.Lock()
         self.photos_dir = Path(config.api.photos_dir)
+        self.mqtt_subscribed: threading.Event | None = None  # set by whoever wires the MQTT ingest
+
+    def mqtt_state(self) -> str:
+        """``subscribed`` when the ingest receives the store's events, ``connecting``, or ``no ingest``."""
+        if self.mqtt_subscribed is None:
+            return "no ingest"
+        return "subscribed" if self.mqtt_subscribed.is_set() else "connecting"
 
     def face_models(self) -> FaceModels:
         """Detector and embedder, loaded once."""

@@ -25,6 +25,13 @@ if [ -z "${SKIP_APT:-}" ]; then
     python3 python3-venv python3-pip mosquitto ca-certificates
 fi
 
+step "Mosquitto: queue the API's events while it restarts"
+# The API subscribes with a persistent session; Mosquitto queues at most 1000 messages per session by
+# default, fewer than a busy store sends during a long outage of the API.
+if [ -d /etc/mosquitto/conf.d ]; then
+  printf '%s\n' "# written by StoreLens install.sh" "max_queued_messages 100000" > /etc/mosquitto/conf.d/storelens.conf
+fi
+
 step "service user and directories"
 id storelens >/dev/null 2>&1 || useradd --system --home-dir "$DATA" --shell /usr/sbin/nologin storelens
 install -d -m 0755 "$PREFIX" "$CONF_DIR"

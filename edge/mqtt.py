@@ -79,9 +79,13 @@ class MqttTransport:
         client_id: str,
         will: tuple[str, bytes] | None = None,
         on_connect: Callable[[], None] | None = None,
+        persistent_session: bool = False,
     ) -> None:
         self.broker = parse_url(config.url)
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+        # A persistent session (clean_session False) makes the broker keep this client's subscriptions
+        # and queue its QoS 1 messages while it is away: a subscriber that restarts misses nothing.
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                                  clean_session=not persistent_session)  # fmt: skip
         if config.username:
             self.client.username_pw_set(config.username, config.password)
         if self.broker.tls:
@@ -95,8 +99,10 @@ class MqttTransport:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
         self.keepalive = config.keepalive
         self.connected = threading.Event()
+        self.subscribed = threading.Event()  # the broker acknowledged our subscriptions (since the last connect)
         self.on_ack: Callable[[int], None] = lambda mid: None
         self.on_lost: Callable[[], None] = lambda: None
         self._on_connect_hook = on_connect
@@ -123,7 +129,15 @@ class MqttTransport:
         if self.connected.is_set() and not self.stopping:
             log.warning("lost the MQTT broker %s:%d (%s); reconnecting", self.broker.host, self.broker.port, reason)
         self.connected.clear()
+        self.subscribed.clear()
         self.on_lost()
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
+        refused = [r for r in reasons if r.is_failure]
+        if refused:
+            log.error("MQTT broker %s:%d refused a subscription: %s", self.broker.host, self.broker.port, refused)
+            return
+        self.subscribed.set()
 
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, props: Any) -> None:
         # No lock of ours may be held while calling into paho (its network thread holds paho's own

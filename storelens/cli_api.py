@@ -38,6 +38,7 @@ def cmd_serve(args: argparse.Namespace, emit: Any) -> int:
     port = args.port or config.api.port
     services = Services(config, EventStore(config.api.database_url))
     ingest = Ingest(services.store, config.mqtt, config.store.id, on_new=services.push)
+    services.mqtt_subscribed = ingest.transport.subscribed
     app = create_app(services, f"StoreLens store API ({config.store.id})")
     ingest.start()
     sys.stderr.write(f"storelens: store API for {config.store.id}: page http://{config.api.host}:{port}/ , "

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from api.auth import Store
+from api.auth import Svc
 
 router = APIRouter(tags=["health"])
 
@@ -15,9 +15,10 @@ class Health(BaseModel):
 
     status: str
     events: int
+    mqtt: str = Field(description="the MQTT ingest: subscribed, connecting, or no ingest")
 
 
 @router.get("/health", response_model=Health)
-def health(store: Store) -> Health:
-    """The service is up and its database answers."""
-    return Health(status="ok", events=store.count())
+def health(svc: Svc) -> Health:
+    """The service is up and its database answers; whether it receives the store's events."""
+    return Health(status="ok", events=svc.store.count(), mqtt=svc.mqtt_state())

@@ -30,28 +30,49 @@ def test_serve_ingest_and_report(tmp_path) -> None:
     made = run_cli("api", "token", "create", "--json", "--config", str(cfg), "--name", "hq", "--role", "admin")
     assert made.returncode == 0, made.stderr
     admin = {"Authorization": f"Bearer {json.loads(made.stdout)['token']}"}
-    server = subprocess.Popen([sys.executable, "-m", "storelens.cli", "api", "serve", "--config", str(cfg)], cwd=REPO,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
-    try:
+
+    def serve() -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen([sys.executable, "-m", "storelens.cli", "api", "serve", "--config", str(cfg)],
+                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
         wait_port(port, 30)
-        assert httpx.get(f"http://127.0.0.1:{port}/api/v1/health").json()["status"] == "ok"
-        time.sleep(1.0)  # the ingest subscribes
-        pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-pub")
-        pub.connect("127.0.0.1", broker.port)
-        pub.loop_start()
-        for hour, entries in ((9, 5), (10, 3)):
-            start, end = f"2026-11-21T{hour:02d}:00:00.000Z", f"2026-11-21T{hour:02d}:15:00.000Z"
-            ev = FootfallEvent(store_id="paris-01", camera_id="entrance", interval_start=start, interval_end=end,
-                               entries=entries, unique_visitors=entries, vip_arrivals=0)  # fmt: skip
-            for _ in range(2):  # redelivered: stored once
-                pub.publish(topic("paris-01", "entrance", "footfall"), ev.model_dump_json(), qos=1).wait_for_publish(5)
+        deadline = time.monotonic() + 15  # the ingest subscribes
+        while httpx.get(f"http://127.0.0.1:{port}/api/v1/health").json()["mqtt"] != "subscribed":
+            assert time.monotonic() < deadline, "the API's MQTT ingest did not subscribe"
+            time.sleep(0.1)
+        return proc
+
+    def footfall(hour: int, entries: int) -> str:
+        start, end = f"2026-11-21T{hour:02d}:00:00.000Z", f"2026-11-21T{hour:02d}:15:00.000Z"
+        return FootfallEvent(store_id="paris-01", camera_id="entrance", interval_start=start, interval_end=end,
+                             entries=entries, unique_visitors=entries, vip_arrivals=0).model_dump_json()  # fmt: skip
+
+    def stored(n: int) -> list[dict]:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             events = httpx.get(f"http://127.0.0.1:{port}/api/v1/events", headers=admin).json()
-            if len(events) >= 2:
+            if len(events) >= n:
                 break
             time.sleep(0.1)
-        assert len(events) == 2
+        return events
+
+    server = serve()
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-pub")
+    try:
+        health = httpx.get(f"http://127.0.0.1:{port}/api/v1/health").json()
+        assert (health["status"], health["events"]) == ("ok", 0)
+        pub.connect("127.0.0.1", broker.port)
+        pub.loop_start()
+        subject = topic("paris-01", "entrance", "footfall")
+        for hour, entries in ((9, 5), (10, 3)):
+            payload = footfall(hour, entries)
+            for _ in range(2):  # redelivered: stored once
+                pub.publish(subject, payload, qos=1).wait_for_publish(5)
+        assert len(stored(2)) == 2
+        server.kill()  # kill -9: the API is gone while the store goes on
+        server.wait(10)
+        pub.publish(subject, footfall(11, 4), qos=1).wait_for_publish(5)
+        server = serve()
+        assert sorted(e["event"]["entries"] for e in stored(3)) == [3, 4, 5]  # nothing lost meanwhile
         pub.loop_stop()
     finally:
         server.terminate()
@@ -61,7 +82,7 @@ def test_serve_ingest_and_report(tmp_path) -> None:
                      "--interval", "1d", "--chart", str(tmp_path / "chart.png"))  # fmt: skip
     assert report.returncode == 0, report.stderr
     rows = list(csv.DictReader(io.StringIO(report.stdout)))
-    assert [(r["camera_id"], r["entries"]) for r in rows] == [("entrance", "8")]
+    assert [(r["camera_id"], r["entries"]) for r in rows] == [("entrance", "12")]
     assert (tmp_path / "chart.png").read_bytes()[:4] == b"\x89PNG"
     xlsx = run_cli("report", "footfall", "--config", str(cfg), "--from", "2026-11-21", "--to", "2026-11-22",
                    "--format", "xlsx")  # fmt: skip
@@ -76,4 +97,5 @@ def test_serve_ingest_and_report(tmp_path) -> None:
     assert [(r["interval_start"][11:16], r["entries"]) for r in json.loads(plain.stdout)] == [
         ("09:00", 5),
         ("10:00", 3),
+        ("11:00", 4),
     ]

@@ -20,8 +20,7 @@ def test_ingest_dedups_and_rejects(tmp_path) -> None:
     pushed: list[dict] = []
     ingest = Ingest(store, MqttConfig(url=broker.url), "paris-01", on_new=lambda seq, ev: pushed.append(ev))
     ingest.start()
-    assert ingest.transport.connected.wait(10)
-    time.sleep(0.3)
+    assert ingest.transport.subscribed.wait(10)
     pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-pub")
     pub.connect("127.0.0.1", broker.port)
     pub.loop_start()
@@ -37,4 +36,30 @@ def test_ingest_dedups_and_rejects(tmp_path) -> None:
     assert [p["event_id"] for p in pushed] == [ev.event_id]
     pub.loop_stop()
     ingest.stop()
+    broker.stop()
+
+
+def test_events_sent_while_the_api_is_down_are_stored_when_it_is_back(tmp_path) -> None:
+    """The broker keeps the ingest's session: an API restart loses no event."""
+    broker = Mosquitto(tmp_path).start()
+    store = EventStore(f"sqlite:///{tmp_path / 'e.sqlite'}")
+    first = Ingest(store, MqttConfig(url=broker.url), "paris-01")
+    first.start()
+    assert first.transport.subscribed.wait(10)
+    first.stop()  # the API goes away
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-pub")
+    pub.connect("127.0.0.1", broker.port)
+    pub.loop_start()
+    sent = [ArrivalEvent(store_id="paris-01", camera_id="entrance", member_id=f"M{i}", similarity=0.95, track_id=i)
+            for i in range(5)]  # fmt: skip
+    for ev in sent:
+        pub.publish(topic("paris-01", "entrance", "arrival"), ev.model_dump_json(), qos=1).wait_for_publish(5)
+    again = Ingest(store, MqttConfig(url=broker.url), "paris-01")  # the API is back
+    again.start()
+    deadline = time.monotonic() + 10
+    while store.count() < len(sent) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sorted(e.payload["event_id"] for e in store.since()) == sorted(ev.event_id for ev in sent)
+    pub.loop_stop()
+    again.stop()
     broker.stop()
