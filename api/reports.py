@@ -5,8 +5,11 @@ are the store's own (``store.timezone``): a day runs from local midnight to loca
 on the days the clocks change. ``interval_start``/``interval_end`` stay UTC, as in the MQTT events, and
 ``local_start`` gives the same instant in the store's time for a person reading the spreadsheet.
 
-Unique visitors of a longer bucket are the sum of its intervals' unique visitors: a person seen in two
-intervals of the same hour counts twice in that hour.
+Unique visitors are people, not visits: each footfall event carries an opaque token per identified
+person who entered, the same on every camera of the store for the visitor TTL (12 h by default), so a
+person who comes in at 10:00 and again at 16:00, or by two doors, counts once in that day's row and in
+the store's ``all`` row. Persons without a token (events from before tokens, or tracks still being
+decided when the interval closed) are added as counted.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -40,6 +43,16 @@ class Row:
     entries: int
     unique_visitors: int
     vip_arrivals: int
+
+
+@dataclass
+class _Sums:
+    """A bucket being summed: visitors with a token are counted once however many events name them."""
+
+    entries: int = 0
+    vip_arrivals: int = 0
+    tokens: set[str] = field(default_factory=set)
+    untokened: int = 0  # visitors without a token (still being decided, or events from before tokens)
 
 
 def parse_ts(text: str, timezone: str = "UTC") -> datetime:
@@ -85,16 +98,19 @@ def footfall_rows(events: list[dict[str, Any]], interval: Interval, timezone: st
         timezone: the store's IANA time zone: where its days and hours begin.
     """
     zone = ZoneInfo(timezone)
-    sums: dict[tuple[str, str, datetime, datetime], list[int]] = {}
+    sums: dict[tuple[str, str, datetime, datetime], _Sums] = {}
     for ev in events:
         start, end = bucket(parse_ts(ev["interval_start"]), interval, zone)
+        tokens = set(ev.get("visitor_tokens") or ())
         for camera in (ev["camera_id"], "all"):
-            acc = sums.setdefault((ev["store_id"], camera, start, end), [0, 0, 0])
-            acc[0] += int(ev["entries"])
-            acc[1] += int(ev["unique_visitors"])
-            acc[2] += int(ev["vip_arrivals"])
+            acc = sums.setdefault((ev["store_id"], camera, start, end), _Sums())
+            acc.entries += int(ev["entries"])
+            acc.vip_arrivals += int(ev["vip_arrivals"])
+            acc.tokens |= tokens
+            acc.untokened += max(0, int(ev["unique_visitors"]) - len(tokens))
     cameras = {k[1] for k in sums if k[1] != "all"}
-    rows = [Row(s, c, iso(t), iso(e), t.astimezone(zone).isoformat(timespec="minutes"), *v)
+    rows = [Row(s, c, iso(t), iso(e), t.astimezone(zone).isoformat(timespec="minutes"), v.entries,
+                len(v.tokens) + v.untokened, v.vip_arrivals)
             for (s, c, t, e), v in sums.items() if c != "all" or len(cameras) > 1]  # fmt: skip
     return sorted(rows, key=lambda r: (r.interval_start, r.camera_id == "all", r.camera_id))
 

@@ -70,6 +70,11 @@ class FootfallEvent(_Event):
     unique_visitors: int = Field(ge=0)
     vip_arrivals: int = Field(ge=0)
     partial: bool = Field(default=False, description="The interval was cut short (end of a file source)")
+    visitor_tokens: tuple[str, ...] = Field(
+        default=(), description="An opaque random token per identified person who entered (at most "
+        "unique_visitors of them): the same person has the same token across cameras for the visitor TTL, so "
+        "that reports count a person once per hour, day or store. Never a member id, never biometric."
+    )  # fmt: skip
 
 
 class StatusEvent(BaseModel):

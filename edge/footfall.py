@@ -90,7 +90,7 @@ class FootfallAggregator:
         self._at(ts).arrivals += 1
 
     def identified(self, track_id: int, person: str) -> None:
-        """A track ended as ``person`` (member id, anon id, or an unidentified track key)."""
+        """A track ended as ``person``: an opaque visitor token (see ``AnonymousRegistry.token``)."""
         for interval in self.open.values():
             if track_id in interval.pending:
                 interval.pending.discard(track_id)
@@ -110,7 +110,7 @@ class FootfallAggregator:
                 store_id=self.store_id, camera_id=self.camera_id, interval_start=iso(start),
                 interval_end=iso(now if partial else end), entries=interval.entries,
                 unique_visitors=len(interval.people) + len(interval.pending), vip_arrivals=interval.arrivals,
-                partial=partial,
+                partial=partial, visitor_tokens=tuple(sorted(interval.people)),
             ))  # fmt: skip
             del self.open[start]
         return out

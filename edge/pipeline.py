@@ -25,7 +25,7 @@ from edge.events import ArrivalEvent, FootfallEvent, VisitorEvent
 from edge.footfall import EntryCounter, FootfallAggregator
 from edge.messages import Detections, Embeddings, Frame, Tracks
 from edge.track import FaceTracker, roi_filter
-from edge.visits import AnonymousRegistry, ArrivalCooldown
+from edge.visits import AnonymousRegistry, ArrivalCooldown, new_token
 from gallery.gallery import Gallery
 from gallery.records import iso
 from models.loader import FaceModels
@@ -186,10 +186,10 @@ class CameraPipeline:
         for state in ended:
             del self.tracks[state.track_id]
             if state.member is not None:
-                self.footfall.identified(state.track_id, "member:" + state.member)
+                self.footfall.identified(state.track_id, self.visitors.member_token(state.member, state.last_ts))
                 continue
-            if not state.vectors:  # never seen well enough to recognise
-                self.footfall.identified(state.track_id, f"track:{self.camera.id}:{state.track_id}")
+            if not state.vectors:  # never seen well enough to recognise: a person of their own
+                self.footfall.identified(state.track_id, new_token("track"))
                 continue
             decision = self.visitors.resolve(np.stack(state.vectors), state.last_ts)
             self.footfall.identified(state.track_id, decision.anon_id)

@@ -45,6 +45,11 @@ class ArrivalCooldown:
         return len(self._last)
 
 
+def new_token(kind: str) -> str:
+    """A random opaque id such as ``anon-1f3a9c0b2d4e``: it says nothing about the person."""
+    return f"{kind}-{uuid.uuid4().hex[:12]}"
+
+
 @dataclass
 class _Anon:
     anon_id: str
@@ -81,7 +86,20 @@ class AnonymousRegistry:
         self.gap = timedelta(minutes=visit_gap_minutes)
         self.threshold = threshold
         self._people: list[_Anon] = []
+        self._members: dict[str, tuple[str, datetime]] = {}  # member id -> (visitor token, last seen)
         self._lock = threading.Lock()
+
+    def member_token(self, member_id: str, now: datetime) -> str:
+        """The footfall token of a member: random, the same for the TTL, then forgotten.
+
+        Footfall events carry it instead of the member id, so that counting a member once per day
+        leaves nothing in the reports that links back to them once erased.
+        """
+        with self._lock:
+            self._evict(now)
+            token = self._members.get(member_id, (new_token("visitor"), now))[0]
+            self._members[member_id] = (token, now)
+            return token
 
     def resolve(self, vectors: NDArray[np.float32], now: datetime) -> VisitorDecision:
         """Match a track's embeddings (K, D) against remembered strangers, or remember a new one."""
@@ -100,12 +118,14 @@ class AnonymousRegistry:
                 best.vector = (merged / max(float(np.linalg.norm(merged)), 1e-12)).astype(np.float32)
                 best.last_seen = max(best.last_seen, now)
                 return VisitorDecision(best.anon_id, returning=new_visit, new_visit=new_visit)
-            person = _Anon("anon-" + uuid.uuid4().hex[:12], probe, now)
+            person = _Anon(new_token("anon"), probe, now)
             self._people.append(person)
             return VisitorDecision(person.anon_id, returning=False, new_visit=True)
 
     def _evict(self, now: datetime) -> None:
         self._people = [p for p in self._people if now - p.last_seen <= self.ttl]
+        for member in [m for m, (_, seen) in self._members.items() if now - seen > self.ttl]:
+            del self._members[member]
 
     def __len__(self) -> int:
         return len(self._people)

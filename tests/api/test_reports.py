@@ -9,9 +9,13 @@ import pytest
 from api.reports import footfall_rows, parse_ts, store_day
 
 
-def _footfall(start: str, entries: int = 1, camera: str = "entrance") -> dict[str, object]:
-    return {"store_id": "s1", "camera_id": camera, "interval_start": start, "entries": entries,
-            "unique_visitors": entries, "vip_arrivals": 0}  # fmt: skip
+def _footfall(start: str, entries: int = 1, camera: str = "entrance", tokens: tuple[str, ...] | None = None,
+              unique: int | None = None) -> dict[str, object]:  # fmt: skip
+    event = {"store_id": "s1", "camera_id": camera, "interval_start": start, "entries": entries,
+             "unique_visitors": entries if unique is None else unique, "vip_arrivals": 0}  # fmt: skip
+    if tokens is not None:
+        event["visitor_tokens"] = list(tokens)
+    return event
 
 
 @pytest.mark.parametrize(
@@ -59,3 +63,18 @@ def test_store_day_spans_local_midnights() -> None:
     day, start, end = store_day("Pacific/Auckland", datetime(2026, 11, 21, 12, 30, tzinfo=UTC))
     assert (day.isoformat(), start.isoformat(), end.isoformat()) == (
         "2026-11-22", "2026-11-21T11:00:00+00:00", "2026-11-22T11:00:00+00:00")  # fmt: skip
+
+
+def test_a_person_counts_once_per_day_and_store() -> None:
+    events = [
+        _footfall("2026-11-21T10:00:00.000Z", 2, tokens=("anon-a", "visitor-m")),
+        _footfall("2026-11-21T16:00:00.000Z", 1, tokens=("anon-a",)),  # back in the afternoon
+        _footfall("2026-11-21T16:00:00.000Z", 2, camera="side-door", tokens=("visitor-m", "anon-b")),  # other door
+        _footfall("2026-11-21T16:15:00.000Z", 3, tokens=("anon-c",), unique=2),  # one still being decided
+        _footfall("2026-11-21T17:00:00.000Z", 2),  # an event from before tokens: as counted
+    ]
+    daily = {r.camera_id: (r.entries, r.unique_visitors) for r in footfall_rows(events, "1d")}
+    # entrance: a, m, c, the undecided one, and 2 from the old event; side door: m, b; the store: a, m, b, c + 1 + 2
+    assert daily == {"entrance": (8, 6), "side-door": (2, 2), "all": (10, 7)}
+    hourly = [(r.camera_id, r.local_start[11:16], r.unique_visitors) for r in footfall_rows(events, "1h")]
+    assert ("all", "16:00", 5) in hourly  # a, m, b, c and the undecided one

@@ -32,3 +32,7 @@ def test_two_entrances_one_store(video, truth, members_gallery, broker, collecto
     rows = footfall_rows(footfall, "1d")
     store_row = next(r for r in rows if r.camera_id == "all")
     assert store_row.entries == per_camera["entrance"] + per_camera["second-entrance"]
+    # both cameras see the same people: the store counts each once, not once per door
+    per_camera_unique = {r.camera_id: r.unique_visitors for r in rows}
+    assert abs(store_row.unique_visitors - truth["expected"]["unique_visitors"]) <= 1, per_camera_unique
+    assert store_row.unique_visitors < per_camera_unique["entrance"] + per_camera_unique["second-entrance"]

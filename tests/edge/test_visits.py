@@ -49,6 +49,16 @@ def test_anonymous_registry_visits_and_ttl() -> None:
     assert forgotten.anon_id != a.anon_id and forgotten.returning is False
 
 
+def test_member_tokens_are_random_stable_for_the_ttl_then_forgotten() -> None:
+    reg = AnonymousRegistry(ttl_hours=12, visit_gap_minutes=10, threshold=0.9)
+    morning = reg.member_token("M-4711", T0)
+    assert "4711" not in morning and morning.startswith("visitor-")
+    assert reg.member_token("M-4711", T0 + timedelta(hours=6)) == morning  # back in the afternoon: one person
+    assert reg.member_token("M-0001", T0 + timedelta(hours=6)) != morning
+    assert reg.member_token("M-4711", T0 + timedelta(hours=19)) != morning  # 13 h unseen: forgotten
+    assert AnonymousRegistry(12, 10, 0.9).member_token("M-4711", T0) != morning  # nothing derived from the id
+
+
 @pytest.mark.parametrize(
     ("inside", "moving_down_enters"),
     [((640, 700), True), ((640, 100), False)],
@@ -78,10 +88,11 @@ def test_footfall_intervals_wait_for_tracks_and_end_partial() -> None:
     agg.entry(1, T0 + timedelta(minutes=14))
     agg.arrival(T0 + timedelta(minutes=14))
     assert agg.due(T0 + timedelta(minutes=16)) == []  # track 1 still being decided
-    agg.identified(1, "member:m1")
+    agg.identified(1, "visitor-1")
     (first,) = agg.due(T0 + timedelta(minutes=16))
     assert (first.interval_start, first.interval_end) == ("2026-11-21T10:00:00.000Z", "2026-11-21T10:15:00.000Z")
     assert (first.entries, first.unique_visitors, first.vip_arrivals, first.partial) == (1, 1, 1, False)
+    assert first.visitor_tokens == ("visitor-1",)
     agg.seen(T0 + timedelta(minutes=16))
     agg.entry(2, T0 + timedelta(minutes=17))
     agg.identified(2, "anon-x")
