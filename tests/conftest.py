@@ -17,6 +17,7 @@ from models.prepare import cache_dir, fetch_origin, prepare_all
 from storelens.config import default_config
 from storelens.images import load_image
 from storelens.samples import fetch_photos
+from tests.helpers.services import Mosquitto
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "test-artifacts"
@@ -123,3 +124,11 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
         [sys.executable, "-m", "storelens.cli", *args],
         capture_output=True, text=True, env=full_env, cwd=cwd or REPO, timeout=600, check=False,
     )  # fmt: skip
+
+
+@pytest.fixture
+def broker(tmp_path: Path):
+    """A Mosquitto of the test's own on a free loopback port, stopped even when the test fails."""
+    b = Mosquitto(tmp_path).start()
+    yield b
+    b.stop()

@@ -16,11 +16,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from edge.events import FootfallEvent, topic
 from tests.conftest import REPO, run_cli
 from tests.edge.conftest import write_toml
-from tests.helpers.services import Mosquitto, free_port, wait_port
+from tests.helpers.services import free_port, wait_port
 
 
-def test_serve_ingest_and_report(tmp_path) -> None:
-    broker = Mosquitto(tmp_path).start()
+def test_serve_ingest_and_report(tmp_path, broker) -> None:
     port = free_port()
     cfg = write_toml(tmp_path / "s.toml", {
         "store": {"id": "paris-01"}, "cameras": [{"id": "entrance", "source": "rtsp://x/1"}],
@@ -77,7 +76,6 @@ def test_serve_ingest_and_report(tmp_path) -> None:
     finally:
         server.terminate()
         server.wait(10)
-        broker.stop()
     report = run_cli("report", "footfall", "--config", str(cfg), "--from", "2026-11-21", "--to", "2026-11-22",
                      "--interval", "1d", "--chart", str(tmp_path / "chart.png"))  # fmt: skip
     assert report.returncode == 0, report.stderr

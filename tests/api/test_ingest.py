@@ -11,11 +11,9 @@ from api.ingest import Ingest
 from api.store import EventStore
 from edge.events import ArrivalEvent, topic
 from storelens.config import MqttConfig
-from tests.helpers.services import Mosquitto
 
 
-def test_ingest_dedups_and_rejects(tmp_path) -> None:
-    broker = Mosquitto(tmp_path).start()
+def test_ingest_dedups_and_rejects(tmp_path, broker) -> None:
     store = EventStore(f"sqlite:///{tmp_path / 'e.sqlite'}")
     pushed: list[dict] = []
     ingest = Ingest(store, MqttConfig(url=broker.url), "paris-01", on_new=lambda seq, ev: pushed.append(ev))
@@ -36,12 +34,10 @@ def test_ingest_dedups_and_rejects(tmp_path) -> None:
     assert [p["event_id"] for p in pushed] == [ev.event_id]
     pub.loop_stop()
     ingest.stop()
-    broker.stop()
 
 
-def test_events_sent_while_the_api_is_down_are_stored_when_it_is_back(tmp_path) -> None:
+def test_events_sent_while_the_api_is_down_are_stored_when_it_is_back(tmp_path, broker) -> None:
     """The broker keeps the ingest's session: an API restart loses no event."""
-    broker = Mosquitto(tmp_path).start()
     store = EventStore(f"sqlite:///{tmp_path / 'e.sqlite'}")
     first = Ingest(store, MqttConfig(url=broker.url), "paris-01")
     first.start()
@@ -62,4 +58,3 @@ def test_events_sent_while_the_api_is_down_are_stored_when_it_is_back(tmp_path) 
     assert sorted(e.payload["event_id"] for e in store.since()) == sorted(ev.event_id for ev in sent)
     pub.loop_stop()
     again.stop()
-    broker.stop()

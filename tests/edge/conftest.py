@@ -31,13 +31,6 @@ def members_gallery(face_models, photos, truth, tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def broker(tmp_path: Path):
-    b = Mosquitto(tmp_path).start()
-    yield b
-    b.stop()
-
-
-@pytest.fixture
 def collector(broker: Mosquitto):
     c = Collector(broker.port)
     yield c

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import shutil
 import socket
@@ -30,6 +31,16 @@ def wait_port(port: int, timeout: float = 10.0) -> None:
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
 
 
+_RUNNING: set[ServerProcess] = set()
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    """A test that fails before its own clean-up must not leave a server running after the session."""
+    for server in list(_RUNNING):
+        server.stop()
+
+
 class ServerProcess:
     """A server run as a child process on ``self.port``: started, killed, and started again on the same port."""
 
@@ -44,10 +55,12 @@ class ServerProcess:
     def start(self) -> Any:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(self.argv(), stdout=log, stderr=log)
+        _RUNNING.add(self)
         wait_port(self.port, self.start_timeout)
         return self
 
     def stop(self) -> None:
+        _RUNNING.discard(self)
         if self.proc is not None:
             self.proc.kill()
             self.proc.wait(10)
@@ -82,11 +95,17 @@ class Collector:
         self.lock = threading.Lock()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"collector-{port}-{time.monotonic_ns()}",
                                   clean_session=False)  # fmt: skip
+        self.subscribed = threading.Event()
         self.client.on_connect = lambda c, u, f, r, p: c.subscribe(pattern, qos=1)
+        self.client.on_subscribe = lambda c, u, mid, reasons, p: self.subscribed.set()
         self.client.on_message = self._on_message
         self.client.reconnect_delay_set(0.2, 1)
         self.client.connect_async("127.0.0.1", port, keepalive=10)
         self.client.loop_start()
+        # what is published before the broker has the subscription would never reach us
+        if not self.subscribed.wait(15):
+            self.stop()
+            raise TimeoutError(f"the test collector could not subscribe on 127.0.0.1:{port}")
 
     def _on_message(self, client: Any, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         with self.lock:
