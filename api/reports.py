@@ -68,10 +68,8 @@ def parse_ts(text: str, timezone: str = "UTC") -> datetime:
 def store_day(timezone: str, now: datetime) -> tuple[date, datetime, datetime]:
     """The store's calendar day at ``now``: the date, and its local midnights as UTC start and end."""
     zone = ZoneInfo(timezone)
-    day = now.astimezone(zone).date()
-    start, _ = bucket(now, "1d", zone)
-    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone).astimezone(UTC)
-    return day, start, end
+    start, end = bucket(now, "1d", zone)
+    return now.astimezone(zone).date(), start, end
 
 
 def bucket(ts: datetime, interval: Interval, tz: ZoneInfo | None = None) -> tuple[datetime, datetime]:

@@ -15,15 +15,21 @@ from storelens.config import Config
 log = logging.getLogger(__name__)
 
 
+def wire(config: Config) -> tuple[Services, Ingest]:
+    """The API's shared state and its MQTT ingest, which stores each event and pushes it to the iPads."""
+    services = Services(config, EventStore(config.api.database_url))
+    ingest = Ingest(services.store, config.mqtt, config.store.id, on_new=services.push)
+    services.mqtt_subscribed = ingest.transport.subscribed
+    return services, ingest
+
+
 class ApiThread:
     """The store API (uvicorn) in a thread, with its MQTT ingest."""
 
     def __init__(self, config: Config) -> None:
         import uvicorn
 
-        self.services = Services(config, EventStore(config.api.database_url))
-        self.ingest = Ingest(self.services.store, config.mqtt, config.store.id, on_new=self.services.push)
-        self.services.mqtt_subscribed = self.ingest.transport.subscribed
+        self.services, self.ingest = wire(config)
         app = create_app(self.services, f"StoreLens demo ({config.store.id})")
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=config.api.port, log_level="warning",
                                                     timeout_graceful_shutdown=2))  # fmt: skip

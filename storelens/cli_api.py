@@ -10,9 +10,8 @@ from typing import Any
 
 from api.app import create_app
 from api.auth import new_token
-from api.ingest import Ingest
 from api.reports import FORMATS, chart_png, footfall_rows, parse_ts
-from api.services import Services
+from api.server import wire
 from api.store import EventStore
 from gallery.records import iso
 from storelens.config import ApiConfig, check_timezone, load_config
@@ -36,9 +35,7 @@ def cmd_serve(args: argparse.Namespace, emit: Any) -> int:
     config = load_config(Path(args.config))
     setup_logging(config.logging, args.verbose)
     port = args.port or config.api.port
-    services = Services(config, EventStore(config.api.database_url))
-    ingest = Ingest(services.store, config.mqtt, config.store.id, on_new=services.push)
-    services.mqtt_subscribed = ingest.transport.subscribed
+    services, ingest = wire(config)
     app = create_app(services, f"StoreLens store API ({config.store.id})")
     ingest.start()
     sys.stderr.write(f"storelens: store API for {config.store.id}: page http://{config.api.host}:{port}/ , "
