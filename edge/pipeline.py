@@ -1,7 +1,7 @@
 """One camera's analysis.
 
-Frame -> faces in the ROI -> tracks -> best faces embedded -> votes -> arrivals, visitors and
-footfall events.
+Frame -> faces in the ROI -> tracks -> good faces embedded, paced -> quality-weighted evidence per
+track (edge/decide.py) -> arrivals, visitors and footfall events.
 
 Each track keeps only a few numbers and, until it ends, the embeddings of its best few faces: it is
 evicted when it ends, so a 24/7 process does not grow.
@@ -11,22 +11,20 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import cv2
 import numpy as np
-from numpy.typing import NDArray
 
-from edge.align import align_faces, head_pose
+from edge.align import align_faces
+from edge.decide import Attempt, DecisionPolicy, TrackDecider, TrackEvidence, face_quality
 from edge.events import ArrivalEvent, FootfallEvent, VisitorEvent
 from edge.footfall import EntryCounter, FootfallAggregator
 from edge.messages import Detections, Embeddings, Frame, Tracks
 from edge.track import FaceTracker, roi_filter
 from edge.visits import AnonymousRegistry, ArrivalCooldown, new_token
-from gallery.gallery import Gallery
+from gallery.gallery import Gallery, MatchPolicy
 from gallery.records import iso
 from models.loader import FaceModels
 from storelens.config import CameraConfig, Config
@@ -34,37 +32,35 @@ from storelens.config import CameraConfig, Config
 log = logging.getLogger(__name__)
 
 PipelineEvent = ArrivalEvent | VisitorEvent | FootfallEvent
-MIN_EMBED_PX = 40  # faces narrower than this give unreliable descriptors; they are tracked, not embedded
 
 
 @dataclass
 class TrackState:
-    """What is kept about one track while it lives."""
+    """What is kept about one track while it lives: times, whether it entered, and its evidence."""
 
     track_id: int
     first_ts: datetime
     last_ts: datetime
-    attempts: int = 0
-    best_quality: float = 0.0
-    last_attempt_index: int = -10
-    votes: Counter[str] = field(default_factory=Counter)
-    top_similarity: dict[str, float] = field(default_factory=dict)
-    vectors: list[NDArray[np.float32]] = field(default_factory=list)
-    member: str | None = None
+    evidence: TrackEvidence = field(default_factory=TrackEvidence)
     entered: bool = False
 
+    @property
+    def member(self) -> str | None:
+        """The member this track was decided to be, or None."""
+        return self.evidence.member
 
-def face_quality(frame: Frame, box: NDArray[np.float32], score: float, kps: NDArray[np.float32]) -> float:
-    """A cheap quality score: confidence x size x frontalness x sharpness (higher is better)."""
-    x1, y1, x2, y2 = (int(v) for v in box)
-    width = max(x2 - x1, 1)
-    crop = frame.image[max(y1, 0) : max(y2, 1), max(x1, 0) : max(x2, 1)]
-    sharp = 1.0
-    if crop.size:
-        grey = cv2.cvtColor(cv2.resize(crop, (64, 64)), cv2.COLOR_BGR2GRAY)
-        sharp = min(float(cv2.Laplacian(grey, cv2.CV_32F).var()) / 200.0, 1.5)
-    frontal = max(0.0, 1.0 - abs(head_pose(kps)[0]))
-    return float(score * min(width / 120.0, 1.5) * frontal * max(sharp, 0.05))
+
+def decision_policy(config: Config, match: MatchPolicy) -> DecisionPolicy:
+    """The per-track decision settings of ``config``, on the recogniser's similarity scale ``match``."""
+    edge = config.edge
+    return DecisionPolicy(
+        min_quality=edge.min_face_quality,
+        min_face_px=float(edge.min_embed_face_px),
+        interval=timedelta(seconds=edge.embed_interval_seconds),
+        max_attempts=edge.max_embeddings_per_track,
+        min_evidence=edge.min_evidence,
+        strong=match.threshold + match.strong_margin,
+    )
 
 
 class CameraPipeline:
@@ -103,6 +99,7 @@ class CameraPipeline:
         self.footfall = FootfallAggregator(self.store_id, camera.id, config.edge.footfall_interval_minutes)
         self.tracks: dict[int, TrackState] = {}
         self.lost = timedelta(seconds=config.edge.track_lost_seconds)
+        self.decider = TrackDecider(decision_policy(config, gallery.policy))
 
     def detect(self, frame: Frame) -> Detections:
         """Faces in the region of interest that are large enough."""
@@ -135,18 +132,14 @@ class CameraPipeline:
     def _recognise(self, tracks: Tracks) -> list[PipelineEvent]:
         frame = tracks.frame
         picked: list[int] = []
+        qualities: list[float] = []
         for row, tid in enumerate(tracks.ids):
             state = self.tracks[int(tid)]
-            if state.member is not None or state.attempts >= self.edge.max_embeddings_per_track:
-                continue
-            if float(tracks.faces.widths[row]) < MIN_EMBED_PX or frame.index - state.last_attempt_index < 1:
-                continue
-            q = face_quality(
-                frame, tracks.faces.boxes[row], float(tracks.faces.scores[row]), tracks.faces.keypoints[row]
-            )
-            if state.attempts == 0 or q >= 1.15 * state.best_quality:
-                state.best_quality = max(q, state.best_quality)
+            faces = tracks.faces
+            q = face_quality(frame, faces.boxes[row], float(faces.scores[row]), faces.keypoints[row])
+            if self.decider.wants(state.evidence, frame.ts, q, float(faces.widths[row])):
                 picked.append(row)
+                qualities.append(q)
         if not picked:
             return []
         rows = np.array(picked)
@@ -156,28 +149,23 @@ class CameraPipeline:
         self.timing("embed", time.perf_counter() - t0)
         matches = self.gallery.match(embeddings)
         events: list[PipelineEvent] = []
-        strong = self.gallery.policy.threshold + self.edge.strong_margin
         for i, row in enumerate(picked):
             state = self.tracks[int(tracks.ids[row])]
-            state.attempts += 1
-            state.last_attempt_index = frame.index
-            state.vectors.append(embeddings.vectors[i])
-            member, sim = matches.member_ids[i], float(matches.similarities[i])
+            attempt = Attempt(qualities[i], matches.member_ids[i], matches.best_ids[i],
+                              float(matches.similarities[i]), float(matches.runner_up[i]))  # fmt: skip
+            state.evidence.keep_vector(qualities[i], embeddings.vectors[i])
+            where = f"camera {self.camera.id} track {state.track_id}"
+            member = self.decider.add(state.evidence, attempt, frame.ts, where)
             if member is None:
                 continue
-            state.votes[member] += 1
-            state.top_similarity[member] = max(sim, state.top_similarity.get(member, -1.0))
-            if state.votes[member] >= self.edge.min_votes or sim >= strong:
-                state.member = member
-                state.vectors.clear()  # a member's face is not kept as an anonymous embedding
-                self.gallery.touch(member, frame.ts)
-                if self.cooldown.claim(member, frame.ts):
-                    events.append(ArrivalEvent(
-                        store_id=self.store_id, camera_id=self.camera.id, member_id=member,
-                        similarity=round(state.top_similarity[member], 4), track_id=state.track_id,
-                        ts=iso(frame.ts),
-                    ))  # fmt: skip
-                    self.footfall.arrival(frame.ts)
+            self.gallery.touch(member, frame.ts)
+            if self.cooldown.claim(member, frame.ts):
+                events.append(ArrivalEvent(
+                    store_id=self.store_id, camera_id=self.camera.id, member_id=member,
+                    similarity=round(state.evidence.best_similarity[member], 4), track_id=state.track_id,
+                    ts=iso(frame.ts),
+                ))  # fmt: skip
+                self.footfall.arrival(frame.ts)
         return events
 
     def _end_tracks(self, now: datetime, all_tracks: bool = False) -> list[PipelineEvent]:
@@ -188,10 +176,10 @@ class CameraPipeline:
             if state.member is not None:
                 self.footfall.identified(state.track_id, self.visitors.member_token(state.member, state.last_ts))
                 continue
-            if not state.vectors:  # never seen well enough to recognise: a person of their own
+            if not state.evidence.vectors:  # never seen well enough to recognise: a person of their own
                 self.footfall.identified(state.track_id, new_token("track"))
                 continue
-            decision = self.visitors.resolve(np.stack(state.vectors), state.last_ts)
+            decision = self.visitors.resolve(np.stack([v for _, v in state.evidence.vectors]), state.last_ts)
             self.footfall.identified(state.track_id, decision.anon_id)
             if decision.new_visit:
                 events.append(VisitorEvent(

@@ -62,7 +62,7 @@ class EdgeRunner:
         self.gallery = open_gallery(config, self.fm.recogniser_spec)
         self.cooldown = ArrivalCooldown(config.edge.arrival_cooldown_minutes)
         self.visitors = AnonymousRegistry(config.edge.visitor_ttl_hours, config.edge.visit_gap_minutes,
-                                          config.edge.visitor_match_threshold)  # fmt: skip
+                                          self.gallery.policy.visitor_match)  # fmt: skip
         self.outbox = Outbox(outbox_path or Path(config.edge.outbox))
         self.stop_event = threading.Event()
         self._deliver_stop = threading.Event()

@@ -134,7 +134,7 @@ def enroll_photos(
     conflicts = [
         f"{nv.photo}: looks like enrolled member {other} (similarity {sim:.3f}); check the photo or the member id"
         for nv, other, sim in zip(vectors, matches.best_ids, matches.similarities, strict=True)
-        if other is not None and other != member.member_id and sim >= gallery.policy.threshold
+        if other is not None and other != member.member_id and sim >= gallery.policy.lookalike
     ]
     if conflicts:
         raise EnrolmentError("enrolment refused, member unchanged: " + "; ".join(conflicts))

@@ -9,13 +9,19 @@ from models.manifest import ModelSpec
 from storelens.config import Config
 
 
+def _pick(configured: float | None, manifest: float | None) -> float:
+    return float(configured if configured is not None else manifest or 0.0)
+
+
 def match_policy(config: Config, spec: ModelSpec) -> MatchPolicy:
-    """Threshold and margin: the config's (set by calibration) or else the model's defaults."""
-    threshold = config.recognition.match_threshold
-    margin = config.recognition.match_margin
+    """Every similarity threshold: the config's where set (calibration writes some), else the model's."""
     return MatchPolicy(
-        threshold=float(threshold if threshold is not None else spec.match_threshold or 0.0),
-        margin=float(margin if margin is not None else spec.match_margin or 0.0),
+        threshold=_pick(config.recognition.match_threshold, spec.match_threshold),
+        margin=_pick(config.recognition.match_margin, spec.match_margin),
+        strong_margin=_pick(config.edge.strong_margin, spec.strong_margin),
+        visitor_match=_pick(config.edge.visitor_match_threshold, spec.visitor_match_threshold),
+        near_duplicate=_pick(config.gallery.near_duplicate, spec.near_duplicate),
+        lookalike=_pick(config.recognition.lookalike_threshold, spec.lookalike_threshold),
     )
 
 

@@ -36,10 +36,23 @@ NEIGHBOURS = 16
 
 @dataclass(frozen=True)
 class MatchPolicy:
-    """When a face is named: best similarity >= threshold and best - second-best member >= margin."""
+    """Every threshold on the recogniser's similarity scale, resolved once (config, else the manifest).
+
+    Attributes:
+        threshold: a face is named when its best member similarity is at least this ...
+        margin: ... and beats the second-best member by this.
+        strong_margin: an attempt at threshold + this counts twice in a track's evidence.
+        visitor_match: two anonymous faces this similar are the same stranger.
+        near_duplicate: an enrolment photo this similar to a kept one is not stored again.
+        lookalike: an enrolment photo this similar to another member is refused.
+    """
 
     threshold: float
     margin: float
+    strong_margin: float = 0.0
+    visitor_match: float = 1.0
+    near_duplicate: float = 1.0
+    lookalike: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -228,7 +241,7 @@ class Gallery:
     def enroll(self, member: MemberInfo, consent: Consent, vectors: list[NewVector]) -> EnrolmentResult:
         """Add a member's vectors in one transaction (all or nothing), with their consent.
 
-        Near-duplicates (same photo, or cosine >= ``near_duplicate`` with a vector already kept or
+        Near-duplicates (same photo, or cosine >= the policy's ``near_duplicate`` with a vector already kept or
         earlier in this batch) are noted and not stored twice.
         """
         with self._lock, self._consistent():
@@ -244,7 +257,7 @@ class Gallery:
                         duplicates.append(f"{nv.photo}: the same photo is already enrolled")
                         continue
                     sims = [float(nv.vector @ v) for v in kept]
-                    if sims and max(sims) >= self.config.near_duplicate:
+                    if sims and max(sims) >= self.policy.near_duplicate:
                         duplicates.append(f"{nv.photo}: near-duplicate (similarity {max(sims):.3f}) of a kept photo")
                         continue
                     kept.append(nv.vector)

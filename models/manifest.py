@@ -36,7 +36,10 @@ class Origin(BaseModel):
     archive_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     member: str = Field(description="Path of the model inside the archive")
     member_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    converter: Literal["copy", "dlib_resnet"] = Field(description="How the member becomes the model file")
+    converter: Literal["copy", "dlib_resnet", "fold_int8"] = Field(
+        description="How the member becomes the model file: copied, converted from dlib's format, or its int8 "
+        "block-quantised weights folded to float32 (models/quant_fold.py)"
+    )
 
 
 class ModelSpec(BaseModel):
@@ -58,21 +61,36 @@ class ModelSpec(BaseModel):
     source: str
     origin: Origin | None = None
     keypoints: int | None = None
+    decoder: Literal["scrfd", "yunet"] = Field(default="scrfd", description="Detection output format")
     score_threshold: float | None = Field(default=None, ge=0, le=1)
     nms_threshold: float | None = Field(default=None, ge=0, le=1)
     embedding_size: int | None = Field(default=None, gt=0)
     alignment: Literal["template", "arcface"] | None = None
     template: list[Annotated[list[float], Field(min_length=2, max_length=2)]] | None = None
-    match_threshold: float | None = Field(default=None, ge=-1, le=1)
-    match_margin: float | None = Field(default=None, ge=0, le=2)
+    # Every threshold on the recogniser's similarity scale lives here, so that a model change cannot
+    # leave a stale scale behind; the config may override each (calibration writes the first two).
+    match_threshold: float | None = Field(default=None, ge=-1, le=1, description="Cosine to name a member")
+    match_margin: float | None = Field(default=None, ge=0, le=2, description="Lead over the second-best member")
+    strong_margin: float | None = Field(default=None, ge=0, le=1, description="Above threshold+this: a strong attempt")
+    visitor_match_threshold: float | None = Field(default=None, ge=-1, le=1, description="Same anonymous person")
+    near_duplicate: float | None = Field(default=None, gt=0, le=1, description="Two enrolment photos are the same")
+    lookalike_threshold: float | None = Field(
+        default=None, ge=-1, le=1, description="An enrolment photo this close to another member is refused"
+    )
+    training_data: str = Field(default="", description="What the weights were trained on, as far as published")
 
     @model_validator(mode="after")
     def _task_fields(self) -> ModelSpec:
         if any(s <= 0 for s in self.std):
             raise ValueError(f"{self.name}: std must be positive")
         if self.task == "recognition":
-            if self.embedding_size is None or self.alignment is None or self.match_threshold is None:
-                raise ValueError(f"{self.name}: recognition needs embedding_size, alignment, match_threshold")
+            scale = (self.match_threshold, self.match_margin, self.strong_margin, self.visitor_match_threshold,
+                     self.near_duplicate, self.lookalike_threshold)  # fmt: skip
+            if self.embedding_size is None or self.alignment is None or any(v is None for v in scale):
+                raise ValueError(
+                    f"{self.name}: recognition needs embedding_size, alignment, match_threshold, match_margin, "
+                    "strong_margin, visitor_match_threshold, near_duplicate and lookalike_threshold"
+                )
             if self.alignment == "template" and (self.template is None or len(self.template) != 5):
                 raise ValueError(f"{self.name}: template alignment needs 5 template points")
         elif self.keypoints != 5:
@@ -183,8 +201,10 @@ def check_signature(spec: ModelSpec, path: Path) -> None:
         out = _dims(outputs[0]) if len(outputs) == 1 else []
         if len(out) != 2 or out[1] != spec.embedding_size:
             raise ModelError(f"{path}: output {out} does not match {spec.name}'s [N, {spec.embedding_size}]")
-    elif len(outputs) not in (9, 15):  # SCRFD with keypoints: score, bbox, kps per stride
+    elif spec.decoder == "scrfd" and len(outputs) not in (9, 15):  # score, bbox, kps per stride
         raise ModelError(f"{path}: {len(outputs)} outputs; {spec.name} needs SCRFD's score/bbox/kps outputs")
+    elif spec.decoder == "yunet" and len(outputs) != 12:  # cls, obj, bbox, kps at strides 8, 16, 32
+        raise ModelError(f"{path}: {len(outputs)} outputs; {spec.name} needs YuNet's cls/obj/bbox/kps outputs")
 
 
 def verify_model_file(spec: ModelSpec, directory: Path) -> Path:

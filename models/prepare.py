@@ -19,6 +19,7 @@ from pathlib import Path
 
 from models.dlib_convert import convert
 from models.manifest import Manifest, ModelSpec, Origin, load_manifest, sha256_file, verify_model_file
+from models.quant_fold import fold_file
 from storelens.errors import ModelError, PrepareError
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,7 @@ class Prepared:
 
     name: str
     path: Path
-    action: str  # "present", "copied", "converted"
+    action: str  # "present", "copied", "converted", "folded"
 
 
 def prepare_model(spec: ModelSpec, directory: Path, cache: Path, progress: Progress) -> Prepared:
@@ -135,6 +136,10 @@ def prepare_model(spec: ModelSpec, directory: Path, cache: Path, progress: Progr
         extract_to.write_bytes(member.read_bytes())
         extract_to.replace(target)
         action = "copied"
+    elif spec.origin.converter == "fold_int8":
+        progress(f"{spec.name}: folding {member.name}'s int8 weights to float32")
+        fold_file(member, target, dynamic_batch=spec.task == "recognition")
+        action = "folded"
     else:
         progress(f"{spec.name}: converting {member.name} to ONNX")
         convert(member, target)

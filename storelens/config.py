@@ -138,11 +138,24 @@ class EdgeConfig(_Section):
     )
     visitor_ttl_hours: float = Field(default=12, gt=0, le=72, description="How long an anonymous face is remembered")
     visit_gap_minutes: float = Field(default=10, ge=0, le=24 * 60, description="Absence that starts a new visit")
-    visitor_match_threshold: float = Field(default=0.93, ge=0, le=1, description="Same anonymous person")
+    visitor_match_threshold: float | None = Field(
+        default=None, ge=-1, le=1, description="Same anonymous person; None: the recogniser's (manifest)"
+    )
     footfall_interval_minutes: int = Field(default=15, ge=1, le=24 * 60, description="Footfall event interval")
-    max_embeddings_per_track: int = Field(default=3, ge=1, le=20, description="Best faces embedded per track")
-    min_votes: int = Field(default=2, ge=1, le=20, description="Attempts that must name the same member")
-    strong_margin: float = Field(default=0.03, ge=0, le=1, description="Above threshold+this, one attempt decides")
+    max_embeddings_per_track: int = Field(default=12, ge=1, le=100, description="Embedding attempts per track")
+    embed_interval_seconds: float = Field(
+        default=0.3, ge=0, le=10, description="Least time between two embedding attempts on one track"
+    )
+    min_face_quality: float = Field(
+        default=0.2, ge=0, le=1, description="Faces of lower quality (size x sharpness x pose x score) are not embedded"
+    )
+    min_embed_face_px: int = Field(default=32, ge=8, le=2000, description="Faces narrower than this are not embedded")
+    min_evidence: float = Field(
+        default=1.5, gt=0, le=20, description="Quality-weighted evidence that names a member (one good attempt: ~1)"
+    )
+    strong_margin: float | None = Field(
+        default=None, ge=0, le=1, description="Above threshold+this an attempt counts twice; None: the recogniser's"
+    )
     track_lost_seconds: float = Field(default=1.5, gt=0, le=60, description="A track unseen this long has ended")
     reconnect_max_seconds: float = Field(default=30, gt=0, le=600, description="Longest wait between reconnects")
     outbox: str = Field(default="outbox.sqlite", description="Persistent event outbox (SQLite file)")
@@ -183,7 +196,10 @@ class ModelsConfig(_Section):
     """Which models to run."""
 
     dir: str = Field(default="", description="Models directory; empty: $STORELENS_MODELS_DIR or models/")
-    pack: str = Field(default="default", description="Manifest pack: default, buffalo_l, buffalo_s, antelopev2")
+    pack: str = Field(
+        default="default",
+        description="Model pack: default (YuNet + SFace), scrfd_dlib, or a placed buffalo_l, buffalo_s, antelopev2",
+    )
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
 
 
@@ -199,6 +215,9 @@ class RecognitionConfig(_Section):
 
     match_threshold: float | None = Field(default=None, ge=-1, le=1, description="Cosine; None: manifest value")
     match_margin: float | None = Field(default=None, ge=0, le=2, description="Best minus second-best member")
+    lookalike_threshold: float | None = Field(
+        default=None, ge=-1, le=1, description="Enrolment photos this close to another member are refused"
+    )
 
 
 class GalleryConfig(_Section):
@@ -210,7 +229,9 @@ class GalleryConfig(_Section):
     index: Literal["auto", "flat", "ivf"] = Field(default="auto", description="auto: exact when small, IVF when large")
     ivf_min_vectors: int = Field(default=50_000, ge=1000, description="auto switches to IVF from this many vectors")
     ivf_nprobe: int = Field(default=32, ge=1, le=4096, description="IVF lists searched per query")
-    near_duplicate: float = Field(default=0.985, gt=0, le=1, description="Cosine at which two photos are the same")
+    near_duplicate: float | None = Field(
+        default=None, gt=0, le=1, description="Cosine at which two photos are the same; None: the recogniser's"
+    )
     refresh_seconds: float = Field(default=2.0, ge=0, le=3600, description="How often a reader checks for changes")
 
 

