@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 KEEP_VECTORS = 3  # best faces of an unnamed track kept for the anonymous registry
 GOOD_FACE_PX = 64.0  # a face this wide or wider counts as full size in the quality score
-SHARP_VARIANCE = 100.0  # Laplacian variance of a 64x64 grey crop that counts as fully sharp
+SHARP_VARIANCE = 300.0  # Laplacian variance of a 64x64 grey crop that counts as fully sharp
 MAX_YAW = 0.5  # nose offset from the eye midpoint, in eye distances, at which a face counts as turned away
 PITCH_RANGE = (0.15, 1.0)  # eyes-to-nose over eyes-to-mouth: outside, the head is tilted too far
 AGAINST_UNNAMED = 0.5  # weight of an attempt that named nobody, against the leading member
@@ -41,7 +41,7 @@ def face_quality(frame: Frame, box: NDArray[np.float32], score: float, keypoints
     """How much one face can be trusted for recognition, in [0, 1].
 
     The product of four factors in [0, 1]: detector confidence, size (width / 64 px), frontalness
-    (1 at yaw 0, 0 at ``MAX_YAW``; 0 when the pitch is outside ``PITCH_RANGE``) and sharpness
+    (1 - (yaw / ``MAX_YAW``)^2, at least 0; 0 when the pitch is outside ``PITCH_RANGE``) and sharpness
     (Laplacian variance of the face resized to 64x64 grey, over ``SHARP_VARIANCE``).
 
     Args:
@@ -61,7 +61,7 @@ def face_quality(frame: Frame, box: NDArray[np.float32], score: float, keypoints
         grey = cv2.cvtColor(cv2.resize(crop, (64, 64)), cv2.COLOR_BGR2GRAY)
         sharp = min(float(cv2.Laplacian(grey, cv2.CV_32F).var()) / SHARP_VARIANCE, 1.0)
     yaw, pitch = head_pose(keypoints)
-    frontal = max(0.0, 1.0 - abs(yaw) / MAX_YAW) if PITCH_RANGE[0] <= pitch <= PITCH_RANGE[1] else 0.0
+    frontal = max(0.0, 1.0 - (yaw / MAX_YAW) ** 2) if PITCH_RANGE[0] <= pitch <= PITCH_RANGE[1] else 0.0
     size = min(width / GOOD_FACE_PX, 1.0)
     return float(min(max(score, 0.0), 1.0) * size * frontal * sharp)
 
