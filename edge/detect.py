@@ -98,6 +98,7 @@ class FaceDetector:
         if spec.task != "detection":
             raise ModelError(f"{spec.name} is a {spec.task} model, not a detector")
         self.spec = spec
+        self.session = session
         self.min_face_px = min_face_px
         threshold = float(score_threshold if score_threshold is not None else spec.score_threshold or 0.5)
         self._mean = np.asarray(spec.mean, np.float32).reshape(1, 3, 1, 1)

@@ -118,7 +118,10 @@ class GalleryStore:
         if meta.get("model") != model or meta.get("dim") != str(dim):
             raise GalleryError(
                 f"{self.path}: gallery was enrolled with {meta.get('model')} ({meta.get('dim')}-d); the configured "
-                f"recogniser is {model} ({dim}-d): enrol the members again into a new gallery"
+                f"recogniser is {model} ({dim}-d), and vectors of one model mean nothing to another: either set "
+                "[models] pack back to the pack that made this gallery, or enrol the members again from their "
+                "photos into a new gallery ([gallery] dir = a new directory; `storelens gallery enroll`), then "
+                "erase the old one"
             )
 
     @contextmanager

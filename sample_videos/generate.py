@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 TRUTH = HERE / "truth.json"
 CACHE = HERE / "cache"
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 
 
 def load_truth(path: Path = TRUTH) -> dict[str, Any]:
@@ -73,13 +73,63 @@ def background(width: int, height: int) -> NDArray[np.uint8]:
     return img
 
 
-def paste(frame: NDArray[np.uint8], sprite: Sprite, centre: tuple[float, float], face_px: float, light: float,
+@dataclass(frozen=True)
+class Look:
+    """How a person looks at one moment: light, and what makes the face hard to recognise.
+
+    Attributes:
+        light: brightness factor (1: as photographed).
+        blur: Gaussian blur sigma in head pixels (out of focus, or moving fast); 0: sharp.
+        turn: the head squeezed horizontally by this fraction, as a head turned away looks; 0: frontal.
+        occlude: fraction of the face hidden from the chin up (a display, a raised hand); 0: none.
+    """
+
+    light: float = 1.0
+    blur: float = 0.0
+    turn: float = 0.0
+    occlude: float = 0.0
+
+
+def look_at(person: dict[str, Any], t: float) -> Look:
+    """A person's look at time ``t``.
+
+    Effects are listed in truth.json as ``[[from_s, to_s, amount], ...]`` in seconds since the person
+    appears (``blur``, ``turn``, ``occlude``); ``light`` is one factor or ``[first, last]`` over the walk.
+    """
+    local = t - person["t0"]
+    u = min(max(local / (person["t1"] - person["t0"]), 0.0), 1.0)
+    light = person["light"]
+    level = float(light[0] + u * (light[1] - light[0])) if isinstance(light, list) else float(light)
+
+    def amount(key: str) -> float:
+        return max([float(a) for start, end, a in person.get(key, []) if start <= local < end], default=0.0)
+
+    return Look(level, amount("blur"), amount("turn"), amount("occlude"))
+
+
+def paste(frame: NDArray[np.uint8], sprite: Sprite, centre: tuple[float, float], face_px: float, look: Look,
           colour: tuple[int, int, int]) -> None:  # fmt: skip
     """Draw a person (shoulders and head) with the face ``face_px`` wide centred at ``centre``."""
     side = max(8, int(face_px / sprite.face_fraction))
     head = cv2.resize(sprite.image, (side, side), interpolation=cv2.INTER_AREA if side < len(sprite.image)
-                      else cv2.INTER_LINEAR).astype(np.float32) * light  # fmt: skip
+                      else cv2.INTER_LINEAR).astype(np.float32) * look.light  # fmt: skip
     alpha = cv2.resize(sprite.alpha, (side, side))[..., None]
+    if look.blur > 0:
+        head = np.asarray(cv2.GaussianBlur(head, (0, 0), look.blur), np.float32)
+    if look.turn > 0:  # squeeze towards the centre line, keeping the size of the sprite
+        narrow = max(4, round(side * (1 - look.turn)))
+        pad = (side - narrow) // 2
+        squeezed = np.zeros_like(head)
+        squeezed[:, pad : pad + narrow] = np.asarray(cv2.resize(head, (narrow, side)), np.float32)
+        head = squeezed
+        thin = np.zeros_like(alpha)
+        thin[:, pad : pad + narrow, 0] = cv2.resize(alpha[..., 0], (narrow, side))
+        alpha = thin
+    if look.occlude > 0:  # the face spans the middle of the sprite; cover it from its chin up
+        chin = 0.5 + sprite.face_fraction * 0.55
+        top = int(side * (chin - look.occlude * sprite.face_fraction * 1.1))
+        head[top:] = (70.0, 80.0, 150.0)
+        alpha[top:] = 1.0
     cx, cy = int(centre[0]), int(centre[1])
     h, w = frame.shape[:2]
     cv2.ellipse(frame, (cx, cy + int(0.95 * side)), (int(0.8 * side), int(0.55 * side)), 0, 180, 360, colour, -1)
@@ -142,8 +192,8 @@ def render(truth: dict[str, Any], fm: FaceModels, out: Path) -> Path:
             u = (t - person["t0"]) / (person["t1"] - person["t0"])
             x = person["from"][0] + u * (person["to"][0] - person["from"][0])
             y = person["from"][1] + u * (person["to"][1] - person["from"][1])
-            paste(frame, sprites[(person["photo"], int(person["face"]))], (x, y), _size(person, t), person["light"],
-                  colour)  # fmt: skip
+            paste(frame, sprites[(person["photo"], int(person["face"]))], (x, y), _size(person, t),
+                  look_at(person, t), colour)  # fmt: skip
         noise = rng.normal(0, 3.0, frame.shape).astype(np.float32)
         writer.write(np.clip(frame.astype(np.float32) + noise, 0, 255).astype(np.uint8))
     writer.release()

@@ -59,15 +59,18 @@ def cmd_models_list(args: argparse.Namespace) -> int:
     from models.manifest import load_manifest, models_dir, verify_model_file
 
     directory = models_dir(args.models_dir)
+    manifest = load_manifest()
     rows = []
-    for spec in load_manifest().models:
+    for spec in manifest.models:
         try:
             verify_model_file(spec, directory)
             status = "ready"
         except StoreLensError as exc:
             status = "missing" if "is missing" in str(exc) else "mismatch"
+        packs = [p.name for p in manifest.packs if spec.name in (p.detector, p.recogniser)]
         rows.append({"name": spec.name, "task": spec.task, "file": spec.file, "sha256": spec.sha256 or None,
-                     "licence": spec.licence, "source": spec.source, "status": status})  # fmt: skip
+                     "licence": spec.licence, "source": spec.source, "training_data": spec.training_data or None,
+                     "packs": packs, "status": status})  # fmt: skip
     if args.json:
         for row in rows:
             emit_json(row)
@@ -77,6 +80,14 @@ def cmd_models_list(args: argparse.Namespace) -> int:
         print(f"    sha256  {row['sha256'] or '(operator-supplied, not pinned)'}")
         print(f"    licence {row['licence']}")
         print(f"    source  {row['source']}")
+        if row["training_data"]:
+            print(f"    trained {row['training_data']}")
+        print(f"    in set  {', '.join(row['packs'])}")
+    status = {row["name"]: row["status"] for row in rows}
+    print("model sets ([models] pack = ...):")
+    for pack in manifest.packs:
+        ready = "ready" if status[pack.detector] == status[pack.recogniser] == "ready" else "not ready"
+        print(f"  {pack.name:<12} {pack.detector} + {pack.recogniser} ({ready})")
     return 0
 
 

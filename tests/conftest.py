@@ -14,9 +14,9 @@ from edge.messages import Frame
 from models.loader import FaceModels, load_face_models
 from models.manifest import Origin, load_manifest, models_dir
 from models.prepare import cache_dir, fetch_origin, prepare_all
-from storelens.config import default_config
+from storelens.config import Config, default_config
 from storelens.images import load_image
-from storelens.samples import fetch_photos
+from storelens.samples import fetch_group_photos, fetch_photos
 from tests.helpers.services import Mosquitto
 
 REPO = Path(__file__).resolve().parent.parent
@@ -50,8 +50,22 @@ def photos() -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
+def group_photos() -> dict[str, Path]:
+    """The face-api npm package's group photos (people with no names) by file name."""
+    return fetch_group_photos()
+
+
+@pytest.fixture(scope="session")
 def face_models(prepared_models_dir: Path) -> FaceModels:
     return load_face_models(default_config(), prepared_models_dir)
+
+
+@pytest.fixture(scope="session")
+def dlib_models(prepared_models_dir: Path) -> FaceModels:
+    """The earlier default set, SCRFD + dlib ResNet (the ``scrfd_dlib`` pack)."""
+    config = Config.model_validate({"store": {"id": "s"}, "cameras": [{"id": "c", "source": "0"}],
+                                    "models": {"pack": "scrfd_dlib"}})  # fmt: skip
+    return load_face_models(config, prepared_models_dir)
 
 
 @pytest.fixture(scope="session")

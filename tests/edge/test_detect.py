@@ -80,7 +80,7 @@ def test_t1_group_photo(face_models, frame_of) -> None:
 def test_min_face_px_drops_small_faces(face_models, frame_of) -> None:
     from edge.detect import FaceDetector
 
-    small = FaceDetector(face_models.detector._scrfd.session, face_models.detector_spec, min_face_px=10_000)
+    small = FaceDetector(face_models.detector.session, face_models.detector_spec, min_face_px=10_000)
     assert len(small.detect(frame_of("solvay_conference_1927.jpg"))) == 0
 
 
@@ -103,3 +103,37 @@ def test_min_face_px_drops_small_faces(face_models, frame_of) -> None:
 def test_messages_name_expected_shapes(make, message: str) -> None:
     with pytest.raises((ValueError, TypeError), match=message):
         make()
+
+
+@pytest.mark.parametrize("name", ["solvay_conference_1927.jpg", "t1.jpg", "obama.jpg", "sample2.jpg", "sample5.jpg"])
+def test_yunet_decoder_matches_opencv_box_for_box(name, face_models, photos, group_photos) -> None:
+    """Our decoder on ONNX Runtime against OpenCV's own FaceDetectorYN on the int8 file as shipped."""
+    import cv2
+
+    from models.prepare import fetch_origin
+    from storelens.images import load_image
+
+    detector = face_models.detector
+    spec = detector.spec
+    assert spec.decoder == "yunet" and spec.origin is not None
+    blob, _ = detector.letterbox(load_image({**photos, **group_photos}[name]))
+    canvas = np.ascontiguousarray(blob[0].transpose(1, 2, 0).astype(np.uint8))
+    reference = cv2.FaceDetectorYN.create(str(fetch_origin(spec.origin, cache_dir())), "", tuple(spec.input_size),
+                                          spec.score_threshold, spec.nms_threshold, 5000)  # fmt: skip
+    _, faces = reference.detect(canvas)
+    boxes, scores, kps = detector._yunet.decode(blob) if detector._yunet is not None else (None, None, None)
+    assert boxes is not None and faces is not None and len(boxes) == len(faces) >= 1
+    ours = np.argsort(-scores, kind="stable")
+    theirs = np.argsort(-faces[:, 14], kind="stable")
+    assert np.abs(scores[ours] - faces[theirs, 14]).max() < 1e-4
+    assert np.abs(boxes[ours, :2] - faces[theirs, :2]).max() < 0.05
+    assert np.abs((boxes[ours, 2:] - boxes[ours, :2]) - faces[theirs, 2:4]).max() < 0.05
+    assert np.abs(kps[ours].reshape(-1, 10) - faces[theirs, 4:14]).max() < 0.05
+
+
+def test_group_photos_faces_are_all_found(face_models, group_photos) -> None:
+    """The face-api demo photos: every face a person would count is found, and nothing else."""
+    from storelens.images import load_image
+
+    counts = [len(face_models.detector.detect(Frame(load_image(group_photos[f"sample{i}.jpg"])))) for i in range(1, 7)]
+    assert counts == [3, 3, 3, 4, 5, 4]

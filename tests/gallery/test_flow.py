@@ -87,3 +87,22 @@ def test_cli_sequence(photos, prepared_models_dir: Path, tmp_path: Path) -> None
     again = run_cli("gallery", "remove", *common, "--member-id", "M-obama")
     assert again.returncode == 2 and "not enrolled" in again.stderr
     assert "M-obama" not in run_cli("gallery", "list", *common).stdout
+
+
+def test_strangers_in_every_group_photo_are_never_named(gallery, enroller, face_models, photos, group_photos) -> None:
+    """Seven members enrolled from one photo each; 57 strangers' faces (Solvay 29, t1 6, face-api 22) name no one,
+    and the members' other photos, years apart, name the right member or no one."""
+    enrolled = {"obama": "obama.jpg", "biden": "biden.jpg", "macron": "person_a_1.jpg", "ardern": "person_b_1.jpg",
+                "sunak": "impostor_2.jpg", "gauss": "gauss.png", "newton": "newton.png"}  # fmt: skip
+    for i, (who, photo) in enumerate(enrolled.items()):
+        enroll_photos(gallery, enroller, member(who), consent(f"CF-{i}"), [photos[photo]])
+    strangers = [photos["solvay_conference_1927.jpg"], photos["t1.jpg"], *group_photos.values()]
+    named = [identify(gallery, face_models, p) for p in strangers]
+    assert sum(len(n) for n in named) == 57
+    assert all(m is None for n in named for m in n)
+    again = {n: identify(gallery, face_models, photos[n]) for n in ("person_a_2.jpg", "person_b_2.jpg",
+                                                                      "impostor_1.jpg", "obama3.jpg")}  # fmt: skip
+    # Macron in 2014 against 2025 is the weakest genuine pair of the registry photos (0.611, under 0.62): missed,
+    # never named as someone else. The edge's tracks make several attempts, each with its own chance.
+    assert again == {"person_a_2.jpg": [None], "person_b_2.jpg": ["ardern"], "impostor_1.jpg": ["obama"],
+                     "obama3.jpg": ["obama"]}  # fmt: skip

@@ -34,15 +34,15 @@ def dat_path() -> Path:
     return fetch_origin(origin, cache_dir())
 
 
-def test_onnx_matches_dlib_on_real_chips(face_models, frame_of, dlib_tools) -> None:
+def test_onnx_matches_dlib_on_real_chips(dlib_models, frame_of, dlib_tools) -> None:
     chips = []
     for name in PHOTOS_FOR_CHIPS:
         frame = frame_of(name)
-        chips.append(dlib_tools.chips(frame, face_models.detector.detect(frame).boxes))
+        chips.append(dlib_tools.chips(frame, dlib_models.detector.detect(frame).boxes))
     rgb = np.concatenate(chips)
     assert len(rgb) >= 20
     theirs = dlib_tools.descriptors(rgb)
-    ours = face_models.embedder.embed_chips(np.ascontiguousarray(rgb[..., ::-1]))  # embedder takes BGR
+    ours = dlib_models.embedder.embed_chips(np.ascontiguousarray(rgb[..., ::-1]))  # embedder takes BGR
     cos = (ours * theirs).sum(1) / np.linalg.norm(theirs, axis=1)
     print(f"{len(rgb)} chips: cosine min {cos.min():.7f} mean {cos.mean():.7f}")
     assert cos.min() >= 0.999, f"chip {int(cos.argmin())} cosine {cos.min()}"

