@@ -60,7 +60,7 @@ def cmd_models_list(args: argparse.Namespace) -> int:
 
     directory = models_dir(args.models_dir)
     manifest = load_manifest()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for spec in manifest.models:
         try:
             verify_model_file(spec, directory)
@@ -83,11 +83,11 @@ def cmd_models_list(args: argparse.Namespace) -> int:
         if row["training_data"]:
             print(f"    trained {row['training_data']}")
         print(f"    in set  {', '.join(row['packs'])}")
-    status = {row["name"]: row["status"] for row in rows}
+    ready = {str(row["name"]) for row in rows if row["status"] == "ready"}
     print("model sets ([models] pack = ...):")
     for pack in manifest.packs:
-        ready = "ready" if status[pack.detector] == status[pack.recogniser] == "ready" else "not ready"
-        print(f"  {pack.name:<12} {pack.detector} + {pack.recogniser} ({ready})")
+        state = "ready" if {pack.detector, pack.recogniser} <= ready else "not ready"
+        print(f"  {pack.name:<12} {pack.detector} + {pack.recogniser} ({state})")
     return 0
 
 
