@@ -1,6 +1,9 @@
 """Face alignment: a similarity transform from five detected keypoints to a model's chip.
 
-ArcFace models use insightface's ``norm_crop``. dlib's ResNet uses the template of SCRFD's five
+ArcFace-style models (InsightFace packs, SFace) use the ArcFace 112x112 five-point template, with the
+same least-squares similarity transform and warp as insightface's ``norm_crop`` (done here with
+scikit-image's estimator, which insightface calls through a deprecated method that warns on every
+face). dlib's ResNet uses the template of SCRFD's five
 points in dlib's chip that is recorded in the manifest (derived from dlib's own chips).
 """
 
@@ -8,12 +11,16 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from insightface.utils import face_align
 from numpy.typing import NDArray
 from skimage.transform import SimilarityTransform
 
 from models.manifest import ModelSpec
 from storelens.errors import ModelError
+
+# insightface.utils.face_align.arcface_dst: the five points in ArcFace's 112x112 chip.
+ARCFACE_112 = np.array(
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]], np.float32
+)
 
 
 def head_pose(keypoints: NDArray[np.float32]) -> tuple[float, float]:
@@ -87,7 +94,8 @@ def align_faces(image: NDArray[np.uint8], keypoints: NDArray[np.float32], spec: 
     chips = np.zeros((len(keypoints), h, w, 3), dtype=np.uint8)
     for i, kps in enumerate(keypoints):
         if spec.alignment == "arcface":
-            chips[i] = face_align.norm_crop(image, kps, image_size=w)
+            matrix = similarity_matrix(kps, ARCFACE_112 * (w / 112.0))
+            chips[i] = np.asarray(cv2.warpAffine(image, matrix, (w, h), borderValue=0.0), np.uint8)
         elif spec.alignment == "template" and spec.template is not None:
             matrix = similarity_matrix(kps, np.asarray(spec.template, dtype=np.float32))
             chips[i] = warp_chip(image, matrix, (w, h))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -32,6 +33,7 @@ from storelens.config import CameraConfig, Config
 log = logging.getLogger(__name__)
 
 PipelineEvent = ArrivalEvent | VisitorEvent | FootfallEvent
+ATTEMPT_HISTORY = 1000  # embedding attempts of the last ended tracks, kept for statistics (bounded)
 
 
 @dataclass
@@ -100,6 +102,7 @@ class CameraPipeline:
         self.tracks: dict[int, TrackState] = {}
         self.lost = timedelta(seconds=config.edge.track_lost_seconds)
         self.decider = TrackDecider(decision_policy(config, gallery.policy))
+        self.attempts_per_track: deque[int] = deque(maxlen=ATTEMPT_HISTORY)  # for metrics and the benchmark
 
     def detect(self, frame: Frame) -> Detections:
         """Faces in the region of interest that are large enough."""
@@ -173,6 +176,7 @@ class CameraPipeline:
         ended = [s for s in self.tracks.values() if all_tracks or now - s.last_ts > self.lost]
         for state in ended:
             del self.tracks[state.track_id]
+            self.attempts_per_track.append(state.evidence.attempts)
             if state.member is not None:
                 self.footfall.identified(state.track_id, self.visitors.member_token(state.member, state.last_ts))
                 continue

@@ -29,14 +29,17 @@ from edge.messages import Frame
 from models.loader import load_face_models
 from models.manifest import load_manifest, models_dir
 from models.prepare import cache_dir, fetch_origin
-from storelens.config import default_config
+from storelens.config import Config
 from storelens.images import load_image
 from storelens.samples import fetch_photos
 
 log = logging.getLogger(__name__)
 
-START = "<!-- storelens-bench:models:start -->"
-END = "<!-- storelens-bench:models:end -->"
+START = "<!-- storelens-bench:models:{pack}:start -->"
+END = "<!-- storelens-bench:models:{pack}:end -->"
+SETS_START = "<!-- storelens-bench:sets:start -->"
+SETS_END = "<!-- storelens-bench:sets:end -->"
+DEFAULT_PACKS = ("default", "scrfd_dlib")
 
 
 def machine() -> str:
@@ -93,9 +96,15 @@ def dlib_baseline(chips_rgb: np.ndarray, runs: int) -> float | None:
     return median_ms(run, runs, len(chips_rgb))
 
 
-def measure_models(runs: int, directory: Path) -> dict[str, Any]:
-    """Part 1: the model layer."""
-    fm = load_face_models(default_config(), directory)
+def pack_config(pack: str) -> Config:
+    """Built-in defaults with the model set ``pack``."""
+    return Config.model_validate({"store": {"id": "bench"}, "cameras": [{"id": "cam1", "source": "0"}],
+                                  "models": {"pack": pack}})  # fmt: skip
+
+
+def measure_models(runs: int, directory: Path, pack: str) -> dict[str, Any]:
+    """Part 1: the model layer, for the model set ``pack``."""
+    fm = load_face_models(pack_config(pack), directory)
     photos = fetch_photos()
     group = load_image(photos["solvay_conference_1927.jpg"])
     frame640 = Frame(np.asarray(cv2.resize(group, (640, 640), interpolation=cv2.INTER_AREA), dtype=np.uint8))
@@ -113,9 +122,12 @@ def measure_models(runs: int, directory: Path) -> dict[str, Any]:
             fm.embedder.embed_chips(chips[i : i + 1])
 
     rec_single_ms = median_ms(one_by_one, runs, n)
-    dlib_ms = dlib_baseline(np.ascontiguousarray(chips[..., ::-1]), max(1, runs // 2))
+    # dlib's network takes its own 150x150 chips of the same faces, whatever the set's recogniser takes.
+    dlib_chips = align_faces(full.image, dets.keypoints, load_manifest().get("dlib_resnet_v1"))
+    dlib_ms = dlib_baseline(np.ascontiguousarray(dlib_chips[..., ::-1]), max(1, runs // 2))
     return {
         "part": "models",
+        "pack": pack,
         "machine": machine(),
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": command_line(),
@@ -140,8 +152,8 @@ def to_markdown(r: dict[str, Any]) -> str:
     ratio_b = r["ratio_ours_batched_to_dlib"]
     ratio_s = r["ratio_ours_single_to_dlib"]
     lines = [
-        START,
-        "## Part 1: face models",
+        START.format(pack=r["pack"]),
+        f"## Part 1: face models ({r['pack']}: {r['detector']} + {r['recogniser']})",
         "",
         f"- Machine: {r['machine']}",
         f"- Date: {r['date']}",
@@ -159,15 +171,56 @@ def to_markdown(r: dict[str, Any]) -> str:
         f"| ratio ours / dlib, batched (goal <= 0.5) | {ratio_b if ratio_b is not None else 'n/a'} |",
         f"| ratio ours / dlib, one at a time (goal <= 0.5) | {ratio_s if ratio_s is not None else 'n/a'} |",
         "",
-        "The dlib baseline is the PyPI `dlib-bin` wheel (dlib's own C++ on the CPU, no CUDA). Ours is the",
-        "same network converted to ONNX by `models/dlib_convert.py`; its outputs match dlib's to a cosine of",
-        "at least 0.999 on every chip (tests/models/test_dlib_convert.py).",
-        END,
+        "The dlib baseline is the PyPI `dlib-bin` wheel (dlib's own C++ on the CPU, no CUDA), on the same",
+        "chips. `dlib_resnet_v1` is that network converted to ONNX by `models/dlib_convert.py` (outputs match",
+        "dlib's to a cosine of at least 0.999 on every chip, tests/models/test_dlib_convert.py).",
+        END.format(pack=r["pack"]),
     ]
     return "\n".join(lines) + "\n"
 
 
-def write_section(path: Path, section: str, start: str = START, end: str = END) -> None:
+def sets_markdown(models: dict[str, dict[str, Any]], edge: dict[str, dict[str, Any]]) -> str:
+    """The model sets side by side, from results measured in the same run."""
+    packs = list(models or edge)
+
+    def row(label: str, goal: str, cell: Callable[[str], str]) -> str:
+        return f"| {label} | " + " | ".join(cell(p) for p in packs) + f" | {goal} |"
+
+    def m(p: str, key: str) -> str:
+        return str(models[p][key]) if p in models else "not measured"
+
+    def e(p: str, key: str) -> Any:
+        return edge[p].get(key) if p in edge else None
+
+    def lat(p: str) -> str:
+        value = (e(p, "latency") or {}).get("p95_ms")
+        return f"{value:.0f}" if isinstance(value, int | float) else "not measured"
+
+    head = [p + " (" + (models.get(p) or edge.get(p) or {}).get("set", "") + ")" for p in packs]
+    lines = [
+        SETS_START,
+        "## The model sets side by side",
+        "",
+        "Measured in the same run on the same machine (details per set below).",
+        "",
+        "| measure | " + " | ".join(head) + " | goal |",
+        "|---|" + "---|" * len(packs) + "---|",
+        row("detector, ms per 640x640 frame", "", lambda p: m(p, "detector_ms_per_frame_640")),
+        row("recogniser, ms per face (batch of 29 / one at a time)", "",
+            lambda p: f"{m(p, 'recogniser_ms_per_face_batched')} / {m(p, 'recogniser_ms_per_face_single')}"),
+        row("edge: analysed fps, one camera", "", lambda p: str(e(p, "analysed_fps") or "not measured")),
+        row("edge: 720p cameras sustained at 5 analysed fps", ">= 4", lambda p: str(e(p, "cameras_at_5fps"))),
+        row("edge: capture-to-publish latency p95, ms", "<= 300", lat),
+        row("edge: embeddings per track, mean / max", "",
+            lambda p: f"{e(p, 'embeddings_per_track_mean')} / {e(p, 'embeddings_per_track_max')}"),
+        row("edge: members announced on the sample video", "each once",
+            lambda p: ", ".join(e(p, "arrivals") or []) or "none"),
+        SETS_END,
+    ]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def write_section(path: Path, section: str, start: str, end: str) -> None:
     """Replace (or append) the section between ``start`` and ``end`` markers of a Markdown file."""
     text = path.read_text(encoding="utf-8") if path.is_file() else "# StoreLens benchmarks\n\n"
     if start in text and end in text:
@@ -186,32 +239,40 @@ def run_bench(args: argparse.Namespace) -> int:
 
     directory = models_dir(args.models_dir)
     parts = ["models", "gallery", "edge", "api"] if args.part == "all" else [args.part]
+    packs = list(dict.fromkeys(args.pack or DEFAULT_PACKS))
+    date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     sections: list[tuple[str, str, str]] = []
-    if "models" in parts:
-        result = measure_models(args.runs, directory)
-        emit(args, result)
-        sections.append((to_markdown(result), START, END))
+    by_pack: dict[str, dict[str, dict[str, Any]]] = {"models": {}, "edge": {}}
+    for pack in packs:
+        if "models" in parts:
+            result = measure_models(args.runs, directory, pack)
+            by_pack["models"][pack] = result
+            emit(args, result)
+            sections.append((to_markdown(result), START.format(pack=pack), END.format(pack=pack)))
+        if "edge" in parts:
+            fm = load_face_models(pack_config(pack), directory)
+            runs = max(1, min(args.runs, 3))
+            result = bench_edge.measure_edge(fm, pack, runs, args.baseline_seconds, args.max_cameras)
+            by_pack["edge"][pack] = result
+            md = bench_edge.edge_markdown(result, machine(), date, command_line())
+            emit(args, result, md)
+            sections.append((md, bench_edge.START.format(pack=pack), bench_edge.END.format(pack=pack)))
     if "gallery" in parts:
-        fm = load_face_models(default_config(), directory)
+        fm = load_face_models(pack_config(packs[0]), directory)
         result = bench_gallery.measure_gallery(fm, args.runs, args.scales)
-        md = bench_gallery.gallery_markdown(
-            result, machine(), datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), command_line()
-        )
+        md = bench_gallery.gallery_markdown(result, machine(), date, command_line())
         emit(args, result, md)
         sections.append((md, bench_gallery.START, bench_gallery.END))
-    if "edge" in parts:
-        fm = load_face_models(default_config(), directory)
-        result = bench_edge.measure_edge(fm, max(1, min(args.runs, 3)), args.baseline_seconds, args.max_cameras)
-        md = bench_edge.edge_markdown(
-            result, machine(), datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), command_line()
-        )
-        emit(args, result, md)
-        sections.append((md, bench_edge.START, bench_edge.END))
     if "api" in parts:
         result = bench_api.measure_live(arrivals=args.arrivals)
-        md = bench_api.api_markdown(result, machine(), datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), command_line())
+        md = bench_api.api_markdown(result, machine(), date, command_line())
         emit(args, result, md)
         sections.append((md, bench_api.START, bench_api.END))
+    if len(packs) > 1 and (by_pack["models"] or by_pack["edge"]):
+        md = sets_markdown(by_pack["models"], by_pack["edge"])
+        if not args.json:
+            sys.stdout.write(md)
+        sections.insert(0, (md, SETS_START, SETS_END))
     if args.write:
         for md, start, end in sections:
             write_section(Path(args.write), md, start, end)

@@ -38,8 +38,8 @@ from sample_videos.generate import load_truth, sample_video
 from storelens.config import Config
 from storelens.samples import fetch_photos
 
-START = "<!-- storelens-bench:edge:start -->"
-END = "<!-- storelens-bench:edge:end -->"
+START = "<!-- storelens-bench:edge:{pack}:start -->"
+END = "<!-- storelens-bench:edge:{pack}:end -->"
 
 
 def scenario_config(video: Path, gallery_dir: Path, extra: dict[str, Any] | None = None) -> Config:
@@ -80,17 +80,24 @@ def read_frames(video: Path, seconds: float | None = None, every: int = 1) -> li
     return frames
 
 
-def run_pipeline(fm: FaceModels, config: Config, gallery: Gallery, frames: list[Frame]) -> tuple[float, set[str]]:
-    """Seconds to analyse ``frames`` with a fresh pipeline, and the members it announced."""
-    pipeline = CameraPipeline(
-        config, config.cameras[0], fm, gallery, ArrivalCooldown(30), AnonymousRegistry(12, 10, 0.93)
-    )
+def new_pipeline(fm: FaceModels, config: Config, gallery: Gallery) -> CameraPipeline:
+    """A fresh pipeline for the scenario's camera, with its own cooldown and anonymous registry."""
+    visitors = AnonymousRegistry(12, 10, gallery.policy.visitor_match)
+    return CameraPipeline(config, config.cameras[0], fm, gallery, ArrivalCooldown(30), visitors)
+
+
+def run_pipeline(
+    fm: FaceModels, config: Config, gallery: Gallery, frames: list[Frame]
+) -> tuple[float, set[str], list[int]]:
+    """Seconds to analyse ``frames`` with a fresh pipeline, the members it announced, and attempts per track."""
+    pipeline = new_pipeline(fm, config, gallery)
     t0 = time.perf_counter()
     events = []
     for f in frames:
         events += pipeline.process(f)
     events += pipeline.finish(frames[-1].ts)
-    return time.perf_counter() - t0, {e.member_id for e in events if isinstance(e, ArrivalEvent)}
+    elapsed = time.perf_counter() - t0
+    return elapsed, {e.member_id for e in events if isinstance(e, ArrivalEvent)}, list(pipeline.attempts_per_track)
 
 
 def concurrent_cameras(fm: FaceModels, config: Config, gallery_dir: Path, video: Path, n: int) -> float:
@@ -100,8 +107,7 @@ def concurrent_cameras(fm: FaceModels, config: Config, gallery_dir: Path, video:
 
     def one(k: int) -> None:
         gallery = open_gallery(config, fm.recogniser_spec, gallery_dir)
-        pipeline = CameraPipeline(config, config.cameras[0], fm, gallery, ArrivalCooldown(30),
-                                  AnonymousRegistry(12, 10, 0.93))  # fmt: skip
+        pipeline = new_pipeline(fm, config, gallery)
         reader = FileReader(f"cam{k}", str(video), 5.0, start=datetime.now(UTC))
         t0 = time.perf_counter()
         last = None
@@ -200,14 +206,16 @@ def latency(fm: FaceModels, video: Path, gallery_dir: Path) -> dict[str, Any] | 
     }
 
 
-def measure_edge(fm: FaceModels, runs: int, baseline_seconds: float = 15.0, max_cameras: int = 8) -> dict[str, Any]:
-    """Part 3 results."""
+def measure_edge(
+    fm: FaceModels, pack: str, runs: int, baseline_seconds: float = 15.0, max_cameras: int = 8
+) -> dict[str, Any]:
+    """Part 3 results for the model set ``pack`` (loaded as ``fm``)."""
     video = sample_video(fm)
     truth = load_truth()
     with tempfile.TemporaryDirectory() as tmp:
         gallery_dir = Path(tmp) / "gallery"
         enrol_members(fm, gallery_dir)
-        config = scenario_config(video, gallery_dir)
+        config = scenario_config(video, gallery_dir, {"models": {"pack": pack}})
         gallery = open_gallery(config, fm.recogniser_spec)
         analysed = read_frames(video, every=5)
         pipe = [run_pipeline(fm, config, gallery, analysed) for _ in range(runs)]
@@ -222,7 +230,7 @@ def measure_edge(fm: FaceModels, runs: int, baseline_seconds: float = 15.0, max_
             cameras = n
         lat = latency(fm, video, gallery_dir)
         clip = read_frames(video, seconds=baseline_seconds)
-        ours_s, ours_found = run_pipeline(fm, config, gallery, clip[::5])
+        ours_s, ours_found, _ = run_pipeline(fm, config, gallery, clip[::5])
         decode_s = _timed(lambda: read_frames(video, seconds=baseline_seconds))
         naive_s, naive_found, naive_sightings = naive_baseline(fm, gallery, clip)
         fr = face_recognition_baseline(clip)
@@ -231,11 +239,16 @@ def measure_edge(fm: FaceModels, runs: int, baseline_seconds: float = 15.0, max_
     ours_fps = len(clip) / (ours_s + decode_s)
     out: dict[str, Any] = {
         "part": "edge",
+        "pack": pack,
+        "set": f"{fm.detector_spec.name} + {fm.recogniser_spec.name}",
         "clip": f"{video.name}, 1280x720, {len(analysed)} analysed frames of {len(analysed) * 5} at 5 fps",
         "analysed_fps": round(len(analysed) / pipe_s, 2),
         "detector_only_fps": round(len(analysed) / det_s, 2),
         "pipeline_over_detector": round(det_s / pipe_s, 3),
         "arrivals": sorted(pipe[0][1]),
+        "tracks": len(pipe[0][2]),
+        "embeddings_per_track_mean": round(statistics.mean(pipe[0][2]), 2) if pipe[0][2] else 0.0,
+        "embeddings_per_track_max": max(pipe[0][2], default=0),
         "cameras_at_5fps": cameras,
         "realtime_factor_by_cameras": factor_by_n,
         "latency": lat,
@@ -265,8 +278,8 @@ def edge_markdown(r: dict[str, Any], machine: str, date: str, command: str) -> s
     lat = r["latency"] or {}
     fr_fps = r.get("face_recognition_fps")
     lines = [
-        START,
-        "## Part 3: edge pipeline",
+        START.format(pack=r["pack"]),
+        f"## Part 3: edge pipeline ({r['set']})",
         "",
         f"- Machine: {machine}",
         f"- Date: {date}",
@@ -283,6 +296,8 @@ def edge_markdown(r: dict[str, Any], machine: str, date: str, command: str) -> s
         f"| capture-to-publish latency p50 / p95, ms (frame read to broker PUBACK, {lat.get('events', 0)} events) | "
         f"{_ms(lat.get('p50_ms'))} / {_ms(lat.get('p95_ms'))} | p95 <= 300 |",
         f"| members announced on the whole clip | {', '.join(r['arrivals'])} | each once |",
+        f"| embeddings per track, mean / max ({r['tracks']} tracks) | {r['embeddings_per_track_mean']} / "
+        f"{r['embeddings_per_track_max']} | |",
         "",
         f"Baselines on the {r['baseline_clip']}, decoding included, every method on the same frames:",
         "",
@@ -302,7 +317,7 @@ def edge_markdown(r: dict[str, Any], machine: str, date: str, command: str) -> s
         lines.append(
             "| face_recognition per frame | not measured (install: pip install --no-deps face_recognition) | | |"
         )
-    lines.append(END)
+    lines.append(END.format(pack=r["pack"]))
     return "\n".join(lines) + "\n"
 
 

@@ -292,6 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="seconds of the sample video the per-frame baselines process (default 15)")  # fmt: skip
     sp.add_argument("--scales", type=_scales, default=[10_000, 100_000, 1_000_000],
                     help="gallery sizes, comma-separated (default 10000,100000,1000000)")  # fmt: skip
+    sp.add_argument("--pack", action="append", metavar="SET",
+                    help="model set to measure, repeatable (default: default and scrfd_dlib side by side)")  # fmt: skip
     sp.add_argument("--models-dir", help="default: $STORELENS_MODELS_DIR or models/")
     return p
 

@@ -30,14 +30,20 @@ def test_bench_writes_markdown_and_json(prepared_models_dir: Path, tmp_path: Pat
     out.write_text("# StoreLens benchmarks\n\nIntro kept.\n")
     common = ["--json", "--runs", "1", "--models-dir", str(prepared_models_dir), "--write", str(out)]
     parts = {}
-    for part, extra in (("models", []), ("gallery", ["--scales", "2000"]),
-                        ("edge", ["--baseline-seconds", "2", "--max-cameras", "1"]),
+    for part, extra in (("models", []), ("gallery", ["--scales", "2000", "--pack", "default"]),
+                        ("edge", ["--baseline-seconds", "2", "--max-cameras", "1", "--pack", "default"]),
                         ("api", ["--arrivals", "20"])):  # fmt: skip
         proc = run_cli("bench", "--part", part, *common, *extra)
         assert proc.returncode == 0, proc.stderr
-        parts[part] = json.loads(proc.stdout)
-    result, gallery, edge = parts["models"], parts["gallery"], parts["edge"]
-    assert parts["api"]["received"] == 20 * parts["api"]["clients"] and parts["api"]["p95_ms"] > 0
+        parts[part] = [json.loads(line) for line in proc.stdout.splitlines()]
+    (result, dlib), (gallery,), (edge,), (api,) = parts["models"], parts["gallery"], parts["edge"], parts["api"]
+    assert (result["pack"], result["recogniser"], dlib["pack"], dlib["recogniser"]) == (
+        "default",
+        "sface_2021dec",
+        "scrfd_dlib",
+        "dlib_resnet_v1",
+    )  # both sets by default, side by side
+    assert api["received"] == 20 * api["clients"] and api["p95_ms"] > 0
     for key in ("machine", "date", "command", "detector_ms_per_frame_640", "recogniser_ms_per_face_batched",
                 "dlib_ms_per_face", "ratio_ours_batched_to_dlib"):  # fmt: skip
         assert result[key] is not None, key
@@ -47,11 +53,14 @@ def test_bench_writes_markdown_and_json(prepared_models_dir: Path, tmp_path: Pat
     assert point["vectors"] == 2000 and point["index"] == "flat (exact)" and point["recall_at_1"] == 1.0
     assert edge["arrivals"] == ["M-BIDEN", "M-OBAMA"] and edge["analysed_fps"] > 0 and edge["naive_fps"] > 0
     assert edge["latency"] is not None and edge["latency"]["p95_ms"] > 0
+    assert 1 <= edge["embeddings_per_track_mean"] <= edge["embeddings_per_track_max"] <= 12
     text = out.read_text()
     assert "Intro kept." in text and "| detector, ms per 640x640 frame |" in text
-    for heading in ("## Part 1: face models", "## Part 2: gallery", "## Part 3: edge pipeline",
-                    "## Part 4: live push to the iPads"):  # fmt: skip
-        assert text.count(heading) == 1, heading
-    # writing again replaces the section instead of appending a second one
+    headings = (("## Part 1: face models", 2), ("## Part 2: gallery", 1), ("## Part 3: edge pipeline", 1),
+                ("## Part 4: live push to the iPads", 1), ("## The model sets side by side", 1))  # fmt: skip
+    for heading, count in headings:
+        assert text.count(heading) == count, heading
+    # writing again replaces the sections instead of appending more
     run_cli("bench", "--part", "models", *common)
-    assert out.read_text().count("## Part 1: face models") == 1
+    assert out.read_text().count("## Part 1: face models") == 2
+    assert out.read_text().count("## The model sets side by side") == 1
