@@ -41,6 +41,23 @@ def cmd_camera(args: argparse.Namespace, emit: Any) -> int:
     return 0 if result.ok else 1
 
 
+def cmd_registry_set(args: argparse.Namespace, emit: Any) -> int:
+    """Lay the registry packages' labelled face photos out as DIR/person/photo for `calibrate threshold`."""
+    from edge.messages import Frame
+    from storelens.samples import build_labelled_set
+
+    config = load_config(Path(args.config)) if args.config else default_config()
+    fm = load_face_models(config, models_dir(args.models_dir or config.models.dir or None))
+    counts = build_labelled_set(Path(args.out), lambda image: fm.detector.detect(Frame(image)).boxes)
+    photos = sum(counts.values())
+    genuine = sum(n * (n - 1) // 2 for n in counts.values())
+    if args.json:
+        emit({"dir": args.out, "people": len(counts), "photos": photos, "genuine_pairs": genuine})
+    else:
+        print(f"{args.out}: {photos} photos of {len(counts)} people ({genuine} same-person pairs)")
+    return 0
+
+
 def cmd_threshold(args: argparse.Namespace, emit: Any) -> int:
     """FAR/FRR from labelled photos and the recommended threshold and margin."""
     config = load_config(Path(args.config)) if args.config else default_config()
@@ -103,6 +120,10 @@ def add_calibrate_commands(sub: Any, add: Any, emit: Any) -> None:
     sp.add_argument("--camera", required=True, metavar="ID")
     sp.add_argument("--out", required=True, metavar="PNG")
     sp.add_argument("--at", type=float, default=0.0, metavar="SECONDS", help="file sources: start looking here")
+    sp.add_argument("--models-dir")
+    sp = add(sub, "registry-set", bind(cmd_registry_set), "the registry packages' labelled faces as DIR/person/", True)
+    sp.add_argument("--out", required=True, metavar="DIR", help="emptied, then filled with person folders")
+    sp.add_argument("--config", help="configuration (the detector that cuts group photos); default: built-in")
     sp.add_argument("--models-dir")
     sp = add(sub, "threshold", bind(cmd_threshold), "threshold and margin for a target false-announcement rate", True)
     sp.add_argument("--labelled", required=True, metavar="DIR", help="DIR/person/*.jpg, one face per photo")

@@ -152,11 +152,34 @@ def fetch_group_photos(dest: Path | None = None) -> dict[str, Path]:
     return {n: dest / n for n in FACE_API.names}
 
 
+def cut_faces(image: NDArray[np.uint8], boxes: NDArray[np.float32]) -> list[NDArray[np.uint8]]:
+    """One photo per face of a group photo: the face's box widened by half on each side, other faces blacked out.
+
+    Args:
+        image: (H, W, 3) uint8 BGR group photo.
+        boxes: (N, 4) face boxes x1, y1, x2, y2.
+
+    Returns:
+        N crops, (h, w, 3) uint8 BGR each.
+    """
+    h, w = image.shape[:2]
+    crops = []
+    for k, (x1, y1, x2, y2) in enumerate(boxes):
+        masked = image.copy()
+        for j, (a, b, c, d) in enumerate(boxes):  # one person per photo: hide the neighbours' faces
+            if j != k:
+                cv2.rectangle(masked, (int(a), int(b)), (int(c), int(d)), (0, 0, 0), -1)
+        pad_x, pad_y = (x2 - x1) / 2, (y2 - y1) / 2
+        top, left = max(0, int(y1 - pad_y)), max(0, int(x1 - pad_x))
+        crops.append(np.ascontiguousarray(masked[top : min(h, int(y2 + pad_y)), left : min(w, int(x2 + pad_x))]))
+    return crops
+
+
 def build_labelled_set(dest: Path, detect: Callable[[NDArray[np.uint8]], NDArray[np.float32]]) -> dict[str, int]:
     """Lay the labelled registry photos out as ``dest/person/photo`` for ``storelens calibrate threshold``.
 
     Portraits are copied into their person's folder; each face of a group photo is cut out (its box
-    widened by half on each side) into a folder of its own.
+    widened by half on each side, the other faces blacked out) into a folder of its own.
 
     Args:
         dest: output directory (emptied first).
@@ -175,12 +198,7 @@ def build_labelled_set(dest: Path, detect: Callable[[NDArray[np.uint8]], NDArray
         counts[person] = counts.get(person, 0) + 1
     for name in GROUP_PHOTOS:
         image = load_image(photos[name])
-        h, w = image.shape[:2]
-        for k, (x1, y1, x2, y2) in enumerate(detect(image)):
-            pad_x, pad_y = (x2 - x1) / 2, (y2 - y1) / 2
-            crop = image[
-                max(0, int(y1 - pad_y)) : min(h, int(y2 + pad_y)), max(0, int(x1 - pad_x)) : min(w, int(x2 + pad_x))
-            ]
+        for k, crop in enumerate(cut_faces(image, detect(image))):
             person = f"{Path(name).stem}-{k:02d}"
             (dest / person).mkdir(parents=True)
             cv2.imwrite(str(dest / person / "face.png"), crop)

@@ -10,6 +10,7 @@ import pytest
 
 from edge.messages import Frame
 from storelens.images import load_image
+from storelens.samples import cut_faces
 
 
 @pytest.fixture(scope="session")
@@ -21,18 +22,9 @@ def labelled(photos, face_models, tmp_path_factory) -> Path:
     (root / "biden").mkdir()
     shutil.copy(photos["biden.jpg"], root / "biden" / "biden.jpg")
     image = load_image(photos["solvay_conference_1927.jpg"])
-    boxes = face_models.detector.detect(Frame(image)).boxes
-    for i, (x1, y1, x2, y2) in enumerate(boxes):
-        masked = image.copy()
-        for j, (a, b, c, d) in enumerate(boxes):  # one person per photo: hide the neighbours' faces
-            if j != i:
-                cv2.rectangle(masked, (int(a), int(b)), (int(c), int(d)), (0, 0, 0), -1)
-        pad = cv2.copyMakeBorder(masked, 300, 300, 300, 300, cv2.BORDER_CONSTANT, value=0)
-        cx, cy, s = (x1 + x2) / 2 + 300, (y1 + y2) / 2 + 300, 1.25 * (x2 - x1)
+    for i, crop in enumerate(cut_faces(image, face_models.detector.detect(Frame(image)).boxes)):
         (root / f"solvay_{i:02d}").mkdir()
-        cv2.imwrite(
-            str(root / f"solvay_{i:02d}" / "face.png"), pad[int(cy - s) : int(cy + s), int(cx - s) : int(cx + s)]
-        )
+        cv2.imwrite(str(root / f"solvay_{i:02d}" / "face.png"), crop)
     return root
 
 

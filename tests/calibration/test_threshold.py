@@ -126,3 +126,23 @@ def test_too_few_people_is_a_clear_error(small_labelled: Path, prepared_models_d
         (one / "obama" / p.name).write_bytes(p.read_bytes())
     proc = run_cli("calibrate", "threshold", "--labelled", str(one), "--models-dir", str(prepared_models_dir))
     assert proc.returncode == 2 and "at least two people" in proc.stderr
+
+
+def test_default_threshold_is_the_one_derived_from_the_registry_set(face_models, prepared_models_dir, tmp_path) -> None:
+    """The manifest's threshold and margin for the default recogniser are what `calibrate threshold` recommends
+    on every labelled registry photo for 1,000 members and 1 false announcement in 1,000 visitors."""
+    common = ["--models-dir", str(prepared_models_dir)]
+    made = run_cli("calibrate", "registry-set", "--json", "--out", str(tmp_path / "set"), *common)
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout) | {"dir": ""} == {"dir": "", "people": 42, "photos": 47, "genuine_pairs": 8}
+    proc = run_cli("calibrate", "threshold", "--json", "--labelled", str(tmp_path / "set"),
+                   "--out", str(tmp_path / "o"), "--gallery-size", "1000", "--target", "0.001", *common)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    spec = face_models.recogniser_spec
+    assert result["reachable"] and (result["genuine_pairs"], result["impostor_pairs"]) == (8, 1073)
+    assert result["threshold"] == pytest.approx(spec.match_threshold, abs=0.005)
+    assert result["margin"] == pytest.approx(spec.match_margin, abs=0.005)
+    scores = embed_labelled(tmp_path / "set", face_models)
+    assert scores.impostor.max() < spec.match_threshold  # no stranger pair accepted at the default
+    assert (scores.genuine >= spec.match_threshold).sum() == 7  # one pair of 8 missed per attempt (Macron 2014/2025)
