@@ -135,14 +135,16 @@ class TrackDecider:
     def __init__(self, policy: DecisionPolicy) -> None:
         self.policy = policy
 
-    def wants(self, evidence: TrackEvidence, now: datetime, quality: float, width: float) -> bool:
-        """Whether to embed this face of the track now."""
+    def due(self, evidence: TrackEvidence, now: datetime) -> bool:
+        """Whether the track may be embedded now: unnamed, within its budget, and paced (cheap, no pixels)."""
         p = self.policy
         if evidence.member is not None or evidence.attempts >= p.max_attempts:
             return False
-        if quality < p.min_quality or width < p.min_face_px:
-            return False
         return evidence.last_attempt is None or now - evidence.last_attempt >= p.interval
+
+    def wants(self, evidence: TrackEvidence, now: datetime, quality: float, width: float) -> bool:
+        """Whether to embed this face of the track now: due, and a face good enough."""
+        return self.due(evidence, now) and quality >= self.policy.min_quality and width >= self.policy.min_face_px
 
     def add(self, evidence: TrackEvidence, attempt: Attempt, now: datetime, where: str) -> str | None:
         """Weigh one attempt; the member's id when the track is decided by it, else None.

@@ -138,6 +138,8 @@ class CameraPipeline:
         qualities: list[float] = []
         for row, tid in enumerate(tracks.ids):
             state = self.tracks[int(tid)]
+            if not self.decider.due(state.evidence, frame.ts):  # named, budget spent, or too soon: no pixels read
+                continue
             faces = tracks.faces
             q = face_quality(frame, faces.boxes[row], float(faces.scores[row]), faces.keypoints[row])
             if self.decider.wants(state.evidence, frame.ts, q, float(faces.widths[row])):
