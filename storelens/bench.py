@@ -128,6 +128,7 @@ def measure_models(runs: int, directory: Path, pack: str) -> dict[str, Any]:
     return {
         "part": "models",
         "pack": pack,
+        "set": f"{fm.detector_spec.name} + {fm.recogniser_spec.name}",
         "machine": machine(),
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": command_line(),

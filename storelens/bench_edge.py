@@ -17,7 +17,7 @@ import statistics
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -65,16 +65,21 @@ def enrol_members(fm: FaceModels, gallery_dir: Path) -> None:
 
 
 def read_frames(video: Path, seconds: float | None = None, every: int = 1) -> list[Frame]:
-    """Decoded frames of the clip (every ``every``-th, up to ``seconds`` of video)."""
+    """Decoded frames of the clip (every ``every``-th, up to ``seconds`` of video), timed as the clip plays.
+
+    Each frame's time is the clip's own (start + index / fps), as a file reader gives it: the pipeline paces
+    its embedding attempts by frame time, so frames stamped at decoding speed would starve it of attempts.
+    """
     cap = cv2.VideoCapture(str(video))
     fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+    start = datetime.now(UTC)
     frames, i = [], 0
     while True:
         ok, img = cap.read()
         if not ok or (seconds is not None and i >= seconds * fps):
             break
         if i % every == 0:
-            frames.append(Frame(np.ascontiguousarray(img), "entrance", i))
+            frames.append(Frame(np.ascontiguousarray(img), "entrance", i, start + timedelta(seconds=i / fps)))
         i += 1
     cap.release()
     return frames
