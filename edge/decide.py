@@ -8,7 +8,9 @@ Each attempt that the gallery names adds its quality (twice that when well above
 that member's evidence; an attempt that names nobody adds to the "nobody" evidence. A member is named
 as soon as their evidence reaches ``min_evidence`` and is at least twice the evidence against them
 (every other member's, plus half of "nobody"), so that ties and two-member tracks wait until one
-clearly wins, and a track whose faces are all poor is never guessed.
+clearly wins, and a track whose faces are all poor is never guessed. A track whose good faces have
+named nobody, ``stranger_evidence`` worth of them and not one member, is settled as a stranger and
+embedded no more: the recogniser's time goes to the tracks still in doubt.
 
 The per-track state is a few numbers and at most ``KEEP_VECTORS`` vectors (kept for the anonymous
 registry when the track stays unnamed); the pipeline drops it when the track ends.
@@ -77,6 +79,8 @@ class DecisionPolicy:
         max_attempts: attempts per track.
         min_evidence: quality-weighted evidence that names a member.
         strong: similarity at or above which an attempt counts twice (threshold + strong margin).
+        stranger_evidence: "nobody" evidence at which a track that no attempt tied to a member is
+            settled as a stranger and embedded no more.
     """
 
     min_quality: float
@@ -85,6 +89,7 @@ class DecisionPolicy:
     max_attempts: int
     min_evidence: float
     strong: float
+    stranger_evidence: float
 
 
 @dataclass
@@ -98,6 +103,7 @@ class TrackEvidence:
     best_similarity: dict[str, float] = field(default_factory=dict)
     vectors: list[tuple[float, NDArray[np.float32]]] = field(default_factory=list)  # (quality, (D,) vector)
     member: str | None = None
+    stranger: bool = False
 
     def keep_vector(self, quality: float, vector: NDArray[np.float32]) -> None:
         """Keep the track's best few vectors (for the anonymous registry), dropping the worst."""
@@ -138,7 +144,7 @@ class TrackDecider:
     def due(self, evidence: TrackEvidence, now: datetime) -> bool:
         """Whether the track may be embedded now: unnamed, within its budget, and paced (cheap, no pixels)."""
         p = self.policy
-        if evidence.member is not None or evidence.attempts >= p.max_attempts:
+        if evidence.member is not None or evidence.stranger or evidence.attempts >= p.max_attempts:
             return False
         return evidence.last_attempt is None or now - evidence.last_attempt >= p.interval
 
@@ -177,6 +183,9 @@ class TrackDecider:
 
     def _decide(self, evidence: TrackEvidence) -> tuple[str | None, str]:
         if not evidence.for_member:
+            if evidence.unnamed >= self.policy.stranger_evidence:
+                evidence.stranger = True
+                return None, f"settled: a stranger (nobody {evidence.unnamed:.2f}, no member named)"
             return None, f"undecided: no member named (nobody {evidence.unnamed:.2f})"
         leader, score = max(evidence.for_member.items(), key=lambda kv: kv[1])
         against = sum(v for m, v in evidence.for_member.items() if m != leader) + AGAINST_UNNAMED * evidence.unnamed

@@ -62,6 +62,7 @@ def decision_policy(config: Config, match: MatchPolicy) -> DecisionPolicy:
         max_attempts=edge.max_embeddings_per_track,
         min_evidence=edge.min_evidence,
         strong=match.threshold + match.strong_margin,
+        stranger_evidence=edge.stranger_evidence,
     )
 
 

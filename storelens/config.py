@@ -156,6 +156,9 @@ class EdgeConfig(_Section):
     strong_margin: float | None = Field(
         default=None, ge=0, le=1, description="Above threshold+this an attempt counts twice; None: the recogniser's"
     )
+    stranger_evidence: float = Field(
+        default=3.0, gt=0, le=100, description="'Nobody' evidence that settles a track as a stranger: no more embedding"
+    )
     track_lost_seconds: float = Field(default=1.5, gt=0, le=60, description="A track unseen this long has ended")
     reconnect_max_seconds: float = Field(default=30, gt=0, le=600, description="Longest wait between reconnects")
     outbox: str = Field(default="outbox.sqlite", description="Persistent event outbox (SQLite file)")

@@ -18,7 +18,7 @@ from storelens.config import Config
 from tests.helpers.staging import T0, face_crop, stage
 
 POLICY = DecisionPolicy(min_quality=0.2, min_face_px=32, interval=timedelta(seconds=0.3), max_attempts=12,
-                        min_evidence=1.5, strong=0.70)  # fmt: skip
+                        min_evidence=1.5, strong=0.70, stranger_evidence=3.0)  # fmt: skip
 
 
 def run(attempts: list[tuple[float, str | None, float]]) -> tuple[str | None, int]:
@@ -59,6 +59,21 @@ def test_wants_good_faces_paced_within_budget() -> None:
     assert decider.wants(ev, T0 + timedelta(seconds=0.3), 0.9, 60)
     ev.attempts = POLICY.max_attempts
     assert not decider.wants(ev, T0 + timedelta(seconds=9), 0.9, 60)  # budget spent
+
+
+def test_good_faces_that_name_nobody_settle_a_stranger() -> None:
+    decider, ev = TrackDecider(POLICY), TrackEvidence()
+    for i in range(3):
+        decider.add(ev, Attempt(0.8, None, "A", 0.3, 0.2), T0 + timedelta(seconds=i), "test")
+    assert not ev.stranger and decider.due(ev, T0 + timedelta(seconds=9))  # 2.4 of 3.0: still looking
+    decider.add(ev, Attempt(0.8, None, "A", 0.3, 0.2), T0 + timedelta(seconds=3), "test")
+    assert ev.stranger and ev.member is None and not decider.due(ev, T0 + timedelta(seconds=9))
+    assert len(ev.vectors) == 0  # vectors are the pipeline's to keep (keep_vector), not the decider's
+    named, other = TrackEvidence(), TrackDecider(POLICY)
+    other.add(named, Attempt(0.6, "A", "A", 0.65, 0.3), T0, "test")  # one attempt tied to a member ...
+    for i in range(6):
+        other.add(named, Attempt(0.8, None, "A", 0.3, 0.2), T0 + timedelta(seconds=i + 1), "test")
+    assert not named.stranger and other.due(named, T0 + timedelta(seconds=9))  # ... keeps the track in doubt
 
 
 def test_evidence_keeps_few_vectors_and_drops_them_for_a_member() -> None:
