@@ -103,6 +103,7 @@ PORTRAIT_IDENTITIES = {
     "person_b_1.jpg": "ardern", "person_b_2.jpg": "ardern", "impostor_2.jpg": "sunak",
     "gauss.png": "gauss", "newton.png": "newton",
 }  # fmt: skip
+SET_MARKER = ".storelens-registry-set"  # marks a directory build_labelled_set may empty and rebuild
 # Group photos: each face is a different person (and none of them is on a portrait above).
 GROUP_PHOTOS = ("solvay_conference_1927.jpg", "t1.jpg")
 
@@ -182,15 +183,26 @@ def build_labelled_set(dest: Path, detect: Callable[[NDArray[np.uint8]], NDArray
     widened by half on each side, the other faces blacked out) into a folder of its own.
 
     Args:
-        dest: output directory (emptied first).
+        dest: output directory: new, empty, or a set made here before (rebuilt); anything else is refused.
         detect: image (H, W, 3) uint8 BGR -> face boxes (N, 4) x1, y1, x2, y2.
 
     Returns:
         Photos per person folder.
+
+    Raises:
+        PrepareError: ``dest`` is a file, or a directory holding anything but an earlier set.
     """
+    if dest.exists():
+        if not dest.is_dir():
+            raise PrepareError(f"{dest}: not a directory; give a new or empty directory for the labelled set")
+        if any(dest.iterdir()) and not (dest / SET_MARKER).is_file():
+            raise PrepareError(f"{dest}: not empty and not a labelled set made by StoreLens; nothing was changed, "
+                               "give a new or empty directory")  # fmt: skip
     photos = fetch_photos()
     if dest.exists():
         shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    (dest / SET_MARKER).write_text("made by storelens calibrate registry-set; rebuilt in place\n", encoding="utf-8")
     counts: dict[str, int] = {}
     for name, person in PORTRAIT_IDENTITIES.items():
         (dest / person).mkdir(parents=True, exist_ok=True)

@@ -146,3 +146,17 @@ def test_default_threshold_is_the_one_derived_from_the_registry_set(face_models,
     scores = embed_labelled(tmp_path / "set", face_models)
     assert scores.impostor.max() < spec.match_threshold  # no stranger pair accepted at the default
     assert (scores.genuine >= spec.match_threshold).sum() == 7  # one pair of 8 missed per attempt (Macron 2014/2025)
+
+
+@pytest.mark.parametrize("kind", ["file", "foreign"])
+def test_registry_set_never_empties_a_directory_it_did_not_make(kind, prepared_models_dir, tmp_path) -> None:
+    out = tmp_path / "out"
+    if kind == "file":
+        out.write_text("keep me")
+    else:
+        out.mkdir()
+        (out / "thesis.tex").write_text("keep me")
+    proc = run_cli("calibrate", "registry-set", "--out", str(out), "--models-dir", str(prepared_models_dir))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and str(out) in proc.stderr
+    assert (out.read_text() if kind == "file" else (out / "thesis.tex").read_text()) == "keep me"

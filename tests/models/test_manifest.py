@@ -56,6 +56,18 @@ def test_unknown_model_and_pack_are_refused() -> None:
         manifest.pack("buffalo_xxl")
 
 
+@pytest.mark.parametrize("field", ["match_threshold", "match_margin", "strong_margin", "visitor_match_threshold",
+                                   "near_duplicate", "lookalike_threshold"])  # fmt: skip
+def test_recogniser_entry_must_carry_every_threshold_of_its_scale(field: str) -> None:
+    """A recogniser without one of its similarity thresholds is refused: no scale is left to a stale default."""
+    from models.manifest import ModelSpec
+
+    entry = load_manifest().get("sface_2021dec").model_dump()
+    entry[field] = None
+    with pytest.raises(ValueError, match=r"sface_2021dec: recognition needs .*lookalike_threshold"):
+        ModelSpec.model_validate(entry)
+
+
 def test_every_model_records_licence_and_source() -> None:
     for spec in load_manifest().models:
         assert spec.licence.strip() and spec.source.strip(), spec.name

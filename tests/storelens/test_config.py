@@ -40,8 +40,15 @@ def test_minimal_file_is_valid_with_defaults(tmp_path: Path) -> None:
         ("[store\n", ["not valid TOML"]),
         (MINIMAL.replace('id = "paris-01"', 'id = "paris-01"\ntimezone = "Europe/Pariss"'),
          ["store.timezone", "Europe/Pariss", "unknown IANA time zone"]),
+        (MINIMAL + "[edge]\nmin_votes = 2\n", ["edge.min_votes", "Extra inputs are not permitted"]),
+        (MINIMAL + "[edge]\nmin_evidence = 0\n", ["edge.min_evidence", "value: 0", "greater than 0"]),
+        (MINIMAL + "[edge]\nmax_embeddings_per_track = 0\n", ["edge.max_embeddings_per_track", "value: 0"]),
+        (MINIMAL + "[edge]\nembed_interval_seconds = -1\n", ["edge.embed_interval_seconds", "value: -1"]),
+        (MINIMAL + "[edge]\nmin_face_quality = 1.5\n", ["edge.min_face_quality", "value: 1.5", "less than or equal"]),
+        (MINIMAL + "[recognition]\nlookalike_threshold = 2\n", ["recognition.lookalike_threshold", "value: 2"]),
     ],
-    ids=["extra", "pattern", "bounds", "provider", "missing", "toml", "timezone"],
+    ids=["extra", "pattern", "bounds", "provider", "missing", "toml", "timezone", "min_votes_gone", "evidence",
+         "attempts", "interval", "quality", "lookalike"],
 )  # fmt: skip
 def test_errors_name_path_value_reason(tmp_path: Path, text: str, fragments: list[str]) -> None:
     path = write(tmp_path, text)
