@@ -170,6 +170,7 @@ class TrackDecider:
             evidence.for_member[attempt.member_id] = evidence.for_member.get(attempt.member_id, 0.0) + weight
             best = evidence.best_similarity.get(attempt.member_id, -1.0)
             evidence.best_similarity[attempt.member_id] = max(best, attempt.similarity)
+        evidence.stranger = not evidence.for_member and evidence.unnamed >= self.policy.stranger_evidence
         decided, reason = self._decide(evidence)
         log.debug(
             "%s attempt %d/%d quality %.2f: best %s %.3f (second %.3f), named %s -> %s",
@@ -182,10 +183,9 @@ class TrackDecider:
         return decided
 
     def _decide(self, evidence: TrackEvidence) -> tuple[str | None, str]:
+        if evidence.stranger:
+            return None, f"settled: a stranger (nobody {evidence.unnamed:.2f}, no member named)"
         if not evidence.for_member:
-            if evidence.unnamed >= self.policy.stranger_evidence:
-                evidence.stranger = True
-                return None, f"settled: a stranger (nobody {evidence.unnamed:.2f}, no member named)"
             return None, f"undecided: no member named (nobody {evidence.unnamed:.2f})"
         leader, score = max(evidence.for_member.items(), key=lambda kv: kv[1])
         against = sum(v for m, v in evidence.for_member.items() if m != leader) + AGAINST_UNNAMED * evidence.unnamed
