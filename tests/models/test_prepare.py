@@ -81,4 +81,13 @@ def test_prepare_cli_reports_json(tmp_path: Path) -> None:
     assert models["scrfd_2.5g"]["status"] == models["yunet_2023mar"]["status"] == "ready"
     assert models["dlib_resnet_v1"]["status"] == "ready"
     assert models["buffalo_l/w600k_r50"]["status"] == "missing"
-    assert set(models["dlib_resnet_v1"]) >= {"name", "task", "file", "sha256", "licence", "source"}
+    assert set(models["dlib_resnet_v1"]) >= {"name", "task", "file", "sha256", "licence", "source", "training_data"}
+    assert [models[n]["packs"] for n in ("yunet_2023mar", "sface_2021dec", "scrfd_2.5g", "dlib_resnet_v1")] == [
+        ["default"],
+        ["default"],
+        ["scrfd_dlib"],
+        ["scrfd_dlib"],
+    ]  # both sets listed
+    text = run_cli("models", "list", "--models-dir", str(tmp_path / "m")).stdout
+    assert "default      yunet_2023mar + sface_2021dec (ready)" in text
+    assert "scrfd_dlib   scrfd_2.5g + dlib_resnet_v1 (ready)" in text
