@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+from insightface.utils.face_align import arcface_dst
 from numpy.typing import NDArray
 from skimage.transform import SimilarityTransform
 
 from models.manifest import ModelSpec
 from storelens.errors import ModelError
 
-# insightface.utils.face_align.arcface_dst: the five points in ArcFace's 112x112 chip.
-ARCFACE_112 = np.array(
-    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]], np.float32
-)
+ARCFACE_112 = np.asarray(arcface_dst, np.float32)  # the five points in ArcFace's 112x112 chip (insightface)
 
 
 def head_pose(keypoints: NDArray[np.float32]) -> tuple[float, float]:

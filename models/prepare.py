@@ -57,12 +57,25 @@ def pip_download(package: str, version: str, archive: str, expected_sha256: str,
                "--timeout", "30", "--retries", "1", "-d", str(dest), f"{package}=={version}"]  # fmt: skip
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0 or not path.is_file():
-            lines = [ln for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
-            reason = lines[-1].strip() if lines else f"pip exit code {proc.returncode}"
             raise PrepareError(
-                f"cannot download {package}=={version} from the package registry: {reason} "
+                f"cannot download {package}=={version} from the package registry: {failure_reason(proc)} "
                 "(check the network or pip's index settings)"
             )
+    return verify_archive(path, expected_sha256)
+
+
+def failure_reason(proc: subprocess.CompletedProcess[str]) -> str:
+    """The last line a failed download tool printed (its own summary of what went wrong)."""
+    lines = [ln for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
+    return lines[-1].strip() if lines else f"exit code {proc.returncode}"
+
+
+def verify_archive(path: Path, expected_sha256: str) -> Path:
+    """``path`` when its sha256 is the expected one.
+
+    Raises:
+        PrepareError: naming the file, both checksums and the fix.
+    """
     actual = sha256_file(path)
     if actual != expected_sha256:
         raise PrepareError(

@@ -97,9 +97,8 @@ def look_at(person: dict[str, Any], t: float) -> Look:
     appears (``blur``, ``turn``, ``occlude``); ``light`` is one factor or ``[first, last]`` over the walk.
     """
     local = t - person["t0"]
-    u = min(max(local / (person["t1"] - person["t0"]), 0.0), 1.0)
     light = person["light"]
-    level = float(light[0] + u * (light[1] - light[0])) if isinstance(light, list) else float(light)
+    level = float(light[0] + _progress(person, t) * (light[1] - light[0])) if isinstance(light, list) else float(light)
 
     def amount(key: str) -> float:
         return max([float(a) for start, end, a in person.get(key, []) if start <= local < end], default=0.0)
@@ -189,7 +188,7 @@ def render(truth: dict[str, Any], fm: FaceModels, out: Path) -> Path:
         # farther (smaller) people first, so nearer ones are drawn over them
         active.sort(key=lambda pc: _size(pc[0], t))
         for person, colour in active:
-            u = (t - person["t0"]) / (person["t1"] - person["t0"])
+            u = _progress(person, t)
             x = person["from"][0] + u * (person["to"][0] - person["from"][0])
             y = person["from"][1] + u * (person["to"][1] - person["from"][1])
             paste(frame, sprites[(person["photo"], int(person["face"]))], (x, y), _size(person, t),
@@ -201,8 +200,13 @@ def render(truth: dict[str, Any], fm: FaceModels, out: Path) -> Path:
     return out
 
 
+def _progress(person: dict[str, Any], t: float) -> float:
+    """How far along their walk a person is at ``t``: 0 when they appear, 1 when they leave."""
+    return min(max((t - person["t0"]) / (person["t1"] - person["t0"]), 0.0), 1.0)
+
+
 def _size(person: dict[str, Any], t: float) -> float:
-    u = min(max((t - person["t0"]) / (person["t1"] - person["t0"]), 0.0), 1.0)
+    u = _progress(person, t)
     return float(person["size"][0] + u * (person["size"][1] - person["size"][0]))
 
 

@@ -29,7 +29,7 @@ from edge.messages import Frame
 from models.loader import load_face_models
 from models.manifest import load_manifest, models_dir
 from models.prepare import cache_dir, fetch_origin
-from storelens.config import Config
+from storelens.config import default_config
 from storelens.images import load_image
 from storelens.samples import fetch_photos
 
@@ -96,15 +96,9 @@ def dlib_baseline(chips_rgb: np.ndarray, runs: int) -> float | None:
     return median_ms(run, runs, len(chips_rgb))
 
 
-def pack_config(pack: str) -> Config:
-    """Built-in defaults with the model set ``pack``."""
-    return Config.model_validate({"store": {"id": "bench"}, "cameras": [{"id": "cam1", "source": "0"}],
-                                  "models": {"pack": pack}})  # fmt: skip
-
-
 def measure_models(runs: int, directory: Path, pack: str) -> dict[str, Any]:
     """Part 1: the model layer, for the model set ``pack``."""
-    fm = load_face_models(pack_config(pack), directory)
+    fm = load_face_models(default_config(pack=pack), directory)
     photos = fetch_photos()
     group = load_image(photos["solvay_conference_1927.jpg"])
     frame640 = Frame(np.asarray(cv2.resize(group, (640, 640), interpolation=cv2.INTER_AREA), dtype=np.uint8))
@@ -251,7 +245,7 @@ def run_bench(args: argparse.Namespace) -> int:
             emit(args, result)
             sections.append((to_markdown(result), START.format(pack=pack), END.format(pack=pack)))
         if "edge" in parts:
-            fm = load_face_models(pack_config(pack), directory)
+            fm = load_face_models(default_config(pack=pack), directory)
             runs = max(1, min(args.runs, 3))
             result = bench_edge.measure_edge(fm, pack, runs, args.baseline_seconds, args.max_cameras)
             by_pack["edge"][pack] = result
@@ -259,7 +253,7 @@ def run_bench(args: argparse.Namespace) -> int:
             emit(args, result, md)
             sections.append((md, bench_edge.START.format(pack=pack), bench_edge.END.format(pack=pack)))
     if "gallery" in parts:
-        fm = load_face_models(pack_config(packs[0]), directory)
+        fm = load_face_models(default_config(pack=packs[0]), directory)
         result = bench_gallery.measure_gallery(fm, args.runs, args.scales)
         md = bench_gallery.gallery_markdown(result, machine(), date, command_line())
         emit(args, result, md)

@@ -122,7 +122,12 @@ def add_calibrate_commands(sub: Any, add: Any, emit: Any) -> None:
     sp.add_argument("--at", type=float, default=0.0, metavar="SECONDS", help="file sources: start looking here")
     sp.add_argument("--models-dir")
     sp = add(sub, "registry-set", bind(cmd_registry_set), "the registry packages' labelled faces as DIR/person/", True)
-    sp.add_argument("--out", required=True, metavar="DIR", help="emptied, then filled with person folders")
+    sp.add_argument(
+        "--out",
+        required=True,
+        metavar="DIR",
+        help="a new or empty directory, or a set made before (rebuilt); anything else is refused",
+    )
     sp.add_argument("--config", help="configuration (the detector that cuts group photos); default: built-in")
     sp.add_argument("--models-dir")
     sp = add(sub, "threshold", bind(cmd_threshold), "threshold and margin for a target false-announcement rate", True)

