@@ -10,7 +10,10 @@ SYSTEM_PACKAGES := mosquitto python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-
 	gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad gstreamer1.0-libav \
 	chromium fonts-dejavu-core
 
-.PHONY: setup system-deps models demo test lint bench clean
+# The top-level folders that install as storelens.<name> (pyproject.toml [tool.setuptools.package-dir]).
+STAGE_DIRS := edge models gallery api calibration sample_videos
+
+.PHONY: setup system-deps models demo test lint typecheck-tree bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "StoreLens needs Python >= 3.11")'
@@ -36,10 +39,21 @@ models: setup
 demo: system-deps models
 	$(BIN)/storelens demo
 
-lint: setup
+# mypy and import-linter read the installed layout (storelens.edge, ...): a tree of hard links to the source,
+# remade on every run, in build/typecheck.
+TYPECHECK := build/typecheck
+
+typecheck-tree:
+	rm -rf $(TYPECHECK) && mkdir -p $(TYPECHECK)/storelens
+	cp -rl storelens/. $(TYPECHECK)/storelens/
+	for d in $(STAGE_DIRS); do cp -rl $$d $(TYPECHECK)/storelens/$$d; done
+	find $(TYPECHECK) \( -name __pycache__ -o -name cache \) -prune -exec rm -rf {} +
+
+lint: setup typecheck-tree
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	cd $(TYPECHECK) && $(CURDIR)/$(BIN)/lint-imports --no-cache --config $(CURDIR)/pyproject.toml
 
 test: system-deps models lint
 	$(BIN)/python -m pytest
@@ -49,4 +63,4 @@ bench: system-deps models
 	$(BIN)/storelens bench --write docs/benchmarks.md
 
 clean:
-	rm -rf $(VENV) models/*.onnx test-artifacts .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build models/*.onnx test-artifacts .pytest_cache .mypy_cache .ruff_cache

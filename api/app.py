@@ -14,8 +14,8 @@ from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 
-from api.routers import events, health, live, members, notifications, reports, today, tokens
-from api.services import Services
+from storelens.api.routers import events, health, live, members, notifications, reports, today, tokens
+from storelens.api.services import Services
 
 PAGE = Path(__file__).with_name("static") / "index.html"
 
@@ -37,8 +37,16 @@ def create_app(services: Services, title: str = "StoreLens store API") -> FastAP
         parts = [f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in exc.errors()]
         return JSONResponse({"detail": "; ".join(parts)}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
-    for router in (health.router, events.router, reports.router, tokens.router, members.router,
-                   notifications.router, today.router, live.router):  # fmt: skip
+    for router in (
+        health.router,
+        events.router,
+        reports.router,
+        tokens.router,
+        members.router,
+        notifications.router,
+        today.router,
+        live.router,
+    ):
         app.include_router(router, prefix="/api/v1")
 
     @app.get("/", response_class=FileResponse, include_in_schema=False)

@@ -9,8 +9,8 @@ from typing import Annotated, Literal
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.services import Services
-from api.store import EventStore
+from storelens.api.services import Services
+from storelens.api.store import EventStore
 
 Role = Literal["associate", "admin"]
 bearer = HTTPBearer(auto_error=False)
@@ -56,8 +56,9 @@ def require(role: Role) -> object:
         creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> Principal:
         if creds is None or creds.scheme.lower() != "bearer":
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a bearer token is required",
-                                headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+            )
         who = principal_of(store, creds.credentials)
         if who is None:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown token", headers={"WWW-Authenticate": "Bearer"})

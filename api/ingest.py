@@ -11,10 +11,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from api.store import EventStore
-from edge.events import TOPIC_ROOT, parse_event
-from edge.mqtt import MqttTransport
+from storelens.api.store import EventStore
 from storelens.config import MqttConfig
+from storelens.edge.mqtt import MqttTransport
+from storelens.events import parse_event, topic_filter
+from storelens.transport import Transport
 
 log = logging.getLogger(__name__)
 
@@ -24,22 +25,25 @@ class Ingest:
 
     Args:
         store: the event database.
-        mqtt: broker settings.
+        transport: the broker connection, owned by the ingest from now on (see :func:`ingest_transport`).
         store_id: the store whose topics are read.
         on_new: called with the sequence number and payload of each newly stored event (the live push).
     """
 
-    def __init__(self, store: EventStore, mqtt: MqttConfig, store_id: str,
-                 on_new: Callable[[int, dict[str, Any]], None] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        store: EventStore,
+        transport: Transport,
+        store_id: str,
+        on_new: Callable[[int, dict[str, Any]], None] | None = None,
+    ) -> None:
         self.store = store
         self.store_id = store_id
         self.on_new = on_new
         self.rejected = 0
         self.duplicates = 0
-        # A stable client id and a persistent session: events published while the API is down or
-        # restarting are queued by the broker and stored when it is back.
-        self.transport = MqttTransport(mqtt, f"storelens-api-{store_id}"[:64], persistent_session=True)
-        self.transport.subscribe(f"{TOPIC_ROOT}/{store_id}/+/+", self._on_message)
+        self.transport = transport
+        self.transport.subscribe(topic_filter(store_id), self._on_message)
 
     def start(self) -> None:
         """Connect (and reconnect) in the background."""
@@ -66,3 +70,12 @@ class Ingest:
     def stop(self) -> None:
         """Disconnect."""
         self.transport.stop()
+
+
+def ingest_transport(config: MqttConfig, store_id: str) -> MqttTransport:
+    """The API's MQTT connection.
+
+    A stable client id and a persistent session: events published while the API is down or
+    restarting are queued by the broker and stored when it is back.
+    """
+    return MqttTransport(config, f"storelens-api-{store_id}"[:64], persistent_session=True)

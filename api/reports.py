@@ -22,13 +22,20 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from edge.events import floor_interval
-from gallery.records import iso
+from storelens.clock import floor_interval, iso
 
 Interval = Literal["15m", "1h", "1d"]
 MINUTES = {"15m": 15, "1h": 60, "1d": 1440}
-COLUMNS = ["store_id", "camera_id", "interval_start", "interval_end", "local_start", "entries", "unique_visitors",
-           "vip_arrivals"]  # fmt: skip
+COLUMNS = [
+    "store_id",
+    "camera_id",
+    "interval_start",
+    "interval_end",
+    "local_start",
+    "entries",
+    "unique_visitors",
+    "vip_arrivals",
+]
 
 
 @dataclass(frozen=True)
@@ -107,9 +114,20 @@ def footfall_rows(events: list[dict[str, Any]], interval: Interval, timezone: st
             acc.tokens |= tokens
             acc.untokened += max(0, int(ev["unique_visitors"]) - len(tokens))
     cameras = {k[1] for k in sums if k[1] != "all"}
-    rows = [Row(s, c, iso(t), iso(e), t.astimezone(zone).isoformat(timespec="minutes"), v.entries,
-                len(v.tokens) + v.untokened, v.vip_arrivals)
-            for (s, c, t, e), v in sums.items() if c != "all" or len(cameras) > 1]  # fmt: skip
+    rows = [
+        Row(
+            s,
+            c,
+            iso(t),
+            iso(e),
+            t.astimezone(zone).isoformat(timespec="minutes"),
+            v.entries,
+            len(v.tokens) + v.untokened,
+            v.vip_arrivals,
+        )
+        for (s, c, t, e), v in sums.items()
+        if c != "all" or len(cameras) > 1
+    ]
     return sorted(rows, key=lambda r: (r.interval_start, r.camera_id == "all", r.camera_id))
 
 
@@ -164,5 +182,8 @@ def chart_png(rows: list[Row], title: str) -> bytes:
     return out.getvalue()
 
 
-FORMATS = {"csv": (to_csv, "text/csv"), "json": (to_json, "application/json"),
-           "xlsx": (to_xlsx, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")}  # fmt: skip
+FORMATS = {
+    "csv": (to_csv, "text/csv"),
+    "json": (to_json, "application/json"),
+    "xlsx": (to_xlsx, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+}

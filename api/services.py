@@ -1,25 +1,26 @@
 """What the API's routes use: the event store, the live hub, the gallery and the face models.
 
-The gallery and the face models are loaded on first use (enrolment by photo upload).
+The gallery and the face models are loaded on first use (enrolment by photo upload), by the loaders
+the process's wiring passes in (``storelens.apps.api``).
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from api.live import LiveHub
-from api.reports import parse_ts as parse_iso
-from api.reports import store_day
-from api.store import EventStore, StoredEvent
-from gallery.factory import open_gallery
-from gallery.gallery import Gallery
-from gallery.records import iso, utc_now
-from models.loader import FaceModels, load_face_models
-from models.manifest import load_manifest
+from storelens.api.live import LiveHub
+from storelens.api.reports import parse_ts as parse_iso
+from storelens.api.reports import store_day
+from storelens.api.store import EventStore, StoredEvent
+from storelens.clock import iso, utc_now
 from storelens.config import Config
+from storelens.errors import StoreLensError
+from storelens.gallery.gallery import Gallery
+from storelens.messages import FaceModels
 
 
 class Services:
@@ -28,11 +29,21 @@ class Services:
     Args:
         config: the whole configuration.
         store: the event database.
+        face_models: loads the detector and embedder (called once, on first use).
+        gallery: opens the store's gallery (called once, on first use).
     """
 
-    def __init__(self, config: Config, store: EventStore) -> None:
+    def __init__(
+        self,
+        config: Config,
+        store: EventStore,
+        face_models: Callable[[], FaceModels] | None = None,
+        gallery: Callable[[], Gallery] | None = None,
+    ) -> None:
         self.config = config
         self.store = store
+        self._load_fm = face_models
+        self._open_gallery = gallery
         self.hub = LiveHub()
         self._fm: FaceModels | None = None
         self._gallery: Gallery | None = None
@@ -50,38 +61,61 @@ class Services:
         """Detector and embedder, loaded once."""
         with self._lock:
             if self._fm is None:
-                self._fm = load_face_models(self.config)
+                if self._load_fm is None:
+                    raise StoreLensError("this API process was started without face models")
+                self._fm = self._load_fm()
             return self._fm
 
     def gallery(self) -> Gallery:
         """The store's gallery, opened once (it picks up other processes' changes by itself)."""
         with self._lock:
             if self._gallery is None:
-                manifest = load_manifest()
-                spec = manifest.get(manifest.pack(self.config.models.pack).recogniser)
-                self._gallery = open_gallery(self.config, spec)
+                if self._open_gallery is None:
+                    raise StoreLensError("this API process was started without a gallery")
+                self._gallery = self._open_gallery()
             return self._gallery
 
     def card(self, member_id: str) -> dict[str, Any]:
         """What an associate sees about a member (empty fields when only enrolled, without a profile)."""
-        profile = self.store.member(member_id) or {"member_id": member_id, "name": member_id, "tier": "",
-                                                   "phone": None, "member_code": None, "sizes": {}, "preferences": "",
-                                                   "notes": "", "photo_consent": False, "photo": None}  # fmt: skip
+        profile = self.store.member(member_id) or {
+            "member_id": member_id,
+            "name": member_id,
+            "tier": "",
+            "phone": None,
+            "member_code": None,
+            "sizes": {},
+            "preferences": "",
+            "notes": "",
+            "photo_consent": False,
+            "photo": None,
+        }
         visits = self.store.visits(member_id)
         photo = f"/api/v1/members/{member_id}/photo" if profile["photo_consent"] and profile["photo"] else None
         return {
-            "member_id": member_id, "name": profile["name"], "tier": profile["tier"], "sizes": profile["sizes"],
-            "preferences": profile["preferences"], "notes": profile["notes"], "member_code": profile["member_code"],
+            "member_id": member_id,
+            "name": profile["name"],
+            "tier": profile["tier"],
+            "sizes": profile["sizes"],
+            "preferences": profile["preferences"],
+            "notes": profile["notes"],
+            "member_code": profile["member_code"],
             "photo_url": photo,
-            "last_visit": visits[1] if len(visits) > 1 else None, "visits": len(visits),
-        }  # fmt: skip
+            "last_visit": visits[1] if len(visits) > 1 else None,
+            "visits": len(visits),
+        }
 
     def arrival_message(self, seq: int, event: dict[str, Any]) -> dict[str, Any]:
         """A live/replayed arrival: the event, the member card, who took it, and the visit's cooldown."""
         taken = self.store.taken([event["event_id"]]).get(event["event_id"])
         until = parse_iso(event["ts"]) + timedelta(minutes=self.config.edge.arrival_cooldown_minutes)
-        return {"kind": "arrival", "seq": seq, "event": event, "card": self.card(event["member_id"]),
-                "taken": {"by": taken[0], "at": taken[1]} if taken else None, "cooldown_until": iso(until)}  # fmt: skip
+        return {
+            "kind": "arrival",
+            "seq": seq,
+            "event": event,
+            "card": self.card(event["member_id"]),
+            "taken": {"by": taken[0], "at": taken[1]} if taken else None,
+            "cooldown_until": iso(until),
+        }
 
     def todays_arrivals(self, since_seq: int = 0) -> list[StoredEvent]:
         """Arrivals of the store's day (from its local midnight) after ``since_seq``, oldest first.

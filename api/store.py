@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,8 +29,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
-from gallery.records import iso, utc_now
-from storelens.errors import StoreLensError
+from storelens.clock import iso, utc_now
+from storelens.errors import DatabaseError
+from storelens.migrations import pending_steps
 
 log = logging.getLogger(__name__)
 SCHEMA_VERSION = 2  # 2: events.member_id (arrivals), so that erasure finds a member's visits
@@ -81,13 +83,22 @@ tokens = Table(
 meta = Table("meta", metadata, Column("key", String(64), primary_key=True), Column("value", Text, nullable=False))
 
 
-class DatabaseError(StoreLensError):
-    """The event database cannot be reached or used."""
-
-
 def token_hash(token: str) -> str:
     """How a token is stored: its SHA-256, never the token itself."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _add_member_id(conn: Any) -> None:
+    """Schema 1 -> 2: ``events.member_id``, filled in from the stored arrivals."""
+    conn.execute(text("ALTER TABLE events ADD COLUMN member_id VARCHAR(128)"))
+    rows = conn.execute(select(events.c.seq, events.c.payload).where(events.c.type == "vip_arrival")).all()
+    for seq, payload in rows:
+        member = json.loads(payload).get("member_id")
+        conn.execute(events.update().where(events.c.seq == seq).values(member_id=member))
+    conn.execute(text("CREATE INDEX ix_events_member_id ON events (member_id)"))
+
+
+MIGRATIONS: dict[int, Callable[[Any], None]] = {1: _add_member_id}  # version -> step to version + 1
 
 
 @dataclass(frozen=True)
@@ -111,27 +122,24 @@ class EventStore:
             metadata.create_all(self.engine)
             with self.engine.begin() as conn:
                 row = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).first()
-                if row is None:
+                if row is None:  # a new database: create_all made the current schema
                     conn.execute(insert(meta).values(key="schema_version", value=str(SCHEMA_VERSION)))
-                elif int(row[0]) > SCHEMA_VERSION:
-                    raise DatabaseError(f"{self.safe_url}: schema {row[0]} is newer than this StoreLens")
-                elif int(row[0]) < SCHEMA_VERSION:
+                else:
                     self._migrate(conn, int(row[0]))
         except (OperationalError, SQLAlchemyError) as exc:
-            raise DatabaseError(f"{self.safe_url if hasattr(self, 'engine') else url}: cannot use the event "
-                                f"database: {exc.__class__.__name__}: {str(exc).splitlines()[0]}") from exc  # fmt: skip
+            raise DatabaseError(
+                f"{self.safe_url if hasattr(self, 'engine') else url}: cannot use the event "
+                f"database: {exc.__class__.__name__}: {str(exc).splitlines()[0]}"
+            ) from exc
 
     def _migrate(self, conn: Any, found: int) -> None:
         """Bring a store of schema ``found`` forward, inside the opening transaction."""
-        if found < 2:  # 1 -> 2: events.member_id, filled in from the stored arrivals
-            conn.execute(text("ALTER TABLE events ADD COLUMN member_id VARCHAR(128)"))
-            rows = conn.execute(select(events.c.seq, events.c.payload).where(events.c.type == "vip_arrival")).all()
-            for seq, payload in rows:
-                member = json.loads(payload).get("member_id")
-                conn.execute(events.update().where(events.c.seq == seq).values(member_id=member))
-            conn.execute(text("CREATE INDEX ix_events_member_id ON events (member_id)"))
-        conn.execute(meta.update().where(meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION)))
-        log.info("%s: event store migrated from schema %d to %d", self.safe_url, found, SCHEMA_VERSION)
+        steps = pending_steps(found, SCHEMA_VERSION, MIGRATIONS, self.safe_url)
+        for _, step in steps:
+            step(conn)
+        if steps:
+            conn.execute(meta.update().where(meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION)))
+            log.info("%s: event store migrated from schema %d to %d", self.safe_url, found, SCHEMA_VERSION)
 
     @property
     def safe_url(self) -> str:
@@ -141,9 +149,16 @@ class EventStore:
     def add(self, payload: dict[str, Any]) -> int | None:
         """Store an event unless its ``event_id`` is already stored; its sequence number when new, else None."""
         ts = payload.get("ts") or payload.get("interval_start") or iso(utc_now())
-        row = {"event_id": payload["event_id"], "type": payload["type"], "store_id": payload["store_id"],
-               "camera_id": payload["camera_id"], "ts": ts, "member_id": payload.get("member_id"),
-               "payload": json.dumps(payload, separators=(",", ":")), "received_at": iso(utc_now())}  # fmt: skip
+        row = {
+            "event_id": payload["event_id"],
+            "type": payload["type"],
+            "store_id": payload["store_id"],
+            "camera_id": payload["camera_id"],
+            "ts": ts,
+            "member_id": payload.get("member_id"),
+            "payload": json.dumps(payload, separators=(",", ":")),
+            "received_at": iso(utc_now()),
+        }
         try:
             with self.engine.begin() as conn:
                 exists = conn.execute(select(events.c.seq).where(events.c.event_id == row["event_id"])).first()
@@ -167,8 +182,9 @@ class EventStore:
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar_one())
 
-    def since(self, seq: int = 0, kind: str | None = None, limit: int = 500, ts_from: str | None = None
-              ) -> list[StoredEvent]:  # fmt: skip
+    def since(
+        self, seq: int = 0, kind: str | None = None, limit: int = 500, ts_from: str | None = None
+    ) -> list[StoredEvent]:
         """Events after sequence number ``seq`` (and with ``ts`` at or after ``ts_from``), oldest first."""
         query = select(events.c.seq, events.c.payload).where(events.c.seq > seq).order_by(events.c.seq).limit(limit)
         if kind:
@@ -189,8 +205,9 @@ class EventStore:
     def add_token(self, token: str, name: str, role: str) -> None:
         """Remember a device token (hashed)."""
         with self.engine.begin() as conn:
-            conn.execute(insert(tokens).values(token_hash=token_hash(token), name=name, role=role,
-                                               created_at=iso(utc_now())))  # fmt: skip
+            conn.execute(
+                insert(tokens).values(token_hash=token_hash(token), name=name, role=role, created_at=iso(utc_now()))
+            )
 
     def token(self, token: str) -> tuple[str, str] | None:
         """(name, role) of a token, or None when unknown."""
@@ -244,8 +261,12 @@ class EventStore:
 
     def visits(self, member_id: str, limit: int = 20) -> list[str]:
         """Times of the member's announced arrivals, newest first."""
-        query = (select(events.c.ts).where(events.c.type == "vip_arrival", events.c.member_id == member_id)
-                 .order_by(events.c.ts.desc()).limit(limit))  # fmt: skip
+        query = (
+            select(events.c.ts)
+            .where(events.c.type == "vip_arrival", events.c.member_id == member_id)
+            .order_by(events.c.ts.desc())
+            .limit(limit)
+        )
         with self.engine.connect() as conn:
             return [str(r[0]) for r in conn.execute(query)]
 

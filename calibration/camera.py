@@ -15,11 +15,10 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from edge.capture import CaptureError, is_live, open_capture
-from edge.messages import Detections, Frame
-from models.loader import FaceModels
 from storelens.config import CameraConfig
-from storelens.errors import StoreLensError
+from storelens.edge.capture import is_live, open_capture
+from storelens.errors import CaptureError, StoreLensError
+from storelens.messages import Detections, FaceModels, Frame
 
 GREEN, RED, BLUE, YELLOW = (60, 200, 60), (40, 40, 230), (230, 160, 40), (0, 220, 255)
 NEAR_LINE_PX = 150
@@ -100,21 +99,33 @@ def check(camera: CameraConfig, frame: Frame, faces: Detections, min_face_px: in
         dist = _line_distance(centres, camera.entry_line.start, camera.entry_line.end)
         near = [widths[i] for i in range(len(widths)) if dist[i] <= NEAR_LINE_PX]
     if not widths:
-        return CameraCheck((w, h), [], [], min_face_px, "NO FACE SEEN: ask someone to walk through the entrance "
-                           "while this runs, then check again", False)  # fmt: skip
+        return CameraCheck(
+            (w, h),
+            [],
+            [],
+            min_face_px,
+            "NO FACE SEEN: ask someone to walk through the entrance while this runs, then check again",
+            False,
+        )
     judged = near if camera.entry_line is not None else widths
     if camera.entry_line is not None and not near:
-        verdict = (f"NO FACE NEAR THE LINE: {len(widths)} face(s) seen, none within {NEAR_LINE_PX} px of the entry "
-                   "line; move the line to where people walk, or re-aim the camera")  # fmt: skip
+        verdict = (
+            f"NO FACE NEAR THE LINE: {len(widths)} face(s) seen, none within {NEAR_LINE_PX} px of the entry "
+            "line; move the line to where people walk, or re-aim the camera"
+        )
         return CameraCheck((w, h), widths, near, min_face_px, verdict, False)
     small = [x for x in judged if x < min_face_px]
     where = "at the entry line" if camera.entry_line is not None else "in view"
     if small:
-        verdict = (f"TOO SMALL: {len(small)} of {len(judged)} face(s) {where} are under {min_face_px} px wide "
-                   f"(smallest {min(small):.0f} px); zoom in or mount the camera closer")  # fmt: skip
+        verdict = (
+            f"TOO SMALL: {len(small)} of {len(judged)} face(s) {where} are under {min_face_px} px wide "
+            f"(smallest {min(small):.0f} px); zoom in or mount the camera closer"
+        )
         return CameraCheck((w, h), widths, near, min_face_px, verdict, False)
-    verdict = (f"OK: faces {where} are {min(judged):.0f}-{max(judged):.0f} px wide (minimum {min_face_px} px) "
-               f"in a {w}x{h} frame")  # fmt: skip
+    verdict = (
+        f"OK: faces {where} are {min(judged):.0f}-{max(judged):.0f} px wide (minimum {min_face_px} px) "
+        f"in a {w}x{h} frame"
+    )
     return CameraCheck((w, h), widths, near, min_face_px, verdict, True)
 
 
@@ -123,8 +134,9 @@ def draw(camera: CameraConfig, frame: Frame, faces: Detections, result: CameraCh
     img = frame.image.copy()
     if camera.roi is not None:
         cv2.polylines(img, [np.asarray(camera.roi, np.int32).reshape(-1, 1, 2)], True, BLUE, 2)
-        cv2.putText(img, "region of interest", tuple(int(v) for v in camera.roi[0]), cv2.FONT_HERSHEY_SIMPLEX, 0.6,
-                    BLUE, 2)  # fmt: skip
+        cv2.putText(
+            img, "region of interest", tuple(int(v) for v in camera.roi[0]), cv2.FONT_HERSHEY_SIMPLEX, 0.6, BLUE, 2
+        )
     if camera.entry_line is not None:
         line = camera.entry_line
         a, b = np.array(line.start, float), np.array(line.end, float)
@@ -132,7 +144,7 @@ def draw(camera: CameraConfig, frame: Frame, faces: Detections, result: CameraCh
         mid = (a + b) / 2
         normal = np.array([-(b - a)[1], (b - a)[0]])
         normal /= max(float(np.linalg.norm(normal)), 1e-9)
-        if float(np.dot(np.array(line.inside, float) - mid, normal)) < 0:
+        if line.inside_side() < 0:  # the arrow points to the store side
             normal = -normal
         tip = mid + 80 * normal
         cv2.arrowedLine(img, tuple(mid.astype(int)), tuple(tip.astype(int)), YELLOW, 3, tipLength=0.3)
@@ -144,8 +156,15 @@ def draw(camera: CameraConfig, frame: Frame, faces: Detections, result: CameraCh
         label = f"{width:.0f}px " + ("ok" if width >= result.min_face_px else "too small")
         cv2.putText(img, label, (x1, max(y1 - 8, 14)), cv2.FONT_HERSHEY_SIMPLEX, 0.6, colour, 2)
     cv2.rectangle(img, (0, img.shape[0] - 34), (img.shape[1], img.shape[0]), (0, 0, 0), -1)
-    cv2.putText(img, result.verdict[:150], (10, img.shape[0] - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.6,
-                GREEN if result.ok else RED, 2)  # fmt: skip
+    cv2.putText(
+        img,
+        result.verdict[:150],
+        (10, img.shape[0] - 10),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        0.6,
+        GREEN if result.ok else RED,
+        2,
+    )
     return np.asarray(img, dtype=np.uint8)
 
 

@@ -20,16 +20,11 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from edge.messages import Frame
-from models.loader import FaceModels
-from storelens.errors import ConfigError, StoreLensError
+from storelens.errors import CalibrationError, ConfigError, StoreLensError
 from storelens.images import load_image
+from storelens.messages import FaceModels, Frame
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
-
-
-class CalibrationError(StoreLensError):
-    """The labelled set cannot be used."""
 
 
 @dataclass(frozen=True)
@@ -159,9 +154,20 @@ def recommend(scores: Scores, gallery_size: int, target: float) -> Recommendatio
     threshold = chosen if reachable and chosen is not None else eer_t
     far = far_at(threshold)
     margin = float(np.clip(0.5 * std, 0.01, 0.1))
-    return Recommendation(round(threshold, 3), round(margin, 3), need, far, source,
-                          float(np.mean(scores.genuine < threshold)), gallery_size * far, gallery_size, target,
-                          reachable, round(eer_t, 3), eer)  # fmt: skip
+    return Recommendation(
+        round(threshold, 3),
+        round(margin, 3),
+        need,
+        far,
+        source,
+        float(np.mean(scores.genuine < threshold)),
+        gallery_size * far,
+        gallery_size,
+        target,
+        reachable,
+        round(eer_t, 3),
+        eer,
+    )
 
 
 def plot(scores: Scores, rec: Recommendation, out: Path) -> None:
@@ -197,10 +203,13 @@ def write_json(scores: Scores, rec: Recommendation, out: Path) -> None:
         "photos": scores.photos,
         "skipped": scores.skipped,
         "genuine": {"min": float(scores.genuine.min()), "median": float(np.median(scores.genuine))},
-        "impostor": {"max": float(scores.impostor.max()), "mean": float(scores.impostor.mean()),
-                     "std": float(scores.impostor.std())},
+        "impostor": {
+            "max": float(scores.impostor.max()),
+            "mean": float(scores.impostor.mean()),
+            "std": float(scores.impostor.std()),
+        },
         "curve": curves(scores, np.round(np.arange(0.5, 1.0001, 0.005), 4)),
-    }  # fmt: skip
+    }
     out.write_text(json.dumps(data, indent=2))
 
 

@@ -15,29 +15,10 @@ from insightface.utils.face_align import arcface_dst
 from numpy.typing import NDArray
 from skimage.transform import SimilarityTransform
 
-from models.manifest import ModelSpec
 from storelens.errors import ModelError
+from storelens.manifest import ModelSpec
 
 ARCFACE_112 = np.asarray(arcface_dst, np.float32)  # the five points in ArcFace's 112x112 chip (insightface)
-
-
-def head_pose(keypoints: NDArray[np.float32]) -> tuple[float, float]:
-    """Yaw and pitch estimated from five keypoints.
-
-    Args:
-        keypoints: (5, 2) left eye, right eye, nose, left and right mouth corner.
-
-    Returns:
-        yaw: nose's horizontal offset from the eye midpoint, in eye distances (0 = frontal);
-        pitch: eyes-to-nose over eyes-to-mouth vertical distance (about 0.5 when level).
-    """
-    left_eye, right_eye, nose, left_mouth, right_mouth = keypoints.astype(np.float64)
-    eye_mid = (left_eye + right_eye) / 2
-    eye_dist = max(float(np.linalg.norm(right_eye - left_eye)), 1.0)  # under a pixel apart is degenerate
-    mouth_mid = (left_mouth + right_mouth) / 2
-    yaw = float((nose[0] - eye_mid[0]) / eye_dist)
-    pitch = float((nose[1] - eye_mid[1]) / max(float(mouth_mid[1] - eye_mid[1]), 1.0))
-    return yaw, pitch
 
 
 def similarity_matrix(src: NDArray[np.float32], dst: NDArray[np.float32]) -> NDArray[np.float64]:

@@ -20,16 +20,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.messages import Frame
-from storelens.errors import StoreLensError
+from storelens.errors import CaptureError
+from storelens.messages import Frame
 
 log = logging.getLogger(__name__)
 
 StatusHook = Callable[[str, str], None]  # (state, detail)
-
-
-class CaptureError(StoreLensError):
-    """A source cannot be opened at all (a file that does not exist, an unreadable video)."""
 
 
 def is_live(source: str) -> bool:

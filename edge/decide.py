@@ -22,50 +22,13 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import cv2
 import numpy as np
 from numpy.typing import NDArray
-
-from edge.align import head_pose
-from edge.messages import Frame
 
 log = logging.getLogger(__name__)
 
 KEEP_VECTORS = 3  # best faces of an unnamed track kept for the anonymous registry
-GOOD_FACE_PX = 64.0  # a face this wide or wider counts as full size in the quality score
-SHARP_VARIANCE = 300.0  # Laplacian variance of a 64x64 grey crop that counts as fully sharp
-MAX_YAW = 0.5  # nose offset from the eye midpoint, in eye distances, at which a face counts as turned away
-PITCH_RANGE = (0.15, 1.0)  # eyes-to-nose over eyes-to-mouth: outside, the head is tilted too far
 AGAINST_UNNAMED = 0.5  # weight of an attempt that named nobody, against the leading member
-
-
-def face_quality(frame: Frame, box: NDArray[np.float32], score: float, keypoints: NDArray[np.float32]) -> float:
-    """How much one face can be trusted for recognition, in [0, 1].
-
-    The product of four factors in [0, 1]: detector confidence, size (width / 64 px), frontalness
-    (1 - (yaw / ``MAX_YAW``)^2, at least 0; 0 when the pitch is outside ``PITCH_RANGE``) and sharpness
-    (Laplacian variance of the face resized to 64x64 grey, over ``SHARP_VARIANCE``).
-
-    Args:
-        frame: the frame the face is in.
-        box: (4,) x1, y1, x2, y2.
-        score: detector confidence.
-        keypoints: (5, 2) the face's five points.
-
-    Returns:
-        0 for a face not worth embedding, up to 1 for a large, sharp, frontal, confident face.
-    """
-    x1, y1, x2, y2 = (int(v) for v in box)
-    width = max(x2 - x1, 1)
-    crop = frame.image[max(y1, 0) : max(y2, 1), max(x1, 0) : max(x2, 1)]
-    sharp = 0.0
-    if crop.size:
-        grey = cv2.cvtColor(cv2.resize(crop, (64, 64)), cv2.COLOR_BGR2GRAY)
-        sharp = min(float(cv2.Laplacian(grey, cv2.CV_32F).var()) / SHARP_VARIANCE, 1.0)
-    yaw, pitch = head_pose(keypoints)
-    frontal = max(0.0, 1.0 - (yaw / MAX_YAW) ** 2) if PITCH_RANGE[0] <= pitch <= PITCH_RANGE[1] else 0.0
-    size = min(width / GOOD_FACE_PX, 1.0)
-    return float(min(max(score, 0.0), 1.0) * size * frontal * sharp)
 
 
 @dataclass(frozen=True)
@@ -174,9 +137,16 @@ class TrackDecider:
         decided, reason = self._decide(evidence)
         log.debug(
             "%s attempt %d/%d quality %.2f: best %s %.3f (second %.3f), named %s -> %s",
-            where, evidence.attempts, self.policy.max_attempts, attempt.quality, attempt.best_id,
-            attempt.similarity, attempt.second, attempt.member_id, reason,
-        )  # fmt: skip
+            where,
+            evidence.attempts,
+            self.policy.max_attempts,
+            attempt.quality,
+            attempt.best_id,
+            attempt.similarity,
+            attempt.second,
+            attempt.member_id,
+            reason,
+        )
         if decided is not None:
             evidence.member = decided
             evidence.vectors.clear()  # a member's face is not kept as an anonymous embedding

@@ -10,9 +10,9 @@ import onnxruntime as ort
 from insightface.model_zoo.scrfd import SCRFD
 from numpy.typing import NDArray
 
-from edge.messages import Detections, Frame
-from models.manifest import ModelSpec
 from storelens.errors import ModelError
+from storelens.manifest import ModelSpec
+from storelens.messages import Detections, Frame
 
 log = logging.getLogger(__name__)
 
@@ -82,10 +82,9 @@ class FaceDetector:
     """Finds faces and their five keypoints in a frame.
 
     Args:
-        session: an ONNX Runtime session of a detection model (injected, see ``models.loader``).
+        session: an ONNX Runtime session of a detection model (injected, see ``storelens.apps.faces``).
         spec: the model's manifest entry; decoder, input size, mean, std and colour order come from it.
         score_threshold: minimum confidence; None takes the manifest's.
-        min_face_px: faces narrower than this many pixels are dropped.
     """
 
     def __init__(
@@ -93,13 +92,11 @@ class FaceDetector:
         session: ort.InferenceSession,
         spec: ModelSpec,
         score_threshold: float | None = None,
-        min_face_px: int = 0,
     ) -> None:
         if spec.task != "detection":
             raise ModelError(f"{spec.name} is a {spec.task} model, not a detector")
         self.spec = spec
         self.session = session
-        self.min_face_px = min_face_px
         threshold = float(score_threshold if score_threshold is not None else spec.score_threshold or 0.5)
         self._mean = np.asarray(spec.mean, np.float32).reshape(1, 3, 1, 1)
         self._std = np.asarray(spec.std, np.float32).reshape(1, 3, 1, 1)
@@ -113,9 +110,12 @@ class FaceDetector:
         self._scrfd = SCRFD(session=session)
         self._scrfd.input_mean = float(spec.mean[0])
         self._scrfd.input_std = float(spec.std[0])
-        self._scrfd.prepare(-1 if session.get_providers() == ["CPUExecutionProvider"] else 0,
-                            input_size=tuple(spec.input_size), det_thresh=threshold,
-                            nms_thresh=spec.nms_threshold)  # fmt: skip
+        self._scrfd.prepare(
+            -1 if session.get_providers() == ["CPUExecutionProvider"] else 0,
+            input_size=tuple(spec.input_size),
+            det_thresh=threshold,
+            nms_thresh=spec.nms_threshold,
+        )
 
     def letterbox(self, image: NDArray[np.uint8]) -> tuple[NDArray[np.float32], float]:
         """The model's input: the image scaled to fit, padded at the right and bottom, normalised.
@@ -160,7 +160,5 @@ class FaceDetector:
             Detections sorted by descending score: boxes (N, 4), scores (N,), keypoints (N, 5, 2).
         """
         dets = self._raw(frame.image)
-        if self.min_face_px > 0:
-            dets = dets.select(dets.widths >= self.min_face_px)
         order = np.argsort(-dets.scores, kind="stable")
         return dets.select(order)

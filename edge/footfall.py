@@ -9,9 +9,9 @@ import numpy as np
 import supervision as sv
 from numpy.typing import NDArray
 
-from edge.events import FootfallEvent, floor_interval
-from gallery.records import iso
+from storelens.clock import floor_interval, iso
 from storelens.config import EntryLine
+from storelens.events import FootfallEvent
 
 
 class EntryCounter:
@@ -24,10 +24,8 @@ class EntryCounter:
     def __init__(self, line: EntryLine) -> None:
         self.zone = sv.LineZone(sv.Point(*line.start), sv.Point(*line.end), triggering_anchors=[sv.Position.CENTER])
         # LineZone's "out" is a crossing towards the right-hand side of start->end (image y points down),
-        # i.e. towards the side where the cross product is positive.
-        dx, dy = line.end[0] - line.start[0], line.end[1] - line.start[1]
-        side = dx * (line.inside[1] - line.start[1]) - dy * (line.inside[0] - line.start[0])
-        self.entering_is_out = side > 0
+        # i.e. towards the side where EntryLine.inside_side() is positive.
+        self.entering_is_out = line.inside_side() > 0
 
     def trigger(self, ids: NDArray[np.int64], boxes: NDArray[np.float32]) -> NDArray[np.int64]:
         """Track ids (of ``ids``, with boxes (N, 4)) that entered in this frame."""
@@ -106,11 +104,18 @@ class FootfallAggregator:
             if not final and not (over and not interval.pending):
                 continue
             partial = final and not over
-            out.append(FootfallEvent(
-                store_id=self.store_id, camera_id=self.camera_id, interval_start=iso(start),
-                interval_end=iso(now if partial else end), entries=interval.entries,
-                unique_visitors=len(interval.people) + len(interval.pending), vip_arrivals=interval.arrivals,
-                partial=partial, visitor_tokens=tuple(sorted(interval.people)),
-            ))  # fmt: skip
+            out.append(
+                FootfallEvent(
+                    store_id=self.store_id,
+                    camera_id=self.camera_id,
+                    interval_start=iso(start),
+                    interval_end=iso(now if partial else end),
+                    entries=interval.entries,
+                    unique_visitors=len(interval.people) + len(interval.pending),
+                    vip_arrivals=interval.arrivals,
+                    partial=partial,
+                    visitor_tokens=tuple(sorted(interval.people)),
+                )
+            )
             del self.open[start]
         return out

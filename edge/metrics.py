@@ -30,19 +30,34 @@ class EdgeMetrics:
         self.fps = Gauge(
             "storelens_camera_analysed_fps", "Frames analysed per second, per camera", ["camera"], registry=r
         )
-        self.dropped = Gauge("storelens_camera_frames_dropped", "Frames a live reader skipped to stay current "
-                             "(newest-frame policy), since start", ["camera"], registry=r)  # fmt: skip
-        self.reconnects = Gauge("storelens_camera_reconnects", "Reconnection attempts since start", ["camera"],
-                                registry=r)  # fmt: skip
-        self.frame_age = Gauge("storelens_camera_last_frame_age_seconds", "Seconds since the camera's last frame",
-                               ["camera"], registry=r)  # fmt: skip
-        self.detector = Histogram("storelens_detector_seconds", "Face detector time per analysed frame", registry=r,
-                                  buckets=(0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64))  # fmt: skip
-        self.recogniser = Histogram("storelens_recogniser_seconds", "Recogniser time per batch of faces", registry=r,
-                                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16))  # fmt: skip
+        self.dropped = Gauge(
+            "storelens_camera_frames_dropped",
+            "Frames a live reader skipped to stay current (newest-frame policy), since start",
+            ["camera"],
+            registry=r,
+        )
+        self.reconnects = Gauge(
+            "storelens_camera_reconnects", "Reconnection attempts since start", ["camera"], registry=r
+        )
+        self.frame_age = Gauge(
+            "storelens_camera_last_frame_age_seconds", "Seconds since the camera's last frame", ["camera"], registry=r
+        )
+        self.detector = Histogram(
+            "storelens_detector_seconds",
+            "Face detector time per analysed frame",
+            registry=r,
+            buckets=(0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64),
+        )
+        self.recogniser = Histogram(
+            "storelens_recogniser_seconds",
+            "Recogniser time per batch of faces",
+            registry=r,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16),
+        )
         self.outbox = Gauge("storelens_outbox_depth", "Events waiting for the broker's acknowledgement", registry=r)
-        self.published = Counter("storelens_events_published", "Events acknowledged by the broker", ["camera"],
-                                 registry=r)  # fmt: skip
+        self.published = Counter(
+            "storelens_events_published", "Events acknowledged by the broker", ["camera"], registry=r
+        )
         self.gallery = Gauge("storelens_gallery_vectors", "Face vectors in the gallery", registry=r)
 
     def observe(self, stage: str, seconds: float) -> None:
@@ -65,8 +80,14 @@ class MetricsServer:
         health: returns (healthy, details).
     """
 
-    def __init__(self, host: str, port: int, metrics: EdgeMetrics, refresh: Callable[[], None],
-                 health: Callable[[], tuple[bool, dict[str, Any]]]) -> None:  # fmt: skip
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        metrics: EdgeMetrics,
+        refresh: Callable[[], None],
+        health: Callable[[], tuple[bool, dict[str, Any]]],
+    ) -> None:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -76,8 +97,11 @@ class MetricsServer:
                     self._send(200, outer.metrics.text(), CONTENT_TYPE_LATEST)
                 elif self.path == "/health":
                     ok, details = health()
-                    self._send(200 if ok else 503, json.dumps({"status": "ok" if ok else "degraded", **details})
-                               .encode(), "application/json")  # fmt: skip
+                    self._send(
+                        200 if ok else 503,
+                        json.dumps({"status": "ok" if ok else "degraded", **details}).encode(),
+                        "application/json",
+                    )
                 else:
                     self._send(404, b'{"detail": "not found"}', "application/json")
 

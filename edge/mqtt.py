@@ -10,35 +10,23 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge.events import StatusEvent, now_iso, topic
-from edge.outbox import Outbox
+from storelens.clock import now_iso
 from storelens.config import MqttConfig
+from storelens.edge.outbox import Outbox
 from storelens.errors import ConfigError
+from storelens.events import StatusEvent, topic
+from storelens.transport import Handler, Transport
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[[str, bytes], None]
-
-
-class Transport(Protocol):
-    """What the pipeline needs of a message transport."""
-
-    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> int:
-        """Send; returns a message id, acknowledged later through ``on_ack``."""
-
-    def subscribe(self, pattern: str, handler: Handler) -> None:
-        """Receive messages on topics matching ``pattern``."""
-
-    def stop(self) -> None:
-        """Disconnect and stop the network thread."""
 
 
 @dataclass(frozen=True)
@@ -84,13 +72,15 @@ class MqttTransport:
         self.broker = parse_url(config.url)
         # A persistent session (clean_session False) makes the broker keep this client's subscriptions
         # and queue its QoS 1 messages while it is away: a subscriber that restarts misses nothing.
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                                  clean_session=not persistent_session)  # fmt: skip
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=not persistent_session
+        )
         if config.username:
             self.client.username_pw_set(config.username, config.password)
         if self.broker.tls:
-            self.client.tls_set(ca_certs=config.ca_file, certfile=config.cert_file, keyfile=config.key_file,
-                                cert_reqs=ssl.CERT_REQUIRED)  # fmt: skip
+            self.client.tls_set(
+                ca_certs=config.ca_file, certfile=config.cert_file, keyfile=config.key_file, cert_reqs=ssl.CERT_REQUIRED
+            )
             self.client.tls_insecure_set(config.tls_insecure)
         if will:
             self.client.will_set(will[0], will[1], qos=1, retain=True)
@@ -105,7 +95,7 @@ class MqttTransport:
         self.subscribed = threading.Event()  # the broker acknowledged our subscriptions (since the last connect)
         self.on_ack: Callable[[int], None] = lambda mid: None
         self.on_lost: Callable[[], None] = lambda: None
-        self._on_connect_hook = on_connect
+        self.on_connect: Callable[[], None] = on_connect or (lambda: None)
         self._handlers: list[tuple[str, Handler]] = []
         self.stopping = False
 
@@ -122,8 +112,7 @@ class MqttTransport:
         for pattern, _ in self._handlers:
             client.subscribe(pattern, qos=1)
         self.connected.set()
-        if self._on_connect_hook:
-            self._on_connect_hook()
+        self.on_connect()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         if self.connected.is_set() and not self.stopping:
@@ -152,6 +141,34 @@ class MqttTransport:
                 except Exception:  # a consumer's bug must not kill the network thread
                     log.exception("handler for %s failed on %s", pattern, msg.topic)
 
+    def probe(self, timeout: float) -> str | None:
+        """Connect once and disconnect (``storelens doctor``): None when the broker accepts, else why not."""
+        result: list[Any] = []
+        self.client.on_connect = lambda c, u, f, reason, p: result.append(reason)
+        try:
+            self.client.connect(self.broker.host, self.broker.port, keepalive=10)
+        except OSError as exc:  # refused, unreachable, TLS handshake failed
+            return str(exc.strerror or exc)
+        self.client.loop_start()
+        try:
+            deadline = time.monotonic() + timeout
+            while not result and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            self.client.loop_stop()
+            self.client.disconnect()
+        if not result:
+            return "no answer"
+        return None if not result[0].is_failure else str(result[0])
+
+    def is_connected(self) -> bool:
+        """Whether the broker is connected now."""
+        return self.connected.is_set()
+
+    def wait_subscribed(self, timeout: float) -> bool:
+        """Wait until the broker has acknowledged our subscriptions (since the last connect)."""
+        return self.subscribed.wait(timeout)
+
     def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> int:
         """Publish; returns the message id that :attr:`on_ack` will be called with."""
         info = self.client.publish(topic, payload, qos=qos, retain=retain)
@@ -175,20 +192,18 @@ class CameraPublisher:
 
     Args:
         outbox: the persistent outbox.
-        config: broker settings.
+        transport: this camera's broker connection (see :func:`camera_transport`); the publisher owns it.
         store_id: store id.
         camera_id: camera id.
         window: events in flight at once.
     """
 
-    def __init__(self, outbox: Outbox, config: MqttConfig, store_id: str, camera_id: str, window: int = 64) -> None:
+    def __init__(self, outbox: Outbox, transport: Transport, store_id: str, camera_id: str, window: int = 64) -> None:
         self.outbox = outbox
         self.store_id, self.camera_id = store_id, camera_id
         self.status_topic = topic(store_id, camera_id, "status")
-        offline = StatusEvent(store_id=store_id, camera_id=camera_id, state="offline", detail="edge process gone")
-        will = (self.status_topic, offline.model_dump_json().encode())
-        client_id = f"storelens-{store_id}-{camera_id}"[:64]
-        self.transport = MqttTransport(config, client_id, will=will, on_connect=self._republish_status)
+        self.transport = transport
+        self.transport.on_connect = self._republish_status
         self.transport.on_ack = self._ack
         self.transport.on_lost = self._lost
         self.window = window
@@ -222,20 +237,32 @@ class CameraPublisher:
             return b""
         return self._status.model_copy(update={"ts": now_iso()}).model_dump_json().encode()
 
-    def set_status(self, state: str, fps: float = 0.0, detail: str = "") -> mqtt.MQTTMessageInfo | None:
-        """Publish the camera's retained status (again after every reconnect)."""
-        self._status = StatusEvent(store_id=self.store_id, camera_id=self.camera_id, state=state,  # type: ignore[arg-type]
-                                   fps=round(fps, 2), detail=detail)  # fmt: skip
-        if not self.transport.connected.is_set():
+    def set_status(self, state: str, fps: float = 0.0, detail: str = "") -> int | None:
+        """Publish the camera's retained status (again after every reconnect); its message id, None offline."""
+        self._status = StatusEvent(
+            store_id=self.store_id,
+            camera_id=self.camera_id,
+            state=state,  # type: ignore[arg-type]  # validated by StatusEvent
+            fps=round(fps, 2),
+            detail=detail,
+        )
+        if not self.transport.is_connected():
             return None
-        info = self.transport.client.publish(self.status_topic, self._status_payload(), qos=1, retain=True)
-        self._record(int(info.mid), None)
-        return info
+        return self._publish_status()
+
+    def _publish_status(self) -> int:
+        mid = self.transport.publish(self.status_topic, self._status_payload(), qos=1, retain=True)
+        if not self._record(mid, None):
+            return mid
+        return -1  # acknowledged already
 
     def _republish_status(self) -> None:
         if self._status is not None:
-            info = self.transport.client.publish(self.status_topic, self._status_payload(), qos=1, retain=True)
-            self._record(int(info.mid), None)
+            self._publish_status()
+
+    def _status_pending(self, mid: int) -> bool:
+        with self._lock:
+            return mid in self._ignore
 
     def _ack(self, mid: int) -> None:
         with self._lock:
@@ -265,7 +292,7 @@ class CameraPublisher:
 
     def pump(self) -> int:
         """Publish what fits in the window; returns how many were sent. Call repeatedly."""
-        if not self.transport.connected.is_set():
+        if not self.transport.is_connected():
             return 0
         with self._lock:
             room = self.window - len(self._inflight)
@@ -288,11 +315,18 @@ class CameraPublisher:
 
     def stop(self, offline: bool = True) -> None:
         """Say offline (retained), wait for the broker to have it, and disconnect."""
-        if offline and self.transport.connected.is_set():
-            info = self.set_status("offline", detail="stopped")
-            if info is not None:
-                try:
-                    info.wait_for_publish(timeout=3)
-                except (RuntimeError, ValueError):  # connection lost meanwhile: the will says offline
-                    log.debug("offline status not confirmed for %s", self.camera_id)
+        if offline and self.transport.is_connected():
+            mid = self.set_status("offline", detail="stopped")
+            deadline = time.monotonic() + 3
+            while mid is not None and self._status_pending(mid) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            if mid is not None and self._status_pending(mid):  # connection lost meanwhile: the will says offline
+                log.debug("offline status not confirmed for %s", self.camera_id)
         self.transport.stop()
+
+
+def camera_transport(config: MqttConfig, store_id: str, camera_id: str) -> MqttTransport:
+    """The MQTT connection of one camera's publisher, whose will says the camera is offline."""
+    offline = StatusEvent(store_id=store_id, camera_id=camera_id, state="offline", detail="edge process gone")
+    will = (topic(store_id, camera_id, "status"), offline.model_dump_json().encode())
+    return MqttTransport(config, f"storelens-{store_id}-{camera_id}"[:64], will=will)

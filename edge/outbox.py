@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from storelens.errors import StoreLensError
+from storelens.errors import OutboxError
 from storelens.migrations import migrate_sqlite
 
 SCHEMA_VERSION = 2
@@ -33,10 +33,6 @@ def _v2(db: sqlite3.Connection) -> None:
 
 
 MIGRATIONS = {0: _v1, 1: _v2}
-
-
-class OutboxError(StoreLensError):
-    """The outbox file cannot be used."""
 
 
 @dataclass(frozen=True)

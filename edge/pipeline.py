@@ -18,17 +18,15 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from edge.align import align_faces
-from edge.decide import Attempt, DecisionPolicy, TrackDecider, TrackEvidence, face_quality
-from edge.events import ArrivalEvent, FootfallEvent, VisitorEvent
-from edge.footfall import EntryCounter, FootfallAggregator
-from edge.messages import Detections, Embeddings, Frame, Tracks
-from edge.track import FaceTracker, roi_filter
-from edge.visits import AnonymousRegistry, ArrivalCooldown, new_token
-from gallery.gallery import Gallery, MatchPolicy
-from gallery.records import iso
-from models.loader import FaceModels
-from storelens.config import CameraConfig, Config
+from storelens.clock import iso
+from storelens.config import CameraConfig, EdgeConfig
+from storelens.edge.decide import Attempt, DecisionPolicy, TrackDecider, TrackEvidence
+from storelens.edge.footfall import EntryCounter, FootfallAggregator
+from storelens.edge.track import FaceTracker, roi_filter
+from storelens.edge.visits import AnonymousRegistry, ArrivalCooldown, new_token
+from storelens.events import ArrivalEvent, FootfallEvent, VisitorEvent
+from storelens.faces import face_quality
+from storelens.messages import Detections, Embeddings, FaceModels, Frame, Matcher, MatchPolicy, Tracks
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +50,8 @@ class TrackState:
         return self.evidence.member
 
 
-def decision_policy(config: Config, match: MatchPolicy) -> DecisionPolicy:
-    """The per-track decision settings of ``config``, on the recogniser's similarity scale ``match``."""
-    edge = config.edge
+def decision_policy(edge: EdgeConfig, match: MatchPolicy) -> DecisionPolicy:
+    """The per-track decision settings of ``edge``, on the recogniser's similarity scale ``match``."""
     return DecisionPolicy(
         min_quality=edge.min_face_quality,
         min_face_px=float(edge.min_embed_face_px),
@@ -70,39 +67,51 @@ class CameraPipeline:
     """Turns one camera's frames into events.
 
     Args:
-        config: the whole configuration (store id, edge settings).
-        camera: this camera's settings.
+        store_id: the store's id.
+        camera: this camera's settings (id, region of interest).
+        min_face_px: the camera's effective minimum face width (``Config.min_face_px_for``); applied only here.
         face_models: detector and embedder.
         gallery: the store's members.
+        policy: when a track is embedded and named.
+        tracker: this camera's face tracker.
+        counter: this camera's entry counter, None without an entry line.
+        footfall: this camera's footfall aggregator.
         cooldown: the store-wide arrival cooldown (shared by cameras).
         visitors: the store-wide anonymous registry (shared by cameras).
+        track_lost: how long a track may go unseen before it ends.
+        timing: called with (stage, seconds) for the detector and embedder (metrics).
     """
 
     def __init__(
         self,
-        config: Config,
+        store_id: str,
         camera: CameraConfig,
+        min_face_px: int,
         face_models: FaceModels,
-        gallery: Gallery,
+        gallery: Matcher,
+        policy: DecisionPolicy,
+        tracker: FaceTracker,
+        counter: EntryCounter | None,
+        footfall: FootfallAggregator,
         cooldown: ArrivalCooldown,
         visitors: AnonymousRegistry,
+        track_lost: timedelta,
         timing: Callable[[str, float], None] | None = None,
     ) -> None:
         self.timing = timing or (lambda stage, seconds: None)
-        self.store_id = config.store.id
+        self.store_id = store_id
         self.camera = camera
-        self.edge = config.edge
         self.fm = face_models
         self.gallery = gallery
         self.cooldown = cooldown
         self.visitors = visitors
-        self.min_face_px = camera.min_face_px if camera.min_face_px is not None else config.detection.min_face_px
-        self.tracker = FaceTracker(camera.analysis_fps, config.edge.track_lost_seconds)
-        self.counter = EntryCounter(camera.entry_line) if camera.entry_line else None
-        self.footfall = FootfallAggregator(self.store_id, camera.id, config.edge.footfall_interval_minutes)
+        self.min_face_px = min_face_px
+        self.tracker = tracker
+        self.counter = counter
+        self.footfall = footfall
         self.tracks: dict[int, TrackState] = {}
-        self.lost = timedelta(seconds=config.edge.track_lost_seconds)
-        self.decider = TrackDecider(decision_policy(config, gallery.policy))
+        self.lost = track_lost
+        self.decider = TrackDecider(policy)
         self.attempts_per_track: deque[int] = deque(maxlen=ATTEMPT_HISTORY)  # for metrics and the benchmark
 
     def detect(self, frame: Frame) -> Detections:
@@ -150,15 +159,20 @@ class CameraPipeline:
             return []
         rows = np.array(picked)
         t0 = time.perf_counter()
-        chips = align_faces(frame.image, tracks.faces.keypoints[rows], self.fm.recogniser_spec)
+        chips = self.fm.embedder.chips(frame, tracks.faces.select(rows))
         embeddings = Embeddings(self.fm.embedder.embed_chips(chips), self.fm.recogniser_spec.name)
         self.timing("embed", time.perf_counter() - t0)
         matches = self.gallery.match(embeddings)
         events: list[PipelineEvent] = []
         for i, row in enumerate(picked):
             state = self.tracks[int(tracks.ids[row])]
-            attempt = Attempt(qualities[i], matches.member_ids[i], matches.best_ids[i],
-                              float(matches.similarities[i]), float(matches.runner_up[i]))  # fmt: skip
+            attempt = Attempt(
+                qualities[i],
+                matches.member_ids[i],
+                matches.best_ids[i],
+                float(matches.similarities[i]),
+                float(matches.runner_up[i]),
+            )
             state.evidence.keep_vector(qualities[i], embeddings.vectors[i])
             where = f"camera {self.camera.id} track {state.track_id}"
             member = self.decider.add(state.evidence, attempt, frame.ts, where)
@@ -166,11 +180,16 @@ class CameraPipeline:
                 continue
             self.gallery.touch(member, frame.ts)
             if self.cooldown.claim(member, frame.ts):
-                events.append(ArrivalEvent(
-                    store_id=self.store_id, camera_id=self.camera.id, member_id=member,
-                    similarity=round(state.evidence.best_similarity[member], 4), track_id=state.track_id,
-                    ts=iso(frame.ts),
-                ))  # fmt: skip
+                events.append(
+                    ArrivalEvent(
+                        store_id=self.store_id,
+                        camera_id=self.camera.id,
+                        member_id=member,
+                        similarity=round(state.evidence.best_similarity[member], 4),
+                        track_id=state.track_id,
+                        ts=iso(frame.ts),
+                    )
+                )
                 self.footfall.arrival(frame.ts)
         return events
 
@@ -189,11 +208,17 @@ class CameraPipeline:
             decision = self.visitors.resolve(np.stack([v for _, v in state.evidence.vectors]), state.last_ts)
             self.footfall.identified(state.track_id, decision.anon_id)
             if decision.new_visit:
-                events.append(VisitorEvent(
-                    store_id=self.store_id, camera_id=self.camera.id, anon_id=decision.anon_id,
-                    track_id=state.track_id, returning=decision.returning, entered=state.entered,
-                    ts=iso(state.last_ts),
-                ))  # fmt: skip
+                events.append(
+                    VisitorEvent(
+                        store_id=self.store_id,
+                        camera_id=self.camera.id,
+                        anon_id=decision.anon_id,
+                        track_id=state.track_id,
+                        returning=decision.returning,
+                        entered=state.entered,
+                        ts=iso(state.last_ts),
+                    )
+                )
         return events
 
     def finish(self, now: datetime) -> list[PipelineEvent]:

@@ -6,10 +6,10 @@ import numpy as np
 import onnxruntime as ort
 from numpy.typing import NDArray
 
-from edge.align import align_faces
-from edge.messages import Detections, Embeddings, Frame
-from models.manifest import ModelSpec
+from storelens.edge.align import align_faces
 from storelens.errors import ModelError
+from storelens.manifest import ModelSpec
+from storelens.messages import Detections, Embeddings, Frame
 
 
 class FaceEmbedder:
@@ -65,5 +65,16 @@ class FaceEmbedder:
         Returns:
             Embeddings with vectors (N, D).
         """
-        chips = align_faces(frame.image, faces.keypoints, self.spec)
-        return Embeddings(self.embed_chips(chips), self.spec.name)
+        return Embeddings(self.embed_chips(self.chips(frame, faces)), self.spec.name)
+
+    def chips(self, frame: Frame, faces: Detections) -> NDArray[np.uint8]:
+        """Chips aligned for this recogniser.
+
+        Args:
+            frame: the frame the faces were found in.
+            faces: N detections with keypoints (N, 5, 2).
+
+        Returns:
+            (N, h, w, 3) uint8 BGR chips at the model's input size.
+        """
+        return align_faces(frame.image, faces.keypoints, self.spec)

@@ -6,50 +6,17 @@ Every photo is checked before anything is stored, so a refused photo leaves the 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
-from numpy.typing import NDArray
 
-from edge.align import align_faces, head_pose
-from edge.messages import Embeddings, Frame
-from gallery.gallery import Gallery, NewVector
-from gallery.records import Consent, EnrolmentResult, MemberInfo
-from models.loader import FaceModels
 from storelens.config import EnrolmentConfig
 from storelens.errors import EnrolmentError, StoreLensError
+from storelens.faces import FaceQuality, measure_face
+from storelens.gallery.gallery import Gallery, NewVector
+from storelens.gallery.records import Consent, EnrolmentResult, MemberInfo
 from storelens.images import load_image
-
-
-@dataclass(frozen=True)
-class FaceQuality:
-    """Quality measures of one face.
-
-    Attributes:
-        width: box width in pixels.
-        score: detector confidence.
-        sharpness: variance of the Laplacian of the grey aligned chip.
-        yaw: horizontal nose offset from the eye midpoint, in eye distances (0 = frontal).
-        pitch: eyes-to-nose over eyes-to-mouth vertical distance (about 0.5 when level).
-    """
-
-    width: float
-    score: float
-    sharpness: float
-    yaw: float
-    pitch: float
-
-
-def face_quality(
-    chip: NDArray[np.uint8], box: NDArray[np.float32], score: float, kps: NDArray[np.float32]
-) -> FaceQuality:
-    """Measure one face from its aligned chip (h, w, 3), box (4,), score and keypoints (5, 2)."""
-    grey = cv2.cvtColor(chip, cv2.COLOR_BGR2GRAY)
-    sharpness = float(cv2.Laplacian(grey, cv2.CV_64F).var())
-    yaw, pitch = head_pose(kps)
-    return FaceQuality(float(box[2] - box[0]), score, sharpness, yaw, pitch)
+from storelens.messages import Embeddings, FaceModels, Frame
 
 
 class Enroller:
@@ -97,8 +64,8 @@ class Enroller:
             raise EnrolmentError(f"{photo}: no face found")
         if len(faces) > 1:
             raise EnrolmentError(f"{photo}: {len(faces)} faces found; an enrolment photo must show one person")
-        chip = align_faces(frame.image, faces.keypoints, self.fm.recogniser_spec)[0]
-        quality = face_quality(chip, faces.boxes[0], float(faces.scores[0]), faces.keypoints[0])
+        chip = self.fm.embedder.chips(frame, faces)[0]
+        quality = measure_face(chip, faces.boxes[0], float(faces.scores[0]), faces.keypoints[0])
         reason = self.problem(quality)
         if reason:
             raise EnrolmentError(f"{photo}: {reason}")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gallery.gallery import Gallery, MatchPolicy
-from models.manifest import ModelSpec
 from storelens.config import Config
+from storelens.gallery.gallery import Gallery
+from storelens.manifest import ModelSpec
+from storelens.messages import MatchPolicy
 
 
 def _pick(configured: float | None, manifest: float | None) -> float:

@@ -19,12 +19,13 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from edge.messages import Embeddings, Matches
-from gallery.index import VectorIndex, choose_kind
-from gallery.records import Consent, DeletionReceipt, EnrolmentResult, MemberInfo, MemberRecord, iso, utc_now
-from gallery.store import GalleryStore, member_hash
+from storelens.clock import iso, utc_now
 from storelens.config import GalleryConfig
 from storelens.errors import GalleryError
+from storelens.gallery.index import VectorIndex, choose_kind
+from storelens.gallery.records import Consent, DeletionReceipt, EnrolmentResult, MemberInfo, MemberRecord
+from storelens.gallery.store import GalleryStore, member_hash
+from storelens.messages import Embeddings, Matches, MatchPolicy
 
 log = logging.getLogger(__name__)
 
@@ -32,27 +33,6 @@ DB_NAME = "gallery.sqlite"
 INDEX_NAME = "index.faiss"
 PHOTOS_DIR = "photos"
 NEIGHBOURS = 16
-
-
-@dataclass(frozen=True)
-class MatchPolicy:
-    """Every threshold on the recogniser's similarity scale, resolved once (config, else the manifest).
-
-    Attributes:
-        threshold: a face is named when its best member similarity is at least this ...
-        margin: ... and beats the second-best member by this.
-        strong_margin: an attempt at threshold + this counts twice in a track's evidence.
-        visitor_match: two anonymous faces this similar are the same stranger.
-        near_duplicate: an enrolment photo this similar to a kept one is not stored again.
-        lookalike: an enrolment photo this similar to another member is refused.
-    """
-
-    threshold: float
-    margin: float
-    strong_margin: float = 0.0
-    visitor_match: float = 1.0
-    near_duplicate: float = 1.0
-    lookalike: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -283,8 +263,13 @@ class Gallery:
                 self._maybe_rebuild()
             self._after_change(generation)
         total = len(kept)
-        return EnrolmentResult(member_id=member.member_id, added_vectors=len(fresh), total_vectors=total,
-                               near_duplicates=duplicates, photos_kept=photos_kept)  # fmt: skip
+        return EnrolmentResult(
+            member_id=member.member_id,
+            added_vectors=len(fresh),
+            total_vectors=total,
+            near_duplicates=duplicates,
+            photos_kept=photos_kept,
+        )
 
     def remove(self, member_id: str, reason: str = "erasure request") -> DeletionReceipt:
         """Erase a member: vectors (index and database), kept photos, consent and metadata.
@@ -311,9 +296,15 @@ class Gallery:
                 shutil.rmtree(folder)
             self.store.checkpoint()
             self._after_change(generation)
-        return DeletionReceipt(member_id=member_id, removed_vectors=n_vec, removed_photos=n_photo,
-                               removed_consents=n_consent, removed_metadata=True, at=at,
-                               reason=reason)  # fmt: skip
+        return DeletionReceipt(
+            member_id=member_id,
+            removed_vectors=n_vec,
+            removed_photos=n_photo,
+            removed_consents=n_consent,
+            removed_metadata=True,
+            at=at,
+            reason=reason,
+        )
 
     def _after_change(self, generation: int) -> None:
         with self._lock:

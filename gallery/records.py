@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from storelens.clock import utc_now
 from storelens.errors import EnrolmentError
-
-
-def utc_now() -> datetime:
-    """The current time, UTC, millisecond precision."""
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
-
-
-def iso(ts: datetime) -> str:
-    """ISO 8601 UTC with milliseconds, e.g. ``2026-11-21T23:18:00.123Z``."""
-    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
 
 
 class Consent(BaseModel):

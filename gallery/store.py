@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from gallery.records import Consent, MemberInfo, MemberRecord, iso
-from storelens.errors import GalleryError
-from storelens.migrations import SchemaError, migrate_sqlite
+from storelens.clock import iso
+from storelens.errors import GalleryError, SchemaError
+from storelens.gallery.records import Consent, MemberInfo, MemberRecord
+from storelens.migrations import migrate_sqlite
 
 SCHEMA_VERSION = 2
 
@@ -184,9 +185,16 @@ class GalleryStore:
         self.db.execute(
             "INSERT INTO consents (member_id, reference, notice_version, purpose, recorded_at, under_14, "
             "guardian_reference) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (member.member_id, consent.reference, consent.notice_version, consent.purpose,
-             iso(consent.recorded_at), int(consent.under_14), consent.guardian_reference),
-        )  # fmt: skip
+            (
+                member.member_id,
+                consent.reference,
+                consent.notice_version,
+                consent.purpose,
+                iso(consent.recorded_at),
+                int(consent.under_14),
+                consent.guardian_reference,
+            ),
+        )
 
     def add_vector(self, member_id: str, vector: NDArray[np.float32], photo_sha256: str, at: str) -> int:
         """Store one vector; returns its id (the FAISS id)."""
@@ -248,10 +256,19 @@ class GalleryStore:
             (member_id, member_id),
         ).fetchall()
         return [
-            MemberRecord(member_id=r[0], name=r[1], enrolled_at=r[2], last_seen_at=r[3], vectors=r[4],
-                         consent_reference=r[5], notice_version=r[6], purpose=r[7], under_14=bool(r[8]))
+            MemberRecord(
+                member_id=r[0],
+                name=r[1],
+                enrolled_at=r[2],
+                last_seen_at=r[3],
+                vectors=r[4],
+                consent_reference=r[5],
+                notice_version=r[6],
+                purpose=r[7],
+                under_14=bool(r[8]),
+            )
             for r in rows
-        ]  # fmt: skip
+        ]
 
     def member(self, member_id: str) -> MemberRecord | None:
         """One member, or None when not enrolled."""

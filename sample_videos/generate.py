@@ -2,7 +2,8 @@
 
 The scenario (who walks where, when, under what light, who enters, who is enrolled) lives in
 ``truth.json``, committed with this generator. The video is generated on demand into
-``sample_videos/cache/`` and reused while the scenario and photos are unchanged.
+the user's cache directory (``$STORELENS_CACHE_DIR`` or ``~/.cache/storelens``, under ``sample_videos/``;
+never the install folder, which the service user cannot write) and reused while the scenario and photos are unchanged.
 """
 
 from __future__ import annotations
@@ -18,16 +19,15 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from edge.messages import Frame
-from models.loader import FaceModels
 from storelens.images import load_image
-from storelens.samples import fetch_photos
+from storelens.messages import FaceModels, Frame
+from storelens.models.prepare import cache_dir
+from storelens.sample_videos.photos import fetch_photos
 
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
 TRUTH = HERE / "truth.json"
-CACHE = HERE / "cache"
 GENERATOR_VERSION = "2"
 
 
@@ -106,12 +106,22 @@ def look_at(person: dict[str, Any], t: float) -> Look:
     return Look(level, amount("blur"), amount("turn"), amount("occlude"))
 
 
-def paste(frame: NDArray[np.uint8], sprite: Sprite, centre: tuple[float, float], face_px: float, look: Look,
-          colour: tuple[int, int, int]) -> None:  # fmt: skip
+def paste(
+    frame: NDArray[np.uint8],
+    sprite: Sprite,
+    centre: tuple[float, float],
+    face_px: float,
+    look: Look,
+    colour: tuple[int, int, int],
+) -> None:
     """Draw a person (shoulders and head) with the face ``face_px`` wide centred at ``centre``."""
     side = max(8, int(face_px / sprite.face_fraction))
-    head = cv2.resize(sprite.image, (side, side), interpolation=cv2.INTER_AREA if side < len(sprite.image)
-                      else cv2.INTER_LINEAR).astype(np.float32) * look.light  # fmt: skip
+    head = (
+        cv2.resize(
+            sprite.image, (side, side), interpolation=cv2.INTER_AREA if side < len(sprite.image) else cv2.INTER_LINEAR
+        ).astype(np.float32)
+        * look.light
+    )
     alpha = cv2.resize(sprite.alpha, (side, side))[..., None]
     if look.blur > 0:
         head = np.asarray(cv2.GaussianBlur(head, (0, 0), look.blur), np.float32)
@@ -191,8 +201,14 @@ def render(truth: dict[str, Any], fm: FaceModels, out: Path) -> Path:
             u = _progress(person, t)
             x = person["from"][0] + u * (person["to"][0] - person["from"][0])
             y = person["from"][1] + u * (person["to"][1] - person["from"][1])
-            paste(frame, sprites[(person["photo"], int(person["face"]))], (x, y), _size(person, t),
-                  look_at(person, t), colour)  # fmt: skip
+            paste(
+                frame,
+                sprites[(person["photo"], int(person["face"]))],
+                (x, y),
+                _size(person, t),
+                look_at(person, t),
+                colour,
+            )
         noise = rng.normal(0, 3.0, frame.shape).astype(np.float32)
         writer.write(np.clip(frame.astype(np.float32) + noise, 0, 255).astype(np.uint8))
     writer.release()
@@ -210,8 +226,9 @@ def _size(person: dict[str, Any], t: float) -> float:
     return float(person["size"][0] + u * (person["size"][1] - person["size"][0]))
 
 
-def sample_video(fm: FaceModels, truth_path: Path = TRUTH, cache: Path = CACHE) -> Path:
-    """The sample video, generated if missing or out of date."""
+def sample_video(fm: FaceModels, truth_path: Path = TRUTH, cache: Path | None = None) -> Path:
+    """The sample video, generated if missing or out of date (in ``cache``, default the user's cache directory)."""
+    cache = cache or cache_dir() / "sample_videos"
     truth = load_truth(truth_path)
     key = scenario_key(truth)
     out = cache / f"{Path(truth['video']['file']).stem}-{key}.mp4"

@@ -25,13 +25,14 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from edge.messages import Frame
-from models.loader import load_face_models
-from models.manifest import load_manifest, models_dir
-from models.prepare import cache_dir, fetch_origin
+from storelens.apps.faces import load_face_models
 from storelens.config import default_config
+from storelens.edge.recognise import FaceEmbedder
 from storelens.images import load_image
-from storelens.samples import fetch_photos
+from storelens.manifest import load_manifest, models_dir
+from storelens.messages import FaceModels, Frame
+from storelens.models.prepare import cache_dir, fetch_origin
+from storelens.sample_videos.photos import fetch_photos
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,12 @@ END = "<!-- storelens-bench:models:{pack}:end -->"
 SETS_START = "<!-- storelens-bench:sets:start -->"
 SETS_END = "<!-- storelens-bench:sets:end -->"
 DEFAULT_PACKS = ("default", "scrfd_dlib")
+
+
+def session_provider(fm: FaceModels) -> str:
+    """The execution provider the recogniser's ONNX Runtime session runs on."""
+    embedder = fm.embedder
+    return embedder.session.get_providers()[0] if isinstance(embedder, FaceEmbedder) else "?"
 
 
 def machine() -> str:
@@ -105,7 +112,7 @@ def measure_models(runs: int, directory: Path, pack: str) -> dict[str, Any]:
     det_ms = median_ms(lambda: fm.detector.detect(frame640), runs)
     full = Frame(group)
     dets = fm.detector.detect(full)
-    from edge.align import align_faces
+    from storelens.edge.align import align_faces
 
     chips = align_faces(full.image, dets.keypoints, fm.recogniser_spec)
     n = len(chips)
@@ -127,7 +134,7 @@ def measure_models(runs: int, directory: Path, pack: str) -> dict[str, Any]:
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": command_line(),
         "runs": runs,
-        "onnxruntime": f"{ort.__version__} {fm.embedder.session.get_providers()[0]}",
+        "onnxruntime": f"{ort.__version__} {session_provider(fm)}",
         "detector": fm.detector_spec.name,
         "recogniser": fm.recogniser_spec.name,
         "faces": n,
@@ -201,17 +208,26 @@ def sets_markdown(models: dict[str, dict[str, Any]], edge: dict[str, dict[str, A
         "| measure | " + " | ".join(head) + " | goal |",
         "|---|" + "---|" * len(packs) + "---|",
         row("detector, ms per 640x640 frame", "", lambda p: m(p, "detector_ms_per_frame_640")),
-        row("recogniser, ms per face (batch of 29 / one at a time)", "",
-            lambda p: f"{m(p, 'recogniser_ms_per_face_batched')} / {m(p, 'recogniser_ms_per_face_single')}"),
+        row(
+            "recogniser, ms per face (batch of 29 / one at a time)",
+            "",
+            lambda p: f"{m(p, 'recogniser_ms_per_face_batched')} / {m(p, 'recogniser_ms_per_face_single')}",
+        ),
         row("edge: analysed fps, one camera", "", lambda p: str(e(p, "analysed_fps") or "not measured")),
         row("edge: 720p cameras sustained at 5 analysed fps", ">= 4", lambda p: str(e(p, "cameras_at_5fps"))),
         row("edge: capture-to-publish latency p95, ms", "<= 300", lat),
-        row("edge: embeddings per track, mean / max", "",
-            lambda p: f"{e(p, 'embeddings_per_track_mean')} / {e(p, 'embeddings_per_track_max')}"),
-        row("edge: members announced on the sample video", "each once",
-            lambda p: ", ".join(e(p, "arrivals") or []) or "none"),
+        row(
+            "edge: embeddings per track, mean / max",
+            "",
+            lambda p: f"{e(p, 'embeddings_per_track_mean')} / {e(p, 'embeddings_per_track_max')}",
+        ),
+        row(
+            "edge: members announced on the sample video",
+            "each once",
+            lambda p: ", ".join(e(p, "arrivals") or []) or "none",
+        ),
         SETS_END,
-    ]  # fmt: skip
+    ]
     return "\n".join(lines) + "\n"
 
 

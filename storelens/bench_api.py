@@ -19,11 +19,11 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from websockets.sync.client import connect
 
-from api.auth import new_token
-from api.server import ApiThread
-from edge.events import ArrivalEvent, topic
+from storelens.api.auth import new_token
+from storelens.apps.api import ApiApp
 from storelens.broker import LocalBroker, free_port
 from storelens.config import Config
+from storelens.events import ArrivalEvent, topic
 
 START = "<!-- storelens-bench:api:start -->"
 END = "<!-- storelens-bench:api:end -->"
@@ -33,12 +33,16 @@ def measure_live(arrivals: int = 200, clients: int = 3, rate_hz: float = 20.0) -
     """Publish ``arrivals`` at ``rate_hz``; latency from publish to receipt on each of ``clients`` iPads."""
     broker = LocalBroker().start()
     with tempfile.TemporaryDirectory() as tmp:
-        config = Config.model_validate({
-            "store": {"id": "bench"}, "cameras": [{"id": "entrance", "source": "x"}],
-            "mqtt": {"url": broker.url}, "gallery": {"dir": str(Path(tmp) / "g")},
-            "api": {"port": free_port(), "database_url": f"sqlite:///{Path(tmp) / 'e.sqlite'}"},
-        })  # fmt: skip
-        api = ApiThread(config)
+        config = Config.model_validate(
+            {
+                "store": {"id": "bench"},
+                "cameras": [{"id": "entrance", "source": "x"}],
+                "mqtt": {"url": broker.url},
+                "gallery": {"dir": str(Path(tmp) / "g")},
+                "api": {"port": free_port(), "database_url": f"sqlite:///{Path(tmp) / 'e.sqlite'}"},
+            }
+        )
+        api = ApiApp(config, f"StoreLens demo ({config.store.id})")
         api.start()
         token = new_token()
         api.services.store.add_token(token, "bench-ipad", "associate")
@@ -71,8 +75,9 @@ def measure_live(arrivals: int = 200, clients: int = 3, rate_hz: float = 20.0) -
         pub.connect("127.0.0.1", broker.port)
         pub.loop_start()
         for i in range(arrivals):
-            ev = ArrivalEvent(store_id="bench", camera_id="entrance", member_id=f"M-{i % 20}", similarity=0.95,
-                              track_id=i)  # fmt: skip
+            ev = ArrivalEvent(
+                store_id="bench", camera_id="entrance", member_id=f"M-{i % 20}", similarity=0.95, track_id=i
+            )
             with lock:
                 sent[ev.event_id] = time.monotonic()
             pub.publish(topic("bench", "entrance", "arrival"), ev.model_dump_json(), qos=1)
@@ -98,21 +103,27 @@ def measure_live(arrivals: int = 200, clients: int = 3, rate_hz: float = 20.0) -
 
 def api_markdown(r: dict[str, Any], machine: str, date: str, command: str) -> str:
     """The part-4 section of docs/benchmarks.md."""
-    return "\n".join([
-        START,
-        "## Part 4: live push to the iPads",
-        "",
-        f"- Machine: {machine}",
-        f"- Date: {date}",
-        f"- Command: `{command}`",
-        f"- {r['arrivals']} arrivals published on MQTT ({r['broker']}) at {r['rate_hz']:g} per second; the store API "
-        f"stores each one and pushes it with the member card to {r['clients']} WebSocket clients (iPads).",
-        "",
-        "| measure | value | goal |",
-        "|---|---|---|",
-        f"| arrivals received (all clients) | {r['received']} of {r['arrivals'] * r['clients']} | all |",
-        f"| MQTT publish to iPad, p50 ms | {r['p50_ms']} | |",
-        f"| MQTT publish to iPad, p95 ms | {r['p95_ms']} | <= 500 |",
-        f"| MQTT publish to iPad, max ms | {r['max_ms']} | |",
-        END,
-    ]) + "\n"  # fmt: skip
+    return (
+        "\n".join(
+            [
+                START,
+                "## Part 4: live push to the iPads",
+                "",
+                f"- Machine: {machine}",
+                f"- Date: {date}",
+                f"- Command: `{command}`",
+                f"- {r['arrivals']} arrivals published on MQTT ({r['broker']}) at {r['rate_hz']:g} per second; "
+                f"the store API stores each one and pushes it with the member card to {r['clients']} WebSocket "
+                "clients (iPads).",
+                "",
+                "| measure | value | goal |",
+                "|---|---|---|",
+                f"| arrivals received (all clients) | {r['received']} of {r['arrivals'] * r['clients']} | all |",
+                f"| MQTT publish to iPad, p50 ms | {r['p50_ms']} | |",
+                f"| MQTT publish to iPad, p95 ms | {r['p95_ms']} | <= 500 |",
+                f"| MQTT publish to iPad, max ms | {r['max_ms']} | |",
+                END,
+            ]
+        )
+        + "\n"
+    )

@@ -24,19 +24,18 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edge.capture import FileReader
-from edge.events import ArrivalEvent
-from edge.messages import Frame
-from edge.pipeline import CameraPipeline
-from edge.visits import AnonymousRegistry, ArrivalCooldown
-from gallery.enrol import Enroller, enroll_photos
-from gallery.factory import open_gallery
-from gallery.gallery import Gallery
-from gallery.records import Consent, MemberInfo
-from models.loader import FaceModels
-from sample_videos.generate import load_truth, sample_video
+from storelens.apps.edge import build_pipeline
 from storelens.config import Config
-from storelens.samples import fetch_photos
+from storelens.edge.capture import FileReader
+from storelens.edge.pipeline import CameraPipeline
+from storelens.edge.visits import AnonymousRegistry, ArrivalCooldown
+from storelens.events import ArrivalEvent
+from storelens.gallery.factory import open_gallery
+from storelens.gallery.gallery import Gallery
+from storelens.messages import FaceModels, Frame
+from storelens.sample_videos.generate import load_truth, sample_video
+from storelens.sample_videos.members import enrol_scenario_members
+from storelens.sample_videos.photos import fetch_photos
 
 START = "<!-- storelens-bench:edge:{pack}:start -->"
 END = "<!-- storelens-bench:edge:{pack}:end -->"
@@ -45,23 +44,24 @@ END = "<!-- storelens-bench:edge:{pack}:end -->"
 def scenario_config(video: Path, gallery_dir: Path, extra: dict[str, Any] | None = None) -> Config:
     """The sample scenario's camera, with the members' gallery."""
     truth = load_truth()
-    return Config.model_validate({
-        "store": {"id": "bench"},
-        "cameras": [{"id": "entrance", "source": str(video), "entry_line": truth["camera"]["entry_line"]}],
-        "gallery": {"dir": str(gallery_dir), "refresh_seconds": 3600},
-    } | (extra or {}))  # fmt: skip
+    return Config.model_validate(
+        {
+            "store": {"id": "bench"},
+            "cameras": [{"id": "entrance", "source": str(video), "entry_line": truth["camera"]["entry_line"]}],
+            "gallery": {"dir": str(gallery_dir), "refresh_seconds": 3600},
+        }
+        | (extra or {})
+    )
 
 
 def enrol_members(fm: FaceModels, gallery_dir: Path) -> None:
     """Enrol the scenario's members into ``gallery_dir``."""
-    truth, photos = load_truth(), fetch_photos()
     config = scenario_config(Path("x"), gallery_dir)
     gallery = open_gallery(config, fm.recogniser_spec)
-    for m in truth["members"]:
-        enroll_photos(gallery, Enroller(fm, config.enrolment), MemberInfo(member_id=m["member_id"], name=m["name"]),
-                      Consent(reference="BENCH", notice_version="1", purpose="bench"),
-                      [photos[p] for p in m["enrol_photos"]])  # fmt: skip
-    gallery.close()
+    try:
+        enrol_scenario_members(gallery, fm, config.enrolment, load_truth(), "bench")
+    finally:
+        gallery.close()
 
 
 def read_frames(video: Path, seconds: float | None = None, every: int = 1) -> list[Frame]:
@@ -88,7 +88,7 @@ def read_frames(video: Path, seconds: float | None = None, every: int = 1) -> li
 def new_pipeline(fm: FaceModels, config: Config, gallery: Gallery) -> CameraPipeline:
     """A fresh pipeline for the scenario's camera, with its own cooldown and anonymous registry."""
     visitors = AnonymousRegistry(12, 10, gallery.policy.visitor_match)
-    return CameraPipeline(config, config.cameras[0], fm, gallery, ArrivalCooldown(30), visitors)
+    return build_pipeline(config, config.cameras[0], fm, gallery, ArrivalCooldown(30), visitors)
 
 
 def run_pipeline(
@@ -184,7 +184,7 @@ def latency(fm: FaceModels, video: Path, gallery_dir: Path) -> dict[str, Any] | 
     import socket
     import subprocess
 
-    from edge.runner import EdgeRunner
+    from storelens.apps.edge import EdgeApp
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -195,10 +195,15 @@ def latency(fm: FaceModels, video: Path, gallery_dir: Path) -> dict[str, Any] | 
         broker = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             time.sleep(0.5)
-            config = scenario_config(video, gallery_dir, {"mqtt": {"url": f"mqtt://127.0.0.1:{port}"},
-                                                          "edge": {"outbox": str(Path(tmp) / "o.sqlite"),
-                                                                   "metrics_port": -1}})  # fmt: skip
-            runner = EdgeRunner(config, fm)
+            config = scenario_config(
+                video,
+                gallery_dir,
+                {
+                    "mqtt": {"url": f"mqtt://127.0.0.1:{port}"},
+                    "edge": {"outbox": str(Path(tmp) / "o.sqlite"), "metrics_port": -1},
+                },
+            )
+            runner = EdgeApp(config, fm)
             runner.run()
             summary = runner.summary()
         finally:

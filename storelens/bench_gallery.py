@@ -17,18 +17,22 @@ from typing import Any
 import faiss
 import numpy as np
 
-from gallery.enrol import Enroller, enroll_photos
-from gallery.factory import open_gallery
-from gallery.index import VectorIndex, choose_kind
-from gallery.records import Consent, MemberInfo
-from models.loader import FaceModels
 from storelens.config import Config, GalleryConfig, default_config
-from storelens.samples import fetch_photos
+from storelens.gallery.enrol import Enroller, enroll_photos
+from storelens.gallery.factory import open_gallery
+from storelens.gallery.index import VectorIndex, choose_kind
+from storelens.gallery.records import Consent, MemberInfo
+from storelens.messages import FaceModels
+from storelens.sample_videos.photos import fetch_photos
 
 START = "<!-- storelens-bench:gallery:start -->"
 END = "<!-- storelens-bench:gallery:end -->"
-ENROL_SET = {"obama": ["obama.jpg", "obama2.jpg", "obama3.jpg"], "biden": ["biden.jpg"], "gauss": ["gauss.png"],
-             "newton": ["newton.png"]}  # fmt: skip
+ENROL_SET = {
+    "obama": ["obama.jpg", "obama2.jpg", "obama3.jpg"],
+    "biden": ["biden.jpg"],
+    "gauss": ["gauss.png"],
+    "newton": ["newton.png"],
+}
 
 
 def enrolment_rate(fm: FaceModels, runs: int) -> float:
@@ -129,7 +133,9 @@ def gallery_markdown(r: dict[str, Any], machine: str, date: str, command: str) -
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for s in r["scales"]:
-        lines.append(f"| {s['vectors']:,} | {s['index']} | {s['build_s']} | {s['p50_ms']} | {s['p99_ms']} | "
-                     f"{s['recall_at_1']} | {s['probe_cosine']} | {s['memory_mib']} | {s['erase_ms']} |")  # fmt: skip
+        lines.append(
+            f"| {s['vectors']:,} | {s['index']} | {s['build_s']} | {s['p50_ms']} | {s['p99_ms']} | "
+            f"{s['recall_at_1']} | {s['probe_cosine']} | {s['memory_mib']} | {s['erase_ms']} |"
+        )
     lines.append(END)
     return "\n".join(lines) + "\n"

@@ -16,13 +16,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from storelens.errors import StoreLensError
+from storelens.errors import BrokerError
 
 log = logging.getLogger(__name__)
-
-
-class BrokerError(StoreLensError):
-    """The local broker could not be started."""
 
 
 def free_port() -> int:
@@ -72,8 +68,9 @@ class LocalBroker:
             conf = Path(self._tmp.name) / "mosquitto.conf"
             conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
             # its own session: Ctrl-C in the terminal reaches the demo, which stops the broker last
-            self._proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL,
-                                          stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+            self._proc = subprocess.Popen(
+                [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+            )
             if _wait(self.port, 10):
                 self.kind = "mosquitto"
                 return self

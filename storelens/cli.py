@@ -41,8 +41,8 @@ def _progress(args: argparse.Namespace) -> Callable[[str], None]:
 
 def cmd_models_prepare(args: argparse.Namespace) -> int:
     """`storelens models prepare`."""
-    from models.manifest import models_dir
-    from models.prepare import prepare_all
+    from storelens.manifest import models_dir
+    from storelens.models.prepare import prepare_all
 
     directory = models_dir(args.models_dir)
     done = prepare_all(directory, _progress(args))
@@ -56,7 +56,8 @@ def cmd_models_prepare(args: argparse.Namespace) -> int:
 
 def cmd_models_list(args: argparse.Namespace) -> int:
     """`storelens models list`: every manifest model and whether it is ready here."""
-    from models.manifest import load_manifest, models_dir, verify_model_file
+    from storelens.manifest import load_manifest, models_dir
+    from storelens.models.verify import verify_model_file
 
     directory = models_dir(args.models_dir)
     manifest = load_manifest()
@@ -68,9 +69,19 @@ def cmd_models_list(args: argparse.Namespace) -> int:
         except StoreLensError as exc:
             status = "missing" if "is missing" in str(exc) else "mismatch"
         packs = [p.name for p in manifest.packs if spec.name in (p.detector, p.recogniser)]
-        rows.append({"name": spec.name, "task": spec.task, "file": spec.file, "sha256": spec.sha256 or None,
-                     "licence": spec.licence, "source": spec.source, "training_data": spec.training_data or None,
-                     "packs": packs, "status": status})  # fmt: skip
+        rows.append(
+            {
+                "name": spec.name,
+                "task": spec.task,
+                "file": spec.file,
+                "sha256": spec.sha256 or None,
+                "licence": spec.licence,
+                "source": spec.source,
+                "training_data": spec.training_data or None,
+                "packs": packs,
+                "status": status,
+            }
+        )
     if args.json:
         for row in rows:
             emit_json(row)
@@ -95,9 +106,9 @@ def cmd_models_list(args: argparse.Namespace) -> int:
 
 
 def _face_models(args: argparse.Namespace) -> Any:
-    from models.loader import load_face_models
-    from models.manifest import models_dir
+    from storelens.apps.faces import load_face_models
     from storelens.config import default_config, load_config
+    from storelens.manifest import models_dir
 
     config = load_config(Path(args.config)) if args.config else default_config()
     directory = models_dir(args.models_dir or config.models.dir or None)
@@ -112,8 +123,10 @@ def cmd_faces_detect(args: argparse.Namespace) -> int:
     frames = PhotoFrames(args.photos)
     for photo, frame in frames:
         dets = fm.detector.detect(frame)
-        faces = [{"bbox": [round(float(v), 1) for v in b], "det_score": round(float(s), 4)}
-                 for b, s in zip(dets.boxes, dets.scores, strict=True)]  # fmt: skip
+        faces = [
+            {"bbox": [round(float(v), 1) for v in b], "det_score": round(float(s), 4)}
+            for b, s in zip(dets.boxes, dets.scores, strict=True)
+        ]
         if args.json:
             emit_json({"photo": photo, "width": frame.size[0], "height": frame.size[1], "faces": faces})
         else:
@@ -127,9 +140,9 @@ def cmd_faces_compare(args: argparse.Namespace) -> int:
     """`storelens faces compare`: pairwise similarity of the largest face of each photo."""
     import numpy as np
 
-    from edge.messages import Frame
     from storelens.errors import ImageError
     from storelens.images import load_image
+    from storelens.messages import Frame
 
     fm = _face_models(args)
     vecs = []
@@ -147,8 +160,15 @@ def cmd_faces_compare(args: argparse.Namespace) -> int:
             b = args.photos[j]
             same = bool(sims[i, j] >= threshold)
             if args.json:
-                emit_json({"a": a, "b": b, "similarity": round(float(sims[i, j]), 4), "same_person": same,
-                           "threshold": threshold})  # fmt: skip
+                emit_json(
+                    {
+                        "a": a,
+                        "b": b,
+                        "similarity": round(float(sims[i, j]), 4),
+                        "same_person": same,
+                        "threshold": threshold,
+                    }
+                )
             else:
                 print(f"{a} ~ {b}: similarity {sims[i, j]:.3f} -> {'same person' if same else 'different'}")
     return 0
@@ -288,12 +308,24 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--part", choices=["all", "models", "gallery", "edge", "api"], default="all", help="which part")
     sp.add_argument("--arrivals", type=_positive_int, default=200, help="arrivals pushed in the live benchmark")
     sp.add_argument("--max-cameras", type=_positive_int, default=8, help="most cameras tried at once (default 8)")
-    sp.add_argument("--baseline-seconds", type=float, default=15.0,
-                    help="seconds of the sample video the per-frame baselines process (default 15)")  # fmt: skip
-    sp.add_argument("--scales", type=_scales, default=[10_000, 100_000, 1_000_000],
-                    help="gallery sizes, comma-separated (default 10000,100000,1000000)")  # fmt: skip
-    sp.add_argument("--pack", action="append", metavar="SET",
-                    help="model set to measure, repeatable (default: default and scrfd_dlib side by side)")  # fmt: skip
+    sp.add_argument(
+        "--baseline-seconds",
+        type=float,
+        default=15.0,
+        help="seconds of the sample video the per-frame baselines process (default 15)",
+    )
+    sp.add_argument(
+        "--scales",
+        type=_scales,
+        default=[10_000, 100_000, 1_000_000],
+        help="gallery sizes, comma-separated (default 10000,100000,1000000)",
+    )
+    sp.add_argument(
+        "--pack",
+        action="append",
+        metavar="SET",
+        help="model set to measure, repeatable (default: default and scrfd_dlib side by side)",
+    )
     sp.add_argument("--models-dir", help="default: $STORELENS_MODELS_DIR or models/")
     return p
 

@@ -8,12 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from api.app import create_app
-from api.auth import new_token
-from api.reports import FORMATS, chart_png, footfall_rows, parse_ts
-from api.server import wire
-from api.store import EventStore
-from gallery.records import iso
+from storelens.api.auth import new_token
+from storelens.api.reports import FORMATS, chart_png, footfall_rows, parse_ts
+from storelens.api.store import EventStore
+from storelens.apps.api import ApiApp
+from storelens.clock import iso
 from storelens.config import ApiConfig, check_timezone, load_config
 from storelens.errors import ConfigError
 from storelens.logs import setup_logging
@@ -30,21 +29,14 @@ def _zone(text: str) -> str:
 
 def cmd_serve(args: argparse.Namespace, emit: Any) -> int:
     """Run the API and the MQTT ingest until stopped."""
-    import uvicorn
-
     config = load_config(Path(args.config))
     setup_logging(config.logging, args.verbose)
-    port = args.port or config.api.port
-    services, ingest = wire(config)
-    app = create_app(services, f"StoreLens store API ({config.store.id})")
-    ingest.start()
-    sys.stderr.write(f"storelens: store API for {config.store.id}: page http://{config.api.host}:{port}/ , "
-                     f"OpenAPI http://{config.api.host}:{port}/docs\n")  # fmt: skip
-    try:
-        uvicorn.run(app, host=config.api.host, port=port, log_level="warning", timeout_graceful_shutdown=3)
-    finally:
-        ingest.stop()
-        services.close()
+    app = ApiApp(config, port=args.port)
+    host, port = config.api.host, app.port
+    sys.stderr.write(
+        f"storelens: store API for {config.store.id}: page http://{host}:{port}/ , OpenAPI http://{host}:{port}/docs\n"
+    )
+    app.serve()
     return 0
 
 
@@ -74,8 +66,7 @@ def cmd_report(args: argparse.Namespace, emit: Any) -> int:
     if end <= start:
         raise ConfigError("--to must be after --from")
     store = EventStore(config.api.database_url if config else ApiConfig().database_url)
-    rows = footfall_rows(store.footfall(iso(start), iso(end), config.store.id if config else None), args.interval,
-                         zone)  # fmt: skip
+    rows = footfall_rows(store.footfall(iso(start), iso(end), config.store.id if config else None), args.interval, zone)
     store.close()
     data = FORMATS[args.format][0](rows)
     if args.out:
@@ -106,11 +97,20 @@ def add_api_commands(api_sub: Any, report_sub: Any, add: Any, emit: Any) -> None
     sp.add_argument("--role", required=True, choices=["associate", "admin"])
     sp = add(report_sub, "footfall", bind(cmd_report), "footfall export per store and camera")
     sp.add_argument("--config", help="configuration (database, store); default: the default database, all stores")
-    sp.add_argument("--from", dest="start", required=True, metavar="ISO",
-                    help="start, inclusive; without an offset, the store's local time")  # fmt: skip
+    sp.add_argument(
+        "--from",
+        dest="start",
+        required=True,
+        metavar="ISO",
+        help="start, inclusive; without an offset, the store's local time",
+    )
     sp.add_argument("--to", dest="end", required=True, metavar="ISO", help="end, exclusive")
-    sp.add_argument("--timezone", type=_zone, metavar="IANA",
-                    help="whose days and hours (default: store.timezone of --config, else UTC)")  # fmt: skip
+    sp.add_argument(
+        "--timezone",
+        type=_zone,
+        metavar="IANA",
+        help="whose days and hours (default: store.timezone of --config, else UTC)",
+    )
     sp.add_argument("--interval", choices=["15m", "1h", "1d"], default="1h")
     sp.add_argument("--format", choices=["csv", "xlsx", "json"], default="csv")
     sp.add_argument("--out", metavar="FILE", help="write here (required for xlsx); default: stdout")

@@ -9,12 +9,18 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from calibration.camera import snapshot
-from calibration.threshold import CalibrationError, embed_labelled, plot, recommend, write_into_config, write_json
-from models.loader import load_face_models
-from models.manifest import models_dir
+from storelens.apps.faces import load_face_models
+from storelens.calibration.camera import snapshot
+from storelens.calibration.threshold import (
+    embed_labelled,
+    plot,
+    recommend,
+    write_into_config,
+    write_json,
+)
 from storelens.config import config_errors, default_config, load_config
-from storelens.errors import ConfigError
+from storelens.errors import CalibrationError, ConfigError
+from storelens.manifest import models_dir
 
 
 def cmd_camera(args: argparse.Namespace, emit: Any) -> int:
@@ -25,16 +31,25 @@ def cmd_camera(args: argparse.Namespace, emit: Any) -> int:
         raise ConfigError(f"--camera {args.camera!r}: no such camera (cameras: {', '.join(cameras)})")
     camera = cameras[args.camera]
     fm = load_face_models(config, models_dir(args.models_dir or config.models.dir or None))
-    min_px = camera.min_face_px if camera.min_face_px is not None else config.detection.min_face_px
+    min_px = config.min_face_px_for(camera)
     try:
         result = snapshot(camera, fm, min_px, Path(args.out), args.at)
     except ValidationError as exc:
         lines = config_errors(exc, camera.model_dump())
         raise ConfigError(f"cameras[{camera.id}]: " + "; ".join(lines)) from exc
     if args.json:
-        emit({"camera": camera.id, "snapshot": args.out, "ok": result.ok, "verdict": result.verdict,
-              "frame_size": result.frame_size, "faces_px": [round(w) for w in result.faces],
-              "near_line_px": [round(w) for w in result.near_line], "min_face_px": result.min_face_px})  # fmt: skip
+        emit(
+            {
+                "camera": camera.id,
+                "snapshot": args.out,
+                "ok": result.ok,
+                "verdict": result.verdict,
+                "frame_size": result.frame_size,
+                "faces_px": [round(w) for w in result.faces],
+                "near_line_px": [round(w) for w in result.near_line],
+                "min_face_px": result.min_face_px,
+            }
+        )
     else:
         print(f"camera {camera.id}: {result.verdict}")
         print(f"snapshot: {args.out}")
@@ -43,8 +58,8 @@ def cmd_camera(args: argparse.Namespace, emit: Any) -> int:
 
 def cmd_registry_set(args: argparse.Namespace, emit: Any) -> int:
     """Lay the registry packages' labelled face photos out as DIR/person/photo for `calibrate threshold`."""
-    from edge.messages import Frame
-    from storelens.samples import build_labelled_set
+    from storelens.messages import Frame
+    from storelens.sample_videos.photos import build_labelled_set
 
     config = load_config(Path(args.config)) if args.config else default_config()
     fm = load_face_models(config, models_dir(args.models_dir or config.models.dir or None))
@@ -79,29 +94,48 @@ def cmd_threshold(args: argparse.Namespace, emit: Any) -> int:
     for note in scores.skipped:
         sys.stderr.write(f"storelens: skipped {note}\n")
     if args.json:
-        emit({"threshold": rec.threshold, "margin": rec.margin, "far": rec.far_at_threshold,
-              "reachable": rec.reachable, "eer_threshold": rec.eer_threshold, "eer": rec.eer,
-              "far_source": rec.far_source,
-              "frr": rec.frr_at_threshold, "false_announcements_per_visitor": rec.false_announcements_per_visitor,
-              "genuine_pairs": len(scores.genuine), "impostor_pairs": len(scores.impostor),
-              "plot": str(out / "far_frr.png"), "curve": str(out / "threshold.json")})  # fmt: skip
+        emit(
+            {
+                "threshold": rec.threshold,
+                "margin": rec.margin,
+                "far": rec.far_at_threshold,
+                "reachable": rec.reachable,
+                "eer_threshold": rec.eer_threshold,
+                "eer": rec.eer,
+                "far_source": rec.far_source,
+                "frr": rec.frr_at_threshold,
+                "false_announcements_per_visitor": rec.false_announcements_per_visitor,
+                "genuine_pairs": len(scores.genuine),
+                "impostor_pairs": len(scores.impostor),
+                "plot": str(out / "far_frr.png"),
+                "curve": str(out / "threshold.json"),
+            }
+        )
         return 0
-    print(f"{scores.people} people, {scores.photos} photos: {len(scores.genuine)} same-person pairs "
-          f"(lowest similarity {scores.genuine.min():.3f}), {len(scores.impostor)} different-person pairs "
-          f"(highest {scores.impostor.max():.3f})")  # fmt: skip
-    print(f"target: at most {rec.target:g} false VIP announcement(s) per visitor with {rec.gallery_size} members "
-          f"-> FAR <= {rec.far_target:.2e}")  # fmt: skip
+    print(
+        f"{scores.people} people, {scores.photos} photos: {len(scores.genuine)} same-person pairs "
+        f"(lowest similarity {scores.genuine.min():.3f}), {len(scores.impostor)} different-person pairs "
+        f"(highest {scores.impostor.max():.3f})"
+    )
+    print(
+        f"target: at most {rec.target:g} false VIP announcement(s) per visitor with {rec.gallery_size} members "
+        f"-> FAR <= {rec.far_target:.2e}"
+    )
     if rec.reachable:
         print(f"recommended: match_threshold = {rec.threshold:.3f}, match_margin = {rec.margin:.3f}")
     else:
-        print(f"TARGET NOT REACHABLE on these photos: no threshold keeps strangers out at FAR <= {rec.far_target:.2e} "
-              "without missing every member. Best compromise shown: the equal-error threshold "
-              f"{rec.eer_threshold:.3f}, where {rec.eer:.1%} of strangers pass and as many members are missed. "
-              "Use fewer members per store, accept a higher rate, calibrate on faces from the store's own cameras, "
-              "or a stronger recogniser.")  # fmt: skip
+        print(
+            f"TARGET NOT REACHABLE on these photos: no threshold keeps strangers out at FAR <= {rec.far_target:.2e} "
+            "without missing every member. Best compromise shown: the equal-error threshold "
+            f"{rec.eer_threshold:.3f}, where {rec.eer:.1%} of strangers pass and as many members are missed. "
+            "Use fewer members per store, accept a higher rate, calibrate on faces from the store's own cameras, "
+            "or a stronger recogniser."
+        )
         print(f"compromise: match_threshold = {rec.threshold:.3f}, match_margin = {rec.margin:.3f}")
-    print(f"  strangers passing (FAR): {rec.far_at_threshold:.2e} ({rec.far_source}); about "
-          f"{rec.false_announcements_per_visitor:.2g} false announcements per visitor")  # fmt: skip
+    print(
+        f"  strangers passing (FAR): {rec.far_at_threshold:.2e} ({rec.far_source}); about "
+        f"{rec.false_announcements_per_visitor:.2g} false announcements per visitor"
+    )
     print(f"  members missed per attempt (FRR): {rec.frr_at_threshold:.1%} of same-person pairs")
     print(f"plot: {out / 'far_frr.png'}, curve: {out / 'threshold.json'}")
     if args.write_config:
@@ -133,8 +167,12 @@ def add_calibrate_commands(sub: Any, add: Any, emit: Any) -> None:
     sp = add(sub, "threshold", bind(cmd_threshold), "threshold and margin for a target false-announcement rate", True)
     sp.add_argument("--labelled", required=True, metavar="DIR", help="DIR/person/*.jpg, one face per photo")
     sp.add_argument("--gallery-size", type=int, default=1000, help="members enrolled (default 1000)")
-    sp.add_argument("--target", type=float, default=0.001,
-                    help="false VIP announcements per visitor to allow (default 0.001: 1 in 1000)")  # fmt: skip
+    sp.add_argument(
+        "--target",
+        type=float,
+        default=0.001,
+        help="false VIP announcements per visitor to allow (default 0.001: 1 in 1000)",
+    )
     sp.add_argument("--out", default="calibration-out", metavar="DIR", help="where the PNG and JSON go")
     sp.add_argument("--write-config", metavar="FILE", help="write the threshold and margin into this config")
     sp.add_argument("--config", help="configuration (models); default: built-in defaults")

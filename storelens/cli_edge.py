@@ -12,9 +12,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from edge.capture import is_live
-from edge.runner import EdgeRunner
+from storelens.apps.edge import EdgeApp
 from storelens.config import Config, config_errors, load_config
+from storelens.edge.capture import is_live
 from storelens.errors import ConfigError
 from storelens.logs import setup_logging
 
@@ -55,7 +55,7 @@ def cmd_edge_run(args: argparse.Namespace) -> int:
         print(f"{args.config}: valid (store {config.store.id}, {len(config.cameras)} camera(s))")
         return 0
     setup_logging(config.logging, args.verbose)
-    runner = EdgeRunner(config)
+    runner = EdgeApp(config)
 
     def stop(signum: int, _frame: Any) -> None:
         log.warning("signal %d: stopping", signum)

@@ -6,15 +6,16 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from gallery.enrol import Enroller, enroll_photos
-from gallery.factory import open_gallery
-from gallery.gallery import Gallery
-from gallery.records import Consent, MemberInfo
-from models.loader import FaceModels, load_face_models
-from models.manifest import load_manifest, models_dir
+from storelens.apps.faces import load_face_models
 from storelens.config import Config, default_config, load_config
 from storelens.errors import EnrolmentError
+from storelens.gallery.enrol import Enroller, enroll_photos
+from storelens.gallery.factory import open_gallery
+from storelens.gallery.gallery import Gallery
+from storelens.gallery.records import Consent, MemberInfo
 from storelens.images import PhotoFrames
+from storelens.manifest import load_manifest, models_dir
+from storelens.messages import FaceModels
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -32,7 +33,7 @@ def _gallery_only(args: argparse.Namespace) -> Gallery:
     """The gallery alone (list, remove, purge need no model files)."""
     config = _config(args)
     manifest = load_manifest()
-    return open_gallery(config, manifest.get(manifest.pack(config.models.pack).recogniser), Path(args.gallery))
+    return open_gallery(config, manifest.recogniser_of(config.models.pack), Path(args.gallery))
 
 
 def cmd_enroll(args: argparse.Namespace, emit: Any) -> int:
@@ -68,11 +69,16 @@ def cmd_identify(args: argparse.Namespace, emit: Any) -> int:
         faces = fm.detector.detect(frame)
         matches = gallery.match(fm.embedder.embed(frame, faces))
         rows = [
-            {"bbox": [round(float(v), 1) for v in box], "det_score": round(float(score), 4), "member_id": mid,
-             "similarity": round(float(sim), 4)}
-            for box, score, mid, sim in zip(faces.boxes, faces.scores, matches.member_ids, matches.similarities,
-                                            strict=True)
-        ]  # fmt: skip
+            {
+                "bbox": [round(float(v), 1) for v in box],
+                "det_score": round(float(score), 4),
+                "member_id": mid,
+                "similarity": round(float(sim), 4),
+            }
+            for box, score, mid, sim in zip(
+                faces.boxes, faces.scores, matches.member_ids, matches.similarities, strict=True
+            )
+        ]
         if args.json:
             emit({"photo": photo, "faces": rows})
         else:
@@ -88,9 +94,11 @@ def cmd_remove(args: argparse.Namespace, emit: Any) -> int:
     if args.json:
         emit(receipt.model_dump())
     else:
-        print(f"deletion receipt: member {receipt.member_id} erased at {receipt.at}: {receipt.removed_vectors} "
-              f"vector(s), {receipt.removed_photos} photo(s), {receipt.removed_consents} consent record(s) "
-              "and all metadata removed")  # fmt: skip
+        print(
+            f"deletion receipt: member {receipt.member_id} erased at {receipt.at}: {receipt.removed_vectors} "
+            f"vector(s), {receipt.removed_photos} photo(s), {receipt.removed_consents} consent record(s) "
+            "and all metadata removed"
+        )
     return 0
 
 
@@ -102,8 +110,10 @@ def cmd_list(args: argparse.Namespace, emit: Any) -> int:
         if args.json:
             emit(m.model_dump())
         else:
-            print(f"{m.member_id:<20} {m.name:<24} {m.vectors} vector(s)  enrolled {m.enrolled_at}  "
-                  f"consent {m.consent_reference}")  # fmt: skip
+            print(
+                f"{m.member_id:<20} {m.name:<24} {m.vectors} vector(s)  enrolled {m.enrolled_at}  "
+                f"consent {m.consent_reference}"
+            )
     if not args.json:
         print(f"{len(members)} member(s), {len(gallery)} vector(s)")
     return 0

@@ -41,9 +41,10 @@ class StoreConfig(_Section):
     id: str = Field(pattern=IDENT, description="Store identifier, used in MQTT topics and reports")
     name: str = Field(default="", description="Human-readable store name")
     timezone: str = Field(
-        default="UTC", description="IANA time zone (e.g. Europe/Paris) where the store's days and hours begin: "
-        "reports, and today's totals on the iPad"
-    )  # fmt: skip
+        default="UTC",
+        description="IANA time zone (e.g. Europe/Paris) where the store's days and hours begin: "
+        "reports, and today's totals on the iPad",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -61,13 +62,22 @@ class EntryLine(_Section):
     end: Point = Field(description="The other end, (x, y) in frame pixels")
     inside: Point = Field(description="Any point on the store side of the line, (x, y) in frame pixels")
 
+    def inside_side(self) -> float:
+        """Which side of the line (from ``start`` to ``end``) the store is on: the sign of the cross product.
+
+        Positive: ``inside`` lies on the right-hand side of start -> end as seen on screen (image y points
+        down); negative: on the left-hand side. Counting (``EntryCounter``) and the calibration drawing
+        both read it here.
+        """
+        dx, dy = self.end[0] - self.start[0], self.end[1] - self.start[1]
+        return dx * (self.inside[1] - self.start[1]) - dy * (self.inside[0] - self.start[0])
+
     @model_validator(mode="after")
     def _geometry(self) -> EntryLine:
         dx, dy = self.end[0] - self.start[0], self.end[1] - self.start[1]
         if dx * dx + dy * dy < 1.0:
             raise ValueError("the entry line has zero length")
-        side = dx * (self.inside[1] - self.start[1]) - dy * (self.inside[0] - self.start[0])
-        if abs(side) < 1e-6:
+        if abs(self.inside_side()) < 1e-6:
             raise ValueError("the inside point lies on the entry line; put it on the store side")
         return self
 
@@ -108,8 +118,10 @@ class CameraConfig(_Section):
     roi: list[Point] | None = Field(default=None, description="Region of interest polygon; None: whole frame")
     entry_line: EntryLine | None = Field(default=None, description="Entrance line for footfall; None: no counting")
     min_face_px: int | None = Field(default=None, ge=8, le=2000, description="Override of detection.min_face_px")
-    frame_size: tuple[int, int] | None = Field(default=None, description="(width, height) the camera delivers; "
-                                               "when set, the ROI and the entry line must lie inside it")  # fmt: skip
+    frame_size: tuple[int, int] | None = Field(
+        default=None,
+        description="(width, height) the camera delivers; when set, the ROI and the entry line must lie inside it",
+    )
 
     @model_validator(mode="after")
     def _geometry(self) -> CameraConfig:
@@ -122,8 +134,10 @@ class CameraConfig(_Section):
             w, h = self.frame_size
             named = [(f"roi point {p}", p) for p in self.roi or []]
             if self.entry_line is not None:
-                named += [(f"entry_line.start {self.entry_line.start}", self.entry_line.start),
-                          (f"entry_line.end {self.entry_line.end}", self.entry_line.end)]  # fmt: skip
+                named += [
+                    (f"entry_line.start {self.entry_line.start}", self.entry_line.start),
+                    (f"entry_line.end {self.entry_line.end}", self.entry_line.end),
+                ]
             for name, (x, y) in named:
                 if not (0 <= x <= w and 0 <= y <= h):
                     raise ValueError(f"{name} lies outside the {w}x{h} frame")
@@ -173,8 +187,11 @@ class EdgeConfig(_Section):
 class MqttConfig(_Section):
     """The MQTT broker events go to."""
 
-    url: str = Field(default="mqtt://127.0.0.1:1883", pattern=r"^mqtts?://[^/:]+(:\d+)?/?$",
-                     description="mqtt://host:port or mqtts://host:port (TLS)")  # fmt: skip
+    url: str = Field(
+        default="mqtt://127.0.0.1:1883",
+        pattern=r"^mqtts?://[^/:]+(:\d+)?/?$",
+        description="mqtt://host:port or mqtts://host:port (TLS)",
+    )
     username: str | None = Field(default=None)
     password: str | None = Field(default=None)
     ca_file: str | None = Field(default=None, description="CA bundle for mqtts://")
@@ -184,13 +201,19 @@ class MqttConfig(_Section):
     keepalive: int = Field(default=30, ge=5, le=3600)
 
 
+Provider = Literal[
+    "CPUExecutionProvider", "CUDAExecutionProvider", "TensorrtExecutionProvider", "OpenVINOExecutionProvider"
+]
+
+
 class RuntimeConfig(_Section):
     """ONNX Runtime execution settings."""
 
-    providers: list[Literal[
-        "CPUExecutionProvider", "CUDAExecutionProvider", "TensorrtExecutionProvider", "OpenVINOExecutionProvider"
-    ]] = Field(default_factory=lambda: ["CPUExecutionProvider"], min_length=1,  # type: ignore[arg-type]
-               description="Execution providers in order of preference; each must be installed")  # fmt: skip
+    providers: list[Provider] = Field(
+        default_factory=lambda: list[Provider](["CPUExecutionProvider"]),
+        min_length=1,
+        description="Execution providers in order of preference; each must be installed",
+    )
     intra_op_threads: int = Field(default=0, ge=0, le=256, description="Threads per operator; 0 = ORT default")
     inter_op_threads: int = Field(default=0, ge=0, le=256, description="Threads across operators; 0 = ORT default")
 
@@ -296,11 +319,16 @@ class Config(_Section):
             seen.add(cam.id)
         return self
 
+    def min_face_px_for(self, camera: CameraConfig) -> int:
+        """The minimum face width in force for ``camera``: its own override, else ``detection.min_face_px``."""
+        return camera.min_face_px if camera.min_face_px is not None else self.detection.min_face_px
+
 
 def default_config(store_id: str = "demo-store", pack: str = "default") -> Config:
     """A configuration with every default (and the model set ``pack``), for commands that run without a file."""
-    return Config(store=StoreConfig(id=store_id), cameras=[CameraConfig(id="cam1", source="0")],
-                  models=ModelsConfig(pack=pack))  # fmt: skip
+    return Config(
+        store=StoreConfig(id=store_id), cameras=[CameraConfig(id="cam1", source="0")], models=ModelsConfig(pack=pack)
+    )
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:

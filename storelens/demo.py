@@ -23,31 +23,42 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from api.auth import new_token
-from api.server import ApiThread
-from edge.runner import EdgeRunner
-from gallery.enrol import Enroller, enroll_photos
-from gallery.factory import open_gallery
-from gallery.records import Consent, MemberInfo
-from models.loader import load_face_models
-from models.manifest import models_dir
-from models.prepare import prepare_all
-from sample_videos.generate import load_truth, sample_video
+from storelens.api.auth import new_token
+from storelens.apps.api import ApiApp
+from storelens.apps.edge import EdgeApp
+from storelens.apps.faces import load_face_models
 from storelens.broker import LocalBroker, free_port
 from storelens.config import Config
-from storelens.samples import fetch_photos
+from storelens.events import topic_filter
+from storelens.gallery.factory import open_gallery
+from storelens.manifest import models_dir
+from storelens.messages import FaceModels
+from storelens.models.prepare import prepare_all
+from storelens.sample_videos.generate import load_truth, sample_video
+from storelens.sample_videos.members import enrol_scenario_members
+from storelens.sample_videos.photos import fetch_photos
 
 log = logging.getLogger(__name__)
 
 # What the demo's member cards say (the scenario's members; sizes and tastes are made up).
 CARDS = {
-    "M-OBAMA": {"tier": "Platinum", "member_code": "PLAT-0044", "phone": "+12025550144",
-                "sizes": {"suit": "40R", "shirt": "15.5/34"}, "preferences": "dark suits, white shirts",
-                "notes": "likes to be greeted by name"},
-    "M-BIDEN": {"tier": "Gold", "member_code": "GOLD-0046", "phone": "+12025550146",
-                "sizes": {"jacket": "42R", "shoes": "10"}, "preferences": "aviator sunglasses, navy",
-                "notes": "asks about new arrivals"},
-}  # fmt: skip
+    "M-OBAMA": {
+        "tier": "Platinum",
+        "member_code": "PLAT-0044",
+        "phone": "+12025550144",
+        "sizes": {"suit": "40R", "shirt": "15.5/34"},
+        "preferences": "dark suits, white shirts",
+        "notes": "likes to be greeted by name",
+    },
+    "M-BIDEN": {
+        "tier": "Gold",
+        "member_code": "GOLD-0046",
+        "phone": "+12025550146",
+        "sizes": {"jacket": "42R", "shoes": "10"},
+        "preferences": "aviator sunglasses, navy",
+        "notes": "asks about new arrivals",
+    },
+}
 
 
 def describe(payload: dict[str, Any], names: dict[str, str]) -> str:
@@ -63,9 +74,11 @@ def describe(payload: dict[str, Any], names: dict[str, str]) -> str:
         return f"{ts}  visitor      {again}{payload['anon_id']} {where}"
     if kind == "footfall":
         part = " (partial)" if payload.get("partial") else ""
-        return (f"{ts}  footfall     {payload['interval_start'][11:16]}-{payload['interval_end'][11:16]}{part}: "
-                f"{payload['entries']} entries, {payload['unique_visitors']} unique visitors, "
-                f"{payload['vip_arrivals']} VIP arrivals")  # fmt: skip
+        return (
+            f"{ts}  footfall     {payload['interval_start'][11:16]}-{payload['interval_end'][11:16]}{part}: "
+            f"{payload['entries']} entries, {payload['unique_visitors']} unique visitors, "
+            f"{payload['vip_arrivals']} VIP arrivals"
+        )
     return f"{ts}  status       camera {payload.get('camera_id')} {payload.get('state')}"
 
 
@@ -85,22 +98,28 @@ def run_demo(args: argparse.Namespace) -> int:
         work = Path(tmp)
         broker = LocalBroker().start()
         say(f"MQTT broker: {broker.kind} at {broker.url}")
-        config = Config.model_validate({
-            "store": {"id": "demo-store", "name": "StoreLens demo"},
-            "cameras": [{"id": truth["camera"]["id"], "source": "pending",
-                         "entry_line": truth["camera"]["entry_line"]}],
-            "models": {"dir": str(directory)},
-            "gallery": {"dir": str(work / "gallery")},
-            "edge": {"outbox": str(work / "outbox.sqlite"), "file_realtime": not args.fast, "metrics_port": 0},
-            "mqtt": {"url": broker.url},
-            "api": {"port": free_port(), "database_url": f"sqlite:///{work / 'events.sqlite'}",
-                    "photos_dir": str(work / "photos")},
-        })  # fmt: skip
+        config = Config.model_validate(
+            {
+                "store": {"id": "demo-store", "name": "StoreLens demo"},
+                "cameras": [
+                    {"id": truth["camera"]["id"], "source": "pending", "entry_line": truth["camera"]["entry_line"]}
+                ],
+                "models": {"dir": str(directory)},
+                "gallery": {"dir": str(work / "gallery")},
+                "edge": {"outbox": str(work / "outbox.sqlite"), "file_realtime": not args.fast, "metrics_port": 0},
+                "mqtt": {"url": broker.url},
+                "api": {
+                    "port": free_port(),
+                    "database_url": f"sqlite:///{work / 'events.sqlite'}",
+                    "photos_dir": str(work / "photos"),
+                },
+            }
+        )
         fm = load_face_models(config, directory)
         say("preparing the sample video (built once, about 30 s, then cached)")
         video = sample_video(fm)
         names = enrol(config, fm, truth)
-        api = ApiThread(config)
+        api = ApiApp(config, f"StoreLens demo ({config.store.id})")
         feed: list[dict[str, Any]] = []
         subscriber = subscribe(broker.port, feed, names)
         code, interrupted = 1, False
@@ -119,7 +138,7 @@ def run_demo(args: argparse.Namespace) -> int:
             if not interrupted:
                 data = config.model_dump()
                 data["cameras"][0]["source"] = str(video)
-                runner = EdgeRunner(Config.model_validate(data), fm)
+                runner = EdgeApp(Config.model_validate(data), fm)
 
                 def relay() -> None:
                     stop.wait()
@@ -145,19 +164,13 @@ def run_demo(args: argparse.Namespace) -> int:
         return code
 
 
-def enrol(config: Config, fm: Any, truth: dict[str, Any]) -> dict[str, str]:
+def enrol(config: Config, fm: FaceModels, truth: dict[str, Any]) -> dict[str, str]:
     """Enrol the scenario's members; returns member id -> name."""
-    photos = fetch_photos()
     gallery = open_gallery(config, fm.recogniser_spec)
-    enroller = Enroller(fm, config.enrolment)
-    names = {}
-    for m in truth["members"]:
-        consent = Consent(reference=f"DEMO-{m['member_id']}", notice_version="1", purpose="vip-recognition")
-        enroll_photos(gallery, enroller, MemberInfo(member_id=m["member_id"], name=m["name"]), consent,
-                      [photos[p] for p in m["enrol_photos"]])  # fmt: skip
-        names[m["member_id"]] = m["name"]
-    gallery.close()
-    return names
+    try:
+        return enrol_scenario_members(gallery, fm, config.enrolment, truth, "vip-recognition")
+    finally:
+        gallery.close()
 
 
 def subscribe(port: int, feed: list[dict[str, Any]], names: dict[str, str]) -> mqtt.Client:
@@ -175,7 +188,7 @@ def subscribe(port: int, feed: list[dict[str, Any]], names: dict[str, str]) -> m
             feed.append(payload)
         print(describe(payload, names), flush=True)
 
-    client.on_connect = lambda c, u, f, r, p: c.subscribe("storelens/v1/#", qos=1)
+    client.on_connect = lambda c, u, f, r, p: c.subscribe(topic_filter(), qos=1)
     client.on_message = on_message
     client.connect("127.0.0.1", port)
     client.loop_start()
@@ -189,8 +202,11 @@ def report(feed: list[dict[str, Any]], truth: dict[str, Any], code: int, interru
     arrivals = sorted(e["member_id"] for e in feed if e["type"] == "vip_arrival")
     entries = sum(e["entries"] for e in feed if e["type"] == "footfall")
     unique = sum(e["unique_visitors"] for e in feed if e["type"] == "footfall")
-    rows = [("entries", entries, exp["entries"]), ("unique visitors", unique, exp["unique_visitors"]),
-            ("VIP arrivals", ", ".join(arrivals), ", ".join(exp["arrivals"]))]  # fmt: skip
+    rows = [
+        ("entries", entries, exp["entries"]),
+        ("unique visitors", unique, exp["unique_visitors"]),
+        ("VIP arrivals", ", ".join(arrivals), ", ".join(exp["arrivals"])),
+    ]
     print("\nOutcome against the sample's ground truth:")
     for name, got, want in rows:
         print(f"  {name:<16} {got!s:<22} expected {want}")

@@ -10,14 +10,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-
-from edge.capture import open_capture
-from edge.mqtt import parse_url
-from models.manifest import load_manifest, models_dir, verify_model_file
 from storelens.config import CameraConfig, Config
+from storelens.edge.capture import open_capture
+from storelens.edge.mqtt import MqttTransport
 from storelens.errors import StoreLensError
+from storelens.manifest import load_manifest, models_dir
+from storelens.models.verify import verify_model_file
 
 MIN_FREE_BYTES = 1 << 30
 
@@ -59,9 +57,12 @@ def check_camera(camera: CameraConfig, timeout: float = 10.0) -> Check:
             if ok and frame is not None:
                 h, w = frame.shape[:2]
                 if camera.frame_size and tuple(camera.frame_size) != (w, h):
-                    return Check(name, False, f"gives {w}x{h} frames, the config expects "
-                                 f"{camera.frame_size[0]}x{camera.frame_size[1]}",
-                                 "set the camera's stream resolution, or correct cameras[].frame_size")  # fmt: skip
+                    return Check(
+                        name,
+                        False,
+                        f"gives {w}x{h} frames, the config expects {camera.frame_size[0]}x{camera.frame_size[1]}",
+                        "set the camera's stream resolution, or correct cameras[].frame_size",
+                    )
                 return Check(name, True, f"{camera.source}: {w}x{h} frames")
         return Check(name, False, f"{camera.source} opened but gave no frame in {timeout:.0f} s", fix)
     finally:
@@ -69,35 +70,18 @@ def check_camera(camera: CameraConfig, timeout: float = 10.0) -> Check:
 
 
 def check_broker(config: Config, timeout: float = 5.0) -> Check:
-    """The MQTT broker accepts a connection with the configured credentials."""
-    broker = parse_url(config.mqtt.url)
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"storelens-doctor-{time.monotonic_ns()}")
-    if config.mqtt.username:
-        client.username_pw_set(config.mqtt.username, config.mqtt.password)
-    if broker.tls:
-        client.tls_set(ca_certs=config.mqtt.ca_file, certfile=config.mqtt.cert_file, keyfile=config.mqtt.key_file)
-    result: list[str] = []
-    client.on_connect = lambda c, u, f, reason, p: result.append(str(reason))
+    """The MQTT broker accepts a connection with the configured credentials and TLS settings."""
     fix = "start the broker (`systemctl start mosquitto`), or correct mqtt.url and the credentials"
-    try:
-        client.connect(broker.host, broker.port, keepalive=10)
-        client.loop_start()
-        deadline = time.monotonic() + timeout
-        while not result and time.monotonic() < deadline:
-            time.sleep(0.05)
-    except OSError as exc:
-        return Check("broker", False, f"{config.mqtt.url}: {exc.strerror or exc}", fix)
-    finally:
-        client.loop_stop()
-        client.disconnect()
-    if result and result[0] == "Success":
+    transport = MqttTransport(config.mqtt, f"storelens-doctor-{time.monotonic_ns()}")  # the edge's own set-up
+    refused = transport.probe(timeout)
+    if refused is None:
         return Check("broker", True, f"{config.mqtt.url} accepts connections")
-    return Check("broker", False, f"{config.mqtt.url}: {result[0] if result else 'no answer'}", fix)
+    return Check("broker", False, f"{config.mqtt.url}: {refused}", fix)
 
 
 def check_database(config: Config) -> Check:
     """The event database opens."""
-    from api.store import EventStore
+    from storelens.api.store import EventStore
 
     try:
         store = EventStore(config.api.database_url)
@@ -111,11 +95,11 @@ def check_database(config: Config) -> Check:
 
 def check_gallery(config: Config) -> Check:
     """The gallery opens with the configured recogniser."""
-    from gallery.factory import open_gallery
+    from storelens.gallery.factory import open_gallery
 
     manifest = load_manifest()
     try:
-        gallery = open_gallery(config, manifest.get(manifest.pack(config.models.pack).recogniser))
+        gallery = open_gallery(config, manifest.recogniser_of(config.models.pack))
         members = len(gallery.members())
         gallery.close()
     except StoreLensError as exc:
@@ -145,8 +129,13 @@ def check_clock() -> Check:
     if not 2024 <= now.year <= 2100:
         return Check("clock", False, f"the clock says {now:%Y-%m-%d %H:%M} UTC", "set the date and enable NTP")
     try:
-        synced = subprocess.run(["timedatectl", "show", "-p", "NTPSynchronized", "--value"], capture_output=True,
-                                text=True, timeout=5, check=False).stdout.strip()  # fmt: skip
+        synced = subprocess.run(
+            ["timedatectl", "show", "-p", "NTPSynchronized", "--value"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        ).stdout.strip()
     except (OSError, subprocess.TimeoutExpired):
         synced = ""
     if synced == "no":
@@ -159,8 +148,13 @@ def run_checks(config: Config) -> list[Check]:
     """Every check, in the order an installer would fix them."""
     steps: list[Callable[[], Check]] = [lambda: check_models(config)]
     steps += [lambda c=cam: check_camera(c) for cam in config.cameras]  # type: ignore[misc]
-    steps += [lambda: check_broker(config), lambda: check_database(config), lambda: check_gallery(config),
-              lambda: check_disk(config), check_clock]  # fmt: skip
+    steps += [
+        lambda: check_broker(config),
+        lambda: check_database(config),
+        lambda: check_gallery(config),
+        lambda: check_disk(config),
+        check_clock,
+    ]
     out = []
     for step in steps:
         try:

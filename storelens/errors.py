@@ -27,3 +27,27 @@ class GalleryError(StoreLensError):
 
 class EnrolmentError(GalleryError):
     """An enrolment is refused; the member is left unchanged."""
+
+
+class BrokerError(StoreLensError):
+    """The local broker could not be started."""
+
+
+class SchemaError(StoreLensError):
+    """A store's schema is newer than this StoreLens, or a migration failed."""
+
+
+class CaptureError(StoreLensError):
+    """A source cannot be opened at all (a file that does not exist, an unreadable video)."""
+
+
+class OutboxError(StoreLensError):
+    """The outbox file cannot be used."""
+
+
+class DatabaseError(StoreLensError):
+    """The event database cannot be reached or used."""
+
+
+class CalibrationError(StoreLensError):
+    """The labelled set cannot be used."""

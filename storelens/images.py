@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from edge.messages import Frame
 from storelens.errors import ImageError
+from storelens.messages import Frame
 
 MIN_SIDE = 1
 MAX_PIXELS = 100_000_000

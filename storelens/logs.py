@@ -37,12 +37,14 @@ def setup_logging(config: LoggingConfig, verbose: int = 0) -> None:
     handler: logging.Handler
     if config.file:
         Path(config.file).parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.handlers.RotatingFileHandler(config.file, maxBytes=config.max_bytes,
-                                                       backupCount=config.backups, encoding="utf-8")  # fmt: skip
+        handler = logging.handlers.RotatingFileHandler(
+            config.file, maxBytes=config.max_bytes, backupCount=config.backups, encoding="utf-8"
+        )
     else:
         handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonLines() if config.json_lines else
-                         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))  # fmt: skip
+    handler.setFormatter(
+        JsonLines() if config.json_lines else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

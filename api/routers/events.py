@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from api.auth import Associate, Store
+from storelens.api.auth import Associate, Store
 
 router = APIRouter(prefix="/events", tags=["events"])
 

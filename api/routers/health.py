@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from api.auth import Svc
+from storelens.api.auth import Svc
 
 router = APIRouter(tags=["health"])
 

@@ -12,8 +12,8 @@ import json
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
 
-from api.auth import principal_of
-from api.services import Services
+from storelens.api.auth import principal_of
+from storelens.api.services import Services
 
 router = APIRouter(tags=["live"])
 

@@ -12,10 +12,10 @@ from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile, sta
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
-from api.auth import Admin, Associate, Svc
-from gallery.enrol import Enroller, enroll_photos
-from gallery.records import Consent, EnrolmentResult, MemberInfo
+from storelens.api.auth import Admin, Associate, Svc
 from storelens.errors import GalleryError, StoreLensError
+from storelens.gallery.enrol import Enroller, enroll_photos
+from storelens.gallery.records import Consent, EnrolmentResult, MemberInfo
 
 router = APIRouter(prefix="/members", tags=["members"])
 
@@ -63,8 +63,9 @@ def _card(svc: Svc, member_id: str) -> MemberCard:
 
 
 @router.get("/lookup", response_model=MemberCard)
-def lookup(svc: Svc, who: Associate, phone: Annotated[str | None, Query()] = None,
-           code: Annotated[str | None, Query()] = None) -> MemberCard:  # fmt: skip
+def lookup(
+    svc: Svc, who: Associate, phone: Annotated[str | None, Query()] = None, code: Annotated[str | None, Query()] = None
+) -> MemberCard:
     """Find a member by phone number or member code (no face needed)."""
     if not phone and not code:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "give phone or code")
@@ -124,16 +125,22 @@ def enrol(
     who: Admin,
     photos: Annotated[list[UploadFile], File(description="One or more photos, one face each")],
     consent: Annotated[str, Form(description="Reference of the member's signed consent")],
-    notice_version: Annotated[str, Form()] = "1",
-    purpose: Annotated[str, Form()] = "vip-recognition",
+    notice_version: Annotated[str | None, Form(description="Default: enrolment.notice_version")] = None,
+    purpose: Annotated[str | None, Form(description="Default: enrolment.purpose")] = None,
     under_14: Annotated[bool, Form()] = False,
     guardian_consent: Annotated[str | None, Form()] = None,
 ) -> EnrolmentResult:
     """Enrol a member from uploaded photos (all or nothing, with consent)."""
     profile = svc.store.member(member_id)
     try:
-        recorded = Consent(reference=consent, notice_version=notice_version, purpose=purpose, under_14=under_14,
-                           guardian_reference=guardian_consent)  # fmt: skip
+        defaults = svc.config.enrolment  # the same defaults as `storelens gallery enroll`
+        recorded = Consent(
+            reference=consent,
+            notice_version=notice_version or defaults.notice_version,
+            purpose=purpose or defaults.purpose,
+            under_14=under_14,
+            guardian_reference=guardian_consent,
+        )
         with tempfile.TemporaryDirectory() as tmp:
             paths = []
             for i, upload in enumerate(photos):
@@ -142,9 +149,13 @@ def enrol(
                     shutil.copyfileobj(upload.file, out)
                 paths.append(path)
             fm = svc.face_models()
-            result = enroll_photos(svc.gallery(), Enroller(fm, svc.config.enrolment),
-                                   MemberInfo(member_id=member_id, name=profile["name"] if profile else ""),
-                                   recorded, paths)  # fmt: skip
+            result = enroll_photos(
+                svc.gallery(),
+                Enroller(fm, svc.config.enrolment),
+                MemberInfo(member_id=member_id, name=profile["name"] if profile else ""),
+                recorded,
+                paths,
+            )
             if profile and profile["photo_consent"] and not profile["photo"]:
                 svc.photos_dir.mkdir(parents=True, exist_ok=True)
                 dest = svc.photos_dir / (hashlib.sha256(member_id.encode()).hexdigest()[:32] + ".jpg")
@@ -163,8 +174,9 @@ def erase(member_id: str, svc: Svc, who: Admin) -> ErasureReceipt:
     removed: dict[str, Any] = {}
     try:
         receipt = svc.gallery().remove(member_id)
-        removed.update(vectors=receipt.removed_vectors, gallery_photos=receipt.removed_photos,
-                       consents=receipt.removed_consents)  # fmt: skip
+        removed.update(
+            vectors=receipt.removed_vectors, gallery_photos=receipt.removed_photos, consents=receipt.removed_consents
+        )
         at = receipt.at
     except GalleryError:
         at = ""
@@ -175,6 +187,6 @@ def erase(member_id: str, svc: Svc, who: Admin) -> ErasureReceipt:
     removed.update(svc.store.erase_member(member_id))
     if not any(removed.values()):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no member {member_id!r}")
-    from gallery.records import iso, utc_now
+    from storelens.clock import iso, utc_now
 
     return ErasureReceipt(member_id=member_id, at=at or iso(utc_now()), removed={k: int(v) for k, v in removed.items()})

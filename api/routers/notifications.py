@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel
 
-from api.auth import Associate, Svc
+from storelens.api.auth import Associate, Svc
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 

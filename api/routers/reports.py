@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
-from api.auth import Admin, Svc
-from api.reports import FORMATS, Interval, Row, chart_png, footfall_rows, parse_ts
-from gallery.records import iso
+from storelens.api.auth import Admin, Svc
+from storelens.api.reports import FORMATS, Interval, Row, chart_png, footfall_rows, parse_ts
+from storelens.clock import iso
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 LOCAL = "without an offset, the store's local time (store.timezone)"
@@ -25,8 +25,9 @@ def _rows(svc: Svc, start: str, end: str, interval: Interval) -> list[Row]:
     return footfall_rows(svc.store.footfall(iso(a), iso(b)), interval, zone)
 
 
-@router.get("/footfall", response_model=list[Row],
-            responses={200: {"content": {"text/csv": {}, FORMATS["xlsx"][1]: {}}}})  # fmt: skip
+@router.get(
+    "/footfall", response_model=list[Row], responses={200: {"content": {"text/csv": {}, FORMATS["xlsx"][1]: {}}}}
+)
 def footfall(
     svc: Svc,
     who: Admin,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from api.auth import Associate, Svc
-from api.reports import footfall_rows, store_day
-from gallery.records import iso, utc_now
+from storelens.api.auth import Associate, Svc
+from storelens.api.reports import Row, footfall_rows, store_day
+from storelens.clock import iso, utc_now
 
 router = APIRouter(prefix="/today", tags=["today"])
 
@@ -34,14 +34,22 @@ def today(svc: Svc, who: Associate) -> Today:
     """Totals since the store's midnight across its cameras."""
     zone = svc.config.store.timezone
     day, start, end = store_day(zone, utc_now())
-    rows = footfall_rows(svc.store.footfall(iso(start), iso(end), svc.config.store.id), "1h", zone)
-    cameras = {r.camera_id for r in rows}
-    store_rows = [r for r in rows if r.camera_id == "all" or len(cameras) == 1]
+    events = svc.store.footfall(iso(start), iso(end), svc.config.store.id)
+    hours = _store_rows(footfall_rows(events, "1h", zone))
+    # Unique visitors of the day come from the day's own bucket (the daily report's figure): a person seen
+    # at 10:00 and at 16:00 is one visitor, which a sum of hourly uniques would count twice.
+    day_rows = _store_rows(footfall_rows(events, "1d", zone))
     arrivals = svc.store.count("vip_arrival", since=iso(start))
     return Today(
         date=day.isoformat(),
-        entries_per_hour=[HourCount(hour=r.local_start[11:16], entries=r.entries) for r in store_rows],
-        entries=sum(r.entries for r in store_rows),
-        unique_visitors=sum(r.unique_visitors for r in store_rows),
+        entries_per_hour=[HourCount(hour=r.local_start[11:16], entries=r.entries) for r in hours],
+        entries=sum(r.entries for r in hours),
+        unique_visitors=sum(r.unique_visitors for r in day_rows),
         vip_arrivals=arrivals,
     )
+
+
+def _store_rows(rows: list[Row]) -> list[Row]:
+    """The store-wide rows: ``all`` when there are several cameras, else the one camera's."""
+    cameras = {r.camera_id for r in rows}
+    return [r for r in rows if r.camera_id == "all" or len(cameras) == 1]

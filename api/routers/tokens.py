@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from api.auth import Admin, Role, Store, new_token
+from storelens.api.auth import Admin, Role, Store, new_token
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
 

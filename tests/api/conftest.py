@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from api.store import EventStore
+from storelens.api.store import EventStore
 from tests.helpers.services import Postgres
 
 

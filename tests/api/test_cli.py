@@ -13,26 +13,34 @@ import httpx2 as httpx
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge.events import FootfallEvent, topic
-from tests.conftest import REPO, run_cli
-from tests.edge.conftest import write_toml
+from storelens.events import FootfallEvent, topic
+from tests.helpers.cli import REPO, run_cli
+from tests.helpers.configs import write_toml
 from tests.helpers.services import free_port, wait_port
 
 
 def test_serve_ingest_and_report(tmp_path, broker) -> None:
     port = free_port()
-    cfg = write_toml(tmp_path / "s.toml", {
-        "store": {"id": "paris-01"}, "cameras": [{"id": "entrance", "source": "rtsp://x/1"}],
-        "mqtt": {"url": broker.url},
-        "api": {"port": port, "database_url": f"sqlite:///{tmp_path / 'events.sqlite'}"},
-    })  # fmt: skip
+    cfg = write_toml(
+        tmp_path / "s.toml",
+        {
+            "store": {"id": "paris-01"},
+            "cameras": [{"id": "entrance", "source": "rtsp://x/1"}],
+            "mqtt": {"url": broker.url},
+            "api": {"port": port, "database_url": f"sqlite:///{tmp_path / 'events.sqlite'}"},
+        },
+    )
     made = run_cli("api", "token", "create", "--json", "--config", str(cfg), "--name", "hq", "--role", "admin")
     assert made.returncode == 0, made.stderr
     admin = {"Authorization": f"Bearer {json.loads(made.stdout)['token']}"}
 
     def serve() -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen([sys.executable, "-m", "storelens.cli", "api", "serve", "--config", str(cfg)],
-                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "storelens.cli", "api", "serve", "--config", str(cfg)],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         wait_port(port, 30)
         deadline = time.monotonic() + 15  # the ingest subscribes
         while httpx.get(f"http://127.0.0.1:{port}/api/v1/health").json()["mqtt"] != "subscribed":
@@ -76,21 +84,45 @@ def test_serve_ingest_and_report(tmp_path, broker) -> None:
     finally:
         server.terminate()
         server.wait(10)
-    report = run_cli("report", "footfall", "--config", str(cfg), "--from", "2026-11-21", "--to", "2026-11-22",
-                     "--interval", "1d", "--chart", str(tmp_path / "chart.png"))  # fmt: skip
+    report = run_cli(
+        "report",
+        "footfall",
+        "--config",
+        str(cfg),
+        "--from",
+        "2026-11-21",
+        "--to",
+        "2026-11-22",
+        "--interval",
+        "1d",
+        "--chart",
+        str(tmp_path / "chart.png"),
+    )
     assert report.returncode == 0, report.stderr
     rows = list(csv.DictReader(io.StringIO(report.stdout)))
     assert [(r["camera_id"], r["entries"]) for r in rows] == [("entrance", "12")]
     assert (tmp_path / "chart.png").read_bytes()[:4] == b"\x89PNG"
-    xlsx = run_cli("report", "footfall", "--config", str(cfg), "--from", "2026-11-21", "--to", "2026-11-22",
-                   "--format", "xlsx")  # fmt: skip
+    xlsx = run_cli(
+        "report", "footfall", "--config", str(cfg), "--from", "2026-11-21", "--to", "2026-11-22", "--format", "xlsx"
+    )
     assert xlsx.returncode == 2 and "--out" in xlsx.stderr
     bad = run_cli("report", "footfall", "--config", str(cfg), "--from", "monday", "--to", "2026-11-22")
     assert bad.returncode == 2 and "ISO 8601" in bad.stderr
     # the contract's form, without --config: the default database in the working directory
     (tmp_path / "storelens-events.sqlite").write_bytes((tmp_path / "events.sqlite").read_bytes())
-    plain = run_cli("report", "footfall", "--from", "2026-11-21T00:00Z", "--to", "2026-11-22T00:00Z",
-                    "--interval", "1h", "--format", "json", cwd=tmp_path)  # fmt: skip
+    plain = run_cli(
+        "report",
+        "footfall",
+        "--from",
+        "2026-11-21T00:00Z",
+        "--to",
+        "2026-11-22T00:00Z",
+        "--interval",
+        "1h",
+        "--format",
+        "json",
+        cwd=tmp_path,
+    )
     assert plain.returncode == 0, plain.stderr
     assert [(r["interval_start"][11:16], r["entries"]) for r in json.loads(plain.stdout)] == [
         ("09:00", 5),

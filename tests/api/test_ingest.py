@@ -7,18 +7,23 @@ import time
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from api.ingest import Ingest
-from api.store import EventStore
-from edge.events import ArrivalEvent, topic
+from storelens.api.ingest import Ingest, ingest_transport
+from storelens.api.store import EventStore
 from storelens.config import MqttConfig
+from storelens.events import ArrivalEvent, topic
 
 
 def test_ingest_dedups_and_rejects(tmp_path, broker) -> None:
     store = EventStore(f"sqlite:///{tmp_path / 'e.sqlite'}")
     pushed: list[dict] = []
-    ingest = Ingest(store, MqttConfig(url=broker.url), "paris-01", on_new=lambda seq, ev: pushed.append(ev))
+    ingest = Ingest(
+        store,
+        ingest_transport(MqttConfig(url=broker.url), "paris-01"),
+        "paris-01",
+        on_new=lambda seq, ev: pushed.append(ev),
+    )
     ingest.start()
-    assert ingest.transport.subscribed.wait(10)
+    assert ingest.transport.wait_subscribed(10)
     pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-pub")
     pub.connect("127.0.0.1", broker.port)
     pub.loop_start()
@@ -39,18 +44,20 @@ def test_ingest_dedups_and_rejects(tmp_path, broker) -> None:
 def test_events_sent_while_the_api_is_down_are_stored_when_it_is_back(tmp_path, broker) -> None:
     """The broker keeps the ingest's session: an API restart loses no event."""
     store = EventStore(f"sqlite:///{tmp_path / 'e.sqlite'}")
-    first = Ingest(store, MqttConfig(url=broker.url), "paris-01")
+    first = Ingest(store, ingest_transport(MqttConfig(url=broker.url), "paris-01"), "paris-01")
     first.start()
-    assert first.transport.subscribed.wait(10)
+    assert first.transport.wait_subscribed(10)
     first.stop()  # the API goes away
     pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-pub")
     pub.connect("127.0.0.1", broker.port)
     pub.loop_start()
-    sent = [ArrivalEvent(store_id="paris-01", camera_id="entrance", member_id=f"M{i}", similarity=0.95, track_id=i)
-            for i in range(5)]  # fmt: skip
+    sent = [
+        ArrivalEvent(store_id="paris-01", camera_id="entrance", member_id=f"M{i}", similarity=0.95, track_id=i)
+        for i in range(5)
+    ]
     for ev in sent:
         pub.publish(topic("paris-01", "entrance", "arrival"), ev.model_dump_json(), qos=1).wait_for_publish(5)
-    again = Ingest(store, MqttConfig(url=broker.url), "paris-01")  # the API is back
+    again = Ingest(store, ingest_transport(MqttConfig(url=broker.url), "paris-01"), "paris-01")  # the API is back
     again.start()
     deadline = time.monotonic() + 10
     while store.count() < len(sent) and time.monotonic() < deadline:

@@ -17,10 +17,10 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge.events import ArrivalEvent, FootfallEvent, topic
-from gallery.records import iso, utc_now
-from tests.conftest import ARTIFACTS, REPO, run_cli
-from tests.edge.conftest import write_toml
+from storelens.clock import iso, utc_now
+from storelens.events import ArrivalEvent, FootfallEvent, topic
+from tests.helpers.cli import ARTIFACTS, REPO, run_cli
+from tests.helpers.configs import write_toml
 from tests.helpers.services import Mosquitto, free_port, wait_port
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -32,24 +32,45 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--
 def served(tmp_path):
     broker = Mosquitto(tmp_path).start()
     port = free_port()
-    cfg = write_toml(tmp_path / "store.toml", {
-        "store": {"id": "paris-01"}, "cameras": [{"id": "entrance", "source": "rtsp://x/1"}],
-        "mqtt": {"url": broker.url}, "gallery": {"dir": str(tmp_path / "gallery")},
-        "api": {"port": port, "database_url": f"sqlite:///{tmp_path / 'events.sqlite'}",
-                "photos_dir": str(tmp_path / "photos")},
-    })  # fmt: skip
+    cfg = write_toml(
+        tmp_path / "store.toml",
+        {
+            "store": {"id": "paris-01"},
+            "cameras": [{"id": "entrance", "source": "rtsp://x/1"}],
+            "mqtt": {"url": broker.url},
+            "gallery": {"dir": str(tmp_path / "gallery")},
+            "api": {
+                "port": port,
+                "database_url": f"sqlite:///{tmp_path / 'events.sqlite'}",
+                "photos_dir": str(tmp_path / "photos"),
+            },
+        },
+    )
     tokens = {}
     for name, role in (("hq", "admin"), ("ipad-1", "associate"), ("ipad-2", "associate")):
         made = run_cli("api", "token", "create", "--json", "--config", str(cfg), "--name", name, "--role", role)
         tokens[name] = json.loads(made.stdout)["token"]
-    server = subprocess.Popen([sys.executable, "-m", "storelens.cli", "api", "serve", "--config", str(cfg)], cwd=REPO,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    server = subprocess.Popen(
+        [sys.executable, "-m", "storelens.cli", "api", "serve", "--config", str(cfg)],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wait_port(port, 30)
     base = f"http://127.0.0.1:{port}"
-    httpx.put(f"{base}/api/v1/members/M-1042", headers={"Authorization": f"Bearer {tokens['hq']}"}, json={
-        "name": "Ada Lovelace", "tier": "Gold", "member_code": "GOLD-1042", "phone": "+33612345678",
-        "sizes": {"shoes": "38", "dress": "S"}, "preferences": "silk scarves, green", "notes": "prefers French"},
-    ).raise_for_status()  # fmt: skip
+    httpx.put(
+        f"{base}/api/v1/members/M-1042",
+        headers={"Authorization": f"Bearer {tokens['hq']}"},
+        json={
+            "name": "Ada Lovelace",
+            "tier": "Gold",
+            "member_code": "GOLD-1042",
+            "phone": "+33612345678",
+            "sizes": {"shoes": "38", "dress": "S"},
+            "preferences": "silk scarves, green",
+            "notes": "prefers French",
+        },
+    ).raise_for_status()
     yield base, broker, tokens
     server.terminate()
     server.wait(10)
@@ -97,8 +118,9 @@ def test_arrival_appears_and_is_taken_across_ipads(served) -> None:
                 vip_arrivals=1,
             ).model_dump_json(),
         )
-        arrival = ArrivalEvent(store_id="paris-01", camera_id="entrance", member_id="M-1042", similarity=0.962,
-                               track_id=4)  # fmt: skip
+        arrival = ArrivalEvent(
+            store_id="paris-01", camera_id="entrance", member_id="M-1042", similarity=0.962, track_id=4
+        )
         sent = time.monotonic()
         publish(broker.port, "arrival", arrival.model_dump_json())
         for page in ipads:

@@ -5,23 +5,28 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.auth import new_token
-from api.services import Services
-from api.store import EventStore
-from edge.events import ArrivalEvent
+from storelens.api.app import create_app
+from storelens.api.auth import new_token
+from storelens.api.store import EventStore
+from storelens.apps.api import build_services
 from storelens.config import Config
+from storelens.events import ArrivalEvent
 
 
 @pytest.fixture
 def api(tmp_path, prepared_models_dir):
-    config = Config.model_validate({
-        "store": {"id": "paris-01"}, "cameras": [{"id": "entrance", "source": "rtsp://x/1"}],
-        "models": {"dir": str(prepared_models_dir)}, "gallery": {"dir": str(tmp_path / "gallery")},
-        "api": {"photos_dir": str(tmp_path / "photos")},
-    })  # fmt: skip
+    config = Config.model_validate(
+        {
+            "store": {"id": "paris-01"},
+            "cameras": [{"id": "entrance", "source": "rtsp://x/1"}],
+            "models": {"dir": str(prepared_models_dir)},
+            "gallery": {"dir": str(tmp_path / "gallery")},
+            "api": {"photos_dir": str(tmp_path / "photos")},
+            "enrolment": {"purpose": "loyalty-vip", "notice_version": "3"},  # the upload form's defaults
+        }
+    )
     store = EventStore(f"sqlite:///{tmp_path / 'events.sqlite'}")
-    services = Services(config, store)
+    services = build_services(config, store)  # as the API process wires it
     admin, associate = new_token(), new_token()
     store.add_token(admin, "hq", "admin")
     store.add_token(associate, "ipad-1", "associate")
@@ -62,23 +67,39 @@ def test_enrol_by_upload_then_erase_every_trace(api, photos) -> None:
     assert enrolled.status_code == 200, enrolled.text
     assert enrolled.json()["added_vectors"] == 2
     consent = api.get("/api/v1/members/M-1042/consent", headers=api.admin).json()
-    assert (consent["consent_reference"], consent["vectors"], consent["purpose"]) == ("CF-7", 2, "vip-recognition")
+    assert (consent["consent_reference"], consent["vectors"], consent["purpose"], consent["notice_version"]) == (
+        "CF-7",
+        2,
+        "loyalty-vip",
+        "3",
+    )
     assert api.get("/api/v1/members/M-1042/consent", headers=api.associate).status_code == 403
     card = api.get("/api/v1/members/M-1042", headers=api.associate).json()
     assert card["photo_url"] == "/api/v1/members/M-1042/photo"  # consented: the card shows a photo
     assert api.get(card["photo_url"], headers=api.associate).content[:2] == b"\xff\xd8"
     # refused enrolment: names the photo and reason, member unchanged
     with photos["t1.jpg"].open("rb") as group:
-        refused = api.post("/api/v1/members/M-2/enrol", files=[("photos", ("group.jpg", group, "image/jpeg"))],
-                           data={"consent": "CF-8"}, headers=api.admin)  # fmt: skip
+        refused = api.post(
+            "/api/v1/members/M-2/enrol",
+            files=[("photos", ("group.jpg", group, "image/jpeg"))],
+            data={"consent": "CF-8"},
+            headers=api.admin,
+        )
     assert refused.status_code == 422 and "6 faces" in refused.json()["detail"]
-    no_consent = api.post("/api/v1/members/M-2/enrol", files=[("photos", ("a.jpg", b"x", "image/jpeg"))],
-                          data={"consent": ""}, headers=api.admin)  # fmt: skip
+    no_consent = api.post(
+        "/api/v1/members/M-2/enrol",
+        files=[("photos", ("a.jpg", b"x", "image/jpeg"))],
+        data={"consent": ""},
+        headers=api.admin,
+    )
     assert no_consent.status_code == 422 and "consent" in no_consent.json()["detail"]
     # an arrival, then erasure removes vectors, photo, profile and visit history
     store = api.services.store
-    store.add(ArrivalEvent(store_id="paris-01", camera_id="entrance", member_id="M-1042", similarity=0.96,
-                           track_id=1).model_dump())  # fmt: skip
+    store.add(
+        ArrivalEvent(
+            store_id="paris-01", camera_id="entrance", member_id="M-1042", similarity=0.96, track_id=1
+        ).model_dump()
+    )
     receipt = api.delete("/api/v1/members/M-1042", headers=api.admin)
     assert receipt.status_code == 200
     removed = receipt.json()["removed"]
@@ -128,16 +149,28 @@ def test_live_websocket_replays_then_pushes(api) -> None:
 def test_the_ipad_day_starts_at_the_stores_midnight(api, zone) -> None:
     from datetime import timedelta
 
-    from api.reports import store_day
-    from gallery.records import iso, utc_now
+    from storelens.api.reports import store_day
+    from storelens.clock import iso, utc_now
 
     svc = api.services
     svc.config = svc.config.model_copy(update={"store": svc.config.store.model_copy(update={"timezone": zone})})
     day, start, _ = store_day(zone, utc_now())
-    late = ArrivalEvent(store_id="paris-01", camera_id="entrance", member_id="M-1", similarity=0.95, track_id=1,
-                        ts=iso(start - timedelta(minutes=1)))  # fmt: skip
-    early = ArrivalEvent(store_id="paris-01", camera_id="entrance", member_id="M-2", similarity=0.95, track_id=2,
-                         ts=iso(start + timedelta(minutes=1)))  # fmt: skip
+    late = ArrivalEvent(
+        store_id="paris-01",
+        camera_id="entrance",
+        member_id="M-1",
+        similarity=0.95,
+        track_id=1,
+        ts=iso(start - timedelta(minutes=1)),
+    )
+    early = ArrivalEvent(
+        store_id="paris-01",
+        camera_id="entrance",
+        member_id="M-2",
+        similarity=0.95,
+        track_id=2,
+        ts=iso(start + timedelta(minutes=1)),
+    )
     svc.store.add(late.model_dump())
     svc.store.add(early.model_dump())
     feed = api.get("/api/v1/notifications", headers=api.associate).json()

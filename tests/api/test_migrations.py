@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from sqlalchemy import create_engine, text
 
-from api.store import EventStore
-from edge.events import ArrivalEvent
-from edge.outbox import Outbox
-from gallery.gallery import Gallery, MatchPolicy, NewVector
-from gallery.records import Consent, MemberInfo
+from storelens.api.store import EventStore
 from storelens.config import GalleryConfig
-from storelens.errors import GalleryError
+from storelens.edge.outbox import Outbox
+from storelens.errors import GalleryError, SchemaError
+from storelens.events import ArrivalEvent
+from storelens.gallery.gallery import Gallery, MatchPolicy, NewVector
+from storelens.gallery.records import Consent, MemberInfo
 
 OUTBOX_V1 = """
 CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT UNIQUE NOT NULL, camera_id TEXT NOT NULL,
@@ -102,9 +102,13 @@ def test_event_store_v1_upgrades(backend: str, tmp_path: Path, request) -> None:
         serial = "SERIAL" if backend == "postgresql" else "INTEGER"  # what SQLAlchemy made for schema 1
         for statement in EVENTS_V1:
             conn.execute(text(statement.replace("{SERIAL}", serial)))
-        conn.execute(text("INSERT INTO events (seq, event_id, type, store_id, camera_id, ts, payload, received_at) "
-                          "VALUES (1, :id, 'vip_arrival', 's', 'c', :ts, :payload, :ts)"),
-                     {"id": arrival.event_id, "ts": arrival.ts, "payload": arrival.model_dump_json()})  # fmt: skip
+        conn.execute(
+            text(
+                "INSERT INTO events (seq, event_id, type, store_id, camera_id, ts, payload, received_at) "
+                "VALUES (1, :id, 'vip_arrival', 's', 'c', :ts, :payload, :ts)"
+            ),
+            {"id": arrival.event_id, "ts": arrival.ts, "payload": arrival.model_dump_json()},
+        )
     engine.dispose()
     store = EventStore(url)
     assert store.visits("M-7") == [arrival.ts]  # the migration filled member_id in from the stored payload
@@ -112,3 +116,14 @@ def test_event_store_v1_upgrades(backend: str, tmp_path: Path, request) -> None:
     with store.engine.connect() as conn:
         assert conn.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).scalar_one() == "2"
     store.close()
+
+
+def test_newer_event_store_is_refused_by_the_same_rule(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'events.sqlite'}"
+    EventStore(url).close()
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE meta SET value = '9' WHERE key = 'schema_version'"))
+    engine.dispose()
+    with pytest.raises(SchemaError, match="schema 9 is newer than this StoreLens"):
+        EventStore(url)

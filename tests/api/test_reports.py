@@ -6,13 +6,24 @@ from datetime import UTC, datetime
 
 import pytest
 
-from api.reports import footfall_rows, parse_ts, store_day
+from storelens.api.reports import footfall_rows, parse_ts, store_day
 
 
-def _footfall(start: str, entries: int = 1, camera: str = "entrance", tokens: tuple[str, ...] | None = None,
-              unique: int | None = None) -> dict[str, object]:  # fmt: skip
-    event = {"store_id": "s1", "camera_id": camera, "interval_start": start, "entries": entries,
-             "unique_visitors": entries if unique is None else unique, "vip_arrivals": 0}  # fmt: skip
+def _footfall(
+    start: str,
+    entries: int = 1,
+    camera: str = "entrance",
+    tokens: tuple[str, ...] | None = None,
+    unique: int | None = None,
+) -> dict[str, object]:
+    event = {
+        "store_id": "s1",
+        "camera_id": camera,
+        "interval_start": start,
+        "entries": entries,
+        "unique_visitors": entries if unique is None else unique,
+        "vip_arrivals": 0,
+    }
     if tokens is not None:
         event["visitor_tokens"] = list(tokens)
     return event

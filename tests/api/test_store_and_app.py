@@ -10,15 +10,22 @@ import pytest
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
-from api.app import create_app
-from api.auth import new_token
-from api.services import Services
-from edge.events import ArrivalEvent, FootfallEvent, VisitorEvent
+from storelens.api.app import create_app
+from storelens.api.auth import new_token
+from storelens.api.services import Services
+from storelens.events import ArrivalEvent, FootfallEvent, VisitorEvent
 
 
 def footfall(camera: str, start: str, end: str, entries: int, unique: int, vip: int) -> dict:
-    return FootfallEvent(store_id="paris-01", camera_id=camera, interval_start=start, interval_end=end,
-                         entries=entries, unique_visitors=unique, vip_arrivals=vip).model_dump()  # fmt: skip
+    return FootfallEvent(
+        store_id="paris-01",
+        camera_id=camera,
+        interval_start=start,
+        interval_end=end,
+        entries=entries,
+        unique_visitors=unique,
+        vip_arrivals=vip,
+    ).model_dump()
 
 
 DAY = [
@@ -33,8 +40,9 @@ def test_events_are_stored_once(store) -> None:
     ev = ArrivalEvent(store_id="paris-01", camera_id="entrance", member_id="M1", similarity=0.95, track_id=1)
     assert store.add(ev.model_dump()) == 1
     assert store.add(ev.model_dump()) is None  # redelivered: deduplicated by event_id
-    v = VisitorEvent(store_id="paris-01", camera_id="entrance", anon_id="anon-1", track_id=2, returning=False,
-                     entered=True)  # fmt: skip
+    v = VisitorEvent(
+        store_id="paris-01", camera_id="entrance", anon_id="anon-1", track_id=2, returning=False, entered=True
+    )
     store.add(v.model_dump())
     assert store.count() == 2 and store.count("vip_arrival") == 1
     replay = store.since(store.since()[0].seq)
@@ -85,10 +93,17 @@ def test_auth_and_roles(client, path: str, who: str | None, code: int) -> None:
 
 def test_reports_in_every_format(client) -> None:
     rows = client.get(REPORT + "&interval=1h", headers=client.admin).json()
-    by = {(r["camera_id"], r["interval_start"][11:16]): (r["entries"], r["unique_visitors"], r["vip_arrivals"])
-          for r in rows}  # fmt: skip
-    assert by == {("entrance", "09:00"): (10, 8, 1), ("side-door", "09:00"): (1, 1, 0), ("all", "09:00"): (11, 9, 1),
-                  ("entrance", "10:00"): (2, 2, 1), ("all", "10:00"): (2, 2, 1)}  # fmt: skip
+    by = {
+        (r["camera_id"], r["interval_start"][11:16]): (r["entries"], r["unique_visitors"], r["vip_arrivals"])
+        for r in rows
+    }
+    assert by == {
+        ("entrance", "09:00"): (10, 8, 1),
+        ("side-door", "09:00"): (1, 1, 0),
+        ("all", "09:00"): (11, 9, 1),
+        ("entrance", "10:00"): (2, 2, 1),
+        ("all", "10:00"): (2, 2, 1),
+    }
     day = client.get(REPORT + "&interval=1d&format=csv", headers=client.admin)
     assert day.headers["content-type"].startswith("text/csv")
     table = list(csv.DictReader(io.StringIO(day.text)))
@@ -97,8 +112,9 @@ def test_reports_in_every_format(client) -> None:
     sheet = load_workbook(io.BytesIO(xlsx.content)).active
     values = list(sheet.values)
     assert values[0][:3] == ("store_id", "camera_id", "interval_start") and len(values) == 1 + 7  # 4 cameras + 3 "all"
-    chart = client.get("/api/v1/reports/footfall/chart.png?from=2026-11-21T00:00Z&to=2026-11-22T00:00Z",
-                       headers=client.admin)  # fmt: skip
+    chart = client.get(
+        "/api/v1/reports/footfall/chart.png?from=2026-11-21T00:00Z&to=2026-11-22T00:00Z", headers=client.admin
+    )
     assert chart.content[:8] == b"\x89PNG\r\n\x1a\n"
     bad = client.get("/api/v1/reports/footfall?from=yesterday&to=today", headers=client.admin)
     assert bad.status_code == 422 and "ISO 8601" in bad.json()["detail"]
@@ -111,10 +127,21 @@ def test_tokens_route_and_openapi(client) -> None:
     assert client.get("/api/v1/events", headers=new).status_code == 200
     assert client.post("/api/v1/tokens", json={"name": "x", "role": "admin"}, headers=new).status_code == 403
     store = client.app.state.services.store
-    store.add(ArrivalEvent(store_id="paris-01", camera_id="entrance", member_id="M1", similarity=0.95, track_id=1,
-                           ts="2020-01-01T10:00:00.000Z").model_dump())  # fmt: skip
-    store.add(ArrivalEvent(store_id="paris-01", camera_id="entrance", member_id="M2", similarity=0.95,
-                           track_id=2).model_dump())  # fmt: skip
+    store.add(
+        ArrivalEvent(
+            store_id="paris-01",
+            camera_id="entrance",
+            member_id="M1",
+            similarity=0.95,
+            track_id=1,
+            ts="2020-01-01T10:00:00.000Z",
+        ).model_dump()
+    )
+    store.add(
+        ArrivalEvent(
+            store_id="paris-01", camera_id="entrance", member_id="M2", similarity=0.95, track_id=2
+        ).model_dump()
+    )
     assert client.get("/api/v1/today", headers=new).json()["vip_arrivals"] == 1  # only today's
     spec = client.get("/openapi.json").json()
     for path, ops in spec["paths"].items():

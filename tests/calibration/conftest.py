@@ -8,9 +8,9 @@ from pathlib import Path
 import cv2
 import pytest
 
-from edge.messages import Frame
 from storelens.images import load_image
-from storelens.samples import cut_faces
+from storelens.messages import Frame
+from storelens.sample_videos.photos import cut_faces
 
 
 @pytest.fixture(scope="session")

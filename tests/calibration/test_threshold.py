@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from calibration.threshold import Scores, embed_labelled, recommend, write_into_config
+from storelens.calibration.threshold import Scores, embed_labelled, recommend, write_into_config
 from storelens.config import load_config
-from tests.conftest import run_cli
+from tests.helpers.cli import run_cli
 
 CONFIG = """# store config
 [store]
@@ -41,14 +41,38 @@ def test_unreachable_target_is_said_and_not_written(labelled: Path, prepared_mod
     cfg.write_text(CONFIG)
     dlib = tmp_path / "dlib.toml"  # the earlier default recogniser, which cannot keep the 1927 faces out
     dlib.write_text(CONFIG + '\n[models]\npack = "scrfd_dlib"\n')
-    proc = run_cli("calibrate", "threshold", "--labelled", str(labelled), "--out", str(tmp_path / "out"),
-                   "--gallery-size", "1000", "--target", "0.001", "--models-dir", str(prepared_models_dir),
-                   "--config", str(dlib))  # fmt: skip
+    proc = run_cli(
+        "calibrate",
+        "threshold",
+        "--labelled",
+        str(labelled),
+        "--out",
+        str(tmp_path / "out"),
+        "--gallery-size",
+        "1000",
+        "--target",
+        "0.001",
+        "--models-dir",
+        str(prepared_models_dir),
+        "--config",
+        str(dlib),
+    )
     assert proc.returncode == 0, proc.stderr
     assert "TARGET NOT REACHABLE" in proc.stdout and "equal-error threshold" in proc.stdout
-    refused = run_cli("calibrate", "threshold", "--labelled", str(labelled), "--out", str(tmp_path / "out"),
-                      "--write-config", str(cfg), "--models-dir", str(prepared_models_dir),
-                      "--config", str(dlib))  # fmt: skip
+    refused = run_cli(
+        "calibrate",
+        "threshold",
+        "--labelled",
+        str(labelled),
+        "--out",
+        str(tmp_path / "out"),
+        "--write-config",
+        str(cfg),
+        "--models-dir",
+        str(prepared_models_dir),
+        "--config",
+        str(dlib),
+    )
     assert refused.returncode == 2 and "not reachable" in refused.stderr
     assert cfg.read_text() == CONFIG
     data = json.loads((tmp_path / "out" / "threshold.json").read_text())
@@ -58,13 +82,28 @@ def test_unreachable_target_is_said_and_not_written(labelled: Path, prepared_mod
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
 
 
-def test_reachable_target_is_written_into_the_config(small_labelled: Path, prepared_models_dir, face_models,
-                                                      tmp_path) -> None:  # fmt: skip
+def test_reachable_target_is_written_into_the_config(
+    small_labelled: Path, prepared_models_dir, face_models, tmp_path
+) -> None:
     cfg = tmp_path / "store.toml"
     cfg.write_text(CONFIG)
-    proc = run_cli("calibrate", "threshold", "--json", "--labelled", str(small_labelled), "--out", str(tmp_path / "o"),
-                   "--gallery-size", "5", "--target", "0.05", "--write-config", str(cfg),
-                   "--models-dir", str(prepared_models_dir))  # fmt: skip
+    proc = run_cli(
+        "calibrate",
+        "threshold",
+        "--json",
+        "--labelled",
+        str(small_labelled),
+        "--out",
+        str(tmp_path / "o"),
+        "--gallery-size",
+        "5",
+        "--target",
+        "0.05",
+        "--write-config",
+        str(cfg),
+        "--models-dir",
+        str(prepared_models_dir),
+    )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["reachable"] is True and result["frr"] == 0.0
@@ -135,8 +174,20 @@ def test_default_threshold_is_the_one_derived_from_the_registry_set(face_models,
     made = run_cli("calibrate", "registry-set", "--json", "--out", str(tmp_path / "set"), *common)
     assert made.returncode == 0, made.stderr
     assert json.loads(made.stdout) | {"dir": ""} == {"dir": "", "people": 42, "photos": 47, "genuine_pairs": 8}
-    proc = run_cli("calibrate", "threshold", "--json", "--labelled", str(tmp_path / "set"),
-                   "--out", str(tmp_path / "o"), "--gallery-size", "1000", "--target", "0.001", *common)  # fmt: skip
+    proc = run_cli(
+        "calibrate",
+        "threshold",
+        "--json",
+        "--labelled",
+        str(tmp_path / "set"),
+        "--out",
+        str(tmp_path / "o"),
+        "--gallery-size",
+        "1000",
+        "--target",
+        "0.001",
+        *common,
+    )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     spec = face_models.recogniser_spec

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from storelens.config import load_config
-from tests.conftest import REPO
+from tests.helpers.cli import REPO
 
 DEPLOY = REPO / "deploy"
 UNITS = ("storelens-edge.service", "storelens-api.service")
@@ -29,13 +29,18 @@ def render(tmp_path: Path) -> Path:
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
 def test_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
     out = render(tmp_path)
-    proc = subprocess.run(["systemd-analyze", "verify", "--man=no", *(str(out / u) for u in UNITS)],
-                          capture_output=True, text=True, check=False)  # fmt: skip
+    proc = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", *(str(out / u) for u in UNITS)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     broken = out / "broken.service"
     broken.write_text((out / UNITS[0]).read_text().replace(str(Path(sys.executable).parent), "/nonexistent/bin"))
-    proc = subprocess.run(["systemd-analyze", "verify", "--man=no", str(broken)], capture_output=True, text=True,
-                          check=False)  # fmt: skip
+    proc = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", str(broken)], capture_output=True, text=True, check=False
+    )
     assert proc.returncode != 0 and "not executable" in proc.stderr  # the check does catch a bad unit
 
 

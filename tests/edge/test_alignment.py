@@ -9,17 +9,16 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.messages import Frame
+from storelens.messages import Frame
 
-PORTRAITS = ("obama.jpg", "obama2.jpg", "obama3.jpg", "obama_partial_face.jpg", "obama_partial_face2.jpg",
-             "biden.jpg")  # fmt: skip
+PORTRAITS = ("obama.jpg", "obama2.jpg", "obama3.jpg", "obama_partial_face.jpg", "obama_partial_face2.jpg", "biden.jpg")
 TEMPLATE_SOURCES = (*PORTRAITS, "solvay_conference_1927.jpg", "gauss.png", "newton.png")
 
 
 @pytest.fixture(scope="module")
 def pairs(dlib_models, frame_of, dlib_tools):
     """For each face: (photo, dlib's chip as BGR, our chip)."""
-    from edge.align import align_faces
+    from storelens.edge.align import align_faces
 
     out = []
     for name in TEMPLATE_SOURCES:
@@ -67,8 +66,10 @@ def test_same_and_different_person_as_well_as_dlib_alignment(dlib_models, pairs)
         return (min(float(vecs[a] @ vecs[b]) for a, b in genuine), max(float(vecs[a] @ vecs[b]) for a, b in impostor))
 
     (our_gen, our_imp), (dlib_gen, dlib_imp) = separation(ours), separation(theirs)
-    print(f"ours: genuine min {our_gen:.3f}, impostor max {our_imp:.3f}; "
-          f"dlib alignment: genuine min {dlib_gen:.3f}, impostor max {dlib_imp:.3f}")  # fmt: skip
+    print(
+        f"ours: genuine min {our_gen:.3f}, impostor max {our_imp:.3f}; "
+        f"dlib alignment: genuine min {dlib_gen:.3f}, impostor max {dlib_imp:.3f}"
+    )
     threshold = dlib_models.match_threshold
     assert our_gen >= threshold > our_imp
     assert (our_gen - our_imp) >= (dlib_gen - dlib_imp) - 0.01

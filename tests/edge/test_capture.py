@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from edge.capture import CaptureError, FileReader, LiveReader, is_live
+from storelens.edge.capture import FileReader, LiveReader, is_live
+from storelens.errors import CaptureError
 from tests.helpers.services import RtspServer, free_port
 
 

@@ -9,12 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.decide import Attempt, DecisionPolicy, TrackDecider, TrackEvidence
-from edge.events import ArrivalEvent
-from edge.pipeline import CameraPipeline
-from edge.visits import AnonymousRegistry, ArrivalCooldown
-from gallery.factory import open_gallery
+from storelens.apps.edge import build_pipeline
 from storelens.config import Config
+from storelens.edge.decide import Attempt, DecisionPolicy, TrackDecider, TrackEvidence
+from storelens.edge.pipeline import CameraPipeline
+from storelens.edge.visits import AnonymousRegistry, ArrivalCooldown
+from storelens.events import ArrivalEvent
+from storelens.gallery.factory import open_gallery
 from tests.helpers.staging import T0, face_crop, stage
 
 POLICY = DecisionPolicy(min_quality=0.2, min_face_px=32, interval=timedelta(seconds=0.3), max_attempts=12,
@@ -89,11 +90,18 @@ def test_evidence_keeps_few_vectors_and_drops_them_for_a_member() -> None:
 def pipeline(face_models, members_gallery, tmp_path):
     directory = tmp_path / "g"
     shutil.copytree(members_gallery, directory)
-    config = Config.model_validate({"store": {"id": "s"}, "cameras": [{"id": "entrance", "source": "x"}],
-                                    "edge": {"embed_interval_seconds": 0.3}})  # fmt: skip
+    config = Config.model_validate(
+        {"store": {"id": "s"}, "cameras": [{"id": "entrance", "source": "x"}], "edge": {"embed_interval_seconds": 0.3}}
+    )
     gallery = open_gallery(config, face_models.recogniser_spec, directory)
-    yield CameraPipeline(config, config.cameras[0], face_models, gallery, ArrivalCooldown(30),
-                         AnonymousRegistry(12, 10, gallery.policy.visitor_match))  # fmt: skip
+    yield build_pipeline(
+        config,
+        config.cameras[0],
+        face_models,
+        gallery,
+        ArrivalCooldown(30),
+        AnonymousRegistry(12, 10, gallery.policy.visitor_match),
+    )
     gallery.close()
 
 

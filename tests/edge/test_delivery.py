@@ -15,8 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from edge.outbox import Outbox
-from tests.edge.conftest import edge_config, write_toml
+from storelens.edge.outbox import Outbox
+from tests.helpers.configs import edge_config, write_toml
 from tests.helpers.services import Collector, Mosquitto, RtspServer
 
 EVENT_LINE = re.compile(r"camera \S+: (\w+) event ([0-9a-f-]{36})")
@@ -78,8 +78,9 @@ def test_sigkill_mid_run_then_restart_loses_nothing(video, truth, members_galler
     gallery = tmp_path / "gallery"
     shutil.copytree(members_gallery, gallery)
     rtsp = RtspServer(video, tmp_path).start()
-    config = write_toml(tmp_path / "edge.toml",
-                        edge_config(tmp_path, rtsp.url, gallery, broker.url, truth, prepared_models_dir))  # fmt: skip
+    config = write_toml(
+        tmp_path / "edge.toml", edge_config(tmp_path, rtsp.url, gallery, broker.url, truth, prepared_models_dir)
+    )
     log = tmp_path / "edge.log"
     edge = start_edge(config, log)
     try:
@@ -95,8 +96,9 @@ def test_sigkill_mid_run_then_restart_loses_nothing(video, truth, members_galler
         before_restart = set(created_events(log))
         broker.start()
         edge = start_edge(config, log)  # restarted with the same outbox
-        assert collector.wait_for(lambda c: before_restart <= set(received_ids(c)), 60), (
-            before_restart - set(received_ids(collector)))  # fmt: skip
+        assert collector.wait_for(lambda c: before_restart <= set(received_ids(c)), 60), before_restart - set(
+            received_ids(collector)
+        )
     finally:
         edge.send_signal(signal.SIGTERM)
         edge.wait(60)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import run_cli
+from tests.helpers.cli import run_cli
 
 
 def test_demo_runs_the_main_job(prepared_models_dir, video) -> None:

@@ -8,9 +8,9 @@ import tarfile
 import numpy as np
 import pytest
 
-from edge.messages import Detections, Embeddings, Frame
-from models.prepare import cache_dir, pip_download
-from storelens.samples import SOURCES
+from storelens.messages import Detections, Embeddings, Frame
+from storelens.models.prepare import cache_dir, pip_download
+from storelens.sample_videos.photos import SOURCES
 
 
 def scrfd_reference_boxes() -> dict[str, list[tuple[float, float, float, float]]]:
@@ -77,11 +77,26 @@ def test_t1_group_photo(face_models, frame_of) -> None:
     assert len(face_models.detector.detect(frame_of("t1.jpg"))) == 6
 
 
-def test_min_face_px_drops_small_faces(face_models, frame_of) -> None:
-    from edge.detect import FaceDetector
+@pytest.mark.parametrize(
+    ("global_px", "camera_px", "kept"),
+    [(24, None, 29), (2000, None, 0), (2000, 24, 29), (24, 2000, 0)],  # the camera's own minimum wins both ways
+)
+def test_each_camera_applies_its_own_minimum_face_width(
+    face_models, frame_of, tmp_path, global_px, camera_px, kept
+) -> None:
+    from storelens.apps.edge import build_pipeline
+    from storelens.config import Config
+    from storelens.edge.visits import AnonymousRegistry, ArrivalCooldown
+    from storelens.gallery.factory import open_gallery
 
-    small = FaceDetector(face_models.detector.session, face_models.detector_spec, min_face_px=10_000)
-    assert len(small.detect(frame_of("solvay_conference_1927.jpg"))) == 0
+    camera = {"id": "entrance", "source": "x"} | ({"min_face_px": camera_px} if camera_px else {})
+    config = Config.model_validate({"store": {"id": "s"}, "cameras": [camera], "detection": {"min_face_px": global_px}})
+    gallery = open_gallery(config, face_models.recogniser_spec, tmp_path / "g")
+    pipeline = build_pipeline(
+        config, config.cameras[0], face_models, gallery, ArrivalCooldown(30), AnonymousRegistry(12, 10, 0.9)
+    )
+    assert len(pipeline.detect(frame_of("solvay_conference_1927.jpg"))) == kept
+    gallery.close()
 
 
 @pytest.mark.parametrize(
@@ -110,16 +125,22 @@ def test_yunet_decoder_matches_opencv_box_for_box(name, face_models, photos, gro
     """Our decoder on ONNX Runtime against OpenCV's own FaceDetectorYN on the int8 file as shipped."""
     import cv2
 
-    from models.prepare import fetch_origin
     from storelens.images import load_image
+    from storelens.models.prepare import fetch_origin
 
     detector = face_models.detector
     spec = detector.spec
     assert spec.decoder == "yunet" and spec.origin is not None
     blob, _ = detector.letterbox(load_image({**photos, **group_photos}[name]))
     canvas = np.ascontiguousarray(blob[0].transpose(1, 2, 0).astype(np.uint8))
-    reference = cv2.FaceDetectorYN.create(str(fetch_origin(spec.origin, cache_dir())), "", tuple(spec.input_size),
-                                          spec.score_threshold, spec.nms_threshold, 5000)  # fmt: skip
+    reference = cv2.FaceDetectorYN.create(
+        str(fetch_origin(spec.origin, cache_dir())),
+        "",
+        tuple(spec.input_size),
+        spec.score_threshold,
+        spec.nms_threshold,
+        5000,
+    )
     _, faces = reference.detect(canvas)
     boxes, scores, kps = detector._yunet.decode(blob) if detector._yunet is not None else (None, None, None)
     assert boxes is not None and faces is not None and len(boxes) == len(faces) >= 1

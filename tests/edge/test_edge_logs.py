@@ -6,8 +6,8 @@ import json
 import re
 import shutil
 
-from tests.conftest import run_cli
-from tests.edge.conftest import edge_config, write_toml
+from tests.helpers.cli import run_cli
+from tests.helpers.configs import edge_config, write_toml
 
 
 def test_edge_logs_name_no_member(video, truth, members_gallery, broker, tmp_path, prepared_models_dir) -> None:

@@ -9,9 +9,9 @@ import time
 import httpx2 as httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from edge.runner import EdgeRunner
+from storelens.apps.edge import EdgeApp
 from storelens.config import Config
-from tests.edge.conftest import edge_config
+from tests.helpers.configs import edge_config
 from tests.helpers.services import RtspServer
 
 
@@ -23,13 +23,14 @@ def samples(text: str) -> dict[tuple[str, tuple], float]:
     return out
 
 
-def test_health_and_metrics_while_running(video, truth, members_gallery, broker, collector, face_models, tmp_path,
-                                          prepared_models_dir) -> None:  # fmt: skip
+def test_health_and_metrics_while_running(
+    video, truth, members_gallery, broker, collector, face_models, tmp_path, prepared_models_dir
+) -> None:
     gallery = tmp_path / "g"
     shutil.copytree(members_gallery, gallery)
     rtsp = RtspServer(video, tmp_path).start()
     config = Config.model_validate(edge_config(tmp_path, rtsp.url, gallery, broker.url, truth, prepared_models_dir))
-    runner = EdgeRunner(config, face_models)
+    runner = EdgeApp(config, face_models)
     thread = threading.Thread(target=runner.run, daemon=True)
     thread.start()
     try:

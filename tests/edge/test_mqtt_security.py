@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from edge.events import ArrivalEvent, topic
-from edge.mqtt import CameraPublisher, parse_url
-from edge.outbox import Outbox
 from storelens.config import MqttConfig
+from storelens.edge.mqtt import CameraPublisher, camera_transport, parse_url
+from storelens.edge.outbox import Outbox
 from storelens.errors import ConfigError
+from storelens.events import ArrivalEvent, topic
 from tests.helpers.services import free_port, wait_port
 
 
@@ -29,7 +29,7 @@ def deliver_one(tmp_path: Path, config: MqttConfig, timeout: float = 15) -> int:
     outbox = Outbox(tmp_path / f"o-{time.monotonic_ns()}.sqlite")
     ev = ArrivalEvent(store_id="s", camera_id="c", member_id="m", similarity=0.95, track_id=1)
     outbox.put(ev.event_id, "c", topic("s", "c", "arrival"), ev.model_dump_json().encode())
-    pub = CameraPublisher(outbox, config, "s", "c")
+    pub = CameraPublisher(outbox, camera_transport(config, "s", "c"), "s", "c")
     pub.start()
     deadline = time.monotonic() + timeout
     while outbox.depth() and time.monotonic() < deadline:
@@ -61,8 +61,21 @@ def make_certs(d: Path) -> None:
     def ssl(*args: str) -> None:
         subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=d)
 
-    ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=StoreLens Test CA",
-        "-keyout", "ca.key", "-out", "ca.crt")  # fmt: skip
+    ssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=StoreLens Test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    )
     ssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "server.key", "-out", "server.csr")
     (d / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
     ssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
@@ -73,8 +86,10 @@ def test_tls(tmp_path: Path) -> None:
     make_certs(tmp_path)
     port = free_port()
     conf = tmp_path / "m.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\ncafile {tmp_path / 'ca.crt'}\n"
-                    f"certfile {tmp_path / 'server.crt'}\nkeyfile {tmp_path / 'server.key'}\n")  # fmt: skip
+    conf.write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous true\ncafile {tmp_path / 'ca.crt'}\n"
+        f"certfile {tmp_path / 'server.crt'}\nkeyfile {tmp_path / 'server.key'}\n"
+    )
     broker = start_broker(conf, tmp_path / "m.log")
     try:
         wait_port(port)

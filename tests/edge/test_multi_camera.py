@@ -5,20 +5,21 @@ from __future__ import annotations
 import shutil
 from collections import Counter
 
-from api.reports import footfall_rows
-from edge.runner import EdgeRunner
+from storelens.api.reports import footfall_rows
+from storelens.apps.edge import EdgeApp
 from storelens.config import Config
-from tests.edge.conftest import edge_config
+from tests.helpers.configs import edge_config
 
 
-def test_two_entrances_one_store(video, truth, members_gallery, broker, collector, face_models, tmp_path,
-                                 prepared_models_dir) -> None:  # fmt: skip
+def test_two_entrances_one_store(
+    video, truth, members_gallery, broker, collector, face_models, tmp_path, prepared_models_dir
+) -> None:
     gallery = tmp_path / "g"
     shutil.copytree(members_gallery, gallery)
     data = edge_config(tmp_path, str(video), gallery, broker.url, truth, prepared_models_dir)
     second = dict(data["cameras"][0], id="second-entrance")
     data["cameras"].append(second)
-    runner = EdgeRunner(Config.model_validate(data), face_models)
+    runner = EdgeApp(Config.model_validate(data), face_models)
     assert runner.run() == 0
     assert collector.wait_for(lambda c: len(c.events("footfall")) >= 2, 10)
     arrivals = collector.events("vip_arrival")

@@ -45,7 +45,6 @@ def test_embeddings_are_unit_length_and_batch_independent(face_models, frame_of)
     frame = frame_of("solvay_conference_1927.jpg")
     faces = face_models.detector.detect(frame)
     batched = face_models.embedder.embed(frame, faces).vectors
-    single = np.concatenate([face_models.embedder.embed(frame, faces.select(np.array([i]))).vectors
-                             for i in range(3)])  # fmt: skip
+    single = np.concatenate([face_models.embedder.embed(frame, faces.select(np.array([i]))).vectors for i in range(3)])
     assert np.allclose(np.linalg.norm(batched, axis=1), 1.0, atol=1e-5)
     assert np.allclose(batched[:3], single, atol=1e-5)

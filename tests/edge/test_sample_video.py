@@ -5,18 +5,19 @@ from __future__ import annotations
 import shutil
 from collections import Counter
 
-from edge.outbox import Outbox
-from edge.runner import EdgeRunner
+from storelens.apps.edge import EdgeApp
 from storelens.config import Config
-from tests.edge.conftest import edge_config
+from storelens.edge.outbox import Outbox
+from tests.helpers.configs import edge_config
 
 
-def test_sample_video_matches_truth(video, truth, members_gallery, broker, collector, face_models, tmp_path,
-                                    prepared_models_dir) -> None:  # fmt: skip
+def test_sample_video_matches_truth(
+    video, truth, members_gallery, broker, collector, face_models, tmp_path, prepared_models_dir
+) -> None:
     gallery = tmp_path / "gallery"
     shutil.copytree(members_gallery, gallery)
     config = Config.model_validate(edge_config(tmp_path, str(video), gallery, broker.url, truth, prepared_models_dir))
-    runner = EdgeRunner(config, face_models)
+    runner = EdgeApp(config, face_models)
     assert runner.run() == 0
     assert collector.wait_for(lambda c: c.events("footfall"), 10)
 

@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from edge.events import ArrivalEvent, floor_interval, parse_event, topic
-from edge.footfall import EntryCounter, FootfallAggregator
-from edge.outbox import Outbox
-from edge.visits import AnonymousRegistry, ArrivalCooldown
+from storelens.apps.edge import build_pipeline
+from storelens.clock import floor_interval
 from storelens.config import EntryLine
+from storelens.edge.footfall import EntryCounter, FootfallAggregator
+from storelens.edge.outbox import Outbox
+from storelens.edge.visits import AnonymousRegistry, ArrivalCooldown
+from storelens.events import ArrivalEvent, parse_event, topic
 
 T0 = datetime(2026, 11, 21, 10, 0, 0, tzinfo=UTC)
 
@@ -131,8 +133,10 @@ def test_topics_and_payloads() -> None:
     back = parse_event(ev.model_dump_json())
     assert back == ev and len(ev.event_id) == 36 and ev.ts.endswith("Z") and ev.ts[-5] == "."
     with pytest.raises(ValidationError, match="member_id"):
-        parse_event(b'{"type": "vip_arrival", "event_id": "x", "store_id": "s", "camera_id": "c", "similarity": 1,'
-                    b' "track_id": 1}')  # fmt: skip
+        parse_event(
+            b'{"type": "vip_arrival", "event_id": "x", "store_id": "s", "camera_id": "c", "similarity": 1,'
+            b' "track_id": 1}'
+        )
     with pytest.raises(ValidationError):
         parse_event(b"not json")
 
@@ -140,19 +144,22 @@ def test_topics_and_payloads() -> None:
 def test_pipeline_evicts_track_state(video, face_models, members_gallery, truth, tmp_path) -> None:
     import shutil
 
-    from edge.capture import FileReader
-    from edge.pipeline import CameraPipeline
-    from gallery.factory import open_gallery
     from storelens.config import Config
+    from storelens.edge.capture import FileReader
+    from storelens.gallery.factory import open_gallery
 
     gallery_dir = tmp_path / "g"
     shutil.copytree(members_gallery, gallery_dir)
-    config = Config.model_validate({"store": {"id": "s"}, "cameras": [{"id": "entrance", "source": str(video),
-                                    "entry_line": truth["camera"]["entry_line"]}]})  # fmt: skip
+    config = Config.model_validate(
+        {
+            "store": {"id": "s"},
+            "cameras": [{"id": "entrance", "source": str(video), "entry_line": truth["camera"]["entry_line"]}],
+        }
+    )
     gallery = open_gallery(config, face_models.recogniser_spec, gallery_dir)
     cooldown = ArrivalCooldown(30)
     visitors = AnonymousRegistry(12, 10, 0.93)
-    pipeline = CameraPipeline(config, config.cameras[0], face_models, gallery, cooldown, visitors)
+    pipeline = build_pipeline(config, config.cameras[0], face_models, gallery, cooldown, visitors)
     reader = FileReader("entrance", str(video), 5.0, start=T0)
     peak = 0
     last = T0
@@ -167,8 +174,8 @@ def test_pipeline_evicts_track_state(video, face_models, members_gallery, truth,
 
 
 def test_roi_keeps_faces_inside_the_polygon() -> None:
-    from edge.messages import Detections
-    from edge.track import roi_filter
+    from storelens.edge.track import roi_filter
+    from storelens.messages import Detections
 
     faces = Detections(
         np.array([[10, 10, 50, 50], [600, 300, 680, 380], [1200, 650, 1260, 710]], np.float32),

@@ -6,24 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from gallery.enrol import Enroller
-from gallery.factory import open_gallery
-from gallery.gallery import Gallery
-from gallery.records import Consent, MemberInfo
-from storelens.config import Config, GalleryConfig, default_config
-
-
-def consent(ref: str = "CF-2026-0001", **kw: object) -> Consent:
-    return Consent(reference=ref, notice_version="2", purpose="vip-recognition", **kw)  # type: ignore[arg-type]
-
-
-def member(mid: str, name: str = "") -> MemberInfo:
-    return MemberInfo(member_id=mid, name=name)
-
-
-def make_config(**gallery: object) -> Config:
-    base = default_config()
-    return base.model_copy(update={"gallery": GalleryConfig(**gallery)})  # type: ignore[arg-type]
+from storelens.config import Config
+from storelens.gallery.enrol import Enroller
+from storelens.gallery.factory import open_gallery
+from storelens.gallery.gallery import Gallery
+from tests.helpers.configs import make_config
 
 
 @pytest.fixture

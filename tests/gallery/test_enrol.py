@@ -9,11 +9,11 @@ import cv2
 import numpy as np
 import pytest
 
-from gallery.enrol import enroll_photos
-from gallery.records import Consent
 from storelens.errors import EnrolmentError
-from tests.conftest import run_cli
-from tests.gallery.conftest import consent, member
+from storelens.gallery.enrol import enroll_photos
+from storelens.gallery.records import Consent
+from tests.helpers.cli import run_cli
+from tests.helpers.configs import consent, member
 
 
 def state(gallery) -> tuple:
@@ -37,7 +37,7 @@ MAKERS: dict[str, Callable[[dict[str, Path], Path], Path]] = {
     "too small": lambda p, d: _scaled(p["obama.jpg"], d / "small.jpg", 0.2),
     "unreadable": lambda p, d: (d.joinpath("notes.jpg").write_text("not a photo"), d / "notes.jpg")[1],
     "blurred": lambda p, d: _write(d / "blur.jpg", cv2.GaussianBlur(cv2.imread(str(p["obama.jpg"])), (0, 0), 6)),
-}  # fmt: skip
+}
 REASONS = {
     "no face": "no face found",
     "two faces": "6 faces found; an enrolment photo must show one person",
@@ -84,8 +84,9 @@ def test_cli_refusals_name_photo_and_reason(photos, prepared_models_dir, tmp_pat
     assert no_consent.returncode == 2 and "consent reference is required" in no_consent.stderr
     missing_flag = run_cli("gallery", "enroll", *g, "--member-id", "M1", str(photos["obama.jpg"]))
     assert missing_flag.returncode == 2 and "--consent" in missing_flag.stderr
-    minor = run_cli("gallery", "enroll", *g, "--member-id", "M1", "--consent", "C", "--under-14",
-                    str(photos["obama.jpg"]))  # fmt: skip
+    minor = run_cli(
+        "gallery", "enroll", *g, "--member-id", "M1", "--consent", "C", "--under-14", str(photos["obama.jpg"])
+    )
     assert minor.returncode == 2 and "guardian consent" in minor.stderr
     two = run_cli("gallery", "enroll", *g, "--member-id", "M1", "--consent", "C", str(photos["t1.jpg"]))
     assert two.returncode == 2 and str(photos["t1.jpg"]) in two.stderr and "6 faces" in two.stderr
@@ -95,8 +96,13 @@ def test_cli_refusals_name_photo_and_reason(photos, prepared_models_dir, tmp_pat
 
 
 def test_near_duplicates_are_noted_not_stored(gallery, enroller, photos) -> None:
-    result = enroll_photos(gallery, enroller, member("obama"), consent(),
-                           [photos["obama.jpg"], photos["obama_partial_face.jpg"], photos["obama3.jpg"]])  # fmt: skip
+    result = enroll_photos(
+        gallery,
+        enroller,
+        member("obama"),
+        consent(),
+        [photos["obama.jpg"], photos["obama_partial_face.jpg"], photos["obama3.jpg"]],
+    )
     assert (result.added_vectors, result.total_vectors) == (2, 2)
     assert len(result.near_duplicates) == 1 and "obama_partial_face.jpg: near-duplicate" in result.near_duplicates[0]
     again = enroll_photos(gallery, enroller, member("obama"), consent(), [photos["obama.jpg"]])
@@ -112,16 +118,17 @@ def test_photo_of_another_member_is_refused(gallery, enroller, photos) -> None:
 
 
 def test_photos_are_not_kept_unless_asked(gallery, enroller, photos, face_models, tmp_path) -> None:
-    from gallery.enrol import Enroller
-    from gallery.factory import open_gallery
-    from tests.gallery.conftest import make_config
+    from storelens.gallery.enrol import Enroller
+    from storelens.gallery.factory import open_gallery
+    from tests.helpers.configs import make_config
 
     enroll_photos(gallery, enroller, member("obama"), consent(), [photos["obama.jpg"]])
     assert not (gallery.directory / "photos").exists()
     cfg = make_config(keep_photos=True)
     keeping = open_gallery(cfg, face_models.recogniser_spec, tmp_path / "keeping")
-    result = enroll_photos(keeping, Enroller(face_models, cfg.enrolment), member("biden"), consent(),
-                           [photos["biden.jpg"]])  # fmt: skip
+    result = enroll_photos(
+        keeping, Enroller(face_models, cfg.enrolment), member("biden"), consent(), [photos["biden.jpg"]]
+    )
     assert result.photos_kept == 1
     kept = list((keeping.directory / "photos").rglob("*.jpg"))
     assert len(kept) == 1 and kept[0].read_bytes() == photos["biden.jpg"].read_bytes()

@@ -7,19 +7,24 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from edge.messages import Embeddings, Matches
-from gallery.enrol import enroll_photos
-from gallery.factory import open_gallery
-from gallery.gallery import NewVector
-from gallery.records import utc_now
+from storelens.clock import utc_now
 from storelens.errors import GalleryError
-from tests.conftest import run_cli
-from tests.gallery.conftest import consent, make_config, member
+from storelens.gallery.enrol import enroll_photos
+from storelens.gallery.factory import open_gallery
+from storelens.gallery.gallery import NewVector
+from storelens.messages import Embeddings, Matches
+from tests.helpers.cli import run_cli
+from tests.helpers.configs import consent, make_config, member
 
 
 def test_erasure_leaves_no_trace_on_disk(gallery, enroller, photos) -> None:
-    enroll_photos(gallery, enroller, member("M-4711", "Barack Obama"), consent("CONSENT-XYZ-42"),
-                  [photos["obama.jpg"], photos["obama3.jpg"]])  # fmt: skip
+    enroll_photos(
+        gallery,
+        enroller,
+        member("M-4711", "Barack Obama"),
+        consent("CONSENT-XYZ-42"),
+        [photos["obama.jpg"], photos["obama3.jpg"]],
+    )
     enroll_photos(gallery, enroller, member("M-0001", "Joe Biden"), consent("CF-B"), [photos["biden.jpg"]])
     _, vecs, _ = gallery.store.member_vectors("M-4711")
     receipt = gallery.remove("M-4711")
@@ -35,14 +40,25 @@ def test_erasure_leaves_no_trace_on_disk(gallery, enroller, photos) -> None:
 
 def test_a_running_reader_sees_changes_without_restart(gallery, face_models, photos, config, prepared_models_dir):
     reader = open_gallery(config, face_models.recogniser_spec, gallery.directory)
-    from edge.messages import Frame
     from storelens.images import load_image
+    from storelens.messages import Frame
 
     frame = Frame(load_image(photos["obama2.jpg"]))
     emb = face_models.embedder.embed(frame, face_models.detector.detect(frame))
     assert reader.match(emb).member_ids == (None,)
-    proc = run_cli("gallery", "enroll", "--gallery", str(gallery.directory), "--models-dir", str(prepared_models_dir),
-                   "--member-id", "obama", "--consent", "CF", str(photos["obama.jpg"]))  # fmt: skip
+    proc = run_cli(
+        "gallery",
+        "enroll",
+        "--gallery",
+        str(gallery.directory),
+        "--models-dir",
+        str(prepared_models_dir),
+        "--member-id",
+        "obama",
+        "--consent",
+        "CF",
+        str(photos["obama.jpg"]),
+    )
     assert proc.returncode == 0, proc.stderr
     assert reader.match(emb).member_ids == ("obama",)  # another process enrolled; no reopen
     proc = run_cli("gallery", "remove", "--gallery", str(gallery.directory), "--member-id", "obama")
@@ -76,7 +92,7 @@ def test_damaged_or_stale_index_is_rebuilt(gallery, enroller, face_models, photo
 
 
 def test_other_model_is_refused(gallery, face_models, config) -> None:
-    from gallery.gallery import Gallery, MatchPolicy
+    from storelens.gallery.gallery import Gallery, MatchPolicy
 
     name = face_models.recogniser_spec.name
     with pytest.raises(GalleryError, match=rf"enrolled with {name} .*configured recogniser is buffalo_l.*enrol the"):
@@ -131,7 +147,7 @@ def test_large_gallery_uses_ivf_and_still_erases(face_models, tmp_path, setting)
 
 
 def test_margin_rule_refuses_ambiguous_faces(face_models, tmp_path) -> None:
-    from gallery.gallery import Gallery, MatchPolicy
+    from storelens.gallery.gallery import Gallery, MatchPolicy
 
     g = Gallery(tmp_path / "m", "dlib_resnet_v1", 128, MatchPolicy(0.9, 0.03), make_config().gallery)
     v = np.zeros(128, np.float32)

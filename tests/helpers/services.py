@@ -93,8 +93,9 @@ class Collector:
     def __init__(self, port: int, pattern: str = "storelens/#") -> None:
         self.messages: list[tuple[str, dict[str, Any]]] = []
         self.lock = threading.Lock()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"collector-{port}-{time.monotonic_ns()}",
-                                  clean_session=False)  # fmt: skip
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"collector-{port}-{time.monotonic_ns()}", clean_session=False
+        )
         self.subscribed = threading.Event()
         self.client.on_connect = lambda c, u, f, r, p: c.subscribe(pattern, qos=1)
         self.client.on_subscribe = lambda c, u, mid, reasons, p: self.subscribed.set()
@@ -187,14 +188,33 @@ class Postgres:
 
     def start(self) -> Postgres:
         data = self.dir / "data"
-        subprocess.run([*self.prefix, str(self.bin / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
-                        "-E", "UTF8"], check=True, capture_output=True)  # fmt: skip
-        subprocess.run([*self.prefix, str(self.bin / "pg_ctl"), "-D", str(data), "-l", str(self.dir / "log"), "-w",
-                        "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1", "start"],
-                       check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            [*self.prefix, str(self.bin / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run(
+            [
+                *self.prefix,
+                str(self.bin / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(self.dir / "log"),
+                "-w",
+                "-o",
+                f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+        )
         return self
 
     def stop(self) -> None:
-        subprocess.run([*self.prefix, str(self.bin / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "fast", "stop"],
-                       capture_output=True, check=False)  # fmt: skip
+        subprocess.run(
+            [*self.prefix, str(self.bin / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "fast", "stop"],
+            capture_output=True,
+            check=False,
+        )
         shutil.rmtree(self.dir, ignore_errors=True)

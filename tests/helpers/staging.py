@@ -8,9 +8,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.messages import Frame
-from models.loader import FaceModels
 from storelens.images import load_image
+from storelens.messages import FaceModels, Frame
 
 T0 = datetime(2026, 11, 21, 10, 0, 0, tzinfo=UTC)
 SCENE = (640, 360)
@@ -26,8 +25,15 @@ def face_crop(photo: Path, fm: FaceModels) -> np.ndarray:
     return image[top : int(y2 + h / 2), left : int(x2 + w / 2)]
 
 
-def stage(crop: np.ndarray, index: int, face_px: int, blur: float = 0.0, turn: float = 0.0,
-          occlude: float = 0.0, fps: float = 5.0) -> Frame:  # fmt: skip
+def stage(
+    crop: np.ndarray,
+    index: int,
+    face_px: int,
+    blur: float = 0.0,
+    turn: float = 0.0,
+    occlude: float = 0.0,
+    fps: float = 5.0,
+) -> Frame:
     """One frame of a 640x360 scene with ``crop`` in the middle, its face ``face_px`` wide.
 
     Args:

@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.dlib_convert import EXPECTED_KINDS, build_onnx, convert, read_dlib_model
-from models.manifest import load_manifest, sha256_file
-from models.prepare import cache_dir, fetch_origin
 from storelens.errors import ModelError
-from tests.conftest import SHAPE_PREDICTOR_5
+from storelens.manifest import load_manifest
+from storelens.models.dlib_convert import EXPECTED_KINDS, build_onnx, convert, read_dlib_model
+from storelens.models.prepare import cache_dir, fetch_origin
+from storelens.models.verify import sha256_file
+from tests.helpers.dlib_tools import SHAPE_PREDICTOR_5
 
 PHOTOS_FOR_CHIPS = (
     "solvay_conference_1927.jpg",

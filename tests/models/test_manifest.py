@@ -11,11 +11,12 @@ import pytest
 from insightface.utils import face_align
 from onnx import TensorProto, helper, numpy_helper
 
-from models.loader import load_face_models
-from models.manifest import load_manifest, verify_model_file
-from models.runtime import make_session
+from storelens.apps.faces import load_face_models
 from storelens.config import CameraConfig, Config, ModelsConfig, RuntimeConfig, StoreConfig
 from storelens.errors import ModelError
+from storelens.manifest import load_manifest
+from storelens.models.runtime import make_session
+from storelens.models.verify import verify_model_file
 
 
 def tiny_arcface(path: Path, out_dim: int = 512, seed: int = 0) -> np.ndarray:
@@ -60,7 +61,7 @@ def test_unknown_model_and_pack_are_refused() -> None:
                                    "near_duplicate", "lookalike_threshold"])  # fmt: skip
 def test_recogniser_entry_must_carry_every_threshold_of_its_scale(field: str) -> None:
     """A recogniser without one of its similarity thresholds is refused: no scale is left to a stale default."""
-    from models.manifest import ModelSpec
+    from storelens.manifest import ModelSpec
 
     entry = load_manifest().get("sface_2021dec").model_dump()
     entry[field] = None

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from models.manifest import load_manifest
-from models.prepare import cache_dir, prepare_all
 from storelens.errors import PrepareError
-from tests.conftest import run_cli
+from storelens.manifest import load_manifest
+from storelens.models.prepare import cache_dir, prepare_all
+from tests.helpers.cli import run_cli
 
 
 def test_prepare_is_idempotent_and_repairs(tmp_path: Path) -> None:
@@ -53,11 +53,13 @@ def test_tampered_cached_archive_is_refused(tmp_path: Path, monkeypatch: pytest.
 
 def test_unreachable_registry_gives_one_clear_line(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
-    env.update({
-        "PIP_CONFIG_FILE": os.devnull,
-        "PIP_INDEX_URL": "http://127.0.0.1:9/simple",  # nothing listens on the discard port
-        "STORELENS_CACHE_DIR": str(tmp_path / "cache"),
-    })  # fmt: skip
+    env.update(
+        {
+            "PIP_CONFIG_FILE": os.devnull,
+            "PIP_INDEX_URL": "http://127.0.0.1:9/simple",  # nothing listens on the discard port
+            "STORELENS_CACHE_DIR": str(tmp_path / "cache"),
+        }
+    )
     proc = run_cli("models", "prepare", "--models-dir", str(tmp_path / "models"), env=env)
     assert proc.returncode == 2
     errors = [ln for ln in proc.stderr.splitlines() if "error:" in ln]
@@ -68,8 +70,14 @@ def test_unreachable_registry_gives_one_clear_line(tmp_path: Path) -> None:
 
 def test_prepare_cli_reports_json(tmp_path: Path) -> None:
     shutil.copytree(cache_dir() / "members", tmp_path / "cache" / "members")
-    proc = run_cli("models", "prepare", "--json", "--models-dir", str(tmp_path / "m"),
-                   env={"STORELENS_CACHE_DIR": str(tmp_path / "cache")})  # fmt: skip
+    proc = run_cli(
+        "models",
+        "prepare",
+        "--json",
+        "--models-dir",
+        str(tmp_path / "m"),
+        env={"STORELENS_CACHE_DIR": str(tmp_path / "cache")},
+    )
     assert proc.returncode == 0, proc.stderr
     import json
 

@@ -8,12 +8,12 @@ import cv2
 import numpy as np
 import pytest
 
-from models.manifest import load_manifest
-from models.prepare import cache_dir, fetch_origin
-from models.quant_fold import _dequantise, fold_file
-from models.runtime import make_session
 from storelens.config import RuntimeConfig
 from storelens.errors import PrepareError
+from storelens.manifest import load_manifest
+from storelens.models.prepare import cache_dir, fetch_origin
+from storelens.models.quant_fold import _dequantise, fold_file
+from storelens.models.runtime import make_session
 
 
 @pytest.mark.parametrize(
@@ -26,8 +26,13 @@ from storelens.errors import PrepareError
     ],
 )  # fmt: skip
 def test_dequantise_table(q, scale, zero, axis, block, expected) -> None:
-    got = _dequantise(np.array(q, np.int8), np.array(scale, np.float32),
-                      None if zero is None else np.array(zero, np.int8), axis, block)  # fmt: skip
+    got = _dequantise(
+        np.array(q, np.int8),
+        np.array(scale, np.float32),
+        None if zero is None else np.array(zero, np.int8),
+        axis,
+        block,
+    )
     assert got.dtype == np.float32 and np.array_equal(got, np.array(expected, np.float32))
 
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from edge.events import ArrivalEvent, topic
-from edge.mqtt import CameraPublisher
-from edge.outbox import Outbox
 from storelens.broker import LocalBroker
 from storelens.config import MqttConfig
+from storelens.edge.mqtt import CameraPublisher, camera_transport
+from storelens.edge.outbox import Outbox
+from storelens.events import ArrivalEvent, topic
 from tests.helpers.services import Collector
 
 
@@ -21,12 +21,13 @@ def test_local_broker_delivers(tmp_path: Path, prefer_mosquitto: bool) -> None:
     assert broker.kind.startswith("mosquitto" if prefer_mosquitto else "amqtt")
     collector = Collector(broker.port)
     outbox = Outbox(tmp_path / "o.sqlite")
-    events = [ArrivalEvent(store_id="s", camera_id="c", member_id=f"m{i}", similarity=0.95, track_id=i)
-              for i in range(50)]  # fmt: skip
+    events = [
+        ArrivalEvent(store_id="s", camera_id="c", member_id=f"m{i}", similarity=0.95, track_id=i) for i in range(50)
+    ]
     time.sleep(0.5)
     for ev in events:
         outbox.put(ev.event_id, "c", topic("s", "c", "arrival"), ev.model_dump_json().encode())
-    pub = CameraPublisher(outbox, MqttConfig(url=broker.url), "s", "c")
+    pub = CameraPublisher(outbox, camera_transport(MqttConfig(url=broker.url), "s", "c"), "s", "c")
     pub.start()
     deadline = time.monotonic() + 20
     while outbox.depth() and time.monotonic() < deadline:

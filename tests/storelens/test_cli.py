@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.conftest import run_cli
+from tests.helpers.cli import run_cli
 
 
 def test_bad_usage_exits_2() -> None:
@@ -16,8 +16,16 @@ def test_bad_usage_exits_2() -> None:
 
 
 def test_faces_compare(prepared_models_dir: Path, photos) -> None:
-    proc = run_cli("faces", "compare", "--json", "--models-dir", str(prepared_models_dir),
-                   str(photos["obama.jpg"]), str(photos["obama2.jpg"]), str(photos["biden.jpg"]))  # fmt: skip
+    proc = run_cli(
+        "faces",
+        "compare",
+        "--json",
+        "--models-dir",
+        str(prepared_models_dir),
+        str(photos["obama.jpg"]),
+        str(photos["obama2.jpg"]),
+        str(photos["biden.jpg"]),
+    )
     assert proc.returncode == 0, proc.stderr
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     verdicts = {(Path(r["a"]).name, Path(r["b"]).name): r["same_person"] for r in rows}
@@ -30,9 +38,12 @@ def test_bench_writes_markdown_and_json(prepared_models_dir: Path, tmp_path: Pat
     out.write_text("# StoreLens benchmarks\n\nIntro kept.\n")
     common = ["--json", "--runs", "1", "--models-dir", str(prepared_models_dir), "--write", str(out)]
     parts = {}
-    for part, extra in (("models", []), ("gallery", ["--scales", "2000", "--pack", "default"]),
-                        ("edge", ["--baseline-seconds", "2", "--max-cameras", "1", "--pack", "default"]),
-                        ("api", ["--arrivals", "20"])):  # fmt: skip
+    for part, extra in (
+        ("models", []),
+        ("gallery", ["--scales", "2000", "--pack", "default"]),
+        ("edge", ["--baseline-seconds", "2", "--max-cameras", "1", "--pack", "default"]),
+        ("api", ["--arrivals", "20"]),
+    ):
         proc = run_cli("bench", "--part", part, *common, *extra)
         assert proc.returncode == 0, proc.stderr
         parts[part] = [json.loads(line) for line in proc.stdout.splitlines()]
@@ -44,8 +55,15 @@ def test_bench_writes_markdown_and_json(prepared_models_dir: Path, tmp_path: Pat
         "dlib_resnet_v1",
     )  # both sets by default, side by side
     assert api["received"] == 20 * api["clients"] and api["p95_ms"] > 0
-    for key in ("machine", "date", "command", "detector_ms_per_frame_640", "recogniser_ms_per_face_batched",
-                "dlib_ms_per_face", "ratio_ours_batched_to_dlib"):  # fmt: skip
+    for key in (
+        "machine",
+        "date",
+        "command",
+        "detector_ms_per_frame_640",
+        "recogniser_ms_per_face_batched",
+        "dlib_ms_per_face",
+        "ratio_ours_batched_to_dlib",
+    ):
         assert result[key] is not None, key
     assert result["faces"] == 29
     assert gallery["part"] == "gallery" and gallery["enrolment_photos_per_s"] > 0
@@ -56,8 +74,13 @@ def test_bench_writes_markdown_and_json(prepared_models_dir: Path, tmp_path: Pat
     assert 1 <= edge["embeddings_per_track_mean"] <= edge["embeddings_per_track_max"] <= 12
     text = out.read_text()
     assert "Intro kept." in text and "| detector, ms per 640x640 frame |" in text
-    headings = (("## Part 1: face models", 2), ("## Part 2: gallery", 1), ("## Part 3: edge pipeline", 1),
-                ("## Part 4: live push to the iPads", 1), ("## The model sets side by side", 1))  # fmt: skip
+    headings = (
+        ("## Part 1: face models", 2),
+        ("## Part 2: gallery", 1),
+        ("## Part 3: edge pipeline", 1),
+        ("## Part 4: live push to the iPads", 1),
+        ("## The model sets side by side", 1),
+    )
     for heading, count in headings:
         assert text.count(heading) == count, heading
     # writing again replaces the sections instead of appending more

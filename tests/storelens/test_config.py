@@ -8,7 +8,7 @@ import pytest
 
 from storelens.config import load_config
 from storelens.errors import ConfigError
-from tests.conftest import run_cli
+from tests.helpers.cli import run_cli
 
 MINIMAL = '[store]\nid = "paris-01"\n\n[[cameras]]\nid = "entrance"\nsource = "rtsp://10.0.0.5/stream1"\n'
 

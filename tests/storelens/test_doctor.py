@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.conftest import run_cli
-from tests.edge.conftest import write_toml
+from tests.helpers.cli import run_cli
+from tests.helpers.configs import write_toml
 from tests.helpers.services import Mosquitto, free_port
 
 
@@ -14,10 +14,12 @@ def config(tmp_path: Path, source: str, mqtt: str, models: Path, **extra: object
     data = {
         "store": {"id": "paris-01"},
         "cameras": [{"id": "entrance", "source": source, "frame_size": [1280, 720]}],
-        "models": {"dir": str(models)}, "mqtt": {"url": mqtt},
-        "gallery": {"dir": str(tmp_path / "gallery")}, "edge": {"outbox": str(tmp_path / "outbox.sqlite")},
+        "models": {"dir": str(models)},
+        "mqtt": {"url": mqtt},
+        "gallery": {"dir": str(tmp_path / "gallery")},
+        "edge": {"outbox": str(tmp_path / "outbox.sqlite")},
         "api": {"database_url": f"sqlite:///{tmp_path / 'events.sqlite'}"},
-    } | extra  # fmt: skip
+    } | extra
     return write_toml(tmp_path / "store.toml", data)
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from storelens.errors import ImageError
 from storelens.images import load_image
-from tests.conftest import run_cli
+from tests.helpers.cli import run_cli
 
 
 def _truncated(src: Path, dst: Path) -> None:
@@ -63,7 +63,7 @@ def test_load_image(bad_photos: Path, face_models, name: str, reason: str | None
             load_image(path)
         assert str(path) in str(err.value)
     else:
-        from edge.messages import Frame
+        from storelens.messages import Frame
 
         img = load_image(path)
         assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
+
+from storelens.manifest import ModelSpec
 
 
 def _check(name: str, arr: NDArray[np.generic], shape: tuple[int | None, ...], dtype: type) -> None:
@@ -162,3 +165,75 @@ class Tracks:
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
+
+
+@dataclass(frozen=True)
+class MatchPolicy:
+    """Every threshold on the recogniser's similarity scale, resolved once (config, else the manifest).
+
+    Attributes:
+        threshold: a face is named when its best member similarity is at least this ...
+        margin: ... and beats the second-best member by this.
+        strong_margin: an attempt at threshold + this counts twice in a track's evidence.
+        visitor_match: two anonymous faces this similar are the same stranger.
+        near_duplicate: an enrolment photo this similar to a kept one is not stored again.
+        lookalike: an enrolment photo this similar to another member is refused.
+    """
+
+    threshold: float
+    margin: float
+    strong_margin: float = 0.0
+    visitor_match: float = 1.0
+    near_duplicate: float = 1.0
+    lookalike: float = 1.0
+
+
+class Matcher(Protocol):
+    """A gallery as the pipeline sees it (``storelens.gallery.gallery.Gallery``)."""
+
+    def match(self, embeddings: Embeddings) -> Matches:
+        """The best member (if any passes the policy) for each of N embeddings."""
+        ...
+
+    def touch(self, member_id: str, ts: datetime) -> None:
+        """Record that ``member_id`` was seen at ``ts`` (retention counts from the last visit)."""
+        ...
+
+
+class Detector(Protocol):
+    """A face detector stage (``storelens.edge.detect.FaceDetector``)."""
+
+    def detect(self, frame: Frame) -> Detections:
+        """Faces and their five keypoints in ``frame``."""
+        ...
+
+
+class Embedder(Protocol):
+    """A face recogniser stage (``storelens.edge.recognise.FaceEmbedder``)."""
+
+    def chips(self, frame: Frame, faces: Detections) -> NDArray[np.uint8]:
+        """(N, h, w, 3) uint8 BGR chips aligned for the recogniser."""
+        ...
+
+    def embed_chips(self, chips: NDArray[np.uint8]) -> NDArray[np.float32]:
+        """(N, D) float32 L2-normalised descriptors of aligned chips."""
+        ...
+
+    def embed(self, frame: Frame, faces: Detections) -> Embeddings:
+        """Descriptors (N, D) for every face in ``faces``."""
+        ...
+
+
+@dataclass(frozen=True)
+class FaceModels:
+    """The detector and embedder a process uses, with their manifest entries (built by ``storelens.apps.faces``)."""
+
+    detector: Detector
+    embedder: Embedder
+    detector_spec: ModelSpec
+    recogniser_spec: ModelSpec
+
+    @property
+    def match_threshold(self) -> float:
+        """Cosine similarity above which two faces are the same person (manifest default)."""
+        return float(self.recogniser_spec.match_threshold or 0.0)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from gallery.records import iso, utc_now
+from storelens.clock import now_iso
 
 TOPIC_ROOT = "storelens/v1"
 SCHEMA_VERSION = 1
@@ -20,14 +19,14 @@ def topic(store_id: str, camera_id: str, kind: Kind) -> str:
     return f"{TOPIC_ROOT}/{store_id}/{camera_id}/{kind}"
 
 
+def topic_filter(store_id: str = "+", camera_id: str = "+", kind: str = "+") -> str:
+    """A subscription pattern over :func:`topic`'s levels (``+`` matches any one), e.g. every store's events."""
+    return f"{TOPIC_ROOT}/{store_id}/{camera_id}/{kind}"
+
+
 def new_event_id() -> str:
     """A random UUID."""
     return str(uuid.uuid4())
-
-
-def now_iso() -> str:
-    """Now, ISO 8601 UTC with milliseconds."""
-    return iso(utc_now())
 
 
 class _Event(BaseModel):
@@ -71,10 +70,11 @@ class FootfallEvent(_Event):
     vip_arrivals: int = Field(ge=0)
     partial: bool = Field(default=False, description="The interval was cut short (end of a file source)")
     visitor_tokens: tuple[str, ...] = Field(
-        default=(), description="An opaque random token per identified person who entered (at most "
+        default=(),
+        description="An opaque random token per identified person who entered (at most "
         "unique_visitors of them): the same person has the same token across cameras for the visitor TTL, so "
-        "that reports count a person once per hour, day or store. Never a member id, never biometric."
-    )  # fmt: skip
+        "that reports count a person once per hour, day or store. Never a member id, never biometric.",
+    )
 
 
 class StatusEvent(BaseModel):
@@ -100,10 +100,3 @@ KIND_OF: dict[str, Kind] = {"vip_arrival": "arrival", "visitor": "visitor", "foo
 def parse_event(payload: bytes | str) -> ArrivalEvent | VisitorEvent | FootfallEvent:
     """Validate a received payload (raises pydantic's ValidationError naming the bad field)."""
     return EVENT_ADAPTER.validate_json(payload)
-
-
-def floor_interval(ts: datetime, minutes: int) -> datetime:
-    """Start of the ``minutes``-long interval holding ``ts`` (intervals aligned to midnight UTC)."""
-    since = ts.hour * 60 + ts.minute
-    start = since - since % minutes
-    return ts.replace(hour=start // 60, minute=start % 60, second=0, microsecond=0)

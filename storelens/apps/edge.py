@@ -1,4 +1,8 @@
-"""The edge process, wired in one place: readers, pipelines, outbox, publishers, and their threads.
+"""The edge process, wired in one place: models, gallery, outbox, transports, per-camera pipelines, threads.
+
+Start steps, in order (:meth:`EdgeApp.run`): publishers connect; /health and /metrics serve; the
+delivery thread drains the outbox; one thread per camera reads, analyses and queues. ``run`` returns
+after stopping everything in reverse, in its ``finally``.
 
 Every long-running worker loops on ``while not stop.wait(t)`` and stops in ``finally``. A camera
 that fails is logged and retried; it never stops another camera or the process.
@@ -10,26 +14,60 @@ import logging
 import statistics
 import threading
 import time
-from collections.abc import Sequence
+from collections import OrderedDict, deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from edge.capture import FileReader, LiveReader, is_live
-from edge.events import KIND_OF, topic
-from edge.messages import Frame
-from edge.metrics import STALE_SECONDS, EdgeMetrics, MetricsServer, age
-from edge.mqtt import CameraPublisher
-from edge.outbox import Outbox
-from edge.pipeline import CameraPipeline, PipelineEvent
-from edge.visits import AnonymousRegistry, ArrivalCooldown
-from gallery.factory import open_gallery
-from models.loader import FaceModels, load_face_models
+from storelens.apps.faces import load_face_models
 from storelens.config import CameraConfig, Config
+from storelens.edge.capture import FileReader, LiveReader, is_live
+from storelens.edge.footfall import EntryCounter, FootfallAggregator
+from storelens.edge.metrics import STALE_SECONDS, EdgeMetrics, MetricsServer, age
+from storelens.edge.mqtt import CameraPublisher, camera_transport
+from storelens.edge.outbox import Outbox
+from storelens.edge.pipeline import CameraPipeline, PipelineEvent, decision_policy
+from storelens.edge.track import FaceTracker
+from storelens.edge.visits import AnonymousRegistry, ArrivalCooldown
+from storelens.events import KIND_OF, topic
+from storelens.gallery.factory import open_gallery
+from storelens.gallery.gallery import Gallery
+from storelens.messages import FaceModels, Frame
 
 log = logging.getLogger(__name__)
 PURGE_EVERY_SECONDS = 6 * 3600
+LATENCY_WINDOW = 10_000  # capture-to-PUBACK latencies kept for the summary (the most recent ones)
+PENDING_CAPTURES = 100_000  # events whose capture time is remembered until acked (oldest dropped first)
+
+
+def build_pipeline(
+    config: Config,
+    camera: CameraConfig,
+    face_models: FaceModels,
+    gallery: Gallery,
+    cooldown: ArrivalCooldown,
+    visitors: AnonymousRegistry,
+    timing: Callable[[str, float], None] | None = None,
+) -> CameraPipeline:
+    """One camera's pipeline, each of its parts given the settings it needs (and only those)."""
+    edge = config.edge
+    return CameraPipeline(
+        store_id=config.store.id,
+        camera=camera,
+        min_face_px=config.min_face_px_for(camera),
+        face_models=face_models,
+        gallery=gallery,
+        policy=decision_policy(edge, gallery.policy),
+        tracker=FaceTracker(camera.analysis_fps, edge.track_lost_seconds),
+        counter=EntryCounter(camera.entry_line) if camera.entry_line else None,
+        footfall=FootfallAggregator(config.store.id, camera.id, edge.footfall_interval_minutes),
+        cooldown=cooldown,
+        visitors=visitors,
+        track_lost=timedelta(seconds=edge.track_lost_seconds),
+        timing=timing,
+    )
 
 
 @dataclass
@@ -47,7 +85,7 @@ class CameraStats:
         return self.analysed / elapsed if elapsed > 0 else 0.0
 
 
-class EdgeRunner:
+class EdgeApp:
     """Runs the configured cameras until stopped, or until every file source has ended and is delivered.
 
     Args:
@@ -61,16 +99,22 @@ class EdgeRunner:
         self.fm = face_models or load_face_models(config)
         self.gallery = open_gallery(config, self.fm.recogniser_spec)
         self.cooldown = ArrivalCooldown(config.edge.arrival_cooldown_minutes)
-        self.visitors = AnonymousRegistry(config.edge.visitor_ttl_hours, config.edge.visit_gap_minutes,
-                                          self.gallery.policy.visitor_match)  # fmt: skip
+        self.visitors = AnonymousRegistry(
+            config.edge.visitor_ttl_hours, config.edge.visit_gap_minutes, self.gallery.policy.visitor_match
+        )
         self.outbox = Outbox(outbox_path or Path(config.edge.outbox))
         self.stop_event = threading.Event()
         self._deliver_stop = threading.Event()
-        self.publishers = {c.id: CameraPublisher(self.outbox, config.mqtt, config.store.id, c.id)
-                           for c in config.cameras}  # fmt: skip
+        self.publishers = {
+            c.id: CameraPublisher(
+                self.outbox, camera_transport(config.mqtt, config.store.id, c.id), config.store.id, c.id
+            )
+            for c in config.cameras
+        }
         self.stats = {c.id: CameraStats() for c in config.cameras}
-        self.capture_times: dict[str, float] = {}  # event id -> monotonic time its frame was captured
-        self.latencies_ms: list[float] = []
+        # event id -> monotonic time its frame was captured; bounded, like everything in a 24/7 process
+        self.capture_times: OrderedDict[str, float] = OrderedDict()
+        self.latencies_ms: deque[float] = deque(maxlen=LATENCY_WINDOW)
         self._threads: list[threading.Thread] = []
         self.failures: dict[str, str] = {}
         self.metrics = EdgeMetrics()
@@ -112,8 +156,12 @@ class EdgeRunner:
             last = age(reader.stats.last_frame_monotonic) if reader else 1e9
             fresh = cam in self.finished or last < STALE_SECONDS
             ok = ok and fresh
-            cameras[cam] = {"ok": fresh, "last_frame_age_s": round(min(last, 1e6), 1), "finished": cam in self.finished,
-                            "analysed_fps": round(self.stats[cam].fps(), 2)}  # fmt: skip
+            cameras[cam] = {
+                "ok": fresh,
+                "last_frame_age_s": round(min(last, 1e6), 1),
+                "finished": cam in self.finished,
+                "analysed_fps": round(self.stats[cam].fps(), 2),
+            }
         return ok, {"cameras": cameras, "outbox_depth": self.outbox.depth()}
 
     def _acked(self, event_id: str) -> None:
@@ -123,15 +171,22 @@ class EdgeRunner:
 
     def _queue(self, camera_id: str, events: Sequence[PipelineEvent], captured: float) -> None:
         for ev in events:
-            self.outbox.put(ev.event_id, camera_id, topic(self.config.store.id, camera_id, KIND_OF[ev.type]),
-                            ev.model_dump_json().encode())  # fmt: skip
+            self.outbox.put(
+                ev.event_id,
+                camera_id,
+                topic(self.config.store.id, camera_id, KIND_OF[ev.type]),
+                ev.model_dump_json().encode(),
+            )
             self.capture_times[ev.event_id] = captured
+            while len(self.capture_times) > PENDING_CAPTURES:
+                self.capture_times.popitem(last=False)
             self.stats[camera_id].events += 1
             log.info("camera %s: %s event %s", camera_id, ev.type, ev.event_id)
 
     def _pipeline(self, camera: CameraConfig) -> CameraPipeline:
-        return CameraPipeline(self.config, camera, self.fm, self.gallery, self.cooldown, self.visitors,
-                              self.metrics.observe)  # fmt: skip
+        return build_pipeline(
+            self.config, camera, self.fm, self.gallery, self.cooldown, self.visitors, self.metrics.observe
+        )
 
     def _analyse(self, camera: CameraConfig, pipeline: CameraPipeline, frame: Frame) -> None:
         t0 = time.monotonic()
@@ -215,8 +270,11 @@ class EdgeRunner:
                 next_purge = time.monotonic() + PURGE_EVERY_SECONDS
                 try:
                     for receipt in self.gallery.purge_expired():
-                        log.info("retention purge: erased a member not seen for %d days at %s",
-                                 self.config.gallery.retention_days, receipt.at)  # fmt: skip
+                        log.info(
+                            "retention purge: erased a member not seen for %d days at %s",
+                            self.config.gallery.retention_days,
+                            receipt.at,
+                        )
                 except Exception:  # a purge failure must not stop delivery; it is retried later
                     log.exception("retention purge failed")
 
@@ -227,16 +285,19 @@ class EdgeRunner:
         edge = self.config.edge
         if edge.metrics_port >= 0:
             try:
-                self.metrics_server = MetricsServer(edge.metrics_host, edge.metrics_port, self.metrics,
-                                                    self._refresh_metrics, self.health)  # fmt: skip
+                self.metrics_server = MetricsServer(
+                    edge.metrics_host, edge.metrics_port, self.metrics, self._refresh_metrics, self.health
+                )
                 self.metrics_server.start()
             except OSError as exc:  # metrics are not worth stopping the cameras for
                 log.error("cannot serve /health and /metrics on %s:%d: %s", edge.metrics_host, edge.metrics_port, exc)
         deliver = threading.Thread(target=self._deliver, name="deliver", daemon=True)
         deliver.start()
         try:
-            cams = [threading.Thread(target=self._camera_thread, args=(c,), name=f"camera-{c.id}", daemon=True)
-                    for c in self.config.cameras]  # fmt: skip
+            cams = [
+                threading.Thread(target=self._camera_thread, args=(c,), name=f"camera-{c.id}", daemon=True)
+                for c in self.config.cameras
+            ]
             for t in cams:
                 t.start()
             while any(t.is_alive() for t in cams) and not self.stop_event.wait(0.2):
@@ -264,8 +325,11 @@ class EdgeRunner:
             time.sleep(0.05)
         left = self.outbox.depth()
         if left:
-            log.error("%d event(s) not yet acknowledged by the broker; they stay in %s for the next run",
-                      left, self.outbox.path)  # fmt: skip
+            log.error(
+                "%d event(s) not yet acknowledged by the broker; they stay in %s for the next run",
+                left,
+                self.outbox.path,
+            )
             return 1
         return 0 if not self.failures else 1
 
@@ -277,9 +341,16 @@ class EdgeRunner:
         """Counts and timings of this run."""
         lat = sorted(self.latencies_ms)
         return {
-            cam: {"analysed": s.analysed, "events": s.events, "fps": round(s.fps(), 2),
-                  "median_analyse_ms": round(statistics.median(s.analyse_seconds) * 1000, 1) if s.analyse_seconds
-                  else None}
+            cam: {
+                "analysed": s.analysed,
+                "events": s.events,
+                "fps": round(s.fps(), 2),
+                "median_analyse_ms": round(statistics.median(s.analyse_seconds) * 1000, 1)
+                if s.analyse_seconds
+                else None,
+            }
             for cam, s in self.stats.items()
-        } | {"latency_ms_p50": lat[len(lat) // 2] if lat else None,
-             "latency_ms_p95": lat[int(len(lat) * 0.95)] if lat else None}  # fmt: skip
+        } | {
+            "latency_ms_p50": lat[len(lat) // 2] if lat else None,
+            "latency_ms_p95": lat[int(len(lat) * 0.95)] if lat else None,
+        }

@@ -1,0 +1,1 @@
+"""Wiring: one place per process that builds its parts in order and stops them."""

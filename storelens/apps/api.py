@@ -1,0 +1,95 @@
+"""The store API process, wired in one place: event store, services, MQTT ingest, the app, uvicorn.
+
+Start steps, in order: open the event store; build the services (face models and gallery load on first
+use); connect the ingest and subscribe; serve. ``stop()`` undoes them in reverse.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from storelens.api.app import create_app
+from storelens.api.ingest import Ingest, ingest_transport
+from storelens.api.services import Services
+from storelens.api.store import EventStore
+from storelens.apps.faces import load_face_models
+from storelens.config import Config
+from storelens.gallery.factory import open_gallery
+from storelens.gallery.gallery import Gallery
+from storelens.manifest import load_manifest
+
+log = logging.getLogger(__name__)
+
+
+def open_store_gallery(config: Config) -> Gallery:
+    """The store's gallery for the configured pack's recogniser."""
+    return open_gallery(config, load_manifest().recogniser_of(config.models.pack))
+
+
+def build_services(config: Config, store: EventStore) -> Services:
+    """The API's shared state, with the face models and the gallery loaded on first use."""
+    return Services(
+        config, store, face_models=lambda: load_face_models(config), gallery=lambda: open_store_gallery(config)
+    )
+
+
+class ApiApp:
+    """The store API and its MQTT ingest.
+
+    Args:
+        config: the whole configuration.
+        title: the OpenAPI title.
+        port: overrides ``api.port``.
+    """
+
+    def __init__(self, config: Config, title: str | None = None, port: int | None = None) -> None:
+        self.config = config
+        self.port = port or config.api.port
+        self.services = build_services(config, EventStore(config.api.database_url))
+        transport = ingest_transport(config.mqtt, config.store.id)
+        self.ingest = Ingest(self.services.store, transport, config.store.id, on_new=self.services.push)
+        self.services.mqtt_subscribed = transport.subscribed
+        self.app = create_app(self.services, title or f"StoreLens store API ({config.store.id})")
+        self.server: Any = None
+        self.thread: threading.Thread | None = None
+
+    def _server(self, host: str) -> Any:
+        import uvicorn  # only where the API is served
+
+        config = uvicorn.Config(self.app, host=host, port=self.port, log_level="warning", timeout_graceful_shutdown=3)
+        return uvicorn.Server(config)
+
+    def serve(self) -> None:
+        """Ingest and serve in the foreground until interrupted (``storelens api serve``); then stop."""
+        self.ingest.start()
+        self.server = self._server(self.config.api.host)
+        try:
+            self.server.run()
+        finally:
+            self.stop()
+
+    def start(self, wait_seconds: float = 15.0) -> None:
+        """Ingest and serve on 127.0.0.1 from a thread (demo, benchmark); returns once both are up."""
+        self.ingest.start()
+        self.server = self._server("127.0.0.1")
+        self.thread = threading.Thread(target=self.server.run, name="api", daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + wait_seconds
+        while not self.server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # events published before the first subscription would not reach the API: wait for it
+        if not self.ingest.transport.wait_subscribed(max(0.0, deadline - time.monotonic())):
+            log.warning("the API's MQTT ingest is not subscribed yet; it goes on connecting in the background")
+
+    def stop(self) -> None:
+        """Stop serving, disconnect the ingest, close the gallery and the database (reverse order)."""
+        if self.server is not None:
+            self.server.should_exit = True
+        if self.thread is not None:
+            self.thread.join(10)
+            self.thread = None
+        self.ingest.stop()
+        self.services.close()

@@ -1,0 +1,50 @@
+"""The message transport seam: what publishers and the ingest need of a broker connection.
+
+``storelens.edge.mqtt.MqttTransport`` (paho-mqtt) is the real one; the tests also use an in-memory
+one (``tests/helpers/transport.py``) for fast delivery, dedupe and ordering checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+Handler = Callable[[str, bytes], None]
+
+
+class Transport(Protocol):
+    """A broker connection that reconnects by itself.
+
+    Attributes:
+        on_connect: called after each successful (re)connection.
+        on_ack: called with a message id when the broker has acknowledged that message (QoS 1).
+        on_lost: called when the connection drops; unacknowledged messages must be sent again.
+    """
+
+    on_connect: Callable[[], None]
+    on_ack: Callable[[int], None]
+    on_lost: Callable[[], None]
+
+    def start(self) -> None:
+        """Connect in the background."""
+        ...
+
+    def is_connected(self) -> bool:
+        """Whether the broker is connected now."""
+        ...
+
+    def wait_subscribed(self, timeout: float) -> bool:
+        """Wait until the broker has acknowledged this client's subscriptions; False on timeout."""
+        ...
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> int:
+        """Send; returns a message id, acknowledged later through ``on_ack``."""
+        ...
+
+    def subscribe(self, pattern: str, handler: Handler) -> None:
+        """Receive messages on topics matching ``pattern`` (again after every reconnect)."""
+        ...
+
+    def stop(self) -> None:
+        """Disconnect cleanly and stop."""
+        ...

@@ -1,0 +1,45 @@
+"""``/api/v1/today``: the iPad's totals agree with the daily report (one person seen twice counts once)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from storelens.api.app import create_app
+from storelens.api.auth import new_token
+from storelens.api.reports import footfall_rows, store_day
+from storelens.api.services import Services
+from storelens.clock import iso, utc_now
+from storelens.config import default_config
+from storelens.events import FootfallEvent
+
+
+def hour_of_today(hour: int, entries: int, tokens: tuple[str, ...]) -> dict:
+    _, start, _ = store_day("UTC", utc_now())
+    at = start + timedelta(hours=hour)
+    return FootfallEvent(store_id="demo-store", camera_id="entrance", interval_start=iso(at),
+                         interval_end=iso(at + timedelta(minutes=15)), entries=entries, unique_visitors=len(tokens),
+                         vip_arrivals=0, visitor_tokens=tokens).model_dump()  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("hours", "unique"),
+    [
+        ([(10, 1, ("anon-a",)), (16, 1, ("anon-a",))], 1),  # one person, morning and afternoon: one visitor
+        ([(10, 2, ("anon-a", "anon-b")), (16, 1, ("anon-b",))], 2),
+        ([(9, 1, ("anon-a",)), (9, 1, ("anon-c",)), (17, 2, ("anon-a", "anon-c"))], 2),
+    ],
+)
+def test_unique_visitors_of_the_day_are_not_summed_per_hour(store, hours, unique: int) -> None:
+    for hour, entries, tokens in hours:
+        store.add(hour_of_today(hour, entries, tokens))
+    token = new_token()
+    store.add_token(token, "ipad", "associate")
+    client = TestClient(create_app(Services(default_config(), store)))
+    today = client.get("/api/v1/today", headers={"Authorization": f"Bearer {token}"}).json()
+    _, start, end = store_day("UTC", utc_now())
+    daily = footfall_rows(store.footfall(iso(start), iso(end), "demo-store"), "1d", "UTC")
+    assert today["unique_visitors"] == unique == daily[0].unique_visitors
+    assert today["entries"] == sum(h[1] for h in hours)
