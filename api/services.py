@@ -6,6 +6,8 @@ the process's wiring passes in (``storelens.apps.api``).
 
 from __future__ import annotations
 
+import hashlib
+import shutil
 import threading
 from collections.abc import Callable
 from datetime import timedelta
@@ -18,8 +20,10 @@ from storelens.api.reports import store_day
 from storelens.api.store import EventStore, StoredEvent
 from storelens.clock import iso, utc_now
 from storelens.config import Config
-from storelens.errors import StoreLensError
+from storelens.errors import GalleryError, StoreLensError
+from storelens.gallery.enrol import Enroller, enroll_photos
 from storelens.gallery.gallery import Gallery
+from storelens.gallery.records import Consent, EnrolmentResult, MemberInfo
 from storelens.messages import FaceModels
 
 
@@ -74,6 +78,51 @@ class Services:
                     raise StoreLensError("this API process was started without a gallery")
                 self._gallery = self._open_gallery()
             return self._gallery
+
+    def enrol(self, member_id: str, consent: Consent, photos: list[Path]) -> EnrolmentResult:
+        """Enrol a member's photos into the gallery; keep the first as the card photo when they consented to one.
+
+        Raises:
+            EnrolmentError: a photo is unusable or looks like another member (nothing is stored).
+        """
+        profile = self.store.member(member_id)
+        member = MemberInfo(member_id=member_id, name=profile["name"] if profile else "")
+        result = enroll_photos(
+            self.gallery(), Enroller(self.face_models(), self.config.enrolment), member, consent, photos
+        )
+        if profile and profile["photo_consent"] and not profile["photo"]:
+            self.photos_dir.mkdir(parents=True, exist_ok=True)
+            dest = self.photos_dir / (hashlib.sha256(member_id.encode()).hexdigest()[:32] + ".jpg")
+            shutil.copyfile(photos[0], dest)
+            self.store.put_member(member_id, {"photo": str(dest)})
+        return result
+
+    def erase(self, member_id: str) -> tuple[str, dict[str, int]] | None:
+        """Erase every trace of a member in the gallery, the card photo and the event store.
+
+        Returns:
+            When it happened and what was removed (counts per kind), or None when nothing was held.
+        """
+        removed: dict[str, int] = {}
+        at = ""
+        try:
+            receipt = self.gallery().remove(member_id)
+            removed.update(
+                vectors=receipt.removed_vectors,
+                gallery_photos=receipt.removed_photos,
+                consents=receipt.removed_consents,
+            )
+            at = receipt.at
+        except GalleryError:  # no biometrics enrolled: the rest may still hold a profile or visits
+            pass
+        profile = self.store.member(member_id)
+        if profile and profile["photo"]:
+            Path(profile["photo"]).unlink(missing_ok=True)
+            removed["card_photo"] = 1
+        removed.update({k: int(v) for k, v in self.store.erase_member(member_id).items()})
+        if not any(removed.values()):
+            return None
+        return at or iso(utc_now()), removed
 
     def card(self, member_id: str) -> dict[str, Any]:
         """What an associate sees about a member (empty fields when only enrolled, without a profile)."""

@@ -9,15 +9,17 @@ from typing import Any
 import pytest
 
 from storelens.apps.faces import load_face_models
-from storelens.config import default_config
+from storelens.config import Config, default_config
+from storelens.gallery.factory import open_gallery
 from storelens.images import load_image
 from storelens.manifest import models_dir
 from storelens.messages import FaceModels, Frame
 from storelens.models.prepare import prepare_all
+from storelens.sample_videos.members import enrol_scenario_members
 from storelens.sample_videos.photos import fetch_group_photos, fetch_photos
 from tests.helpers.cli import REPO
 from tests.helpers.dlib_tools import DlibTools
-from tests.helpers.services import Mosquitto
+from tests.helpers.services import Collector, Mosquitto
 
 
 @pytest.fixture(scope="session")
@@ -92,3 +94,23 @@ def broker(tmp_path: Path):
     b = Mosquitto(tmp_path).start()
     yield b
     b.stop()
+
+
+@pytest.fixture(scope="session")
+def members_gallery(face_models, photos, truth, tmp_path_factory) -> Path:
+    """A gallery with the scenario's members enrolled (from other photos than the video shows)."""
+    directory = tmp_path_factory.mktemp("members") / "gallery"
+    config = Config.model_validate(
+        {"store": {"id": "s"}, "cameras": [{"id": "c", "source": "x"}], "gallery": {"dir": str(directory)}}
+    )
+    gallery = open_gallery(config, face_models.recogniser_spec)
+    enrol_scenario_members(gallery, face_models, config.enrolment, truth, "vip-recognition")
+    gallery.close()
+    return directory
+
+
+@pytest.fixture
+def collector(broker: Mosquitto):
+    c = Collector(broker.port)
+    yield c
+    c.stop()

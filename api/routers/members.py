@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from storelens.api.auth import Admin, Associate, Svc
-from storelens.errors import GalleryError, StoreLensError
-from storelens.gallery.enrol import Enroller, enroll_photos
-from storelens.gallery.records import Consent, EnrolmentResult, MemberInfo
+from storelens.errors import StoreLensError
+from storelens.gallery.records import Consent, EnrolmentResult
 
 router = APIRouter(prefix="/members", tags=["members"])
 
@@ -131,7 +129,6 @@ def enrol(
     guardian_consent: Annotated[str | None, Form()] = None,
 ) -> EnrolmentResult:
     """Enrol a member from uploaded photos (all or nothing, with consent)."""
-    profile = svc.store.member(member_id)
     try:
         defaults = svc.config.enrolment  # the same defaults as `storelens gallery enroll`
         recorded = Consent(
@@ -148,19 +145,7 @@ def enrol(
                 with path.open("wb") as out:
                     shutil.copyfileobj(upload.file, out)
                 paths.append(path)
-            fm = svc.face_models()
-            result = enroll_photos(
-                svc.gallery(),
-                Enroller(fm, svc.config.enrolment),
-                MemberInfo(member_id=member_id, name=profile["name"] if profile else ""),
-                recorded,
-                paths,
-            )
-            if profile and profile["photo_consent"] and not profile["photo"]:
-                svc.photos_dir.mkdir(parents=True, exist_ok=True)
-                dest = svc.photos_dir / (hashlib.sha256(member_id.encode()).hexdigest()[:32] + ".jpg")
-                shutil.copyfile(paths[0], dest)
-                svc.store.put_member(member_id, {"photo": str(dest)})
+            result = svc.enrol(member_id, recorded, paths)
     except StoreLensError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     except ValueError as exc:
@@ -171,22 +156,8 @@ def enrol(
 @router.delete("/{member_id}", response_model=ErasureReceipt)
 def erase(member_id: str, svc: Svc, who: Admin) -> ErasureReceipt:
     """Erase every trace of a member: vectors, photos, consent, profile, visit history."""
-    removed: dict[str, Any] = {}
-    try:
-        receipt = svc.gallery().remove(member_id)
-        removed.update(
-            vectors=receipt.removed_vectors, gallery_photos=receipt.removed_photos, consents=receipt.removed_consents
-        )
-        at = receipt.at
-    except GalleryError:
-        at = ""
-    profile = svc.store.member(member_id)
-    if profile and profile["photo"]:
-        Path(profile["photo"]).unlink(missing_ok=True)
-        removed["card_photo"] = 1
-    removed.update(svc.store.erase_member(member_id))
-    if not any(removed.values()):
+    erased = svc.erase(member_id)
+    if erased is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no member {member_id!r}")
-    from storelens.clock import iso, utc_now
-
-    return ErasureReceipt(member_id=member_id, at=at or iso(utc_now()), removed={k: int(v) for k, v in removed.items()})
+    at, removed = erased
+    return ErasureReceipt(member_id=member_id, at=at, removed=removed)
