@@ -19,7 +19,7 @@ from storelens.sample_videos.members import enrol_scenario_members
 from storelens.sample_videos.photos import fetch_group_photos, fetch_photos
 from tests.helpers.cli import REPO
 from tests.helpers.dlib_tools import DlibTools
-from tests.helpers.services import Collector, Mosquitto
+from tests.helpers.services import Collector, Mosquitto, Postgres
 
 
 @pytest.fixture(scope="session")
@@ -114,3 +114,10 @@ def collector(broker: Mosquitto):
     c = Collector(broker.port)
     yield c
     c.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory):
+    server = Postgres(tmp_path_factory.mktemp("pg")).start()
+    yield server
+    server.stop()

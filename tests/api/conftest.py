@@ -7,14 +7,6 @@ from pathlib import Path
 import pytest
 
 from storelens.api.store import EventStore
-from tests.helpers.services import Postgres
-
-
-@pytest.fixture(scope="session")
-def postgres(tmp_path_factory):
-    server = Postgres(tmp_path_factory.mktemp("pg")).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
