@@ -1,6 +1,9 @@
 """Subscribes to the store's MQTT topics and stores every valid event once (deduplicated by event_id).
 
-A malformed message is logged with its topic and what is wrong, counted, and never stored.
+The one validation layer of the MQTT boundary: a message is stored only when its payload fits its
+versioned event model (``storelens.events``: bounded sizes and ranges, its own ``event_id``, a plausible
+time) and its store, camera and kind are those of its topic. Anything else is logged with its topic
+and the first bad field, counted, and never stored.
 """
 
 from __future__ import annotations
@@ -12,9 +15,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from storelens.api.store import EventStore
+from storelens.bounds import MAX_PAYLOAD_BYTES
 from storelens.config import MqttConfig
 from storelens.edge.mqtt import MqttTransport
-from storelens.events import parse_event, topic_filter
+from storelens.events import KIND_OF, parse_event, parse_topic, topic_filter
 from storelens.transport import Transport
 
 log = logging.getLogger(__name__)
@@ -49,16 +53,31 @@ class Ingest:
         """Connect (and reconnect) in the background."""
         self.transport.start()
 
+    def _reject(self, topic: str, where: str, why: str) -> None:
+        self.rejected += 1
+        log.warning("rejected a message on %s: %s: %s", topic[:200], where, why[:300])
+
     def _on_message(self, topic: str, payload: bytes) -> None:
-        if topic.endswith("/status"):
+        try:
+            store_id, camera_id, kind = parse_topic(topic)
+        except ValueError as exc:
+            self._reject(topic, "topic", str(exc))
+            return
+        if kind == "status":
+            return
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            self._reject(topic, "payload", f"{len(payload)} bytes, at most {MAX_PAYLOAD_BYTES} accepted")
             return
         try:
             event = parse_event(payload)
         except ValidationError as exc:
-            self.rejected += 1
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "payload"
-            log.warning("rejected a malformed message on %s: %s: %s", topic, where, first["msg"])
+            first = exc.errors(include_url=False)[0]
+            where = ".".join(str(p) for p in first["loc"][1:] or first["loc"]) or "payload"
+            self._reject(topic, where, first["msg"])
+            return
+        if (event.store_id, event.camera_id, KIND_OF[event.type]) != (store_id, camera_id, kind):
+            got = f"{event.store_id}/{event.camera_id}/{KIND_OF[event.type]}"
+            self._reject(topic, "store_id/camera_id/type", f"the payload says {got}, its topic says otherwise")
             return
         data = event.model_dump()
         seq = self.store.add(data)

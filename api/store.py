@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import (
     Column,
     Engine,
@@ -31,10 +32,11 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from storelens.clock import iso, utc_now
 from storelens.errors import DatabaseError
+from storelens.events import EVENT_ADAPTER
 from storelens.migrations import pending_steps
 
 log = logging.getLogger(__name__)
-SCHEMA_VERSION = 2  # 2: events.member_id (arrivals), so that erasure finds a member's visits
+SCHEMA_VERSION = 3  # 2: events.member_id (arrivals), so that erasure finds a member's visits; 3: quarantine
 
 metadata = MetaData()
 events = Table(
@@ -80,6 +82,14 @@ tokens = Table(
     Column("role", String(16), nullable=False),
     Column("created_at", String(32), nullable=False),
 )
+quarantine = Table(  # rows an older StoreLens stored that are not valid events: kept aside, never read as events
+    "events_quarantine",
+    metadata,
+    Column("seq", Integer, primary_key=True),
+    Column("payload", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("moved_at", String(32), nullable=False),
+)
 meta = Table("meta", metadata, Column("key", String(64), primary_key=True), Column("value", Text, nullable=False))
 
 
@@ -98,7 +108,25 @@ def _add_member_id(conn: Any) -> None:
     conn.execute(text("CREATE INDEX ix_events_member_id ON events (member_id)"))
 
 
-MIGRATIONS: dict[int, Callable[[Any], None]] = {1: _add_member_id}  # version -> step to version + 1
+def _quarantine_invalid(conn: Any) -> None:
+    """Schema 2 -> 3: move stored rows that are not valid events (an older ingest trusted too much) aside.
+
+    Readers then never meet one (an arrival whose ``ts`` is not a time broke every iPad's replay).
+    """
+    moved_at = iso(utc_now())
+    for seq, payload in conn.execute(select(events.c.seq, events.c.payload)).all():
+        try:
+            EVENT_ADAPTER.validate_json(payload)
+            continue
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            reason = f"{'.'.join(str(p) for p in first['loc'][1:]) or 'payload'}: {first['msg']}"[:500]
+        conn.execute(insert(quarantine).values(seq=seq, payload=payload, reason=reason, moved_at=moved_at))
+        conn.execute(events.delete().where(events.c.seq == seq))
+        log.warning("event store: stored event %d is not a valid event (%s); moved to events_quarantine", seq, reason)
+
+
+MIGRATIONS: dict[int, Callable[[Any], None]] = {1: _add_member_id, 2: _quarantine_invalid}  # v -> step to v + 1
 
 
 @dataclass(frozen=True)
@@ -147,7 +175,17 @@ class EventStore:
         return self.engine.url.render_as_string(hide_password=True)
 
     def add(self, payload: dict[str, Any]) -> int | None:
-        """Store an event unless its ``event_id`` is already stored; its sequence number when new, else None."""
+        """Store an event unless its ``event_id`` is already stored; its sequence number when new, else None.
+
+        Raises:
+            DatabaseError: ``payload`` is not a valid event (what is stored is valid by construction).
+        """
+        try:
+            payload = EVENT_ADAPTER.validate_python(payload).model_dump()
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            where = ".".join(str(p) for p in first["loc"][1:]) or "payload"
+            raise DatabaseError(f"not a valid event, not stored: {where}: {first['msg']}") from exc
         ts = payload.get("ts") or payload.get("interval_start") or iso(utc_now())
         row = {
             "event_id": payload["event_id"],

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from storelens.bounds import IDENT, Pixel
 from storelens.errors import ConfigError
-
-IDENT = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 
 def check_timezone(name: str) -> str:
@@ -32,7 +31,7 @@ def check_timezone(name: str) -> str:
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class StoreConfig(_Section):
@@ -52,7 +51,7 @@ class StoreConfig(_Section):
         return check_timezone(value)
 
 
-Point = tuple[float, float]
+Point = tuple[Pixel, Pixel]  # finite: nan or inf in a line or ROI is refused
 
 
 class EntryLine(_Section):
@@ -176,7 +175,9 @@ class EdgeConfig(_Section):
     track_lost_seconds: float = Field(default=1.5, gt=0, le=60, description="A track unseen this long has ended")
     reconnect_max_seconds: float = Field(default=30, gt=0, le=600, description="Longest wait between reconnects")
     outbox: str = Field(default="outbox.sqlite", description="Persistent event outbox (SQLite file)")
-    drain_timeout_seconds: float = Field(default=120, ge=0, description="File sources: wait this long for delivery")
+    drain_timeout_seconds: float = Field(
+        default=120, ge=0, le=86_400, description="File sources: wait this long for delivery"
+    )
     file_realtime: bool = Field(default=False, description="Play file sources at their own speed, as if live")
     metrics_host: str = Field(default="127.0.0.1", description="Address of the /health and /metrics port")
     metrics_port: int = Field(
@@ -266,11 +267,29 @@ class EnrolmentConfig(_Section):
 
     min_face_px: int = Field(default=60, ge=16, le=4000, description="Minimum face width in pixels")
     min_det_score: float = Field(default=0.6, ge=0.05, le=0.99, description="Minimum detector confidence")
-    min_sharpness: float = Field(default=20.0, ge=0, description="Minimum Laplacian variance of the aligned chip")
+    min_sharpness: float = Field(
+        default=20.0,
+        ge=0,
+        le=100_000,
+        allow_inf_nan=False,
+        description="Minimum Laplacian variance of the aligned chip",
+    )
     max_yaw: float = Field(default=0.45, gt=0, le=2, description="Max nose offset from the eye midpoint / eye distance")
-    pitch_range: tuple[float, float] = Field(default=(0.2, 1.0), description="Allowed eyes-to-nose / eyes-to-mouth")
-    notice_version: str = Field(default="1", min_length=1, description="Privacy notice version the consent refers to")
-    purpose: str = Field(default="vip-recognition", min_length=1, description="Purpose recorded with consent")
+    pitch_range: tuple[Annotated[float, Field(ge=0, le=3)], Annotated[float, Field(ge=0, le=3)]] = Field(
+        default=(0.2, 1.0), description="Allowed eyes-to-nose / eyes-to-mouth, (low, high)"
+    )
+    notice_version: str = Field(
+        default="1", min_length=1, max_length=40, description="Privacy notice version the consent refers to"
+    )
+    purpose: str = Field(
+        default="vip-recognition", min_length=1, max_length=80, description="Purpose recorded with consent"
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> EnrolmentConfig:
+        if self.pitch_range[0] >= self.pitch_range[1]:
+            raise ValueError(f"pitch_range: the low end must be below the high end, got {list(self.pitch_range)}")
+        return self
 
 
 class ApiConfig(_Section):

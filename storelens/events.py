@@ -3,14 +3,30 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationInfo, model_validator
 
-from storelens.clock import now_iso
+from storelens.bounds import (
+    MAX_TOKENS,
+    Count,
+    EventId,
+    Ident,
+    MemberId,
+    Similarity,
+    Timestamp,
+    TokenId,
+    TrackId,
+    check_ts,
+)
+from storelens.clock import now_iso, utc_now
 
 TOPIC_ROOT = "storelens/v1"
 SCHEMA_VERSION = 1
+MAX_AGE = timedelta(days=366)  # a received event older than this is refused (a year of outage at most)
+MAX_AHEAD = timedelta(minutes=10)  # ... and one dated further ahead of the receiver's clock
+MAX_INTERVAL = timedelta(days=1)  # the longest footfall interval
 Kind = Literal["arrival", "visitor", "footfall", "status"]
 
 
@@ -24,57 +40,125 @@ def topic_filter(store_id: str = "+", camera_id: str = "+", kind: str = "+") -> 
     return f"{TOPIC_ROOT}/{store_id}/{camera_id}/{kind}"
 
 
+def parse_topic(name: str) -> tuple[str, str, str]:
+    """(store id, camera id, kind) of a topic made by :func:`topic`.
+
+    Raises:
+        ValueError: the topic is not ``storelens/v1/{store}/{camera}/{kind}``.
+    """
+    parts = name.split("/")
+    if len(parts) != 5 or "/".join(parts[:2]) != TOPIC_ROOT or not all(parts[2:]):
+        raise ValueError(f"not a StoreLens event topic: {name[:200]!r}")
+    return parts[2], parts[3], parts[4]
+
+
 def new_event_id() -> str:
     """A random UUID."""
     return str(uuid.uuid4())
 
 
+def _when(value: str) -> datetime:
+    return datetime.strptime(check_ts(value), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
 class _Event(BaseModel):
+    """Fields of every event.
+
+    Parsed with ``parse_event`` (a received payload), an event must also carry its own ``event_id`` (a
+    fresh one would defeat deduplication) and be dated within ``MAX_AGE`` / ``MAX_AHEAD`` of the
+    receiver's clock.
+    """
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    v: int = Field(default=SCHEMA_VERSION, description="Payload schema version")
-    event_id: str = Field(default_factory=new_event_id, description="UUID; consumers deduplicate on it")
-    store_id: str
-    camera_id: str
+    v: int = Field(default=SCHEMA_VERSION, ge=1, le=SCHEMA_VERSION, description="Payload schema version")
+    event_id: EventId = Field(default_factory=new_event_id, description="UUID; consumers deduplicate on it")
+    store_id: Ident
+    camera_id: Ident
+
+    @model_validator(mode="before")
+    @classmethod
+    def _received_has_id(cls, data: object, info: ValidationInfo) -> object:
+        if info.context and info.context.get("received") and isinstance(data, dict) and "event_id" not in data:
+            raise ValueError("event_id is required in a received event (consumers deduplicate on it)")
+        return data
+
+    def times(self) -> list[str]:
+        """The event's own times (ISO 8601), checked against the receiver's clock."""
+        return []
+
+    @model_validator(mode="after")
+    def _dated_plausibly(self, info: ValidationInfo) -> _Event:
+        now = info.context.get("now") if info.context else None
+        if isinstance(now, datetime):
+            for value in self.times():
+                when = _when(value)
+                if when < now - MAX_AGE:
+                    raise ValueError(f"time {value} is more than {MAX_AGE.days} days old")
+                if when > now + MAX_AHEAD:
+                    raise ValueError(f"time {value} is in the future (the receiver's clock says {now:%Y-%m-%dT%H:%M}Z)")
+        return self
 
 
 class ArrivalEvent(_Event):
     """A VIP member walked in: once per member per visit (store-wide cooldown)."""
 
     type: Literal["vip_arrival"] = "vip_arrival"
-    member_id: str
-    similarity: float
-    track_id: int
-    ts: str = Field(default_factory=now_iso)
+    member_id: MemberId
+    similarity: Similarity
+    track_id: TrackId
+    ts: Timestamp = Field(default_factory=now_iso)
+
+    def times(self) -> list[str]:
+        """The arrival's time."""
+        return [self.ts]
 
 
 class VisitorEvent(_Event):
     """An anonymous visitor, once per visit; ``returning`` when seen on an earlier visit within the TTL."""
 
     type: Literal["visitor"] = "visitor"
-    anon_id: str
-    track_id: int
+    anon_id: TokenId
+    track_id: TrackId
     returning: bool
     entered: bool = Field(description="The person crossed the entry line into the store")
-    ts: str = Field(default_factory=now_iso)
+    ts: Timestamp = Field(default_factory=now_iso)
+
+    def times(self) -> list[str]:
+        """The visit's time."""
+        return [self.ts]
 
 
 class FootfallEvent(_Event):
     """Counts for one camera and interval."""
 
     type: Literal["footfall"] = "footfall"
-    interval_start: str
-    interval_end: str
-    entries: int = Field(ge=0)
-    unique_visitors: int = Field(ge=0)
-    vip_arrivals: int = Field(ge=0)
+    interval_start: Timestamp
+    interval_end: Timestamp
+    entries: Count
+    unique_visitors: Count
+    vip_arrivals: Count
     partial: bool = Field(default=False, description="The interval was cut short (end of a file source)")
-    visitor_tokens: tuple[str, ...] = Field(
+    visitor_tokens: tuple[TokenId, ...] = Field(
         default=(),
+        max_length=MAX_TOKENS,
         description="An opaque random token per identified person who entered (at most "
         "unique_visitors of them): the same person has the same token across cameras for the visitor TTL, so "
         "that reports count a person once per hour, day or store. Never a member id, never biometric.",
     )
+
+    def times(self) -> list[str]:
+        """The interval's start and end."""
+        return [self.interval_start, self.interval_end]
+
+    @model_validator(mode="after")
+    def _interval(self) -> FootfallEvent:
+        start, end = _when(self.interval_start), _when(self.interval_end)
+        if not start < end <= start + MAX_INTERVAL:
+            raise ValueError("interval_end must be after interval_start, at most a day later")
+        if len(self.visitor_tokens) > self.unique_visitors:
+            raise ValueError("more visitor_tokens than unique_visitors")
+        return self
 
 
 class StatusEvent(BaseModel):
@@ -82,14 +166,14 @@ class StatusEvent(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    v: int = SCHEMA_VERSION
+    v: int = Field(default=SCHEMA_VERSION, ge=1, le=SCHEMA_VERSION)
     type: Literal["status"] = "status"
-    store_id: str
-    camera_id: str
+    store_id: Ident
+    camera_id: Ident
     state: Literal["online", "reconnecting", "offline"]
-    ts: str = Field(default_factory=now_iso)
-    fps: float = 0.0
-    detail: str = ""
+    ts: Timestamp = Field(default_factory=now_iso)
+    fps: float = Field(default=0.0, ge=0, le=1000, allow_inf_nan=False)
+    detail: str = Field(default="", max_length=300)
 
 
 Event = Annotated[ArrivalEvent | VisitorEvent | FootfallEvent, Field(discriminator="type")]
@@ -97,6 +181,10 @@ EVENT_ADAPTER: TypeAdapter[ArrivalEvent | VisitorEvent | FootfallEvent] = TypeAd
 KIND_OF: dict[str, Kind] = {"vip_arrival": "arrival", "visitor": "visitor", "footfall": "footfall"}
 
 
-def parse_event(payload: bytes | str) -> ArrivalEvent | VisitorEvent | FootfallEvent:
-    """Validate a received payload (raises pydantic's ValidationError naming the bad field)."""
-    return EVENT_ADAPTER.validate_json(payload)
+def parse_event(payload: bytes | str, now: datetime | None = None) -> ArrivalEvent | VisitorEvent | FootfallEvent:
+    """Validate a received payload against its model, its own ``event_id`` and the receiver's clock.
+
+    Raises:
+        pydantic.ValidationError: naming the bad field.
+    """
+    return EVENT_ADAPTER.validate_json(payload, context={"received": True, "now": now or utc_now()})

@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, text
 from storelens.api.store import EventStore
 from storelens.config import GalleryConfig
 from storelens.edge.outbox import Outbox
-from storelens.errors import GalleryError, SchemaError
+from storelens.errors import DatabaseError, GalleryError, SchemaError
 from storelens.events import ArrivalEvent
 from storelens.gallery.gallery import Gallery, MatchPolicy, NewVector
 from storelens.gallery.records import Consent, MemberInfo
@@ -114,7 +114,7 @@ def test_event_store_v1_upgrades(backend: str, tmp_path: Path, request) -> None:
     assert store.visits("M-7") == [arrival.ts]  # the migration filled member_id in from the stored payload
     assert store.erase_member("M-7")["arrival_events"] == 1
     with store.engine.connect() as conn:
-        assert conn.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).scalar_one() == "2"
+        assert conn.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).scalar_one() == "3"
     store.close()
 
 
@@ -127,3 +127,36 @@ def test_newer_event_store_is_refused_by_the_same_rule(tmp_path: Path) -> None:
     engine.dispose()
     with pytest.raises(SchemaError, match="schema 9 is newer than this StoreLens"):
         EventStore(url)
+
+
+def test_rows_an_older_ingest_stored_invalid_are_quarantined(tmp_path: Path) -> None:
+    """Schema 2 -> 3: an arrival whose ts is not a time (stored by an older ingest) stops breaking readers."""
+    url = f"sqlite:///{tmp_path / 'events.sqlite'}"
+    good = ArrivalEvent(store_id="s", camera_id="c", member_id="M-1", similarity=0.9, track_id=1)
+    EventStore(url).close()
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        for seq, ts, payload in ((1, good.ts, good.model_dump_json()),
+                                 (2, "not-a-time", good.model_copy(update={"event_id": str(uuid.uuid4())})
+                                  .model_dump_json().replace(good.ts, "not-a-time"))):  # fmt: skip
+            conn.execute(text("INSERT INTO events (seq, event_id, type, store_id, camera_id, ts, payload, received_at) "
+                              "VALUES (:seq, :id, 'vip_arrival', 's', 'c', :ts, :payload, :ts)"),
+                         {"seq": seq, "id": f"id-{seq}", "ts": ts, "payload": payload})  # fmt: skip
+        conn.execute(text("UPDATE meta SET value = '2' WHERE key = 'schema_version'"))
+    engine.dispose()
+    store = EventStore(url)
+    assert [e.seq for e in store.since()] == [1]
+    with store.engine.connect() as conn:
+        moved = conn.execute(text("SELECT seq, reason FROM events_quarantine")).all()
+    assert [(seq, "ts" in reason) for seq, reason in moved] == [(2, True)]
+    store.close()
+
+
+@pytest.mark.parametrize("change", [{"ts": "not-a-time"}, {"similarity": float("nan")}, {"event_id": "x"}])
+def test_the_store_refuses_an_invalid_event(tmp_path: Path, change: dict) -> None:
+    store = EventStore(f"sqlite:///{tmp_path / 'events.sqlite'}")
+    bad = ArrivalEvent(store_id="s", camera_id="c", member_id="M-1", similarity=0.9, track_id=1).model_dump() | change
+    with pytest.raises(DatabaseError, match="not a valid event"):
+        store.add(bad)
+    assert store.count() == 0
+    store.close()
