@@ -25,6 +25,11 @@ from storelens.messages import Frame
 
 log = logging.getLogger(__name__)
 
+# OpenCV and FFmpeg print their own warnings straight to stderr, which breaks JSON-lines logs and can
+# quote a camera URL: errors only (FFmpeg's level is read when the first capture opens).
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # a failed open is reported by our own error
+
 StatusHook = Callable[[str, str], None]  # (state, detail)
 
 

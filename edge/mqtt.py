@@ -24,6 +24,7 @@ from storelens.config import MqttConfig
 from storelens.edge.outbox import Outbox
 from storelens.errors import ConfigError
 from storelens.events import StatusEvent, topic
+from storelens.redact import redact
 from storelens.transport import Handler, Transport
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,8 @@ class MqttTransport:
             CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=not persistent_session
         )
         if config.username:
-            self.client.username_pw_set(config.username, config.password)
+            password = config.password.get_secret_value() if config.password else None
+            self.client.username_pw_set(config.username, password)
         if self.broker.tls:
             self.client.tls_set(
                 ca_certs=config.ca_file, certfile=config.cert_file, keyfile=config.key_file, cert_reqs=ssl.CERT_REQUIRED
@@ -244,7 +246,7 @@ class CameraPublisher:
             camera_id=self.camera_id,
             state=state,  # type: ignore[arg-type]  # validated by StatusEvent
             fps=round(fps, 2),
-            detail=detail,
+            detail=redact(detail)[:300],  # a camera error may quote its URL; the status topic never shows a password
         )
         if not self.transport.is_connected():
             return None

@@ -16,6 +16,7 @@ from typing import Any
 
 from storelens import __version__
 from storelens.errors import ConfigError, StoreLensError
+from storelens.redact import RedactFilter, RedactingStream
 
 log = logging.getLogger("storelens")
 
@@ -331,13 +332,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console command."""
+    """Entry point of the console command: what it prints goes through the secrets filter."""
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = RedactingStream(out), RedactingStream(err)
+    try:
+        return _main(argv)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        sys.stdout, sys.stderr = out, err
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(getattr(args, "handler", None), "accepts_anything", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler_ in logging.getLogger().handlers:
+        handler_.addFilter(RedactFilter())
     if args.validate_config:
         return cmd_validate_config(args.validate_config)
     handler: Handler | None = getattr(args, "handler", None)

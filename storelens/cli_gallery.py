@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from storelens.apps.faces import load_face_models
-from storelens.config import Config, default_config, load_config
+from storelens.cli_args import bounded, existing_dir
+from storelens.config import Config, GalleryConfig, default_config, load_config
 from storelens.errors import EnrolmentError
 from storelens.gallery.enrol import Enroller, enroll_photos
 from storelens.gallery.factory import open_gallery
-from storelens.gallery.gallery import Gallery
+from storelens.gallery.gallery import DB_NAME, Gallery
 from storelens.gallery.records import Consent, MemberInfo
 from storelens.images import PhotoFrames
 from storelens.manifest import load_manifest, models_dir
@@ -20,6 +21,14 @@ from storelens.messages import FaceModels
 
 def _config(args: argparse.Namespace) -> Config:
     return load_config(Path(args.config)) if args.config else default_config()
+
+
+def existing_gallery(text: str) -> Path:
+    """A directory that holds a gallery (commands that read one must not create one on a typo)."""
+    path = existing_dir(text)
+    if not (path / DB_NAME).is_file():
+        raise argparse.ArgumentTypeError(f"{text} holds no gallery ({DB_NAME} missing); check the path")
+    return path
 
 
 def _with_models(args: argparse.Namespace) -> tuple[FaceModels, Gallery]:
@@ -120,21 +129,40 @@ def cmd_list(args: argparse.Namespace, emit: Any) -> int:
 
 
 def cmd_purge(args: argparse.Namespace, emit: Any) -> int:
-    """Erase members not seen within the retention period."""
+    """Erase members not seen within the retention period (``--dry-run``: only list them)."""
     gallery = _gallery_only(args)
-    receipts = gallery.purge_expired(retention_days=args.retention_days)
+    days = args.retention_days or gallery.config.retention_days
+    if args.dry_run:
+        members = gallery.expired(retention_days=days)
+        for m in members:
+            seen = m.last_seen_at or f"never (enrolled {m.enrolled_at})"
+            if args.json:
+                emit({"member_id": m.member_id, "last_seen_at": m.last_seen_at, "would_erase": True})
+            else:
+                print(f"would erase {m.member_id}: last seen {seen}, {m.vectors} vector(s)")
+        if not args.json:
+            print(f"dry run: {len(members)} member(s) not seen for {days} days would be erased; nothing was erased")
+        return 0
+    receipts = gallery.purge_expired(retention_days=days)
     for r in receipts:
-        emit(r.model_dump()) if args.json else print(f"purged {r.member_id} ({r.reason}) at {r.at}")
+        if args.json:
+            emit(r.model_dump())
+        else:
+            print(f"erased {r.member_id} at {r.at} ({r.reason}): {r.removed_vectors} vector(s), "
+                  f"{r.removed_photos} photo(s), {r.removed_consents} consent record(s), metadata removed")  # fmt: skip
     if not args.json:
-        print(f"{len(receipts)} member(s) purged")
+        print(f"{len(receipts)} member(s) erased (retention {days} days)")
     return 0
 
 
 def add_gallery_commands(sub: Any, add: Any, emit: Any) -> None:
     """Register the gallery subcommands on the ``gallery`` parser."""
 
-    def common(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--gallery", required=True, metavar="DIR", help="gallery directory")
+    def common(sp: argparse.ArgumentParser, creates: bool = False) -> None:
+        if creates:  # enrolment makes the gallery when it is new
+            sp.add_argument("--gallery", required=True, metavar="DIR", help="gallery directory (created if new)")
+        else:  # reading a typo'd path must not create an empty gallery and report "0 members"
+            sp.add_argument("--gallery", required=True, metavar="DIR", type=existing_gallery, help="gallery directory")
         sp.add_argument("--config", help="configuration file; default: built-in defaults")
         sp.add_argument("--models-dir", help="default: config, $STORELENS_MODELS_DIR or models/")
 
@@ -142,7 +170,7 @@ def add_gallery_commands(sub: Any, add: Any, emit: Any) -> None:
         return lambda args: fn(args, emit)
 
     sp = add(sub, "enroll", bind(cmd_enroll), "enrol one member from one or more photos (all or nothing)", True)
-    common(sp)
+    common(sp, creates=True)
     sp.add_argument("--member-id", required=True)
     sp.add_argument("--consent", required=True, metavar="REF", help="reference of the member's signed consent")
     sp.add_argument("--name", default="")
@@ -161,4 +189,6 @@ def add_gallery_commands(sub: Any, add: Any, emit: Any) -> None:
     common(sp)
     sp = add(sub, "purge", bind(cmd_purge), "erase members not seen within the retention period", True)
     common(sp)
-    sp.add_argument("--retention-days", type=int, default=None, help="default: gallery.retention_days")
+    sp.add_argument("--retention-days", type=bounded(GalleryConfig, "retention_days"), default=None,
+                    help="1 to 36500; default: gallery.retention_days")  # fmt: skip
+    sp.add_argument("--dry-run", action="store_true", help="list who would be erased, erase nothing")

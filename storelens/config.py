@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from storelens.bounds import IDENT, Pixel
 from storelens.errors import ConfigError
+from storelens.redact import redact
 
 
 def check_timezone(name: str) -> str:
@@ -194,7 +195,7 @@ class MqttConfig(_Section):
         description="mqtt://host:port or mqtts://host:port (TLS)",
     )
     username: str | None = Field(default=None)
-    password: str | None = Field(default=None)
+    password: SecretStr | None = Field(default=None, description="Kept as a secret: never printed or logged")
     ca_file: str | None = Field(default=None, description="CA bundle for mqtts://")
     cert_file: str | None = Field(default=None, description="Client certificate for mutual TLS")
     key_file: str | None = Field(default=None, description="Client key for mutual TLS")
@@ -372,7 +373,10 @@ def config_errors(exc: ValidationError, data: dict[str, Any]) -> list[str]:
     for err in exc.errors():
         loc = tuple(err["loc"])
         value = _value_at(data, loc)
-        lines.append(f"{_loc(loc)}: {err['msg']} (value: {value!r})")
+        if isinstance(value, dict | list) or any("password" in str(part) for part in loc):
+            lines.append(f"{_loc(loc)}: {redact(err['msg'])}")  # never echo a section (or a secret) whole
+        else:
+            lines.append(f"{_loc(loc)}: {redact(err['msg'])} (value: {redact(repr(value))})")
     return lines
 
 

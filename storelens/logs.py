@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from storelens.config import LoggingConfig
+from storelens.redact import RedactFilter
 
 
 class JsonLines(logging.Formatter):
@@ -42,6 +43,7 @@ def setup_logging(config: LoggingConfig, verbose: int = 0) -> None:
         )
     else:
         handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactFilter())  # no URL password reaches a log
     handler.setFormatter(
         JsonLines() if config.json_lines else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )

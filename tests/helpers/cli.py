@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,16 +13,24 @@ REPO = Path(__file__).resolve().parent.parent.parent
 ARTIFACTS = REPO / "test-artifacts"
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> Any:
-    """Run the installed ``storelens`` command; returns the CompletedProcess."""
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, stop_after: float | None = None
+) -> Any:
+    """Run the installed ``storelens`` command; returns the CompletedProcess.
+
+    ``stop_after``: a long-running command is sent SIGTERM after that many seconds (as systemd stops it).
+    """
     full_env = dict(os.environ)
     full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "storelens.cli", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        cwd=cwd or REPO,
-        timeout=600,
-        check=False,
-    )
+    argv = [sys.executable, "-m", "storelens.cli", *args]
+    if stop_after is None:
+        return subprocess.run(argv, capture_output=True, text=True, env=full_env, cwd=cwd or REPO, timeout=600,
+                              check=False)  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env,
+                            cwd=cwd or REPO)  # fmt: skip
+    try:
+        out, err = proc.communicate(timeout=stop_after)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
