@@ -1,18 +1,25 @@
 """The store API: an app factory with one router per resource under /api/v1.
 
-The associate's iPad page is served at /, and OpenAPI at /docs.
+The associate's iPad page is served at /, and OpenAPI at /docs (Swagger UI from the
+``swagger-ui-bundle-v2`` package: it works on a box with no internet). Every response carries security
+headers; a request body over ``api.max_upload_bytes`` is refused with 413 before it is read.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
-from fastapi import FastAPI, Request, status
+from fastapi import FastAPI, Request, Response, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
 
 from storelens.api.routers import events, health, live, members, notifications, reports, today, tokens
 from storelens.api.services import Services
@@ -28,13 +35,45 @@ def create_app(services: Services, title: str = "StoreLens store API") -> FastAP
         services.hub.attach(asyncio.get_running_loop())
         yield
 
-    app = FastAPI(title=title, version="1", docs_url="/docs", openapi_url="/openapi.json", lifespan=lifespan)
+    app = FastAPI(title=title, version="1", docs_url=None, openapi_url="/openapi.json", lifespan=lifespan)
     app.state.services = services
+    limit = services.config.api.max_upload_bytes
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        """Refuse an oversized body from its declared length; add the security headers to every response."""
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            response: Response = JSONResponse(
+                {"detail": f"request body of {int(declared):,} bytes; at most {limit:,} accepted"},
+                status_code=status.HTTP_413_CONTENT_TOO_LARGE,
+            )
+        else:
+            response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        if request.url.path.startswith("/api/"):
+            response.headers["Cache-Control"] = "no-store"  # member cards are not kept by browsers or proxies
+        return response
+
+    app.mount("/docs/assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        """Swagger UI, served from this box."""
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{title} - docs",
+                                   swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs/assets/swagger-ui.css",
+                                   swagger_favicon_url="/docs/assets/favicon-32x32.png")  # fmt: skip
 
     @app.exception_handler(RequestValidationError)
     async def one_error_shape(request: Request, exc: RequestValidationError) -> JSONResponse:
         """Validation errors in the same shape as every other error: {"detail": "field: reason; ..."}."""
-        parts = [f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in exc.errors()]
+        parts = [
+            f"body: not valid JSON ({e['msg']})"
+            if e["type"] == "json_invalid"
+            else f"{'.'.join(str(p) for p in e['loc'][1:]) or e['loc'][0]}: {e['msg']}"
+            for e in exc.errors()
+        ]
         return JSONResponse({"detail": "; ".join(parts)}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
     for router in (
@@ -54,4 +93,33 @@ def create_app(services: Services, title: str = "StoreLens store API") -> FastAP
         """The associate's iPad page."""
         return FileResponse(PAGE, media_type="text/html")
 
+    def openapi() -> dict[str, Any]:
+        """The OpenAPI document, with errors documented as they are sent: ``{"detail": "..."}``."""
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            schemas = schema.get("components", {}).get("schemas", {})
+            schemas.pop("ValidationError", None)
+            if "HTTPValidationError" in schemas:
+                schemas["HTTPValidationError"] = ERROR_SCHEMA
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+    # the page and the docs are served from here; inline style and script are the page's own
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self' 'unsafe-inline'; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'",
+}
+ERROR_SCHEMA: dict[str, Any] = {
+    "title": "Error",
+    "type": "object",
+    "properties": {"detail": {"type": "string", "title": "What is wrong"}},
+    "required": ["detail"],
+}

@@ -52,15 +52,22 @@ def require(role: Role) -> object:
     """A dependency: 401 without a valid token, 403 with a token of a role that may not do this."""
 
     def check(
-        store: Annotated[EventStore, Depends(get_store)],
+        request: Request,
+        svc: Annotated[Services, Depends(get_services)],
         creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> Principal:
+        client = request.client.host if request.client else "unknown"
+        wait = svc.failed_tokens.blocked_for(client)
+        if wait > 0:
+            raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "too many refused tokens from this address; "
+                                f"try again in {wait:.0f} s", headers={"Retry-After": str(int(wait) + 1)})  # fmt: skip
         if creds is None or creds.scheme.lower() != "bearer":
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
             )
-        who = principal_of(store, creds.credentials)
+        who = principal_of(svc.store, creds.credentials)
         if who is None:
+            svc.failed_tokens.failed(client, "unknown token")
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown token", headers={"WWW-Authenticate": "Bearer"})
         if role == "admin" and who.role != "admin":
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"the {who.role} role may not do this; admin only")

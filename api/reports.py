@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from storelens.bounds import EARLIEST_YEAR, LATEST_YEAR
 from storelens.clock import floor_interval, iso
 
 Interval = Literal["15m", "1h", "1d"]
@@ -69,6 +70,8 @@ def parse_ts(text: str, timezone: str = "UTC") -> datetime:
     store's local time in ``timezone`` (``2026-11-22`` is the store's midnight).
     """
     value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if not EARLIEST_YEAR <= value.year < LATEST_YEAR:  # also keeps zone arithmetic inside datetime's range
+        raise ValueError(f"{text}: a time between {EARLIEST_YEAR} and {LATEST_YEAR} is expected")
     return (value if value.tzinfo else value.replace(tzinfo=ZoneInfo(timezone))).astimezone(UTC)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from storelens.api.live import LiveHub
+from storelens.api.ratelimit import FailedTokens
 from storelens.api.reports import parse_ts as parse_iso
 from storelens.api.reports import store_day
 from storelens.api.store import EventStore, StoredEvent
@@ -49,6 +50,7 @@ class Services:
         self._load_fm = face_models
         self._open_gallery = gallery
         self.hub = LiveHub()
+        self.failed_tokens = FailedTokens()
         self._fm: FaceModels | None = None
         self._gallery: Gallery | None = None
         self._lock = threading.Lock()

@@ -56,7 +56,7 @@ class Enroller:
         """
         try:
             data = photo.read_bytes() if photo.is_file() else b""
-            frame = Frame(load_image(photo), camera_id=str(photo))
+            frame = Frame(load_image(photo, self.config.max_photo_pixels), camera_id=str(photo))
         except StoreLensError as exc:
             raise EnrolmentError(str(exc)) from exc
         faces = self.fm.detector.detect(frame)

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from storelens.bounds import MemberId
 from storelens.clock import utc_now
 from storelens.errors import EnrolmentError
 
@@ -15,12 +16,12 @@ class Consent(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    reference: str = Field(description="Reference of the signed consent (form number, CRM record ...)")
-    notice_version: str = Field(description="Version of the privacy notice the member agreed to")
-    purpose: str = Field(description="What the biometrics are for")
+    reference: str = Field(max_length=200, description="Reference of the signed consent (form number, CRM record ...)")
+    notice_version: str = Field(max_length=40, description="Version of the privacy notice the member agreed to")
+    purpose: str = Field(max_length=80, description="What the biometrics are for")
     recorded_at: datetime = Field(default_factory=utc_now)
     under_14: bool = Field(default=False, description="Member is under 14: a guardian must consent")
-    guardian_reference: str | None = Field(default=None, description="Guardian's consent reference")
+    guardian_reference: str | None = Field(default=None, max_length=200, description="Guardian's consent reference")
 
     @model_validator(mode="after")
     def _required(self) -> Consent:
@@ -38,7 +39,7 @@ class MemberInfo(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    member_id: str = Field(min_length=1, max_length=128, pattern=r"^[^\s/\\]+$")
+    member_id: MemberId
     name: str = Field(default="", max_length=200)
 
 

@@ -268,6 +268,9 @@ class EnrolmentConfig(_Section):
 
     min_face_px: int = Field(default=60, ge=16, le=4000, description="Minimum face width in pixels")
     min_det_score: float = Field(default=0.6, ge=0.05, le=0.99, description="Minimum detector confidence")
+    max_photo_pixels: int = Field(
+        default=50_000_000, ge=1_000_000, le=100_000_000, description="Larger photos are refused before decoding"
+    )
     min_sharpness: float = Field(
         default=20.0,
         ge=0,
@@ -296,6 +299,9 @@ class EnrolmentConfig(_Section):
 class ApiConfig(_Section):
     """The store API service."""
 
+    max_upload_bytes: int = Field(
+        default=25 * 1024 * 1024, ge=1024 * 1024, le=200 * 1024 * 1024, description="Largest request body (uploads)"
+    )
     host: str = Field(default="127.0.0.1", description="Address to listen on")
     port: int = Field(default=8080, ge=1, le=65535, description="Port to listen on")
     database_url: str = Field(

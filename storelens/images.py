@@ -1,11 +1,14 @@
 """Reading photos with a clear error for every way a file can be unusable.
 
 OpenCV decodes; the checks around it exist because ``cv2.imdecode`` returns ``None`` without a
-reason and silently fills a truncated JPEG with grey.
+reason and silently fills a truncated JPEG with grey. Before any decoding, Pillow reads the size from
+the file's header (without decoding pixels), so that a decompression bomb (a small PNG that declares
+30000x30000 pixels, 2.7 GB once decoded) is refused at the cost of reading a header.
 """
 
 from __future__ import annotations
 
+import io
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,12 +16,23 @@ from pathlib import Path
 import cv2
 import numpy as np
 from numpy.typing import NDArray
+from PIL import Image
 
 from storelens.errors import ImageError
 from storelens.messages import Frame
 
 MIN_SIDE = 1
-MAX_PIXELS = 100_000_000
+MAX_PIXELS = 50_000_000  # default photo limit: above a 48-megapixel phone camera (enrolment.max_photo_pixels)
+
+
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) declared in an image's header, read by Pillow without decoding; None if unknown."""
+    Image.MAX_IMAGE_PIXELS = None  # we judge the size ourselves, with our own message
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return int(img.size[0]), int(img.size[1])
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):  # not a format Pillow knows
+        return None
 
 
 def to_bgr8(img: NDArray[np.generic], source: str) -> NDArray[np.uint8]:
@@ -51,7 +65,7 @@ def to_bgr8(img: NDArray[np.generic], source: str) -> NDArray[np.uint8]:
     raise ImageError(f"{source}: unsupported channel count {channels}")
 
 
-def decode_image(data: bytes, source: str) -> NDArray[np.uint8]:
+def decode_image(data: bytes, source: str, max_pixels: int = MAX_PIXELS) -> NDArray[np.uint8]:
     """Decode image bytes (JPEG, PNG, BMP, WebP, TIFF ...) to (H, W, 3) uint8 BGR.
 
     Raises:
@@ -59,24 +73,31 @@ def decode_image(data: bytes, source: str) -> NDArray[np.uint8]:
     """
     if not data:
         raise ImageError(f"{source}: empty file")
+    declared = header_size(data)
+    if declared is not None and declared[0] * declared[1] > max_pixels:
+        w, h = declared
+        raise ImageError(f"{source}: {w}x{h} pixels is more than the {max_pixels:,} accepted; send a smaller photo")
     # The main image's end-of-image marker must follow its last start-of-scan marker (an EXIF
     # thumbnail has its own pair earlier in the file; markers cannot occur inside scan data).
     if data[:2] == b"\xff\xd8" and data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda"):
         raise ImageError(f"{source}: truncated JPEG (the file ends before its end-of-image marker)")
     buf = np.frombuffer(data, dtype=np.uint8)
-    img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    try:
+        img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:  # OpenCV's own limit (OPENCV_IO_MAX_IMAGE_PIXELS) or a decoder failure
+        raise ImageError(f"{source}: not a decodable image ({str(exc).strip().splitlines()[-1][:200]})") from exc
     if img is None:
         head = data[:16]
         if all(32 <= b < 127 or b in (9, 10, 13) for b in head):
             raise ImageError(f"{source}: not an image (the file holds text)")
         raise ImageError(f"{source}: not a decodable image (unknown format or corrupt data)")
     h, w = img.shape[:2]
-    if h < MIN_SIDE or w < MIN_SIDE or h * w > MAX_PIXELS:
+    if h < MIN_SIDE or w < MIN_SIDE or h * w > max_pixels:
         raise ImageError(f"{source}: unusable size {w}x{h}")
     return to_bgr8(img, source)
 
 
-def load_image(path: Path) -> NDArray[np.uint8]:
+def load_image(path: Path, max_pixels: int = MAX_PIXELS) -> NDArray[np.uint8]:
     """Read a photo file to (H, W, 3) uint8 BGR.
 
     Raises:
@@ -90,7 +111,7 @@ def load_image(path: Path) -> NDArray[np.uint8]:
         raise ImageError(f"{path}: is a directory, not a photo") from exc
     except OSError as exc:
         raise ImageError(f"{path}: cannot read: {exc.strerror}") from exc
-    return decode_image(data, str(path))
+    return decode_image(data, str(path), max_pixels)
 
 
 class PhotoFrames:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from storelens.api.auth import Associate, Store
+from storelens.bounds import MAX_SEQ
 
 router = APIRouter(prefix="/events", tags=["events"])
 
@@ -23,7 +24,7 @@ class EventOut(BaseModel):
 def list_events(
     store: Store,
     who: Associate,
-    since_seq: Annotated[int, Query(ge=0, description="Only events after this sequence number")] = 0,
+    since_seq: Annotated[int, Query(ge=0, le=MAX_SEQ, description="Only events after this sequence number")] = 0,
     type: Annotated[Literal["vip_arrival", "visitor", "footfall"] | None, Query(description="Only this type")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[EventOut]:

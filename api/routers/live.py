@@ -8,49 +8,93 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.websockets import WebSocketState
 
 from storelens.api.auth import principal_of
 from storelens.api.services import Services
+from storelens.bounds import Seq
 
 router = APIRouter(tags=["live"])
+HELLO_SECONDS = 10
+
+
+class Hello(BaseModel):
+    """The first message of a live client."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(max_length=200)
+    since_seq: Seq = 0
+
+
+async def _refuse(ws: WebSocket, reason: str) -> None:
+    """Close with 1008 and a short reason (a WebSocket close reason holds at most 123 bytes)."""
+    with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+        await ws.close(code=status.WS_1008_POLICY_VIOLATION, reason=reason.encode()[:120].decode(errors="ignore"))
+
+
+async def _hello(ws: WebSocket) -> Hello | None:
+    """The client's hello, or None after closing with 1008 (or when the client left first)."""
+    try:
+        message = await asyncio.wait_for(ws.receive(), timeout=HELLO_SECONDS)
+    except TimeoutError:
+        await _refuse(ws, f"expected {{token, since_seq}} within {HELLO_SECONDS} s")
+        return None
+    if message["type"] == "websocket.disconnect":
+        return None
+    text = message.get("text")
+    if text is None:
+        await _refuse(ws, "expected a text frame: {token, since_seq}")
+        return None
+    try:
+        return Hello.model_validate_json(text)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        await _refuse(ws, f"hello: {'.'.join(str(p) for p in first['loc']) or 'message'}: {first['msg']}")
+        return None
 
 
 @router.websocket("/live")
 async def live(ws: WebSocket) -> None:
-    """Authenticate, replay today's arrivals after ``since_seq``, then stream."""
+    """Authenticate, replay today's arrivals after ``since_seq``, then stream; a client that leaves is quiet."""
     svc: Services = ws.app.state.services
     if svc.hub.loop is None:  # started without the app's lifespan (e.g. a bare test client)
         svc.hub.attach(asyncio.get_running_loop())
     await ws.accept()
-    try:
-        hello = json.loads(await asyncio.wait_for(ws.receive_text(), timeout=10))
-    except (TimeoutError, ValueError, WebSocketDisconnect):
-        await ws.close(code=status.WS_1008_POLICY_VIOLATION, reason="expected {token, since_seq}")
+    hello = await _hello(ws)
+    if hello is None:
         return
-    who = principal_of(svc.store, str(hello.get("token", "")))
+    who = principal_of(svc.store, hello.token)
     if who is None:
-        await ws.close(code=status.WS_1008_POLICY_VIOLATION, reason="unknown token")
+        client = ws.client.host if ws.client else "unknown"
+        svc.failed_tokens.failed(client, "unknown token on the live feed")
+        await _refuse(ws, "unknown token")
         return
     queue = svc.hub.connect()
+    gone: asyncio.Future[Any] | None = None
+    nxt: asyncio.Future[Any] | None = None
     try:
-        since = int(hello.get("since_seq") or 0)
-        for e in svc.todays_arrivals(since):
+        for e in svc.todays_arrivals(hello.since_seq):
             await ws.send_json(svc.arrival_message(e.seq, e.payload))
         await ws.send_json({"kind": "ready", "user": who.name})
-        gone = asyncio.ensure_future(ws.receive())  # completes when the client goes away
+        gone = asyncio.ensure_future(ws.receive())  # completes when the client goes away (or says anything)
         while True:
             nxt = asyncio.ensure_future(queue.get())
             done, _ = await asyncio.wait({nxt, gone}, return_when=asyncio.FIRST_COMPLETED)
             if gone in done:
-                nxt.cancel()
                 break
             await ws.send_json(nxt.result())
-    except (WebSocketDisconnect, RuntimeError):
+    except (WebSocketDisconnect, RuntimeError, OSError):  # the client went away mid-send: nothing to report
         pass
     finally:
         svc.hub.disconnect(queue)
-        with contextlib.suppress(RuntimeError):
-            await ws.close()
+        for task in (nxt, gone):
+            if task is not None and not task.done():
+                task.cancel()
+        if ws.client_state == WebSocketState.CONNECTED and ws.application_state == WebSocketState.CONNECTED:
+            with contextlib.suppress(RuntimeError, WebSocketDisconnect, OSError):
+                await ws.close()

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-import shutil
+import re
 import tempfile
-from pathlib import Path
+from pathlib import Path as FilePath
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, HTTPException, Query, UploadFile, status
+from fastapi import APIRouter, File, Form, HTTPException, Path, Query, UploadFile, status
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from storelens.api.auth import Admin, Associate, Svc
+from storelens.bounds import MEMBER_ID
 from storelens.errors import StoreLensError
 from storelens.gallery.records import Consent, EnrolmentResult
+
+MemberPath = Annotated[str, Path(min_length=1, max_length=128, pattern=MEMBER_ID, description="The CRM member id")]
 
 router = APIRouter(prefix="/members", tags=["members"])
 
@@ -74,13 +77,13 @@ def lookup(
 
 
 @router.get("/{member_id}", response_model=MemberCard)
-def card(member_id: str, svc: Svc, who: Associate) -> MemberCard:
+def card(member_id: MemberPath, svc: Svc, who: Associate) -> MemberCard:
     """A member's card."""
     return _card(svc, member_id)
 
 
 @router.put("/{member_id}", response_model=MemberCard)
-def put_member(member_id: str, body: MemberIn, svc: Svc, who: Admin) -> MemberCard:
+def put_member(member_id: MemberPath, body: MemberIn, svc: Svc, who: Admin) -> MemberCard:
     """Create or edit a member's profile."""
     svc.store.put_member(member_id, body.model_dump())
     return _card(svc, member_id)
@@ -99,7 +102,7 @@ class ConsentRecord(BaseModel):
 
 
 @router.get("/{member_id}/consent", response_model=ConsentRecord)
-def consent_record(member_id: str, svc: Svc, who: Admin) -> ConsentRecord:
+def consent_record(member_id: MemberPath, svc: Svc, who: Admin) -> ConsentRecord:
     """The member's latest consent record and how many face vectors it covers."""
     record = svc.gallery().store.member(member_id)
     if record is None:
@@ -108,17 +111,33 @@ def consent_record(member_id: str, svc: Svc, who: Admin) -> ConsentRecord:
 
 
 @router.get("/{member_id}/photo", response_class=FileResponse, responses={200: {"content": {"image/jpeg": {}}}})
-def photo(member_id: str, svc: Svc, who: Associate) -> FileResponse:
+def photo(member_id: MemberPath, svc: Svc, who: Associate) -> FileResponse:
     """The card photo, only when the member consented to one."""
     profile = svc.store.member(member_id)
-    if not profile or not profile["photo_consent"] or not profile["photo"] or not Path(profile["photo"]).is_file():
+    if not profile or not profile["photo_consent"] or not profile["photo"] or not FilePath(profile["photo"]).is_file():
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no card photo for this member")
     return FileResponse(profile["photo"], media_type="image/jpeg")
 
 
+MAX_PHOTOS = 20
+SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def _save_bounded(upload: UploadFile, path: FilePath, limit: int) -> None:
+    """Copy an upload to ``path``, refusing it (413) once it passes ``limit`` bytes (chunked uploads too)."""
+    written = 0
+    with path.open("wb") as out:
+        while chunk := upload.file.read(1 << 20):
+            written += len(chunk)
+            if written > limit:
+                raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"photos: {upload.filename!r} is larger "
+                                    f"than the {limit // (1 << 20)} MiB accepted (api.max_upload_bytes)")  # fmt: skip
+            out.write(chunk)
+
+
 @router.post("/{member_id}/enrol", response_model=EnrolmentResult)
 def enrol(
-    member_id: str,
+    member_id: MemberPath,
     svc: Svc,
     who: Admin,
     photos: Annotated[list[UploadFile], File(description="One or more photos, one face each")],
@@ -129,8 +148,10 @@ def enrol(
     guardian_consent: Annotated[str | None, Form()] = None,
 ) -> EnrolmentResult:
     """Enrol a member from uploaded photos (all or nothing, with consent)."""
+    if len(photos) > MAX_PHOTOS:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"photos: at most {MAX_PHOTOS} per enrolment")
+    defaults = svc.config.enrolment  # the same defaults as `storelens gallery enroll`
     try:
-        defaults = svc.config.enrolment  # the same defaults as `storelens gallery enroll`
         recorded = Consent(
             reference=consent,
             notice_version=notice_version or defaults.notice_version,
@@ -138,23 +159,28 @@ def enrol(
             under_14=under_14,
             guardian_reference=guardian_consent,
         )
-        with tempfile.TemporaryDirectory() as tmp:
-            paths = []
-            for i, upload in enumerate(photos):
-                path = Path(tmp) / f"{i}-{Path(upload.filename or 'photo.jpg').name}"
-                with path.open("wb") as out:
-                    shutil.copyfileobj(upload.file, out)
-                paths.append(path)
-            result = svc.enrol(member_id, recorded, paths)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"consent {where}: {first['msg']}") from exc
     except StoreLensError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
-    except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"member_id: {exc}") from exc
-    return result
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for i, upload in enumerate(photos):
+            # the client's file name only names the photo in messages: made safe and short on disk
+            name = SAFE_NAME.sub("_", FilePath(upload.filename or "photo.jpg").name)[-60:]
+            path = FilePath(tmp) / f"{i + 1}-{name}"
+            _save_bounded(upload, path, svc.config.api.max_upload_bytes)
+            paths.append(path)
+        try:
+            return svc.enrol(member_id, recorded, paths)
+        except StoreLensError as exc:  # named by the uploaded photo, not by this box's temporary folder
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc).replace(tmp + "/", "")) from exc
 
 
 @router.delete("/{member_id}", response_model=ErasureReceipt)
-def erase(member_id: str, svc: Svc, who: Admin) -> ErasureReceipt:
+def erase(member_id: MemberPath, svc: Svc, who: Admin) -> ErasureReceipt:
     """Erase every trace of a member: vectors, photos, consent, profile, visit history."""
     erased = svc.erase(member_id)
     if erased is None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import BaseModel
 
 from storelens.api.auth import Associate, Svc
+from storelens.bounds import EVENT_ID, MAX_SEQ
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 
@@ -31,13 +32,15 @@ class Notification(BaseModel):
 
 
 @router.get("", response_model=list[Notification])
-def notifications(svc: Svc, who: Associate, since_seq: Annotated[int, Query(ge=0)] = 0) -> list[Notification]:
+def notifications(
+    svc: Svc, who: Associate, since_seq: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0
+) -> list[Notification]:
     """Today's arrivals (the store's day) after ``since_seq`` (what a reconnecting iPad missed), oldest first."""
     return [Notification(**svc.arrival_message(e.seq, e.payload)) for e in svc.todays_arrivals(since_seq)]
 
 
 @router.post("/{event_id}/take", response_model=Taken)
-def take(event_id: str, svc: Svc, who: Associate) -> Taken:
+def take(event_id: Annotated[str, Path(pattern=EVENT_ID)], svc: Svc, who: Associate) -> Taken:
     """Claim an arrival so that two associates do not greet the same VIP; the first claim wins."""
     if not svc.store.has_event(event_id, "vip_arrival"):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no arrival {event_id!r}")
