@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import tomllib
 from dataclasses import asdict, dataclass
 from itertools import combinations
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
+from pydantic import ValidationError
 
+from storelens.config import Config
 from storelens.errors import CalibrationError, ConfigError, StoreLensError
 from storelens.images import load_image
 from storelens.messages import FaceModels, Frame
@@ -233,4 +237,10 @@ def write_into_config(path: Path, rec: Recommendation) -> None:
             pattern = re.compile(rf"(?m)^{key}\s*=.*$")
             body = pattern.sub(f"{key} = {value}", body) if pattern.search(body) else f"\n{key} = {value}" + body
         text = text[:start] + body + text[end:]
-    path.write_text(text, encoding="utf-8")
+    try:  # the new text must be a valid configuration before it replaces the old one
+        Config.model_validate(tomllib.loads(text))
+    except (tomllib.TOMLDecodeError, ValidationError) as exc:
+        raise ConfigError(f"{path}: left unchanged: with the new threshold it would not be valid ({exc})") from exc
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)  # all or nothing: a reader sees the old file or the new one

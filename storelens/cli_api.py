@@ -10,8 +10,10 @@ from typing import Any
 
 from storelens.api.auth import new_token
 from storelens.api.reports import FORMATS, chart_png, footfall_rows, parse_ts
+from storelens.api.routers.tokens import TokenIn
 from storelens.api.store import EventStore
 from storelens.apps.api import ApiApp
+from storelens.cli_args import bounded, writable_file
 from storelens.clock import iso
 from storelens.config import ApiConfig, check_timezone, load_config
 from storelens.errors import ConfigError
@@ -55,6 +57,18 @@ def cmd_token(args: argparse.Namespace, emit: Any) -> int:
     return 0
 
 
+def existing_database(url: str, where: str) -> None:
+    """A report reads an event database: a SQLite file that is not there is a wrong folder, not an empty report.
+
+    Raises:
+        ConfigError: naming the file and where its name came from.
+    """
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if not path.is_file():
+            raise ConfigError(f"no event database at {path} (from {where}); run in the API's folder or pass --config")
+
+
 def cmd_report(args: argparse.Namespace, emit: Any) -> int:
     """Footfall export per store and camera (without --config: the default database, every store in it)."""
     config = load_config(Path(args.config)) if args.config else None
@@ -65,7 +79,9 @@ def cmd_report(args: argparse.Namespace, emit: Any) -> int:
         raise ConfigError(f"--from/--to: expected ISO 8601 times such as 2026-11-21T09:00Z ({exc})") from exc
     if end <= start:
         raise ConfigError("--to must be after --from")
-    store = EventStore(config.api.database_url if config else ApiConfig().database_url)
+    url = config.api.database_url if config else ApiConfig().database_url
+    existing_database(url, "--config" if config is None else f"api.database_url in {args.config}")
+    store = EventStore(url)
     rows = footfall_rows(store.footfall(iso(start), iso(end), config.store.id if config else None), args.interval, zone)
     store.close()
     data = FORMATS[args.format][0](rows)
@@ -89,11 +105,12 @@ def add_api_commands(api_sub: Any, report_sub: Any, add: Any, emit: Any) -> None
 
     sp = add(api_sub, "serve", bind(cmd_serve), "run the store API and its MQTT ingest")
     sp.add_argument("--config", required=True)
-    sp.add_argument("--port", type=int, help="override api.port")
+    sp.add_argument("--port", type=bounded(ApiConfig, "port"), help="override api.port (1 to 65535)")
     sp = add(api_sub, "token", bind(cmd_token), "make a device token (admin or associate)", True)
     sp.add_argument("action", choices=["create"])
     sp.add_argument("--config", required=True)
-    sp.add_argument("--name", required=True, help="device or person, e.g. ipad-counter-1")
+    sp.add_argument("--name", required=True, type=bounded(TokenIn, "name"),
+                    help="device or person, e.g. ipad-counter-1 (1 to 128 characters)")  # fmt: skip
     sp.add_argument("--role", required=True, choices=["associate", "admin"])
     sp = add(report_sub, "footfall", bind(cmd_report), "footfall export per store and camera")
     sp.add_argument("--config", help="configuration (database, store); default: the default database, all stores")
@@ -113,5 +130,5 @@ def add_api_commands(api_sub: Any, report_sub: Any, add: Any, emit: Any) -> None
     )
     sp.add_argument("--interval", choices=["15m", "1h", "1d"], default="1h")
     sp.add_argument("--format", choices=["csv", "xlsx", "json"], default="csv")
-    sp.add_argument("--out", metavar="FILE", help="write here (required for xlsx); default: stdout")
-    sp.add_argument("--chart", metavar="PNG", help="also write a chart of entries per interval")
+    sp.add_argument("--out", metavar="FILE", type=writable_file, help="write here (required for xlsx); default: stdout")
+    sp.add_argument("--chart", metavar="PNG", type=writable_file, help="also write a chart of entries per interval")

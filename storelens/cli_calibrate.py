@@ -18,6 +18,7 @@ from storelens.calibration.threshold import (
     write_into_config,
     write_json,
 )
+from storelens.cli_args import existing_dir, existing_file, new_or_dir, number
 from storelens.config import config_errors, default_config, load_config
 from storelens.errors import CalibrationError, ConfigError
 from storelens.manifest import models_dir
@@ -89,8 +90,7 @@ def cmd_threshold(args: argparse.Namespace, emit: Any) -> int:
             f"reachable on these photos (every member would be missed); {args.write_config} left unchanged"
         )
     if args.write_config:
-        write_into_config(Path(args.write_config), rec)
-        load_config(Path(args.write_config))  # the file must still be valid
+        write_into_config(Path(args.write_config), rec)  # validated first, then replaced in one step
     for note in scores.skipped:
         sys.stderr.write(f"storelens: skipped {note}\n")
     if args.json:
@@ -153,7 +153,8 @@ def add_calibrate_commands(sub: Any, add: Any, emit: Any) -> None:
     sp.add_argument("--config", required=True)
     sp.add_argument("--camera", required=True, metavar="ID")
     sp.add_argument("--out", required=True, metavar="PNG")
-    sp.add_argument("--at", type=float, default=0.0, metavar="SECONDS", help="file sources: start looking here")
+    sp.add_argument("--at", type=number(float, "at", ge=0, le=86_400), default=0.0, metavar="SECONDS",
+                    help="file sources: start looking here")  # fmt: skip
     sp.add_argument("--models-dir")
     sp = add(sub, "registry-set", bind(cmd_registry_set), "the registry packages' labelled faces as DIR/person/", True)
     sp.add_argument(
@@ -165,15 +166,19 @@ def add_calibrate_commands(sub: Any, add: Any, emit: Any) -> None:
     sp.add_argument("--config", help="configuration (the detector that cuts group photos); default: built-in")
     sp.add_argument("--models-dir")
     sp = add(sub, "threshold", bind(cmd_threshold), "threshold and margin for a target false-announcement rate", True)
-    sp.add_argument("--labelled", required=True, metavar="DIR", help="DIR/person/*.jpg, one face per photo")
-    sp.add_argument("--gallery-size", type=int, default=1000, help="members enrolled (default 1000)")
+    sp.add_argument("--labelled", required=True, metavar="DIR", type=existing_dir,
+                    help="DIR/person/*.jpg, one face per photo")  # fmt: skip
+    sp.add_argument("--gallery-size", type=number(int, "gallery_size", ge=1, le=10_000_000), default=1000,
+                    help="members enrolled, 1 to 10000000 (default 1000)")  # fmt: skip
     sp.add_argument(
         "--target",
-        type=float,
+        type=number(float, "target", gt=0, lt=1),
         default=0.001,
-        help="false VIP announcements per visitor to allow (default 0.001: 1 in 1000)",
+        help="false VIP announcements per visitor to allow, above 0 and below 1 (default 0.001: 1 in 1000)",
     )
-    sp.add_argument("--out", default="calibration-out", metavar="DIR", help="where the PNG and JSON go")
-    sp.add_argument("--write-config", metavar="FILE", help="write the threshold and margin into this config")
+    sp.add_argument("--out", default="calibration-out", metavar="DIR", type=new_or_dir,
+                    help="where the PNG and JSON go")  # fmt: skip
+    sp.add_argument("--write-config", metavar="FILE", type=existing_file,
+                    help="write the threshold and margin into this config (checked before it is written)")  # fmt: skip
     sp.add_argument("--config", help="configuration (models); default: built-in defaults")
     sp.add_argument("--models-dir")
