@@ -60,10 +60,13 @@ def create_app(services: Services, title: str = "StoreLens store API") -> FastAP
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
         """Swagger UI, served from this box."""
-        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{title} - docs",
-                                   swagger_js_url="/docs/assets/swagger-ui-bundle.js",
-                                   swagger_css_url="/docs/assets/swagger-ui.css",
-                                   swagger_favicon_url="/docs/assets/favicon-32x32.png")  # fmt: skip
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title=f"{title} - docs",
+            swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs/assets/swagger-ui.css",
+            swagger_favicon_url="/docs/assets/favicon-32x32.png",
+        )
 
     @app.exception_handler(RequestValidationError)
     async def one_error_shape(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -59,8 +59,11 @@ def require(role: Role) -> object:
         client = request.client.host if request.client else "unknown"
         wait = svc.failed_tokens.blocked_for(client)
         if wait > 0:
-            raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, "too many refused tokens from this address; "
-                                f"try again in {wait:.0f} s", headers={"Retry-After": str(int(wait) + 1)})  # fmt: skip
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                f"too many refused tokens from this address; try again in {wait:.0f} s",
+                headers={"Retry-After": str(int(wait) + 1)},
+            )
         if creds is None or creds.scheme.lower() != "bearer":
             raise HTTPException(
                 status.HTTP_401_UNAUTHORIZED, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}

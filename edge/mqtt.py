@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -80,9 +81,19 @@ class MqttTransport:
             password = config.password.get_secret_value() if config.password else None
             self.client.username_pw_set(config.username, password)
         if self.broker.tls:
-            self.client.tls_set(
-                ca_certs=config.ca_file, certfile=config.cert_file, keyfile=config.key_file, cert_reqs=ssl.CERT_REQUIRED
-            )
+            for name in ("ca_file", "cert_file", "key_file"):
+                given = getattr(config, name)
+                if given and not Path(given).is_file():
+                    raise ConfigError(f"mqtt.{name}: {given} does not exist (needed for {config.url})")
+            try:
+                self.client.tls_set(
+                    ca_certs=config.ca_file,
+                    certfile=config.cert_file,
+                    keyfile=config.key_file,
+                    cert_reqs=ssl.CERT_REQUIRED,
+                )
+            except (ssl.SSLError, OSError, ValueError) as exc:  # a file that is not a certificate or a key
+                raise ConfigError(f"mqtt TLS files (ca_file, cert_file, key_file): unusable: {exc}") from exc
             self.client.tls_insecure_set(config.tls_insecure)
         if will:
             self.client.will_set(will[0], will[1], qos=1, retain=True)
@@ -329,6 +340,11 @@ class CameraPublisher:
 
 def camera_transport(config: MqttConfig, store_id: str, camera_id: str) -> MqttTransport:
     """The MQTT connection of one camera's publisher, whose will says the camera is offline."""
-    offline = StatusEvent(store_id=store_id, camera_id=camera_id, state="offline", detail="edge process gone")
+    offline = StatusEvent(
+        store_id=store_id,
+        camera_id=camera_id,
+        state="offline",
+        detail="connection to the edge process lost (stopped, crashed or off the network)",
+    )
     will = (topic(store_id, camera_id, "status"), offline.model_dump_json().encode())
     return MqttTransport(config, f"storelens-{store_id}-{camera_id}"[:64], will=will)

@@ -73,6 +73,7 @@ def scale_point(n: int, dim: int, config: GalleryConfig, queries: int = 1000) ->
     t0 = time.perf_counter()
     index.build(ids, vectors)
     build_s = time.perf_counter() - t0
+    queries = min(queries, n)  # a small gallery is queried with each of its members
     picked = rng.choice(n, queries, replace=False)
     probes = vectors[picked] + 0.02 * rng.standard_normal((queries, dim), dtype=np.float32)
     probes /= np.linalg.norm(probes, axis=1, keepdims=True)

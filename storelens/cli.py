@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from storelens import __version__
+from storelens.cli_args import new_or_dir
 from storelens.errors import ConfigError, StoreLensError
 from storelens.redact import RedactFilter, RedactingStream
 
@@ -139,6 +140,8 @@ def cmd_faces_detect(args: argparse.Namespace) -> int:
 
 def cmd_faces_compare(args: argparse.Namespace) -> int:
     """`storelens faces compare`: pairwise similarity of the largest face of each photo."""
+    if len(args.photos) < 2:
+        raise ConfigError("faces compare needs at least two photos (it compares every pair)")
     import numpy as np
 
     from storelens.errors import ImageError
@@ -262,9 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = sub.add_parser("models", help="the face models").add_subparsers(dest="sub", metavar="SUBCOMMAND")
     sp = add(models, "prepare", cmd_models_prepare, "obtain or convert the default offline models", True)
-    sp.add_argument("--models-dir", help="default: $STORELENS_MODELS_DIR or models/")
+    sp.add_argument("--models-dir", type=new_or_dir, help="default: $STORELENS_MODELS_DIR or models/")
     sp = add(models, "list", cmd_models_list, "each model: name, task, file, sha256, licence, source", True)
-    sp.add_argument("--models-dir", help="default: $STORELENS_MODELS_DIR or models/")
+    sp.add_argument("--models-dir", type=new_or_dir, help="default: $STORELENS_MODELS_DIR or models/")
 
     faces = sub.add_parser("faces", help="detect and compare faces in photos").add_subparsers(
         dest="sub", metavar="SUBCOMMAND"
@@ -275,7 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         sp = add(faces, name, handler, help_, True)
         sp.add_argument("--config", help="configuration file (models, runtime); default: built-in defaults")
-        sp.add_argument("--models-dir", help="default: config, $STORELENS_MODELS_DIR or models/")
+        sp.add_argument("--models-dir", type=new_or_dir, help="default: config, $STORELENS_MODELS_DIR or models/")
         sp.add_argument("photos", nargs="+", metavar="PHOTO")
 
     from storelens.cli_gallery import add_gallery_commands
@@ -301,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add(sub, "doctor", cmd_doctor, "check cameras, models, broker, database, gallery, disk and clock", True)
     sp.add_argument("--config", required=True)
     sp = add(sub, "demo", cmd_demo, "the main job on embedded defaults")
-    sp.add_argument("--models-dir", help="default: $STORELENS_MODELS_DIR or models/")
+    sp.add_argument("--models-dir", type=new_or_dir, help="default: $STORELENS_MODELS_DIR or models/")
     sp.add_argument("--fast", action="store_true", help="run the video as fast as possible and exit when done")
     sp = add(sub, "bench", cmd_bench, "performance benchmarks", True)
     sp.add_argument("--runs", type=_positive_int, default=7, help="repetitions; the median is reported (default 7)")
@@ -327,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SET",
         help="model set to measure, repeatable (default: default and scrfd_dlib side by side)",
     )
-    sp.add_argument("--models-dir", help="default: $STORELENS_MODELS_DIR or models/")
+    sp.add_argument("--models-dir", type=new_or_dir, help="default: $STORELENS_MODELS_DIR or models/")
     return p
 
 

@@ -109,8 +109,12 @@ def add_api_commands(api_sub: Any, report_sub: Any, add: Any, emit: Any) -> None
     sp = add(api_sub, "token", bind(cmd_token), "make a device token (admin or associate)", True)
     sp.add_argument("action", choices=["create"])
     sp.add_argument("--config", required=True)
-    sp.add_argument("--name", required=True, type=bounded(TokenIn, "name"),
-                    help="device or person, e.g. ipad-counter-1 (1 to 128 characters)")  # fmt: skip
+    sp.add_argument(
+        "--name",
+        required=True,
+        type=bounded(TokenIn, "name"),
+        help="device or person, e.g. ipad-counter-1 (1 to 128 characters)",
+    )
     sp.add_argument("--role", required=True, choices=["associate", "admin"])
     sp = add(report_sub, "footfall", bind(cmd_report), "footfall export per store and camera")
     sp.add_argument("--config", help="configuration (database, store); default: the default database, all stores")

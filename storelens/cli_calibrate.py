@@ -153,9 +153,14 @@ def add_calibrate_commands(sub: Any, add: Any, emit: Any) -> None:
     sp.add_argument("--config", required=True)
     sp.add_argument("--camera", required=True, metavar="ID")
     sp.add_argument("--out", required=True, metavar="PNG")
-    sp.add_argument("--at", type=number(float, "at", ge=0, le=86_400), default=0.0, metavar="SECONDS",
-                    help="file sources: start looking here")  # fmt: skip
-    sp.add_argument("--models-dir")
+    sp.add_argument(
+        "--at",
+        type=number(float, "at", ge=0, le=86_400),
+        default=0.0,
+        metavar="SECONDS",
+        help="file sources: start looking here",
+    )
+    sp.add_argument("--models-dir", type=new_or_dir)
     sp = add(sub, "registry-set", bind(cmd_registry_set), "the registry packages' labelled faces as DIR/person/", True)
     sp.add_argument(
         "--out",
@@ -164,21 +169,31 @@ def add_calibrate_commands(sub: Any, add: Any, emit: Any) -> None:
         help="a new or empty directory, or a set made before (rebuilt); anything else is refused",
     )
     sp.add_argument("--config", help="configuration (the detector that cuts group photos); default: built-in")
-    sp.add_argument("--models-dir")
+    sp.add_argument("--models-dir", type=new_or_dir)
     sp = add(sub, "threshold", bind(cmd_threshold), "threshold and margin for a target false-announcement rate", True)
-    sp.add_argument("--labelled", required=True, metavar="DIR", type=existing_dir,
-                    help="DIR/person/*.jpg, one face per photo")  # fmt: skip
-    sp.add_argument("--gallery-size", type=number(int, "gallery_size", ge=1, le=10_000_000), default=1000,
-                    help="members enrolled, 1 to 10000000 (default 1000)")  # fmt: skip
+    sp.add_argument(
+        "--labelled", required=True, metavar="DIR", type=existing_dir, help="DIR/person/*.jpg, one face per photo"
+    )
+    sp.add_argument(
+        "--gallery-size",
+        type=number(int, "gallery_size", ge=1, le=10_000_000),
+        default=1000,
+        help="members enrolled, 1 to 10000000 (default 1000)",
+    )
     sp.add_argument(
         "--target",
         type=number(float, "target", gt=0, lt=1),
         default=0.001,
         help="false VIP announcements per visitor to allow, above 0 and below 1 (default 0.001: 1 in 1000)",
     )
-    sp.add_argument("--out", default="calibration-out", metavar="DIR", type=new_or_dir,
-                    help="where the PNG and JSON go")  # fmt: skip
-    sp.add_argument("--write-config", metavar="FILE", type=existing_file,
-                    help="write the threshold and margin into this config (checked before it is written)")  # fmt: skip
+    sp.add_argument(
+        "--out", default="calibration-out", metavar="DIR", type=new_or_dir, help="where the PNG and JSON go"
+    )
+    sp.add_argument(
+        "--write-config",
+        metavar="FILE",
+        type=existing_file,
+        help="write the threshold and margin into this config (checked before it is written)",
+    )
     sp.add_argument("--config", help="configuration (models); default: built-in defaults")
-    sp.add_argument("--models-dir")
+    sp.add_argument("--models-dir", type=new_or_dir)

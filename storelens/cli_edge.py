@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from storelens.apps.edge import EdgeApp
 from storelens.config import Config, config_errors, load_config
-from storelens.edge.capture import is_live
+from storelens.edge.capture import FileReader, is_live
 from storelens.errors import ConfigError
 from storelens.logs import setup_logging
 
@@ -48,9 +48,9 @@ def apply_overrides(config: Config, args: argparse.Namespace) -> Config:
 def cmd_edge_run(args: argparse.Namespace) -> int:
     """Run the edge pipeline until Ctrl-C / SIGTERM, or until file sources end and are delivered."""
     config = apply_overrides(load_config(Path(args.config)), args)
-    for camera in config.cameras:
-        if not is_live(camera.source) and not Path(camera.source).is_file():
-            raise ConfigError(f"cameras[{camera.id}].source: video file {camera.source!r} not found")
+    for camera in config.cameras:  # a file source that cannot play is the operator's mistake: say so now
+        if not is_live(camera.source):
+            FileReader(camera.id, camera.source, camera.analysis_fps).stop()
     if args.validate_only:
         print(f"{args.config}: valid (store {config.store.id}, {len(config.cameras)} camera(s))")
         return 0

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from storelens.apps.faces import load_face_models
-from storelens.cli_args import bounded, existing_dir
+from storelens.cli_args import bounded, existing_dir, new_or_dir
 from storelens.config import Config, GalleryConfig, default_config, load_config
 from storelens.errors import EnrolmentError
 from storelens.gallery.enrol import Enroller, enroll_photos
@@ -148,8 +148,10 @@ def cmd_purge(args: argparse.Namespace, emit: Any) -> int:
         if args.json:
             emit(r.model_dump())
         else:
-            print(f"erased {r.member_id} at {r.at} ({r.reason}): {r.removed_vectors} vector(s), "
-                  f"{r.removed_photos} photo(s), {r.removed_consents} consent record(s), metadata removed")  # fmt: skip
+            print(
+                f"erased {r.member_id} at {r.at} ({r.reason}): {r.removed_vectors} vector(s), "
+                f"{r.removed_photos} photo(s), {r.removed_consents} consent record(s), metadata removed"
+            )
     if not args.json:
         print(f"{len(receipts)} member(s) erased (retention {days} days)")
     return 0
@@ -164,16 +166,27 @@ def add_gallery_commands(sub: Any, add: Any, emit: Any) -> None:
         else:  # reading a typo'd path must not create an empty gallery and report "0 members"
             sp.add_argument("--gallery", required=True, metavar="DIR", type=existing_gallery, help="gallery directory")
         sp.add_argument("--config", help="configuration file; default: built-in defaults")
-        sp.add_argument("--models-dir", help="default: config, $STORELENS_MODELS_DIR or models/")
+        sp.add_argument("--models-dir", type=new_or_dir, help="default: config, $STORELENS_MODELS_DIR or models/")
 
     def bind(fn: Any) -> Any:
         return lambda args: fn(args, emit)
 
     sp = add(sub, "enroll", bind(cmd_enroll), "enrol one member from one or more photos (all or nothing)", True)
     common(sp, creates=True)
-    sp.add_argument("--member-id", required=True)
-    sp.add_argument("--consent", required=True, metavar="REF", help="reference of the member's signed consent")
-    sp.add_argument("--name", default="")
+    sp.add_argument(
+        "--member-id",
+        required=True,
+        type=bounded(MemberInfo, "member_id"),
+        help="the CRM member id: letters, digits and _.@:+- (at most 128, not starting with a dot)",
+    )
+    sp.add_argument(
+        "--consent",
+        required=True,
+        metavar="REF",
+        type=bounded(Consent, "reference"),
+        help="reference of the member's signed consent",
+    )
+    sp.add_argument("--name", default="", type=bounded(MemberInfo, "name"), help="at most 200 characters")
     sp.add_argument("--notice-version", help="privacy notice version (default from config)")
     sp.add_argument("--purpose", help="purpose of processing (default from config)")
     sp.add_argument("--under-14", action="store_true", help="the member is under 14 (needs --guardian-consent)")
@@ -184,11 +197,15 @@ def add_gallery_commands(sub: Any, add: Any, emit: Any) -> None:
     sp.add_argument("photos", nargs="+", metavar="PHOTO")
     sp = add(sub, "remove", bind(cmd_remove), "erase a member: vectors, photos, metadata; prints a receipt", True)
     common(sp)
-    sp.add_argument("--member-id", required=True)
+    sp.add_argument("--member-id", required=True, type=bounded(MemberInfo, "member_id"))
     sp = add(sub, "list", bind(cmd_list), "enrolled members", True)
     common(sp)
     sp = add(sub, "purge", bind(cmd_purge), "erase members not seen within the retention period", True)
     common(sp)
-    sp.add_argument("--retention-days", type=bounded(GalleryConfig, "retention_days"), default=None,
-                    help="1 to 36500; default: gallery.retention_days")  # fmt: skip
+    sp.add_argument(
+        "--retention-days",
+        type=bounded(GalleryConfig, "retention_days"),
+        default=None,
+        help="1 to 36500; default: gallery.retention_days",
+    )
     sp.add_argument("--dry-run", action="store_true", help="list who would be erased, erase nothing")

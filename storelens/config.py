@@ -299,6 +299,15 @@ class EnrolmentConfig(_Section):
 class ApiConfig(_Section):
     """The store API service."""
 
+    tls_cert_file: str | None = Field(default=None, description="PEM certificate: serve HTTPS (with tls_key_file)")
+    tls_key_file: str | None = Field(default=None, description="PEM private key of tls_cert_file")
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ApiConfig:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together: set both, or neither")
+        return self
+
     max_upload_bytes: int = Field(
         default=25 * 1024 * 1024, ge=1024 * 1024, le=200 * 1024 * 1024, description="Largest request body (uploads)"
     )

@@ -8,12 +8,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from storelens.config import CameraConfig, Config
 from storelens.edge.capture import open_capture
 from storelens.edge.mqtt import MqttTransport
 from storelens.errors import StoreLensError
+from storelens.gallery.gallery import DB_NAME
 from storelens.manifest import load_manifest, models_dir
 from storelens.models.verify import verify_model_file
 
@@ -72,7 +74,10 @@ def check_camera(camera: CameraConfig, timeout: float = 10.0) -> Check:
 def check_broker(config: Config, timeout: float = 5.0) -> Check:
     """The MQTT broker accepts a connection with the configured credentials and TLS settings."""
     fix = "start the broker (`systemctl start mosquitto`), or correct mqtt.url and the credentials"
-    transport = MqttTransport(config.mqtt, f"storelens-doctor-{time.monotonic_ns()}")  # the edge's own set-up
+    try:
+        transport = MqttTransport(config.mqtt, f"storelens-doctor-{time.monotonic_ns()}")  # the edge's own set-up
+    except StoreLensError as exc:
+        return Check("broker", False, str(exc), "correct the [mqtt] settings")
     refused = transport.probe(timeout)
     if refused is None:
         return Check("broker", True, f"{config.mqtt.url} accepts connections")
@@ -83,8 +88,11 @@ def check_database(config: Config) -> Check:
     """The event database opens."""
     from storelens.api.store import EventStore
 
+    url = config.api.database_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():  # never create it here
+        return Check("database", True, f"{url}: not created yet (the API creates it when it first starts)")
     try:
-        store = EventStore(config.api.database_url)
+        store = EventStore(url)
         count = store.count()
         url = store.safe_url
         store.close()
@@ -98,6 +106,8 @@ def check_gallery(config: Config) -> Check:
     from storelens.gallery.factory import open_gallery
 
     manifest = load_manifest()
+    if not (Path(config.gallery.dir) / DB_NAME).is_file():  # a check must not create an empty gallery
+        return Check("gallery", True, f"{config.gallery.dir}: no gallery yet (enrolling the first member creates it)")
     try:
         gallery = open_gallery(config, manifest.recogniser_of(config.models.pack))
         members = len(gallery.members())
@@ -146,19 +156,21 @@ def check_clock() -> Check:
 
 def run_checks(config: Config) -> list[Check]:
     """Every check, in the order an installer would fix them."""
-    steps: list[Callable[[], Check]] = [lambda: check_models(config)]
-    steps += [lambda c=cam: check_camera(c) for cam in config.cameras]  # type: ignore[misc]
+    steps: list[tuple[str, Callable[[], Check]]] = [("models", lambda: check_models(config))]
+    steps += [(f"camera {cam.id}", partial(check_camera, cam)) for cam in config.cameras]
     steps += [
-        lambda: check_broker(config),
-        lambda: check_database(config),
-        lambda: check_gallery(config),
-        lambda: check_disk(config),
-        check_clock,
+        ("broker", lambda: check_broker(config)),
+        ("database", lambda: check_database(config)),
+        ("gallery", lambda: check_gallery(config)),
+        ("disk", lambda: check_disk(config)),
+        ("clock", check_clock),
     ]
     out = []
-    for step in steps:
+    for name, step in steps:
         try:
             out.append(step())
-        except Exception as exc:  # a check that breaks is a failed check, never a traceback
-            out.append(Check(getattr(step, "__name__", "check"), False, f"{type(exc).__name__}: {exc}", ""))
+        except StoreLensError as exc:  # a check that breaks is a failed check, named, never a traceback
+            out.append(Check(name, False, str(exc), ""))
+        except Exception as exc:
+            out.append(Check(name, False, f"{type(exc).__name__}: {exc}", ""))
     return out

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from storelens.config import LoggingConfig
+from storelens.errors import ConfigError
 from storelens.redact import RedactFilter
 
 
@@ -37,10 +38,16 @@ def setup_logging(config: LoggingConfig, verbose: int = 0) -> None:
     """Configure the root logger once for a service process."""
     handler: logging.Handler
     if config.file:
-        Path(config.file).parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.handlers.RotatingFileHandler(
-            config.file, maxBytes=config.max_bytes, backupCount=config.backups, encoding="utf-8"
-        )
+        path = Path(config.file)
+        if path.is_dir():
+            raise ConfigError(f"logging.file: {path} is a directory; give a file name such as {path / 'edge.log'}")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handler = logging.handlers.RotatingFileHandler(
+                path, maxBytes=config.max_bytes, backupCount=config.backups, encoding="utf-8"
+            )
+        except OSError as exc:
+            raise ConfigError(f"logging.file: cannot write {path}: {exc.strerror or exc}") from exc
     else:
         handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactFilter())  # no URL password reaches a log

@@ -41,7 +41,13 @@ def sqlite_version(db: sqlite3.Connection) -> int:
     if not has_meta:
         return 0
     row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-    return int(row[0]) if row else 0
+    if row is None:
+        return 0
+    if not str(row[0]).isdigit():
+        raise SchemaError(
+            f"schema version {str(row[0])[:40]!r} is not a number: this store was damaged or not made by StoreLens"
+        )
+    return int(row[0])
 
 
 def migrate_sqlite(db: sqlite3.Connection, target: int, steps: Mapping[int, Step], name: str) -> int:

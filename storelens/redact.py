@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^\s:/@]*):(?P<password>[^\s@/]*)@")
-_KEYED = re.compile(r"(?i)(?P<key>\b(?:password|passwd|pwd|token)\s*[=:]\s*)(?P<q>['\"]?)(?P<value>[^\s'\",&;]+)")
+_KEYED = re.compile(r"(?i)(?P<key>\b(?:password|passwd|pwd|secret|token)\s*=\s*)(?P<q>['\"]?)(?P<value>[^\s'\",&;]+)")
 MASK = "***"
 
 

@@ -130,8 +130,11 @@ def _save_bounded(upload: UploadFile, path: FilePath, limit: int) -> None:
         while chunk := upload.file.read(1 << 20):
             written += len(chunk)
             if written > limit:
-                raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"photos: {upload.filename!r} is larger "
-                                    f"than the {limit // (1 << 20)} MiB accepted (api.max_upload_bytes)")  # fmt: skip
+                raise HTTPException(
+                    status.HTTP_413_CONTENT_TOO_LARGE,
+                    f"photos: {upload.filename!r} is larger "
+                    f"than the {limit // (1 << 20)} MiB accepted (api.max_upload_bytes)",
+                )
             out.write(chunk)
 
 

@@ -6,9 +6,14 @@ use); connect the ingest and subscribe; serve. ``stop()`` undoes them in reverse
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
+import signal
+import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from storelens.api.app import create_app
@@ -17,11 +22,20 @@ from storelens.api.services import Services
 from storelens.api.store import EventStore
 from storelens.apps.faces import load_face_models
 from storelens.config import Config
+from storelens.errors import ConfigError
 from storelens.gallery.factory import open_gallery
 from storelens.gallery.gallery import Gallery
 from storelens.manifest import load_manifest
 
 log = logging.getLogger(__name__)
+
+
+class _Stop(Exception):
+    """SIGTERM arrived: the server has shut down; end the run."""
+
+
+def _stopped(signum: int, frame: Any) -> None:
+    raise _Stop
 
 
 def open_store_gallery(config: Config) -> Gallery:
@@ -59,17 +73,63 @@ class ApiApp:
     def _server(self, host: str) -> Any:
         import uvicorn  # only where the API is served
 
-        config = uvicorn.Config(self.app, host=host, port=self.port, log_level="warning", timeout_graceful_shutdown=3)
+        api = self.config.api
+        for name in ("tls_cert_file", "tls_key_file"):
+            given = getattr(api, name)
+            if given and not Path(given).is_file():
+                raise ConfigError(f"api.{name}: {given} does not exist")
+        config = uvicorn.Config(
+            self.app,
+            host=host,
+            port=self.port,
+            log_level="warning",
+            timeout_graceful_shutdown=3,
+            ssl_certfile=api.tls_cert_file,
+            ssl_keyfile=api.tls_key_file,
+        )
         return uvicorn.Server(config)
 
     def serve(self) -> None:
-        """Ingest and serve in the foreground until interrupted (``storelens api serve``); then stop."""
+        """Ingest and serve in the foreground until SIGTERM or Ctrl-C (``storelens api serve``); then stop cleanly.
+
+        Raises:
+            ConfigError: another ``api serve`` for this store runs on this machine (they would take each
+                other's place on the broker), or the TLS files are missing.
+        """
+        lock = self._single_instance()
         self.ingest.start()
         self.server = self._server(self.config.api.host)
+        # uvicorn shuts down gracefully on SIGTERM, then raises the signal again to the handler it found:
+        # ours ends the run here, so that stop() runs and the exit status is 0 (systemd: a clean stop).
+        previous = signal.signal(signal.SIGTERM, _stopped)
         try:
             self.server.run()
+        except _Stop:
+            log.info("stopped by SIGTERM")
         finally:
+            signal.signal(signal.SIGTERM, previous)
             self.stop()
+            lock.close()
+
+    def _single_instance(self) -> Any:
+        """An exclusive lock per store on this machine, held while serving."""
+        path = Path(tempfile.gettempdir()) / f"storelens-api-{self.config.store.id}.lock"
+        handle = path.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            handle.seek(0)
+            other = handle.read().strip() or "?"
+            handle.close()
+            raise ConfigError(
+                f"another `storelens api serve` for store {self.config.store.id} runs on this machine "
+                f"(pid {other}); two would take each other's place on the broker: stop it first"
+            ) from exc
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        return handle
 
     def start(self, wait_seconds: float = 15.0) -> None:
         """Ingest and serve on 127.0.0.1 from a thread (demo, benchmark); returns once both are up."""

@@ -31,6 +31,7 @@ from storelens.edge.outbox import Outbox
 from storelens.edge.pipeline import CameraPipeline, PipelineEvent, decision_policy
 from storelens.edge.track import FaceTracker
 from storelens.edge.visits import AnonymousRegistry, ArrivalCooldown
+from storelens.errors import StoreLensError
 from storelens.events import KIND_OF, topic
 from storelens.gallery.factory import open_gallery
 from storelens.gallery.gallery import Gallery
@@ -252,7 +253,14 @@ class EdgeApp:
                 else:
                     self._run_file(camera)
                 return
-            except Exception as exc:  # never die of a camera: log, report, retry
+            except StoreLensError as exc:  # an expected failure (a source that will not open): one line
+                log.error("camera %s: %s", camera.id, exc)
+                self.failures[camera.id] = str(exc)
+                self.publishers[camera.id].set_status("reconnecting", detail=str(exc)[:200])
+                if not is_live(camera.source) or self.stop_event.wait(backoff):
+                    return
+                backoff = min(backoff * 2, self.config.edge.reconnect_max_seconds)
+            except Exception as exc:  # never die of a camera: log (a bug: with its traceback), report, retry
                 log.exception("camera %s failed", camera.id)
                 self.failures[camera.id] = str(exc)
                 self.publishers[camera.id].set_status("reconnecting", detail=str(exc)[:200])
