@@ -22,7 +22,7 @@ step "Debian packages: Python, Mosquitto"
 if [ -z "${SKIP_APT:-}" ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    python3 python3-venv python3-pip mosquitto ca-certificates
+    python3 python3-venv python3-pip mosquitto ca-certificates openssl
 fi
 
 step "Mosquitto: queue the API's events while it restarts"
@@ -57,6 +57,20 @@ if [ ! -f "$CONFIG" ]; then
   echo "wrote $CONFIG: set the store id and the cameras, then run: $VENV/bin/storelens doctor --config $CONFIG"
 else
   echo "kept $CONFIG"
+fi
+
+step "TLS for the store API: tokens and member cards never cross the store network in clear"
+# A self-signed certificate for this box (its host name and addresses), unless the operator placed one:
+# replace api.crt / api.key with certificates of the chain's own CA for iPads that check it.
+if [ ! -f "$CONF_DIR/api.crt" ] || [ ! -f "$CONF_DIR/api.key" ]; then
+  names="DNS:$(hostname),DNS:localhost,IP:127.0.0.1"
+  for ip in $(hostname -I 2>/dev/null || true); do names="$names,IP:$ip"; done
+  openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj "/CN=$(hostname)" -addext "subjectAltName=$names" \
+    -keyout "$CONF_DIR/api.key" -out "$CONF_DIR/api.crt" 2>/dev/null
+  chgrp storelens "$CONF_DIR/api.key" "$CONF_DIR/api.crt" && chmod 0640 "$CONF_DIR/api.key"
+  echo "wrote a self-signed certificate: $CONF_DIR/api.crt"
+else
+  echo "kept $CONF_DIR/api.crt"
 fi
 
 step "systemd units"
