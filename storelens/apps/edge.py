@@ -98,6 +98,10 @@ class EdgeApp:
     def __init__(self, config: Config, face_models: FaceModels | None = None, outbox_path: Path | None = None) -> None:
         self.config = config
         self.fm = face_models or load_face_models(config)
+        # Build steps in order, each checking its settings before anything is written: the broker
+        # connections (a TLS file that is missing is refused here), then the gallery and the outbox.
+        store = config.store.id
+        transports = {c.id: camera_transport(config.mqtt, store, c.id) for c in config.cameras}
         self.gallery = open_gallery(config, self.fm.recogniser_spec)
         self.cooldown = ArrivalCooldown(config.edge.arrival_cooldown_minutes)
         self.visitors = AnonymousRegistry(
@@ -106,12 +110,7 @@ class EdgeApp:
         self.outbox = Outbox(outbox_path or Path(config.edge.outbox))
         self.stop_event = threading.Event()
         self._deliver_stop = threading.Event()
-        self.publishers = {
-            c.id: CameraPublisher(
-                self.outbox, camera_transport(config.mqtt, config.store.id, c.id), config.store.id, c.id
-            )
-            for c in config.cameras
-        }
+        self.publishers = {cid: CameraPublisher(self.outbox, t, store, cid) for cid, t in transports.items()}
         self.stats = {c.id: CameraStats() for c in config.cameras}
         # event id -> monotonic time its frame was captured; bounded, like everything in a 24/7 process
         self.capture_times: OrderedDict[str, float] = OrderedDict()

@@ -120,7 +120,9 @@ def test_take_is_first_come(api) -> None:
     assert first.json()["by"] == second.json()["by"] == "ipad-1"
     feed = api.get("/api/v1/notifications", headers=api.associate).json()
     assert feed[0]["taken"]["by"] == "ipad-1" and feed[0]["cooldown_until"] > ev.ts
-    assert api.post("/api/v1/notifications/nope/take", headers=api.associate).status_code == 404
+    unknown = "00000000-0000-4000-8000-000000000000"
+    assert api.post(f"/api/v1/notifications/{unknown}/take", headers=api.associate).status_code == 404
+    assert api.post("/api/v1/notifications/nope/take", headers=api.associate).status_code == 422  # not an event id
 
 
 def test_live_websocket_replays_then_pushes(api) -> None:

@@ -46,9 +46,22 @@ def test_minimal_file_is_valid_with_defaults(tmp_path: Path) -> None:
         (MINIMAL + "[edge]\nembed_interval_seconds = -1\n", ["edge.embed_interval_seconds", "value: -1"]),
         (MINIMAL + "[edge]\nmin_face_quality = 1.5\n", ["edge.min_face_quality", "value: 1.5", "less than or equal"]),
         (MINIMAL + "[recognition]\nlookalike_threshold = 2\n", ["recognition.lookalike_threshold", "value: 2"]),
+        (MINIMAL + "entry_line = { start = [nan, 420], end = [1200, 420], inside = [640, 700] }\n",
+         ["cameras[0].entry_line.start[0]", "finite number"]),
+        (MINIMAL + "entry_line = { start = [80, 420], end = [inf, 420], inside = [640, 700] }\n",
+         ["cameras[0].entry_line.end[0]", "finite number"]),
+        (MINIMAL + "roi = [[0, 0], [100, 0], [100, -inf]]\n", ["cameras[0].roi", "finite number"]),
+        (MINIMAL + "[enrolment]\npitch_range = [1.0, 0.2]\n", ["enrolment", "pitch_range", "low end must be below"]),
+        (MINIMAL + "[edge]\ndrain_timeout_seconds = inf\n", ["edge.drain_timeout_seconds", "finite number"]),
+        (MINIMAL + "[edge]\nvisit_gap_minutes = nan\n", ["edge.visit_gap_minutes", "finite number"]),
+        (MINIMAL + "[api]\ntls_cert_file = '/etc/storelens/api.crt'\n", ["api", "go together"]),
+        (MINIMAL + "[enrolment]\nmax_photo_pixels = 1000000000\n", ["enrolment.max_photo_pixels", "less than"]),
+        (MINIMAL + "[gallery]\nretention_days = -1\n", ["gallery.retention_days", "value: -1"]),
+        (MINIMAL + "[enrolment]\npurpose = '" + "p" * 100 + "'\n", ["enrolment.purpose", "at most 80"]),
     ],
     ids=["extra", "pattern", "bounds", "provider", "missing", "toml", "timezone", "min_votes_gone", "evidence",
-         "attempts", "interval", "quality", "lookalike"],
+         "attempts", "interval", "quality", "lookalike", "line-nan", "line-inf", "roi-inf", "pitch-inverted",
+         "drain-inf", "gap-nan", "tls-half", "pixels", "retention-negative", "purpose-long"],
 )  # fmt: skip
 def test_errors_name_path_value_reason(tmp_path: Path, text: str, fragments: list[str]) -> None:
     path = write(tmp_path, text)

@@ -80,3 +80,32 @@ def test_status_topic_and_logs_never_carry_a_url_password(tmp_path: Path, caplog
 )  # fmt: skip
 def test_redact(text: str, expected: str) -> None:
     assert redact(text) == expected
+
+
+def test_health_and_metrics_never_carry_a_secret(tmp_path: Path, face_models, video: Path) -> None:
+    from fastapi.testclient import TestClient
+    from prometheus_client import generate_latest
+
+    from storelens.api.app import create_app
+    from storelens.api.store import EventStore
+    from storelens.apps.api import build_services
+    from storelens.apps.edge import EdgeApp
+    from storelens.config import Config
+
+    config = Config.model_validate({
+        "store": {"id": "s"}, "cameras": [{"id": "a", "source": f"rtsp://admin:{RTSP_PASSWORD}@127.0.0.1:9/s"}],
+        "mqtt": {"url": "mqtt://127.0.0.1:9", "username": "edge", "password": MQTT_PASSWORD},
+        "gallery": {"dir": str(tmp_path / "g")}, "edge": {"outbox": str(tmp_path / "o.sqlite")},
+    })  # fmt: skip
+    edge = EdgeApp(config, face_models)
+    edge.failures["a"] = f"cannot open rtsp://admin:{RTSP_PASSWORD}@127.0.0.1:9/s"
+    edge._refresh_metrics()
+    shown = json.dumps(edge.health()[1]) + generate_latest(edge.metrics.registry).decode()
+    edge.outbox.close()
+    edge.gallery.close()
+    services = build_services(config, EventStore(f"sqlite:///{tmp_path / 'e.sqlite'}"))
+    shown += TestClient(create_app(services)).get("/api/v1/health").text
+    services.close()
+    assert "storelens_camera" in shown and '"status":"ok"' in shown  # both were really read
+    assert RTSP_PASSWORD not in shown and MQTT_PASSWORD not in shown
+    assert MQTT_PASSWORD not in repr(config) + str(config.model_dump())  # a SecretStr, even when dumped

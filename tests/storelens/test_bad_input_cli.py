@@ -1,0 +1,113 @@
+"""The CLI boundary: a careless or hostile command line gets exit 2 and one line naming what is wrong.
+
+Each row runs the real ``storelens`` command in a folder of its own, then checks: exit 2, the last
+line of stderr names the problem, no traceback anywhere, and no file in the folder created, changed
+or removed (a typo never creates an empty gallery, a bad purge erases nobody).
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+
+from storelens.config import default_config
+from storelens.gallery.factory import open_gallery
+from storelens.manifest import load_manifest
+from tests.helpers.cli import run_cli
+from tests.helpers.configs import write_toml
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    body = chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)) + chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + body
+
+
+@pytest.fixture
+def place(tmp_path: Path, video: Path) -> Path:
+    """A folder with a gallery, configs good and bad, photos good and bad, a file where a folder belongs."""
+    config = default_config()
+    gallery = open_gallery(config, load_manifest().recogniser_of(config.models.pack), tmp_path / "gallery")
+    gallery.close()
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "a-file").write_text("not a folder")
+    (tmp_path / "bomb.png").write_bytes(png_declaring(30_000, 30_000))
+    (tmp_path / "labelled" / "p1").mkdir(parents=True)
+    (tmp_path / "text.mp4").write_text("not a video")
+    base = {"store": {"id": "s"}, "cameras": [{"id": "a", "source": str(video)}],
+            "api": {"database_url": f"sqlite:///{tmp_path / 'events.sqlite'}"}}  # fmt: skip
+    write_toml(tmp_path / "good.toml", base)
+    write_toml(tmp_path / "log-dir.toml", base | {"logging": {"file": str(tmp_path / "empty")}})
+    write_toml(tmp_path / "tls-missing.toml", base | {"mqtt": {"url": "mqtts://127.0.0.1:8883",
+                                                               "ca_file": str(tmp_path / "nope.pem")}})  # fmt: skip
+    write_toml(tmp_path / "not-video.toml", base | {"cameras": [{"id": "a", "source": str(tmp_path / "text.mp4")}]})
+    return tmp_path
+
+
+ROWS = [
+    ("purge-negative", "gallery purge --gallery gallery --retention-days -1", "greater than or equal to 1"),
+    ("purge-zero", "gallery purge --gallery gallery --retention-days 0", "greater than or equal to 1"),
+    ("purge-huge", "gallery purge --gallery gallery --retention-days 99999999", "less than or equal to 36500"),
+    ("purge-text", "gallery purge --gallery gallery --retention-days soon", "valid integer"),
+    ("list-typo", "gallery list --gallery galery", "galery does not exist"),
+    ("identify-typo", "gallery identify --gallery galery x.jpg", "galery does not exist"),
+    ("remove-typo", "gallery remove --gallery galery --member-id M1", "galery does not exist"),
+    ("list-not-a-gallery", "gallery list --gallery empty", "holds no gallery"),
+    ("remove-bad-id", "gallery remove --gallery gallery --member-id ..", "--member-id"),
+    ("enroll-bad-id", "gallery enroll --gallery g2 --member-id ../x --consent C bomb.png", "--member-id"),
+    ("enroll-long-name", "gallery enroll --gallery g2 --member-id M1 --consent C --name " + "n" * 300 + " bomb.png",
+     "--name"),
+    ("enroll-bomb", "gallery enroll --gallery gallery --member-id M1 --consent C bomb.png", "pixels is more than"),
+    ("detect-bomb", "faces detect bomb.png", "30000x30000 pixels"),
+    ("detect-a-folder", "faces detect empty", "is a directory"),
+    ("compare-one", "faces compare bomb.png", "at least two photos"),
+    ("threshold-inf", "calibrate threshold --labelled labelled --target inf", "finite number"),
+    ("threshold-nan", "calibrate threshold --labelled labelled --target nan", "finite number"),
+    ("threshold-negative", "calibrate threshold --labelled labelled --target -1", "greater than 0"),
+    ("threshold-above-1", "calibrate threshold --labelled labelled --target 1.5", "less than 1"),
+    ("threshold-gallery-0", "calibrate threshold --labelled labelled --gallery-size 0", "greater than or equal to 1"),
+    ("threshold-out-file", "calibrate threshold --labelled labelled --out a-file", "a-file is a file"),
+    ("threshold-no-set", "calibrate threshold --labelled nope", "nope does not exist"),
+    ("camera-at-negative", "calibrate camera --config good.toml --camera a --out s.png --at -5",
+     "greater than or equal to 0"),
+    ("report-year-1", "report footfall --from 0001-01-01 --to 2026-01-01 --config good.toml", "between 2000 and 2100"),
+    ("report-no-database", "report footfall --from 2026-01-01 --to 2026-01-02", "no event database"),
+    ("report-out-folder", "report footfall --from 2026-01-01 --to 2026-01-02 --out empty", "is a directory"),
+    ("report-chart-nowhere", "report footfall --from 2026-01-01 --to 2026-01-02 --chart nope/c.png",
+     "does not exist"),
+    ("serve-port", "api serve --config good.toml --port 70000", "less than or equal to 65535"),
+    ("token-empty", "api token create --config good.toml --role admin --name=", "at least 1 character"),
+    ("token-long", "api token create --config good.toml --role admin --name " + "n" * 10_000, "at most 128"),
+    ("prepare-into-file", "models prepare --models-dir a-file", "a-file is a file"),
+    ("demo-models-file", "demo --models-dir a-file", "a-file is a file"),
+    ("bench-scales", "bench --part gallery --scales 50", "between 100 and 10000000"),
+    ("bench-runs", "bench --runs 0", "whole number >= 1"),
+    ("log-dir", "edge run --config log-dir.toml", "logging.file"),
+    ("tls-missing", "edge run --config tls-missing.toml", "mqtt.ca_file"),
+    ("camera-not-video", "edge run --config not-video.toml", "not a readable video"),
+    ("no-command", "", "a command is required"),
+    ("unknown-flag", "gallery list --gallery gallery --colour red", "unrecognized arguments"),
+]  # fmt: skip
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file's size and modification time (folders' own times move when SQLite makes its journal)."""
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")
+            if p.is_file()}  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "command", "named"), ROWS, ids=[r[0] for r in ROWS])
+def test_bad_command_line(place: Path, prepared_models_dir: Path, name: str, command: str, named: str) -> None:
+    before = snapshot(place)
+    args = command.split(" ") if command else []
+    proc = run_cli(*args, cwd=place, env={"STORELENS_MODELS_DIR": str(prepared_models_dir)})
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert lines and named in lines[-1] and "error" in lines[-1], lines[-3:]
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert snapshot(place) == before, set(snapshot(place)) ^ set(before)
