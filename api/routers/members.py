@@ -65,7 +65,10 @@ def _card(svc: Svc, member_id: str) -> MemberCard:
 
 @router.get("/lookup", response_model=MemberCard)
 def lookup(
-    svc: Svc, who: Associate, phone: Annotated[str | None, Query()] = None, code: Annotated[str | None, Query()] = None
+    svc: Svc,
+    who: Associate,
+    phone: Annotated[str | None, Query(max_length=40)] = None,
+    code: Annotated[str | None, Query(max_length=64)] = None,
 ) -> MemberCard:
     """Find a member by phone number or member code (no face needed)."""
     if not phone and not code:

@@ -31,8 +31,8 @@ def _rows(svc: Svc, start: str, end: str, interval: Interval) -> list[Row]:
 def footfall(
     svc: Svc,
     who: Admin,
-    start: Annotated[str, Query(alias="from", description="ISO 8601 start, inclusive; " + LOCAL)],
-    end: Annotated[str, Query(alias="to", description="ISO 8601 end, exclusive; " + LOCAL)],
+    start: Annotated[str, Query(alias="from", max_length=40, description="ISO 8601 start, inclusive; " + LOCAL)],
+    end: Annotated[str, Query(alias="to", max_length=40, description="ISO 8601 end, exclusive; " + LOCAL)],
     interval: Annotated[Interval, Query()] = "15m",
     format: Annotated[str, Query(pattern="^(json|csv|xlsx)$")] = "json",
 ) -> object:
@@ -49,8 +49,8 @@ def footfall(
 def footfall_chart(
     svc: Svc,
     who: Admin,
-    start: Annotated[str, Query(alias="from")],
-    end: Annotated[str, Query(alias="to")],
+    start: Annotated[str, Query(alias="from", max_length=40)],
+    end: Annotated[str, Query(alias="to", max_length=40)],
     interval: Annotated[Interval, Query()] = "1h",
 ) -> Response:
     """A bar chart of entries per interval (PNG)."""
