@@ -14,11 +14,9 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 
-def bounded(model: type[BaseModel], name: str) -> Callable[[str], Any]:
-    """An argparse ``type`` that parses a flag as ``model.name`` would be parsed, with its bounds."""
-    field = model.model_fields[name]
-    annotation: Any = field.annotation
-    adapter: TypeAdapter[Any] = TypeAdapter(Annotated[annotation, *field.metadata] if field.metadata else annotation)
+def _flag_type(annotated: Any, name: str) -> Callable[[str], Any]:
+    """An argparse ``type`` parsing a flag's text as pydantic parses ``annotated`` (one wording everywhere)."""
+    adapter: TypeAdapter[Any] = TypeAdapter(annotated)
 
     def parse(text: str) -> Any:
         try:
@@ -30,22 +28,20 @@ def bounded(model: type[BaseModel], name: str) -> Callable[[str], Any]:
     return parse
 
 
+def bounded(model: type[BaseModel], name: str) -> Callable[[str], Any]:
+    """An argparse ``type`` that parses a flag as ``model.name`` would be parsed, with its bounds."""
+    field = model.model_fields[name]
+    annotation: Any = field.annotation
+    return _flag_type(Annotated[annotation, *field.metadata] if field.metadata else annotation, name)
+
+
 def number(kind: type, name: str, **bounds: float) -> Callable[[str], Any]:
     """An argparse ``type`` for a flag with no config field: a finite ``kind`` within ``bounds`` (ge, gt, le, lt)."""
     field: Any = Field(
         allow_inf_nan=False, ge=bounds.get("ge"), gt=bounds.get("gt"), le=bounds.get("le"), lt=bounds.get("lt")
     )
     annotated: Any = Annotated[kind, field]
-    adapter: TypeAdapter[Any] = TypeAdapter(annotated)
-
-    def parse(text: str) -> Any:
-        try:
-            return adapter.validate_strings(text)
-        except ValidationError as exc:
-            raise argparse.ArgumentTypeError(f"{exc.errors(include_url=False)[0]['msg']} (got {text!r})") from None
-
-    parse.__name__ = name
-    return parse
+    return _flag_type(annotated, name)
 
 
 def new_or_dir(text: str) -> Path:

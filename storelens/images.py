@@ -25,9 +25,11 @@ MIN_SIDE = 1
 MAX_PIXELS = 50_000_000  # default photo limit: above a 48-megapixel phone camera (enrolment.max_photo_pixels)
 
 
+Image.MAX_IMAGE_PIXELS = None  # Pillow only reads headers here; the size is judged below, with our own message
+
+
 def header_size(data: bytes) -> tuple[int, int] | None:
     """(width, height) declared in an image's header, read by Pillow without decoding; None if unknown."""
-    Image.MAX_IMAGE_PIXELS = None  # we judge the size ourselves, with our own message
     try:
         with Image.open(io.BytesIO(data)) as img:
             return int(img.size[0]), int(img.size[1])

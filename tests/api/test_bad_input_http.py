@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import struct
-import zlib
 from typing import Any
 
 import httpx2 as httpx
@@ -22,18 +20,7 @@ from storelens.api.store import EventStore
 from storelens.apps.api import build_services
 from storelens.config import Config
 from tests.helpers.api_server import serving
-
-
-def png_declaring(width: int, height: int) -> bytes:
-    """A tiny PNG whose header declares ``width`` x ``height`` (a decompression bomb's calling card)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
-    )
+from tests.helpers.images import png_declaring
 
 
 @pytest.fixture(scope="module")

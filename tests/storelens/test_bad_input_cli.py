@@ -7,8 +7,6 @@ or removed (a typo never creates an empty gallery, a bad purge erases nobody).
 
 from __future__ import annotations
 
-import struct
-import zlib
 from pathlib import Path
 
 import pytest
@@ -18,14 +16,7 @@ from storelens.gallery.factory import open_gallery
 from storelens.manifest import load_manifest
 from tests.helpers.cli import run_cli
 from tests.helpers.configs import write_toml
-
-
-def png_declaring(width: int, height: int) -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    body = chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)) + chunk(b"IEND", b"")
-    return b"\x89PNG\r\n\x1a\n" + body
+from tests.helpers.images import png_declaring
 
 
 @pytest.fixture
