@@ -50,13 +50,17 @@ class TrackState:
         return self.evidence.member
 
 
-def decision_policy(edge: EdgeConfig, match: MatchPolicy) -> DecisionPolicy:
-    """The per-track decision settings of ``edge``, on the recogniser's similarity scale ``match``."""
+def decision_policy(edge: EdgeConfig, match: MatchPolicy, recognise: bool = True) -> DecisionPolicy:
+    """The per-track decision settings of ``edge``, on the recogniser's similarity scale ``match``.
+
+    ``recognise`` False (``recognition.enabled = false``, count-only) gives every track a budget of no
+    embedding at all: it is tracked and counted, and ends as a person of its own.
+    """
     return DecisionPolicy(
         min_quality=edge.min_face_quality,
         min_face_px=float(edge.min_embed_face_px),
         interval=timedelta(seconds=edge.embed_interval_seconds),
-        max_attempts=edge.max_embeddings_per_track,
+        max_attempts=edge.max_embeddings_per_track if recognise else 0,
         min_evidence=edge.min_evidence,
         strong=match.threshold + match.strong_margin,
         stranger_evidence=edge.stranger_evidence,

@@ -239,8 +239,13 @@ class DetectionConfig(_Section):
 
 
 class RecognitionConfig(_Section):
-    """Gallery matching settings (set by `storelens calibrate threshold`)."""
+    """Face recognition on or off, and gallery matching settings (set by `storelens calibrate threshold`)."""
 
+    enabled: bool = Field(
+        default=True,
+        description="false: count-only. Faces are found and tracked for footfall, and no face is ever embedded: "
+        "no VIP is recognised by face (VIP service by phone or member code) and no visitor is re-identified",
+    )
     match_threshold: float | None = Field(default=None, ge=-1, le=1, description="Cosine; None: manifest value")
     match_margin: float | None = Field(default=None, ge=0, le=2, description="Best minus second-best member")
     lookalike_threshold: float | None = Field(

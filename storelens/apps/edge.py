@@ -60,7 +60,7 @@ def build_pipeline(
         min_face_px=config.min_face_px_for(camera),
         face_models=face_models,
         gallery=gallery,
-        policy=decision_policy(edge, gallery.policy),
+        policy=decision_policy(edge, gallery.policy, config.recognition.enabled),
         tracker=FaceTracker(camera.analysis_fps, edge.track_lost_seconds),
         counter=EntryCounter(camera.entry_line) if camera.entry_line else None,
         footfall=FootfallAggregator(config.store.id, camera.id, edge.footfall_interval_minutes),
@@ -111,6 +111,8 @@ class EdgeApp:
         self.stop_event = threading.Event()
         self._deliver_stop = threading.Event()
         self.publishers = {cid: CameraPublisher(self.outbox, t, store, cid) for cid, t in transports.items()}
+        if not config.recognition.enabled:
+            log.info("recognition.enabled = false: count-only, no face is embedded; VIPs by phone or member code")
         self.stats = {c.id: CameraStats() for c in config.cameras}
         # event id -> monotonic time its frame was captured; bounded, like everything in a 24/7 process
         self.capture_times: OrderedDict[str, float] = OrderedDict()
