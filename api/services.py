@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import threading
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -51,6 +52,7 @@ class Services:
         self._open_gallery = gallery
         self.hub = LiveHub()
         self.failed_tokens = FailedTokens()
+        self._reads = 0
         self._fm: FaceModels | None = None
         self._gallery: Gallery | None = None
         self._lock = threading.Lock()
@@ -81,6 +83,13 @@ class Services:
                 self._gallery = self._open_gallery()
             return self._gallery
 
+    def log_read(self, member_id: str, who: Any, what: str, why: str) -> None:
+        """Record that ``who`` (a principal: name and role) read ``what`` of a member, and why."""
+        self.store.log_access(member_id, who.name, who.role, what, why)
+        self._reads += 1
+        if self._reads % 1000 == 1:  # now and then, the entries past their retention go
+            self.store.purge_access_log(self.config.api.access_log_days)
+
     def enrol(self, member_id: str, consent: Consent, photos: list[Path]) -> EnrolmentResult:
         """Enrol a member's photos into the gallery; keep the first as the card photo when they consented to one.
 
@@ -99,12 +108,16 @@ class Services:
             self.store.put_member(member_id, {"photo": str(dest)})
         return result
 
-    def erase(self, member_id: str) -> tuple[str, dict[str, int]] | None:
+    def erase(self, member_id: str) -> tuple[str, str, dict[str, int]] | None:
         """Erase every trace of a member in the gallery, the card photo and the event store.
 
+        The access log keeps its entries under the receipt's id instead of the member id.
+
         Returns:
-            When it happened and what was removed (counts per kind), or None when nothing was held.
+            The receipt id, when it happened and what was removed (counts per kind), or None when nothing
+            was held.
         """
+        receipt_id = f"erasure-{uuid.uuid4().hex[:16]}"
         removed: dict[str, int] = {}
         at = ""
         try:
@@ -121,10 +134,10 @@ class Services:
         if profile and profile["photo"]:
             Path(profile["photo"]).unlink(missing_ok=True)
             removed["card_photo"] = 1
-        removed.update({k: int(v) for k, v in self.store.erase_member(member_id).items()})
+        removed.update({k: int(v) for k, v in self.store.erase_member(member_id, receipt_id).items()})
         if not any(removed.values()):
             return None
-        return at or iso(utc_now()), removed
+        return receipt_id, at or iso(utc_now()), removed
 
     def card(self, member_id: str) -> dict[str, Any]:
         """What an associate sees about a member (empty fields when only enrolled, without a profile)."""

@@ -11,6 +11,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -36,7 +37,7 @@ from storelens.events import EVENT_ADAPTER
 from storelens.migrations import pending_steps
 
 log = logging.getLogger(__name__)
-SCHEMA_VERSION = 3  # 2: events.member_id (arrivals), so that erasure finds a member's visits; 3: quarantine
+SCHEMA_VERSION = 4  # 2: events.member_id (for erasure); 3: events_quarantine; 4: access_log
 
 metadata = MetaData()
 events = Table(
@@ -90,6 +91,17 @@ quarantine = Table(  # rows an older StoreLens stored that are not valid events:
     Column("reason", Text, nullable=False),
     Column("moved_at", String(32), nullable=False),
 )
+access_log = Table(  # every read of a member's data: who, what, when, why (kept api.access_log_days)
+    "access_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", String(32), nullable=False, index=True),
+    Column("member_ref", String(128), nullable=False, index=True),  # the member id, or the erasure receipt id
+    Column("who", String(128), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("what", String(16), nullable=False),
+    Column("why", String(16), nullable=False),
+)
 meta = Table("meta", metadata, Column("key", String(64), primary_key=True), Column("value", Text, nullable=False))
 
 
@@ -126,7 +138,15 @@ def _quarantine_invalid(conn: Any) -> None:
         log.warning("event store: stored event %d is not a valid event (%s); moved to events_quarantine", seq, reason)
 
 
-MIGRATIONS: dict[int, Callable[[Any], None]] = {1: _add_member_id, 2: _quarantine_invalid}  # v -> step to v + 1
+def _access_log(conn: Any) -> None:
+    """Schema 3 -> 4: the ``access_log`` table (``metadata.create_all`` made it when the store opened)."""
+
+
+MIGRATIONS: dict[int, Callable[[Any], None]] = {
+    1: _add_member_id,
+    2: _quarantine_invalid,
+    3: _access_log,
+}  # version -> the step to version + 1
 
 
 @dataclass(frozen=True)
@@ -308,9 +328,40 @@ class EventStore:
         with self.engine.connect() as conn:
             return [str(r[0]) for r in conn.execute(query)]
 
-    def erase_member(self, member_id: str) -> dict[str, int]:
-        """Delete the profile, the member's arrival events and their acknowledgements; returns counts."""
+    # --- access log ---------------------------------------------------------------------------
+
+    def log_access(self, member_id: str, who: str, role: str, what: str, why: str) -> None:
+        """Record one read of a member's data (``what``: card, profile, photo, consent, export)."""
         with self.engine.begin() as conn:
+            conn.execute(insert(access_log).values(at=iso(utc_now()), member_ref=member_id, who=who[:128], role=role,
+                                                   what=what, why=why))  # fmt: skip
+
+    def access_log(self, member_ref: str) -> list[dict[str, Any]]:
+        """Every recorded read of a member (or of an erased member, by receipt id), oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(access_log.c.at, access_log.c.who, access_log.c.role, access_log.c.what, access_log.c.why)
+                .where(access_log.c.member_ref == member_ref)
+                .order_by(access_log.c.id)
+            ).all()
+        return [{"at": r[0], "who": r[1], "role": r[2], "what": r[3], "why": r[4]} for r in rows]
+
+    def purge_access_log(self, days: int) -> int:
+        """Drop access-log entries older than ``days``; returns how many."""
+        cutoff = iso(utc_now() - timedelta(days=days))
+        with self.engine.begin() as conn:
+            return int(conn.execute(access_log.delete().where(access_log.c.at < cutoff)).rowcount or 0)
+
+    def erase_member(self, member_id: str, receipt_id: str | None = None) -> dict[str, int]:
+        """Delete the profile, the member's arrival events and their acknowledgements; returns counts.
+
+        The access log is kept (who looked at the member, and when, stays accountable), with the member
+        id replaced by ``receipt_id``, the erasure receipt's id.
+        """
+        with self.engine.begin() as conn:
+            if receipt_id:
+                conn.execute(access_log.update().where(access_log.c.member_ref == member_id).values(
+                    member_ref=receipt_id))  # fmt: skip
             ids = [r[0] for r in conn.execute(select(events.c.event_id).where(events.c.member_id == member_id))]
             n_acks = conn.execute(acks.delete().where(acks.c.event_id.in_(ids))).rowcount if ids else 0
             n_events = conn.execute(events.delete().where(events.c.member_id == member_id)).rowcount

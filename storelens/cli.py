@@ -301,6 +301,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_calibrate_commands(calibrate, add, emit_json)
 
+    from storelens.cli_privacy import add_privacy_commands
+
+    privacy = sub.add_parser("privacy", help="privacy operations").add_subparsers(dest="sub", metavar="SUBCOMMAND")
+    add_privacy_commands(privacy, add, emit_json)
+
     sp = add(sub, "doctor", cmd_doctor, "check cameras, models, broker, database, gallery, disk and clock", True)
     sp.add_argument("--config", required=True)
     sp = add(sub, "demo", cmd_demo, "the main job on embedded defaults")

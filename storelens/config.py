@@ -304,6 +304,9 @@ class EnrolmentConfig(_Section):
 class ApiConfig(_Section):
     """The store API service."""
 
+    access_log_days: int = Field(
+        default=365, ge=1, le=3650, description="How long reads of members' data are kept in the access log"
+    )
     tls_cert_file: str | None = Field(default=None, description="PEM certificate: serve HTTPS (with tls_key_file)")
     tls_key_file: str | None = Field(default=None, description="PEM private key of tls_cert_file")
 

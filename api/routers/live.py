@@ -79,6 +79,7 @@ async def live(ws: WebSocket) -> None:
     nxt: asyncio.Future[Any] | None = None
     try:
         for e in svc.todays_arrivals(hello.since_seq):
+            svc.log_read(e.payload["member_id"], who, "card", "arrival")
             await ws.send_json(svc.arrival_message(e.seq, e.payload))
         await ws.send_json({"kind": "ready", "user": who.name})
         gone = asyncio.ensure_future(ws.receive())  # completes when the client goes away (or says anything)
@@ -87,7 +88,10 @@ async def live(ws: WebSocket) -> None:
             done, _ = await asyncio.wait({nxt, gone}, return_when=asyncio.FIRST_COMPLETED)
             if gone in done:
                 break
-            await ws.send_json(nxt.result())
+            message = nxt.result()
+            if message.get("kind") == "arrival":  # the card reached this iPad: on the record
+                svc.log_read(message["event"]["member_id"], who, "card", "arrival")
+            await ws.send_json(message)
     except (WebSocketDisconnect, RuntimeError, OSError):  # the client went away mid-send: nothing to report
         pass
     finally:

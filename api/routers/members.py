@@ -11,7 +11,7 @@ from fastapi import APIRouter, File, Form, HTTPException, Path, Query, UploadFil
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field, ValidationError
 
-from storelens.api.auth import Admin, Associate, Svc
+from storelens.api.auth import Admin, Associate, Principal, Svc
 from storelens.bounds import MEMBER_ID
 from storelens.errors import StoreLensError
 from storelens.gallery.records import Consent, EnrolmentResult
@@ -52,14 +52,16 @@ class MemberIn(BaseModel):
 class ErasureReceipt(BaseModel):
     """What erasure removed, and when."""
 
+    receipt_id: str = Field(description="The access log keeps who read the member under this id")
     member_id: str
     at: str
     removed: dict[str, int]
 
 
-def _card(svc: Svc, member_id: str) -> MemberCard:
+def _card(svc: Svc, member_id: str, who: Principal, why: str) -> MemberCard:
     if svc.store.member(member_id) is None and not svc.store.visits(member_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no member {member_id!r}")
+    svc.log_read(member_id, who, "card", why)
     return MemberCard(**svc.card(member_id))
 
 
@@ -76,20 +78,20 @@ def lookup(
     found = svc.store.find_member(phone=phone, code=code)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no member with that phone number or code")
-    return _card(svc, found["member_id"])
+    return _card(svc, found["member_id"], who, "lookup")
 
 
 @router.get("/{member_id}", response_model=MemberCard)
 def card(member_id: MemberPath, svc: Svc, who: Associate) -> MemberCard:
     """A member's card."""
-    return _card(svc, member_id)
+    return _card(svc, member_id, who, "lookup")
 
 
 @router.put("/{member_id}", response_model=MemberCard)
 def put_member(member_id: MemberPath, body: MemberIn, svc: Svc, who: Admin) -> MemberCard:
     """Create or edit a member's profile."""
     svc.store.put_member(member_id, body.model_dump())
-    return _card(svc, member_id)
+    return _card(svc, member_id, who, "admin")
 
 
 class ConsentRecord(BaseModel):
@@ -110,6 +112,7 @@ def consent_record(member_id: MemberPath, svc: Svc, who: Admin) -> ConsentRecord
     record = svc.gallery().store.member(member_id)
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"{member_id!r} has no biometrics enrolled")
+    svc.log_read(member_id, who, "consent", "admin")
     return ConsentRecord(**record.model_dump(include=set(ConsentRecord.model_fields)))
 
 
@@ -119,6 +122,7 @@ def photo(member_id: MemberPath, svc: Svc, who: Associate) -> FileResponse:
     profile = svc.store.member(member_id)
     if not profile or not profile["photo_consent"] or not profile["photo"] or not FilePath(profile["photo"]).is_file():
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no card photo for this member")
+    svc.log_read(member_id, who, "photo", "lookup" if who.role == "associate" else "admin")
     return FileResponse(profile["photo"], media_type="image/jpeg")
 
 
@@ -191,5 +195,21 @@ def erase(member_id: MemberPath, svc: Svc, who: Admin) -> ErasureReceipt:
     erased = svc.erase(member_id)
     if erased is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no member {member_id!r}")
-    at, removed = erased
-    return ErasureReceipt(member_id=member_id, at=at, removed=removed)
+    receipt_id, at, removed = erased
+    return ErasureReceipt(receipt_id=receipt_id, member_id=member_id, at=at, removed=removed)
+
+
+class AccessEntry(BaseModel):
+    """One read of a member's data."""
+
+    at: str
+    who: str = Field(description="The token's name (device or person)")
+    role: str
+    what: str = Field(description="card, photo, consent or export")
+    why: str = Field(description="arrival (pushed to an iPad), lookup (looked up by an associate) or admin")
+
+
+@router.get("/{member_id}/access-log", response_model=list[AccessEntry])
+def member_access_log(member_id: MemberPath, svc: Svc, who: Admin) -> list[AccessEntry]:
+    """Who read this member's data, when and why (after erasure: ask with the erasure receipt's id)."""
+    return [AccessEntry(**row) for row in svc.store.access_log(member_id)]

@@ -36,7 +36,11 @@ def notifications(
     svc: Svc, who: Associate, since_seq: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0
 ) -> list[Notification]:
     """Today's arrivals (the store's day) after ``since_seq`` (what a reconnecting iPad missed), oldest first."""
-    return [Notification(**svc.arrival_message(e.seq, e.payload)) for e in svc.todays_arrivals(since_seq)]
+    out = []
+    for e in svc.todays_arrivals(since_seq):
+        svc.log_read(e.payload["member_id"], who, "card", "arrival")
+        out.append(Notification(**svc.arrival_message(e.seq, e.payload)))
+    return out
 
 
 @router.post("/{event_id}/take", response_model=Taken)

@@ -114,7 +114,7 @@ def test_event_store_v1_upgrades(backend: str, tmp_path: Path, request) -> None:
     assert store.visits("M-7") == [arrival.ts]  # the migration filled member_id in from the stored payload
     assert store.erase_member("M-7")["arrival_events"] == 1
     with store.engine.connect() as conn:
-        assert conn.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).scalar_one() == "3"
+        assert conn.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).scalar_one() == "4"
     store.close()
 
 

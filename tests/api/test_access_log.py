@@ -1,0 +1,82 @@
+"""The access log: every read of a member's card, photo or consent is on the record, and outlives erasure."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from storelens.api.app import create_app
+from storelens.api.auth import new_token
+from storelens.api.store import EventStore
+from storelens.apps.api import build_services
+from storelens.config import Config
+from storelens.events import ArrivalEvent
+from tests.helpers.cli import run_cli
+from tests.helpers.configs import write_toml
+
+PROFILE = {"name": "Ada Lovelace", "tier": "Gold", "phone": "+33 6 12 34 56 78", "member_code": "GOLD-1042"}
+
+
+@pytest.fixture
+def api(tmp_path: Path):
+    data = {"store": {"id": "paris-01"}, "cameras": [{"id": "entrance", "source": "x"}],
+            "api": {"database_url": f"sqlite:///{tmp_path / 'events.sqlite'}", "photos_dir": str(tmp_path / "p")},
+            "gallery": {"dir": str(tmp_path / "g")}}  # fmt: skip
+    config_file = write_toml(tmp_path / "store.toml", data)
+    services = build_services(Config.model_validate(data), EventStore(data["api"]["database_url"]))
+    admin, ipad = new_token(), new_token()
+    services.store.add_token(admin, "head-office", "admin")
+    services.store.add_token(ipad, "ipad-counter-1", "associate")
+    with TestClient(create_app(services)) as client:
+        client.config_file = config_file  # type: ignore[attr-defined]
+        client.admin = {"Authorization": f"Bearer {admin}"}  # type: ignore[attr-defined]
+        client.ipad = {"Authorization": f"Bearer {ipad}"}  # type: ignore[attr-defined]
+        client.ipad_token = ipad  # type: ignore[attr-defined]
+        client.services = services  # type: ignore[attr-defined]
+        yield client
+    services.close()
+
+
+def reads(api, member: str) -> list[tuple[str, str, str, str]]:
+    rows = api.get(f"/api/v1/members/{member}/access-log", headers=api.admin).json()
+    return [(r["who"], r["role"], r["what"], r["why"]) for r in rows]
+
+
+def test_every_read_is_recorded_with_who_what_and_why(api) -> None:
+    api.put("/api/v1/members/M-1042", json=PROFILE, headers=api.admin)
+    api.get("/api/v1/members/M-1042", headers=api.ipad)
+    api.get("/api/v1/members/lookup?code=GOLD-1042", headers=api.ipad)
+    arrival = ArrivalEvent(store_id="paris-01", camera_id="entrance", member_id="M-1042", similarity=0.9, track_id=1)
+    api.services.store.add(arrival.model_dump())
+    api.get("/api/v1/notifications", headers=api.ipad)  # the iPad's feed shows the card
+    with api.websocket_connect("/api/v1/live") as ws:  # and so does the live feed's replay
+        ws.send_json({"token": api.ipad_token, "since_seq": 0})
+        assert ws.receive_json()["kind"] == "arrival"
+    assert api.get("/api/v1/members/M-1042/access-log", headers=api.ipad).status_code == 403  # admins only
+    assert reads(api, "M-1042") == [
+        ("head-office", "admin", "card", "admin"),
+        ("ipad-counter-1", "associate", "card", "lookup"),
+        ("ipad-counter-1", "associate", "card", "lookup"),
+        ("ipad-counter-1", "associate", "card", "arrival"),
+        ("ipad-counter-1", "associate", "card", "arrival"),
+    ]
+
+
+def test_erasure_keeps_the_log_under_the_receipt_id(api) -> None:
+    api.put("/api/v1/members/M-7", json=PROFILE | {"phone": None, "member_code": None}, headers=api.admin)
+    api.get("/api/v1/members/M-7", headers=api.ipad)
+    receipt = api.delete("/api/v1/members/M-7", headers=api.admin).json()
+    assert receipt["receipt_id"].startswith("erasure-")
+    assert reads(api, "M-7") == []  # nothing left under the member's id ...
+    kept = reads(api, receipt["receipt_id"])  # ... and the reads are still accountable
+    assert kept == [("head-office", "admin", "card", "admin"), ("ipad-counter-1", "associate", "card", "lookup")]
+    cli = run_cli("privacy", "access-log", "--json", "--config", str(api.config_file), "--member-id",
+                  receipt["receipt_id"])  # fmt: skip
+    assert cli.returncode == 0, cli.stderr
+    rows = [json.loads(line) for line in cli.stdout.splitlines()]
+    assert [(r["who"], r["why"]) for r in rows] == [("head-office", "admin"), ("ipad-counter-1", "lookup")]
+    again = reads(api, receipt["receipt_id"])
+    assert again[-1][2:] == ("access-log", "admin") and again[-1][0].startswith("cli:")  # the export is a read too
