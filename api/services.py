@@ -139,6 +139,48 @@ class Services:
             return None
         return receipt_id, at or iso(utc_now()), removed
 
+    def subject_access(self, member_id: str, who: Any) -> dict[str, Any] | None:
+        """Everything held on a member, for their access request; never the face vectors themselves.
+
+        Returns:
+            Profile, consent, biometrics held (how many vectors, on which box, since when), visits, purchases
+            (none are held by this box), and the access log; None when nothing at all is held.
+        """
+        profile = self.store.member(member_id)
+        record = self.gallery().store.member(member_id)
+        visits = self.store.visits(member_id, limit=100_000)
+        log = self.store.access_log(member_id)
+        if profile is None and record is None and not visits:
+            return None
+        self.log_read(member_id, who, "export", "admin")
+        if profile is not None:
+            profile = {k: v for k, v in profile.items() if k != "photo"} | {"card_photo_held": bool(profile["photo"])}
+        biometrics = None
+        if record is not None:
+            biometrics = {
+                "boxes": [self.config.store.id],
+                "vectors": record.vectors,
+                "model": self.gallery().model,
+                "enrolled_at": record.enrolled_at,
+                "last_seen_at": record.last_seen_at,
+                "consent": {
+                    "reference": record.consent_reference,
+                    "notice_version": record.notice_version,
+                    "purpose": record.purpose,
+                    "under_14": record.under_14,
+                },
+            }
+        return {
+            "member_id": member_id,
+            "generated_at": iso(utc_now()),
+            "store_id": self.config.store.id,
+            "profile": profile,
+            "biometrics": biometrics,
+            "visits": sorted(visits),
+            "purchases": [],
+            "access_log": log,
+        }
+
     def card(self, member_id: str) -> dict[str, Any]:
         """What an associate sees about a member (empty fields when only enrolled, without a profile)."""
         profile = self.store.member(member_id) or {

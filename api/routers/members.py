@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import tempfile
 from pathlib import Path as FilePath
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, Path, Query, UploadFile, status
 from fastapi.responses import FileResponse
@@ -197,6 +197,15 @@ def erase(member_id: MemberPath, svc: Svc, who: Admin) -> ErasureReceipt:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no member {member_id!r}")
     receipt_id, at, removed = erased
     return ErasureReceipt(receipt_id=receipt_id, member_id=member_id, at=at, removed=removed)
+
+
+@router.get("/{member_id}/export", response_model=dict[str, Any])
+def subject_access_export(member_id: MemberPath, svc: Svc, who: Admin) -> dict[str, Any]:
+    """Everything held on the member (subject access request), in one JSON document; never a face vector."""
+    export = svc.subject_access(member_id, who)
+    if export is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"nothing held on {member_id!r}")
+    return export
 
 
 class AccessEntry(BaseModel):

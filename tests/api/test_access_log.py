@@ -21,8 +21,9 @@ PROFILE = {"name": "Ada Lovelace", "tier": "Gold", "phone": "+33 6 12 34 56 78",
 
 
 @pytest.fixture
-def api(tmp_path: Path):
+def api(tmp_path: Path, prepared_models_dir: Path):
     data = {"store": {"id": "paris-01"}, "cameras": [{"id": "entrance", "source": "x"}],
+            "models": {"dir": str(prepared_models_dir)},
             "api": {"database_url": f"sqlite:///{tmp_path / 'events.sqlite'}", "photos_dir": str(tmp_path / "p")},
             "gallery": {"dir": str(tmp_path / "g")}}  # fmt: skip
     config_file = write_toml(tmp_path / "store.toml", data)
@@ -80,3 +81,27 @@ def test_erasure_keeps_the_log_under_the_receipt_id(api) -> None:
     assert [(r["who"], r["why"]) for r in rows] == [("head-office", "admin"), ("ipad-counter-1", "lookup")]
     again = reads(api, receipt["receipt_id"])
     assert again[-1][2:] == ("access-log", "admin") and again[-1][0].startswith("cli:")  # the export is a read too
+
+
+def test_subject_access_export_holds_everything_and_no_vector(api, photos) -> None:
+    api.put("/api/v1/members/M-1042", json=PROFILE, headers=api.admin)
+    with photos["obama.jpg"].open("rb") as a, photos["obama3.jpg"].open("rb") as b:
+        files = [("photos", ("front.jpg", a, "image/jpeg")), ("photos", ("side.jpg", b, "image/jpeg"))]
+        assert api.post("/api/v1/members/M-1042/enrol", files=files, data={"consent": "CF-7"},
+                        headers=api.admin).status_code == 200  # fmt: skip
+    arrival = ArrivalEvent(store_id="paris-01", camera_id="entrance", member_id="M-1042", similarity=0.9, track_id=1)
+    api.services.store.add(arrival.model_dump())
+    api.get("/api/v1/members/M-1042", headers=api.ipad)
+    export = api.get("/api/v1/members/M-1042/export", headers=api.admin).json()
+    assert export["profile"]["name"] == "Ada Lovelace" and export["profile"]["member_code"] == "GOLD-1042"
+    assert export["biometrics"]["vectors"] == 2 and export["biometrics"]["boxes"] == ["paris-01"]
+    assert export["biometrics"]["consent"]["reference"] == "CF-7"
+    assert export["visits"] == [arrival.ts] and export["purchases"] == []
+    assert [(r["who"], r["what"]) for r in export["access_log"]][-1] == ("ipad-counter-1", "card")
+    floats = [v for v in json.dumps(export).replace(",", " ").replace("]", " ").split() if v.count(".") == 1
+              and v.replace(".", "").replace("-", "").isdigit()]  # fmt: skip
+    assert len(floats) < 5, "no face vector (128 or more floats) in an export"
+    assert api.get("/api/v1/members/M-1042/export", headers=api.ipad).status_code == 403
+    assert api.get("/api/v1/members/M-404/export", headers=api.admin).status_code == 404
+    cli = run_cli("privacy", "export", "--config", str(api.config_file), "--member-id", "M-1042")
+    assert cli.returncode == 0 and json.loads(cli.stdout)["biometrics"]["vectors"] == 2, cli.stderr
