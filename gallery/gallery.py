@@ -35,6 +35,11 @@ PHOTOS_DIR = "photos"
 NEIGHBOURS = 16
 
 
+def holds_gallery(directory: Path) -> bool:
+    """Whether ``directory`` holds a gallery (readers check before opening: opening creates one)."""
+    return (directory / DB_NAME).is_file()
+
+
 @dataclass(frozen=True)
 class NewVector:
     """One vector to enrol, with the photo it came from.

@@ -11,7 +11,7 @@ from typing import Any
 from storelens.api.auth import new_token
 from storelens.api.reports import FORMATS, chart_png, footfall_rows, parse_ts
 from storelens.api.routers.tokens import TokenIn
-from storelens.api.store import EventStore
+from storelens.api.store import EventStore, sqlite_file
 from storelens.apps.api import ApiApp
 from storelens.cli_args import bounded, writable_file
 from storelens.clock import iso
@@ -63,10 +63,9 @@ def existing_database(url: str, where: str) -> None:
     Raises:
         ConfigError: naming the file and where its name came from.
     """
-    if url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///"))
-        if not path.is_file():
-            raise ConfigError(f"no event database at {path} (from {where}); run in the API's folder or pass --config")
+    path = sqlite_file(url)
+    if path is not None and not path.is_file():
+        raise ConfigError(f"no event database at {path} (from {where}); run in the API's folder or pass --config")
 
 
 def cmd_report(args: argparse.Namespace, emit: Any) -> int:

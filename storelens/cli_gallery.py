@@ -12,7 +12,7 @@ from storelens.config import Config, GalleryConfig, default_config, load_config
 from storelens.errors import EnrolmentError
 from storelens.gallery.enrol import Enroller, enroll_photos
 from storelens.gallery.factory import open_gallery
-from storelens.gallery.gallery import DB_NAME, Gallery
+from storelens.gallery.gallery import DB_NAME, Gallery, holds_gallery
 from storelens.gallery.records import Consent, MemberInfo
 from storelens.images import PhotoFrames
 from storelens.manifest import load_manifest, models_dir
@@ -26,7 +26,7 @@ def _config(args: argparse.Namespace) -> Config:
 def existing_gallery(text: str) -> Path:
     """A directory that holds a gallery (commands that read one must not create one on a typo)."""
     path = existing_dir(text)
-    if not (path / DB_NAME).is_file():
+    if not holds_gallery(path):
         raise argparse.ArgumentTypeError(f"{text} holds no gallery ({DB_NAME} missing); check the path")
     return path
 

@@ -15,7 +15,7 @@ from storelens.config import CameraConfig, Config
 from storelens.edge.capture import open_capture
 from storelens.edge.mqtt import MqttTransport
 from storelens.errors import StoreLensError
-from storelens.gallery.gallery import DB_NAME
+from storelens.gallery.gallery import holds_gallery
 from storelens.manifest import load_manifest, models_dir
 from storelens.models.verify import verify_model_file
 
@@ -86,10 +86,11 @@ def check_broker(config: Config, timeout: float = 5.0) -> Check:
 
 def check_database(config: Config) -> Check:
     """The event database opens."""
-    from storelens.api.store import EventStore
+    from storelens.api.store import EventStore, sqlite_file
 
     url = config.api.database_url
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():  # never create it here
+    path = sqlite_file(url)
+    if path is not None and not path.is_file():  # never create it here
         return Check("database", True, f"{url}: not created yet (the API creates it when it first starts)")
     try:
         store = EventStore(url)
@@ -106,7 +107,7 @@ def check_gallery(config: Config) -> Check:
     from storelens.gallery.factory import open_gallery
 
     manifest = load_manifest()
-    if not (Path(config.gallery.dir) / DB_NAME).is_file():  # a check must not create an empty gallery
+    if not holds_gallery(Path(config.gallery.dir)):  # a check must not create an empty gallery
         return Check("gallery", True, f"{config.gallery.dir}: no gallery yet (enrolling the first member creates it)")
     try:
         gallery = open_gallery(config, manifest.recogniser_of(config.models.pack))

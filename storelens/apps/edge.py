@@ -254,15 +254,11 @@ class EdgeApp:
                 else:
                     self._run_file(camera)
                 return
-            except StoreLensError as exc:  # an expected failure (a source that will not open): one line
-                log.error("camera %s: %s", camera.id, exc)
-                self.failures[camera.id] = str(exc)
-                self.publishers[camera.id].set_status("reconnecting", detail=str(exc)[:200])
-                if not is_live(camera.source) or self.stop_event.wait(backoff):
-                    return
-                backoff = min(backoff * 2, self.config.edge.reconnect_max_seconds)
-            except Exception as exc:  # never die of a camera: log (a bug: with its traceback), report, retry
-                log.exception("camera %s failed", camera.id)
+            except Exception as exc:  # never die of a camera: log, report, retry
+                if isinstance(exc, StoreLensError):  # expected (a source that will not open): one line
+                    log.error("camera %s: %s", camera.id, exc)
+                else:  # a bug: with its traceback
+                    log.exception("camera %s failed", camera.id)
                 self.failures[camera.id] = str(exc)
                 self.publishers[camera.id].set_status("reconnecting", detail=str(exc)[:200])
                 if not is_live(camera.source) or self.stop_event.wait(backoff):
