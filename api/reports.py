@@ -10,6 +10,11 @@ person who entered, the same on every camera of the store for the visitor TTL (1
 person who comes in at 10:00 and again at 16:00, or by two doors, counts once in that day's row and in
 the store's ``all`` row. Persons without a token (events from before tokens, or tracks still being
 decided when the interval closed) are added as counted.
+
+Where the privacy rules forbid re-identifying strangers (the eu profile, count-only mode, cn or us-il
+without the notice sign) the events say unique visitors are unavailable; a row holding any such event
+has ``unique_visitors`` None: ``unavailable`` in CSV and XLSX, null in JSON. Never a 0 that reads as
+"nobody came".
 """
 
 from __future__ import annotations
@@ -49,8 +54,11 @@ class Row:
     interval_end: str
     local_start: str
     entries: int
-    unique_visitors: int
+    unique_visitors: int | None  # None: unavailable under the privacy rules in force
     vip_arrivals: int
+
+
+UNAVAILABLE = "unavailable"
 
 
 @dataclass
@@ -61,6 +69,7 @@ class _Sums:
     vip_arrivals: int = 0
     tokens: set[str] = field(default_factory=set)
     untokened: int = 0  # visitors without a token (still being decided, or events from before tokens)
+    unavailable: bool = False  # an event of the bucket could not count unique visitors (privacy rules)
 
 
 def parse_ts(text: str, timezone: str = "UTC") -> datetime:
@@ -116,6 +125,7 @@ def footfall_rows(events: list[dict[str, Any]], interval: Interval, timezone: st
             acc.vip_arrivals += int(ev["vip_arrivals"])
             acc.tokens |= tokens
             acc.untokened += max(0, int(ev["unique_visitors"]) - len(tokens))
+            acc.unavailable |= ev.get("unique_visitors_available") is False
     cameras = {k[1] for k in sums if k[1] != "all"}
     rows = [
         Row(
@@ -125,7 +135,7 @@ def footfall_rows(events: list[dict[str, Any]], interval: Interval, timezone: st
             iso(e),
             t.astimezone(zone).isoformat(timespec="minutes"),
             v.entries,
-            len(v.tokens) + v.untokened,
+            None if v.unavailable else len(v.tokens) + v.untokened,
             v.vip_arrivals,
         )
         for (s, c, t, e), v in sums.items()
@@ -140,8 +150,16 @@ def to_csv(rows: list[Row]) -> bytes:
     writer = csv.DictWriter(out, fieldnames=COLUMNS)
     writer.writeheader()
     for r in rows:
-        writer.writerow(asdict(r))
+        writer.writerow(_cells(r))
     return out.getvalue().encode()
+
+
+def _cells(row: Row) -> dict[str, Any]:
+    """A row for a spreadsheet: an unavailable figure says so."""
+    cells = asdict(row)
+    if row.unique_visitors is None:
+        cells["unique_visitors"] = UNAVAILABLE
+    return cells
 
 
 def to_json(rows: list[Row]) -> bytes:
@@ -158,7 +176,8 @@ def to_xlsx(rows: list[Row]) -> bytes:
     ws.title = "footfall"
     ws.append(COLUMNS)
     for r in rows:
-        ws.append([getattr(r, column) for column in COLUMNS])
+        cells = _cells(r)
+        ws.append([cells[column] for column in COLUMNS])
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()

@@ -52,7 +52,6 @@ class Services:
         self._open_gallery = gallery
         self.hub = LiveHub()
         self.failed_tokens = FailedTokens()
-        self._reads = 0
         self._fm: FaceModels | None = None
         self._gallery: Gallery | None = None
         self._lock = threading.Lock()
@@ -86,9 +85,6 @@ class Services:
     def log_read(self, member_id: str, who: Any, what: str, why: str) -> None:
         """Record that ``who`` (a principal: name and role) read ``what`` of a member, and why."""
         self.store.log_access(member_id, who.name, who.role, what, why)
-        self._reads += 1
-        if self._reads % 1000 == 1:  # now and then, the entries past their retention go
-            self.store.purge_access_log(self.config.api.access_log_days)
 
     def enrol(self, member_id: str, consent: Consent, photos: list[Path]) -> EnrolmentResult:
         """Enrol a member's photos into the gallery; keep the first as the card photo when they consented to one.
@@ -99,7 +95,11 @@ class Services:
         profile = self.store.member(member_id)
         member = MemberInfo(member_id=member_id, name=profile["name"] if profile else "")
         result = enroll_photos(
-            self.gallery(), Enroller(self.face_models(), self.config.enrolment), member, consent, photos
+            self.gallery(),
+            Enroller(self.face_models(), self.config.enrolment, self.config.privacy_rules()),
+            member,
+            consent,
+            photos,
         )
         if profile and profile["photo_consent"] and not profile["photo"]:
             self.photos_dir.mkdir(parents=True, exist_ok=True)
@@ -167,7 +167,10 @@ class Services:
                     "reference": record.consent_reference,
                     "notice_version": record.notice_version,
                     "purpose": record.purpose,
-                    "under_14": record.under_14,
+                    "minor": record.minor,
+                    "separate": record.separate,
+                    "written_release": record.written_release,
+                    "profile": record.profile,
                 },
             }
         return {

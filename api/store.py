@@ -358,6 +358,14 @@ class EventStore:
         with self.engine.begin() as conn:
             return int(conn.execute(access_log.delete().where(access_log.c.at < cutoff)).rowcount or 0)
 
+    def purge_events(self, days: int) -> int:
+        """Drop events (and their acknowledgements) whose time is older than ``days``; returns how many."""
+        cutoff = iso(utc_now() - timedelta(days=days))
+        with self.engine.begin() as conn:
+            old = select(events.c.event_id).where(events.c.ts < cutoff)
+            conn.execute(acks.delete().where(acks.c.event_id.in_(old)))
+            return int(conn.execute(events.delete().where(events.c.ts < cutoff)).rowcount or 0)
+
     def erase_member(self, member_id: str, receipt_id: str | None = None) -> dict[str, int]:
         """Delete the profile, the member's arrival events and their acknowledgements; returns counts.
 

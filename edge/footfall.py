@@ -56,10 +56,13 @@ class FootfallAggregator:
         store_id: store id.
         camera_id: camera id.
         minutes: interval length.
+        unique: whether people are re-identified (``PrivacyRules.visitor_reid``); False: unique visitors are
+            reported unavailable, and no token is kept.
     """
 
-    def __init__(self, store_id: str, camera_id: str, minutes: int) -> None:
+    def __init__(self, store_id: str, camera_id: str, minutes: int, unique: bool = True) -> None:
         self.store_id, self.camera_id = store_id, camera_id
+        self.unique = unique
         self.length = timedelta(minutes=minutes)
         self.minutes = minutes
         self.open: dict[datetime, _Interval] = {}
@@ -92,7 +95,8 @@ class FootfallAggregator:
         for interval in self.open.values():
             if track_id in interval.pending:
                 interval.pending.discard(track_id)
-                interval.people.add(person)
+                if self.unique:
+                    interval.people.add(person)
 
     def due(self, now: datetime, final: bool = False) -> list[FootfallEvent]:
         """Events for intervals that are complete (all of them, and the last one partial, when ``final``)."""
@@ -111,10 +115,11 @@ class FootfallAggregator:
                     interval_start=iso(start),
                     interval_end=iso(now if partial else end),
                     entries=interval.entries,
-                    unique_visitors=len(interval.people) + len(interval.pending),
+                    unique_visitors=len(interval.people) + len(interval.pending) if self.unique else 0,
                     vip_arrivals=interval.arrivals,
                     partial=partial,
                     visitor_tokens=tuple(sorted(interval.people)),
+                    unique_visitors_available=self.unique,
                 )
             )
             del self.open[start]

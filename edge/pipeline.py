@@ -83,6 +83,8 @@ class CameraPipeline:
         cooldown: the store-wide arrival cooldown (shared by cameras).
         visitors: the store-wide anonymous registry (shared by cameras).
         track_lost: how long a track may go unseen before it ends.
+        reidentify: whether strangers are re-identified (``PrivacyRules.visitor_reid``); False: a track that is
+            not a member ends as nobody, its embeddings dropped, and no visitor event is sent.
         timing: called with (stage, seconds) for the detector and embedder (metrics).
     """
 
@@ -100,8 +102,10 @@ class CameraPipeline:
         cooldown: ArrivalCooldown,
         visitors: AnonymousRegistry,
         track_lost: timedelta,
+        reidentify: bool = True,
         timing: Callable[[str, float], None] | None = None,
     ) -> None:
+        self.reidentify = reidentify
         self.timing = timing or (lambda stage, seconds: None)
         self.store_id = store_id
         self.camera = camera
@@ -177,7 +181,8 @@ class CameraPipeline:
                 float(matches.similarities[i]),
                 float(matches.runner_up[i]),
             )
-            state.evidence.keep_vector(qualities[i], embeddings.vectors[i])
+            if self.reidentify:  # otherwise a stranger's embedding lives only for this frame's match
+                state.evidence.keep_vector(qualities[i], embeddings.vectors[i])
             where = f"camera {self.camera.id} track {state.track_id}"
             member = self.decider.add(state.evidence, attempt, frame.ts, where)
             if member is None:
@@ -206,7 +211,7 @@ class CameraPipeline:
             if state.member is not None:
                 self.footfall.identified(state.track_id, self.visitors.member_token(state.member, state.last_ts))
                 continue
-            if not state.evidence.vectors:  # never seen well enough to recognise: a person of their own
+            if not state.evidence.vectors:  # never seen well, or not re-identified: a person of their own
                 self.footfall.identified(state.track_id, new_token("track"))
                 continue
             decision = self.visitors.resolve(np.stack([v for _, v in state.evidence.vectors]), state.last_ts)

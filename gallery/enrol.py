@@ -14,9 +14,10 @@ from storelens.config import EnrolmentConfig
 from storelens.errors import EnrolmentError, StoreLensError
 from storelens.faces import FaceQuality, measure_face
 from storelens.gallery.gallery import Gallery, NewVector
-from storelens.gallery.records import Consent, EnrolmentResult, MemberInfo
+from storelens.gallery.records import Consent, EnrolmentResult, MemberInfo, check_consent
 from storelens.images import load_image
 from storelens.messages import Embeddings, FaceModels, Frame
+from storelens.privacy import PrivacyRules
 
 
 class Enroller:
@@ -25,11 +26,13 @@ class Enroller:
     Args:
         face_models: detector and embedder.
         config: quality gates.
+        rules: the privacy rules in force (what a consent record must hold).
     """
 
-    def __init__(self, face_models: FaceModels, config: EnrolmentConfig) -> None:
+    def __init__(self, face_models: FaceModels, config: EnrolmentConfig, rules: PrivacyRules) -> None:
         self.fm = face_models
         self.config = config
+        self.rules = rules
 
     def problem(self, q: FaceQuality) -> str | None:
         """Why a face is not usable for enrolment, or None when it is."""
@@ -91,11 +94,15 @@ class Enroller:
 def enroll_photos(
     gallery: Gallery, enroller: Enroller, member: MemberInfo, consent: Consent, photos: list[Path]
 ) -> EnrolmentResult:
-    """Check the photos, refuse any that looks like another member, then enrol all at once.
+    """Check the consent against the privacy profile, then the photos; then enrol all at once.
+
+    A photo that looks like another member is refused.
 
     Raises:
-        EnrolmentError: a photo is unusable, or it matches a different enrolled member.
+        EnrolmentError: the consent lacks what the profile requires, a photo is unusable, or it matches a
+            different enrolled member. Nothing is stored.
     """
+    check_consent(consent, enroller.rules)
     vectors = enroller.vectors(photos)
     matches = gallery.match(Embeddings(np.stack([v.vector for v in vectors]), gallery.model))
     conflicts = [

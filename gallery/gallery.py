@@ -321,19 +321,19 @@ class Gallery:
         with self.store.write():
             self.store.touch(member_id, iso(at or utc_now()))
 
-    def expired(self, now: datetime | None = None, retention_days: int | None = None) -> list[MemberRecord]:
-        """Members not seen (or enrolled) within the retention period: who a purge would erase."""
-        days = retention_days if retention_days is not None else self.config.retention_days
+    def expired(self, retention_days: int, now: datetime | None = None) -> list[MemberRecord]:
+        """Members not seen (or enrolled) within ``retention_days`` (``PrivacyRules``): who a purge would erase."""
+        days = retention_days
         if days < 1:
             raise GalleryError(f"retention must be at least 1 day, got {days}: a purge would erase every member")
         before = iso((now or utc_now()) - timedelta(days=days))
         wanted = set(self.store.expired(before))
         return [m for m in self.store.members() if m.member_id in wanted]
 
-    def purge_expired(self, now: datetime | None = None, retention_days: int | None = None) -> list[DeletionReceipt]:
-        """Erase members not seen (or enrolled) within the retention period."""
-        days = retention_days if retention_days is not None else self.config.retention_days
-        gone = self.expired(now, days)
+    def purge_expired(self, retention_days: int, now: datetime | None = None) -> list[DeletionReceipt]:
+        """Erase members not seen (or enrolled) within ``retention_days``."""
+        days = retention_days
+        gone = self.expired(days, now)
         return [self.remove(m.member_id, reason=f"retention: not seen for {days} days") for m in gone]
 
     # --- reading ----------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from storelens.bounds import MemberId
 from storelens.clock import utc_now
 from storelens.errors import EnrolmentError
+from storelens.privacy import PrivacyRules
 
 
 class Consent(BaseModel):
@@ -20,18 +21,43 @@ class Consent(BaseModel):
     notice_version: str = Field(max_length=40, description="Version of the privacy notice the member agreed to")
     purpose: str = Field(max_length=80, description="What the biometrics are for")
     recorded_at: datetime = Field(default_factory=utc_now)
-    under_14: bool = Field(default=False, description="Member is under 14: a guardian must consent")
+    minor: bool = Field(
+        default=False,
+        description="Member is under the guardian age of the privacy profile (privacy show): a guardian must consent",
+    )
     guardian_reference: str | None = Field(default=None, max_length=200, description="Guardian's consent reference")
+    separate: bool = Field(
+        default=False, description="Consent to face recognition was given on its own, not within other terms"
+    )
+    written_release: str | None = Field(
+        default=None, max_length=200, description="Reference of the member's signed written release (BIPA)"
+    )
+    profile: str = Field(default="custom", max_length=20, description="Privacy profile in force when recorded")
 
     @model_validator(mode="after")
     def _required(self) -> Consent:
         if not self.reference.strip():
             raise EnrolmentError("a consent reference is required (--consent): no biometrics without consent")
-        if self.under_14 and not (self.guardian_reference or "").strip():
+        if self.minor and not (self.guardian_reference or "").strip():
             raise EnrolmentError(
-                "member marked under 14: a guardian consent reference is required (--guardian-consent)"
+                "member marked as a minor: a guardian consent reference is required (--guardian-consent)"
             )
         return self
+
+
+def check_consent(consent: Consent, rules: PrivacyRules) -> None:
+    """Refuse a consent record that lacks what the privacy profile in force requires.
+
+    Raises:
+        EnrolmentError: naming each missing item; nothing has been stored.
+    """
+    problems = rules.consent_problems(consent.separate, consent.written_release)
+    if problems:
+        raise EnrolmentError("enrolment refused, member unchanged: " + "; ".join(problems))
+    if consent.profile != rules.profile:
+        raise EnrolmentError(
+            f"consent recorded under privacy profile {consent.profile}, but this box applies {rules.profile}"
+        )
 
 
 class MemberInfo(BaseModel):
@@ -56,7 +82,10 @@ class MemberRecord(BaseModel):
     consent_reference: str
     notice_version: str
     purpose: str
-    under_14: bool
+    minor: bool
+    separate: bool
+    written_release: str | None
+    profile: str
 
 
 class EnrolmentResult(BaseModel):

@@ -22,7 +22,7 @@ from storelens.errors import GalleryError, SchemaError
 from storelens.gallery.records import Consent, MemberInfo, MemberRecord
 from storelens.migrations import migrate_sqlite
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -73,7 +73,15 @@ def _v2(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE erasures ADD COLUMN consents INTEGER NOT NULL DEFAULT 0")
 
 
-MIGRATIONS = {0: _v1, 1: _v2}
+def _v3(db: sqlite3.Connection) -> None:
+    """Schema 3: consent records say what the privacy profile required (separate, written release, profile)."""
+    db.execute("ALTER TABLE consents RENAME COLUMN under_14 TO minor")
+    db.execute("ALTER TABLE consents ADD COLUMN separate INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE consents ADD COLUMN written_release TEXT")
+    db.execute("ALTER TABLE consents ADD COLUMN profile TEXT NOT NULL DEFAULT 'custom'")
+
+
+MIGRATIONS = {0: _v1, 1: _v2, 2: _v3}
 
 
 def member_hash(member_id: str) -> str:
@@ -183,16 +191,19 @@ class GalleryStore:
             (member.member_id, member.name, at),
         )
         self.db.execute(
-            "INSERT INTO consents (member_id, reference, notice_version, purpose, recorded_at, under_14, "
-            "guardian_reference) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO consents (member_id, reference, notice_version, purpose, recorded_at, minor, "
+            "guardian_reference, separate, written_release, profile) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 member.member_id,
                 consent.reference,
                 consent.notice_version,
                 consent.purpose,
                 iso(consent.recorded_at),
-                int(consent.under_14),
+                int(consent.minor),
                 consent.guardian_reference,
+                int(consent.separate),
+                consent.written_release,
+                consent.profile,
             ),
         )
 
@@ -248,7 +259,7 @@ class GalleryStore:
         rows = self.db.execute(
             """SELECT m.member_id, m.name, m.enrolled_at, m.last_seen_at,
                       (SELECT COUNT(*) FROM vectors v WHERE v.member_id = m.member_id),
-                      c.reference, c.notice_version, c.purpose, c.under_14
+                      c.reference, c.notice_version, c.purpose, c.minor, c.separate, c.written_release, c.profile
                FROM members m JOIN consents c ON c.id =
                     (SELECT MAX(id) FROM consents WHERE member_id = m.member_id)
                WHERE ? IS NULL OR m.member_id = ?
@@ -265,7 +276,10 @@ class GalleryStore:
                 consent_reference=r[5],
                 notice_version=r[6],
                 purpose=r[7],
-                under_14=bool(r[8]),
+                minor=bool(r[8]),
+                separate=bool(r[9]),
+                written_release=r[10],
+                profile=r[11],
             )
             for r in rows
         ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from storelens.config import EnrolmentConfig
+from storelens.config import Config
 from storelens.gallery.enrol import Enroller, enroll_photos
 from storelens.gallery.gallery import Gallery
 from storelens.gallery.records import Consent, MemberInfo
@@ -13,14 +13,26 @@ from storelens.sample_videos.photos import fetch_photos
 
 
 def enrol_scenario_members(
-    gallery: Gallery, fm: FaceModels, enrolment: EnrolmentConfig, truth: dict[str, Any], purpose: str
+    gallery: Gallery, fm: FaceModels, config: Config, truth: dict[str, Any], purpose: str
 ) -> dict[str, str]:
-    """Enrol every member of ``truth`` with consent recorded for ``purpose``; returns member id -> name."""
+    """Enrol every member of ``truth`` with consent for ``purpose``; returns member id -> name.
+
+    The consent holds what the privacy profile requires (a separate consent, a written release).
+    """
     photos = fetch_photos()
-    enroller = Enroller(fm, enrolment)
+    rules = config.privacy_rules()
+    enroller = Enroller(fm, config.enrolment, rules)
     names = {}
     for m in truth["members"]:
-        consent = Consent(reference=f"{purpose.upper()}-{m['member_id']}", notice_version="1", purpose=purpose)
+        ref = f"{purpose.upper()}-{m['member_id']}"
+        consent = Consent(
+            reference=ref,
+            notice_version="1",
+            purpose=purpose,
+            separate=rules.separate_consent,
+            written_release=f"RELEASE-{ref}" if rules.written_release else None,
+            profile=rules.profile,
+        )
         member = MemberInfo(member_id=m["member_id"], name=m["name"])
         enroll_photos(gallery, enroller, member, consent, [photos[p] for p in m["enrol_photos"]])
         names[m["member_id"]] = m["name"]

@@ -59,7 +59,7 @@ def enrol_members(fm: FaceModels, gallery_dir: Path) -> None:
     config = scenario_config(Path("x"), gallery_dir)
     gallery = open_gallery(config, fm.recogniser_spec)
     try:
-        enrol_scenario_members(gallery, fm, config.enrolment, load_truth(), "bench")
+        enrol_scenario_members(gallery, fm, config, load_truth(), "bench")
     finally:
         gallery.close()
 

@@ -43,7 +43,7 @@ def enrolment_rate(fm: FaceModels, runs: int) -> float:
     for _ in range(runs):
         with tempfile.TemporaryDirectory() as tmp:
             gallery = open_gallery(config, fm.recogniser_spec, Path(tmp))
-            enroller = Enroller(fm, config.enrolment)
+            enroller = Enroller(fm, config.enrolment, config.privacy_rules())
             t0 = time.perf_counter()
             n = 0
             for mid, names in ENROL_SET.items():

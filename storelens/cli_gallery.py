@@ -9,14 +9,15 @@ from typing import Any
 from storelens.apps.faces import load_face_models
 from storelens.cli_args import bounded, existing_dir, new_or_dir
 from storelens.config import Config, GalleryConfig, default_config, load_config
-from storelens.errors import EnrolmentError
+from storelens.errors import ConfigError, EnrolmentError
 from storelens.gallery.enrol import Enroller, enroll_photos
 from storelens.gallery.factory import open_gallery
 from storelens.gallery.gallery import DB_NAME, Gallery, holds_gallery
-from storelens.gallery.records import Consent, MemberInfo
+from storelens.gallery.records import Consent, MemberInfo, check_consent
 from storelens.images import PhotoFrames
 from storelens.manifest import load_manifest, models_dir
 from storelens.messages import FaceModels
+from storelens.privacy import DEFAULTS
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -48,6 +49,7 @@ def _gallery_only(args: argparse.Namespace) -> Gallery:
 def cmd_enroll(args: argparse.Namespace, emit: Any) -> int:
     """Enrol one member from one or more photos, all or nothing, with consent."""
     config = _config(args)
+    rules = config.privacy_rules()
     try:
         member = MemberInfo(member_id=args.member_id, name=args.name or "")
     except ValueError as exc:
@@ -56,11 +58,16 @@ def cmd_enroll(args: argparse.Namespace, emit: Any) -> int:
         reference=args.consent or "",
         notice_version=args.notice_version or config.enrolment.notice_version,
         purpose=args.purpose or config.enrolment.purpose,
-        under_14=args.under_14,
+        minor=args.minor,
         guardian_reference=args.guardian_consent,
+        separate=args.separate_consent,
+        written_release=args.written_release,
+        profile=rules.profile,
     )
+    check_consent(consent, rules)  # before the models load: a refused consent costs nothing
     fm, gallery = _with_models(args)
-    result = enroll_photos(gallery, Enroller(fm, config.enrolment), member, consent, [Path(p) for p in args.photos])
+    enroller = Enroller(fm, config.enrolment, rules)
+    result = enroll_photos(gallery, enroller, member, consent, [Path(p) for p in args.photos])
     if args.json:
         emit(result.model_dump())
     else:
@@ -130,10 +137,16 @@ def cmd_list(args: argparse.Namespace, emit: Any) -> int:
 
 def cmd_purge(args: argparse.Namespace, emit: Any) -> int:
     """Erase members not seen within the retention period (``--dry-run``: only list them)."""
+    rules = _config(args).privacy_rules()
+    cap = DEFAULTS[rules.profile].member_retention_max
+    if args.retention_days and cap is not None and args.retention_days > cap:
+        raise ConfigError(
+            f"--retention-days {args.retention_days}: privacy profile {rules.profile} allows at most {cap}"
+        )
     gallery = _gallery_only(args)
-    days = args.retention_days or gallery.config.retention_days
+    days = args.retention_days or rules.member_retention_days
     if args.dry_run:
-        members = gallery.expired(retention_days=days)
+        members = gallery.expired(days)
         for m in members:
             seen = m.last_seen_at or f"never (enrolled {m.enrolled_at})"
             if args.json:
@@ -143,7 +156,7 @@ def cmd_purge(args: argparse.Namespace, emit: Any) -> int:
         if not args.json:
             print(f"dry run: {len(members)} member(s) not seen for {days} days would be erased; nothing was erased")
         return 0
-    receipts = gallery.purge_expired(retention_days=days)
+    receipts = gallery.purge_expired(days)
     for r in receipts:
         if args.json:
             emit(r.model_dump())
@@ -189,8 +202,26 @@ def add_gallery_commands(sub: Any, add: Any, emit: Any) -> None:
     sp.add_argument("--name", default="", type=bounded(MemberInfo, "name"), help="at most 200 characters")
     sp.add_argument("--notice-version", help="privacy notice version (default from config)")
     sp.add_argument("--purpose", help="purpose of processing (default from config)")
-    sp.add_argument("--under-14", action="store_true", help="the member is under 14 (needs --guardian-consent)")
-    sp.add_argument("--guardian-consent", metavar="REF", help="the guardian's consent reference")
+    sp.add_argument(
+        "--minor",
+        "--under-14",
+        action="store_true",
+        help="the member is under the privacy profile's guardian age (needs --guardian-consent)",
+    )
+    sp.add_argument(
+        "--guardian-consent", metavar="REF", type=bounded(Consent, "guardian_reference"), help="the guardian's consent"
+    )
+    sp.add_argument(
+        "--separate-consent",
+        action="store_true",
+        help="the member agreed to face recognition on its own, not within other terms (cn, eu)",
+    )
+    sp.add_argument(
+        "--written-release",
+        metavar="REF",
+        type=bounded(Consent, "written_release"),
+        help="reference of the member's signed written release (us-il)",
+    )
     sp.add_argument("photos", nargs="+", metavar="PHOTO")
     sp = add(sub, "identify", bind(cmd_identify), "name the enrolled member of every face in each photo", True)
     common(sp)
@@ -206,6 +237,6 @@ def add_gallery_commands(sub: Any, add: Any, emit: Any) -> None:
         "--retention-days",
         type=bounded(GalleryConfig, "retention_days"),
         default=None,
-        help="1 to 36500; default: gallery.retention_days",
+        help="1 to 36500; default: the privacy profile's (storelens privacy show)",
     )
     sp.add_argument("--dry-run", action="store_true", help="list who would be erased, erase nothing")

@@ -1,4 +1,7 @@
-"""``storelens privacy access-log``: who read a member's data, when and why."""
+"""``storelens privacy show | notice | record | access-log | export``.
+
+The rules in force, the documents they make, who read a member's data, and everything held on a member.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +16,9 @@ from storelens.api.store import EventStore
 from storelens.cli_api import existing_database
 from storelens.cli_args import bounded, existing_file, writable_file
 from storelens.config import load_config
-from storelens.errors import GalleryError
+from storelens.errors import ConfigError, GalleryError
 from storelens.gallery.records import MemberInfo
+from storelens.privacy_docs import notice_text, processing_record, render_notice
 
 
 def cmd_access_log(args: argparse.Namespace, emit: Any) -> int:
@@ -63,8 +67,57 @@ def cmd_export(args: argparse.Namespace, emit: Any) -> int:
     return 0
 
 
+def cmd_show(args: argparse.Namespace, emit: Any) -> int:
+    """Every effective privacy rule, its value and where it comes from."""
+    rules = load_config(Path(args.config)).privacy_rules()
+    for rule in rules.rules:
+        if args.json:
+            emit({"rule": rule.key, "value": rule.value, "source": rule.source, "meaning": rule.meaning})
+        else:
+            print(f"{rule.key:<34} {rule.value:<22} from {rule.source}\n{'':<34} {rule.meaning}")
+    return 0
+
+
+def cmd_notice(args: argparse.Namespace) -> int:
+    """The entrance notice sign, as PNG or PDF (by the file's suffix)."""
+    config = load_config(Path(args.config))
+    fmt = args.out.suffix.lower().lstrip(".")
+    if fmt not in ("png", "pdf"):
+        raise ConfigError(f"--out {args.out}: the sign is written as .png or .pdf")
+    notice = notice_text(config)
+    write_atomic(args.out, render_notice(notice, fmt))
+    print(f"{args.out}: notice sign ({notice.title}; privacy profile {config.privacy.profile})")
+    return 0
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    """The record of processing, from the effective configuration (Markdown)."""
+    text = processing_record(load_config(Path(args.config)))
+    if args.out:
+        write_atomic(args.out, text.encode())
+        print(f"{args.out}: record of processing")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all (a temporary file renamed into place)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
 def add_privacy_commands(sub: Any, add: Any, emit: Any) -> None:
-    """Register ``privacy access-log`` and ``privacy export``."""
+    """Register the ``privacy`` commands."""
+    sp = add(sub, "show", lambda args: cmd_show(args, emit), "every effective privacy rule and its source", True)
+    sp.add_argument("--config", required=True, type=existing_file)
+    sp = add(sub, "notice", cmd_notice, "the entrance notice sign (PNG or PDF)")
+    sp.add_argument("--config", required=True, type=existing_file)
+    sp.add_argument("--out", required=True, type=writable_file, metavar="FILE.png|FILE.pdf")
+    sp = add(sub, "record", cmd_record, "the record of processing (Markdown)")
+    sp.add_argument("--config", required=True, type=existing_file)
+    sp.add_argument("--out", type=writable_file, metavar="FILE", help="write it here (default: stdout)")
     sp = add(sub, "access-log", lambda args: cmd_access_log(args, emit), "who read a member's data, when and why", True)
     sp.add_argument("--config", required=True, type=existing_file)
     sp.add_argument(

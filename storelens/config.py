@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from storelens.bounds import IDENT, Pixel
 from storelens.errors import ConfigError
+from storelens.privacy import PrivacyConfig, PrivacyRules, derive_rules
 from storelens.redact import redact
 
 
@@ -118,6 +119,11 @@ class CameraConfig(_Section):
     roi: list[Point] | None = Field(default=None, description="Region of interest polygon; None: whole frame")
     entry_line: EntryLine | None = Field(default=None, description="Entrance line for footfall; None: no counting")
     min_face_px: int | None = Field(default=None, ge=8, le=2000, description="Override of detection.min_face_px")
+    members_only: bool = Field(
+        default=False,
+        description="The camera sees only a space every entrant consented to (a members' lounge): under the eu "
+        "profile, only such cameras recognise faces",
+    )
     frame_size: tuple[int, int] | None = Field(
         default=None,
         description="(width, height) the camera delivers; when set, the ROI and the entry line must lie inside it",
@@ -258,7 +264,12 @@ class GalleryConfig(_Section):
 
     dir: str = Field(default="storelens-gallery", description="Gallery directory (FAISS index + SQLite metadata)")
     keep_photos: bool = Field(default=False, description="Keep enrolment photos (off: only vectors are kept)")
-    retention_days: int = Field(default=1095, ge=1, le=36500, description="Purge members not seen for this long")
+    retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=36500,
+        description="Erase members not seen for this long (days); None: the privacy profile's (storelens privacy show)",
+    )
     index: Literal["auto", "flat", "ivf"] = Field(default="auto", description="auto: exact when small, IVF when large")
     ivf_min_vectors: int = Field(default=50_000, ge=1000, description="auto switches to IVF from this many vectors")
     ivf_nprobe: int = Field(default=32, ge=1, le=4096, description="IVF lists searched per query")
@@ -352,15 +363,27 @@ class Config(_Section):
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
 
     @model_validator(mode="after")
-    def _unique_cameras(self) -> Config:
+    def _consistent(self) -> Config:
         seen: set[str] = set()
         for cam in self.cameras:
             if cam.id in seen:
                 raise ValueError(f"camera id {cam.id!r} appears twice")
             seen.add(cam.id)
+        self.privacy_rules()  # a setting looser than the profile allows is refused here, at load time
         return self
+
+    def privacy_rules(self) -> PrivacyRules:
+        """The effective privacy rules (``privacy.profile`` with this configuration's settings)."""
+        return derive_rules(
+            self.privacy,
+            member_retention_days=self.gallery.retention_days,
+            access_log_days=self.api.access_log_days,
+            recognition_enabled=self.recognition.enabled,
+            cameras=[(c.id, c.members_only) for c in self.cameras],
+        )
 
     def min_face_px_for(self, camera: CameraConfig) -> int:
         """The minimum face width in force for ``camera``: its own override, else ``detection.min_face_px``."""
@@ -396,6 +419,7 @@ def config_errors(exc: ValidationError, data: dict[str, Any]) -> list[str]:
     for err in exc.errors():
         loc = tuple(err["loc"])
         value = _value_at(data, loc)
+        err["msg"] = err["msg"].removeprefix("Value error, ")  # pydantic's prefix says nothing to a reader
         if isinstance(value, dict | list) or any("password" in str(part) for part in loc):
             lines.append(f"{_loc(loc)}: {redact(err['msg'])}")  # never echo a section (or a secret) whole
         else:

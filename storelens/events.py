@@ -139,6 +139,11 @@ class FootfallEvent(_Event):
     unique_visitors: Count
     vip_arrivals: Count
     partial: bool = Field(default=False, description="The interval was cut short (end of a file source)")
+    unique_visitors_available: bool = Field(
+        default=True,
+        description="False where the privacy rules forbid re-identifying strangers (eu, count-only, no notice "
+        "sign): unique_visitors is then 0 and means 'unavailable', and no token is sent",
+    )
     visitor_tokens: tuple[TokenId, ...] = Field(
         default=(),
         max_length=MAX_TOKENS,
@@ -158,6 +163,8 @@ class FootfallEvent(_Event):
             raise ValueError("interval_end must be after interval_start, at most a day later")
         if len(self.visitor_tokens) > self.unique_visitors:
             raise ValueError("more visitor_tokens than unique_visitors")
+        if not self.unique_visitors_available and (self.unique_visitors or self.visitor_tokens):
+            raise ValueError("unique visitors unavailable: unique_visitors must be 0 and visitor_tokens empty")
         return self
 
 

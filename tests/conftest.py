@@ -104,7 +104,7 @@ def members_gallery(face_models, photos, truth, tmp_path_factory) -> Path:
         {"store": {"id": "s"}, "cameras": [{"id": "c", "source": "x"}], "gallery": {"dir": str(directory)}}
     )
     gallery = open_gallery(config, face_models.recogniser_spec)
-    enrol_scenario_members(gallery, face_models, config.enrolment, truth, "vip-recognition")
+    enrol_scenario_members(gallery, face_models, config, truth, "vip-recognition")
     gallery.close()
     return directory
 

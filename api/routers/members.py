@@ -101,7 +101,10 @@ class ConsentRecord(BaseModel):
     consent_reference: str
     notice_version: str
     purpose: str
-    under_14: bool
+    minor: bool
+    separate: bool
+    written_release: str | None
+    profile: str = Field(description="Privacy profile in force when the consent was recorded")
     enrolled_at: str
     vectors: int
 
@@ -154,8 +157,10 @@ def enrol(
     consent: Annotated[str, Form(description="Reference of the member's signed consent")],
     notice_version: Annotated[str | None, Form(description="Default: enrolment.notice_version")] = None,
     purpose: Annotated[str | None, Form(description="Default: enrolment.purpose")] = None,
-    under_14: Annotated[bool, Form()] = False,
-    guardian_consent: Annotated[str | None, Form()] = None,
+    minor: Annotated[bool, Form(description="Under the privacy profile's guardian age")] = False,
+    guardian_consent: Annotated[str | None, Form(description="The guardian's consent reference")] = None,
+    separate_consent: Annotated[bool, Form(description="Consent given on its own, not within other terms")] = False,
+    written_release: Annotated[str | None, Form(description="Reference of the signed written release")] = None,
 ) -> EnrolmentResult:
     """Enrol a member from uploaded photos (all or nothing, with consent)."""
     if len(photos) > MAX_PHOTOS:
@@ -166,8 +171,11 @@ def enrol(
             reference=consent,
             notice_version=notice_version or defaults.notice_version,
             purpose=purpose or defaults.purpose,
-            under_14=under_14,
+            minor=minor,
             guardian_reference=guardian_consent,
+            separate=separate_consent,
+            written_release=written_release,
+            profile=svc.config.privacy_rules().profile,
         )
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]

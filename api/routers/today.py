@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from storelens.api.auth import Associate, Svc
 from storelens.api.reports import Row, footfall_rows, store_day
@@ -25,7 +25,9 @@ class Today(BaseModel):
     date: str
     entries_per_hour: list[HourCount]
     entries: int
-    unique_visitors: int
+    unique_visitors: int | None = Field(
+        description="null when the privacy rules forbid re-identifying strangers: unavailable, not zero"
+    )
     vip_arrivals: int
 
 
@@ -44,7 +46,9 @@ def today(svc: Svc, who: Associate) -> Today:
         date=day.isoformat(),
         entries_per_hour=[HourCount(hour=r.local_start[11:16], entries=r.entries) for r in hours],
         entries=sum(r.entries for r in hours),
-        unique_visitors=sum(r.unique_visitors for r in day_rows),
+        unique_visitors=None
+        if any(r.unique_visitors is None for r in day_rows)
+        else sum(r.unique_visitors or 0 for r in day_rows),
         vip_arrivals=arrivals,
     )
 

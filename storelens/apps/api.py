@@ -1,7 +1,7 @@
 """The store API process, wired in one place: event store, services, MQTT ingest, the app, uvicorn.
 
 Start steps, in order: open the event store; build the services (face models and gallery load on first
-use); connect the ingest and subscribe; serve. ``stop()`` undoes them in reverse.
+use); connect the ingest and subscribe; start the retention worker; serve. ``stop()`` undoes them in reverse.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from storelens.api.app import create_app
 from storelens.api.ingest import Ingest, ingest_transport
 from storelens.api.services import Services
@@ -28,6 +30,57 @@ from storelens.gallery.gallery import Gallery
 from storelens.manifest import load_manifest
 
 log = logging.getLogger(__name__)
+RETENTION_EVERY_SECONDS = 3600.0
+
+
+class RetentionWorker:
+    """Deletes what the privacy rules say is kept no longer: event history and the access log.
+
+    Runs once at start, then every ``every`` seconds, in its own thread (a database error is logged as one
+    line and retried next time: it must not stop the API).
+
+    Args:
+        store: the event store.
+        event_days: ``PrivacyRules.event_retention_days``.
+        access_log_days: ``PrivacyRules.access_log_days``.
+        every: seconds between two purges.
+    """
+
+    def __init__(self, store: EventStore, event_days: int, access_log_days: int, every: float) -> None:
+        self.store, self.event_days, self.access_log_days, self.every = store, event_days, access_log_days, every
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def purge(self) -> tuple[int, int]:
+        """One purge now; returns (events, access-log entries) deleted."""
+        gone = self.store.purge_events(self.event_days), self.store.purge_access_log(self.access_log_days)
+        if any(gone):
+            log.info("retention: deleted %d event(s) and %d access-log entr(ies) past their period", *gone)
+        return gone
+
+    def _run(self) -> None:
+        try:
+            while True:
+                try:
+                    self.purge()
+                except SQLAlchemyError as exc:
+                    log.error("retention purge failed, retried in %.0f s: %s", self.every, exc.__class__.__name__)
+                if self._stop.wait(self.every):
+                    return
+        finally:
+            self._stop.set()
+
+    def start(self) -> None:
+        """Purge now and then periodically, in the background."""
+        self._thread = threading.Thread(target=self._run, name="retention", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the worker (waits for a purge in progress)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+            self._thread = None
 
 
 class _Stop(Exception):
@@ -66,6 +119,10 @@ class ApiApp:
         transport = ingest_transport(config.mqtt, config.store.id)
         self.ingest = Ingest(self.services.store, transport, config.store.id, on_new=self.services.push)
         self.services.mqtt_subscribed = transport.subscribed
+        rules = config.privacy_rules()
+        self.retention = RetentionWorker(
+            self.services.store, rules.event_retention_days, rules.access_log_days, RETENTION_EVERY_SECONDS
+        )
         self.app = create_app(self.services, title or f"StoreLens store API ({config.store.id})")
         self.server: Any = None
         self.thread: threading.Thread | None = None
@@ -98,6 +155,7 @@ class ApiApp:
         """
         lock = self._single_instance()
         self.ingest.start()
+        self.retention.start()
         self.server = self._server(self.config.api.host)
         # uvicorn shuts down gracefully on SIGTERM, then raises the signal again to the handler it found:
         # ours ends the run here, so that stop() runs and the exit status is 0 (systemd: a clean stop).
@@ -134,6 +192,7 @@ class ApiApp:
     def start(self, wait_seconds: float = 15.0) -> None:
         """Ingest and serve on 127.0.0.1 from a thread (demo, benchmark); returns once both are up."""
         self.ingest.start()
+        self.retention.start()
         self.server = self._server("127.0.0.1")
         self.thread = threading.Thread(target=self.server.run, name="api", daemon=True)
         self.thread.start()
@@ -151,5 +210,6 @@ class ApiApp:
         if self.thread is not None:
             self.thread.join(10)
             self.thread = None
+        self.retention.stop()
         self.ingest.stop()
         self.services.close()

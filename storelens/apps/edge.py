@@ -52,21 +52,27 @@ def build_pipeline(
     visitors: AnonymousRegistry,
     timing: Callable[[str, float], None] | None = None,
 ) -> CameraPipeline:
-    """One camera's pipeline, each of its parts given the settings it needs (and only those)."""
+    """One camera's pipeline, each of its parts given the settings it needs (and only those).
+
+    The privacy rules decide here, once, whether this camera's faces are embedded and whether strangers
+    are re-identified.
+    """
     edge = config.edge
+    rules = config.privacy_rules()
     return CameraPipeline(
         store_id=config.store.id,
         camera=camera,
         min_face_px=config.min_face_px_for(camera),
         face_models=face_models,
         gallery=gallery,
-        policy=decision_policy(edge, gallery.policy, config.recognition.enabled),
+        policy=decision_policy(edge, gallery.policy, rules.recognises(camera.id)),
         tracker=FaceTracker(camera.analysis_fps, edge.track_lost_seconds),
         counter=EntryCounter(camera.entry_line) if camera.entry_line else None,
-        footfall=FootfallAggregator(config.store.id, camera.id, edge.footfall_interval_minutes),
+        footfall=FootfallAggregator(config.store.id, camera.id, edge.footfall_interval_minutes, rules.visitor_reid),
         cooldown=cooldown,
         visitors=visitors,
         track_lost=timedelta(seconds=edge.track_lost_seconds),
+        reidentify=rules.visitor_reid,
         timing=timing,
     )
 
@@ -111,8 +117,19 @@ class EdgeApp:
         self.stop_event = threading.Event()
         self._deliver_stop = threading.Event()
         self.publishers = {cid: CameraPublisher(self.outbox, t, store, cid) for cid, t in transports.items()}
-        if not config.recognition.enabled:
-            log.info("recognition.enabled = false: count-only, no face is embedded; VIPs by phone or member code")
+        self.rules = config.privacy_rules()
+        for camera in config.cameras:
+            if not self.rules.recognises(camera.id):
+                log.info(
+                    "camera %s: count-only (privacy profile %s%s): no face is embedded; VIPs by phone or member code",
+                    camera.id,
+                    self.rules.profile,
+                    "" if config.recognition.enabled else ", recognition.enabled = false",
+                )
+        if not self.rules.visitor_reid:
+            log.info(
+                "privacy profile %s: strangers are not re-identified; unique visitors unavailable", self.rules.profile
+            )
         self.stats = {c.id: CameraStats() for c in config.cameras}
         # event id -> monotonic time its frame was captured; bounded, like everything in a 24/7 process
         self.capture_times: OrderedDict[str, float] = OrderedDict()
@@ -271,15 +288,12 @@ class EdgeApp:
             for pub in self.publishers.values():
                 pub.pump()
             self.gallery.refresh()
-            if time.monotonic() >= next_purge:  # retention: members not seen for gallery.retention_days
+            if time.monotonic() >= next_purge:  # retention: members not seen for the profile's period
                 next_purge = time.monotonic() + PURGE_EVERY_SECONDS
                 try:
-                    for receipt in self.gallery.purge_expired():
-                        log.info(
-                            "retention purge: erased a member not seen for %d days at %s",
-                            self.config.gallery.retention_days,
-                            receipt.at,
-                        )
+                    days = self.rules.member_retention_days
+                    for receipt in self.gallery.purge_expired(days):
+                        log.info("retention purge: erased a member not seen for %d days at %s", days, receipt.at)
                 except Exception:  # a purge failure must not stop delivery; it is retried later
                     log.exception("retention purge failed")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -43,3 +44,45 @@ def test_unique_visitors_of_the_day_are_not_summed_per_hour(store, hours, unique
     daily = footfall_rows(store.footfall(iso(start), iso(end), "demo-store"), "1d", "UTC")
     assert today["unique_visitors"] == unique == daily[0].unique_visitors
     assert today["entries"] == sum(h[1] for h in hours)
+
+
+def counted_hour(hour: int, entries: int, available: bool) -> dict:
+    _, start, _ = store_day("UTC", utc_now())
+    at = start + timedelta(hours=hour)
+    return FootfallEvent(store_id="demo-store", camera_id="entrance", interval_start=iso(at),
+                         interval_end=iso(at + timedelta(minutes=15)), entries=entries, vip_arrivals=0,
+                         unique_visitors=entries if available else 0, visitor_tokens=(),
+                         unique_visitors_available=available).model_dump()  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("hours", "unique", "cells"),
+    [
+        ([(10, 3, False), (11, 2, False)], None, ["unavailable", "unavailable"]),  # eu / count-only: never a 0
+        ([(10, 3, True), (11, 2, False)], None, ["3", "unavailable"]),  # a day with any uncounted interval
+        ([(10, 3, True), (11, 2, True)], 5, ["3", "2"]),
+    ],
+)
+def test_unique_visitors_unavailable_are_said_so(store, hours, unique, cells) -> None:
+    import csv
+    import io
+
+    from openpyxl import load_workbook
+
+    from storelens.api.reports import to_csv, to_json, to_xlsx
+
+    for hour, entries, available in hours:
+        store.add(counted_hour(hour, entries, available))
+    token = new_token()
+    store.add_token(token, "ipad", "associate")
+    client = TestClient(create_app(Services(default_config(), store)))
+    today = client.get("/api/v1/today", headers={"Authorization": f"Bearer {token}"}).json()
+    assert today["unique_visitors"] == unique and today["entries"] == sum(h[1] for h in hours)
+    _, start, end = store_day("UTC", utc_now())
+    hourly = footfall_rows(store.footfall(iso(start), iso(end), "demo-store"), "1h", "UTC")
+    assert [row["unique_visitors"] for row in csv.DictReader(io.StringIO(to_csv(hourly).decode()))] == cells
+    sheet = load_workbook(io.BytesIO(to_xlsx(hourly))).active
+    assert [str(r[6]) for r in sheet.iter_rows(min_row=2, values_only=True)] == cells
+    assert [r["unique_visitors"] for r in json.loads(to_json(hourly))] == [
+        None if c == "unavailable" else int(c) for c in cells
+    ]

@@ -1,4 +1,9 @@
-"""Count-only (``recognition.enabled = false``): footfall from the sample video without one face embedded."""
+"""What the privacy rules let the pipeline do on the sample video.
+
+Count-only (``recognition.enabled = false``) and the eu profile embed no face at all; the eu profile
+recognises members in a declared members-only space; cn and us-il re-identify strangers only with the
+notice sign posted. Entries match the truth in every case.
+"""
 
 from __future__ import annotations
 
@@ -37,21 +42,29 @@ class CountingEmbedder:
         return self.inner.embed(frame, faces)
 
 
-@pytest.mark.parametrize("enabled", [False, True])
-def test_count_only_embeds_nothing_and_still_counts(video: Path, truth, face_models, members_gallery, tmp_path,
-                                                     enabled: bool) -> None:  # fmt: skip
+# name, config sections, camera settings -> faces embedded?, members named?, unique visitors counted?
+CASES = [
+    ("recognition", {}, {}, True, True, True),
+    ("count-only", {"recognition": {"enabled": False}}, {}, False, False, False),
+    ("eu", {"privacy": {"profile": "eu"}}, {}, False, False, False),
+    ("eu, members-only space", {"privacy": {"profile": "eu"}}, {"members_only": True}, True, True, False),
+    ("cn without the notice sign", {"privacy": {"profile": "cn"}}, {}, True, True, False),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "sections", "camera", "embeds", "names", "unique"), CASES, ids=[c[0] for c in CASES])
+def test_what_the_privacy_rules_let_the_pipeline_do(video: Path, truth, face_models, members_gallery, tmp_path,
+                                                    name, sections, camera, embeds, names, unique) -> None:  # fmt: skip
     import shutil
 
     shutil.copytree(members_gallery, tmp_path / "g")
-    config = Config.model_validate({
-        "store": {"id": "s"}, "recognition": {"enabled": enabled},
-        "cameras": [{"id": "entrance", "source": str(video), "entry_line": truth["camera"]["entry_line"]}],
-    })  # fmt: skip
+    entrance = {"id": "entrance", "source": str(video), "entry_line": truth["camera"]["entry_line"], **camera}
+    config = Config.model_validate({"store": {"id": "s"}, "cameras": [entrance], **sections})
     spy = CountingEmbedder(face_models.embedder)
     fm = FaceModels(face_models.detector, spy, face_models.detector_spec, face_models.recogniser_spec)
     gallery = open_gallery(config, fm.recogniser_spec, tmp_path / "g")
-    pipeline = build_pipeline(config, config.cameras[0], fm, gallery, ArrivalCooldown(30),
-                              AnonymousRegistry(12, 10, gallery.policy.visitor_match))  # fmt: skip
+    visitors = AnonymousRegistry(12, 10, gallery.policy.visitor_match)
+    pipeline = build_pipeline(config, config.cameras[0], fm, gallery, ArrivalCooldown(30), visitors)
     reader = FileReader("entrance", str(video), 5.0, start=T0)
     events: list[Any] = []
     last = T0
@@ -60,11 +73,16 @@ def test_count_only_embeds_nothing_and_still_counts(video: Path, truth, face_mod
         last = frame.ts
     events += pipeline.finish(last)
     gallery.close()
-    entries = sum(e.entries for e in events if e.type == "footfall")
+    footfall = [e for e in events if e.type == "footfall"]
+    entries = sum(e.entries for e in footfall)
     arrivals = sorted(e.member_id for e in events if e.type == "vip_arrival")
-    assert abs(entries - truth["expected"]["entries"]) <= 1  # counting does not need recognition
-    if enabled:
-        assert spy.faces > 0 and arrivals == sorted(truth["expected"]["arrivals"])
-    else:
-        assert spy.faces == 0 and arrivals == []  # not one face embedded, so nobody recognised
-        assert not [e for e in events if e.type == "visitor"]  # and no stranger re-identified
+    assert abs(entries - truth["expected"]["entries"]) <= 1  # counting never needs a face embedded
+    assert (spy.faces > 0) == embeds  # count-only: not one face embedded (the embedder's own count)
+    assert arrivals == (sorted(truth["expected"]["arrivals"]) if names else [])
+    assert all(e.unique_visitors_available == unique for e in footfall)
+    if unique:
+        assert abs(sum(e.unique_visitors for e in footfall) - truth["expected"]["unique_visitors"]) <= 1
+    else:  # no stranger re-identified: no visitor event, no token, nothing remembered
+        assert not [e for e in events if e.type == "visitor"]
+        assert all(e.unique_visitors == 0 and not e.visitor_tokens for e in footfall)
+        assert len(visitors) == 0

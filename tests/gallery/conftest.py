@@ -27,4 +27,4 @@ def gallery(tmp_path: Path, face_models, config: Config) -> Gallery:
 
 @pytest.fixture
 def enroller(face_models, config: Config) -> Enroller:
-    return Enroller(face_models, config.enrolment)
+    return Enroller(face_models, config.enrolment, config.privacy_rules())

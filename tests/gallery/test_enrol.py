@@ -63,7 +63,7 @@ def test_refused_photo_leaves_gallery_unchanged(case, gallery, enroller, photos,
     ("kwargs", "message"),
     [({"reference": ""}, "a consent reference is required"),
      ({"reference": "   "}, "a consent reference is required"),
-     ({"reference": "CF-1", "under_14": True}, "under 14: a guardian consent reference is required")],
+     ({"reference": "CF-1", "minor": True}, "minor: a guardian consent reference is required")],
 )  # fmt: skip
 def test_consent_required(kwargs, message) -> None:
     with pytest.raises(EnrolmentError, match=message):
@@ -71,10 +71,10 @@ def test_consent_required(kwargs, message) -> None:
 
 
 def test_consent_is_recorded(gallery, enroller, photos) -> None:
-    c = consent("CF-77", under_14=True, guardian_reference="G-5")
+    c = consent("CF-77", minor=True, guardian_reference="G-5")
     enroll_photos(gallery, enroller, member("kid", "A Child"), c, [photos["obama.jpg"]])
     (rec,) = gallery.members()
-    assert (rec.consent_reference, rec.notice_version, rec.purpose, rec.under_14) == ("CF-77", "2", "vip-recognition",
+    assert (rec.consent_reference, rec.notice_version, rec.purpose, rec.minor) == ("CF-77", "2", "vip-recognition",
                                                                                        True)  # fmt: skip
 
 
@@ -127,7 +127,11 @@ def test_photos_are_not_kept_unless_asked(gallery, enroller, photos, face_models
     cfg = make_config(keep_photos=True)
     keeping = open_gallery(cfg, face_models.recogniser_spec, tmp_path / "keeping")
     result = enroll_photos(
-        keeping, Enroller(face_models, cfg.enrolment), member("biden"), consent(), [photos["biden.jpg"]]
+        keeping,
+        Enroller(face_models, cfg.enrolment, cfg.privacy_rules()),
+        member("biden"),
+        consent(),
+        [photos["biden.jpg"]],
     )
     assert result.photos_kept == 1
     kept = list((keeping.directory / "photos").rglob("*.jpg"))

@@ -106,7 +106,7 @@ def test_retention_purges_members_not_seen(gallery, enroller, photos) -> None:
     gallery.touch("old", now - timedelta(days=1200))
     gallery.touch("recent", now - timedelta(days=3))
     gallery.store.db.execute("UPDATE members SET enrolled_at = '2020-01-01T00:00:00.000Z'")
-    receipts = gallery.purge_expired(now=now)  # default 1095 days
+    receipts = gallery.purge_expired(1095, now=now)
     assert [(r.member_id, r.reason) for r in receipts] == [("old", "retention: not seen for 1095 days")]
     assert [m.member_id for m in gallery.members()] == ["recent"]
 

@@ -63,14 +63,19 @@ def test_gallery_v1_upgrades_and_keeps_members(tmp_path: Path) -> None:
     g.close()
     db = sqlite3.connect(tmp_path / "g" / "gallery.sqlite")  # make it what schema 1 wrote
     db.execute("ALTER TABLE erasures DROP COLUMN consents")
+    db.execute("ALTER TABLE consents RENAME COLUMN minor TO under_14")
+    for column in ("separate", "written_release", "profile"):  # schema 3's consent columns
+        db.execute(f"ALTER TABLE consents DROP COLUMN {column}")
     db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     db.commit()
     db.close()
     g = Gallery(tmp_path / "g", "dlib_resnet_v1", 128, MatchPolicy(0.9, 0.03), cfg)
     assert [m.member_id for m in g.members()] == ["a", "b"]
+    kept = g.members()[1]
+    assert (kept.minor, kept.separate, kept.written_release, kept.profile) == (False, False, None, "custom")
     assert g.remove("a").removed_consents == 1
     logged = g.store.db.execute("SELECT consents FROM erasures").fetchone()[0]
-    assert logged == 1 and g.store.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "2"
+    assert logged == 1 and g.store.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "3"
     g.close()
 
 

@@ -1,0 +1,126 @@
+"""The entrance notice sign and the record of processing, made from the effective configuration."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from storelens.config import Config
+from storelens.errors import ConfigError
+from storelens.privacy_docs import notice_text, processing_record
+from tests.helpers.cli import ARTIFACTS, run_cli
+from tests.helpers.configs import write_toml
+
+PRIVACY = {"controller": "Maison Exemple SAS, 12 rue de Rivoli, Paris", "contact": "privacy@example.fr"}
+CAMERAS = [{"id": "door", "source": "0"}, {"id": "lounge", "source": "1", "members_only": True}]
+
+
+def data(profile: str, **privacy: Any) -> dict[str, Any]:
+    return {
+        "store": {"id": "paris-1", "name": "Rivoli"},
+        "cameras": CAMERAS,
+        "privacy": {"profile": profile, **PRIVACY, **privacy},
+        "mqtt": {"url": "mqtts://broker.example:8883", "username": "box", "password": "s3cret-Broker-pw"},
+        "api": {"database_url": "postgresql+psycopg://storelens:Db-pw-77@db.example/storelens"},
+    }
+
+
+# profile, extra privacy settings, words the sign must hold, words it must not
+NOTICE_CASES = [
+    ("eu", {}, ["count how many people come in, without recognising anyone", "cameras: lounge", "given on its own",
+                "under 16", "never identified"], ["anonymous number"]),
+    ("cn", {"notice_posted": True}, ["compare them with those of loyalty members", "under 14",
+                                     "anonymous number for at most 12 hours", "erased 365 days"], ["members-only"]),
+    ("us-il", {}, ["a written release you sign", "under 18", "erased 1095 days", "never identified"], []),
+    ("custom", {}, ["anonymous number", "erased 1095 days", "Give your phone number"], ["given on its own"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("profile", "privacy", "present", "absent"), NOTICE_CASES)
+def test_the_notice_says_what_the_profile_does(profile, privacy, present, absent) -> None:
+    notice = notice_text(Config.model_validate(data(profile, **privacy)), today=date(2026, 11, 30))
+    words = notice.title + " " + " ".join(text for _, text in notice.paragraphs) + " " + notice.footer
+    for phrase in [*present, PRIVACY["controller"], PRIVACY["contact"], f"privacy profile {profile}"]:
+        assert phrase in words, phrase
+    for phrase in absent:
+        assert phrase not in words, phrase
+
+
+def test_count_only_notice_says_no_face_is_recognised() -> None:
+    cfg = Config.model_validate({**data("custom"), "recognition": {"enabled": False}})
+    notice = notice_text(cfg)
+    assert notice.title == "Visitor counting in this store"
+    assert "No face is recognised" in notice.paragraphs[0][1]
+
+
+@pytest.mark.parametrize("fmt", ["png", "pdf"])
+def test_the_notice_renders(tmp_path: Path, fmt: str) -> None:
+    path = write_toml(tmp_path / "c.toml", data("eu"))
+    out = ARTIFACTS / f"privacy-notice-eu.{fmt}"
+    out.parent.mkdir(exist_ok=True)
+    out.unlink(missing_ok=True)
+    done = run_cli("privacy", "notice", "--config", str(path), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    raw = out.read_bytes()
+    if fmt == "pdf":
+        assert raw.startswith(b"%PDF") and raw.rstrip().endswith(b"%%EOF")
+        return
+    image = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert image.shape == (1753, 1240)  # A4 portrait at 150 dpi
+    dark = image < 128
+    rows_with_ink = np.flatnonzero(dark[:, 100:-100].any(axis=1))
+    assert dark.mean() > 0.01 and rows_with_ink.size > 400  # text over most of the page, not a blank sheet
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [({"controller": ""}, "privacy.controller is not set"), ({"contact": " "}, "privacy.contact is not set")],
+)
+def test_a_notice_without_who_is_responsible_is_refused(tmp_path: Path, change, message) -> None:
+    path = write_toml(tmp_path / "c.toml", data("eu", **change))
+    out = tmp_path / "sign.png"
+    done = run_cli("privacy", "notice", "--config", str(path), "--out", str(out))
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+    assert not out.exists()
+    with pytest.raises(ConfigError, match=message):
+        notice_text(Config.model_validate(data("eu", **change)))
+
+
+def test_the_sign_is_written_as_png_or_pdf_only(tmp_path: Path) -> None:
+    path = write_toml(tmp_path / "c.toml", data("eu"))
+    done = run_cli("privacy", "notice", "--config", str(path), "--out", str(tmp_path / "sign.docx"))
+    assert done.returncode == 2 and "written as .png or .pdf" in done.stderr
+    assert not (tmp_path / "sign.docx").exists()
+
+
+@pytest.mark.parametrize("profile", ["cn", "eu", "us-il", "custom"])
+def test_the_record_of_processing_follows_the_configuration(tmp_path: Path, profile: str) -> None:
+    path = write_toml(tmp_path / "c.toml", data(profile, event_retention_days=200))
+    out = tmp_path / "record.md"
+    done = run_cli("privacy", "record", "--config", str(path), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    text = out.read_text()
+    rules = Config.model_validate(data(profile, event_retention_days=200)).privacy_rules()
+    for phrase in ["Member face recognition", "Anonymous visitor re-identification", "Access log",
+                   f"{rules.member_retention_days} days after the last visit", "200 days", PRIVACY["controller"],
+                   "broker.example:8883 over TLS", "postgresql at db.example"]:  # fmt: skip
+        assert phrase in text, phrase
+    for rule in rules.rules:
+        assert f"| {rule.key} | {rule.value} |" in text
+    for secret in ("s3cret-Broker-pw", "Db-pw-77"):
+        assert secret not in text and secret not in done.stdout + done.stderr
+    if profile == "eu":
+        assert "cameras: lounge" in text and "none: off under these rules" in text
+
+
+def test_record_goes_to_stdout_without_out(tmp_path: Path) -> None:
+    path = write_toml(tmp_path / "c.toml", data("cn", notice_posted=True))
+    done = run_cli("privacy", "record", "--config", str(path))
+    assert done.returncode == 0 and done.stdout == processing_record(
+        Config.model_validate(data("cn", notice_posted=True))
+    )
