@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from storelens.api.store import EventStore
+from storelens.api.store import EventStore, metadata
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -18,8 +18,8 @@ def store(request, tmp_path: Path) -> EventStore:
         from sqlalchemy import text
 
         s = EventStore(server.url)
-        with s.engine.begin() as conn:  # a clean slate per test
-            conn.execute(text("DELETE FROM events"))
-            conn.execute(text("DELETE FROM tokens"))
+        with s.engine.begin() as conn:  # a clean slate per test, sequences too (event seq numbers start at 1)
+            tables = [t for t in metadata.sorted_tables if t.name != "meta"]
+            conn.execute(text(f"TRUNCATE {', '.join(t.name for t in tables)} RESTART IDENTITY CASCADE"))
     yield s
     s.close()
