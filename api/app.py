@@ -21,7 +21,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
-from storelens.api.routers import events, health, live, members, notifications, reports, today, tokens
+from storelens.api.routers import events, health, imports, live, members, notifications, reports, today, tokens
 from storelens.api.services import Services
 
 PAGE = Path(__file__).with_name("static") / "index.html"
@@ -88,6 +88,7 @@ def create_app(services: Services, title: str = "StoreLens store API") -> FastAP
         notifications.router,
         today.router,
         live.router,
+        imports.router,
     ):
         app.include_router(router, prefix="/api/v1")
 

@@ -41,7 +41,15 @@ COLUMNS = [
     "entries",
     "unique_visitors",
     "vip_arrivals",
+    "staff_excluded",
+    "transactions",
+    "conversion",
+    "sales",
+    "average_basket",
+    "member_sales_share",
 ]
+
+Sale = tuple[str, int, str, bool]  # (time, amount in minor units, currency, by a member): EventStore.sales
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,12 @@ class Row:
     entries: int
     unique_visitors: int | None  # None: unavailable under the privacy rules in force
     vip_arrivals: int
+    staff_excluded: int = 0  # staff passes not counted as entries (README: Staff are not customers)
+    transactions: int | None = None  # store rows only (sales are the store's, not a camera's)
+    conversion: float | None = None  # transactions / entries
+    sales: float | None = None  # in store.currency
+    average_basket: float | None = None  # sales / transactions in store.currency
+    member_sales_share: float | None = None  # sales to members / sales
 
 
 UNAVAILABLE = "unavailable"
@@ -69,6 +83,7 @@ class _Sums:
     vip_arrivals: int = 0
     tokens: set[str] = field(default_factory=set)
     untokened: int = 0  # visitors without a token (still being decided, or events from before tokens)
+    staff: int = 0
     unavailable: bool = False  # an event of the bucket could not count unique visitors (privacy rules)
 
 
@@ -106,13 +121,22 @@ def bucket(ts: datetime, interval: Interval, tz: ZoneInfo | None = None) -> tupl
     return start, start + timedelta(minutes=MINUTES[interval])
 
 
-def footfall_rows(events: list[dict[str, Any]], interval: Interval, timezone: str = "UTC") -> list[Row]:
+def footfall_rows(
+    events: list[dict[str, Any]],
+    interval: Interval,
+    timezone: str = "UTC",
+    sales: dict[str, list[Sale]] | None = None,
+    currency: str = "EUR",
+) -> list[Row]:
     """Per camera and bucket, plus an ``all`` row per bucket when the store has several cameras.
 
     Args:
         events: stored footfall events (``interval_start`` ISO 8601 and the counts).
         interval: bucket length.
         timezone: the store's IANA time zone: where its days and hours begin.
+        sales: per store id, its transactions in the period: the store rows (``all``, or the one camera's)
+            then carry transactions, conversion, sales, average basket and member share.
+        currency: sales are summed in this currency (others count as transactions only).
     """
     zone = ZoneInfo(timezone)
     sums: dict[tuple[str, str, datetime, datetime], _Sums] = {}
@@ -126,22 +150,65 @@ def footfall_rows(events: list[dict[str, Any]], interval: Interval, timezone: st
             acc.tokens |= tokens
             acc.untokened += max(0, int(ev["unique_visitors"]) - len(tokens))
             acc.unavailable |= ev.get("unique_visitors_available") is False
+            acc.staff += int(ev.get("staff_excluded") or 0)
     cameras = {k[1] for k in sums if k[1] != "all"}
-    rows = [
-        Row(
-            s,
-            c,
-            iso(t),
-            iso(e),
-            t.astimezone(zone).isoformat(timespec="minutes"),
-            v.entries,
-            None if v.unavailable else len(v.tokens) + v.untokened,
-            v.vip_arrivals,
+    till = _sales_by_bucket(sales or {}, interval, zone, currency)
+    rows = []
+    for (s, c, t, e), v in sums.items():
+        if c == "all" and len(cameras) <= 1:
+            continue
+        store_row = c == "all" or len(cameras) <= 1
+        money = _money(v.entries, till.get((s, t))) if store_row else {}
+        rows.append(
+            Row(
+                s,
+                c,
+                iso(t),
+                iso(e),
+                t.astimezone(zone).isoformat(timespec="minutes"),
+                v.entries,
+                None if v.unavailable else len(v.tokens) + v.untokened,
+                v.vip_arrivals,
+                v.staff,
+                **money,
+            )
         )
-        for (s, c, t, e), v in sums.items()
-        if c != "all" or len(cameras) > 1
-    ]
     return sorted(rows, key=lambda r: (r.interval_start, r.camera_id == "all", r.camera_id))
+
+
+@dataclass
+class _Till:
+    transactions: int = 0
+    sales_minor: int = 0
+    in_currency: int = 0
+    member_minor: int = 0
+
+
+def _sales_by_bucket(
+    sales: dict[str, list[Sale]], interval: Interval, zone: ZoneInfo, currency: str
+) -> dict[tuple[str, datetime], _Till]:
+    out: dict[tuple[str, datetime], _Till] = {}
+    for store_id, rows in sales.items():
+        for ts, amount, cur, by_member in rows:
+            till = out.setdefault((store_id, bucket(parse_ts(ts), interval, zone)[0]), _Till())
+            till.transactions += 1
+            if cur == currency:
+                till.sales_minor += amount
+                till.in_currency += 1
+                till.member_minor += amount if by_member else 0
+    return out
+
+
+def _money(entries: int, till: _Till | None) -> dict[str, Any]:
+    """Conversion and sales of a store row (zeros when the store sold nothing in the bucket)."""
+    till = till or _Till()
+    return {
+        "transactions": till.transactions,
+        "conversion": round(till.transactions / entries, 4) if entries else None,
+        "sales": till.sales_minor / 100,
+        "average_basket": round(till.sales_minor / till.in_currency / 100, 2) if till.in_currency else None,
+        "member_sales_share": round(till.member_minor / till.sales_minor, 4) if till.sales_minor else None,
+    }
 
 
 def to_csv(rows: list[Row]) -> bytes:

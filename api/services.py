@@ -57,6 +57,7 @@ class Services:
         self._lock = threading.Lock()
         self.photos_dir = Path(config.api.photos_dir)
         self.mqtt_subscribed: threading.Event | None = None  # set by whoever wires the MQTT ingest
+        self.after_import: Callable[[], None] = lambda: None  # the wiring pokes the insights worker here
 
     def mqtt_state(self) -> str:
         """``subscribed`` when the ingest receives the store's events, ``connecting``, or ``no ingest``."""
@@ -144,13 +145,15 @@ class Services:
 
         Returns:
             Profile, consent, biometrics held (how many vectors, on which box, since when), visits, purchases
-            (none are held by this box), and the access log; None when nothing at all is held.
+            with their lines, the value segment and recommendations made, and the access log; None when
+            nothing at all is held.
         """
         profile = self.store.member(member_id)
         record = self.gallery().store.member(member_id)
         visits = self.store.visits(member_id, limit=100_000)
         log = self.store.access_log(member_id)
-        if profile is None and record is None and not visits:
+        purchases = self.store.purchases(member_id)
+        if profile is None and record is None and not visits and not purchases:
             return None
         self.log_read(member_id, who, "export", "admin")
         if profile is not None:
@@ -180,7 +183,12 @@ class Services:
             "profile": profile,
             "biometrics": biometrics,
             "visits": sorted(visits),
-            "purchases": [],
+            "purchases": purchases,
+            "value": {
+                k: v
+                for k, v in self.store.member_value(member_id, self.config.store.currency).items()
+                if k in ("segment", "value_scores", "recommendations")
+            },
             "access_log": log,
         }
 
@@ -200,7 +208,7 @@ class Services:
         }
         visits = self.store.visits(member_id)
         photo = f"/api/v1/members/{member_id}/photo" if profile["photo_consent"] and profile["photo"] else None
-        return {
+        return self.store.member_value(member_id, self.config.store.currency) | {
             "member_id": member_id,
             "name": profile["name"],
             "tier": profile["tier"],

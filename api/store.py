@@ -13,17 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from pydantic import ValidationError
 from sqlalchemy import (
-    Column,
     Engine,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
     create_engine,
     func,
     insert,
@@ -32,78 +26,25 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
+from storelens.api.commerce import member_purchases, member_value, store_sales, unlink_member
+from storelens.api.imports import ImportReport, Kind, import_stream
+from storelens.api.schema import (
+    SCHEMA_VERSION,
+    access_log,
+    acks,
+    events,
+    members,
+    meta,
+    metadata,
+    quarantine,
+    tokens,
+)
 from storelens.clock import iso, utc_now
 from storelens.errors import DatabaseError
 from storelens.events import EVENT_ADAPTER
 from storelens.migrations import pending_steps
 
 log = logging.getLogger(__name__)
-SCHEMA_VERSION = 4  # 2: events.member_id (for erasure); 3: events_quarantine; 4: access_log
-
-metadata = MetaData()
-events = Table(
-    "events",
-    metadata,
-    Column("seq", Integer, primary_key=True, autoincrement=True),
-    Column("event_id", String(64), nullable=False, unique=True),
-    Column("type", String(20), nullable=False, index=True),
-    Column("store_id", String(64), nullable=False),
-    Column("camera_id", String(64), nullable=False),
-    Column("ts", String(32), nullable=False, index=True),  # event time; interval start for footfall
-    Column("member_id", String(128), nullable=True, index=True),  # arrivals: erasure deletes them
-    Column("payload", Text, nullable=False),
-    Column("received_at", String(32), nullable=False),
-)
-members = Table(
-    "members",
-    metadata,
-    Column("member_id", String(128), primary_key=True),
-    Column("name", String(200), nullable=False),
-    Column("tier", String(40), nullable=False, default=""),
-    Column("phone", String(40), nullable=True, index=True),
-    Column("member_code", String(64), nullable=True, index=True),
-    Column("sizes", Text, nullable=False, default="{}"),
-    Column("preferences", Text, nullable=False, default=""),
-    Column("notes", Text, nullable=False, default=""),
-    Column("photo_consent", Integer, nullable=False, default=0),
-    Column("photo", Text, nullable=True),  # path of the card photo, only with photo consent
-    Column("updated_at", String(32), nullable=False),
-)
-acks = Table(
-    "acks",
-    metadata,
-    Column("event_id", String(64), primary_key=True),
-    Column("taken_by", String(128), nullable=False),
-    Column("at", String(32), nullable=False),
-)
-tokens = Table(
-    "tokens",
-    metadata,
-    Column("token_hash", String(64), primary_key=True),
-    Column("name", String(128), nullable=False),
-    Column("role", String(16), nullable=False),
-    Column("created_at", String(32), nullable=False),
-)
-quarantine = Table(  # rows an older StoreLens stored that are not valid events: kept aside, never read as events
-    "events_quarantine",
-    metadata,
-    Column("seq", Integer, primary_key=True),
-    Column("payload", Text, nullable=False),
-    Column("reason", Text, nullable=False),
-    Column("moved_at", String(32), nullable=False),
-)
-access_log = Table(  # every read of a member's data: who, what, when, why (kept api.access_log_days)
-    "access_log",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("at", String(32), nullable=False, index=True),
-    Column("member_ref", String(128), nullable=False, index=True),  # the member id, or the erasure receipt id
-    Column("who", String(128), nullable=False),
-    Column("role", String(16), nullable=False),
-    Column("what", String(16), nullable=False),
-    Column("why", String(16), nullable=False),
-)
-meta = Table("meta", metadata, Column("key", String(64), primary_key=True), Column("value", Text, nullable=False))
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -148,10 +89,17 @@ def _access_log(conn: Any) -> None:
     """Schema 3 -> 4: the ``access_log`` table (``metadata.create_all`` made it when the store opened)."""
 
 
+def _commerce(conn: Any) -> None:
+    """Schema 4 -> 5: the commerce tables (made by ``create_all``) and the members' CRM columns."""
+    conn.execute(text("ALTER TABLE members ADD COLUMN home_store VARCHAR(64)"))
+    conn.execute(text("ALTER TABLE members ADD COLUMN crm_hash VARCHAR(64)"))
+
+
 MIGRATIONS: dict[int, Callable[[Any], None]] = {
     1: _add_member_id,
     2: _quarantine_invalid,
     3: _access_log,
+    4: _commerce,
 }  # version -> the step to version + 1
 
 
@@ -367,7 +315,9 @@ class EventStore:
             return int(conn.execute(events.delete().where(events.c.ts < cutoff)).rowcount or 0)
 
     def erase_member(self, member_id: str, receipt_id: str | None = None) -> dict[str, int]:
-        """Delete the profile, the member's arrival events and their acknowledgements; returns counts.
+        """Delete the profile, arrival events, acknowledgements, value segment and recommendations of a member.
+
+        Their purchases stay in the books without their id. Returns counts.
 
         The access log is kept (who looked at the member, and when, stays accountable), with the member
         id replaced by ``receipt_id``, the erasure receipt's id.
@@ -380,11 +330,32 @@ class EventStore:
             n_acks = conn.execute(acks.delete().where(acks.c.event_id.in_(ids))).rowcount if ids else 0
             n_events = conn.execute(events.delete().where(events.c.member_id == member_id)).rowcount
             n_profile = conn.execute(members.delete().where(members.c.member_id == member_id)).rowcount
+            commerce = unlink_member(conn, member_id)
         return {
             "profile": int(n_profile or 0),
             "arrival_events": int(n_events or 0),
             "acknowledgements": int(n_acks or 0),
+            **commerce,
         }
+
+    def purchases(self, member_id: str) -> list[dict[str, Any]]:
+        """Every purchase linked to a member, with its lines."""
+        with self.engine.connect() as conn:
+            return member_purchases(conn, member_id)
+
+    def member_value(self, member_id: str, currency: str) -> dict[str, Any]:
+        """The card's purchases, value and recommendations (``storelens.api.commerce.member_value``)."""
+        with self.engine.connect() as conn:
+            return member_value(conn, member_id, currency, utc_now())
+
+    def sales(self, start: str, end: str, store_id: str | None = None) -> dict[str, list[tuple[str, int, str, bool]]]:
+        """Per store (or the one given): its transactions in [start, end) (``commerce.store_sales``)."""
+        with self.engine.connect() as conn:
+            return store_sales(conn, start, end, store_id)
+
+    def import_file(self, kind: Kind, binary: IO[bytes], name: str) -> ImportReport:
+        """Import a CRM, catalogue or POS file, all or nothing (``storelens.api.imports``)."""
+        return import_stream(self.engine, kind, binary, name)
 
     # --- acknowledgements ---------------------------------------------------------------------
 

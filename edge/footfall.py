@@ -42,6 +42,7 @@ class _Interval:
     start: datetime
     entries: int = 0
     arrivals: int = 0
+    staff: int = 0
     people: set[str] = field(default_factory=set)
     pending: set[int] = field(default_factory=set)  # tracks that entered here and are still being decided
 
@@ -98,6 +99,14 @@ class FootfallAggregator:
                 if self.unique:
                     interval.people.add(person)
 
+    def staff(self, track_id: int) -> None:
+        """A track ended as someone on the staff list: their entry is taken back, and no token is kept."""
+        for interval in self.open.values():
+            if track_id in interval.pending:
+                interval.pending.discard(track_id)
+                interval.entries -= 1
+                interval.staff += 1
+
     def due(self, now: datetime, final: bool = False) -> list[FootfallEvent]:
         """Events for intervals that are complete (all of them, and the last one partial, when ``final``)."""
         out = []
@@ -117,6 +126,7 @@ class FootfallAggregator:
                     entries=interval.entries,
                     unique_visitors=len(interval.people) + len(interval.pending) if self.unique else 0,
                     vip_arrivals=interval.arrivals,
+                    staff_excluded=interval.staff,
                     partial=partial,
                     visitor_tokens=tuple(sorted(interval.people)),
                     unique_visitors_available=self.unique,

@@ -188,6 +188,8 @@ class CameraPipeline:
             if member is None:
                 continue
             self.gallery.touch(member, frame.ts)
+            if self.gallery.is_staff(member):  # staff: never announced (and not counted, when the track ends)
+                continue
             if self.cooldown.claim(member, frame.ts):
                 events.append(
                     ArrivalEvent(
@@ -208,6 +210,9 @@ class CameraPipeline:
         for state in ended:
             del self.tracks[state.track_id]
             self.attempts_per_track.append(state.evidence.attempts)
+            if state.member is not None and self.gallery.is_staff(state.member):
+                self.footfall.staff(state.track_id)
+                continue
             if state.member is not None:
                 self.footfall.identified(state.track_id, self.visitors.member_token(state.member, state.last_ts))
                 continue

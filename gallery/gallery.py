@@ -83,6 +83,7 @@ class Gallery:
         self._ids = np.zeros(0, np.int64)
         self._owners = np.zeros(0, np.int32)
         self._member_names: list[str] = []
+        self._staff: frozenset[str] = frozenset()
         self._name_index: dict[str, int] = {}
         self._load()
 
@@ -107,6 +108,7 @@ class Gallery:
             self.index.build(ids, vecs)
             self.index.save(path, db_gen)
         self._set_owners(ids, owners)
+        self._staff = frozenset(self.store.staff_ids())
         self.generation = db_gen
 
     def _set_owners(self, ids: NDArray[np.int64], owners: list[str]) -> None:
@@ -265,6 +267,9 @@ class Gallery:
                     ids_arr, np.stack([nv.vector for nv in fresh]) if fresh else np.zeros((0, self.dim), np.float32)
                 )
                 self._add_owners(ids_arr, member.member_id)
+                self._staff = (
+                    (self._staff | {member.member_id}) if member.kind == "staff" else self._staff - {member.member_id}
+                )
                 self._maybe_rebuild()
             self._after_change(generation)
         total = len(kept)
@@ -294,6 +299,7 @@ class Gallery:
                 generation = self.store.bump_generation()
                 self.index.remove(ids)
                 self._remove_owners(ids)
+                self._staff = self._staff - {member_id}
             for photo in photos:
                 photo.unlink(missing_ok=True)
             folder = self.directory / PHOTOS_DIR / member_hash(member_id)[:32]
@@ -315,6 +321,10 @@ class Gallery:
         with self._lock:
             self.index.save(self.directory / INDEX_NAME, generation)
             self.generation = generation
+
+    def is_staff(self, member_id: str) -> bool:
+        """Whether ``member_id`` is on the staff list (never announced, never counted as a visitor)."""
+        return member_id in self._staff
 
     def touch(self, member_id: str, at: datetime | None = None) -> None:
         """Record that a member was seen now (retention counts from the last visit)."""

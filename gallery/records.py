@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -67,6 +68,9 @@ class MemberInfo(BaseModel):
 
     member_id: MemberId
     name: str = Field(default="", max_length=200)
+    kind: Literal["member", "staff"] = Field(
+        default="member", description="staff: on the staff list, never announced and never counted as a visitor"
+    )
 
 
 class MemberRecord(BaseModel):
@@ -82,6 +86,7 @@ class MemberRecord(BaseModel):
     consent_reference: str
     notice_version: str
     purpose: str
+    kind: str
     minor: bool
     separate: bool
     written_release: str | None

@@ -22,7 +22,7 @@ from storelens.errors import GalleryError, SchemaError
 from storelens.gallery.records import Consent, MemberInfo, MemberRecord
 from storelens.migrations import migrate_sqlite
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -81,7 +81,12 @@ def _v3(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE consents ADD COLUMN profile TEXT NOT NULL DEFAULT 'custom'")
 
 
-MIGRATIONS = {0: _v1, 1: _v2, 2: _v3}
+def _v4(db: sqlite3.Connection) -> None:
+    """Schema 4: staff on a staff list of their own (never announced, never counted)."""
+    db.execute("ALTER TABLE members ADD COLUMN kind TEXT NOT NULL DEFAULT 'member'")
+
+
+MIGRATIONS = {0: _v1, 1: _v2, 2: _v3, 3: _v4}
 
 
 def member_hash(member_id: str) -> str:
@@ -185,10 +190,10 @@ class GalleryStore:
     def upsert_member(self, member: MemberInfo, consent: Consent, at: str) -> None:
         """Create or update a member and record the consent given with this enrolment."""
         self.db.execute(
-            "INSERT INTO members (member_id, name, enrolled_at) VALUES (?, ?, ?) "
+            "INSERT INTO members (member_id, name, enrolled_at, kind) VALUES (?, ?, ?, ?) "
             "ON CONFLICT(member_id) DO UPDATE SET name = CASE WHEN excluded.name != '' THEN excluded.name "
-            "ELSE members.name END",
-            (member.member_id, member.name, at),
+            "ELSE members.name END, kind = excluded.kind",
+            (member.member_id, member.name, at, member.kind),
         )
         self.db.execute(
             "INSERT INTO consents (member_id, reference, notice_version, purpose, recorded_at, minor, "
@@ -249,6 +254,10 @@ class GalleryStore:
         """Record that a member was seen (retention counts from here)."""
         self.db.execute("UPDATE members SET last_seen_at = ? WHERE member_id = ?", (at, member_id))
 
+    def staff_ids(self) -> set[str]:
+        """Who is on the staff list."""
+        return {r[0] for r in self.db.execute("SELECT member_id FROM members WHERE kind = 'staff'")}
+
     def expired(self, before: str) -> list[str]:
         """Members neither seen nor enrolled since ``before``."""
         rows = self.db.execute("SELECT member_id FROM members WHERE COALESCE(last_seen_at, enrolled_at) < ?", (before,))
@@ -259,7 +268,8 @@ class GalleryStore:
         rows = self.db.execute(
             """SELECT m.member_id, m.name, m.enrolled_at, m.last_seen_at,
                       (SELECT COUNT(*) FROM vectors v WHERE v.member_id = m.member_id),
-                      c.reference, c.notice_version, c.purpose, c.minor, c.separate, c.written_release, c.profile
+                      c.reference, c.notice_version, c.purpose, c.minor, c.separate, c.written_release, c.profile,
+                      m.kind
                FROM members m JOIN consents c ON c.id =
                     (SELECT MAX(id) FROM consents WHERE member_id = m.member_id)
                WHERE ? IS NULL OR m.member_id = ?
@@ -280,6 +290,7 @@ class GalleryStore:
                 separate=bool(r[9]),
                 written_release=r[10],
                 profile=r[11],
+                kind=r[12],
             )
             for r in rows
         ]

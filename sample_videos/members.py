@@ -37,3 +37,24 @@ def enrol_scenario_members(
         enroll_photos(gallery, enroller, member, consent, [photos[p] for p in m["enrol_photos"]])
         names[m["member_id"]] = m["name"]
     return names
+
+
+def enrol_scenario_staff(gallery: Gallery, fm: FaceModels, config: Config, truth: dict[str, Any]) -> dict[str, str]:
+    """Enrol the scenario's staff onto the staff list, with their own consent; returns member id -> name."""
+    photos = fetch_photos()
+    rules = config.privacy_rules()
+    enroller = Enroller(fm, config.enrolment, rules)
+    names = {}
+    for s in truth.get("staff", []):
+        consent = Consent(
+            reference=f"STAFF-{s['member_id']}",
+            notice_version="1",
+            purpose="staff-exclusion",
+            separate=rules.separate_consent,
+            written_release=f"RELEASE-STAFF-{s['member_id']}" if rules.written_release else None,
+            profile=rules.profile,
+        )
+        member = MemberInfo(member_id=s["member_id"], name=s["name"], kind="staff")
+        enroll_photos(gallery, enroller, member, consent, [photos[p] for p in s["enrol_photos"]])
+        names[s["member_id"]] = s["name"]
+    return names

@@ -294,6 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     api = sub.add_parser("api", help="the store API").add_subparsers(dest="sub", metavar="SUBCOMMAND")
     report = sub.add_parser("report", help="reports").add_subparsers(dest="sub", metavar="SUBCOMMAND")
     add_api_commands(api, report, add, emit_json)
+    from storelens.cli_commerce import add_commerce_commands
+
+    add_commerce_commands(sub, report, add, emit_json)
     from storelens.cli_calibrate import add_calibrate_commands
 
     calibrate = sub.add_parser("calibrate", help="camera geometry and similarity thresholds").add_subparsers(

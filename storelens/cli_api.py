@@ -81,7 +81,10 @@ def cmd_report(args: argparse.Namespace, emit: Any) -> int:
     url = config.api.database_url if config else ApiConfig().database_url
     existing_database(url, "--config" if config is None else f"api.database_url in {args.config}")
     store = EventStore(url)
-    rows = footfall_rows(store.footfall(iso(start), iso(end), config.store.id if config else None), args.interval, zone)
+    only = config.store.id if config else None
+    sales = store.sales(iso(start), iso(end), only)
+    currency = config.store.currency if config else "EUR"
+    rows = footfall_rows(store.footfall(iso(start), iso(end), only), args.interval, zone, sales, currency)
     store.close()
     data = FORMATS[args.format][0](rows)
     if args.out:

@@ -51,13 +51,13 @@ def cmd_enroll(args: argparse.Namespace, emit: Any) -> int:
     config = _config(args)
     rules = config.privacy_rules()
     try:
-        member = MemberInfo(member_id=args.member_id, name=args.name or "")
+        member = MemberInfo(member_id=args.member_id, name=args.name or "", kind="staff" if args.staff else "member")
     except ValueError as exc:
         raise EnrolmentError(f"--member-id {args.member_id!r}: not a valid member id") from exc
     consent = Consent(
         reference=args.consent or "",
         notice_version=args.notice_version or config.enrolment.notice_version,
-        purpose=args.purpose or config.enrolment.purpose,
+        purpose=args.purpose or ("staff-exclusion" if args.staff else config.enrolment.purpose),
         minor=args.minor,
         guardian_reference=args.guardian_consent,
         separate=args.separate_consent,
@@ -71,7 +71,10 @@ def cmd_enroll(args: argparse.Namespace, emit: Any) -> int:
     if args.json:
         emit(result.model_dump())
     else:
-        print(f"enrolled {result.member_id}: {result.added_vectors} photo(s) added, {result.total_vectors} in all")
+        kind = " onto the staff list" if args.staff else ""
+        print(
+            f"enrolled {result.member_id}{kind}: {result.added_vectors} photo(s) added, {result.total_vectors} in all"
+        )
         for note in result.near_duplicates:
             print(f"  not stored twice: {note}")
     return 0
@@ -128,7 +131,7 @@ def cmd_list(args: argparse.Namespace, emit: Any) -> int:
         else:
             print(
                 f"{m.member_id:<20} {m.name:<24} {m.vectors} vector(s)  enrolled {m.enrolled_at}  "
-                f"consent {m.consent_reference}"
+                f"consent {m.consent_reference}" + ("  (staff)" if m.kind == "staff" else "")
             )
     if not args.json:
         print(f"{len(members)} member(s), {len(gallery)} vector(s)")
@@ -202,6 +205,11 @@ def add_gallery_commands(sub: Any, add: Any, emit: Any) -> None:
     sp.add_argument("--name", default="", type=bounded(MemberInfo, "name"), help="at most 200 characters")
     sp.add_argument("--notice-version", help="privacy notice version (default from config)")
     sp.add_argument("--purpose", help="purpose of processing (default from config)")
+    sp.add_argument(
+        "--staff",
+        action="store_true",
+        help="enrol onto the staff list (with their own consent): never announced, never counted as a visitor",
+    )
     sp.add_argument(
         "--minor",
         "--under-14",

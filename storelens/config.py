@@ -41,6 +41,9 @@ class StoreConfig(_Section):
 
     id: str = Field(pattern=IDENT, description="Store identifier, used in MQTT topics and reports")
     name: str = Field(default="", description="Human-readable store name")
+    currency: str = Field(
+        default="EUR", pattern=r"^[A-Z]{3}$", description="ISO 4217 currency sales and spend are summed in"
+    )
     timezone: str = Field(
         default="UTC",
         description="IANA time zone (e.g. Europe/Paris) where the store's days and hours begin: "

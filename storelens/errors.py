@@ -51,3 +51,7 @@ class DatabaseError(StoreLensError):
 
 class CalibrationError(StoreLensError):
     """The labelled set cannot be used."""
+
+
+class ImportRefused(StoreLensError):
+    """A CRM, catalogue or POS file is refused as a whole (format, encoding, columns); nothing was imported."""

@@ -139,6 +139,9 @@ class FootfallEvent(_Event):
     unique_visitors: Count
     vip_arrivals: Count
     partial: bool = Field(default=False, description="The interval was cut short (end of a file source)")
+    staff_excluded: Count = Field(
+        default=0, description="Entries by people on the staff list: recognised, and not counted in entries"
+    )
     unique_visitors_available: bool = Field(
         default=True,
         description="False where the privacy rules forbid re-identifying strangers (eu, count-only, no notice "

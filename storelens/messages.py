@@ -199,6 +199,10 @@ class Matcher(Protocol):
         """Record that ``member_id`` was seen at ``ts`` (retention counts from the last visit)."""
         ...
 
+    def is_staff(self, member_id: str) -> bool:
+        """Whether ``member_id`` is on the staff list (never announced, never counted as a visitor)."""
+        ...
+
 
 class Detector(Protocol):
     """A face detector stage (``storelens.edge.detect.FaceDetector``)."""

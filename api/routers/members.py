@@ -21,6 +21,33 @@ MemberPath = Annotated[str, Path(min_length=1, max_length=128, pattern=MEMBER_ID
 router = APIRouter(prefix="/members", tags=["members"])
 
 
+class Purchase(BaseModel):
+    """One of the member's last purchases."""
+
+    time: str
+    store_id: str
+    amount: float
+    currency: str
+    items: list[str]
+
+
+class Recommendation(BaseModel):
+    """A product to show the member, and why."""
+
+    sku: str
+    name: str
+    category: str
+    reason: str = Field(description='e.g. "bought by customers who bought Classic shirt 2", "new in your size (M)"')
+
+
+class ValueScores(BaseModel):
+    """RFM scores, 1 (lowest fifth of members) to 5 (highest fifth)."""
+
+    purchasing_power: int = Field(description="M: spend over 12 months")
+    loyalty: int = Field(description="F: purchases over 12 months")
+    willingness: int = Field(description="R: how recently they bought")
+
+
 class MemberCard(BaseModel):
     """What helps an associate serve a member."""
 
@@ -34,6 +61,16 @@ class MemberCard(BaseModel):
     photo_url: str | None = Field(description="Only when the member consented to a card photo")
     last_visit: str | None
     visits: int
+    currency: str = Field(description="store.currency: spend and baskets are in it")
+    spend_12m: float | None
+    purchases_12m: int
+    average_basket: float | None
+    segment: str | None = Field(description="RFM value segment (README: the rule); null until first computed")
+    value_scores: ValueScores | None
+    last_purchases: list[Purchase]
+    favourite_categories: list[str]
+    sizes_bought: dict[str, str] = Field(description="Most bought size per category")
+    recommendations: list[Recommendation]
 
 
 class MemberIn(BaseModel):

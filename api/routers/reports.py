@@ -22,7 +22,8 @@ def _rows(svc: Svc, start: str, end: str, interval: Interval) -> list[Row]:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"from/to: not ISO 8601 times: {exc}") from exc
     if b <= a:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "to must be after from")
-    return footfall_rows(svc.store.footfall(iso(a), iso(b)), interval, zone)
+    sales = svc.store.sales(iso(a), iso(b))
+    return footfall_rows(svc.store.footfall(iso(a), iso(b)), interval, zone, sales, svc.config.store.currency)
 
 
 @router.get(

@@ -29,27 +29,43 @@ class Today(BaseModel):
         description="null when the privacy rules forbid re-identifying strangers: unavailable, not zero"
     )
     vip_arrivals: int
+    staff_excluded: int = Field(description="Staff passes not counted as entries")
+    transactions: int
+    conversion: float | None = Field(description="transactions / entries; null before the first entry")
+    average_basket: float | None = Field(description="In store.currency")
+    member_sales_share: float | None
+    currency: str
 
 
 @router.get("", response_model=Today)
 def today(svc: Svc, who: Associate) -> Today:
     """Totals since the store's midnight across its cameras."""
     zone = svc.config.store.timezone
-    day, start, end = store_day(zone, utc_now())
+    date, start, end = store_day(zone, utc_now())
     events = svc.store.footfall(iso(start), iso(end), svc.config.store.id)
     hours = _store_rows(footfall_rows(events, "1h", zone))
     # Unique visitors of the day come from the day's own bucket (the daily report's figure): a person seen
     # at 10:00 and at 16:00 is one visitor, which a sum of hourly uniques would count twice.
-    day_rows = _store_rows(footfall_rows(events, "1d", zone))
+    sales = svc.store.sales(iso(start), iso(end), svc.config.store.id)
+    currency = svc.config.store.currency
+    day_rows = _store_rows(footfall_rows(events, "1d", zone, sales, currency))
     arrivals = svc.store.count("vip_arrival", since=iso(start))
+    day = day_rows[0] if day_rows else None
+    till = sales.get(svc.config.store.id, [])
     return Today(
-        date=day.isoformat(),
+        date=date.isoformat(),
         entries_per_hour=[HourCount(hour=r.local_start[11:16], entries=r.entries) for r in hours],
         entries=sum(r.entries for r in hours),
         unique_visitors=None
         if any(r.unique_visitors is None for r in day_rows)
         else sum(r.unique_visitors or 0 for r in day_rows),
         vip_arrivals=arrivals,
+        staff_excluded=sum(r.staff_excluded for r in day_rows),
+        transactions=day.transactions or 0 if day else len(till),
+        conversion=day.conversion if day else None,
+        average_basket=day.average_basket if day else None,
+        member_sales_share=day.member_sales_share if day else None,
+        currency=currency,
     )
 
 

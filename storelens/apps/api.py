@@ -1,7 +1,8 @@
 """The store API process, wired in one place: event store, services, MQTT ingest, the app, uvicorn.
 
 Start steps, in order: open the event store; build the services (face models and gallery load on first
-use); connect the ingest and subscribe; start the retention worker; serve. ``stop()`` undoes them in reverse.
+use); connect the ingest and subscribe; start the retention and insights workers; serve. ``stop()`` undoes
+them in reverse.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from storelens.api.app import create_app
 from storelens.api.ingest import Ingest, ingest_transport
+from storelens.api.insights import InsightsBuilder, InsightsWorker
 from storelens.api.services import Services
 from storelens.api.store import EventStore
 from storelens.apps.faces import load_face_models
@@ -31,6 +33,7 @@ from storelens.manifest import load_manifest
 
 log = logging.getLogger(__name__)
 RETENTION_EVERY_SECONDS = 3600.0
+INSIGHTS_EVERY_SECONDS = 6 * 3600.0  # and after every import through the API
 
 
 class RetentionWorker:
@@ -123,6 +126,10 @@ class ApiApp:
         self.retention = RetentionWorker(
             self.services.store, rules.event_retention_days, rules.access_log_days, RETENTION_EVERY_SECONDS
         )
+        self.insights = InsightsWorker(
+            InsightsBuilder(self.services.store.engine, config.store.currency), INSIGHTS_EVERY_SECONDS
+        )
+        self.services.after_import = self.insights.poke
         self.app = create_app(self.services, title or f"StoreLens store API ({config.store.id})")
         self.server: Any = None
         self.thread: threading.Thread | None = None
@@ -156,6 +163,7 @@ class ApiApp:
         lock = self._single_instance()
         self.ingest.start()
         self.retention.start()
+        self.insights.start()
         self.server = self._server(self.config.api.host)
         # uvicorn shuts down gracefully on SIGTERM, then raises the signal again to the handler it found:
         # ours ends the run here, so that stop() runs and the exit status is 0 (systemd: a clean stop).
@@ -193,6 +201,7 @@ class ApiApp:
         """Ingest and serve on 127.0.0.1 from a thread (demo, benchmark); returns once both are up."""
         self.ingest.start()
         self.retention.start()
+        self.insights.start()
         self.server = self._server("127.0.0.1")
         self.thread = threading.Thread(target=self.server.run, name="api", daemon=True)
         self.thread.start()
@@ -210,6 +219,7 @@ class ApiApp:
         if self.thread is not None:
             self.thread.join(10)
             self.thread = None
+        self.insights.stop()
         self.retention.stop()
         self.ingest.stop()
         self.services.close()

@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import httpx2 as httpx
@@ -77,6 +78,13 @@ def served(tmp_path):
     broker.stop()
 
 
+def just_now() -> tuple[str, str]:
+    """A footfall interval that ended now and began today (an interval ending in the future is refused)."""
+    now = utc_now()
+    start = max(now - timedelta(minutes=1), now.replace(hour=0, minute=0, second=0, microsecond=0))
+    return iso(start), iso(now + timedelta(milliseconds=1))
+
+
 def publish(port: int, kind: str, payload: str) -> None:
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{time.monotonic_ns()}")
     client.connect("127.0.0.1", port)
@@ -104,15 +112,15 @@ def test_arrival_appears_and_is_taken_across_ipads(served) -> None:
             expect(page.locator("#state")).to_have_text("live", timeout=10_000)
             ipads.append(page)
         a, b = ipads
-        now = iso(utc_now())
+        start, end = just_now()
         publish(
             broker.port,
             "footfall",
             FootfallEvent(
                 store_id="paris-01",
                 camera_id="entrance",
-                interval_start=now[:14] + "00:00.000Z",
-                interval_end=now[:14] + "15:00.000Z",
+                interval_start=start,
+                interval_end=end,
                 entries=7,
                 unique_visitors=6,
                 vip_arrivals=1,
@@ -149,3 +157,57 @@ def test_arrival_appears_and_is_taken_across_ipads(served) -> None:
         expect(bad.locator("#signin-error")).to_have_text("Unknown token.", timeout=5_000)
         browser.close()
     assert (ARTIFACTS / "ipad.png").stat().st_size > 10_000
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is installed by `make test` (system-deps)")
+def test_the_card_shows_purchases_value_and_recommendations(served, tmp_path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    from storelens.sample_videos.shop import generate_shop
+
+    base, broker, tokens = served
+    admin = {"Authorization": f"Bearer {tokens['hq']}"}
+    shop = generate_shop(tmp_path / "shop", "paris-01", members=120, transactions=1500,
+                         named={"M-1042": "Ada Lovelace"}, recent=3)  # fmt: skip
+    for kind, path in (("products", shop.products), ("members", shop.members), ("transactions", shop.transactions)):
+        with path.open("rb") as fh:
+            done = httpx.post(f"{base}/api/v1/imports/{kind}", headers=admin, files={"file": (path.name, fh)})
+        assert done.status_code == 200, done.text
+    deadline = time.monotonic() + 60  # the insights are recomputed in the background after an import
+    card: dict = {}
+    while time.monotonic() < deadline:
+        card = httpx.get(f"{base}/api/v1/members/M-1042", headers=admin).json()
+        if card.get("recommendations") and card.get("value_scores"):  # computed with the transactions
+            break
+        time.sleep(0.5)
+    assert card["recommendations"] and card["segment"] and card["purchases_12m"] > 0
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        page = browser.new_context(viewport={"width": 1180, "height": 820}, device_scale_factor=1).new_page()
+        page.goto(base + "/")
+        page.fill("#token", tokens["ipad-1"])
+        page.click("#signin-form button")
+        expect(page.locator("#state")).to_have_text("live", timeout=10_000)
+        start, end = just_now()
+        publish(broker.port, "footfall", FootfallEvent(
+            store_id="paris-01", camera_id="entrance", interval_start=start,
+            interval_end=end, entries=6, unique_visitors=5, vip_arrivals=1).model_dump_json())  # fmt: skip
+        arrival = ArrivalEvent(store_id="paris-01", camera_id="entrance", member_id="M-1042", similarity=0.9,
+                               track_id=1)  # fmt: skip
+        publish(broker.port, "arrival", arrival.model_dump_json())
+        shown = page.locator(f'[data-event-id="{arrival.event_id}"]')
+        expect(shown).to_contain_text("Ada Lovelace", timeout=5_000)
+        expect(shown).to_contain_text(card["segment"])
+        expect(shown).to_contain_text("Average basket")
+        expect(shown).to_contain_text("Show them")
+        for rec in card["recommendations"]:
+            expect(shown).to_contain_text(rec["name"])
+            expect(shown).to_contain_text(rec["reason"])
+        expect(page.locator("#t-entries")).to_have_text("6", timeout=5_000)
+        today = httpx.get(f"{base}/api/v1/today", headers=admin).json()
+        assert today["transactions"] >= 3 and today["conversion"] == round(today["transactions"] / 6, 4)
+        expect(page.locator("#t-txn")).to_have_text(str(today["transactions"]), timeout=5_000)
+        expect(page.locator("#t-conv")).to_have_text(f"{round(today['conversion'] * 100)}%")
+        page.screenshot(path=str(ARTIFACTS / "ipad-card.png"), full_page=True)
+        browser.close()

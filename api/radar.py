@@ -1,0 +1,239 @@
+"""The store health radar: five scores from 0 to 100 for a store and a period.
+
+Every formula is here and in the README.
+
+Measures of the period (store-local days as for reports):
+
+- ``entries`` E (footfall), ``new_visitors`` N and ``returning_visitors`` V (visitor events of people who
+  entered), ``transactions`` T, ``sales`` S and ``member_sales`` Sm (in ``store.currency``),
+  ``vip_arrivals`` A, ``vip_taken`` (arrivals an associate took), the median seconds to take one, and the
+  distinct members who arrived.
+
+Scores (each capped to 0..100; ``None`` where the period has no data for it):
+
+- **acquisition** = 50 x mean(E / E_ref, N / N_ref): 50 is the reference, 100 twice it;
+- **conversion** = 50 x (T / E) / (T / E)_ref;
+- **service** = 100 x (taken / A) x min(1, 60 s / median seconds to take): every VIP taken within a
+  minute scores 100;
+- **retention** = 50 x V / (N + V) + 50 x min(1, VIP visits per member per 30 days / 4);
+- **member value** = 100 x Sm / S.
+
+The reference (``_ref``) is the store's own baseline, the mean of the four periods of the same length
+before it; at head office, where several stores' data are present, it is the chain's median store for the
+same period. Without a reference (a new store) the relative scores are 50.
+"""
+
+from __future__ import annotations
+
+import io
+import statistics
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from storelens.api.reports import parse_ts
+from storelens.api.schema import acks, events, transactions
+from storelens.clock import iso
+
+AXES = ("acquisition", "conversion", "service", "retention", "member_value")
+TAKE_WITHIN_SECONDS = 60.0
+VISITS_PER_MONTH_FULL = 4.0
+
+
+@dataclass(frozen=True)
+class Measures:
+    """What the radar is computed from, for one store and period."""
+
+    entries: int
+    new_visitors: int
+    returning_visitors: int
+    transactions: int
+    sales: float
+    member_sales: float
+    vip_arrivals: int
+    vip_taken: int
+    median_take_seconds: float | None
+    arriving_members: int
+    days: float
+
+
+def _ratio(value: float, reference: float | None) -> float | None:
+    return None if not reference else value / reference
+
+
+def _cap(score: float | None) -> float | None:
+    return None if score is None else round(max(0.0, min(100.0, score)), 1)
+
+
+def scores(m: Measures, ref: Measures | None) -> dict[str, float | None]:
+    """The five scores of ``m`` against the reference ``ref`` (None: no reference, relative scores 50)."""
+    pairs = [(m.entries, ref.entries if ref else None), (m.new_visitors, ref.new_visitors if ref else None)]
+    ratios = [r for r in (_ratio(value, reference) for value, reference in pairs) if r is not None]
+    acquisition = 50 * statistics.mean(ratios) if ratios else (50.0 if m.entries else None)
+    conv = m.transactions / m.entries if m.entries else None
+    conv_ref = ref.transactions / ref.entries if ref and ref.entries and ref.transactions else None
+    conversion = None if conv is None else (50 * conv / conv_ref if conv_ref else 50.0)
+    service = None
+    if m.vip_arrivals:
+        speed = min(1.0, TAKE_WITHIN_SECONDS / m.median_take_seconds) if m.median_take_seconds else 0.0
+        service = 100 * (m.vip_taken / m.vip_arrivals) * (speed if m.vip_taken else 0.0)
+    seen = m.new_visitors + m.returning_visitors
+    retention = None
+    if seen or m.arriving_members:
+        share = m.returning_visitors / seen if seen else 0.0
+        per_month = m.vip_arrivals / m.arriving_members / (m.days / 30) if m.arriving_members and m.days else 0.0
+        retention = 50 * share + 50 * min(1.0, per_month / VISITS_PER_MONTH_FULL)
+    member_value = 100 * m.member_sales / m.sales if m.sales else None
+    return {
+        "acquisition": _cap(acquisition),
+        "conversion": _cap(conversion),
+        "service": _cap(service),
+        "retention": _cap(retention),
+        "member_value": _cap(member_value),
+    }
+
+
+def measure(conn: Any, store_id: str, start: datetime, end: datetime, currency: str) -> Measures:
+    """The measures of ``store_id`` in [start, end) from the event database."""
+    a, b = iso(start), iso(end)
+    in_period = (events.c.store_id == store_id, events.c.ts >= a, events.c.ts < b)
+    entries = new = returning = 0
+    for (payload,) in conn.execute(select(events.c.payload).where(events.c.type == "footfall", *in_period)):
+        entries += int(_field(payload, "entries"))
+    for (payload,) in conn.execute(select(events.c.payload).where(events.c.type == "visitor", *in_period)):
+        if _field(payload, "entered"):
+            returning, new = (returning + 1, new) if _field(payload, "returning") else (returning, new + 1)
+    arrivals = conn.execute(
+        select(events.c.ts, events.c.member_id, acks.c.at)
+        .outerjoin(acks, acks.c.event_id == events.c.event_id)
+        .where(events.c.type == "vip_arrival", *in_period)
+    ).all()
+    waits = [(parse_ts(at) - parse_ts(ts)).total_seconds() for ts, _, at in arrivals if at]
+    t_count, sales, member_sales = conn.execute(
+        select(
+            func.count(),
+            func.sum(transactions.c.amount_minor).filter(transactions.c.currency == currency),
+            func.sum(transactions.c.amount_minor).filter(
+                transactions.c.currency == currency, transactions.c.member_id.is_not(None)
+            ),
+        ).where(transactions.c.store_id == store_id, transactions.c.ts >= a, transactions.c.ts < b)
+    ).one()
+    return Measures(
+        entries=entries,
+        new_visitors=new,
+        returning_visitors=returning,
+        transactions=int(t_count),
+        sales=(sales or 0) / 100,
+        member_sales=(member_sales or 0) / 100,
+        vip_arrivals=len(arrivals),
+        vip_taken=len(waits),
+        median_take_seconds=statistics.median(waits) if waits else None,
+        arriving_members=len({m for _, m, _ in arrivals if m}),
+        days=(end - start).total_seconds() / 86400,
+    )
+
+
+def _field(payload: str, name: str) -> Any:
+    import json
+
+    return json.loads(payload).get(name)
+
+
+def mean_measures(items: list[Measures]) -> Measures | None:
+    """The mean of several periods' measures (a store's baseline), or None when there is none with data."""
+    items = [m for m in items if m.entries or m.transactions or m.vip_arrivals]
+    return _combine(items, statistics.mean)
+
+
+def median_measures(items: list[Measures]) -> Measures | None:
+    """The chain's median store: each measure's median over the stores."""
+    return _combine(items, statistics.median)
+
+
+def _combine(items: list[Measures], how: Callable[[list[float]], float]) -> Measures | None:
+    if not items:
+        return None
+    values: dict[str, Any] = {}
+    for name in Measures.__dataclass_fields__:
+        column = [getattr(m, name) for m in items if getattr(m, name) is not None]
+        values[name] = how(column) if column else None
+    return Measures(**values)
+
+
+def report(measures: Measures, reference: Measures | None, basis: str) -> dict[str, Any]:
+    """The JSON the API and ``report health`` give: scores, measures, the reference and its basis."""
+    return {
+        "scores": scores(measures, reference),
+        "measures": asdict(measures),
+        "reference": asdict(reference) if reference else None,
+        "reference_scores": scores(reference, reference) if reference else None,
+        "basis": basis,
+    }
+
+
+def radar_png(result: dict[str, Any], title: str) -> bytes:
+    """The five scores as a radar chart (PNG), with the reference's polygon for comparison."""
+    import math
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [a.replace("_", " ") for a in AXES]
+    angles = [2 * math.pi * i / len(AXES) for i in range(len(AXES))] + [0.0]
+    fig = plt.figure(figsize=(6, 6), dpi=100)
+    ax = fig.add_subplot(projection="polar")
+    ref = result.get("reference_scores")
+    if ref:
+        values = [ref[a] or 0 for a in AXES]
+        ax.plot(angles, [*values, values[0]], color="#999999", linestyle="--", label=result["basis"])
+    values = [result["scores"][a] or 0 for a in AXES]
+    ax.plot(angles, [*values, values[0]], color="#2f6fb0", linewidth=2, label="this period")
+    ax.fill(angles, [*values, values[0]], color="#2f6fb0", alpha=0.25)
+    ax.set_xticks(
+        angles[:-1],
+        [
+            f"{lab}\n{'no data' if result['scores'][a] is None else result['scores'][a]}"
+            for lab, a in zip(labels, AXES, strict=True)
+        ],
+    )
+    ax.set_ylim(0, 100)
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    out = io.BytesIO()
+    fig.savefig(out, format="png")
+    plt.close(fig)
+    return out.getvalue()
+
+
+BASELINE_PERIODS = 4
+
+
+def store_health(conn: Any, store_id: str, start: datetime, end: datetime, currency: str) -> dict[str, Any]:
+    """The radar of ``store_id`` in [start, end).
+
+    Against the chain's median store when several stores' data are present (head office), else against
+    the store's own four previous periods.
+    """
+    stores = sorted(
+        s
+        for (s,) in conn.execute(
+            select(events.c.store_id)
+            .where(events.c.type == "footfall", events.c.ts >= iso(start), events.c.ts < iso(end))
+            .distinct()
+        )
+    )
+    this = measure(conn, store_id, start, end, currency)
+    if len(stores) > 1:
+        chain = [measure(conn, s, start, end, currency) for s in stores]
+        return report(this, median_measures(chain), f"chain median of {len(stores)} stores")
+    length = end - start
+    earlier = [
+        measure(conn, store_id, start - k * length, end - k * length, currency) for k in range(1, BASELINE_PERIODS + 1)
+    ]
+    return report(this, mean_measures(earlier), f"own baseline ({BASELINE_PERIODS} previous periods)")

@@ -1,0 +1,102 @@
+"""``storelens crm import``, ``storelens catalogue import``, ``storelens pos import`` and ``report health``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from storelens.api.imports import Kind
+from storelens.api.insights import InsightsBuilder
+from storelens.api.radar import radar_png, store_health
+from storelens.api.reports import parse_ts
+from storelens.api.store import EventStore
+from storelens.cli_args import bounded, existing_file, writable_file
+from storelens.cli_privacy import write_atomic
+from storelens.config import StoreConfig, load_config
+from storelens.errors import ConfigError, ImportRefused
+
+
+def cmd_import(args: argparse.Namespace, kind: Kind, emit: Any) -> int:
+    """Import one file, all or nothing; then recompute value segments and recommendations."""
+    config = load_config(Path(args.config))
+    store = EventStore(config.api.database_url)
+    try:
+        with args.file.open("rb") as fh:
+            report = store.import_file(kind, fh, args.file.name)
+        if args.json:
+            emit(asdict(report))
+        elif not report.imported:
+            for line in report.rejects:
+                print(f"{args.file.name}: rejected: {line}")
+            if report.rejected > len(report.rejects):
+                print(f"{args.file.name}: ... and {report.rejected - len(report.rejects)} more")
+        if not report.imported:
+            raise ImportRefused(report.summary())
+        if not args.json:
+            print(report.summary())
+        if not args.no_rebuild:
+            members = InsightsBuilder(store.engine, config.store.currency).rebuild()
+            if not args.json:
+                print(f"value segments and recommendations recomputed for {members} member(s)")
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_health(args: argparse.Namespace, emit: Any) -> int:
+    """The store health radar for a period: JSON on stdout, and a PNG with --chart."""
+    config = load_config(Path(args.config))
+    zone = config.store.timezone
+    try:
+        start, end = parse_ts(args.start, zone), parse_ts(args.end, zone)
+    except ValueError as exc:
+        raise ConfigError(f"--from/--to: expected ISO 8601 times such as 2026-11-01 ({exc})") from exc
+    if end <= start:
+        raise ConfigError("--to must be after --from")
+    store_id = args.store or config.store.id
+    store = EventStore(config.api.database_url)
+    try:
+        with store.engine.connect() as conn:
+            result = store_health(conn, store_id, start, end, config.store.currency)
+    finally:
+        store.close()
+    result = {"store_id": store_id, "from": args.start, "to": args.end} | result
+    text = json.dumps(result, indent=1) + "\n"
+    if args.out:
+        write_atomic(args.out, text.encode())
+    else:
+        sys.stdout.write(text)
+    if args.chart:
+        write_atomic(args.chart, radar_png(result, f"Store health: {store_id}, {args.start} to {args.end}"))
+    return 0
+
+
+def add_commerce_commands(sub: Any, report_sub: Any, add: Any, emit: Any) -> None:
+    """Register ``crm import``, ``catalogue import``, ``pos import`` and ``report health``."""
+    for group, kind, what in (
+        ("crm", "members", "CRM members"),
+        ("catalogue", "products", "the product catalogue"),
+        ("pos", "transactions", "POS transactions"),
+    ):
+        parent = sub.add_parser(group, help=f"{what}").add_subparsers(dest="sub", metavar="SUBCOMMAND")
+        sp = add(
+            parent,
+            "import",
+            lambda args, k=kind: cmd_import(args, k, emit),
+            f"import {what} from CSV or JSON lines, all or nothing",
+            True,
+        )
+        sp.add_argument("--config", required=True, type=existing_file)
+        sp.add_argument("--no-rebuild", action="store_true", help="do not recompute value and recommendations now")
+        sp.add_argument("file", type=existing_file, metavar="FILE.csv|FILE.jsonl")
+    sp = add(report_sub, "health", lambda args: cmd_health(args, emit), "the store health radar (JSON, PNG)")
+    sp.add_argument("--config", required=True, type=existing_file)
+    sp.add_argument("--from", dest="start", required=True, metavar="ISO", help="start, inclusive (store time)")
+    sp.add_argument("--to", dest="end", required=True, metavar="ISO", help="end, exclusive")
+    sp.add_argument("--store", type=bounded(StoreConfig, "id"), help="another store's id; default: store.id")
+    sp.add_argument("--out", type=writable_file, metavar="FILE", help="write the JSON here (default: stdout)")
+    sp.add_argument("--chart", type=writable_file, metavar="PNG", help="also draw the radar")
