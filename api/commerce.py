@@ -36,6 +36,7 @@ def member_value(conn: Any, member_id: str, currency: str, now: datetime) -> dic
             transactions.c.member_id == member_id, transactions.c.ts >= since
         )
     ).one()
+    spend = int(spend or 0)  # PostgreSQL sums integers as numeric (Decimal)
     in_currency = conn.execute(
         select(func.count()).where(
             transactions.c.member_id == member_id, transactions.c.ts >= since, transactions.c.currency == currency
@@ -74,9 +75,9 @@ def member_value(conn: Any, member_id: str, currency: str, now: datetime) -> dic
     insight = conn.execute(select(member_insights).where(member_insights.c.member_id == member_id)).mappings().first()
     return {
         "currency": currency,
-        "spend_12m": major(spend or 0),
+        "spend_12m": major(spend),
         "purchases_12m": int(count),
-        "average_basket": major((spend or 0) // in_currency) if in_currency else None,
+        "average_basket": major(spend // in_currency) if in_currency else None,
         "segment": insight["segment"] if insight else None,
         "value_scores": {"purchasing_power": insight["m"], "loyalty": insight["f"], "willingness": insight["r"]}
         if insight and insight["r"]

@@ -32,7 +32,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import IO, Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import bindparam, insert, select
 
 from storelens.api.schema import members, products, transaction_lines, transactions
@@ -51,8 +51,8 @@ Size = Annotated[str, Field(min_length=1, max_length=20, pattern=r"^[A-Za-z0-9][
 Money = Annotated[Decimal, Field(ge=Decimal("-10000000"), le=Decimal("10000000"), max_digits=12, decimal_places=2)]
 
 
-def _category(value: str) -> str:
-    return value.strip().lower()
+def _category(value: object) -> object:
+    return value.strip().lower() if isinstance(value, str) else value
 
 
 class _Row(BaseModel):
@@ -67,7 +67,7 @@ class CrmMember(_Row):
     tier: str = Field(default="", max_length=40)
     phone: str | None = Field(default=None, max_length=40, pattern=r"^\+?[0-9][0-9 ()./-]{2,39}$")
     member_code: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-    sizes: dict[Annotated[str, AfterValidator(_category), Field(max_length=64)], Size] = Field(
+    sizes: dict[Annotated[Category, BeforeValidator(_category)], Size] = Field(
         default_factory=dict, max_length=20, description='By category, e.g. {"tops": "M", "shoes": "42"}'
     )
     preferences: str = Field(default="", max_length=2000)
@@ -79,7 +79,7 @@ class Product(_Row):
 
     sku: Sku
     name: str = Field(min_length=1, max_length=200)
-    category: Annotated[Category, AfterValidator(_category)]
+    category: Annotated[Category, BeforeValidator(_category)]
     sizes: list[Size] = Field(default_factory=list, max_length=50, description="Sizes in stock ([]: one size)")
     in_stock: bool = True
     new: bool = False
@@ -91,7 +91,7 @@ class Line(_Row):
 
     sku: Sku
     name: str = Field(default="", max_length=200)
-    category: Annotated[Category, AfterValidator(_category)]
+    category: Annotated[Category, BeforeValidator(_category)]
     size: Size | None = None
     quantity: int = Field(ge=1, le=10_000)
     price: Money = Field(ge=0, description="Unit price")
@@ -351,7 +351,7 @@ class Importer:
         except ValidationError as exc:
             first = exc.errors(include_url=False)[0]
             where = ".".join(str(p) for p in first["loc"]) or "record"
-            report.reject(f"row {number}, field {where}: {first['msg']}")
+            report.reject(f"row {number}, field {where}: {first['msg'].removeprefix('Value error, ')}")
             return None
 
     def _write(

@@ -126,8 +126,8 @@ def measure(conn: Any, store_id: str, start: datetime, end: datetime, currency: 
         new_visitors=new,
         returning_visitors=returning,
         transactions=int(t_count),
-        sales=(sales or 0) / 100,
-        member_sales=(member_sales or 0) / 100,
+        sales=int(sales or 0) / 100,  # PostgreSQL sums integers as numeric (Decimal)
+        member_sales=int(member_sales or 0) / 100,
         vip_arrivals=len(arrivals),
         vip_taken=len(waits),
         median_take_seconds=statistics.median(waits) if waits else None,

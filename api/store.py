@@ -21,6 +21,7 @@ from sqlalchemy import (
     create_engine,
     func,
     insert,
+    inspect,
     select,
     text,
 )
@@ -91,8 +92,10 @@ def _access_log(conn: Any) -> None:
 
 def _commerce(conn: Any) -> None:
     """Schema 4 -> 5: the commerce tables (made by ``create_all``) and the members' CRM columns."""
-    conn.execute(text("ALTER TABLE members ADD COLUMN home_store VARCHAR(64)"))
-    conn.execute(text("ALTER TABLE members ADD COLUMN crm_hash VARCHAR(64)"))
+    have = {c["name"] for c in inspect(conn).get_columns("members")}  # create_all made a new table whole
+    for column, kind in (("home_store", "VARCHAR(64)"), ("crm_hash", "VARCHAR(64)")):
+        if column not in have:
+            conn.execute(text(f"ALTER TABLE members ADD COLUMN {column} {kind}"))
 
 
 MIGRATIONS: dict[int, Callable[[Any], None]] = {

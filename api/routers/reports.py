@@ -1,13 +1,16 @@
-"""Footfall reports for head office."""
+"""Footfall reports (with conversion) and the store health radar."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
+from pydantic import BaseModel, Field
 
 from storelens.api.auth import Admin, Svc
+from storelens.api.radar import radar_png, store_health
 from storelens.api.reports import FORMATS, Interval, Row, chart_png, footfall_rows, parse_ts
+from storelens.bounds import IDENT
 from storelens.clock import iso
 
 router = APIRouter(prefix="/reports", tags=["reports"])
@@ -57,3 +60,39 @@ def footfall_chart(
     """A bar chart of entries per interval (PNG)."""
     rows = _rows(svc, start, end, interval)
     return Response(chart_png(rows, f"Entries per {interval}, {start[:10]} to {end[:10]}"), media_type="image/png")
+
+
+class HealthReport(BaseModel):
+    """The store health radar: five scores (0-100, null without data), the measures, and the reference."""
+
+    store_id: str
+    scores: dict[str, float | None]
+    measures: dict[str, float | None]
+    reference: dict[str, float | None] | None
+    reference_scores: dict[str, float | None] | None
+    basis: str = Field(description="own baseline (4 previous periods), or the chain median at head office")
+
+
+@router.get("/health", response_model=HealthReport, responses={200: {"content": {"image/png": {}}}})
+def health(
+    svc: Svc,
+    who: Admin,
+    start: Annotated[str, Query(alias="from", max_length=40, description="ISO 8601 start, inclusive; " + LOCAL)],
+    end: Annotated[str, Query(alias="to", max_length=40, description="ISO 8601 end, exclusive; " + LOCAL)],
+    store: Annotated[str | None, Query(max_length=64, pattern=IDENT, description="default: this store")] = None,
+    format: Annotated[str, Query(pattern="^(json|png)$")] = "json",
+) -> object:
+    """The store health radar for a period (README: every formula), as JSON or a PNG radar."""
+    zone = svc.config.store.timezone
+    try:
+        a, b = parse_ts(start, zone), parse_ts(end, zone)
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"from/to: not ISO 8601 times: {exc}") from exc
+    if b <= a:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "to must be after from")
+    store_id = store or svc.config.store.id
+    with svc.store.engine.connect() as conn:
+        result = {"store_id": store_id} | store_health(conn, store_id, a, b, svc.config.store.currency)
+    if format == "png":
+        return Response(radar_png(result, f"Store health: {store_id}"), media_type="image/png")
+    return HealthReport(**result)

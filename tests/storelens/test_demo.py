@@ -11,5 +11,7 @@ def test_demo_runs_the_main_job(prepared_models_dir, video) -> None:
     assert "VIP ARRIVAL  Barack Obama (M-OBAMA)" in proc.stdout
     assert "VIP ARRIVAL  Joe Biden (M-BIDEN)" in proc.stdout
     assert proc.stdout.count("VIP ARRIVAL") == 2
-    assert "entries          8" in proc.stdout and "Traceback" not in proc.stderr
+    assert "entries          6" in proc.stdout and "Traceback" not in proc.stderr  # Gauss (staff) twice not counted
+    assert "staff excluded   2" in proc.stdout and "Staff list (never announced or counted)" in proc.stdout
+    assert "4000 transactions record(s): 4000 added" in proc.stderr and "conversion       5 transactions" in proc.stdout
     assert "The associate's iPad page: http://127.0.0.1:" in proc.stdout and "Sign-in token: " in proc.stdout

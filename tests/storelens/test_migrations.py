@@ -66,6 +66,7 @@ def test_gallery_v1_upgrades_and_keeps_members(tmp_path: Path) -> None:
     db.execute("ALTER TABLE consents RENAME COLUMN minor TO under_14")
     for column in ("separate", "written_release", "profile"):  # schema 3's consent columns
         db.execute(f"ALTER TABLE consents DROP COLUMN {column}")
+    db.execute("ALTER TABLE members DROP COLUMN kind")  # schema 4's staff list
     db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     db.commit()
     db.close()
@@ -73,9 +74,10 @@ def test_gallery_v1_upgrades_and_keeps_members(tmp_path: Path) -> None:
     assert [m.member_id for m in g.members()] == ["a", "b"]
     kept = g.members()[1]
     assert (kept.minor, kept.separate, kept.written_release, kept.profile) == (False, False, None, "custom")
+    assert kept.kind == "member" and not g.is_staff("b")
     assert g.remove("a").removed_consents == 1
     logged = g.store.db.execute("SELECT consents FROM erasures").fetchone()[0]
-    assert logged == 1 and g.store.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "3"
+    assert logged == 1 and g.store.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "4"
     g.close()
 
 
@@ -119,7 +121,7 @@ def test_event_store_v1_upgrades(backend: str, tmp_path: Path, request) -> None:
     assert store.visits("M-7") == [arrival.ts]  # the migration filled member_id in from the stored payload
     assert store.erase_member("M-7")["arrival_events"] == 1
     with store.engine.connect() as conn:
-        assert conn.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).scalar_one() == "4"
+        assert conn.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).scalar_one() == "5"
     store.close()
 
 
@@ -164,4 +166,30 @@ def test_the_store_refuses_an_invalid_event(tmp_path: Path, change: dict) -> Non
     with pytest.raises(DatabaseError, match="not a valid event"):
         store.add(bad)
     assert store.count() == 0
+    store.close()
+
+
+def test_event_store_v4_gains_the_commerce_tables_and_keeps_members(tmp_path: Path) -> None:
+    import io
+
+    url = f"sqlite:///{tmp_path / 'events.sqlite'}"
+    store = EventStore(url)
+    store.put_member("M-1", {"name": "Ada", "notes": "prefers French"})
+    store.close()
+    db = sqlite3.connect(tmp_path / "events.sqlite")  # make it what schema 4 wrote
+    for table in ("products", "transactions", "transaction_lines", "member_insights"):
+        db.execute(f"DROP TABLE {table}")
+    for column in ("home_store", "crm_hash"):
+        db.execute(f"ALTER TABLE members DROP COLUMN {column}")
+    db.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    db.commit()
+    db.close()
+    store = EventStore(url)
+    member = store.member("M-1")
+    assert member is not None and member["notes"] == "prefers French" and member["home_store"] is None
+    report = store.import_file("members", io.BytesIO(b"member_id,name,home_store\nM-1,Ada L.,paris-01\n"), "m.csv")
+    assert (report.imported, report.changed) == (True, 1)
+    member = store.member("M-1")
+    assert member is not None and (member["name"], member["notes"], member["home_store"]) == (
+        "Ada L.", "prefers French", "paris-01")  # fmt: skip
     store.close()

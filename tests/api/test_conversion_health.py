@@ -1,0 +1,127 @@
+"""Conversion in the footfall reports and the store health radar, on a constructed store (hand-computed)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import insert
+
+from storelens.api.radar import scores, store_health
+from storelens.api.reports import footfall_rows, to_csv
+from storelens.api.schema import acks
+from storelens.clock import iso
+from storelens.events import ArrivalEvent, FootfallEvent, VisitorEvent
+
+DAY = datetime(2026, 11, 21, tzinfo=UTC)
+
+
+def footfall(store_id: str, start: datetime, entries: int, minutes: int = 15) -> dict:
+    return FootfallEvent(store_id=store_id, camera_id="door", interval_start=iso(start),
+                         interval_end=iso(start + timedelta(minutes=minutes)), entries=entries, unique_visitors=0,
+                         vip_arrivals=0).model_dump()  # fmt: skip
+
+
+def receipts(store, rows: list[tuple[str, datetime, str, str, str | None]], store_id: str = "s1") -> None:
+    text = "".join(json.dumps({"transaction_id": txn, "store_id": store_id, "time": when.isoformat(), "amount": amount,
+                               "currency": cur, "member_id": member,
+                               "lines": [{"sku": "X", "category": "tops", "quantity": 1, "price": "1.00"}]}) + "\n"
+                   for txn, when, amount, cur, member in rows)  # fmt: skip
+    assert store.import_file("transactions", io.BytesIO(text.encode()), "t.jsonl").imported
+
+
+def test_conversion_is_transactions_over_entries(store) -> None:
+    for minute, entries in ((0, 10), (15, 5), (60, 4)):
+        store.add(footfall("s1", DAY + timedelta(hours=10, minutes=minute), entries))
+    at = DAY + timedelta(hours=10, minutes=20)
+    receipts(store, [("T1", at, "100.00", "EUR", "M1"), ("T2", at, "50.00", "EUR", "M2"),
+                     ("T3", at, "30.00", "EUR", None),
+                     ("T4", DAY + timedelta(hours=11, minutes=5), "20.00", "EUR", None),
+                     ("T5", DAY + timedelta(hours=11, minutes=10), "999.00", "USD", "M1")])  # fmt: skip
+    start, end = iso(DAY), iso(DAY + timedelta(days=1))
+    rows = footfall_rows(store.footfall(start, end), "1h", "UTC", store.sales(start, end), "EUR")
+    got = [(r.entries, r.transactions, r.conversion, r.sales, r.average_basket, r.member_sales_share) for r in rows]
+    assert got == [(15, 3, 0.2, 180.0, 60.0, 0.8333), (4, 2, 0.5, 20.0, 20.0, 0.0)]
+    table = list(csv.DictReader(io.StringIO(to_csv(rows).decode())))
+    assert [(r["transactions"], r["conversion"]) for r in table] == [("3", "0.2"), ("2", "0.5")]
+
+
+def arrival(store, at: datetime, member: str, taken_after: float | None) -> None:
+    ev = ArrivalEvent(store_id="s1", camera_id="door", member_id=member, similarity=0.8, track_id=1, ts=iso(at))
+    store.add(ev.model_dump())
+    if taken_after is not None:
+        with store.engine.begin() as conn:
+            conn.execute(insert(acks).values(event_id=ev.event_id, taken_by="ipad",
+                                             at=iso(at + timedelta(seconds=taken_after))))  # fmt: skip
+
+
+def visitor(store, at: datetime, returning: bool, n: int) -> None:
+    for i in range(n):
+        store.add(VisitorEvent(store_id="s1", camera_id="door", anon_id=f"anon-{returning}-{i}", track_id=i,
+                               returning=returning, entered=True, ts=iso(at)).model_dump())  # fmt: skip
+
+
+def test_the_five_scores_match_hand_computed_values(store) -> None:
+    noon = DAY + timedelta(hours=12)
+    store.add(footfall("s1", noon, 100))
+    visitor(store, noon, returning=False, n=30)
+    visitor(store, noon, returning=True, n=10)
+    for i, (member, taken) in enumerate([("M1", 30), ("M1", 60), ("M1", 120), ("M2", None)]):
+        arrival(store, noon + timedelta(minutes=i * 40), member, taken)
+    rows = [(f"T{i}", noon, "100.00", "EUR", "M1" if i < 5 else None) for i in range(20)]  # 2000 EUR, 500 by members
+    for k in range(1, 5):  # the four days before: 50 entries, 15 new visitors, 8 transactions each
+        day = noon - timedelta(days=k)
+        store.add(footfall("s1", day, 50))
+        visitor(store, day, returning=False, n=15)
+        rows += [(f"B{k}-{i}", day, "10.00", "EUR", None) for i in range(8)]
+    receipts(store, rows)
+    with store.engine.connect() as conn:
+        result = store_health(conn, "s1", DAY, DAY + timedelta(days=1), "EUR")
+    assert result["basis"] == "own baseline (4 previous periods)"
+    # acquisition 50 x mean(100/50, 30/15) = 100; conversion 50 x (20/100)/(8/50) = 62.5;
+    # service 100 x 3/4 x min(1, 60/60) = 75; retention 50 x 10/40 + 50 x min(1, (4/2)/(1/30)/4) = 62.5;
+    # member value 100 x 500/2000 = 25
+    assert result["scores"] == {"acquisition": 100.0, "conversion": 62.5, "service": 75.0, "retention": 62.5,
+                                "member_value": 25.0}  # fmt: skip
+    assert result["measures"]["median_take_seconds"] == 60
+
+
+def test_at_head_office_each_store_is_scored_against_the_chain_median(store) -> None:
+    for store_id, entries in (("s1", 100), ("s2", 50), ("s3", 200)):
+        store.add(footfall(store_id, DAY + timedelta(hours=12), entries))
+    with store.engine.connect() as conn:
+        result = store_health(conn, "s1", DAY, DAY + timedelta(days=1), "EUR")
+    assert result["basis"] == "chain median of 3 stores" and result["reference"]["entries"] == 100
+    assert result["scores"]["acquisition"] == 50.0  # the median store: 50
+
+
+@pytest.mark.parametrize("empty", ["service", "member_value"])
+def test_a_score_without_data_is_none_not_zero(empty) -> None:
+    from storelens.api.radar import Measures
+
+    m = Measures(entries=10, new_visitors=5, returning_visitors=0, transactions=0, sales=0, member_sales=0,
+                 vip_arrivals=0, vip_taken=0, median_take_seconds=None, arriving_members=0, days=1)  # fmt: skip
+    assert scores(m, None)[empty] is None
+
+
+def test_report_health_cli_writes_json_and_a_radar(tmp_path) -> None:
+    from storelens.api.store import EventStore
+    from tests.helpers.cli import run_cli
+    from tests.helpers.configs import write_toml
+
+    url = f"sqlite:///{tmp_path / 'ev.sqlite'}"
+    s = EventStore(url)
+    s.add(footfall("s1", DAY + timedelta(hours=12), 40))
+    s.close()
+    cfg = write_toml(tmp_path / "c.toml", {"store": {"id": "s1"}, "cameras": [{"id": "door", "source": "0"}],
+                                           "api": {"database_url": url}})  # fmt: skip
+    done = run_cli("report", "health", "--config", str(cfg), "--from", "2026-11-21", "--to", "2026-11-22",
+                   "--chart", str(tmp_path / "radar.png"))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["measures"]["entries"] == 40
+    assert (tmp_path / "radar.png").read_bytes().startswith(b"\x89PNG")
+    bad = run_cli("report", "health", "--config", str(cfg), "--from", "2026-11-22", "--to", "2026-11-21")
+    assert bad.returncode == 2 and "--to must be after --from" in bad.stderr
