@@ -24,6 +24,12 @@ def major(amount_minor: int | None) -> float | None:
     return None if amount_minor is None else round(amount_minor / 100, 2)
 
 
+def _receipts(member_id: str) -> Any:
+    """A member's receipts: id, time, store, amount in minor units, currency."""
+    t = transactions.c
+    return select(t.txn_id, t.ts, t.store_id, t.amount_minor, t.currency).where(t.member_id == member_id)
+
+
 def member_value(conn: Any, member_id: str, currency: str, now: datetime) -> dict[str, Any]:
     """The card's purchases and value.
 
@@ -42,18 +48,7 @@ def member_value(conn: Any, member_id: str, currency: str, now: datetime) -> dic
             transactions.c.member_id == member_id, transactions.c.ts >= since, transactions.c.currency == currency
         )
     ).scalar_one()
-    last = conn.execute(
-        select(
-            transactions.c.txn_id,
-            transactions.c.ts,
-            transactions.c.store_id,
-            transactions.c.amount_minor,
-            transactions.c.currency,
-        )
-        .where(transactions.c.member_id == member_id)
-        .order_by(transactions.c.ts.desc())
-        .limit(LAST_PURCHASES)
-    ).all()
+    last = conn.execute(_receipts(member_id).order_by(transactions.c.ts.desc()).limit(LAST_PURCHASES)).all()
     lines = conn.execute(
         select(
             transaction_lines.c.txn_id,
@@ -94,17 +89,7 @@ def member_value(conn: Any, member_id: str, currency: str, now: datetime) -> dic
 
 def member_purchases(conn: Any, member_id: str) -> list[dict[str, Any]]:
     """Every purchase linked to a member, with its lines (the subject access export)."""
-    rows = conn.execute(
-        select(
-            transactions.c.txn_id,
-            transactions.c.ts,
-            transactions.c.store_id,
-            transactions.c.amount_minor,
-            transactions.c.currency,
-        )
-        .where(transactions.c.member_id == member_id)
-        .order_by(transactions.c.ts)
-    ).all()
+    rows = conn.execute(_receipts(member_id).order_by(transactions.c.ts)).all()
     out = []
     for txn, ts, store, amount, currency in rows:
         lines = conn.execute(

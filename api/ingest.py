@@ -30,8 +30,10 @@ class Ingest:
     Args:
         store: the event database.
         transport: the broker connection, owned by the ingest from now on (see :func:`ingest_transport`).
-        store_id: the store whose topics are read.
+        store_id: the store whose topics are read; ``+``: every store (head office).
         on_new: called with the sequence number and payload of each newly stored event (the live push).
+        shared_group: subscribe as a shared subscription of this group, so that several processes share the
+            load (each message goes to one of them; head office).
     """
 
     def __init__(
@@ -40,6 +42,7 @@ class Ingest:
         transport: Transport,
         store_id: str,
         on_new: Callable[[int, dict[str, Any]], None] | None = None,
+        shared_group: str | None = None,
     ) -> None:
         self.store = store
         self.store_id = store_id
@@ -47,7 +50,8 @@ class Ingest:
         self.rejected = 0
         self.duplicates = 0
         self.transport = transport
-        self.transport.subscribe(topic_filter(store_id), self._on_message)
+        pattern = topic_filter(store_id)
+        self.transport.subscribe(f"$share/{shared_group}/{pattern}" if shared_group else pattern, self._on_message)
 
     def start(self) -> None:
         """Connect (and reconnect) in the background."""

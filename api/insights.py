@@ -252,17 +252,23 @@ def _pick(
 ) -> list[dict[str, str]]:
     """Up to TOP recommendations for one member, each with its reason."""
     picked: list[dict[str, str]] = []
-    owned_cols = np.array([col_of[s] for s in owned], np.int64)
-    for j in candidates:
-        if j < 0 or len(picked) >= TOP:
+    owned_cols = np.array(sorted(col_of[s] for s in owned), np.int64)
+    candidates = candidates[candidates >= 0]
+    # one sparse slice per member: similarity of each owned item (rows) to each candidate (columns)
+    similar = (
+        model.similarity[owned_cols][:, candidates].toarray()
+        if len(owned_cols) and len(candidates)
+        else np.zeros((0, len(candidates)))
+    )
+    for k, j in enumerate(candidates):
+        if len(picked) >= TOP:
             break
         sku = skus[int(j)]
         if sku in owned or fits(sku, sizes_on_file, catalogue) is None:
             continue
-        similar = model.similarity[owned_cols][:, int(j)].toarray().ravel() if len(owned_cols) else np.zeros(0)
-        if not len(similar) or similar.max() <= 0:
+        if not len(similar) or similar[:, k].max() <= 0:
             continue
-        because = skus[int(owned_cols[int(similar.argmax())])]
+        because = skus[int(owned_cols[int(similar[:, k].argmax())])]
         picked.append(_rec(sku, catalogue, f"bought by customers who bought {catalogue.name.get(because, because)}"))
     for sku in catalogue.new:  # fill up with new arrivals in their size
         if len(picked) >= TOP:

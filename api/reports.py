@@ -251,7 +251,10 @@ def to_xlsx(rows: list[Row]) -> bytes:
 
 
 def chart_png(rows: list[Row], title: str) -> bytes:
-    """Entries per interval, a bar per interval (all cameras of the store)."""
+    """Entries per interval, a bar per interval (all cameras of the store).
+
+    When the store sold anything, conversion (transactions / entries) is drawn as a line on the right axis.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -260,8 +263,20 @@ def chart_png(rows: list[Row], title: str) -> bytes:
     cameras = {r.camera_id for r in rows}
     keep = [r for r in rows if r.camera_id == "all" or len(cameras) == 1]
     fig, ax = plt.subplots(figsize=(9, 4), dpi=100)
-    ax.bar([r.local_start[5:16].replace("T", " ") for r in keep], [r.entries for r in keep], color="#2f6fb0")
+    labels = [r.local_start[5:16].replace("T", " ") for r in keep]
+    ax.bar(labels, [r.entries for r in keep], color="#2f6fb0")
     ax.set_ylabel("entries")
+    if any(r.transactions for r in keep):
+        conv = ax.twinx()
+        conv.plot(
+            labels,
+            [100 * r.conversion if r.conversion is not None else float("nan") for r in keep],
+            color="#b7791f",
+            marker="o",
+            linewidth=2,
+        )
+        conv.set_ylabel("conversion, %")
+        conv.set_ylim(bottom=0)
     ax.set_title(title)
     ax.tick_params(axis="x", rotation=60, labelsize=7)
     fig.tight_layout()

@@ -148,7 +148,9 @@ class MqttTransport:
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         for pattern, handler in self._handlers:
-            if mqtt.topic_matches_sub(pattern, msg.topic):
+            # a shared subscription ($share/GROUP/filter) delivers topics of its filter
+            plain = pattern.split("/", 2)[2] if pattern.startswith("$share/") else pattern
+            if mqtt.topic_matches_sub(plain, msg.topic):
                 try:
                     handler(msg.topic, bytes(msg.payload))
                 except Exception:  # a consumer's bug must not kill the network thread

@@ -246,10 +246,10 @@ def write_section(path: Path, section: str, start: str, end: str) -> None:
 
 def run_bench(args: argparse.Namespace) -> int:
     """Run the benchmarks and report them."""
-    from storelens import bench_api, bench_edge, bench_gallery
+    from storelens import bench_api, bench_commerce, bench_edge, bench_gallery
 
     directory = models_dir(args.models_dir)
-    parts = ["models", "gallery", "edge", "api"] if args.part == "all" else [args.part]
+    parts = ["models", "gallery", "edge", "api", "commerce"] if args.part == "all" else [args.part]
     packs = list(dict.fromkeys(args.pack or DEFAULT_PACKS))
     date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     sections: list[tuple[str, str, str]] = []
@@ -279,6 +279,12 @@ def run_bench(args: argparse.Namespace) -> int:
         md = bench_api.api_markdown(result, machine(), date, command_line())
         emit(args, result, md)
         sections.append((md, bench_api.START, bench_api.END))
+    if "commerce" in parts:
+        members, transactions = [*args.commerce_scale, 1_000_000][:2]
+        result = bench_commerce.measure_commerce(members, transactions)
+        md = bench_commerce.commerce_markdown(result, machine(), date, command_line())
+        emit(args, result, md)
+        sections.append((md, bench_commerce.START, bench_commerce.END))
     if len(packs) > 1 and (by_pack["models"] or by_pack["edge"]):
         md = sets_markdown(by_pack["models"], by_pack["edge"])
         if not args.json:

@@ -297,6 +297,9 @@ def build_parser() -> argparse.ArgumentParser:
     from storelens.cli_commerce import add_commerce_commands
 
     add_commerce_commands(sub, report, add, emit_json)
+    from storelens.cli_hq import add_hq_commands
+
+    add_hq_commands(sub, add)
     from storelens.cli_calibrate import add_calibrate_commands
 
     calibrate = sub.add_parser("calibrate", help="camera geometry and similarity thresholds").add_subparsers(
@@ -317,7 +320,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add(sub, "bench", cmd_bench, "performance benchmarks", True)
     sp.add_argument("--runs", type=_positive_int, default=7, help="repetitions; the median is reported (default 7)")
     sp.add_argument("--write", metavar="FILE", help="also write the results into this Markdown file")
-    sp.add_argument("--part", choices=["all", "models", "gallery", "edge", "api"], default="all", help="which part")
+    sp.add_argument(
+        "--part", choices=["all", "models", "gallery", "edge", "api", "commerce"], default="all", help="which part"
+    )
+    sp.add_argument(
+        "--commerce-scale",
+        type=_scales,
+        default=[100_000, 1_000_000],
+        help="members,transactions of the commerce part (default 100000,1000000)",
+    )
     sp.add_argument("--arrivals", type=_positive_int, default=200, help="arrivals pushed in the live benchmark")
     sp.add_argument("--max-cameras", type=_positive_int, default=8, help="most cameras tried at once (default 8)")
     sp.add_argument(

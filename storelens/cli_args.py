@@ -78,3 +78,13 @@ def existing_file(text: str) -> Path:
         what = "is a directory, not a file" if path.is_dir() else "does not exist"
         raise argparse.ArgumentTypeError(f"{text} {what}")
     return path
+
+
+def timezone_name(text: str) -> str:
+    """An IANA time zone (``--timezone``), with the config's words when unknown."""
+    from storelens.config import check_timezone
+
+    try:
+        return check_timezone(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -430,12 +430,55 @@ def config_errors(exc: ValidationError, data: dict[str, Any]) -> list[str]:
     return lines
 
 
+class HqApiConfig(_Section):
+    """The head-office API."""
+
+    host: str = Field(default="127.0.0.1", description="Address to listen on")
+    port: int = Field(default=8090, ge=1, le=65535, description="Port to listen on")
+
+
+class HqConfig(_Section):
+    """Head office (``storelens hq serve``): the central broker, PostgreSQL, the chain API."""
+
+    id: str = Field(default="hq", pattern=IDENT, description="This head-office process's name (its MQTT client id)")
+    database_url: str = Field(
+        default="sqlite:///storelens-hq.sqlite",
+        description="SQLAlchemy URL of the chain's database: postgresql+psycopg://USER:PASSWORD@HOST/DB",
+    )
+    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$", description="Sales are summed in it")
+    shared_group: str | None = Field(
+        default=None,
+        pattern=IDENT,
+        description="Subscribe as a shared subscription of this group ($share/GROUP/...), so that several "
+        "head-office processes share the load (MQTT 5 brokers: Mosquitto, EMQX, HiveMQ, RabbitMQ 3.13+)",
+    )
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    api: HqApiConfig = Field(default_factory=HqApiConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+
+
+def load_hq_config(path: Path) -> HqConfig:
+    """Load and validate a head-office TOML file (``[hq]`` keys at the top level, ``[mqtt]``, ``[api]``).
+
+    Raises:
+        ConfigError: naming the file and, per error, the field path, value and reason.
+    """
+    return _load(path, HqConfig)
+
+
 def load_config(path: Path) -> Config:
     """Load and validate a TOML configuration file.
 
     Raises:
         ConfigError: naming the file and, per error, the field path, value and reason.
     """
+    return _load(path, Config)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _load(path: Path, model: type[M]) -> M:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
@@ -447,6 +490,6 @@ def load_config(path: Path) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     try:
-        return Config.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"{path}: invalid configuration:\n  " + "\n  ".join(config_errors(exc, data))) from exc

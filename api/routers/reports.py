@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
@@ -17,7 +18,8 @@ router = APIRouter(prefix="/reports", tags=["reports"])
 LOCAL = "without an offset, the store's local time (store.timezone)"
 
 
-def _rows(svc: Svc, start: str, end: str, interval: Interval) -> list[Row]:
+def _period(svc: Svc, start: str, end: str) -> tuple[datetime, datetime]:
+    """``from``/``to`` as UTC instants (the store's local time where they carry no offset), or 422."""
     zone = svc.config.store.timezone
     try:
         a, b = parse_ts(start, zone), parse_ts(end, zone)
@@ -25,6 +27,12 @@ def _rows(svc: Svc, start: str, end: str, interval: Interval) -> list[Row]:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"from/to: not ISO 8601 times: {exc}") from exc
     if b <= a:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "to must be after from")
+    return a, b
+
+
+def _rows(svc: Svc, start: str, end: str, interval: Interval) -> list[Row]:
+    zone = svc.config.store.timezone
+    a, b = _period(svc, start, end)
     sales = svc.store.sales(iso(a), iso(b))
     return footfall_rows(svc.store.footfall(iso(a), iso(b)), interval, zone, sales, svc.config.store.currency)
 
@@ -83,13 +91,7 @@ def health(
     format: Annotated[str, Query(pattern="^(json|png)$")] = "json",
 ) -> object:
     """The store health radar for a period (README: every formula), as JSON or a PNG radar."""
-    zone = svc.config.store.timezone
-    try:
-        a, b = parse_ts(start, zone), parse_ts(end, zone)
-    except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"from/to: not ISO 8601 times: {exc}") from exc
-    if b <= a:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "to must be after from")
+    a, b = _period(svc, start, end)
     store_id = store or svc.config.store.id
     with svc.store.engine.connect() as conn:
         result = {"store_id": store_id} | store_health(conn, store_id, a, b, svc.config.store.currency)

@@ -125,3 +125,20 @@ def test_report_health_cli_writes_json_and_a_radar(tmp_path) -> None:
     assert (tmp_path / "radar.png").read_bytes().startswith(b"\x89PNG")
     bad = run_cli("report", "health", "--config", str(cfg), "--from", "2026-11-22", "--to", "2026-11-21")
     assert bad.returncode == 2 and "--to must be after --from" in bad.stderr
+
+
+def test_the_chart_draws_conversion_when_the_store_sold(store) -> None:
+    import cv2
+    import numpy as np
+
+    from storelens.api.reports import chart_png
+
+    store.add(footfall("s1", DAY + timedelta(hours=10), 10))
+    receipts(store, [("T1", DAY + timedelta(hours=10, minutes=5), "10.00", "EUR", None)])
+    start, end = iso(DAY), iso(DAY + timedelta(days=1))
+    rows = footfall_rows(store.footfall(start, end), "1h", "UTC", store.sales(start, end), "EUR")
+    without = footfall_rows(store.footfall(start, end), "1h", "UTC")
+    images = [cv2.imdecode(np.frombuffer(chart_png(r, "t"), np.uint8), cv2.IMREAD_COLOR) for r in (rows, without)]
+    gold = [int(((abs(im[:, :, 0].astype(int) - 0x1F) < 40) & (abs(im[:, :, 2].astype(int) - 0xB7) < 40)).sum())
+            for im in images]  # fmt: skip
+    assert gold[0] > 20 and gold[1] == 0  # the conversion marker is drawn only with sales

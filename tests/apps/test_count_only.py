@@ -15,10 +15,10 @@ import pytest
 
 from storelens.apps.edge import build_pipeline
 from storelens.config import Config
-from storelens.edge.capture import FileReader
 from storelens.edge.visits import AnonymousRegistry, ArrivalCooldown
 from storelens.gallery.factory import open_gallery
 from storelens.messages import FaceModels
+from tests.helpers.video import play
 
 T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 
@@ -65,13 +65,7 @@ def test_what_the_privacy_rules_let_the_pipeline_do(video: Path, truth, face_mod
     gallery = open_gallery(config, fm.recogniser_spec, tmp_path / "g")
     visitors = AnonymousRegistry(12, 10, gallery.policy.visitor_match)
     pipeline = build_pipeline(config, config.cameras[0], fm, gallery, ArrivalCooldown(30), visitors)
-    reader = FileReader("entrance", str(video), 5.0, start=T0)
-    events: list[Any] = []
-    last = T0
-    while (frame := reader.next()) is not None:
-        events += pipeline.process(frame)
-        last = frame.ts
-    events += pipeline.finish(last)
+    events = play(pipeline, video, T0)
     gallery.close()
     footfall = [e for e in events if e.type == "footfall"]
     entries = sum(e.entries for e in footfall)

@@ -5,17 +5,16 @@ from __future__ import annotations
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from storelens.apps.edge import build_pipeline
 from storelens.config import Config
-from storelens.edge.capture import FileReader
 from storelens.edge.footfall import FootfallAggregator
 from storelens.edge.visits import AnonymousRegistry, ArrivalCooldown
 from storelens.gallery.factory import open_gallery
 from storelens.sample_videos.members import enrol_scenario_staff
+from tests.helpers.video import play
 
 T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 
@@ -52,13 +51,7 @@ def test_staff_on_the_sample_video(video: Path, truth, face_models, members_gall
     assert gallery.is_staff("S-GAUSS") and not gallery.is_staff("M-OBAMA")
     pipeline = build_pipeline(config, config.cameras[0], face_models, gallery, ArrivalCooldown(30),
                               AnonymousRegistry(12, 10, gallery.policy.visitor_match))  # fmt: skip
-    reader = FileReader("entrance", str(video), 5.0, start=T0)
-    events: list[Any] = []
-    last = T0
-    while (frame := reader.next()) is not None:
-        events += pipeline.process(frame)
-        last = frame.ts
-    events += pipeline.finish(last)
+    events = play(pipeline, video, T0)
     footfall = [e for e in events if e.type == "footfall"]
     exp = truth["expected_with_staff"]
     assert sum(e.entries for e in footfall) == exp["entries"]  # Gauss walks in twice, counted never
