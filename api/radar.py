@@ -187,6 +187,8 @@ def radar_png(result: dict[str, Any], title: str) -> bytes:
     angles = [2 * math.pi * i / len(AXES) for i in range(len(AXES))] + [0.0]
     fig = plt.figure(figsize=(6, 6), dpi=100)
     ax = fig.add_subplot(projection="polar")
+    ax.set_theta_offset(math.pi / 2)  # acquisition at the top, then clockwise
+    ax.set_theta_direction(-1)
     ref = result.get("reference_scores")
     if ref:
         values = [ref[a] or 0 for a in AXES]
@@ -203,8 +205,8 @@ def radar_png(result: dict[str, Any], title: str) -> bytes:
     )
     ax.set_ylim(0, 100)
     ax.set_title(title)
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
+    fig.legend(loc="lower center", ncol=2, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     out = io.BytesIO()
     fig.savefig(out, format="png")
     plt.close(fig)
