@@ -387,6 +387,10 @@ def _main(argv: Sequence[str] | None) -> int:
         first, *rest = str(exc).splitlines()
         sys.stderr.write(f"storelens: error: {first}{'; ' + '; '.join(r.strip() for r in rest) if rest else ''}\n")
         return 2
+    except OSError as exc:  # a file that cannot be read or written (permissions, a full disk): the user's to fix
+        where = f"{exc.filename}: " if exc.filename else ""
+        sys.stderr.write(f"storelens: error: {where}{exc.strerror or exc}\n")
+        return 2
     except KeyboardInterrupt:
         sys.stderr.write("storelens: interrupted\n")
         return 130

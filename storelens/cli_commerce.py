@@ -9,11 +9,12 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from storelens.api.imports import Kind
+from storelens.api.imports import Kind, file_format
 from storelens.api.insights import InsightsBuilder
 from storelens.api.radar import radar_png, store_health
 from storelens.api.reports import parse_ts
 from storelens.api.store import EventStore
+from storelens.cli_api import existing_database
 from storelens.cli_args import bounded, existing_file, writable_file
 from storelens.cli_privacy import write_atomic
 from storelens.config import StoreConfig, load_config
@@ -23,6 +24,7 @@ from storelens.errors import ConfigError, ImportRefused
 def cmd_import(args: argparse.Namespace, kind: Kind, emit: Any) -> int:
     """Import one file, all or nothing; then recompute value segments and recommendations."""
     config = load_config(Path(args.config))
+    file_format(args.file.name)  # a file of the wrong kind is refused before any database is opened
     store = EventStore(config.api.database_url)
     try:
         with args.file.open("rb") as fh:
@@ -58,6 +60,7 @@ def cmd_health(args: argparse.Namespace, emit: Any) -> int:
     if end <= start:
         raise ConfigError("--to must be after --from")
     store_id = args.store or config.store.id
+    existing_database(config.api.database_url, f"api.database_url in {args.config}")
     store = EventStore(config.api.database_url)
     try:
         with store.engine.connect() as conn:

@@ -15,6 +15,7 @@ from typing import Any
 from storelens.api.reports import FORMATS, footfall_rows, parse_ts
 from storelens.api.store import EventStore
 from storelens.apps.hq import HqApp
+from storelens.cli_api import existing_database
 from storelens.cli_args import existing_file, new_or_dir, timezone_name
 from storelens.clock import iso
 from storelens.config import MqttConfig, load_config, load_hq_config
@@ -109,6 +110,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise ConfigError(f"--from/--to: expected ISO 8601 times such as 2026-11-21 ({exc})") from exc
     if end <= start:
         raise ConfigError("--to must be after --from")
+    existing_database(config.database_url, f"database_url in {args.config}")
     store = EventStore(config.database_url)
     try:
         sales = store.sales(iso(start), iso(end))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from storelens.api.store import EventStore
 from storelens.config import default_config
 from storelens.gallery.factory import open_gallery
 from storelens.manifest import load_manifest
@@ -33,10 +34,15 @@ def place(tmp_path: Path, video: Path) -> Path:
     base = {"store": {"id": "s"}, "cameras": [{"id": "a", "source": str(video)}],
             "api": {"database_url": f"sqlite:///{tmp_path / 'events.sqlite'}"}}  # fmt: skip
     write_toml(tmp_path / "good.toml", base)
+    EventStore(base["api"]["database_url"]).close()  # the box's event database exists (api serve made it)
     write_toml(tmp_path / "log-dir.toml", base | {"logging": {"file": str(tmp_path / "empty")}})
     write_toml(tmp_path / "tls-missing.toml", base | {"mqtt": {"url": "mqtts://127.0.0.1:8883",
                                                                "ca_file": str(tmp_path / "nope.pem")}})  # fmt: skip
     write_toml(tmp_path / "not-video.toml", base | {"cameras": [{"id": "a", "source": str(tmp_path / "text.mp4")}]})
+    write_toml(tmp_path / "privacy.toml", base | {"privacy": {"controller": "Shop SA", "contact": "dpo@shop"}})
+    write_toml(tmp_path / "hq.toml", {"database_url": f"sqlite:///{tmp_path / 'hq.sqlite'}"})
+    (tmp_path / "binary.csv").write_bytes(b"transaction_id,store_id\n\xff\xfe\x00\x01\n")
+    (tmp_path / "empty.pw").write_text("\n")
     return tmp_path
 
 
@@ -81,6 +87,20 @@ ROWS = [
     ("log-dir", "edge run --config log-dir.toml", "logging.file"),
     ("tls-missing", "edge run --config tls-missing.toml", "mqtt.ca_file"),
     ("camera-not-video", "edge run --config not-video.toml", "not a readable video"),
+    ("notice-unwritable", "privacy notice --config privacy.toml --out /proc/sign.png", "/proc/"),
+    ("notice-no-controller", "privacy notice --config good.toml --out sign.png", "privacy.controller is not set"),
+    ("record-into-folder", "privacy record --config good.toml --out empty", "is a directory"),
+    ("crm-a-folder", "crm import --config good.toml empty", "is a directory"),
+    ("crm-not-csv", "crm import --config good.toml text.mp4", "expected a .csv or .jsonl file"),
+    ("pos-binary", "pos import --config good.toml binary.csv", "not UTF-8"),
+    ("health-backwards", "report health --config good.toml --from 2026-01-02 --to 2026-01-01", "--to must be after"),
+    ("health-bad-store", "report health --config good.toml --from 2026-01-01 --to 2026-01-02 --store ../x", "--store"),
+    ("bridge-bad-url", "deploy bridge --config good.toml --hq-url http://hq --password-file good.toml --out b",
+     "expected mqtt://HOST:PORT"),
+    ("bridge-empty-password", "deploy bridge --config good.toml --hq-url mqtt://hq:1883 --password-file empty.pw "
+     "--out b", "empty"),
+    ("hq-report-zone", "hq report --config hq.toml --from 2026-01-01 --to 2026-01-02 --timezone Mars/Base",
+     "unknown IANA time zone"),
     ("no-command", "", "a command is required"),
     ("unknown-flag", "gallery list --gallery gallery --colour red", "unrecognized arguments"),
 ]  # fmt: skip
