@@ -186,7 +186,7 @@ def radar_png(result: dict[str, Any], title: str) -> bytes:
     labels = [a.replace("_", " ") for a in AXES]
     angles = [2 * math.pi * i / len(AXES) for i in range(len(AXES))] + [0.0]
     fig = plt.figure(figsize=(6, 6), dpi=100)
-    ax = fig.add_subplot(projection="polar")
+    ax: Any = fig.add_subplot(projection="polar")  # a PolarAxes, which the stubs do not say
     ax.set_theta_offset(math.pi / 2)  # acquisition at the top, then clockwise
     ax.set_theta_direction(-1)
     ref = result.get("reference_scores")
