@@ -13,20 +13,13 @@ from storelens.api.reports import FORMATS, chart_png, footfall_rows, parse_ts
 from storelens.api.routers.tokens import TokenIn
 from storelens.api.store import EventStore, sqlite_file
 from storelens.apps.api import ApiApp
-from storelens.cli_args import bounded, writable_file
+from storelens.cli_args import bounded, timezone_name, writable_file
 from storelens.clock import iso
-from storelens.config import ApiConfig, check_timezone, load_config
+from storelens.config import ApiConfig, load_config
 from storelens.errors import ConfigError
 from storelens.logs import setup_logging
 
 log = logging.getLogger(__name__)
-
-
-def _zone(text: str) -> str:
-    try:
-        return check_timezone(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def cmd_serve(args: argparse.Namespace, emit: Any) -> int:
@@ -130,7 +123,7 @@ def add_api_commands(api_sub: Any, report_sub: Any, add: Any, emit: Any) -> None
     sp.add_argument("--to", dest="end", required=True, metavar="ISO", help="end, exclusive")
     sp.add_argument(
         "--timezone",
-        type=_zone,
+        type=timezone_name,
         metavar="IANA",
         help="whose days and hours (default: store.timezone of --config, else UTC)",
     )
