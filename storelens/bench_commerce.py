@@ -118,7 +118,8 @@ def commerce_markdown(r: dict[str, Any], machine: str, date: str, command: str) 
         f"{r['transactions']:,} transactions (1-3 lines each) imported into a fresh SQLite event store as "
         f"`storelens pos import` does; {CARDS} random members' cards read through the API (token check, "
         "access-log write, every query). Baseline in the same run: the card of the same members without "
-        "commerce data (profile and visits only).",
+        "commerce data (profile and visits only). One import and one rebuild (each takes minutes at this "
+        "scale); the card figures are percentiles of the 500 reads.",
         "",
         "| measure | value | goal |",
         "|---|---|---|",
