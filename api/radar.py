@@ -26,6 +26,7 @@ same period. Without a reference (a new store) the relative scores are 50.
 from __future__ import annotations
 
 import io
+import json
 import statistics
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -102,10 +103,11 @@ def measure(conn: Any, store_id: str, start: datetime, end: datetime, currency: 
     in_period = (events.c.store_id == store_id, events.c.ts >= a, events.c.ts < b)
     entries = new = returning = 0
     for (payload,) in conn.execute(select(events.c.payload).where(events.c.type == "footfall", *in_period)):
-        entries += int(_field(payload, "entries"))
+        entries += int(json.loads(payload)["entries"])
     for (payload,) in conn.execute(select(events.c.payload).where(events.c.type == "visitor", *in_period)):
-        if _field(payload, "entered"):
-            returning, new = (returning + 1, new) if _field(payload, "returning") else (returning, new + 1)
+        visit = json.loads(payload)  # parsed once per event
+        if visit.get("entered"):
+            returning, new = (returning + 1, new) if visit.get("returning") else (returning, new + 1)
     arrivals = conn.execute(
         select(events.c.ts, events.c.member_id, acks.c.at)
         .outerjoin(acks, acks.c.event_id == events.c.event_id)
@@ -134,12 +136,6 @@ def measure(conn: Any, store_id: str, start: datetime, end: datetime, currency: 
         arriving_members=len({m for _, m, _ in arrivals if m}),
         days=(end - start).total_seconds() / 86400,
     )
-
-
-def _field(payload: str, name: str) -> Any:
-    import json
-
-    return json.loads(payload).get(name)
 
 
 def mean_measures(items: list[Measures]) -> Measures | None:

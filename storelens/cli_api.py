@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -61,16 +62,28 @@ def existing_database(url: str, where: str) -> None:
         raise ConfigError(f"no event database at {path} (from {where}); run in the API's folder or pass --config")
 
 
+def period(start: str, end: str, zone: str) -> tuple[datetime, datetime]:
+    """``--from``/``--to`` as UTC instants (a time without an offset is ``zone``'s local time).
+
+    Raises:
+        ConfigError: not ISO 8601 times between 2000 and 2100, or ``--to`` not after ``--from``.
+    """
+    try:
+        a, b = parse_ts(start, zone), parse_ts(end, zone)
+    except ValueError as exc:
+        raise ConfigError(
+            f"--from/--to: expected ISO 8601 times such as 2026-11-21 or 2026-11-21T09:00Z ({exc})"
+        ) from exc
+    if b <= a:
+        raise ConfigError("--to must be after --from")
+    return a, b
+
+
 def cmd_report(args: argparse.Namespace, emit: Any) -> int:
     """Footfall export per store and camera (without --config: the default database, every store in it)."""
     config = load_config(Path(args.config)) if args.config else None
     zone = args.timezone or (config.store.timezone if config else "UTC")
-    try:
-        start, end = parse_ts(args.start, zone), parse_ts(args.end, zone)
-    except ValueError as exc:
-        raise ConfigError(f"--from/--to: expected ISO 8601 times such as 2026-11-21T09:00Z ({exc})") from exc
-    if end <= start:
-        raise ConfigError("--to must be after --from")
+    start, end = period(args.start, args.end, zone)
     url = config.api.database_url if config else ApiConfig().database_url
     existing_database(url, "--config" if config is None else f"api.database_url in {args.config}")
     store = EventStore(url)

@@ -12,13 +12,12 @@ from typing import Any
 from storelens.api.imports import Kind, file_format
 from storelens.api.insights import InsightsBuilder
 from storelens.api.radar import radar_png, store_health
-from storelens.api.reports import parse_ts
 from storelens.api.store import EventStore
-from storelens.cli_api import existing_database
+from storelens.cli_api import existing_database, period
 from storelens.cli_args import bounded, existing_file, writable_file
 from storelens.cli_privacy import write_atomic
 from storelens.config import StoreConfig, load_config
-from storelens.errors import ConfigError, ImportRefused
+from storelens.errors import ImportRefused
 
 
 def cmd_import(args: argparse.Namespace, kind: Kind, emit: Any) -> int:
@@ -52,13 +51,7 @@ def cmd_import(args: argparse.Namespace, kind: Kind, emit: Any) -> int:
 def cmd_health(args: argparse.Namespace, emit: Any) -> int:
     """The store health radar for a period: JSON on stdout, and a PNG with --chart."""
     config = load_config(Path(args.config))
-    zone = config.store.timezone
-    try:
-        start, end = parse_ts(args.start, zone), parse_ts(args.end, zone)
-    except ValueError as exc:
-        raise ConfigError(f"--from/--to: expected ISO 8601 times such as 2026-11-01 ({exc})") from exc
-    if end <= start:
-        raise ConfigError("--to must be after --from")
+    start, end = period(args.start, args.end, config.store.timezone)
     store_id = args.store or config.store.id
     existing_database(config.api.database_url, f"api.database_url in {args.config}")
     store = EventStore(config.api.database_url)

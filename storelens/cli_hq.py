@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from storelens.api.reports import FORMATS, footfall_rows, parse_ts
+from storelens.api.reports import FORMATS, footfall_rows
 from storelens.api.store import EventStore
 from storelens.apps.hq import HqApp
-from storelens.cli_api import existing_database
+from storelens.cli_api import existing_database, period
 from storelens.cli_args import existing_file, new_or_dir, timezone_name
 from storelens.clock import iso
 from storelens.config import MqttConfig, load_config, load_hq_config
@@ -104,12 +104,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     """Footfall (and conversion) of every store, and the chain's total per interval."""
     config = load_hq_config(Path(args.config))
-    try:
-        start, end = parse_ts(args.start, args.timezone), parse_ts(args.end, args.timezone)
-    except ValueError as exc:
-        raise ConfigError(f"--from/--to: expected ISO 8601 times such as 2026-11-21 ({exc})") from exc
-    if end <= start:
-        raise ConfigError("--to must be after --from")
+    start, end = period(args.start, args.end, args.timezone)
     existing_database(config.database_url, f"database_url in {args.config}")
     store = EventStore(config.database_url)
     try:
