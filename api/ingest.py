@@ -67,7 +67,7 @@ class Ingest:
         except ValueError as exc:
             self._reject(topic, "topic", str(exc))
             return
-        if kind == "status":
+        if kind == "status" or camera_id.startswith("_"):  # status; head office's commands and boxes' receipts
             return
         if len(payload) > MAX_PAYLOAD_BYTES:
             self._reject(topic, "payload", f"{len(payload)} bytes, at most {MAX_PAYLOAD_BYTES} accepted")

@@ -317,6 +317,56 @@ class Gallery:
             reason=reason,
         )
 
+    def chain_version(self, member_id: str) -> int:
+        """The version of head office's last change applied to this member here (0: none)."""
+        return self.store.chain_version(member_id)
+
+    def put_chain_member(self, member: MemberInfo, consent: Consent, vectors: NDArray[np.float32], version: int) -> int:
+        """Hold exactly head office's vectors of a member, replacing any, and record the change's version.
+
+        One transaction: a reader sees the old set or the new one. No photo is involved (none leaves a box).
+
+        Args:
+            member: who.
+            consent: the consent head office recorded (already checked against this box's rules).
+            vectors: (K, D) float32, L2-normalised.
+            version: the change's version.
+
+        Returns:
+            K, the vectors now held.
+        """
+        with self._lock, self._consistent():
+            with self.store.write():
+                self._catch_up()
+                at = iso(utc_now())
+                old_ids, _, _ = self.store.member_vectors(member.member_id)
+                photos = [self.directory / p for p in self.store.photo_paths(member.member_id)]
+                self.store.delete_vectors(member.member_id)
+                self.store.upsert_member(member, consent, at)
+                new_ids = [
+                    self.store.add_vector(member.member_id, v, f"hq-{version}-{i}", at) for i, v in enumerate(vectors)
+                ]
+                self.store.set_chain_version(member.member_id, version, "upsert", at)
+                generation = self.store.bump_generation()
+                self.index.remove(old_ids)
+                self._remove_owners(old_ids)
+                ids_arr = np.array(new_ids, dtype=np.int64)
+                self.index.add(ids_arr, np.ascontiguousarray(vectors, dtype=np.float32))
+                self._add_owners(ids_arr, member.member_id)
+                self._staff = (
+                    (self._staff | {member.member_id}) if member.kind == "staff" else self._staff - {member.member_id}
+                )
+                self._maybe_rebuild()
+            for photo in photos:
+                photo.unlink(missing_ok=True)
+            self._after_change(generation)
+        return len(new_ids)
+
+    def note_chain_version(self, member_id: str, version: int, op: str) -> None:
+        """Record that head office's change ``version`` (e.g. an erasure, done by the caller) was applied."""
+        with self.store.write():
+            self.store.set_chain_version(member_id, version, op, iso(utc_now()))
+
     def _after_change(self, generation: int) -> None:
         with self._lock:
             self.index.save(self.directory / INDEX_NAME, generation)

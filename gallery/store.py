@@ -7,7 +7,6 @@ WAL checkpoint after each erasure leaves no copy of them in the log.
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -20,9 +19,10 @@ from numpy.typing import NDArray
 from storelens.clock import iso
 from storelens.errors import GalleryError, SchemaError
 from storelens.gallery.records import Consent, MemberInfo, MemberRecord
+from storelens.members import member_hash as member_hash
 from storelens.migrations import migrate_sqlite
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -86,12 +86,15 @@ def _v4(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE members ADD COLUMN kind TEXT NOT NULL DEFAULT 'member'")
 
 
-MIGRATIONS = {0: _v1, 1: _v2, 2: _v3, 3: _v4}
+def _v5(db: sqlite3.Connection) -> None:
+    """Schema 5: the version of head office's last change applied per member (an erasure's outlives the member)."""
+    db.execute(
+        "CREATE TABLE chain_versions (member_ref TEXT PRIMARY KEY, version INTEGER NOT NULL, op TEXT NOT NULL, "
+        "at TEXT NOT NULL)"
+    )
 
 
-def member_hash(member_id: str) -> str:
-    """A one-way id for the erasure log, so that it never names an erased member."""
-    return hashlib.sha256(("storelens-erasure:" + member_id).encode()).hexdigest()
+MIGRATIONS = {0: _v1, 1: _v2, 2: _v3, 3: _v4, 4: _v5}
 
 
 class GalleryStore:
@@ -244,6 +247,25 @@ class GalleryStore:
             (member_hash(member_id), at, n_vec, n_photo, n_consent, reason),
         )
         return int(n_vec), n_photo, int(n_consent)
+
+    def chain_version(self, member_id: str) -> int:
+        """The version of head office's last change applied to this member here (0: none)."""
+        row = self.db.execute(
+            "SELECT version FROM chain_versions WHERE member_ref = ?", (member_hash(member_id),)
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def set_chain_version(self, member_id: str, version: int, op: str, at: str) -> None:
+        """Record head office's change applied (keyed by the member's hash: it outlives an erasure)."""
+        self.db.execute(
+            "INSERT INTO chain_versions VALUES (?, ?, ?, ?) ON CONFLICT(member_ref) DO UPDATE SET "
+            "version = excluded.version, op = excluded.op, at = excluded.at",
+            (member_hash(member_id), version, op, at),
+        )
+
+    def delete_vectors(self, member_id: str) -> None:
+        """Delete a member's vectors (replaced by head office's set)."""
+        self.db.execute("DELETE FROM vectors WHERE member_id = ?", (member_id,))
 
     def checkpoint(self) -> None:
         """Fold the WAL into the database and truncate it (no erased row survives in the log)."""

@@ -7,21 +7,31 @@ writes it, with the ACL lines the central broker needs for this store, so that n
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from storelens.api.chain_members import ChainMembers, box_status, seen_stores
 from storelens.api.reports import FORMATS, footfall_rows
 from storelens.api.store import EventStore
+from storelens.apps.faces import load_face_models
 from storelens.apps.hq import HqApp
+from storelens.chain import MemberChange, command_topic, receipt_topic
 from storelens.cli_api import existing_database, period
-from storelens.cli_args import existing_file, new_or_dir, timezone_name
+from storelens.cli_args import bounded, existing_file, new_or_dir, timezone_name
 from storelens.clock import iso
-from storelens.config import MqttConfig, load_config, load_hq_config
-from storelens.errors import ConfigError
+from storelens.config import ChainStore, MqttConfig, load_config, load_hq_config
+from storelens.errors import ConfigError, StoreLensError
 from storelens.events import TOPIC_ROOT
+from storelens.gallery.enrol import Enroller
+from storelens.gallery.records import check_consent
 from storelens.logs import setup_logging
+from storelens.manifest import load_manifest
+from storelens.members import Consent, MemberInfo
 
 QUEUE_MESSAGES = 200_000  # a day offline for a busy store: footfall, visitors and arrivals of 4 cameras
 
@@ -53,15 +63,22 @@ def bridge_files(store_id: str, hq_url: str, username: str, password: str, ca_fi
         "restart_timeout 2 30",
         "notifications false",
         "try_private true",
-        f"topic {TOPIC_ROOT}/{store_id}/# out 1",
+        # Out: the store's events and statuses, and its receipts; in: head office's commands for this store.
+        # Listed kind by kind so that a command brought in is never sent back out (brokers without
+        # try_private, e.g. RabbitMQ, would loop it).
+        *(f"topic {TOPIC_ROOT}/{store_id}/+/{kind} out 1" for kind in ("arrival", "visitor", "footfall", "status")),
+        f"topic {receipt_topic(store_id)} out 1",
+        f"topic {command_topic(store_id)} in 1",
     ]
     if tls:
         lines.append(f"bridge_cafile {ca_file or '/etc/ssl/certs/ca-certificates.crt'}")
     acl = [
         f"# The central broker's ACL for store {store_id} (its bridge logs in as {username}): it may publish",
-        "# under its own topic only.",
+        "# its own events, statuses and receipts only, and read head office's commands for it only.",
         f"user {username}",
-        f"topic write {TOPIC_ROOT}/{store_id}/#",
+        *(f"topic write {TOPIC_ROOT}/{store_id}/+/{kind}" for kind in ("arrival", "visitor", "footfall", "status")),
+        f"topic write {receipt_topic(store_id)}",
+        f"topic read {command_topic(store_id)}",
         "",
     ]
     return {"storelens-bridge.conf": "\n".join(lines) + "\n", f"hq-acl-{store_id}.conf": "\n".join(acl)}
@@ -125,6 +142,131 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _registry(config_path: str) -> tuple[Any, EventStore, ChainMembers]:
+    config = load_hq_config(Path(config_path))
+    store = EventStore(config.database_url)
+    return config, store, ChainMembers(store.engine)
+
+
+def _out(args: argparse.Namespace, rows: list[dict[str, Any]], text: Any) -> None:
+    if args.json:
+        for row in rows:
+            sys.stdout.write(json.dumps(row, sort_keys=True) + "\n")
+    else:
+        for row in rows:
+            print(text(row))
+
+
+def cmd_enroll(args: argparse.Namespace) -> int:
+    """Enrol a member at head office; ``hq serve`` sends them to every box their consent covers."""
+    config = load_hq_config(Path(args.config))
+    box = config.enrolment_config()
+    rules = box.privacy_rules()
+    member = MemberInfo(member_id=args.member_id, name=args.name or "")
+    consent = Consent(
+        reference=args.consent,
+        notice_version=args.notice_version or config.enrolment.notice_version,
+        purpose=args.purpose or config.enrolment.purpose,
+        minor=args.minor,
+        guardian_reference=args.guardian_consent,
+        separate=args.separate_consent,
+        written_release=args.written_release,
+        profile=rules.profile,
+    )
+    check_consent(consent, rules)  # before the models load
+    listed = [s for s in (args.stores or "").split(",") if s]
+    if args.scope == "home" and not args.home_store:
+        raise StoreLensError("--scope home needs --home-store STORE")
+    if args.scope == "stores" and not listed:
+        raise StoreLensError("--scope stores needs --stores A,B")
+    spec = load_manifest().recogniser_of(box.models.pack)
+    vectors = Enroller(load_face_models(box), box.enrolment, rules).vectors([Path(p) for p in args.photos])
+    store = EventStore(config.database_url)
+    try:
+        registry = ChainMembers(store.engine)
+        known = sorted({s.id for s in config.stores} | set(seen_stores(store.engine)))
+        version, targets = registry.enrol(
+            member,
+            consent,
+            spec.name,
+            np.stack([v.vector for v in vectors]),
+            args.scope,
+            args.home_store,
+            listed,
+            known,
+        )
+    finally:
+        store.close()
+    print(
+        f"enrolled {member.member_id} at head office (version {version}, {len(vectors)} photo(s), scope {args.scope}): "
+        f"queued for {', '.join(targets)}"
+    )
+    return 0
+
+
+def cmd_erase(args: argparse.Namespace) -> int:
+    """Erase a member at head office and queue the erasure for every box that held them."""
+    _, store, registry = _registry(args.config)
+    try:
+        done = registry.erase(args.member_id, args.reason)
+        traces = store.erase_member(args.member_id, done[0] if done else None)
+    finally:
+        store.close()
+    if done is None and not any(traces.values()):
+        raise StoreLensError(f"member {args.member_id}: head office holds nothing of them")
+    erasure_id, boxes = done if done else ("(head office only)", [])
+    removed = ", ".join(f"{k} {v}" for k, v in traces.items() if v) or "no events"
+    print(
+        f"{erasure_id}: {args.member_id} erased at head office ({removed}); "
+        + (f"waiting for {len(boxes)} box(es) to confirm: {', '.join(boxes)}" if boxes else "no box held them")
+    )
+    return 0
+
+
+def cmd_members(args: argparse.Namespace) -> int:
+    """Members enrolled at head office, and per store what its box has confirmed."""
+    _, store, registry = _registry(args.config)
+    try:
+        rows = registry.members()
+    finally:
+        store.close()
+
+    def text(r: dict[str, Any]) -> str:
+        states = ", ".join(f"{s}: {d['op']} {d['state']}" for s, d in r["stores"].items())
+        return f"{r['member_id']} v{r['version']} scope {r['scope']}: {states}"
+
+    _out(args, rows, text)
+    return 0
+
+
+def cmd_erasures(args: argparse.Namespace) -> int:
+    """Erasures: which boxes have confirmed (with their receipts) and which are still pending."""
+    _, store, registry = _registry(args.config)
+    try:
+        rows = registry.erasures(args.member_id)
+    finally:
+        store.close()
+
+    def text(r: dict[str, Any]) -> str:
+        state = f"complete {r['completed_at']}" if r["completed_at"] else "pending"
+        pending = ", ".join(p["store_id"] for p in r["pending"]) or "none"
+        return f"{r['erasure_id']} ({state}): confirmed by {', '.join(r['confirmed']) or 'none'}; pending: {pending}"
+
+    _out(args, rows, text)
+    return 0
+
+
+def cmd_boxes(args: argparse.Namespace) -> int:
+    """Each store's cameras: last status, when, frame rate."""
+    _, store, _ = _registry(args.config)
+    try:
+        rows = box_status(store.engine)
+    finally:
+        store.close()
+    _out(args, rows, lambda r: f"{r['store_id']}/{r['camera_id']}: {r['state']} at {r['ts']} ({r['fps']:.1f} fps)")
+    return 0
+
+
 def add_hq_commands(sub: Any, add: Any) -> None:
     """Register ``deploy bridge`` and ``hq serve | report``."""
     deploy = sub.add_parser("deploy", help="join a store to the chain").add_subparsers(dest="sub", metavar="SUBCOMMAND")
@@ -137,6 +279,37 @@ def add_hq_commands(sub: Any, add: Any) -> None:
     sp.add_argument("--out", required=True, type=new_or_dir, help="folder to write the two files into")
     hq = sub.add_parser("hq", help="head office").add_subparsers(dest="sub", metavar="SUBCOMMAND")
     sp = add(hq, "serve", cmd_serve, "every store's events into the chain's database")
+    sp.add_argument("--config", required=True, type=existing_file)
+    sp = add(hq, "enroll", cmd_enroll, "enrol a member chain-wide, in listed stores or at home (with consent)")
+    sp.add_argument("--config", required=True, type=existing_file)
+    sp.add_argument("--member-id", required=True, type=bounded(MemberInfo, "member_id"))
+    sp.add_argument("--consent", required=True, metavar="REF", type=bounded(Consent, "reference"))
+    sp.add_argument("--name", default="", type=bounded(MemberInfo, "name"))
+    sp.add_argument(
+        "--scope",
+        choices=["home", "stores", "chain"],
+        default="home",
+        help="where the consent lets the member be recognised (default: home store only)",
+    )
+    sp.add_argument("--home-store", type=bounded(ChainStore, "id"), metavar="STORE")
+    sp.add_argument("--stores", metavar="A,B", help="the stores of --scope stores, comma-separated")
+    sp.add_argument("--notice-version")
+    sp.add_argument("--purpose")
+    sp.add_argument("--minor", action="store_true")
+    sp.add_argument("--guardian-consent", metavar="REF", type=bounded(Consent, "guardian_reference"))
+    sp.add_argument("--separate-consent", action="store_true")
+    sp.add_argument("--written-release", metavar="REF", type=bounded(Consent, "written_release"))
+    sp.add_argument("photos", nargs="+", metavar="PHOTO")
+    sp = add(hq, "erase", cmd_erase, "erase a member at head office and on every box that held them")
+    sp.add_argument("--config", required=True, type=existing_file)
+    sp.add_argument("--member-id", required=True, type=bounded(MemberInfo, "member_id"))
+    sp.add_argument("--reason", default="erasure request", type=bounded(MemberChange, "reason"))
+    sp = add(hq, "members", cmd_members, "members enrolled at head office and what each box confirmed", True)
+    sp.add_argument("--config", required=True, type=existing_file)
+    sp = add(hq, "erasures", cmd_erasures, "erasures: boxes confirmed and pending", True)
+    sp.add_argument("--config", required=True, type=existing_file)
+    sp.add_argument("--member-id", type=bounded(MemberInfo, "member_id"), help="only this member's")
+    sp = add(hq, "boxes", cmd_boxes, "each store camera's last status", True)
     sp.add_argument("--config", required=True, type=existing_file)
     sp = add(hq, "report", cmd_report, "footfall and conversion of every store")
     sp.add_argument("--config", required=True, type=existing_file)

@@ -437,6 +437,21 @@ class HqApiConfig(_Section):
     port: int = Field(default=8090, ge=1, le=65535, description="Port to listen on")
 
 
+class ChainStore(_Section):
+    """One store of the chain, as head office knows it (reports group and rank by these)."""
+
+    id: str = Field(pattern=IDENT, description="The store's id (its boxes' store.id)")
+    name: str = Field(default="", max_length=200, description="Human-readable name")
+    region: str = Field(default="", max_length=80, description="Region, for regional reports")
+    city: str = Field(default="", max_length=80, description="City")
+    timezone: str = Field(default="UTC", description="IANA time zone: the store's days in chain reports")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        return check_timezone(value)
+
+
 class HqConfig(_Section):
     """Head office (``storelens hq serve``): the central broker, PostgreSQL, the chain API."""
 
@@ -452,9 +467,43 @@ class HqConfig(_Section):
         description="Subscribe as a shared subscription of this group ($share/GROUP/...), so that several "
         "head-office processes share the load (MQTT 5 brokers: Mosquitto, EMQX, HiveMQ, RabbitMQ 3.13+)",
     )
+    chase_seconds: float = Field(
+        default=60.0,
+        ge=0.2,
+        le=86400,
+        description="A member change or erasure a box has not confirmed is sent again after this long",
+    )
+    stores: list[ChainStore] = Field(
+        default_factory=list,
+        description="The chain's stores ([[stores]] tables): names, regions, time zones; chain-wide members go "
+        "to these and to any store whose events have arrived",
+    )
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     api: HqApiConfig = Field(default_factory=HqApiConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    models: ModelsConfig = Field(default_factory=ModelsConfig, description="Enrolment at head office: the boxes' pack")
+    detection: DetectionConfig = Field(default_factory=DetectionConfig)
+    enrolment: EnrolmentConfig = Field(default_factory=EnrolmentConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig, description="The profile consents are taken under")
+
+    @model_validator(mode="after")
+    def _unique_stores(self) -> HqConfig:
+        ids = [s.id for s in self.stores]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ValueError(f"stores: {', '.join(twice)} listed twice")
+        return self
+
+    def enrolment_config(self) -> Config:
+        """A box's configuration with head office's models, enrolment and privacy settings (enrolling here)."""
+        return Config(
+            store=StoreConfig(id=self.id),
+            cameras=[CameraConfig.model_validate({"id": "enrolment", "source": "none"})],
+            models=self.models,
+            detection=self.detection,
+            enrolment=self.enrolment,
+            privacy=self.privacy,
+        )
 
 
 def load_hq_config(path: Path) -> HqConfig:

@@ -1,8 +1,8 @@
 """The store API process, wired in one place: event store, services, MQTT ingest, the app, uvicorn.
 
 Start steps, in order: open the event store; build the services (face models and gallery load on first
-use); connect the ingest and subscribe; start the retention and insights workers; serve. ``stop()`` undoes
-them in reverse.
+use); connect the ingest and subscribe (the store's events, and head office's member changes for the chain
+agent); start the retention and insights workers; serve. ``stop()`` undoes them in reverse.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from storelens.api.app import create_app
+from storelens.api.chain_agent import ChainAgent
 from storelens.api.ingest import Ingest, ingest_transport
 from storelens.api.insights import InsightsBuilder, InsightsWorker
 from storelens.api.services import Services
@@ -122,6 +123,7 @@ class ApiApp:
         transport = ingest_transport(config.mqtt, config.store.id)
         self.ingest = Ingest(self.services.store, transport, config.store.id, on_new=self.services.push)
         self.services.mqtt_subscribed = transport.subscribed
+        self.chain = ChainAgent(self.services, transport, config.store.id)  # head office's member changes
         rules = config.privacy_rules()
         self.retention = RetentionWorker(
             self.services.store, rules.event_retention_days, rules.access_log_days, RETENTION_EVERY_SECONDS

@@ -1,8 +1,10 @@
-"""The head-office process, wired in one place: the chain's database and the ingest of every store's events.
+"""The head-office process, wired in one place: every store's events and statuses in, members and erasures out.
 
-Start steps, in order: open the database (PostgreSQL in production, migrated like a store's); connect to
-the central broker with a persistent session (a shared subscription when ``shared_group`` is set) and
-subscribe to every store's topics; run until SIGTERM or Ctrl-C. ``stop()`` undoes them in reverse.
+Start steps, in order: open the database (PostgreSQL in production, migrated like a store's) and the member
+registry; connect to the central broker with a persistent session (a shared subscription when
+``shared_group`` is set) and subscribe to every store's events, statuses and receipts; start the
+distributor, which sends pending member changes and erasures and sends them again every ``chase_seconds``
+until each box has confirmed; run until SIGTERM or Ctrl-C. ``stop()`` undoes them in reverse.
 
 Every store's events arrive over the store brokers' Mosquitto bridges. The ingest is the store API's
 (``storelens.api.ingest``): the same validation, a payload whose store id differs from its topic's is
@@ -16,16 +18,73 @@ import signal
 import threading
 from typing import Any
 
+from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
+
+from storelens.api.chain_members import ChainMembers, record_status
 from storelens.api.ingest import Ingest
 from storelens.api.store import EventStore
+from storelens.bounds import MAX_PAYLOAD_BYTES
+from storelens.chain import BoxReceipt, command_topic, receipt_topic
 from storelens.config import HqConfig
 from storelens.edge.mqtt import MqttTransport
+from storelens.events import StatusEvent, parse_topic, topic_filter
+from storelens.transport import Transport
 
 log = logging.getLogger(__name__)
 
 
+class Distributor:
+    """Sends what the member registry says is due, in its own thread, until stopped.
+
+    Args:
+        members: the registry (the queue).
+        transport: the central broker connection.
+        chase_seconds: resend a change a box has not confirmed after this long.
+    """
+
+    def __init__(self, members: ChainMembers, transport: Transport, chase_seconds: float) -> None:
+        self.members, self.transport, self.chase_seconds = members, transport, chase_seconds
+        self.sent = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def send_due(self) -> int:
+        """Publish every change due now (nothing while the broker is away); returns how many."""
+        if not self.transport.is_connected():
+            return 0
+        due = self.members.due(self.chase_seconds)
+        for out in due:
+            self.transport.publish(command_topic(out.store_id), out.change.model_dump_json().encode(), qos=1)
+        self.sent += len(due)
+        return len(due)
+
+    def _run(self) -> None:
+        tick = min(1.0, self.chase_seconds / 2)
+        try:
+            while not self._stop.wait(tick):
+                try:
+                    self.send_due()
+                except SQLAlchemyError as exc:
+                    log.error("member distribution: database error, retried: %s", exc.__class__.__name__)
+        finally:
+            self._stop.set()
+
+    def start(self) -> None:
+        """Run in the background."""
+        self._thread = threading.Thread(target=self._run, name="distributor", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop (waits for a round in progress)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+            self._thread = None
+
+
 class HqApp:
-    """Every store's events into the chain's database.
+    """Every store's events into the chain's database; members and erasures out to the boxes.
 
     Args:
         config: the head-office configuration.
@@ -34,13 +93,55 @@ class HqApp:
     def __init__(self, config: HqConfig) -> None:
         self.config = config
         self.store = EventStore(config.database_url)
+        self.members = ChainMembers(self.store.engine)
         self.transport = MqttTransport(config.mqtt, f"storelens-hq-{config.id}"[:64], persistent_session=True)
         self.ingest = Ingest(self.store, self.transport, "+", shared_group=config.shared_group)
+        self.transport.subscribe(receipt_topic(), self._on_receipt)
+        self.transport.subscribe(topic_filter("+", "+", "status"), self._on_status)
+        self.distributor = Distributor(self.members, self.transport, config.chase_seconds)
+        self.receipts = 0
         self._stop = threading.Event()
 
+    def _refuse(self, topic: str, why: str) -> None:
+        log.warning("refused a message on %s: %s", topic[:200], why[:300])
+
+    def _on_receipt(self, topic: str, payload: bytes) -> None:
+        store_id = topic.split("/")[2]
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            self._refuse(topic, f"{len(payload)} bytes")
+            return
+        try:
+            receipt = BoxReceipt.model_validate_json(payload)
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            self._refuse(topic, f"{'.'.join(str(p) for p in first['loc']) or 'payload'}: {first['msg']}")
+            return
+        if receipt.store_id != store_id:
+            self._refuse(topic, f"a receipt of store {receipt.store_id} under store {store_id}'s topic")
+            return
+        if self.members.receipt(receipt):
+            self.receipts += 1
+        else:
+            log.info("receipt %s from %s matches no change (already superseded)", receipt.receipt_id, store_id)
+
+    def _on_status(self, topic: str, payload: bytes) -> None:
+        try:
+            store_id, camera_id, _ = parse_topic(topic)
+            if camera_id.startswith("_") or len(payload) > MAX_PAYLOAD_BYTES:
+                return
+            status = StatusEvent.model_validate_json(payload)
+        except (ValueError, ValidationError) as exc:
+            self._refuse(topic, str(exc).splitlines()[0])
+            return
+        if (status.store_id, status.camera_id) != (store_id, camera_id):
+            self._refuse(topic, "the status names another store or camera than its topic")
+            return
+        record_status(self.store.engine, status)
+
     def start(self, wait_seconds: float = 15.0) -> bool:
-        """Connect and subscribe in the background; True once the broker has acknowledged the subscription."""
+        """Connect and subscribe in the background, start distributing; True once subscribed."""
         self.ingest.start()
+        self.distributor.start()
         return self.transport.wait_subscribed(wait_seconds)
 
     def serve(self) -> None:
@@ -60,6 +161,7 @@ class HqApp:
         self._stop.set()
 
     def stop(self) -> None:
-        """Disconnect, then close the database."""
+        """Stop distributing, disconnect, then close the database."""
+        self.distributor.stop()
         self.ingest.stop()
         self.store.close()

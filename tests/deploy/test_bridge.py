@@ -8,9 +8,7 @@ broker, and a store cannot publish under another store's topic.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,81 +22,26 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from storelens.apps.hq import HqApp
 from storelens.clock import iso, utc_now
-from storelens.config import HqConfig
 from storelens.events import ArrivalEvent, FootfallEvent, topic
+from tests.helpers.chain import Chain
 from tests.helpers.cli import run_cli
 from tests.helpers.configs import write_toml
-from tests.helpers.services import ServerProcess, free_port
 
 STORES = ("store-a", "store-b")
-HQ_USER, HQ_PASSWORD = "storelens-hq", "hq-" + uuid.uuid4().hex[:8]
 pytestmark = pytest.mark.skipif(shutil.which("mosquitto_passwd") is None, reason="needs Debian's mosquitto")
-
-
-class Broker(ServerProcess):
-    """A Mosquitto with a configuration of our own; stopped gracefully, so that it saves its sessions."""
-
-    def __init__(self, workdir: Path, name: str, extra: str, port: int | None = None) -> None:
-        self.port = port or free_port()
-        data = workdir / f"{name}-data"
-        data.mkdir()
-        self.conf = workdir / f"{name}.conf"
-        self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\npersistence_location {data}/\nautosave_interval 1\n{extra}\n"
-            + ("user root\n" if os.geteuid() == 0 else "")  # as root it would become `mosquitto`: our files are 0700
-        )
-        self.log = workdir / f"{name}.log"
-
-    def argv(self) -> list[str]:
-        return [shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(self.conf)]
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(10)
-            self.proc = None
-        super().stop()
-
-
-def passwd(path: Path, user: str, password: str) -> None:
-    flags = ["-b"] if path.exists() else ["-c", "-b"]
-    subprocess.run(["mosquitto_passwd", *flags, str(path), user, password], check=True, capture_output=True)
 
 
 @pytest.fixture
 def chain(tmp_path: Path) -> Iterator[dict[str, Any]]:
-    hq_port = free_port()
-    acl = [f"user {HQ_USER}", "topic read storelens/v1/#", ""]
-    passwords = tmp_path / "hq.passwd"
-    passwd(passwords, HQ_USER, HQ_PASSWORD)
-    stores = {}
+    stores = {s: {"store": {"id": s}, "cameras": [{"id": "door", "source": "0"}]} for s in STORES}
+    built = Chain(tmp_path, stores)
     for store_id in STORES:
-        data = {"store": {"id": store_id}, "cameras": [{"id": "door", "source": "0"}]}
-        cfg = write_toml(tmp_path / f"{store_id}.toml", data)
-        secret = tmp_path / f"{store_id}.pw"
-        secret.write_text(f"pw-{store_id}-{uuid.uuid4().hex[:6]}\n")
-        out = tmp_path / f"{store_id}-bridge"
-        done = run_cli("deploy", "bridge", "--config", str(cfg), "--hq-url", f"mqtt://127.0.0.1:{hq_port}",
-                       "--password-file", str(secret), "--out", str(out))  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        assert secret.read_text().strip() not in done.stdout + done.stderr  # the password is never printed
-        assert (out / "storelens-bridge.conf").stat().st_mode & 0o077 == 0  # and its file is the owner's alone
-        passwd(passwords, f"store-{store_id}", secret.read_text().strip())
-        acl.append((out / f"hq-acl-{store_id}.conf").read_text())
-        stores[store_id] = (out / "storelens-bridge.conf").read_text()
-    (tmp_path / "hq.acl").write_text("\n".join(acl))
-    auth = f"allow_anonymous false\npassword_file {passwords}\nacl_file {tmp_path / 'hq.acl'}\npersistence true"
-    hq = Broker(tmp_path, "hq", auth, port=hq_port).start()
-    brokers = {s: Broker(tmp_path, s, "allow_anonymous true\n" + text).start() for s, text in stores.items()}
-    app = HqApp(HqConfig(database_url=f"sqlite:///{tmp_path / 'hq.sqlite'}",
-                         mqtt={"url": f"mqtt://127.0.0.1:{hq_port}", "username": HQ_USER,
-                               "password": HQ_PASSWORD}))  # fmt: skip
-    assert app.start(15)
-    yield {"hq": hq, "brokers": brokers, "app": app, "passwords": passwords, "tmp": tmp_path}
-    app.stop()
-    for b in brokers.values():
-        b.stop()
-    hq.stop()
+        assert built.secrets[store_id] not in built.bridge_output  # the password is never printed
+        conf = built.bridge_files[store_id] / "storelens-bridge.conf"
+        assert conf.stat().st_mode & 0o077 == 0  # and its file is the owner's alone
+    built.start()
+    yield {"hq": built.hq, "brokers": built.brokers, "app": built.app, "tmp": tmp_path, "chain": built}
+    built.stop()
 
 
 def publish(port: int, events: list[tuple[str, Any]], user: str | None = None, password: str | None = None) -> None:
@@ -162,7 +105,7 @@ def test_every_store_event_reaches_head_office_once_across_an_outage(chain) -> N
 
 def test_a_store_cannot_publish_under_another_stores_topic(chain) -> None:
     app, hq = chain["app"], chain["hq"]
-    secret = (chain["tmp"] / "store-a.pw").read_text().strip()
+    secret = chain["chain"].secrets["store-a"]
     name, event = footfall("store-b", 5, entries=99)
     publish(hq.port, [(name, event)], user="store-store-a", password=secret)  # the broker's ACL drops it
     _, lying = footfall("store-b", 6, entries=98)  # under its own topic, but saying it is store-b

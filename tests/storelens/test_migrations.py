@@ -67,6 +67,7 @@ def test_gallery_v1_upgrades_and_keeps_members(tmp_path: Path) -> None:
     for column in ("separate", "written_release", "profile"):  # schema 3's consent columns
         db.execute(f"ALTER TABLE consents DROP COLUMN {column}")
     db.execute("ALTER TABLE members DROP COLUMN kind")  # schema 4's staff list
+    db.execute("DROP TABLE chain_versions")  # schema 5's versions of head office's changes
     db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     db.commit()
     db.close()
@@ -77,7 +78,8 @@ def test_gallery_v1_upgrades_and_keeps_members(tmp_path: Path) -> None:
     assert kept.kind == "member" and not g.is_staff("b")
     assert g.remove("a").removed_consents == 1
     logged = g.store.db.execute("SELECT consents FROM erasures").fetchone()[0]
-    assert logged == 1 and g.store.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "4"
+    assert logged == 1 and g.store.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "5"
+    assert g.chain_version("b") == 0
     g.close()
 
 

@@ -1,0 +1,224 @@
+"""Head office's member changes applied on a box: once, in version order, whatever the repetition; hostile
+changes refused; and the registry at head office following the receipts (in-memory broker, real gallery and
+databases)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from storelens.api.chain_agent import ChainAgent
+from storelens.api.chain_members import ChainMembers, chain_members, deliveries, erasures
+from storelens.api.services import Services
+from storelens.api.store import EventStore
+from storelens.apps.hq import Distributor
+from storelens.chain import BoxReceipt, MemberChange, command_topic, encode_vectors, receipt_topic
+from storelens.config import Config
+from storelens.events import ArrivalEvent
+from storelens.gallery.factory import open_gallery
+from storelens.manifest import load_manifest
+from storelens.members import Consent, MemberInfo
+from tests.helpers.transport import MemoryBroker, MemoryTransport
+
+SPEC = load_manifest().recogniser_of("default")
+RNG = np.random.default_rng(7)
+
+
+def unit(k: int) -> np.ndarray:
+    v = RNG.normal(size=(k, int(SPEC.embedding_size or 0))).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+SETS = {1: unit(2), 2: unit(3), 3: unit(1), 4: unit(2)}  # the vectors of each version
+
+
+def box_config(tmp: Path, store_id: str, profile: str = "custom") -> Config:
+    return Config.model_validate(
+        {
+            "store": {"id": store_id},
+            "cameras": [{"id": "door", "source": "0"}],
+            "gallery": {"dir": str(tmp / store_id / "gallery")},
+            "api": {"database_url": f"sqlite:///{tmp / store_id / 'events.sqlite'}"},
+            "privacy": {"profile": profile},
+        }
+    )
+
+
+class Box:
+    """A store box's chain agent on a memory broker, with a real gallery and event store."""
+
+    def __init__(self, tmp: Path, broker: MemoryBroker, store_id: str, profile: str = "custom") -> None:
+        (tmp / store_id).mkdir(parents=True, exist_ok=True)
+        config = box_config(tmp, store_id, profile)
+        self.store = EventStore(config.api.database_url)
+        self.services = Services(config, self.store, gallery=lambda: open_gallery(config, SPEC))
+        self.transport = MemoryTransport(broker, f"api-{store_id}", persistent_session=True)
+        self.agent = ChainAgent(self.services, self.transport, store_id)
+        self.receipts: list[BoxReceipt] = []
+        self.transport.start()
+
+    def held(self, member_id: str) -> np.ndarray:
+        return self.services.gallery().store.member_vectors(member_id)[1]
+
+    def close(self) -> None:
+        self.transport.stop()
+        self.services.close()
+
+
+@pytest.fixture
+def box(tmp_path: Path):
+    b = Box(tmp_path, MemoryBroker(), "store-a")
+    yield b
+    b.close()
+
+
+def change(
+    version: int, op: str = "upsert", store_id: str = "store-a", member_id: str = "M-1", **kw: Any
+) -> MemberChange:
+    if op == "erase":
+        return MemberChange(store_id=store_id, member_id=member_id, version=version, op="erase", reason="request")
+    fields: dict[str, Any] = {
+        "store_id": store_id,
+        "member_id": member_id,
+        "version": version,
+        "op": "upsert",
+        "model": SPEC.name,
+        "vectors": encode_vectors(SETS[version]),
+        "member": MemberInfo(member_id=member_id, name="Ada"),
+        "consent": Consent(reference="CF-1", notice_version="1", purpose="vip-recognition"),
+    }
+    return MemberChange.model_validate({**fields, **kw})
+
+
+@pytest.mark.parametrize(
+    ("steps", "outcomes", "held_version"),
+    [
+        ([(1, "upsert")], ["applied"], 1),
+        ([(1, "upsert"), (1, "upsert")], ["applied", "already"], 1),
+        ([(2, "upsert"), (1, "upsert")], ["applied", "already"], 2),  # out of order: the older one is ignored
+        ([(1, "upsert"), (2, "upsert")], ["applied", "applied"], 2),  # a newer set replaces the vectors
+        ([(3, "erase"), (2, "upsert")], ["applied", "already"], None),  # an erasure outlives a late upsert
+        ([(1, "upsert"), (2, "erase"), (2, "erase")], ["applied", "applied", "already"], None),
+        ([(1, "upsert"), (2, "erase"), (4, "upsert")], ["applied", "applied", "applied"], 4),  # enrolled again
+    ],
+)
+def test_changes_apply_once_in_version_order(box: Box, steps, outcomes, held_version) -> None:
+    got = [box.agent.apply(change(v, op)).outcome for v, op in steps]
+    assert got == outcomes
+    held = box.held("M-1")
+    if held_version is None:
+        assert len(held) == 0 and box.services.gallery().store.member("M-1") is None
+    else:
+        np.testing.assert_allclose(held, SETS[held_version], atol=1e-6)
+        assert len(box.services.gallery()) == len(SETS[held_version])  # the index holds exactly this set
+
+
+@pytest.mark.parametrize(
+    ("payload", "why"),
+    [
+        (change(1, model="scrfd_dlib_resnet").model_dump_json(), "recognises with"),
+        (change(1, vectors=encode_vectors(unit(1)[:, :64])).model_dump_json(), "values, the recogniser makes"),
+        (change(1, vectors=encode_vectors(2 * unit(1))).model_dump_json(), "not a finite unit vector"),
+        (change(1).model_dump_json().replace(encode_vectors(SETS[1])[0], "not base64!"), "not base64"),
+        (change(1, consent=Consent(reference="CF-1", notice_version="1", purpose="p", profile="eu")).model_dump_json(),
+         "privacy profile eu"),
+    ],
+)  # fmt: skip
+def test_a_change_the_box_cannot_hold_is_refused_with_the_reason(box: Box, payload: str, why: str) -> None:
+    seen: list[bytes] = []
+    hq = MemoryTransport(box.transport.broker, "hq")
+    hq.subscribe(receipt_topic(), lambda t, p: seen.append(p))
+    hq.start()
+    hq.publish(command_topic("store-a"), payload.encode())
+    receipt = BoxReceipt.model_validate_json(seen[0])
+    assert receipt.outcome == "refused" and why in receipt.detail
+    assert receipt.held_vectors == 0 and len(box.services.gallery()) == 0
+    assert "M-1" not in seen[0].decode()  # a receipt names the member only by hash
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"{not json",
+        json.dumps({"v": 1, "store_id": "store-a", "member_id": "M-1", "version": 1, "op": "drop"}).encode(),
+        change(1, store_id="store-b").model_dump_json().encode(),  # addressed to another store
+        change(1).model_dump_json().replace('"erase"', '"erase"').replace("}", ', "x": 1}', 1).encode(),
+        b"{" + b" " * (600 * 1024) + b"}",
+    ],
+)
+def test_a_hostile_message_changes_nothing_and_gets_no_receipt(box: Box, payload: bytes) -> None:
+    seen: list[bytes] = []
+    hq = MemoryTransport(box.transport.broker, "hq")
+    hq.subscribe(receipt_topic(), lambda t, p: seen.append(p))
+    hq.start()
+    hq.publish(command_topic("store-a"), payload)
+    assert seen == [] and box.agent.refused_messages == 1 and len(box.services.gallery()) == 0
+
+
+def test_an_erasure_from_head_office_also_clears_the_event_store(box: Box) -> None:
+    box.agent.apply(change(1))
+    box.store.add(
+        ArrivalEvent(store_id="store-a", camera_id="door", member_id="M-1", similarity=0.9, track_id=3).model_dump()
+    )
+    box.store.put_member("M-1", {"name": "Ada"})
+    receipt = box.agent.apply(change(2, "erase"))
+    assert receipt.outcome == "applied" and receipt.held_vectors == 0
+    assert (
+        receipt.removed["vectors"] == 2 and receipt.removed["arrival_events"] == 1 and receipt.removed["profile"] == 1
+    )
+    assert box.store.member("M-1") is None and box.store.count("vip_arrival") == 0
+
+
+def test_head_office_follows_the_receipts_until_every_box_confirmed(tmp_path: Path) -> None:
+    broker = MemoryBroker()
+    boxes = {s: Box(tmp_path, broker, s) for s in ("store-a", "store-b", "store-c")}
+    registry = ChainMembers(EventStore(f"sqlite:///{tmp_path / 'hq.sqlite'}").engine)
+    hq = MemoryTransport(broker, "hq", persistent_session=True)
+    hq.subscribe(receipt_topic(), lambda t, p: registry.receipt(BoxReceipt.model_validate_json(p)))
+    hq.start()
+    distributor = Distributor(registry, hq, chase_seconds=3600)
+    consent = Consent(reference="CF-9", notice_version="1", purpose="vip-recognition")
+    known = sorted(boxes)
+
+    registry.enrol(
+        MemberInfo(member_id="M-9"), consent, SPEC.name, SETS[1], "stores", None, ["store-a", "store-b"], known
+    )
+    registry.enrol(MemberInfo(member_id="M-8"), consent, SPEC.name, SETS[2], "home", "store-c", [], known)
+    boxes["store-b"].transport.stop()  # store-b is away
+    assert distributor.send_due() == 3
+    assert distributor.send_due() == 0  # nothing due again before chase_seconds
+    states = {m["member_id"]: {s: d["state"] for s, d in m["stores"].items()} for m in registry.members()}
+    assert states == {"M-9": {"store-a": "confirmed", "store-b": "pending"}, "M-8": {"store-c": "confirmed"}}
+    boxes["store-b"].transport.start()  # back: its persistent session held the change
+    assert {s: d["state"] for s, d in registry.members()[1]["stores"].items()} == {
+        "store-a": "confirmed",
+        "store-b": "confirmed",
+    }
+    assert [len(boxes[s].held("M-9")) for s in known] == [2, 2, 0]
+
+    # scope narrowed to store-a: store-b gets an erasure
+    registry.enrol(MemberInfo(member_id="M-9"), consent, SPEC.name, SETS[1], "home", "store-a", [], known)
+    distributor.send_due()
+    assert [len(boxes[s].held("M-9")) for s in known] == [2, 0, 0]
+
+    boxes["store-a"].transport.stop()
+    erasure_id, pending = registry.erase("M-9", "erasure request") or ("", [])
+    assert pending == ["store-a", "store-b"]  # every box that ever held them
+    distributor.send_due()
+    [row] = registry.erasures("M-9")
+    assert list(row["confirmed"]) == ["store-b"] and [p["store_id"] for p in row["pending"]] == ["store-a"]
+    boxes["store-a"].transport.start()
+    [row] = registry.erasures("M-9")
+    assert row["completed_at"] and not row["pending"] and row["confirmed"]["store-a"]["removed"]["vectors"] == 2
+    assert [len(boxes[s].held("M-9")) for s in known] == [0, 0, 0]
+    with registry.engine.connect() as conn:
+        for table in (chain_members, deliveries, erasures):
+            assert "M-9" not in json.dumps([list(r) for r in conn.execute(select(table))], default=str)
+    assert erasure_id == row["erasure_id"]
+    for b in boxes.values():
+        b.close()
