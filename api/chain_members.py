@@ -344,18 +344,26 @@ class ChainMembers:
         with self.engine.begin() as conn:
             done = conn.execute(
                 deliveries.update()
-                .where(deliveries.c.change_id == receipt.change_id, deliveries.c.store_id == receipt.store_id)
+                .where(
+                    deliveries.c.change_id == receipt.change_id,
+                    deliveries.c.store_id == receipt.store_id,
+                    deliveries.c.state == "pending",
+                )
                 .values(state=state, confirmed_at=now, held_vectors=receipt.held_vectors, detail=receipt.detail)
             ).rowcount
             if done:
                 return True
+            if conn.execute(select(deliveries.c.id).where(deliveries.c.change_id == receipt.change_id)).first():
+                return True  # confirmed before: a repeated delivery's receipt
             found = conn.execute(
-                select(erasure_boxes.c.erasure_id).where(
+                select(erasure_boxes.c.erasure_id, erasure_boxes.c.state).where(
                     erasure_boxes.c.change_id == receipt.change_id, erasure_boxes.c.store_id == receipt.store_id
                 )
             ).first()
             if found is None:
                 return False
+            if found.state == "confirmed":  # a repeated delivery's "already": the first receipt stays the proof
+                return True
             conn.execute(
                 erasure_boxes.update()
                 .where(erasure_boxes.c.change_id == receipt.change_id)

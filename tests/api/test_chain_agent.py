@@ -222,3 +222,23 @@ def test_head_office_follows_the_receipts_until_every_box_confirmed(tmp_path: Pa
     assert erasure_id == row["erasure_id"]
     for b in boxes.values():
         b.close()
+
+
+def test_a_repeated_delivery_keeps_the_first_receipt_as_the_proof(box: Box, tmp_path: Path) -> None:
+    registry = ChainMembers(EventStore(f"sqlite:///{tmp_path / 'hq.sqlite'}").engine)
+    consent = Consent(reference="CF-1", notice_version="1", purpose="vip-recognition")
+    registry.enrol(MemberInfo(member_id="M-1"), consent, SPEC.name, SETS[1], "home", "store-a", [], ["store-a"])
+    [out] = registry.due(chase_seconds=0)
+    assert registry.receipt(box.agent.apply(out.change)) and registry.receipt(box.agent.apply(out.change))
+    assert registry.members()[0]["stores"]["store-a"]["held_vectors"] == 2
+    registry.erase("M-1", "request")
+    [erase] = registry.due(chase_seconds=0)
+    first, again = box.agent.apply(erase.change), box.agent.apply(erase.change)  # the brokers delivered it twice
+    assert (first.outcome, again.outcome) == ("applied", "already")
+    registry.receipt(first)
+    registry.receipt(again)
+    [row] = registry.erasures("M-1")
+    assert (
+        row["confirmed"]["store-a"]["removed"]["vectors"] == 2
+        and row["confirmed"]["store-a"]["receipt_id"] == first.receipt_id
+    )

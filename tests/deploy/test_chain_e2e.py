@@ -1,0 +1,174 @@
+"""Two store boxes bridged to one head office, end to end, with real brokers and the edge on the sample video.
+
+Each box: its own Mosquitto (bridged with the files ``storelens deploy bridge`` writes), its store API
+(with the chain agent) and ``storelens edge run`` on the sample video. Head office: a central Mosquitto with
+passwords and ACLs, ``HqApp``, and ``storelens hq enroll | erase | report``. Shown here:
+
+- a member enrolled at head office with chain-wide consent is announced at both stores; one with home-store
+  consent only at the home store and not at the other;
+- the central broker is stopped for 60 s while the edges run: afterwards head office holds every event of
+  both stores exactly once, and its chain report equals the sum of the store reports;
+- erasing the chain-wide member while one box is offline: the other box confirms at once, the offline one
+  after it returns; then no box, no head-office table and no report names the member.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from storelens.apps.api import ApiApp
+from storelens.clock import utc_now
+from storelens.config import load_config
+from tests.helpers.chain import Chain, wait_until
+from tests.helpers.cli import REPO, run_cli
+from tests.helpers.configs import edge_config
+from tests.helpers.services import free_port
+
+STORES = ("store-a", "store-b")
+CUT_SECONDS = 60
+pytestmark = pytest.mark.skipif(shutil.which("mosquitto_passwd") is None, reason="needs Debian's mosquitto")
+
+
+def store_data(tmp: Path, store_id: str, video: Path, truth: dict[str, Any], models: Path) -> dict[str, Any]:
+    folder = tmp / store_id
+    folder.mkdir()
+    data = edge_config(folder, str(video), folder / "gallery", "mqtt://unused:1883", truth, models)
+    data["store"] = {"id": store_id}
+    data["api"] = {"port": free_port(), "database_url": f"sqlite:///{folder / 'events.sqlite'}"}
+    data["api"]["photos_dir"] = str(folder / "photos")
+    return data
+
+
+def table_text(path: Path) -> str:
+    """Every row of every table of a SQLite file, as text."""
+    db = sqlite3.connect(path)
+    try:
+        names = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return json.dumps({n: db.execute(f'SELECT * FROM "{n}"').fetchall() for n in names}, default=str)
+    finally:
+        db.close()
+
+
+def event_ids(path: Path) -> list[str]:
+    db = sqlite3.connect(path)
+    try:
+        return [r[0] for r in db.execute("SELECT event_id FROM events")]
+    finally:
+        db.close()
+
+
+def start(command: list[str], config: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*command, str(config)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def entries(report: Any, store_id: str) -> int:
+    assert report.returncode == 0, report.stderr
+    return sum(r["entries"] for r in json.loads(report.stdout) if r["store_id"] == store_id)
+
+
+def test_two_boxes_and_head_office(tmp_path, video, truth, photos, prepared_models_dir) -> None:
+    stores = {s: store_data(tmp_path, s, video, truth, prepared_models_dir) for s in STORES}
+    chain = Chain(tmp_path, stores, chase_seconds=2.0).start()
+    apis: dict[str, ApiApp] = {}
+    try:
+        for s in STORES:
+            apis[s] = ApiApp(load_config(chain.store_configs[s]))
+            apis[s].start()
+        chainwide, home_only = (m["member_id"] for m in truth["members"])
+        for member, scope in (
+            (chainwide, ["--scope", "chain"]),
+            (home_only, ["--scope", "home", "--home-store", "store-a"]),
+        ):
+            m = next(x for x in truth["members"] if x["member_id"] == member)
+            done = run_cli("hq", "enroll", "--config", str(chain.hq_toml), "--member-id", member, "--consent",
+                           f"CF-{member}", "--name", m["name"], *scope, *(str(photos[p]) for p in m["enrol_photos"]),
+                           env={"STORELENS_MODELS_DIR": str(prepared_models_dir)})  # fmt: skip
+            assert done.returncode == 0, done.stderr
+        assert chain.app is not None
+        registry = chain.app.members
+
+        def confirmed() -> dict[str, dict[str, str]]:
+            return {m["member_id"]: {s: d["state"] for s, d in m["stores"].items()} for m in registry.members()}
+
+        want = {chainwide: {"store-a": "confirmed", "store-b": "confirmed"}, home_only: {"store-a": "confirmed"}}
+        assert wait_until(lambda: confirmed() == want, 60), confirmed()
+        held = {s: sorted(m.member_id for m in apis[s].services.gallery().members()) for s in STORES}
+        assert held == {"store-a": sorted([chainwide, home_only]), "store-b": [chainwide]}
+
+        # both edges run on the sample video; the head-office link is cut for 60 s while they run
+        command = [sys.executable, "-m", "storelens.cli", "edge", "run", "--config"]
+        edges = {s: start(command, chain.store_configs[s]) for s in STORES}
+        time.sleep(3)
+        chain.hq.stop()
+        cut_at = time.monotonic()
+        for s, proc in edges.items():
+            out, _ = proc.communicate(timeout=300)
+            assert proc.returncode == 0, f"{s}: {out[-2000:]}"
+        stored = {s: event_ids(tmp_path / s / "events.sqlite") for s in STORES}
+        assert wait_until(lambda: all(apis[s].services.store.count() == len(stored[s]) > 0 for s in STORES), 30)
+        time.sleep(max(0.0, CUT_SECONDS - (time.monotonic() - cut_at)))
+        chain.hq.start()  # the link is back: the store brokers' bridges deliver what they queued
+        stored = {s: event_ids(tmp_path / s / "events.sqlite") for s in STORES}
+        total = sum(len(ids) for ids in stored.values())
+        assert wait_until(lambda: chain.app is not None and chain.app.store.count() >= total, 90)
+        time.sleep(2)  # and nothing more (no duplicate) arrives after
+        at_hq = event_ids(tmp_path / "hq.sqlite")
+        assert sorted(at_hq) == sorted(stored["store-a"] + stored["store-b"])  # every event, exactly once
+        assert chain.app.ingest.rejected == 0
+
+        arrivals = {
+            s: sorted(e.payload["member_id"] for e in apis[s].services.store.since(0, kind="vip_arrival"))
+            for s in STORES
+        }
+        assert arrivals == {"store-a": sorted([chainwide, home_only]), "store-b": [chainwide]}
+
+        day = utc_now().date()
+        span = ["--from", str(day - timedelta(days=1)), "--to", str(day + timedelta(days=1)), "--format", "json"]
+        chain_report = run_cli("hq", "report", "--config", str(chain.hq_toml), *span)
+        for s in STORES:
+            store_report = run_cli("report", "footfall", "--config", str(chain.store_configs[s]), *span)
+            assert entries(chain_report, s) == entries(store_report, s) > 0
+
+        # erasure with store-b offline: store-a confirms now, store-b when it is back
+        chain.brokers["store-b"].stop()
+        done = run_cli("hq", "erase", "--config", str(chain.hq_toml), "--member-id", chainwide)
+        assert done.returncode == 0 and "store-a, store-b" in done.stdout, done.stdout + done.stderr
+
+        def erasure() -> dict[str, Any]:
+            [row] = registry.erasures(chainwide)
+            return row
+
+        assert wait_until(lambda: list(erasure()["confirmed"]) == ["store-a"], 30), erasure()
+        time.sleep(5)  # head office keeps chasing store-b
+        row = erasure()
+        assert [p["store_id"] for p in row["pending"]] == ["store-b"] and row["pending"][0]["attempts"] >= 2
+        chain.brokers["store-b"].start()
+        assert wait_until(lambda: erasure()["completed_at"] is not None, 90), erasure()
+        assert erasure()["confirmed"]["store-b"]["removed"]["vectors"] >= 1
+
+        for s in STORES:
+            assert chainwide not in [m.member_id for m in apis[s].services.gallery().members()]
+            assert chainwide not in table_text(tmp_path / s / "events.sqlite")
+            assert chainwide not in table_text(tmp_path / s / "gallery" / "gallery.sqlite")
+            report = run_cli("report", "footfall", "--config", str(chain.store_configs[s]), *span)
+            assert report.returncode == 0 and chainwide not in report.stdout
+        assert chainwide not in table_text(tmp_path / "hq.sqlite")
+        report = run_cli("hq", "report", "--config", str(chain.hq_toml), *span)
+        assert report.returncode == 0 and chainwide not in report.stdout
+        assert home_only in [m.member_id for m in apis["store-a"].services.gallery().members()]  # untouched
+    finally:
+        for app in apis.values():
+            app.stop()
+        chain.stop()
