@@ -461,6 +461,7 @@ boxes = Table(
     Column("ts", String(24), nullable=False),
     Column("fps", Float, nullable=False),
     Column("detail", String(300), nullable=False),
+    Column("software", String(40), nullable=False),
     Column("received_at", String(24), nullable=False),
 )
 
@@ -472,6 +473,7 @@ def record_status(engine: Engine, status: StatusEvent) -> None:
         "ts": status.ts,
         "fps": status.fps,
         "detail": status.detail,
+        "software": status.software,
         "received_at": iso(utc_now()),
     }
     with engine.begin() as conn:

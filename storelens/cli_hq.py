@@ -15,8 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from storelens.api.auth import new_token
 from storelens.api.chain_members import ChainMembers, box_status, seen_stores
 from storelens.api.reports import FORMATS, footfall_rows
+from storelens.api.routers.tokens import TokenIn
 from storelens.api.store import EventStore
 from storelens.apps.faces import load_face_models
 from storelens.apps.hq import HqApp
@@ -142,8 +144,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _registry(config_path: str) -> tuple[Any, EventStore, ChainMembers]:
+def _registry(config_path: str, create: bool = False) -> tuple[Any, EventStore, ChainMembers]:
     config = load_hq_config(Path(config_path))
+    if not create:
+        existing_database(config.database_url, f"database_url in {config_path}")
     store = EventStore(config.database_url)
     return config, store, ChainMembers(store.engine)
 
@@ -267,6 +271,19 @@ def cmd_boxes(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_token(args: argparse.Namespace) -> int:
+    """Make a chain API token (shown once, stored hashed)."""
+    _, store, _ = _registry(args.config, create=True)
+    token = new_token()
+    try:
+        store.add_token(token, args.name, args.role)
+    finally:
+        store.close()
+    print(token)
+    sys.stderr.write(f"storelens: token for {args.name} ({args.role}); shown once, kept only as a hash\n")
+    return 0
+
+
 def add_hq_commands(sub: Any, add: Any) -> None:
     """Register ``deploy bridge`` and ``hq serve | report``."""
     deploy = sub.add_parser("deploy", help="join a store to the chain").add_subparsers(dest="sub", metavar="SUBCOMMAND")
@@ -311,6 +328,11 @@ def add_hq_commands(sub: Any, add: Any) -> None:
     sp.add_argument("--member-id", type=bounded(MemberInfo, "member_id"), help="only this member's")
     sp = add(hq, "boxes", cmd_boxes, "each store camera's last status", True)
     sp.add_argument("--config", required=True, type=existing_file)
+    sp = add(hq, "token", cmd_token, "make a chain API token: analyst (reports, boxes) or admin (also members)")
+    sp.add_argument("action", choices=["create"])
+    sp.add_argument("--config", required=True, type=existing_file)
+    sp.add_argument("--name", required=True, type=bounded(TokenIn, "name"), help="who or what holds it")
+    sp.add_argument("--role", required=True, choices=["analyst", "admin"])
     sp = add(hq, "report", cmd_report, "footfall and conversion of every store")
     sp.add_argument("--config", required=True, type=existing_file)
     sp.add_argument("--from", dest="start", required=True, metavar="ISO")

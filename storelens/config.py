@@ -431,8 +431,9 @@ def config_errors(exc: ValidationError, data: dict[str, Any]) -> list[str]:
 
 
 class HqApiConfig(_Section):
-    """The head-office API."""
+    """The chain API (tokens: ``storelens hq token create``)."""
 
+    enabled: bool = Field(default=True, description="Serve the chain API from `hq serve`")
     host: str = Field(default="127.0.0.1", description="Address to listen on")
     port: int = Field(default=8090, ge=1, le=65535, description="Port to listen on")
 

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationInfo, model_validator
 
+from storelens import __version__
 from storelens.bounds import (
     MAX_TOKENS,
     Count,
@@ -184,6 +185,7 @@ class StatusEvent(BaseModel):
     ts: Timestamp = Field(default_factory=now_iso)
     fps: float = Field(default=0.0, ge=0, le=1000, allow_inf_nan=False)
     detail: str = Field(default="", max_length=300)
+    software: str = Field(default=__version__, max_length=40, description="The box's StoreLens version (an extension)")
 
 
 Event = Annotated[ArrivalEvent | VisitorEvent | FootfallEvent, Field(discriminator="type")]

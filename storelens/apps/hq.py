@@ -4,7 +4,8 @@ Start steps, in order: open the database (PostgreSQL in production, migrated lik
 registry; connect to the central broker with a persistent session (a shared subscription when
 ``shared_group`` is set) and subscribe to every store's events, statuses and receipts; start the
 distributor, which sends pending member changes and erasures and sends them again every ``chase_seconds``
-until each box has confirmed; run until SIGTERM or Ctrl-C. ``stop()`` undoes them in reverse.
+until each box has confirmed; serve the chain API (``api.host``/``api.port``); run until SIGTERM or
+Ctrl-C. ``stop()`` undoes them in reverse.
 
 Every store's events arrive over the store brokers' Mosquitto bridges. The ingest is the store API's
 (``storelens.api.ingest``): the same validation, a payload whose store id differs from its topic's is
@@ -22,6 +23,9 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from storelens.api.chain_members import ChainMembers, record_status
+from storelens.api.chain_reports import ChainReports
+from storelens.api.hq.app import create_hq_app
+from storelens.api.hq.auth import HqServices
 from storelens.api.ingest import Ingest
 from storelens.api.store import EventStore
 from storelens.bounds import MAX_PAYLOAD_BYTES
@@ -101,6 +105,11 @@ class HqApp:
         self.distributor = Distributor(self.members, self.transport, config.chase_seconds)
         self.receipts = 0
         self._stop = threading.Event()
+        reports = ChainReports(self.store, {s.id: s for s in config.stores}, config.currency)
+        services = HqServices(config, self.store, self.members, reports, self.transport.subscribed)
+        self.app = create_hq_app(services)
+        self.server: Any = None
+        self.thread: threading.Thread | None = None
 
     def _refuse(self, topic: str, why: str) -> None:
         log.warning("refused a message on %s: %s", topic[:200], why[:300])
@@ -139,9 +148,18 @@ class HqApp:
         record_status(self.store.engine, status)
 
     def start(self, wait_seconds: float = 15.0) -> bool:
-        """Connect and subscribe in the background, start distributing; True once subscribed."""
+        """Connect and subscribe in the background, start distributing, serve the chain API; True once subscribed."""
         self.ingest.start()
         self.distributor.start()
+        if self.config.api.enabled:
+            import uvicorn  # only where the API is served
+
+            api = self.config.api
+            self.server = uvicorn.Server(
+                uvicorn.Config(self.app, host=api.host, port=api.port, log_level="warning", timeout_graceful_shutdown=3)
+            )
+            self.thread = threading.Thread(target=self.server.run, name="chain-api", daemon=True)
+            self.thread.start()
         return self.transport.wait_subscribed(wait_seconds)
 
     def serve(self) -> None:
@@ -161,7 +179,12 @@ class HqApp:
         self._stop.set()
 
     def stop(self) -> None:
-        """Stop distributing, disconnect, then close the database."""
+        """Stop serving and distributing, disconnect, then close the database."""
+        if self.server is not None:
+            self.server.should_exit = True
+        if self.thread is not None:
+            self.thread.join(10)
+            self.thread = None
         self.distributor.stop()
         self.ingest.stop()
         self.store.close()

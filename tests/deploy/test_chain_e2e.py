@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from storelens.apps.api import ApiApp
 from storelens.clock import utc_now
@@ -137,9 +138,23 @@ def test_two_boxes_and_head_office(tmp_path, video, truth, photos, prepared_mode
         day = utc_now().date()
         span = ["--from", str(day - timedelta(days=1)), "--to", str(day + timedelta(days=1)), "--format", "json"]
         chain_report = run_cli("hq", "report", "--config", str(chain.hq_toml), *span)
+        by_store = {}
         for s in STORES:
             store_report = run_cli("report", "footfall", "--config", str(chain.store_configs[s]), *span)
-            assert entries(chain_report, s) == entries(store_report, s) > 0
+            by_store[s] = entries(store_report, s)
+            assert entries(chain_report, s) == by_store[s] > 0
+        # the chain API, as an analyst: the chain's entries are the sum of the stores'
+        made = run_cli("hq", "token", "create", "--config", str(chain.hq_toml), "--name", "analyst-1", "--role",
+                       "analyst")  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        api = f"http://127.0.0.1:{chain.hq_data['api']['port']}/api/v1/chain"
+        auth = {"Authorization": f"Bearer {made.stdout.strip()}"}
+        query = {"from": span[1], "to": span[3], "level": "chain", "interval": "1d"}
+        rows = requests.get(f"{api}/footfall", params=query, headers=auth, timeout=10).json()
+        assert sum(r["entries"] for r in rows) == sum(by_store.values())
+        assert requests.get(f"{api}/members", headers=auth, timeout=10).status_code == 403  # analysts see no members
+        boxes = requests.get(f"{api}/boxes", headers=auth, timeout=10).json()
+        assert {b["store_id"] for b in boxes} == set(STORES)
 
         # erasure with store-b offline: store-a confirms now, store-b when it is back
         chain.brokers["store-b"].stop()
@@ -157,6 +172,9 @@ def test_two_boxes_and_head_office(tmp_path, video, truth, photos, prepared_mode
         chain.brokers["store-b"].start()
         assert wait_until(lambda: erasure()["completed_at"] is not None, 90), erasure()
         assert erasure()["confirmed"]["store-b"]["removed"]["vectors"] >= 1
+        listed = run_cli("hq", "erasures", "--config", str(chain.hq_toml), "--json")
+        [line] = [json.loads(x) for x in listed.stdout.splitlines()]
+        assert sorted(line["confirmed"]) == list(STORES) and line["pending"] == [] and chainwide not in listed.stdout
 
         for s in STORES:
             assert chainwide not in [m.member_id for m in apis[s].services.gallery().members()]

@@ -99,6 +99,7 @@ class Chain:
             "chase_seconds": chase_seconds,
             "stores": [{"id": s} for s in stores],
             "mqtt": {"url": self.hq.url, "username": HQ_USER, "password": self.hq_password},
+            "api": {"port": free_port()},
         }
         self.hq_toml = write_toml(workdir / "hq.toml", self.hq_data)
         self.app: HqApp | None = None

@@ -1,0 +1,161 @@
+"""Chain reports: footfall and conversion per store, region or the whole chain, on each store's own days.
+
+A period given as dates (or times without an offset) means each store's local time: ``2026-11-29`` is that
+day from each store's own midnight (``[[stores]] timezone`` at head office, UTC when unknown). Store rows are
+the store API's (:func:`storelens.api.reports.footfall_rows`); region and chain rows sum them per local
+bucket, so a region's Monday is each of its stores' Monday.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import func, select
+
+from storelens.api.reports import Interval, Row, footfall_rows, parse_ts
+from storelens.api.schema import events
+from storelens.api.store import EventStore
+from storelens.clock import iso
+from storelens.config import ChainStore
+
+Level = Literal["store", "region", "chain"]
+RankBy = Literal["entries", "conversion", "sales", "vip_arrivals"]
+UNASSIGNED = "unassigned"
+
+
+def store_rows(rows: list[Row]) -> list[Row]:
+    """One row per store and bucket: the ``all`` row where the store has several cameras, else its camera's."""
+    several = {r.store_id for r in rows if r.camera_id == "all"}
+    return [r for r in rows if r.camera_id == "all" or r.store_id not in several]
+
+
+@dataclass
+class _Acc:
+    start: str
+    end: str
+    entries: int = 0
+    unique: int | None = 0
+    vip: int = 0
+    staff: int = 0
+    transactions: int = 0
+    sales: float = 0.0
+    member_sales: float = 0.0
+
+
+class ChainReports:
+    """Reports over every store's events in head office's database.
+
+    Args:
+        store: head office's event database.
+        stores: the chain's stores by id (names, regions, time zones).
+        currency: sales are summed in it.
+    """
+
+    def __init__(self, store: EventStore, stores: dict[str, ChainStore], currency: str) -> None:
+        self.store, self.stores, self.currency = store, stores, currency
+
+    def meta(self, store_id: str) -> ChainStore:
+        """What head office knows of a store (an unknown one: its id, UTC, no region)."""
+        return self.stores.get(store_id) or ChainStore(id=store_id)
+
+    def rows(self, start: str, end: str, interval: Interval, level: Level = "store") -> list[Row]:
+        """Footfall, unique visitors, VIP arrivals, staff excluded and sales per bucket at ``level``.
+
+        Raises:
+            ValueError: ``start``/``end`` are not ISO 8601, or the period is empty.
+        """
+        windows = {s: (parse_ts(start, m.timezone), parse_ts(end, m.timezone)) for s, m in self.stores.items()}
+        utc = (parse_ts(start), parse_ts(end))
+        lo = min([utc[0], *(a for a, _ in windows.values())])
+        hi = max([utc[1], *(b for _, b in windows.values())])
+        if utc[1] <= utc[0]:
+            raise ValueError("to must be after from")
+        by_store: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for ev in self.store.footfall(iso(lo), iso(hi)):
+            a, b = windows.get(ev["store_id"], utc)
+            if iso(a) <= ev["interval_start"] < iso(b):
+                by_store[ev["store_id"]].append(ev)
+        sales = self.store.sales(iso(lo), iso(hi))
+        out: list[Row] = []
+        for store_id in sorted(by_store):
+            a, b = windows.get(store_id, utc)
+            mine = {store_id: [s for s in sales.get(store_id, []) if iso(a) <= s[0] < iso(b)]}
+            zone = self.meta(store_id).timezone
+            out += store_rows(footfall_rows(by_store[store_id], interval, zone, mine, self.currency))
+        if level == "store":
+            return out
+        return self._grouped(out, level)
+
+    def _grouped(self, rows: list[Row], level: Level) -> list[Row]:
+        groups: dict[tuple[str, str], _Acc] = {}
+        for r in rows:
+            key = "chain" if level == "chain" else f"region:{self.meta(r.store_id).region or UNASSIGNED}"
+            local = r.local_start[:16]  # the local clock time, whatever each store's offset
+            acc = groups.setdefault((key, local), _Acc(r.interval_start, r.interval_end))
+            acc.start, acc.end = min(acc.start, r.interval_start), max(acc.end, r.interval_end)
+            acc.entries += r.entries
+            acc.unique = None if acc.unique is None or r.unique_visitors is None else acc.unique + r.unique_visitors
+            acc.vip += r.vip_arrivals
+            acc.staff += r.staff_excluded
+            acc.transactions += r.transactions or 0
+            acc.sales += r.sales or 0.0
+            acc.member_sales += (r.sales or 0.0) * (r.member_sales_share or 0.0)
+        return [
+            Row(
+                key,
+                "all",
+                a.start,
+                a.end,
+                local,
+                a.entries,
+                a.unique,
+                a.vip,
+                a.staff,
+                transactions=a.transactions,
+                conversion=round(a.transactions / a.entries, 4) if a.entries else None,
+                sales=round(a.sales, 2),
+                average_basket=round(a.sales / a.transactions, 2) if a.transactions else None,
+                member_sales_share=round(a.member_sales / a.sales, 4) if a.sales else None,
+            )
+            for (key, local), a in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0]))
+        ]
+
+    def ranking(self, start: str, end: str, by: RankBy = "entries") -> list[dict[str, Any]]:
+        """Stores ranked over the period (best first), with their totals and region."""
+        totals: dict[str, dict[str, Any]] = {}
+        for r in self.rows(start, end, "1d"):
+            t = totals.setdefault(r.store_id, {"entries": 0, "vip_arrivals": 0, "transactions": 0, "sales": 0.0})
+            t["entries"] += r.entries
+            t["vip_arrivals"] += r.vip_arrivals
+            t["transactions"] += r.transactions or 0
+            t["sales"] = round(t["sales"] + (r.sales or 0.0), 2)
+        for t in totals.values():
+            t["conversion"] = round(t["transactions"] / t["entries"], 4) if t["entries"] else None
+        ranked = sorted(totals.items(), key=lambda kv: (-(kv[1][by] or 0), kv[0]))
+        return [
+            {
+                "rank": i + 1,
+                "store_id": s,
+                "name": self.meta(s).name,
+                "region": self.meta(s).region,
+                **t,
+            }
+            for i, (s, t) in enumerate(ranked)
+        ]
+
+    def arrivals(self, start: str, end: str) -> list[dict[str, Any]]:
+        """VIP arrivals per store in [start, end) (UTC, or UTC midnight for dates) and how many members."""
+        a, b = iso(parse_ts(start)), iso(parse_ts(end))
+        query = (
+            select(events.c.store_id, func.count(), func.count(events.c.member_id.distinct()))
+            .where(events.c.type == "vip_arrival", events.c.ts >= a, events.c.ts < b)
+            .group_by(events.c.store_id)
+            .order_by(events.c.store_id)
+        )
+        with self.store.engine.connect() as conn:
+            return [
+                {"store_id": s, "region": self.meta(s).region, "arrivals": int(n), "members": int(m)}
+                for s, n, m in conn.execute(query)
+            ]

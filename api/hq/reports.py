@@ -1,0 +1,102 @@
+"""Chain reports: footfall per store, region or chain on store-local days; store ranking; VIP arrivals."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Response, status
+from pydantic import BaseModel
+
+from storelens.api.chain_reports import Level, RankBy
+from storelens.api.hq.auth import Analyst, Hq
+from storelens.api.reports import FORMATS, Interval, Row, chart_png
+
+router = APIRouter(prefix="/chain", tags=["chain reports"])
+LOCAL = "ISO 8601; a date or a time without an offset is each store's local time"
+From = Annotated[str, Query(alias="from", max_length=40, description="start, inclusive; " + LOCAL)]
+To = Annotated[str, Query(alias="to", max_length=40, description="end, exclusive; " + LOCAL)]
+
+
+def _rows(hq: Hq, start: str, end: str, interval: Interval, level: Level) -> list[Row]:
+    try:
+        return hq.reports.rows(start, end, interval, level)
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"from/to: {exc}") from exc
+
+
+@router.get(
+    "/footfall", response_model=list[Row], responses={200: {"content": {"text/csv": {}, FORMATS["xlsx"][1]: {}}}}
+)
+def footfall(
+    hq: Hq,
+    who: Analyst,
+    start: From,
+    end: To,
+    interval: Annotated[Interval, Query()] = "1d",
+    level: Annotated[Level, Query(description="store, region or chain rows")] = "store",
+    format: Annotated[str, Query(pattern="^(json|csv|xlsx)$")] = "json",
+) -> object:
+    """Entries, unique visitors, VIP arrivals, staff excluded, transactions, conversion and sales per bucket."""
+    rows = _rows(hq, start, end, interval, level)
+    if format == "json":
+        return rows
+    writer, media = FORMATS[format]
+    name = f"chain-{level}-{start[:10]}-{end[:10]}-{interval}.{format}"
+    return Response(writer(rows), media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@router.get("/footfall/chart.png", response_class=Response, responses={200: {"content": {"image/png": {}}}})
+def footfall_chart(
+    hq: Hq,
+    who: Analyst,
+    start: From,
+    end: To,
+    interval: Annotated[Interval, Query()] = "1d",
+    level: Annotated[Level, Query()] = "chain",
+) -> Response:
+    """Entries per bucket (PNG)."""
+    rows = _rows(hq, start, end, interval, level)
+    return Response(chart_png(rows, f"Entries per {interval}, {level}"), media_type="image/png")
+
+
+class Ranked(BaseModel):
+    """A store's place and totals over the period."""
+
+    rank: int
+    store_id: str
+    name: str
+    region: str
+    entries: int
+    vip_arrivals: int
+    transactions: int
+    sales: float
+    conversion: float | None
+
+
+@router.get("/ranking", response_model=list[Ranked])
+def ranking(
+    hq: Hq, who: Analyst, start: From, end: To, by: Annotated[RankBy, Query()] = "entries"
+) -> list[dict[str, Any]]:
+    """Stores ranked, best first, by entries, conversion, sales or VIP arrivals."""
+    try:
+        return hq.reports.ranking(start, end, by)
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"from/to: {exc}") from exc
+
+
+class Arrivals(BaseModel):
+    """VIP arrivals of a store: how many, and how many different members (never who)."""
+
+    store_id: str
+    region: str
+    arrivals: int
+    members: int
+
+
+@router.get("/arrivals", response_model=list[Arrivals])
+def arrivals(hq: Hq, who: Analyst, start: From, end: To) -> list[dict[str, Any]]:
+    """VIP arrivals per store in the period (UTC)."""
+    try:
+        return hq.reports.arrivals(start, end)
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"from/to: {exc}") from exc
