@@ -5,8 +5,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 # Debian packages the tests use: a real MQTT broker, GStreamer's RTSP server (with Debian's Python bindings),
-# and Chromium for the iPad page's browser tests.
-SYSTEM_PACKAGES := mosquitto python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base \
+# Chromium for the iPad page's browser tests, and RabbitMQ (its MQTT plugin as head office's central broker).
+SYSTEM_PACKAGES := mosquitto rabbitmq-server python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base \
 	gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad gstreamer1.0-libav \
 	chromium fonts-dejavu-core
 

@@ -45,8 +45,47 @@ def _url(text: str) -> str:
         raise argparse.ArgumentTypeError(f"{text!r}: expected mqtt://HOST:PORT or mqtts://HOST:PORT") from exc
 
 
-def bridge_files(store_id: str, hq_url: str, username: str, password: str, ca_file: str | None) -> dict[str, str]:
-    """The store broker's bridge configuration, and the central broker's ACL lines for this store."""
+KINDS = ("arrival", "visitor", "footfall", "status")
+
+
+def _rabbit_key(topic: str) -> str:
+    """An MQTT topic as RabbitMQ's routing key regex (its MQTT plugin maps ``/`` to ``.``; ``+`` is one level)."""
+    return "^" + "\\.".join("[^.]+" if part == "+" else part.replace(".", "\\.") for part in topic.split("/")) + "$"
+
+
+def rabbitmq_script(store_id: str, username: str) -> str:
+    """The ``rabbitmqctl`` commands giving the store's bridge user what the Mosquitto ACL gives it, no more.
+
+    RabbitMQ's MQTT plugin publishes to ``amq.topic`` and keeps a persistent session in a queue named after
+    the client id; topic permissions bound what the user may publish (write) and subscribe to (read).
+    """
+    queue = f"mqtt-subscription-storelens-bridge-{store_id}".replace(".", "\\.")
+    writes = (
+        "|".join(_rabbit_key(f"{TOPIC_ROOT}/{store_id}/+/{k}") for k in KINDS)
+        + "|"
+        + _rabbit_key(receipt_topic(store_id))
+    )
+    lines = [
+        "#!/bin/sh",
+        f"# StoreLens: store {store_id}'s bridge user on a RabbitMQ central broker (MQTT plugin). Written by",
+        "# `storelens deploy bridge --hq-broker rabbitmq`. Usage: sh THIS_FILE PASSWORD_FILE [VHOST]",
+        "set -e",
+        'vhost="${2:-/}"',
+        f'rabbitmqctl add_user {username} "$(cat "$1")" 2>/dev/null ||',
+        f'  rabbitmqctl change_password {username} "$(cat "$1")"',
+        f"rabbitmqctl set_permissions -p \"$vhost\" {username} '^{queue}.*' '^(amq\\.topic|{queue}.*)$' "
+        f"'^(amq\\.topic|{queue}.*)$'",
+        f"rabbitmqctl set_topic_permissions -p \"$vhost\" {username} amq.topic '{writes}' "
+        f"'{_rabbit_key(command_topic(store_id))}'",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def bridge_files(
+    store_id: str, hq_url: str, username: str, password: str, ca_file: str | None, hq_broker: str = "mosquitto"
+) -> dict[str, str]:
+    """The store broker's bridge configuration, and the central broker's access rules for this store."""
     tls = hq_url.startswith("mqtts://")
     host, _, port = hq_url.split("://", 1)[1].rstrip("/").partition(":")
     lines = [
@@ -64,11 +103,12 @@ def bridge_files(store_id: str, hq_url: str, username: str, password: str, ca_fi
         "cleansession false",
         "restart_timeout 2 30",
         "notifications false",
-        "try_private true",
+        # a Mosquitto central broker knows a bridge (loop detection, retained flags); others refuse the flag
+        f"try_private {'true' if hq_broker == 'mosquitto' else 'false'}",
         # Out: the store's events and statuses, and its receipts; in: head office's commands for this store.
         # Listed kind by kind so that a command brought in is never sent back out (brokers without
         # try_private, e.g. RabbitMQ, would loop it).
-        *(f"topic {TOPIC_ROOT}/{store_id}/+/{kind} out 1" for kind in ("arrival", "visitor", "footfall", "status")),
+        *(f"topic {TOPIC_ROOT}/{store_id}/+/{kind} out 1" for kind in KINDS),
         f"topic {receipt_topic(store_id)} out 1",
         f"topic {command_topic(store_id)} in 1",
     ]
@@ -78,12 +118,15 @@ def bridge_files(store_id: str, hq_url: str, username: str, password: str, ca_fi
         f"# The central broker's ACL for store {store_id} (its bridge logs in as {username}): it may publish",
         "# its own events, statuses and receipts only, and read head office's commands for it only.",
         f"user {username}",
-        *(f"topic write {TOPIC_ROOT}/{store_id}/+/{kind}" for kind in ("arrival", "visitor", "footfall", "status")),
+        *(f"topic write {TOPIC_ROOT}/{store_id}/+/{kind}" for kind in KINDS),
         f"topic write {receipt_topic(store_id)}",
         f"topic read {command_topic(store_id)}",
         "",
     ]
-    return {"storelens-bridge.conf": "\n".join(lines) + "\n", f"hq-acl-{store_id}.conf": "\n".join(acl)}
+    bridge = "\n".join(lines) + "\n"
+    if hq_broker == "rabbitmq":
+        return {"storelens-bridge.conf": bridge, f"hq-rabbitmq-{store_id}.sh": rabbitmq_script(store_id, username)}
+    return {"storelens-bridge.conf": bridge, f"hq-acl-{store_id}.conf": "\n".join(acl)}
 
 
 def cmd_bridge(args: argparse.Namespace) -> int:
@@ -93,7 +136,7 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     if not password:
         raise ConfigError(f"--password-file {args.password_file}: empty (the bridge logs in with it)")
     username = args.username or f"store-{config.store.id}"
-    files = bridge_files(config.store.id, args.hq_url, username, password, args.ca_file)
+    files = bridge_files(config.store.id, args.hq_url, username, password, args.ca_file, args.hq_broker)
     args.out.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
         path = args.out / name
@@ -103,9 +146,14 @@ def cmd_bridge(args: argparse.Namespace) -> int:
             fh.write(text)
         tmp.replace(path)
         print(f"{path}")
+    where = (
+        f"run hq-rabbitmq-{config.store.id}.sh PASSWORD_FILE on the central RabbitMQ"
+        if args.hq_broker == "rabbitmq"
+        else f"hq-acl-{config.store.id}.conf in the central broker's acl_file"
+    )
     print(
         f"store {config.store.id} -> {args.hq_url} as {username}: put storelens-bridge.conf in the store "
-        f"broker's conf.d, and hq-acl-{config.store.id}.conf in the central broker's acl_file"
+        f"broker's conf.d, and {where}"
     )
     return 0
 
@@ -294,6 +342,12 @@ def add_hq_commands(sub: Any, add: Any) -> None:
     sp.add_argument("--password-file", required=True, type=existing_file, help="a file holding its password")
     sp.add_argument("--ca-file", type=existing_file, help="CA of the central broker's certificate (mqtts)")
     sp.add_argument("--out", required=True, type=new_or_dir, help="folder to write the two files into")
+    sp.add_argument(
+        "--hq-broker",
+        choices=["mosquitto", "rabbitmq"],
+        default="mosquitto",
+        help="the central broker: Mosquitto (ACL lines) or RabbitMQ's MQTT plugin (rabbitmqctl permissions)",
+    )
     hq = sub.add_parser("hq", help="head office").add_subparsers(dest="sub", metavar="SUBCOMMAND")
     sp = add(hq, "serve", cmd_serve, "every store's events into the chain's database")
     sp.add_argument("--config", required=True, type=existing_file)

@@ -21,20 +21,9 @@ from storelens.chain import BoxReceipt, MemberChange, command_topic, encode_vect
 from storelens.config import Config
 from storelens.events import ArrivalEvent
 from storelens.gallery.factory import open_gallery
-from storelens.manifest import load_manifest
 from storelens.members import Consent, MemberInfo
+from tests.helpers.chain import SETS, SPEC, unit
 from tests.helpers.transport import MemoryBroker, MemoryTransport
-
-SPEC = load_manifest().recogniser_of("default")
-RNG = np.random.default_rng(7)
-
-
-def unit(k: int) -> np.ndarray:
-    v = RNG.normal(size=(k, int(SPEC.embedding_size or 0))).astype(np.float32)
-    return v / np.linalg.norm(v, axis=1, keepdims=True)
-
-
-SETS = {1: unit(2), 2: unit(3), 3: unit(1), 4: unit(2)}  # the vectors of each version
 
 
 def box_config(tmp: Path, store_id: str, profile: str = "custom") -> Config:

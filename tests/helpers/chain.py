@@ -12,13 +12,27 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from storelens.apps.hq import HqApp
 from storelens.config import HqConfig
+from storelens.manifest import load_manifest
 from tests.helpers.cli import run_cli
 from tests.helpers.configs import write_toml
 from tests.helpers.services import ServerProcess, free_port
 
 HQ_USER = "storelens-hq"
+SPEC = load_manifest().recogniser_of("default")
+RNG = np.random.default_rng(7)
+
+
+def unit(k: int) -> np.ndarray:
+    """K random unit vectors of the default recogniser's size."""
+    v = RNG.normal(size=(k, int(SPEC.embedding_size or 0))).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+SETS = {1: unit(2), 2: unit(3), 3: unit(1), 4: unit(2)}  # the vectors a member change of each version carries
 
 
 class Broker(ServerProcess):

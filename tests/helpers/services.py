@@ -48,13 +48,14 @@ class ServerProcess:
     log: Path
     proc: subprocess.Popen[bytes] | None = None
     start_timeout = 10.0
+    env: dict[str, str] | None = None  # the child's environment (None: ours)
 
     def argv(self) -> list[str]:
         raise NotImplementedError
 
     def start(self) -> Any:
         with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(self.argv(), stdout=log, stderr=log)
+            self.proc = subprocess.Popen(self.argv(), stdout=log, stderr=log, env=self.env)
         _RUNNING.add(self)
         wait_port(self.port, self.start_timeout)
         return self

@@ -1,0 +1,126 @@
+"""RabbitMQ's MQTT plugin as the central broker: the contract is broker-neutral.
+
+A RabbitMQ node of the test's own (Debian's package, MQTT plugin), two store Mosquittos bridged to it with the
+files ``storelens deploy bridge --hq-broker rabbitmq`` writes (the store users' permissions set by the
+rabbitmqctl script it writes), head office on it: every store event stored once, a member change down to a
+box and its receipt back, and a store that publishes under another store's topic refused by RabbitMQ's
+topic permissions and by head office.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from storelens.apps.api import ApiApp
+from storelens.apps.hq import HqApp
+from storelens.clock import iso, utc_now
+from storelens.config import HqConfig, load_config
+from storelens.events import FootfallEvent, topic
+from storelens.members import Consent, MemberInfo
+from tests.helpers.chain import SETS, SPEC, Broker, wait_until
+from tests.helpers.cli import run_cli
+from tests.helpers.configs import write_toml
+from tests.helpers.rabbitmq import RabbitMq, available
+from tests.helpers.services import free_port
+
+STORES = ("store-a", "store-b")
+pytestmark = pytest.mark.skipif(not available(), reason="needs Debian's rabbitmq-server")
+
+
+def publish(port: int, events: list[tuple[str, FootfallEvent]], user: str | None = None, pw: str | None = None) -> None:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}")
+    if user:
+        client.username_pw_set(user, pw)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    for name, event in events:
+        info = client.publish(name, event.model_dump_json(), qos=1)
+        try:
+            info.wait_for_publish(5)
+        except (RuntimeError, ValueError):  # RabbitMQ closes the connection of an unauthorised publish
+            break
+    client.loop_stop()
+    client.disconnect()
+
+
+def footfall(store_id: str, minutes_ago: int, entries: int) -> tuple[str, FootfallEvent]:
+    start = (utc_now() - timedelta(minutes=minutes_ago)).replace(second=0, microsecond=0)
+    event = FootfallEvent(store_id=store_id, camera_id="door", interval_start=iso(start),
+                          interval_end=iso(start + timedelta(minutes=1)), entries=entries, unique_visitors=0,
+                          vip_arrivals=0)  # fmt: skip
+    return topic(store_id, "door", "footfall"), event
+
+
+def test_rabbitmq_as_the_central_broker(tmp_path: Path) -> None:
+    rabbit = RabbitMq(tmp_path).start()
+    brokers: dict[str, Broker] = {}
+    apps: list[ApiApp] = []
+    hq: HqApp | None = None
+    try:
+        hq_password = uuid.uuid4().hex
+        rabbit.ctl("add_user", "storelens-hq", hq_password)
+        rabbit.ctl("set_permissions", "-p", "/", "storelens-hq", ".*", ".*", ".*")
+        secrets = {}
+        for store_id in STORES:
+            data = {"store": {"id": store_id}, "cameras": [{"id": "door", "source": "0"}],
+                    "gallery": {"dir": str(tmp_path / store_id / "gallery")},
+                    "api": {"port": free_port(), "database_url": f"sqlite:///{tmp_path / (store_id + '.sqlite')}"},
+                    "mqtt": {"url": f"mqtt://127.0.0.1:{free_port()}"}}  # fmt: skip
+            cfg = write_toml(tmp_path / f"{store_id}.toml", data)
+            secret = tmp_path / f"{store_id}.pw"
+            secrets[store_id] = f"pw-{uuid.uuid4().hex[:8]}"
+            secret.write_text(secrets[store_id] + "\n")
+            out = tmp_path / f"{store_id}-bridge"
+            done = run_cli("deploy", "bridge", "--config", str(cfg), "--hq-url", rabbit.url, "--password-file",
+                           str(secret), "--out", str(out), "--hq-broker", "rabbitmq")  # fmt: skip
+            assert done.returncode == 0, done.stderr
+            granted = rabbit.run_script(out / f"hq-rabbitmq-{store_id}.sh", str(secret))
+            assert granted.returncode == 0, granted.stderr
+            port = int(data["mqtt"]["url"].rsplit(":", 1)[1])
+            conf = (out / "storelens-bridge.conf").read_text()
+            brokers[store_id] = Broker(tmp_path, store_id, "allow_anonymous true\n" + conf, port).start()
+            apps.append(ApiApp(load_config(cfg)))
+            apps[-1].start()
+        hq = HqApp(HqConfig.model_validate({
+            "database_url": f"sqlite:///{tmp_path / 'hq.sqlite'}", "chase_seconds": 1.0, "api": {"enabled": False},
+            "mqtt": {"url": rabbit.url, "username": "storelens-hq", "password": hq_password}}))  # fmt: skip
+        assert hq.start(20)
+
+        for i, store_id in enumerate(STORES):
+            publish(brokers[store_id].port, [footfall(store_id, 30 - k, entries=k + i) for k in range(15)])
+        assert wait_until(lambda: hq.store.count() >= 30, 60)
+        rows = hq.store.footfall(iso(utc_now() - timedelta(hours=1)), iso(utc_now() + timedelta(hours=1)))
+        assert {s: sum(r["entries"] for r in rows if r["store_id"] == s) for s in STORES} == {
+            "store-a": sum(range(15)), "store-b": sum(range(1, 16))}  # fmt: skip
+        assert hq.store.count() == 30
+
+        # a member change down to store-a's box and its receipt back, through RabbitMQ
+        consent = Consent(reference="CF-R", notice_version="1", purpose="vip-recognition")
+        hq.members.enrol(MemberInfo(member_id="M-R"), consent, SPEC.name, SETS[1], "home", "store-a", [], [])
+        assert wait_until(lambda: hq.members.members()[0]["stores"]["store-a"]["state"] == "confirmed", 60)
+        assert [len(a.services.gallery().store.member_vectors("M-R")[0]) for a in apps] == [2, 0]
+
+        # store-a's user may not publish under store-b's topic (RabbitMQ's topic permissions) ...
+        publish(rabbit.port, [footfall("store-b", 5, entries=99)], "store-store-a", secrets["store-a"])
+        # ... and what it says under its own topic in store-b's name is refused by head office
+        _, lying = footfall("store-b", 6, entries=98)
+        publish(rabbit.port, [(topic("store-a", "door", "footfall"), lying)], "store-store-a", secrets["store-a"])
+        assert wait_until(lambda: hq.ingest.rejected == 1, 15)
+        assert hq.store.count() == 30
+        assert "access_refused" in (rabbit.home / "log").joinpath(f"{rabbit.node}.log").read_text()
+    finally:
+        if hq is not None:
+            hq.stop()
+        for app in apps:
+            app.stop()
+        for b in brokers.values():
+            b.stop()
+        rabbit.stop()
+        shutil.rmtree(rabbit.home / "mnesia", ignore_errors=True)
