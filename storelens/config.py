@@ -468,6 +468,9 @@ class HqConfig(_Section):
         description="Subscribe as a shared subscription of this group ($share/GROUP/...), so that several "
         "head-office processes share the load (MQTT 5 brokers: Mosquitto, EMQX, HiveMQ, RabbitMQ 3.13+)",
     )
+    partition_by_month: bool = Field(
+        default=True, description="PostgreSQL: the events table partitioned by month (converted once at start)"
+    )
     chase_seconds: float = Field(
         default=60.0,
         ge=0.2,

@@ -1,7 +1,8 @@
 """The head-office process, wired in one place: every store's events and statuses in, members and erasures out.
 
 Start steps, in order: open the database (PostgreSQL in production, migrated like a store's) and the member
-registry; connect to the central broker with a persistent session (a shared subscription when
+registry; housekeeping (events partitioned by month on PostgreSQL, history past its retention deleted, then
+hourly); connect to the central broker with a persistent session (a shared subscription when
 ``shared_group`` is set) and subscribe to every store's events, statuses and receipts; start the
 distributor, which sends pending member changes and erasures and sends them again every ``chase_seconds``
 until each box has confirmed; serve the chain API (``api.host``/``api.port``); run until SIGTERM or
@@ -17,6 +18,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from datetime import timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -27,9 +29,11 @@ from storelens.api.chain_reports import ChainReports
 from storelens.api.hq.app import create_hq_app
 from storelens.api.hq.auth import HqServices
 from storelens.api.ingest import Ingest
+from storelens.api.partitions import drop_months_before, partition_by_month
 from storelens.api.store import EventStore
 from storelens.bounds import MAX_PAYLOAD_BYTES
 from storelens.chain import BoxReceipt, command_topic, receipt_topic
+from storelens.clock import utc_now
 from storelens.config import HqConfig
 from storelens.edge.mqtt import MqttTransport
 from storelens.events import StatusEvent, parse_topic, topic_filter
@@ -87,6 +91,56 @@ class Distributor:
             self._thread = None
 
 
+class Housekeeping:
+    """Monthly partitions ready ahead (PostgreSQL) and event history past its retention gone: at start, then hourly.
+
+    Args:
+        store: head office's event database.
+        partition: partition ``events`` by month (PostgreSQL only).
+        event_days: the privacy profile's event retention.
+        every: seconds between two rounds.
+    """
+
+    def __init__(self, store: EventStore, partition: bool, event_days: int, every: float = 3600.0) -> None:
+        self.store, self.partition, self.event_days, self.every = store, partition, event_days, every
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self) -> None:
+        """One round now."""
+        now = utc_now()
+        if self.partition:
+            partition_by_month(self.store.engine, now)
+        cutoff = now - timedelta(days=self.event_days)
+        dropped = drop_months_before(self.store.engine, cutoff)
+        gone = self.store.purge_events(self.event_days)
+        if dropped or gone:
+            log.info("retention: dropped %d monthly partition(s) and %d event(s)", len(dropped), gone)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(self.every):
+                try:
+                    self.run_once()
+                except SQLAlchemyError as exc:
+                    log.error("housekeeping failed, retried in %.0f s: %s", self.every, exc.__class__.__name__)
+        finally:
+            self._stop.set()
+
+    def start(self) -> None:
+        """Run once now (a failure here stops the start: the database is unusable), then in the background."""
+        self.run_once()
+        self._thread = threading.Thread(target=self._run, name="housekeeping", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop (waits for a round in progress)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(30)
+            self._thread = None
+
+
 class HqApp:
     """Every store's events into the chain's database; members and erasures out to the boxes.
 
@@ -103,6 +157,8 @@ class HqApp:
         self.transport.subscribe(receipt_topic(), self._on_receipt)
         self.transport.subscribe(topic_filter("+", "+", "status"), self._on_status)
         self.distributor = Distributor(self.members, self.transport, config.chase_seconds)
+        rules = config.enrolment_config().privacy_rules()
+        self.housekeeping = Housekeeping(self.store, config.partition_by_month, rules.event_retention_days)
         self.receipts = 0
         self._stop = threading.Event()
         reports = ChainReports(self.store, {s.id: s for s in config.stores}, config.currency)
@@ -149,6 +205,7 @@ class HqApp:
 
     def start(self, wait_seconds: float = 15.0) -> bool:
         """Connect and subscribe in the background, start distributing, serve the chain API; True once subscribed."""
+        self.housekeeping.start()
         self.ingest.start()
         self.distributor.start()
         if self.config.api.enabled:
@@ -187,4 +244,5 @@ class HqApp:
             self.thread = None
         self.distributor.stop()
         self.ingest.stop()
+        self.housekeeping.stop()
         self.store.close()
