@@ -10,35 +10,49 @@ delivery is answered with a :class:`storelens.chain.BoxReceipt` on :func:`storel
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 
+import numpy as np
+from numpy.typing import NDArray
 from pydantic import ValidationError
 
 from storelens.api.services import Services
 from storelens.bounds import MAX_PAYLOAD_BYTES
 from storelens.chain import BoxReceipt, MemberChange, command_topic, receipt_topic
 from storelens.errors import EnrolmentError
+from storelens.gallery.gallery import Gallery
 from storelens.gallery.records import check_consent
 from storelens.members import member_hash
 from storelens.transport import Transport
 
 log = logging.getLogger(__name__)
+MAX_QUEUED = 100_000  # changes waiting to be applied (a new box's first sync of a large chain)
 
 
 class ChainAgent:
     """Applies head office's changes to this box's gallery and publishes a receipt for each.
 
+    Messages are validated as they arrive and queued; a worker applies them in order, consecutive upserts
+    together (one gallery transaction and one index save per batch: a new box receives thousands at
+    once), then publishes the receipts. A change lost in a crash before its receipt is sent again by
+    head office.
+
     Args:
         services: the API's services (the gallery, and the erasure that also clears the event store).
         transport: the API's broker connection (the agent subscribes on it; the wiring starts and stops it).
         store_id: this store.
+        batch: most changes applied together.
     """
 
-    def __init__(self, services: Services, transport: Transport, store_id: str) -> None:
-        self.services, self.transport, self.store_id = services, transport, store_id
+    def __init__(self, services: Services, transport: Transport, store_id: str, batch: int = 500) -> None:
+        self.services, self.transport, self.store_id, self.batch = services, transport, store_id, batch
         self.rules = services.config.privacy_rules()
         self.refused_messages = 0
+        self._queue: queue.Queue[MemberChange] = queue.Queue(maxsize=MAX_QUEUED)
         self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
         transport.subscribe(command_topic(store_id), self._on_message)
 
     def _on_message(self, topic: str, payload: bytes) -> None:
@@ -54,59 +68,125 @@ class ChainAgent:
         if change.store_id != self.store_id:
             self._refuse(topic, f"addressed to store {change.store_id}, this is {self.store_id}")
             return
-        receipt = self.apply(change)
-        self.transport.publish(receipt_topic(self.store_id), receipt.model_dump_json().encode(), qos=1)
-        log.info(
-            "head office change %s (version %d, %s): %s %s",
-            change.change_id,
-            change.version,
-            change.op,
-            receipt.outcome,
-            receipt.detail[:200],
-        )
+        try:
+            self._queue.put_nowait(change)
+        except queue.Full:  # head office sends it again until it has a receipt
+            log.warning("head-office change %s not queued: %d waiting", change.change_id, MAX_QUEUED)
 
     def _refuse(self, topic: str, why: str) -> None:
         self.refused_messages += 1
         log.warning("refused a head-office message on %s: %s", topic[:200], why[:300])
 
+    def flush(self) -> int:
+        """Apply what is queued (up to ``batch`` changes) and publish the receipts; returns how many."""
+        changes: list[MemberChange] = []
+        while len(changes) < self.batch:
+            try:
+                changes.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        if not changes:
+            return 0
+        for change, receipt in zip(changes, self.apply_all(changes), strict=True):
+            self.transport.publish(receipt_topic(self.store_id), receipt.model_dump_json().encode(), qos=1)
+            log.info(
+                "head office change %s (version %d, %s): %s %s",
+                change.change_id,
+                change.version,
+                change.op,
+                receipt.outcome,
+                receipt.detail[:200],
+            )
+        return len(changes)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(0.02):
+                while self.flush() == self.batch and not self._stop.is_set():
+                    pass
+        finally:
+            self._stop.set()
+
+    def start(self) -> None:
+        """Apply changes in the background as they arrive."""
+        self._thread = threading.Thread(target=self._run, name="chain-agent", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the worker (what is still queued is sent again by head office)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(30)
+            self._thread = None
+
     def apply(self, change: MemberChange) -> BoxReceipt:
         """Apply one change (unless this or a newer version was) and say what happened and what is held."""
+        return self.apply_all([change])[0]
+
+    def apply_all(self, changes: list[MemberChange]) -> list[BoxReceipt]:
+        """Apply changes in order, consecutive upserts of different members in one gallery transaction."""
         with self._lock:
             gallery = self.services.gallery()
-            mid = change.member_id
+            receipts: dict[int, BoxReceipt] = {}
+            pending: list[tuple[int, MemberChange, NDArray[np.float32]]] = []
 
-            def receipt(outcome: str, detail: str = "", removed: dict[str, int] | None = None) -> BoxReceipt:
-                held = len(gallery.store.member_vectors(mid)[0])
-                return BoxReceipt.model_validate(
-                    {
-                        "store_id": self.store_id,
-                        "change_id": change.change_id,
-                        "member_ref": member_hash(mid),
-                        "version": change.version,
-                        "op": change.op,
-                        "outcome": outcome,
-                        "detail": detail[:300],
-                        "held_vectors": held,
-                        "removed": removed or {},
-                    }
-                )
+            def put_pending() -> None:
+                items = [(c.member, c.consent, v, c.version) for _, c, v in pending if c.member and c.consent]
+                gallery.put_chain_members(items)
+                for i, c, _ in pending:
+                    receipts[i] = self._receipt(gallery, c, "applied")
+                pending.clear()
 
-            if gallery.chain_version(mid) >= change.version:
-                return receipt("already", "this or a newer version was applied before")
-            if change.op == "erase":
-                erased = self.services.erase(mid)
-                gallery.note_chain_version(mid, change.version, "erase")
-                if erased is None:
-                    return receipt("applied", "nothing of this member was held")
-                receipt_id, _, removed = erased
-                return receipt("applied", f"erased ({receipt_id}): {change.reason}", removed)
-            problem = self._problem(change, gallery.model, gallery.dim)
-            if problem:
-                return receipt("refused", problem)
-            if change.member is None or change.consent is None:  # MemberChange guarantees both for an upsert
-                return receipt("refused", "an upsert without member or consent")
-            gallery.put_chain_member(change.member, change.consent, change.decoded(gallery.dim), change.version)
-            return receipt("applied")
+            for i, change in enumerate(changes):
+                mid = change.member_id
+                if any(c.member_id == mid for _, c, _ in pending):
+                    put_pending()
+                if gallery.chain_version(mid) >= change.version:
+                    receipts[i] = self._receipt(
+                        gallery, change, "already", "this or a newer version was applied before"
+                    )
+                elif change.op == "erase":
+                    put_pending()
+                    receipts[i] = self._erase(gallery, change)
+                else:
+                    problem = self._problem(change, gallery.model, gallery.dim)
+                    if problem or change.member is None or change.consent is None:
+                        receipts[i] = self._receipt(gallery, change, "refused", problem or "incomplete upsert")
+                    else:
+                        pending.append((i, change, change.decoded(gallery.dim)))
+            if pending:
+                put_pending()
+            return [receipts[i] for i in range(len(changes))]
+
+    def _erase(self, gallery: Gallery, change: MemberChange) -> BoxReceipt:
+        erased = self.services.erase(change.member_id)
+        gallery.note_chain_version(change.member_id, change.version, "erase")
+        if erased is None:
+            return self._receipt(gallery, change, "applied", "nothing of this member was held")
+        receipt_id, _, removed = erased
+        return self._receipt(gallery, change, "applied", f"erased ({receipt_id}): {change.reason}", removed)
+
+    def _receipt(
+        self,
+        gallery: Gallery,
+        change: MemberChange,
+        outcome: str,
+        detail: str = "",
+        removed: dict[str, int] | None = None,
+    ) -> BoxReceipt:
+        return BoxReceipt.model_validate(
+            {
+                "store_id": self.store_id,
+                "change_id": change.change_id,
+                "member_ref": member_hash(change.member_id),
+                "version": change.version,
+                "op": change.op,
+                "outcome": outcome,
+                "detail": detail[:300],
+                "held_vectors": len(gallery.store.member_vectors(change.member_id)[0]),
+                "removed": removed or {},
+            }
+        )
 
     def _problem(self, change: MemberChange, model: str, dim: int) -> str | None:
         """Why this box may not hold the change's vectors, or None."""

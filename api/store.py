@@ -25,6 +25,8 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from storelens.api.commerce import member_purchases, member_value, store_sales, unlink_member
@@ -174,18 +176,16 @@ class EventStore:
             "payload": json.dumps(payload, separators=(",", ":")),
             "received_at": iso(utc_now()),
         }
+        # One statement: stored unless the event id is (on PostgreSQL with head office's monthly partitions,
+        # the unique key is (event_id, ts), and a redelivery carries the same ts).
+        dialect = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        statement = dialect(events).values(**row).on_conflict_do_nothing().returning(events.c.seq)
         try:
             with self.engine.begin() as conn:
-                exists = conn.execute(select(events.c.seq).where(events.c.event_id == row["event_id"])).first()
-                if exists is not None:
-                    return None
-                result = conn.execute(insert(events).values(**row))
-                key = result.inserted_primary_key
-                if key is None:
-                    raise DatabaseError(f"{self.safe_url}: the database gave no sequence number for a stored event")
-                return int(key[0])
+                seq = conn.execute(statement).scalar()
         except IntegrityError:  # a concurrent redelivery won the race
             return None
+        return None if seq is None else int(seq)
 
     def count(self, kind: str | None = None, since: str | None = None) -> int:
         """Stored events (of one type, or all; with ``ts`` at or after ``since`` when given)."""

@@ -33,6 +33,7 @@ DB_NAME = "gallery.sqlite"
 INDEX_NAME = "index.faiss"
 PHOTOS_DIR = "photos"
 NEIGHBOURS = 16
+BULK = 16  # head office's changes applied together beyond this many: the index is rebuilt once
 
 
 def holds_gallery(directory: Path) -> bool:
@@ -321,46 +322,54 @@ class Gallery:
         """The version of head office's last change applied to this member here (0: none)."""
         return self.store.chain_version(member_id)
 
-    def put_chain_member(self, member: MemberInfo, consent: Consent, vectors: NDArray[np.float32], version: int) -> int:
-        """Hold exactly head office's vectors of a member, replacing any, and record the change's version.
+    def put_chain_members(self, changes: list[tuple[MemberInfo, Consent, NDArray[np.float32], int]]) -> list[int]:
+        """Hold exactly head office's vectors of each member, replacing any, and record each change's version.
 
-        One transaction: a reader sees the old set or the new one. No photo is involved (none leaves a box).
+        One transaction and one index save for the whole batch (a new box receives thousands of members at
+        once): a reader sees the old sets or the new ones. No photo is involved (none leaves a box).
 
         Args:
-            member: who.
-            consent: the consent head office recorded (already checked against this box's rules).
-            vectors: (K, D) float32, L2-normalised.
-            version: the change's version.
+            changes: (member, consent already checked against this box's rules, (K, D) float32 L2-normalised
+                vectors, the change's version), at most one per member.
 
         Returns:
-            K, the vectors now held.
+            K per change, the vectors now held.
         """
+        held: list[int] = []
+        bulk = len(changes) > BULK
         with self._lock, self._consistent():
             with self.store.write():
                 self._catch_up()
                 at = iso(utc_now())
-                old_ids, _, _ = self.store.member_vectors(member.member_id)
-                photos = [self.directory / p for p in self.store.photo_paths(member.member_id)]
-                self.store.delete_vectors(member.member_id)
-                self.store.upsert_member(member, consent, at)
-                new_ids = [
-                    self.store.add_vector(member.member_id, v, f"hq-{version}-{i}", at) for i, v in enumerate(vectors)
-                ]
-                self.store.set_chain_version(member.member_id, version, "upsert", at)
+                photos: list[Path] = []
+                for member, consent, vectors, version in changes:
+                    old_ids, _, _ = self.store.member_vectors(member.member_id)
+                    photos += [self.directory / p for p in self.store.photo_paths(member.member_id)]
+                    self.store.delete_vectors(member.member_id)
+                    self.store.upsert_member(member, consent, at)
+                    new_ids = [
+                        self.store.add_vector(member.member_id, v, f"hq-{version}-{i}", at)
+                        for i, v in enumerate(vectors)
+                    ]
+                    self.store.set_chain_version(member.member_id, version, "upsert", at)
+                    if not bulk:
+                        self.index.remove(old_ids)
+                        self._remove_owners(old_ids)
+                        ids_arr = np.array(new_ids, dtype=np.int64)
+                        self.index.add(ids_arr, np.ascontiguousarray(vectors, dtype=np.float32))
+                        self._add_owners(ids_arr, member.member_id)
+                        mid = member.member_id
+                        self._staff = (self._staff | {mid}) if member.kind == "staff" else self._staff - {mid}
+                    held.append(len(new_ids))
                 generation = self.store.bump_generation()
-                self.index.remove(old_ids)
-                self._remove_owners(old_ids)
-                ids_arr = np.array(new_ids, dtype=np.int64)
-                self.index.add(ids_arr, np.ascontiguousarray(vectors, dtype=np.float32))
-                self._add_owners(ids_arr, member.member_id)
-                self._staff = (
-                    (self._staff | {member.member_id}) if member.kind == "staff" else self._staff - {member.member_id}
-                )
-                self._maybe_rebuild()
+                if bulk:  # one rebuild from the database beats re-sorting the owners once per member
+                    self._load()
+                else:
+                    self._maybe_rebuild()
             for photo in photos:
                 photo.unlink(missing_ok=True)
             self._after_change(generation)
-        return len(new_ids)
+        return held
 
     def note_chain_version(self, member_id: str, version: int, op: str) -> None:
         """Record that head office's change ``version`` (e.g. an erasure, done by the caller) was applied."""

@@ -164,6 +164,7 @@ class ApiApp:
         """
         lock = self._single_instance()
         self.ingest.start()
+        self.chain.start()
         self.retention.start()
         self.insights.start()
         self.server = self._server(self.config.api.host)
@@ -202,6 +203,7 @@ class ApiApp:
     def start(self, wait_seconds: float = 15.0) -> None:
         """Ingest and serve on 127.0.0.1 from a thread (demo, benchmark); returns once both are up."""
         self.ingest.start()
+        self.chain.start()
         self.retention.start()
         self.insights.start()
         self.server = self._server("127.0.0.1")
@@ -223,5 +225,6 @@ class ApiApp:
             self.thread = None
         self.insights.stop()
         self.retention.stop()
+        self.chain.stop()
         self.ingest.stop()
         self.services.close()

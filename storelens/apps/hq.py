@@ -40,6 +40,7 @@ from storelens.events import StatusEvent, parse_topic, topic_filter
 from storelens.transport import Transport
 
 log = logging.getLogger(__name__)
+SEND_BATCH = 500  # changes read from the registry and published per round trip
 
 
 class Distributor:
@@ -59,13 +60,16 @@ class Distributor:
 
     def send_due(self) -> int:
         """Publish every change due now (nothing while the broker is away); returns how many."""
-        if not self.transport.is_connected():
-            return 0
-        due = self.members.due(self.chase_seconds)
-        for out in due:
-            self.transport.publish(command_topic(out.store_id), out.change.model_dump_json().encode(), qos=1)
-        self.sent += len(due)
-        return len(due)
+        total = 0
+        while self.transport.is_connected():
+            due = self.members.due(self.chase_seconds, limit=SEND_BATCH)
+            for out in due:
+                self.transport.publish(command_topic(out.store_id), out.change.model_dump_json().encode(), qos=1)
+            total += len(due)
+            if len(due) < SEND_BATCH or self._stop.is_set():
+                break
+        self.sent += total
+        return total
 
     def _run(self) -> None:
         tick = min(1.0, self.chase_seconds / 2)

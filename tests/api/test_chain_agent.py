@@ -22,6 +22,7 @@ from storelens.config import Config
 from storelens.events import ArrivalEvent
 from storelens.gallery.factory import open_gallery
 from storelens.members import Consent, MemberInfo
+from storelens.messages import Embeddings
 from tests.helpers.chain import SETS, SPEC, unit
 from tests.helpers.transport import MemoryBroker, MemoryTransport
 
@@ -124,6 +125,7 @@ def test_a_change_the_box_cannot_hold_is_refused_with_the_reason(box: Box, paylo
     hq.subscribe(receipt_topic(), lambda t, p: seen.append(p))
     hq.start()
     hq.publish(command_topic("store-a"), payload.encode())
+    assert box.agent.flush() == 1
     receipt = BoxReceipt.model_validate_json(seen[0])
     assert receipt.outcome == "refused" and why in receipt.detail
     assert receipt.held_vectors == 0 and len(box.services.gallery()) == 0
@@ -146,6 +148,7 @@ def test_a_hostile_message_changes_nothing_and_gets_no_receipt(box: Box, payload
     hq.subscribe(receipt_topic(), lambda t, p: seen.append(p))
     hq.start()
     hq.publish(command_topic("store-a"), payload)
+    assert box.agent.flush() == 0
     assert seen == [] and box.agent.refused_messages == 1 and len(box.services.gallery()) == 0
 
 
@@ -179,11 +182,19 @@ def test_head_office_follows_the_receipts_until_every_box_confirmed(tmp_path: Pa
     )
     registry.enrol(MemberInfo(member_id="M-8"), consent, SPEC.name, SETS[2], "home", "store-c", [], known)
     boxes["store-b"].transport.stop()  # store-b is away
-    assert distributor.send_due() == 3
-    assert distributor.send_due() == 0  # nothing due again before chase_seconds
+
+    def send() -> int:
+        sent = distributor.send_due()
+        for b in boxes.values():
+            b.agent.flush()
+        return sent
+
+    assert send() == 3
+    assert send() == 0  # nothing due again before chase_seconds
     states = {m["member_id"]: {s: d["state"] for s, d in m["stores"].items()} for m in registry.members()}
     assert states == {"M-9": {"store-a": "confirmed", "store-b": "pending"}, "M-8": {"store-c": "confirmed"}}
     boxes["store-b"].transport.start()  # back: its persistent session held the change
+    boxes["store-b"].agent.flush()
     assert {s: d["state"] for s, d in registry.members()[1]["stores"].items()} == {
         "store-a": "confirmed",
         "store-b": "confirmed",
@@ -192,16 +203,17 @@ def test_head_office_follows_the_receipts_until_every_box_confirmed(tmp_path: Pa
 
     # scope narrowed to store-a: store-b gets an erasure
     registry.enrol(MemberInfo(member_id="M-9"), consent, SPEC.name, SETS[1], "home", "store-a", [], known)
-    distributor.send_due()
+    send()
     assert [len(boxes[s].held("M-9")) for s in known] == [2, 0, 0]
 
     boxes["store-a"].transport.stop()
     erasure_id, pending = registry.erase("M-9", "erasure request") or ("", [])
     assert pending == ["store-a", "store-b"]  # every box that ever held them
-    distributor.send_due()
+    send()
     [row] = registry.erasures("M-9")
     assert list(row["confirmed"]) == ["store-b"] and [p["store_id"] for p in row["pending"]] == ["store-a"]
     boxes["store-a"].transport.start()
+    boxes["store-a"].agent.flush()
     [row] = registry.erasures("M-9")
     assert row["completed_at"] and not row["pending"] and row["confirmed"]["store-a"]["removed"]["vectors"] == 2
     assert [len(boxes[s].held("M-9")) for s in known] == [0, 0, 0]
@@ -211,6 +223,20 @@ def test_head_office_follows_the_receipts_until_every_box_confirmed(tmp_path: Pa
     assert erasure_id == row["erasure_id"]
     for b in boxes.values():
         b.close()
+
+
+def test_a_batch_applies_in_order_in_one_transaction(box: Box) -> None:
+    vectors = {f"M-{i}": unit(2) for i in range(40)}  # beyond the bulk threshold: the index is rebuilt once
+    changes = [change(1, member_id=m, vectors=encode_vectors(v)) for m, v in vectors.items()]
+    changes += [change(2, "erase", member_id="M-3"), change(1, member_id="M-3")]  # erased, then a late upsert
+    receipts = box.agent.apply_all(changes)
+    assert [r.outcome for r in receipts] == ["applied"] * 41 + ["already"]
+    gallery = box.services.gallery()
+    assert len(gallery) == 2 * 39 and box.held("M-3").size == 0
+    assert gallery.generation == gallery.store.generation()  # the in-memory index is the database's
+    probe = np.stack([v[0] for m, v in vectors.items() if m != "M-3"])
+    found = gallery.match(Embeddings(probe, gallery.model)).member_ids
+    assert list(found) == [m for m in vectors if m != "M-3"]
 
 
 def test_a_repeated_delivery_keeps_the_first_receipt_as_the_proof(box: Box, tmp_path: Path) -> None:
