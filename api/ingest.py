@@ -9,19 +9,25 @@ and the first bad field, counted, and never stored.
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from storelens.api.store import EventStore
 from storelens.bounds import MAX_PAYLOAD_BYTES
 from storelens.config import MqttConfig
 from storelens.edge.mqtt import MqttTransport
-from storelens.events import KIND_OF, parse_event, parse_topic, topic_filter
-from storelens.transport import Transport
+from storelens.events import KIND_OF, ArrivalEvent, FootfallEvent, VisitorEvent, parse_event, parse_topic, topic_filter
+from storelens.transport import Ack, AckingTransport, Transport
 
 log = logging.getLogger(__name__)
+Event = ArrivalEvent | VisitorEvent | FootfallEvent
+MAX_PENDING = 20_000  # events taken from the broker and not yet stored (the broker's in-flight window bounds it)
+WRITE_EVERY = 0.005  # seconds between two looks at what is pending
 
 
 class Ingest:
@@ -34,6 +40,9 @@ class Ingest:
         on_new: called with the sequence number and payload of each newly stored event (the live push).
         shared_group: subscribe as a shared subscription of this group, so that several processes share the
             load (each message goes to one of them; head office).
+        batch: store in batches of up to this many events, one transaction each, acknowledging each message
+            to the broker only after its batch is committed (head office: a transport with manual
+            acknowledgement). 0: one event at a time, acknowledged when stored (a store's API).
     """
 
     def __init__(
@@ -43,6 +52,7 @@ class Ingest:
         store_id: str,
         on_new: Callable[[int, dict[str, Any]], None] | None = None,
         shared_group: str | None = None,
+        batch: int = 0,
     ) -> None:
         self.store = store
         self.store_id = store_id
@@ -50,38 +60,56 @@ class Ingest:
         self.rejected = 0
         self.duplicates = 0
         self.transport = transport
+        self.batch = batch
+        self._pending: queue.Queue[tuple[Event, Ack]] = queue.Queue(maxsize=MAX_PENDING)
+        self._stop = threading.Event()
+        self._writer: threading.Thread | None = None
         pattern = topic_filter(store_id)
-        self.transport.subscribe(f"$share/{shared_group}/{pattern}" if shared_group else pattern, self._on_message)
+        pattern = f"$share/{shared_group}/{pattern}" if shared_group else pattern
+        if batch:
+            cast(AckingTransport, transport).subscribe_acked(pattern, self._on_acked)
+        else:
+            self.transport.subscribe(pattern, self._on_message)
 
     def start(self) -> None:
-        """Connect (and reconnect) in the background."""
+        """Connect (and reconnect) in the background; in batch mode, start the writer."""
+        if self.batch:
+            self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
+            self._writer.start()
         self.transport.start()
 
     def _reject(self, topic: str, where: str, why: str) -> None:
         self.rejected += 1
         log.warning("rejected a message on %s: %s: %s", topic[:200], where, why[:300])
 
-    def _on_message(self, topic: str, payload: bytes) -> None:
+    def _check(self, topic: str, payload: bytes) -> Event | None:
+        """The message's event when it is one to store, else None (logged and counted when invalid)."""
         try:
             store_id, camera_id, kind = parse_topic(topic)
         except ValueError as exc:
             self._reject(topic, "topic", str(exc))
-            return
+            return None
         if kind == "status" or camera_id.startswith("_"):  # status; head office's commands and boxes' receipts
-            return
+            return None
         if len(payload) > MAX_PAYLOAD_BYTES:
             self._reject(topic, "payload", f"{len(payload)} bytes, at most {MAX_PAYLOAD_BYTES} accepted")
-            return
+            return None
         try:
             event = parse_event(payload)
         except ValidationError as exc:
             first = exc.errors(include_url=False)[0]
-            where = ".".join(str(p) for p in first["loc"][1:] or first["loc"]) or "payload"
+            where = ".".join(str(p) for p in first["loc"][1:]) or "payload"
             self._reject(topic, where, first["msg"])
-            return
+            return None
         if (event.store_id, event.camera_id, KIND_OF[event.type]) != (store_id, camera_id, kind):
             got = f"{event.store_id}/{event.camera_id}/{KIND_OF[event.type]}"
             self._reject(topic, "store_id/camera_id/type", f"the payload says {got}, its topic says otherwise")
+            return None
+        return event
+
+    def _on_message(self, topic: str, payload: bytes) -> None:
+        event = self._check(topic, payload)
+        if event is None:
             return
         data = event.model_dump()
         seq = self.store.add(data)
@@ -90,8 +118,53 @@ class Ingest:
         elif self.on_new:
             self.on_new(seq, data)
 
+    def _on_acked(self, topic: str, payload: bytes, ack: Ack) -> None:
+        event = self._check(topic, payload)
+        if event is None:
+            ack()  # nothing to keep: a redelivery would be refused again
+            return
+        self._pending.put((event, ack))  # blocks the network thread when full: back-pressure on the broker
+
+    def _write_loop(self) -> None:
+        try:
+            while not self._stop.wait(WRITE_EVERY):
+                while self._write_batch() == self.batch and not self._stop.is_set():
+                    pass
+        finally:
+            self._write_batch()  # what was taken is kept; unacknowledged messages come again from the broker
+
+    def _write_batch(self) -> int:
+        """Store what is pending (up to ``batch``) in one transaction, then acknowledge it; returns how many."""
+        taken: list[tuple[Event, Ack]] = []
+        while len(taken) < self.batch:
+            try:
+                taken.append(self._pending.get_nowait())
+            except queue.Empty:
+                break
+        if not taken:
+            return 0
+        while True:
+            try:
+                stored = self.store.add_many([e for e, _ in taken])
+                break
+            except SQLAlchemyError as exc:  # the database is away: keep the batch, unacknowledged, and retry
+                log.error("storing %d event(s) failed, retried: %s", len(taken), exc.__class__.__name__)
+                if self._stop.wait(1.0):
+                    return 0
+        self.duplicates += len(taken) - len(stored)
+        for event, ack in taken:
+            ack()
+            seq = stored.get(event.event_id)
+            if seq is not None and self.on_new:
+                self.on_new(seq, event.model_dump())
+        return len(taken)
+
     def stop(self) -> None:
-        """Disconnect."""
+        """Disconnect; in batch mode, store what was taken first."""
+        self._stop.set()
+        if self._writer is not None:
+            self._writer.join(30)
+            self._writer = None
         self.transport.stop()
 
 

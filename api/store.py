@@ -44,7 +44,7 @@ from storelens.api.schema import (
 )
 from storelens.clock import iso, utc_now
 from storelens.errors import DatabaseError
-from storelens.events import EVENT_ADAPTER
+from storelens.events import EVENT_ADAPTER, ArrivalEvent, FootfallEvent, VisitorEvent
 from storelens.migrations import pending_steps
 
 log = logging.getLogger(__name__)
@@ -153,6 +153,25 @@ class EventStore:
         """The URL with any password hidden."""
         return self.engine.url.render_as_string(hide_password=True)
 
+    def _row(self, payload: dict[str, Any]) -> dict[str, Any]:
+        ts = payload.get("ts") or payload.get("interval_start") or iso(utc_now())
+        return {
+            "event_id": payload["event_id"],
+            "type": payload["type"],
+            "store_id": payload["store_id"],
+            "camera_id": payload["camera_id"],
+            "ts": ts,
+            "member_id": payload.get("member_id"),
+            "payload": json.dumps(payload, separators=(",", ":")),
+            "received_at": iso(utc_now()),
+        }
+
+    def _insert(self) -> Any:
+        # Stored unless the event id is (on PostgreSQL with head office's monthly partitions the unique key
+        # is (event_id, ts), and a redelivery carries the same ts).
+        dialect = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        return dialect(events)
+
     def add(self, payload: dict[str, Any]) -> int | None:
         """Store an event unless its ``event_id`` is already stored; its sequence number when new, else None.
 
@@ -165,27 +184,27 @@ class EventStore:
             first = exc.errors(include_url=False)[0]
             where = ".".join(str(p) for p in first["loc"][1:]) or "payload"
             raise DatabaseError(f"not a valid event, not stored: {where}: {first['msg']}") from exc
-        ts = payload.get("ts") or payload.get("interval_start") or iso(utc_now())
-        row = {
-            "event_id": payload["event_id"],
-            "type": payload["type"],
-            "store_id": payload["store_id"],
-            "camera_id": payload["camera_id"],
-            "ts": ts,
-            "member_id": payload.get("member_id"),
-            "payload": json.dumps(payload, separators=(",", ":")),
-            "received_at": iso(utc_now()),
-        }
-        # One statement: stored unless the event id is (on PostgreSQL with head office's monthly partitions,
-        # the unique key is (event_id, ts), and a redelivery carries the same ts).
-        dialect = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
-        statement = dialect(events).values(**row).on_conflict_do_nothing().returning(events.c.seq)
+        statement = self._insert().values(**self._row(payload)).on_conflict_do_nothing().returning(events.c.seq)
         try:
             with self.engine.begin() as conn:
                 seq = conn.execute(statement).scalar()
         except IntegrityError:  # a concurrent redelivery won the race
             return None
         return None if seq is None else int(seq)
+
+    def add_many(self, models: list[ArrivalEvent | VisitorEvent | FootfallEvent]) -> dict[str, int]:
+        """Store validated events in one transaction, each unless its ``event_id`` is already stored.
+
+        Returns:
+            The sequence number of each newly stored event, by event id (the others were stored before).
+        """
+        if not models:
+            return {}
+        rows = [self._row(m.model_dump()) for m in models]
+        # executemany with RETURNING: SQLAlchemy sends it as a few multi-row INSERTs from one cached statement
+        statement = self._insert().on_conflict_do_nothing().returning(events.c.event_id, events.c.seq)
+        with self.engine.begin() as conn:
+            return {str(r[0]): int(r[1]) for r in conn.execute(statement, rows)}
 
     def count(self, kind: str | None = None, since: str | None = None) -> int:
         """Stored events (of one type, or all; with ``ts`` at or after ``since`` when given)."""

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # StoreLens store box install (Debian 12 / Ubuntu 22.04+), run as root from a checkout:
 #   sudo deploy/install.sh
+#   sudo BRIDGE=/tmp/bridge/storelens-bridge.conf deploy/install.sh   # and join the chain (storelens deploy bridge)
 # Idempotent: running it again upgrades the package and keeps the gallery, outbox, events and config.
 set -euo pipefail
 
@@ -17,6 +18,10 @@ CONFIG="$CONF_DIR/storelens.toml"
 step() { printf '\n== %s\n' "$*"; }
 
 [ "$(id -u)" = 0 ] || { echo "install.sh: run as root (sudo)" >&2; exit 2; }
+if [ -n "${BRIDGE:-}" ]; then  # checked before anything changes
+  [ -f "$BRIDGE" ] || { echo "install.sh: BRIDGE=$BRIDGE: no such file (storelens deploy bridge writes it)" >&2; exit 2; }
+  grep -q '^connection storelens-hq-' "$BRIDGE" || { echo "install.sh: $BRIDGE is not a StoreLens bridge" >&2; exit 2; }
+fi
 
 step "Debian packages: Python, Mosquitto"
 if [ -z "${SKIP_APT:-}" ]; then
@@ -25,11 +30,17 @@ if [ -z "${SKIP_APT:-}" ]; then
     python3 python3-venv python3-pip mosquitto ca-certificates openssl
 fi
 
-step "Mosquitto: queue the API's events while it restarts"
-# The API subscribes with a persistent session; Mosquitto queues at most 1000 messages per session by
-# default, fewer than a busy store sends during a long outage of the API.
+step "Mosquitto: queue the API's events while it restarts, and head office's while the link is down"
+# The API and the bridge to head office hold persistent sessions; Mosquitto queues at most 1000 messages
+# per session by default, fewer than a busy store sends in a day (the bridge file says the same number).
 if [ -d /etc/mosquitto/conf.d ]; then
-  printf '%s\n' "# written by StoreLens install.sh" "max_queued_messages 100000" > /etc/mosquitto/conf.d/storelens.conf
+  printf '%s\n' "# written by StoreLens install.sh" "max_queued_messages 200000" > /etc/mosquitto/conf.d/storelens.conf
+fi
+if [ -n "${BRIDGE:-}" ]; then
+  install -d /etc/mosquitto/conf.d
+  # it holds the bridge's password: readable by root and the broker only
+  install -m 0640 -o root -g "$(id -gn mosquitto 2>/dev/null || echo root)" "$BRIDGE" /etc/mosquitto/conf.d/storelens-bridge.conf
+  echo "installed the bridge to head office: /etc/mosquitto/conf.d/storelens-bridge.conf"
 fi
 
 step "service user and directories"
@@ -78,6 +89,7 @@ step "systemd units"
 if [ -z "${SKIP_SYSTEMCTL:-}" ] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
   systemctl daemon-reload
   systemctl enable --now mosquitto storelens-api.service storelens-edge.service
+  [ -z "${BRIDGE:-}" ] || systemctl restart mosquitto
   systemctl --no-pager --lines=0 status storelens-edge.service storelens-api.service || true
 else
   echo "systemd is not running here: enable later with 'systemctl enable --now storelens-api storelens-edge'"

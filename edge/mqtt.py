@@ -26,7 +26,7 @@ from storelens.edge.outbox import Outbox
 from storelens.errors import ConfigError
 from storelens.events import StatusEvent, topic
 from storelens.redact import redact
-from storelens.transport import Handler, Transport
+from storelens.transport import AckedHandler, Handler, Transport
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,7 @@ class MqttTransport:
         will: tuple[str, bytes] | None = None,
         on_connect: Callable[[], None] | None = None,
         persistent_session: bool = False,
+        manual_ack: bool = False,
     ) -> None:
         self.broker = parse_url(config.url)
         # A persistent session (clean_session False) makes the broker keep this client's subscriptions
@@ -77,6 +78,10 @@ class MqttTransport:
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=not persistent_session
         )
+        # Manual acknowledgement: a handler registered with subscribe_acked acknowledges each message once it
+        # has kept it; every other message is acknowledged as soon as its handlers return.
+        self.manual_ack = manual_ack
+        self.client.manual_ack_set(manual_ack)
         if config.username:
             password = config.password.get_secret_value() if config.password else None
             self.client.username_pw_set(config.username, password)
@@ -110,6 +115,7 @@ class MqttTransport:
         self.on_lost: Callable[[], None] = lambda: None
         self.on_connect: Callable[[], None] = on_connect or (lambda: None)
         self._handlers: list[tuple[str, Handler]] = []
+        self._acked: list[tuple[str, AckedHandler]] = []
         self.stopping = False
 
     def start(self) -> None:
@@ -122,7 +128,7 @@ class MqttTransport:
             log.warning("MQTT broker %s:%d refused the connection: %s", self.broker.host, self.broker.port, reason)
             return
         log.info("connected to MQTT broker %s:%d", self.broker.host, self.broker.port)
-        for pattern, _ in self._handlers:
+        for pattern in dict.fromkeys(p for p, _ in [*self._handlers, *self._acked]):
             client.subscribe(pattern, qos=1)
         self.connected.set()
         self.on_connect()
@@ -148,13 +154,21 @@ class MqttTransport:
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         for pattern, handler in self._handlers:
-            # a shared subscription ($share/GROUP/filter) delivers topics of its filter
-            plain = pattern.split("/", 2)[2] if pattern.startswith("$share/") else pattern
-            if mqtt.topic_matches_sub(plain, msg.topic):
+            if _matches(pattern, msg.topic):
                 try:
                     handler(msg.topic, bytes(msg.payload))
                 except Exception:  # a consumer's bug must not kill the network thread
                     log.exception("handler for %s failed on %s", pattern, msg.topic)
+        taken = False
+        for pattern, acked in self._acked:
+            if not taken and _matches(pattern, msg.topic):
+                taken = True
+                try:
+                    acked(msg.topic, bytes(msg.payload), self._ack_of(msg.mid, msg.qos))
+                except Exception:
+                    log.exception("handler for %s failed on %s", pattern, msg.topic)
+        if self.manual_ack and not taken:
+            self.client.ack(msg.mid, msg.qos)
 
     def probe(self, timeout: float) -> str | None:
         """Connect once and disconnect (``storelens doctor``): None when the broker accepts, else why not."""
@@ -195,11 +209,35 @@ class MqttTransport:
         if self.connected.is_set():
             self.client.subscribe(pattern, qos=1)
 
+    def _ack_of(self, mid: int, qos: int) -> Callable[[], None]:
+        def ack() -> None:
+            self.client.ack(mid, qos)
+
+        return ack
+
+    def subscribe_acked(self, pattern: str, handler: AckedHandler) -> None:
+        """Subscribe; the handler acknowledges each message itself (needs ``manual_ack``).
+
+        Raises:
+            ValueError: this transport acknowledges automatically.
+        """
+        if not self.manual_ack:
+            raise ValueError("subscribe_acked needs a transport made with manual_ack=True")
+        self._acked.append((pattern, handler))
+        if self.connected.is_set():
+            self.client.subscribe(pattern, qos=1)
+
     def stop(self) -> None:
         """Disconnect cleanly (no will is sent) and stop the network thread."""
         self.stopping = True
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def _matches(pattern: str, topic: str) -> bool:
+    # a shared subscription ($share/GROUP/filter) delivers topics of its filter
+    plain = pattern.split("/", 2)[2] if pattern.startswith("$share/") else pattern
+    return bool(mqtt.topic_matches_sub(plain, topic))
 
 
 class CameraPublisher:

@@ -246,10 +246,10 @@ def write_section(path: Path, section: str, start: str, end: str) -> None:
 
 def run_bench(args: argparse.Namespace) -> int:
     """Run the benchmarks and report them."""
-    from storelens import bench_api, bench_commerce, bench_edge, bench_gallery
+    from storelens import bench_api, bench_commerce, bench_edge, bench_gallery, bench_hq
 
     directory = models_dir(args.models_dir)
-    parts = ["models", "gallery", "edge", "api", "commerce"] if args.part == "all" else [args.part]
+    parts = ["models", "gallery", "edge", "api", "commerce", "hq"] if args.part == "all" else [args.part]
     packs = list(dict.fromkeys(args.pack or DEFAULT_PACKS))
     date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     sections: list[tuple[str, str, str]] = []
@@ -285,6 +285,12 @@ def run_bench(args: argparse.Namespace) -> int:
         md = bench_commerce.commerce_markdown(result, machine(), date, command_line())
         emit(args, result, md)
         sections.append((md, bench_commerce.START, bench_commerce.END))
+    if "hq" in parts:
+        stores, days, members, boxes = args.hq_scale
+        result = bench_hq.measure_hq(stores, days, members, boxes, float(args.hq_rate), 10.0)
+        md = bench_hq.hq_markdown(result, machine(), date, command_line())
+        emit(args, result, md)
+        sections.append((md, bench_hq.START, bench_hq.END))
     if len(packs) > 1 and (by_pack["models"] or by_pack["edge"]):
         md = sets_markdown(by_pack["models"], by_pack["edge"])
         if not args.json:

@@ -238,6 +238,21 @@ def _scales(text: str) -> list[int]:
     return values
 
 
+HQ_SCALE_BOUNDS = (("stores", 1, 100_000), ("days", 1, 366), ("members", 1, 1_000_000), ("boxes", 1, 100))
+
+
+def _hq_scale(text: str) -> list[int]:
+    parts = text.split(",")
+    try:
+        values = [int(v) for v in parts]
+    except ValueError:
+        values = []
+    if len(values) != 4 or any(not lo <= v <= hi for v, (_, lo, hi) in zip(values, HQ_SCALE_BOUNDS, strict=True)):
+        wanted = ", ".join(f"{name} {lo}-{hi}" for name, lo, hi in HQ_SCALE_BOUNDS)
+        raise argparse.ArgumentTypeError(f"expected STORES,DAYS,MEMBERS,BOXES ({wanted}), got {text!r}")
+    return values
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -321,7 +336,22 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--runs", type=_positive_int, default=7, help="repetitions; the median is reported (default 7)")
     sp.add_argument("--write", metavar="FILE", help="also write the results into this Markdown file")
     sp.add_argument(
-        "--part", choices=["all", "models", "gallery", "edge", "api", "commerce"], default="all", help="which part"
+        "--part",
+        choices=["all", "models", "gallery", "edge", "api", "commerce", "hq"],
+        default="all",
+        help="which part",
+    )
+    sp.add_argument(
+        "--hq-scale",
+        type=_hq_scale,
+        default=[1000, 90, 10_000, 10],
+        help="stores,days,members,boxes of the head-office part (default 1000,90,10000,10)",
+    )
+    sp.add_argument(
+        "--hq-rate",
+        type=_positive_int,
+        default=5000,
+        help="events/s offered to head office for 10 s per process count (default 5000)",
     )
     sp.add_argument(
         "--commerce-scale",

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from typing import Protocol
 
 Handler = Callable[[str, bytes], None]
+Ack = Callable[[], None]
+AckedHandler = Callable[[str, bytes, Ack], None]  # acknowledges the message itself, once it is safe
 
 
 class Transport(Protocol):
@@ -47,4 +49,15 @@ class Transport(Protocol):
 
     def stop(self) -> None:
         """Disconnect cleanly and stop."""
+        ...
+
+
+class AckingTransport(Transport, Protocol):
+    """A transport whose subscriber acknowledges a QoS 1 message only once it has kept it.
+
+    Head office's batched ingest acknowledges after the batch's commit, so that a crash before it loses nothing.
+    """
+
+    def subscribe_acked(self, pattern: str, handler: AckedHandler) -> None:
+        """Receive messages on topics matching ``pattern``; the handler calls the ack it is given."""
         ...

@@ -41,6 +41,8 @@ from storelens.transport import Transport
 
 log = logging.getLogger(__name__)
 SEND_BATCH = 500  # changes read from the registry and published per round trip
+INGEST_BATCH = 1000  # events stored per transaction, each acknowledged to the broker after the commit
+TICK_SECONDS = 0.25  # how often the registry is asked what is due (an indexed query on the pending state)
 
 
 class Distributor:
@@ -72,7 +74,7 @@ class Distributor:
         return total
 
     def _run(self) -> None:
-        tick = min(1.0, self.chase_seconds / 2)
+        tick = min(TICK_SECONDS, self.chase_seconds / 2)
         try:
             while not self._stop.wait(tick):
                 try:
@@ -156,8 +158,10 @@ class HqApp:
         self.config = config
         self.store = EventStore(config.database_url)
         self.members = ChainMembers(self.store.engine)
-        self.transport = MqttTransport(config.mqtt, f"storelens-hq-{config.id}"[:64], persistent_session=True)
-        self.ingest = Ingest(self.store, self.transport, "+", shared_group=config.shared_group)
+        self.transport = MqttTransport(
+            config.mqtt, f"storelens-hq-{config.id}"[:64], persistent_session=True, manual_ack=True
+        )
+        self.ingest = Ingest(self.store, self.transport, "+", shared_group=config.shared_group, batch=INGEST_BATCH)
         self.transport.subscribe(receipt_topic(), self._on_receipt)
         self.transport.subscribe(topic_filter("+", "+", "status"), self._on_status)
         self.distributor = Distributor(self.members, self.transport, config.chase_seconds)

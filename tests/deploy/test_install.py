@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from storelens.config import load_config
+from storelens.config import load_config, load_hq_config
 from tests.helpers.cli import REPO
 
 DEPLOY = REPO / "deploy"
@@ -72,3 +72,19 @@ def test_example_config_is_valid() -> None:
     config = load_config(DEPLOY / "storelens.toml.example")
     assert config.store.id == "paris-01" and config.cameras[0].entry_line is not None
     assert config.logging.json_lines is True
+
+
+def test_example_hq_config_is_valid() -> None:
+    config = load_hq_config(DEPLOY / "hq.toml.example")
+    assert [s.id for s in config.stores] == ["paris-01", "lyon-02"] and config.stores[0].timezone == "Europe/Paris"
+    assert config.partition_by_month and config.enrolment_config().privacy_rules().profile == "eu"
+
+
+def test_install_script_refuses_a_bridge_file_that_is_not_one(tmp_path: Path) -> None:
+    if subprocess.run(["id", "-u"], capture_output=True, text=True).stdout.strip() != "0":
+        pytest.skip("install.sh runs as root")
+    bogus = tmp_path / "bridge.conf"
+    bogus.write_text("listener 1883\n")
+    env = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "SKIP_APT": "1", "BRIDGE": str(bogus)}
+    proc = subprocess.run(["bash", str(DEPLOY / "install.sh")], capture_output=True, text=True, env=env, check=False)
+    assert proc.returncode == 2 and "is not a StoreLens bridge" in proc.stderr

@@ -15,7 +15,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from storelens.broker import free_port
+from storelens.broker import LocalPostgres, free_port
 
 HERE = Path(__file__).resolve().parent
 __all__ = ["Collector", "Mosquitto", "Postgres", "RtspServer", "ServerProcess", "free_port", "wait_port"]
@@ -162,60 +162,5 @@ class RtspServer(ServerProcess):
         return ["/usr/bin/python3", str(HERE / "rtsp_server.py"), str(self.port), str(self.video)]
 
 
-class Postgres:
-    """A PostgreSQL server of its own: initdb in a temporary directory, on a free port, trust auth."""
-
-    def __init__(self, workdir: Path) -> None:
-        import glob
-        import os
-
-        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
-        if not bins:
-            raise RuntimeError("PostgreSQL server binaries not found under /usr/lib/postgresql")
-        self.bin = Path(bins[-1])
-        self.port = free_port()
-        # its own directory straight under /tmp: the server user cannot enter pytest's root-only tree
-        import tempfile
-
-        self.dir = Path(tempfile.mkdtemp(prefix=f"storelens-pg-{self.port}-"))
-        self.prefix: list[str] = []
-        if os.geteuid() == 0:  # initdb refuses to run as root
-            shutil.chown(self.dir, "postgres", "postgres")
-            self.prefix = ["runuser", "-u", "postgres", "--"]
-
-    @property
-    def url(self) -> str:
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
-
-    def start(self) -> Postgres:
-        data = self.dir / "data"
-        subprocess.run(
-            [*self.prefix, str(self.bin / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
-            check=True,
-            capture_output=True,
-        )
-        subprocess.run(
-            [
-                *self.prefix,
-                str(self.bin / "pg_ctl"),
-                "-D",
-                str(data),
-                "-l",
-                str(self.dir / "log"),
-                "-w",
-                "-o",
-                f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1",
-                "start",
-            ],
-            check=True,
-            capture_output=True,
-        )
-        return self
-
-    def stop(self) -> None:
-        subprocess.run(
-            [*self.prefix, str(self.bin / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "fast", "stop"],
-            capture_output=True,
-            check=False,
-        )
-        shutil.rmtree(self.dir, ignore_errors=True)
+class Postgres(LocalPostgres):
+    """A PostgreSQL server of the test's own (storelens.broker.LocalPostgres)."""

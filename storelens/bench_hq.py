@@ -1,0 +1,427 @@
+"""Benchmark part 6: head office (``storelens bench --part hq``), on loopback with PostgreSQL and Mosquitto.
+
+Three measures, each on a PostgreSQL and a Mosquitto of the benchmark's own:
+
+1. Ingest: N stores' event streams (visitors, footfall every 15 min per camera, arrivals) published at a
+   fixed rate into the central broker for ``seconds``, stored by 1, 2 and 4 ``storelens hq serve``
+   processes sharing one subscription (``$share``). Committed events per second, and publish-to-committed
+   latency (the event's own ``ts``, set at publish, to the row's ``received_at``, set in the insert) p50/p99.
+2. Chain report: STORES x DAYS of 15-minute footfall (one camera per store) loaded into head office's
+   monthly-partitioned table; the daily report at store, region and chain level (median of 5), and the
+   PostgreSQL size per store-year.
+3. Gallery distribution: MEMBERS members enrolled chain-wide reaching BOXES boxes (chain agents with their
+   own galleries on the same broker: the bridges are left out), then single erasures confirmed by every box
+   (p50/p99 over 20).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import func, select, text
+
+from storelens.api.chain_agent import ChainAgent
+from storelens.api.chain_members import deliveries, erasures
+from storelens.api.chain_reports import ChainReports
+from storelens.api.partitions import partition_by_month
+from storelens.api.services import Services
+from storelens.api.store import EventStore
+from storelens.apps.hq import HqApp
+from storelens.broker import LocalBroker, LocalPostgres
+from storelens.config import ChainStore, Config, HqConfig
+from storelens.edge.mqtt import MqttTransport
+from storelens.gallery.factory import open_gallery
+from storelens.manifest import load_manifest
+from storelens.members import Consent, MemberInfo
+
+log = logging.getLogger(__name__)
+START = "<!-- bench:hq:start -->"
+END = "<!-- bench:hq:end -->"
+ZONES = ("Europe/Paris", "America/New_York", "Asia/Shanghai")
+# A store's events per hour, open 12 h a day: 1,500 visitors a day, 4 cameras' footfall every 15 min, VIPs
+PER_STORE_HOUR = {"visitor": 125.0, "footfall": 16.0, "vip_arrival": 5.0}
+OPENING_PEAK = 4.0  # the first hour's rate over the day's average
+# A central broker's settings for head office (README, Running a chain): a deep queue per session, and a
+# window of unacknowledged messages wide enough for head office's batched commits.
+CENTRAL_BROKER = "max_queued_messages 2000000\nmax_inflight_messages 2000\n"
+
+
+def _p(values: list[float], q: float) -> float:
+    return float(np.percentile(np.array(values), q)) if values else float("nan")
+
+
+def _ts(now: float) -> str:
+    return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _payload(i: int, stores: int) -> tuple[str, str]:
+    """A realistic mix: 85 % visitors, 11 % footfall, 4 % arrivals; (topic, JSON) stamped now."""
+    store = f"s{i % stores:04d}"
+    now = time.time()
+    ts, eid = _ts(now), str(uuid.uuid4())
+    kind = i % 100
+    if kind < 85:
+        body = (
+            f'{{"v":1,"event_id":"{eid}","store_id":"{store}","camera_id":"door","type":"visitor",'
+            f'"anon_id":"{uuid.uuid4().hex[:16]}","track_id":{i % 100000},"returning":false,"entered":true,'
+            f'"ts":"{ts}"}}'
+        )
+        return f"storelens/v1/{store}/door/visitor", body
+    if kind < 96:
+        start = _ts(now - 900)
+        body = (
+            f'{{"v":1,"event_id":"{eid}","store_id":"{store}","camera_id":"door","type":"footfall",'
+            f'"interval_start":"{start}","interval_end":"{ts}","entries":{i % 37},"unique_visitors":{i % 23},'
+            f'"vip_arrivals":0}}'
+        )
+        return f"storelens/v1/{store}/door/footfall", body
+    body = (
+        f'{{"v":1,"event_id":"{eid}","store_id":"{store}","camera_id":"door","type":"vip_arrival",'
+        f'"member_id":"M-{i % 5000}","similarity":0.71,"track_id":{i % 100000},"ts":"{ts}"}}'
+    )
+    return f"storelens/v1/{store}/door/arrival", body
+
+
+def _publish(port: int, rate: float, seconds: float, stores: int) -> int:
+    """Publish at ``rate`` events/s for ``seconds`` (QoS 1); returns how many."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{uuid.uuid4().hex[:6]}")
+    client.max_inflight_messages_set(1000)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    total = int(rate * seconds)
+    start = time.monotonic()
+    last: Any = None
+    for i in range(total):
+        due = start + i / rate
+        wait = due - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        topic, body = _payload(i, stores)
+        last = client.publish(topic, body, qos=1)
+    if last is not None:
+        last.wait_for_publish(60)
+    client.loop_stop()
+    client.disconnect()
+    return total
+
+
+def _hq_toml(path: Path, name: str, url: str, mqtt_url: str, group: str) -> Path:
+    # a group per run: a stopped process's persistent session keeps its share of its group's messages
+    path.write_text(
+        f'id = "{name}"\ndatabase_url = "{url}"\nshared_group = "{group}"\n[mqtt]\nurl = "{mqtt_url}"\n'
+        "[api]\nenabled = false\n"
+    )
+    return path
+
+
+def measure_ingest(pg: LocalPostgres, broker: LocalBroker, work: Path, rate: float, seconds: float) -> list[Any]:
+    """Committed events/s and latency with 1, 2 and 4 head-office processes on one shared subscription."""
+    runs = []
+    for procs in (1, 2, 4):
+        url = pg.database(f"ingest_{procs}")
+        EventStore(url).close()
+        confs = [
+            _hq_toml(work / f"hq-{procs}-{i}.toml", f"bench-{procs}-{i}", url, broker.url, f"bench{procs}")
+            for i in range(procs)
+        ]
+        children = [
+            subprocess.Popen(
+                [sys.executable, "-m", "storelens.cli", "hq", "serve", "--config", str(c)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for c in confs
+        ]
+        store = EventStore(url)
+        try:
+            time.sleep(6)  # each connects and subscribes (and partitions the table, once)
+            sent = _publish(broker.port, rate, seconds, stores=1000)
+            deadline = time.monotonic() + 180
+            while store.count() < sent and time.monotonic() < deadline:
+                time.sleep(0.5)
+            with store.engine.connect() as conn:
+                rows = conn.execute(text("SELECT ts, received_at FROM events WHERE type <> 'footfall'")).all()
+                stored = int(conn.execute(text("SELECT COUNT(*) FROM events")).scalar_one())
+                span = conn.execute(text("SELECT MIN(received_at), MAX(received_at) FROM events")).one()
+
+            def parse(t: str) -> float:
+                return datetime.strptime(t, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
+
+            lat = [parse(r) - parse(t) for t, r in rows]
+            took = parse(span[1]) - parse(span[0])
+            runs.append(
+                {
+                    "processes": procs,
+                    "offered_per_s": rate,
+                    "sent": sent,
+                    "stored": stored,
+                    "committed_per_s": round(stored / took, 1) if took > 0 else None,
+                    "latency_p50_s": round(_p(lat, 50), 3),
+                    "latency_p99_s": round(_p(lat, 99), 3),
+                }
+            )
+            log.info("ingest with %d process(es): %s", procs, runs[-1])
+        finally:
+            for child in children:
+                child.send_signal(signal.SIGTERM)
+            for child in children:
+                child.wait(60)
+            store.close()
+    return runs
+
+
+def load_footfall(url: str, stores: int, days: int) -> tuple[int, float]:
+    """STORES x DAYS of 15-minute footfall (one camera) into a partitioned events table; (rows, seconds)."""
+    store = EventStore(url)
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    partition_by_month(store.engine, today)
+    raw = store.engine.raw_connection()
+    started = time.monotonic()
+    rows = 0
+    try:
+        conn: Any = raw.driver_connection
+        with conn.cursor() as cur:
+            columns = "event_id, type, store_id, camera_id, ts, member_id, payload, received_at"
+            with cur.copy(f"COPY events ({columns}) FROM STDIN") as copy:
+                for d in range(days, 0, -1):
+                    day = today - timedelta(days=d)
+                    for q in range(96):
+                        start = day + timedelta(minutes=15 * q)
+                        a, b = _ts(start.timestamp()), _ts((start + timedelta(minutes=15)).timestamp())
+                        for s in range(stores):
+                            sid = f"s{s:04d}"
+                            eid = str(uuid.uuid4())
+                            entries = (s * 7 + q * 3 + d) % 40
+                            body = (
+                                f'{{"v":1,"event_id":"{eid}","store_id":"{sid}","camera_id":"door",'
+                                f'"type":"footfall","interval_start":"{a}","interval_end":"{b}","entries":{entries},'
+                                f'"unique_visitors":{entries // 2},"vip_arrivals":{entries % 3},"partial":false,'
+                                f'"staff_excluded":0,"unique_visitors_available":true,"visitor_tokens":[]}}'
+                            )
+                            copy.write_row((eid, "footfall", sid, "door", a, None, body, b))
+                            rows += 1
+        conn.commit()
+    finally:
+        raw.close()
+    with store.engine.begin() as c:
+        c.execute(text("ANALYZE events"))
+    store.close()
+    return rows, time.monotonic() - started
+
+
+def measure_report(url: str, stores: int, days: int, runs: int = 5) -> dict[str, Any]:
+    """The daily chain report at each level (median of ``runs``) and the table's size per store-year."""
+    store = EventStore(url)
+    meta = {
+        f"s{s:04d}": ChainStore(id=f"s{s:04d}", region=f"R{s % 10}", timezone=ZONES[s % len(ZONES)])
+        for s in range(stores)
+    }
+    reports = ChainReports(store, meta, "EUR")
+    day = (datetime.now(UTC) - timedelta(days=3)).date()
+    out: dict[str, Any] = {}
+    for level, interval in (("store", "1d"), ("region", "1d"), ("chain", "1d"), ("store", "15m")):
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            rows = reports.rows(str(day), str(day + timedelta(days=1)), interval, level)  # type: ignore[arg-type]
+            times.append(time.perf_counter() - t0)
+        out[f"{level}_{interval}_s"] = round(statistics.median(times), 3)
+        out[f"{level}_{interval}_rows"] = len(rows)
+    with store.engine.connect() as conn:
+        size = int(
+            conn.execute(
+                text(
+                    "SELECT COALESCE(SUM(pg_total_relation_size(i.inhrelid)), 0) FROM pg_inherits i "
+                    "WHERE i.inhparent = to_regclass('events')"
+                )
+            ).scalar_one()
+        )
+    store.close()
+    out["size_bytes"] = size
+    out["bytes_per_store_year"] = round(size / stores * 365 / days)
+    return out
+
+
+def _opener(config: Config, spec: Any) -> Any:
+    return lambda: open_gallery(config, spec)
+
+
+def measure_distribution(
+    pg: LocalPostgres, broker: LocalBroker, work: Path, members: int, boxes: int, erasures_n: int = 20
+) -> dict[str, Any]:
+    """Members enrolled chain-wide reaching every box; single erasures confirmed by every box."""
+    spec = load_manifest().recogniser_of("default")
+    dim = int(spec.embedding_size or 0)
+    url = pg.database("distribution")
+    agents = []
+    for b in range(boxes):
+        folder = work / f"box-{b}"
+        config = Config.model_validate(
+            {
+                "store": {"id": f"box{b:02d}"},
+                "cameras": [{"id": "door", "source": "0"}],
+                "gallery": {"dir": str(folder / "gallery")},
+                "api": {"database_url": f"sqlite:///{folder / 'events.sqlite'}"},
+                "mqtt": {"url": broker.url},
+            }
+        )
+        folder.mkdir(parents=True)
+        services = Services(config, EventStore(config.api.database_url), gallery=_opener(config, spec))
+        transport = MqttTransport(config.mqtt, f"bench-box-{b}", persistent_session=True)
+        agent = ChainAgent(services, transport, config.store.id)
+        transport.start()
+        agent.start()
+        agents.append((agent, transport, services))
+    hq = HqApp(
+        HqConfig.model_validate(
+            {"database_url": url, "chase_seconds": 600, "api": {"enabled": False}, "mqtt": {"url": broker.url}}
+        )
+    )
+    registry = hq.members
+    rng = np.random.default_rng(1)
+    consent = Consent(reference="BENCH", notice_version="1", purpose="vip-recognition")
+    stores = [f"box{b:02d}" for b in range(boxes)]
+    t0 = time.monotonic()
+    for m in range(members):
+        vecs = rng.normal(size=(2, dim)).astype(np.float32)
+        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+        registry.enrol(MemberInfo(member_id=f"M-{m:06d}"), consent, spec.name, vecs, "chain", None, [], stores)
+    enrolled = time.monotonic() - t0
+
+    def confirmed() -> int:
+        with registry.engine.connect() as conn:
+            q = select(func.count()).select_from(deliveries).where(deliveries.c.state == "confirmed")
+            return int(conn.execute(q).scalar_one())
+
+    t0 = time.monotonic()
+    hq.start(20)
+    want = members * boxes
+    while confirmed() < want and time.monotonic() - t0 < 1800:
+        time.sleep(0.5)
+    reached = time.monotonic() - t0
+    confirmed_at_reach = confirmed()
+    held = [len(s.gallery().store.members()) for _, _, s in agents]
+    latencies = []
+    for m in rng.choice(members, size=erasures_n, replace=False):
+        t1 = time.monotonic()
+        found = registry.erase(f"M-{int(m):06d}", "bench")
+        if found is None:
+            continue
+        while time.monotonic() - t1 < 120:
+            with registry.engine.connect() as conn:
+                done = conn.execute(
+                    select(erasures.c.completed_at).where(erasures.c.erasure_id == found[0])
+                ).scalar_one()
+            if done:
+                break
+            time.sleep(0.01)
+        latencies.append(time.monotonic() - t1)
+    hq.stop()
+    for agent, transport, services in agents:
+        agent.stop()
+        transport.stop()
+        services.close()
+    return {
+        "members": members,
+        "boxes": boxes,
+        "enrol_seconds": round(enrolled, 1),
+        "reach_all_boxes_seconds": round(reached, 1),
+        "deliveries_confirmed": confirmed_at_reach,
+        "deliveries_wanted": want,
+        "members_held_per_box": sorted(set(held)),
+        "erasure_p50_s": round(_p(latencies, 50), 3),
+        "erasure_p99_s": round(_p(latencies, 99), 3),
+        "erasures": len(latencies),
+    }
+
+
+def measure_hq(stores: int, days: int, members: int, boxes: int, rate: float, seconds: float) -> dict[str, Any]:
+    """All three measures, on servers of the benchmark's own."""
+    pg = LocalPostgres().start()
+    broker = LocalBroker(extra=CENTRAL_BROKER).start()
+    work = Path(tempfile.mkdtemp(prefix="storelens-bench-hq-"))
+    try:
+        ingest = measure_ingest(pg, broker, work, rate, seconds)
+        url = pg.database("chain")
+        loaded, load_s = load_footfall(url, stores, days)
+        report = measure_report(url, stores, days)
+        distribution = measure_distribution(pg, broker, work, members, boxes)
+    finally:
+        broker.stop()
+        pg.stop()
+    per_store = sum(PER_STORE_HOUR.values()) / 3600
+    best = max((r["committed_per_s"] or 0) for r in ingest)
+    return {
+        "part": "hq",
+        "cpus": os.cpu_count(),
+        "ingest": ingest,
+        "events_per_store_s": round(per_store, 4),
+        "stores_at_average": int(best / per_store),
+        "stores_at_opening_peak": int(best / (per_store * OPENING_PEAK)),
+        "report": {"stores": stores, "days": days, "rows": loaded, "load_s": round(load_s, 1), **report},
+        "distribution": distribution,
+    }
+
+
+def hq_markdown(r: dict[str, Any], machine: str, date: str, command: str) -> str:
+    """The part-6 section of docs/benchmarks.md."""
+    ing = "\n".join(
+        f"| {x['processes']} | {x['offered_per_s']:,.0f} | {x['sent']:,} / {x['stored']:,} | "
+        f"{x['committed_per_s'] or 0:,.0f} | {x['latency_p50_s']} | {x['latency_p99_s']} |"
+        for x in r["ingest"]
+    )
+    rep, dist = r["report"], r["distribution"]
+    mix = ", ".join(f"{v:g} {k}" for k, v in PER_STORE_HOUR.items())
+    per_year = rep["bytes_per_store_year"] / 1e6
+    return f"""{START}
+## Part 6: head office (`--part hq`)
+
+Machine: {machine}. Date: {date}. Command: `{command}`. PostgreSQL and Mosquitto of the benchmark's own on
+loopback (the publisher, the broker, the database and the head-office processes share the machine's cores).
+
+**Ingest** ({r["ingest"][0]["offered_per_s"]:,.0f} events/s offered for the run's length: 85 % visitors, 11 %
+footfall, 4 % arrivals, 1,000 store ids; latency = the event's `ts` at publish to its row's `received_at`):
+
+| `hq serve` processes (`$share`) | offered/s | sent / stored | committed/s | p50 s | p99 s |
+|---|---|---|---|---|---|
+{ing}
+
+A store sends about {r["events_per_store_s"]} events/s on average ({mix}
+per open hour), {OPENING_PEAK:g}x that at opening: the best rate above serves about
+**{r["stores_at_average"]:,} stores** at the average rate, **{r["stores_at_opening_peak"]:,}** if all open at once.
+
+**Chain report** ({rep["stores"]:,} stores x {rep["days"]} days of 15-minute footfall = {rep["rows"]:,} events,
+loaded in {rep["load_s"]} s into the monthly partitions; median of 5 runs of one store-local day, 3 time zones):
+
+| query | rows | seconds (goal <= 2) |
+|---|---|---|
+| daily report, per store | {rep["store_1d_rows"]:,} | {rep["store_1d_s"]} |
+| daily report, per region (10) | {rep["region_1d_rows"]:,} | {rep["region_1d_s"]} |
+| daily report, chain | {rep["chain_1d_rows"]:,} | {rep["chain_1d_s"]} |
+| one day in 15-minute rows, per store | {rep["store_15m_rows"]:,} | {rep["store_15m_s"]} |
+
+PostgreSQL size of the events partitions: {rep["size_bytes"] / 1e9:.2f} GB, **{per_year:.1f} MB per
+store-year** of 15-minute footfall (visitor and arrival events come on top).
+
+**Gallery distribution** ({dist["members"]:,} members enrolled chain-wide, {dist["boxes"]} boxes on one broker,
+bridges left out): enrolled at head office in {dist["enrol_seconds"]} s; every member on every box in
+**{dist["reach_all_boxes_seconds"]} s** ({dist["deliveries_confirmed"]:,} of {dist["deliveries_wanted"]:,}
+deliveries confirmed; members held per box: {dist["members_held_per_box"]}). One member's erasure confirmed by
+all {dist["boxes"]} boxes: p50 **{dist["erasure_p50_s"]} s**, p99 {dist["erasure_p99_s"]} s
+({dist["erasures"]} erasures, one at a time).
+{END}
+"""
