@@ -55,6 +55,7 @@ ZONES = ("Europe/Paris", "America/New_York", "Asia/Shanghai")
 # A store's events per hour, open 12 h a day: 1,500 visitors a day, 4 cameras' footfall every 15 min, VIPs
 PER_STORE_HOUR = {"visitor": 125.0, "footfall": 16.0, "vip_arrival": 5.0}
 OPENING_PEAK = 4.0  # the first hour's rate over the day's average
+SUSTAINED = 1500.0  # events/s of the extra one-process run (below what this 2-core machine keeps up with)
 # A central broker's settings for head office (README, Running a chain): a deep queue per session, and a
 # window of unacknowledged messages wide enough for head office's batched commits.
 CENTRAL_BROKER = "max_queued_messages 2000000\nmax_inflight_messages 2000\n"
@@ -128,15 +129,20 @@ def _hq_toml(path: Path, name: str, url: str, mqtt_url: str, group: str) -> Path
     return path
 
 
-def measure_ingest(pg: LocalPostgres, broker: LocalBroker, work: Path, rate: float, seconds: float) -> list[Any]:
-    """Committed events/s and latency with 1, 2 and 4 head-office processes on one shared subscription."""
+def measure_ingest(
+    pg: LocalPostgres, broker: LocalBroker, work: Path, rate: float, seconds: float, sustained: float
+) -> list[Any]:
+    """Committed events/s and latency of head-office processes sharing one subscription.
+
+    1, 2 and 4 processes at ``rate``; then 1 process at ``sustained``, a rate it keeps up with (the latency
+    without a queue).
+    """
     runs = []
-    for procs in (1, 2, 4):
-        url = pg.database(f"ingest_{procs}")
+    for n, (procs, offered) in enumerate([(1, rate), (2, rate), (4, rate), (1, sustained)]):
+        url = pg.database(f"ingest_{n}")
         EventStore(url).close()
         confs = [
-            _hq_toml(work / f"hq-{procs}-{i}.toml", f"bench-{procs}-{i}", url, broker.url, f"bench{procs}")
-            for i in range(procs)
+            _hq_toml(work / f"hq-{n}-{i}.toml", f"bench-{n}-{i}", url, broker.url, f"bench{n}") for i in range(procs)
         ]
         children = [
             subprocess.Popen(
@@ -149,7 +155,7 @@ def measure_ingest(pg: LocalPostgres, broker: LocalBroker, work: Path, rate: flo
         store = EventStore(url)
         try:
             time.sleep(6)  # each connects and subscribes (and partitions the table, once)
-            sent = _publish(broker.port, rate, seconds, stores=1000)
+            sent = _publish(broker.port, offered, seconds, stores=1000)
             deadline = time.monotonic() + 180
             while store.count() < sent and time.monotonic() < deadline:
                 time.sleep(0.5)
@@ -166,7 +172,7 @@ def measure_ingest(pg: LocalPostgres, broker: LocalBroker, work: Path, rate: flo
             runs.append(
                 {
                     "processes": procs,
-                    "offered_per_s": rate,
+                    "offered_per_s": offered,
                     "sent": sent,
                     "stored": stored,
                     "committed_per_s": round(stored / took, 1) if took > 0 else None,
@@ -355,7 +361,7 @@ def measure_hq(stores: int, days: int, members: int, boxes: int, rate: float, se
     broker = LocalBroker(extra=CENTRAL_BROKER).start()
     work = Path(tempfile.mkdtemp(prefix="storelens-bench-hq-"))
     try:
-        ingest = measure_ingest(pg, broker, work, rate, seconds)
+        ingest = measure_ingest(pg, broker, work, rate, seconds, SUSTAINED)
         url = pg.database("chain")
         loaded, load_s = load_footfall(url, stores, days)
         report = measure_report(url, stores, days)
@@ -386,6 +392,14 @@ def hq_markdown(r: dict[str, Any], machine: str, date: str, command: str) -> str
     )
     rep, dist = r["report"], r["distribution"]
     mix = ", ".join(f"{v:g} {k}" for k, v in PER_STORE_HOUR.items())
+    met = any((x["committed_per_s"] or 0) >= 5000 and x["latency_p99_s"] <= 1.0 for x in r["ingest"])
+    keeps = [x for x in r["ingest"] if x["latency_p99_s"] <= 1.0]
+    verdict = (
+        "**met**"
+        if met
+        else "**not met on this machine**"
+        + (f" (it keeps p99 <= 1 s at {max(x['offered_per_s'] for x in keeps):,.0f} events/s offered)" if keeps else "")
+    )
     per_year = rep["bytes_per_store_year"] / 1e6
     return f"""{START}
 ## Part 6: head office (`--part hq`)
@@ -393,12 +407,15 @@ def hq_markdown(r: dict[str, Any], machine: str, date: str, command: str) -> str
 Machine: {machine}. Date: {date}. Command: `{command}`. PostgreSQL and Mosquitto of the benchmark's own on
 loopback (the publisher, the broker, the database and the head-office processes share the machine's cores).
 
-**Ingest** ({r["ingest"][0]["offered_per_s"]:,.0f} events/s offered for the run's length: 85 % visitors, 11 %
-footfall, 4 % arrivals, 1,000 store ids; latency = the event's `ts` at publish to its row's `received_at`):
+**Ingest** (events offered at a fixed rate for 10 s: 85 % visitors, 11 % footfall, 4 % arrivals, 1,000 store
+ids; latency = the event's `ts` at publish to its row's `received_at`, set in the insert; committed/s = stored
+events over the time from the first to the last commit):
 
 | `hq serve` processes (`$share`) | offered/s | sent / stored | committed/s | p50 s | p99 s |
 |---|---|---|---|---|---|
 {ing}
+
+Goal >= 5,000 events/s with p99 <= 1 s: {verdict}.
 
 A store sends about {r["events_per_store_s"]} events/s on average ({mix}
 per open hour), {OPENING_PEAK:g}x that at opening: the best rate above serves about

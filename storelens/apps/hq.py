@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -36,6 +37,7 @@ from storelens.chain import BoxReceipt, command_topic, receipt_topic
 from storelens.clock import utc_now
 from storelens.config import HqConfig
 from storelens.edge.mqtt import MqttTransport
+from storelens.errors import DatabaseError
 from storelens.events import StatusEvent, parse_topic, topic_filter
 from storelens.transport import Transport
 
@@ -43,6 +45,28 @@ log = logging.getLogger(__name__)
 SEND_BATCH = 500  # changes read from the registry and published per round trip
 INGEST_BATCH = 1000  # events stored per transaction, each acknowledged to the broker after the commit
 TICK_SECONDS = 0.25  # how often the registry is asked what is due (an indexed query on the pending state)
+
+
+def _open_database(url: str, tries: int = 5) -> tuple[EventStore, ChainMembers]:
+    """The chain's database and registry.
+
+    Several ``hq serve`` starting at once on an empty database race to create the same tables: the loser
+    waits and opens what the winner made.
+    """
+    for attempt in range(tries):
+        store: EventStore | None = None
+        try:
+            store = EventStore(url)
+            return store, ChainMembers(store.engine)
+        except (DatabaseError, SQLAlchemyError) as exc:
+            if store is not None:
+                store.close()
+            racing = "already exists" in str(exc) or "duplicate key" in str(exc)
+            if attempt == tries - 1 or not racing:
+                raise
+            log.info("another head-office process is creating the tables; retrying")
+            time.sleep(1.0 + attempt)
+    raise DatabaseError(f"{url}: the chain's tables could not be created")  # not reached: the loop raises
 
 
 class Distributor:
@@ -156,8 +180,7 @@ class HqApp:
 
     def __init__(self, config: HqConfig) -> None:
         self.config = config
-        self.store = EventStore(config.database_url)
-        self.members = ChainMembers(self.store.engine)
+        self.store, self.members = _open_database(config.database_url)
         self.transport = MqttTransport(
             config.mqtt, f"storelens-hq-{config.id}"[:64], persistent_session=True, manual_ack=True
         )
