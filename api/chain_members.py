@@ -339,52 +339,59 @@ class ChainMembers:
 
         An erasure whose boxes have all confirmed is complete: the member id is dropped.
         """
+        return self.receipts([receipt]) == 1
+
+    def receipts(self, receipts: list[BoxReceipt]) -> int:
+        """Record receipts in one transaction (in order); returns how many matched a change."""
+        with self.engine.begin() as conn:
+            return sum(self._receipt(conn, r) for r in receipts)
+
+    def _receipt(self, conn: Any, receipt: BoxReceipt) -> bool:
         now = iso(utc_now())
         state = "refused" if receipt.outcome == "refused" else "confirmed"
-        with self.engine.begin() as conn:
-            done = conn.execute(
-                deliveries.update()
-                .where(
-                    deliveries.c.change_id == receipt.change_id,
-                    deliveries.c.store_id == receipt.store_id,
-                    deliveries.c.state == "pending",
-                )
-                .values(state=state, confirmed_at=now, held_vectors=receipt.held_vectors, detail=receipt.detail)
-            ).rowcount
-            if done:
-                return True
-            if conn.execute(select(deliveries.c.id).where(deliveries.c.change_id == receipt.change_id)).first():
-                return True  # confirmed before: a repeated delivery's receipt
-            found = conn.execute(
-                select(erasure_boxes.c.erasure_id, erasure_boxes.c.state).where(
-                    erasure_boxes.c.change_id == receipt.change_id, erasure_boxes.c.store_id == receipt.store_id
-                )
-            ).first()
-            if found is None:
-                return False
-            if found.state == "confirmed":  # a repeated delivery's "already": the first receipt stays the proof
-                return True
-            conn.execute(
-                erasure_boxes.update()
-                .where(erasure_boxes.c.change_id == receipt.change_id)
-                .values(
-                    state=state,
-                    confirmed_at=now,
-                    removed=json.dumps(receipt.removed, sort_keys=True),
-                    receipt_id=receipt.receipt_id,
-                )
+        done = conn.execute(
+            deliveries.update()
+            .where(
+                deliveries.c.change_id == receipt.change_id,
+                deliveries.c.store_id == receipt.store_id,
+                deliveries.c.state == "pending",
             )
-            left = conn.execute(
-                select(func.count())
-                .select_from(erasure_boxes)
-                .where(erasure_boxes.c.erasure_id == found.erasure_id, erasure_boxes.c.state != "confirmed")
-            ).scalar()
-            if not left:
-                conn.execute(
-                    erasures.update()
-                    .where(erasures.c.erasure_id == found.erasure_id)
-                    .values(member_id=None, completed_at=now)
-                )
+            .values(state=state, confirmed_at=now, held_vectors=receipt.held_vectors, detail=receipt.detail)
+        ).rowcount
+        if done:
+            return True
+        if conn.execute(select(deliveries.c.id).where(deliveries.c.change_id == receipt.change_id)).first():
+            return True  # confirmed before: a repeated delivery's receipt
+        found = conn.execute(
+            select(erasure_boxes.c.erasure_id, erasure_boxes.c.state).where(
+                erasure_boxes.c.change_id == receipt.change_id, erasure_boxes.c.store_id == receipt.store_id
+            )
+        ).first()
+        if found is None:
+            return False
+        if found.state == "confirmed":  # a repeated delivery's "already": the first receipt stays the proof
+            return True
+        conn.execute(
+            erasure_boxes.update()
+            .where(erasure_boxes.c.change_id == receipt.change_id)
+            .values(
+                state=state,
+                confirmed_at=now,
+                removed=json.dumps(receipt.removed, sort_keys=True),
+                receipt_id=receipt.receipt_id,
+            )
+        )
+        left = conn.execute(
+            select(func.count())
+            .select_from(erasure_boxes)
+            .where(erasure_boxes.c.erasure_id == found.erasure_id, erasure_boxes.c.state != "confirmed")
+        ).scalar()
+        if not left:
+            conn.execute(
+                erasures.update()
+                .where(erasures.c.erasure_id == found.erasure_id)
+                .values(member_id=None, completed_at=now)
+            )
         return True
 
     def members(self) -> list[dict[str, Any]]:

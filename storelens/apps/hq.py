@@ -16,6 +16,7 @@ refused, and every event is stored once whatever the bridges redeliver (deduplic
 from __future__ import annotations
 
 import logging
+import queue
 import signal
 import threading
 import time
@@ -42,7 +43,8 @@ from storelens.events import StatusEvent, parse_topic, topic_filter
 from storelens.transport import Transport
 
 log = logging.getLogger(__name__)
-SEND_BATCH = 500  # changes read from the registry and published per round trip
+SEND_BATCH = 500  # changes read from the registry and published per round trip; receipts recorded per commit
+MAX_RECEIPTS = 200_000  # receipts waiting to be recorded
 INGEST_BATCH = 1000  # events stored per transaction, each acknowledged to the broker after the commit
 TICK_SECONDS = 0.25  # how often the registry is asked what is due (an indexed query on the pending state)
 
@@ -81,8 +83,33 @@ class Distributor:
     def __init__(self, members: ChainMembers, transport: Transport, chase_seconds: float) -> None:
         self.members, self.transport, self.chase_seconds = members, transport, chase_seconds
         self.sent = 0
+        self.recorded = 0
+        self._receipts: queue.Queue[BoxReceipt] = queue.Queue(maxsize=MAX_RECEIPTS)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def received(self, receipt: BoxReceipt) -> None:
+        """Queue a box's receipt; recorded with the others of its round in one transaction."""
+        try:
+            self._receipts.put_nowait(receipt)
+        except queue.Full:  # the change stays pending: it is sent again and answered again
+            log.warning("receipt %s dropped: %d waiting to be recorded", receipt.receipt_id, MAX_RECEIPTS)
+
+    def record_receipts(self) -> int:
+        """Record every queued receipt (in batches of ``SEND_BATCH``); returns how many matched a change."""
+        matched = 0
+        while True:
+            batch: list[BoxReceipt] = []
+            while len(batch) < SEND_BATCH:
+                try:
+                    batch.append(self._receipts.get_nowait())
+                except queue.Empty:
+                    break
+            if not batch:
+                break
+            matched += self.members.receipts(batch)
+        self.recorded += matched
+        return matched
 
     def send_due(self) -> int:
         """Publish every change due now (nothing while the broker is away); returns how many."""
@@ -102,11 +129,16 @@ class Distributor:
         try:
             while not self._stop.wait(tick):
                 try:
+                    self.record_receipts()
                     self.send_due()
                 except SQLAlchemyError as exc:
                     log.error("member distribution: database error, retried: %s", exc.__class__.__name__)
         finally:
             self._stop.set()
+            try:
+                self.record_receipts()  # what arrived is kept; what is lost is sent again and answered again
+            except SQLAlchemyError as exc:
+                log.error("receipts not recorded at stop: %s", exc.__class__.__name__)
 
     def start(self) -> None:
         """Run in the background."""
@@ -190,7 +222,6 @@ class HqApp:
         self.distributor = Distributor(self.members, self.transport, config.chase_seconds)
         rules = config.enrolment_config().privacy_rules()
         self.housekeeping = Housekeeping(self.store, config.partition_by_month, rules.event_retention_days)
-        self.receipts = 0
         self._stop = threading.Event()
         reports = ChainReports(self.store, {s.id: s for s in config.stores}, config.currency)
         services = HqServices(config, self.store, self.members, reports, self.transport.subscribed)
@@ -215,10 +246,7 @@ class HqApp:
         if receipt.store_id != store_id:
             self._refuse(topic, f"a receipt of store {receipt.store_id} under store {store_id}'s topic")
             return
-        if self.members.receipt(receipt):
-            self.receipts += 1
-        else:
-            log.info("receipt %s from %s matches no change (already superseded)", receipt.receipt_id, store_id)
+        self.distributor.received(receipt)
 
     def _on_status(self, topic: str, payload: bytes) -> None:
         try:
