@@ -129,6 +129,16 @@ def _hq_toml(path: Path, name: str, url: str, mqtt_url: str, group: str) -> Path
     return path
 
 
+def _wait_subscribed(logs: list[Path], seconds: float) -> None:
+    """Until every process has logged its subscription (events published before would reach fewer)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if all(p.is_file() and "subscribed to every store" in p.read_text() for p in logs):
+            return
+        time.sleep(0.2)
+    log.warning("not every hq serve process subscribed within %.0f s", seconds)
+
+
 def measure_ingest(
     pg: LocalPostgres, broker: LocalBroker, work: Path, rate: float, seconds: float, sustained: float
 ) -> list[Any]:
@@ -144,17 +154,18 @@ def measure_ingest(
         confs = [
             _hq_toml(work / f"hq-{n}-{i}.toml", f"bench-{n}-{i}", url, broker.url, f"bench{n}") for i in range(procs)
         ]
+        logs = [c.with_suffix(".log") for c in confs]
         children = [
             subprocess.Popen(
-                [sys.executable, "-m", "storelens.cli", "hq", "serve", "--config", str(c)],
+                [sys.executable, "-m", "storelens.cli", "-v", "hq", "serve", "--config", str(c)],
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stderr=log_file.open("w"),
             )
-            for c in confs
+            for c, log_file in zip(confs, logs, strict=True)
         ]
         store = EventStore(url)
         try:
-            time.sleep(6)  # each connects and subscribes (and partitions the table, once)
+            _wait_subscribed(logs, 90)  # each connects and subscribes (and partitions the table, once)
             sent = _publish(broker.port, offered, seconds, stores=1000)
             deadline = time.monotonic() + 180
             while store.count() < sent and time.monotonic() < deadline:
@@ -181,6 +192,10 @@ def measure_ingest(
                 }
             )
             log.info("ingest with %d process(es): %s", procs, runs[-1])
+            for child, log_file in zip(children, logs, strict=True):
+                if child.poll() is not None:
+                    runs[-1]["exited_early"] = log_file.read_text()[-500:]
+                    log.error("an hq serve process exited during the run: %s", log_file.read_text()[-500:])
         finally:
             for child in children:
                 child.send_signal(signal.SIGTERM)

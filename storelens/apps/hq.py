@@ -282,7 +282,9 @@ class HqApp:
         """Run until SIGTERM or Ctrl-C (``storelens hq serve``), then stop cleanly."""
         previous = {sig: signal.signal(sig, self._stopped) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
-            if not self.start():
+            if self.start():
+                log.info("subscribed to every store's events at %s", self.config.mqtt.url)
+            else:
                 log.warning("the central broker has not acknowledged the subscription yet; still trying")
             self._stop.wait()
         finally:
