@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from storelens.api.ratelimit import FailedTokens
 from storelens.api.services import Services
 from storelens.api.store import EventStore
 
@@ -48,6 +50,34 @@ def principal_of(store: EventStore, token: str | None) -> Principal | None:
     return Principal(found[0], "admin" if found[1] == "admin" else "associate")
 
 
+def bearer_of(
+    request: Request, failed: FailedTokens, lookup: Callable[[str], tuple[str, str] | None], creds: Any
+) -> tuple[str, str]:
+    """The (name, role) of a request's bearer token; shared by the store API and the chain API.
+
+    Raises:
+        HTTPException: 429 after too many refused tokens from its address; 401 without a token or with an
+            unknown one (counted).
+    """
+    client = request.client.host if request.client else "unknown"
+    wait = failed.blocked_for(client)
+    if wait > 0:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"too many refused tokens from this address; try again in {wait:.0f} s",
+            headers={"Retry-After": str(int(wait) + 1)},
+        )
+    if creds is None or creds.scheme.lower() != "bearer":
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+        )
+    found = lookup(creds.credentials)
+    if found is None:
+        failed.failed(client, "unknown token")
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown token", headers={"WWW-Authenticate": "Bearer"})
+    return found
+
+
 def require(role: Role) -> object:
     """A dependency: 401 without a valid token, 403 with a token of a role that may not do this."""
 
@@ -56,22 +86,8 @@ def require(role: Role) -> object:
         svc: Annotated[Services, Depends(get_services)],
         creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> Principal:
-        client = request.client.host if request.client else "unknown"
-        wait = svc.failed_tokens.blocked_for(client)
-        if wait > 0:
-            raise HTTPException(
-                status.HTTP_429_TOO_MANY_REQUESTS,
-                f"too many refused tokens from this address; try again in {wait:.0f} s",
-                headers={"Retry-After": str(int(wait) + 1)},
-            )
-        if creds is None or creds.scheme.lower() != "bearer":
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
-            )
-        who = principal_of(svc.store, creds.credentials)
-        if who is None:
-            svc.failed_tokens.failed(client, "unknown token")
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown token", headers={"WWW-Authenticate": "Bearer"})
+        name, found = bearer_of(request, svc.failed_tokens, svc.store.token, creds)
+        who = Principal(name, "admin" if found == "admin" else "associate")
         if role == "admin" and who.role != "admin":
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"the {who.role} role may not do this; admin only")
         return who

@@ -25,12 +25,13 @@ from storelens.gallery.gallery import Gallery
 from storelens.gallery.records import check_consent
 from storelens.members import member_hash
 from storelens.transport import Transport
+from storelens.workers import Periodic
 
 log = logging.getLogger(__name__)
 MAX_QUEUED = 100_000  # changes waiting to be applied (a new box's first sync of a large chain)
 
 
-class ChainAgent:
+class ChainAgent(Periodic):
     """Applies head office's changes to this box's gallery and publishes a receipt for each.
 
     Messages are validated as they arrive and queued; a worker applies them in order, consecutive upserts
@@ -46,13 +47,12 @@ class ChainAgent:
     """
 
     def __init__(self, services: Services, transport: Transport, store_id: str, batch: int = 500) -> None:
+        super().__init__("chain-agent", 0.02)
         self.services, self.transport, self.store_id, self.batch = services, transport, store_id, batch
         self.rules = services.config.privacy_rules()
         self.refused_messages = 0
         self._queue: queue.Queue[MemberChange] = queue.Queue(maxsize=MAX_QUEUED)
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         transport.subscribe(command_topic(store_id), self._on_message)
 
     def _on_message(self, topic: str, payload: bytes) -> None:
@@ -99,25 +99,10 @@ class ChainAgent:
             )
         return len(changes)
 
-    def _run(self) -> None:
-        try:
-            while not self._stop.wait(0.02):
-                while self.flush() == self.batch and not self._stop.is_set():
-                    pass
-        finally:
-            self._stop.set()
-
-    def start(self) -> None:
-        """Apply changes in the background as they arrive."""
-        self._thread = threading.Thread(target=self._run, name="chain-agent", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop the worker (what is still queued is sent again by head office)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(30)
-            self._thread = None
+    def tick(self) -> None:
+        """Apply what has arrived, batch after batch."""
+        while self.flush() == self.batch and not self.stopping():
+            pass
 
     def apply(self, change: MemberChange) -> BoxReceipt:
         """Apply one change (unless this or a newer version was) and say what happened and what is held."""

@@ -180,21 +180,20 @@ def measure_ingest(
 
             lat = [parse(r) - parse(t) for t, r in rows]
             took = parse(span[1]) - parse(span[0])
-            runs.append(
-                {
-                    "processes": procs,
-                    "offered_per_s": offered,
-                    "sent": sent,
-                    "stored": stored,
-                    "committed_per_s": round(stored / took, 1) if took > 0 else None,
-                    "latency_p50_s": round(_p(lat, 50), 3),
-                    "latency_p99_s": round(_p(lat, 99), 3),
-                }
-            )
-            log.info("ingest with %d process(es): %s", procs, runs[-1])
+            run: dict[str, Any] = {
+                "processes": procs,
+                "offered_per_s": offered,
+                "sent": sent,
+                "stored": stored,
+                "committed_per_s": round(stored / took, 1) if took > 0 else None,
+                "latency_p50_s": round(_p(lat, 50), 3),
+                "latency_p99_s": round(_p(lat, 99), 3),
+            }
+            runs.append(run)
+            log.info("ingest with %d process(es): %s", procs, run)
             for child, log_file in zip(children, logs, strict=True):
                 if child.poll() is not None:
-                    runs[-1]["exited_early"] = log_file.read_text()[-500:]
+                    run["exited_early"] = log_file.read_text()[-500:]
                     log.error("an hq serve process exited during the run: %s", log_file.read_text()[-500:])
         finally:
             for child in children:

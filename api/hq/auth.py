@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from storelens.api.auth import bearer_of
 from storelens.api.chain_members import ChainMembers
 from storelens.api.chain_reports import ChainReports
 from storelens.api.ratelimit import FailedTokens
@@ -57,23 +58,12 @@ def require(role: HqRole) -> object:
         hq: Annotated[HqServices, Depends(get_hq)],
         creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> HqPrincipal:
-        client = request.client.host if request.client else "unknown"
-        wait = hq.failed_tokens.blocked_for(client)
-        if wait > 0:
-            raise HTTPException(
-                status.HTTP_429_TOO_MANY_REQUESTS,
-                f"too many refused tokens from this address; try again in {wait:.0f} s",
-                headers={"Retry-After": str(int(wait) + 1)},
-            )
-        if creds is None or creds.scheme.lower() != "bearer":
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
-            )
-        found = hq.store.token(creds.credentials)
-        if found is None or found[1] not in ("analyst", "admin"):
-            hq.failed_tokens.failed(client, "unknown token")
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown token", headers={"WWW-Authenticate": "Bearer"})
-        who = HqPrincipal(found[0], "admin" if found[1] == "admin" else "analyst")
+        def lookup(token: str) -> tuple[str, str] | None:
+            found = hq.store.token(token)
+            return found if found is not None and found[1] in ("analyst", "admin") else None
+
+        name, found = bearer_of(request, hq.failed_tokens, lookup, creds)
+        who = HqPrincipal(name, "admin" if found == "admin" else "analyst")
         if role == "admin" and who.role != "admin":
             raise HTTPException(status.HTTP_403_FORBIDDEN, "the analyst role may not do this; admin only")
         return who

@@ -31,13 +31,14 @@ from storelens.errors import ConfigError
 from storelens.gallery.factory import open_gallery
 from storelens.gallery.gallery import Gallery
 from storelens.manifest import load_manifest
+from storelens.workers import Periodic
 
 log = logging.getLogger(__name__)
 RETENTION_EVERY_SECONDS = 3600.0
 INSIGHTS_EVERY_SECONDS = 6 * 3600.0  # and after every import through the API
 
 
-class RetentionWorker:
+class RetentionWorker(Periodic):
     """Deletes what the privacy rules say is kept no longer: event history and the access log.
 
     Runs once at start, then every ``every`` seconds, in its own thread (a database error is logged as one
@@ -51,9 +52,8 @@ class RetentionWorker:
     """
 
     def __init__(self, store: EventStore, event_days: int, access_log_days: int, every: float) -> None:
-        self.store, self.event_days, self.access_log_days, self.every = store, event_days, access_log_days, every
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__("retention", every, first_now=True, retry_on=(SQLAlchemyError,))
+        self.store, self.event_days, self.access_log_days = store, event_days, access_log_days
 
     def purge(self) -> tuple[int, int]:
         """One purge now; returns (events, access-log entries) deleted."""
@@ -62,29 +62,9 @@ class RetentionWorker:
             log.info("retention: deleted %d event(s) and %d access-log entr(ies) past their period", *gone)
         return gone
 
-    def _run(self) -> None:
-        try:
-            while True:
-                try:
-                    self.purge()
-                except SQLAlchemyError as exc:
-                    log.error("retention purge failed, retried in %.0f s: %s", self.every, exc.__class__.__name__)
-                if self._stop.wait(self.every):
-                    return
-        finally:
-            self._stop.set()
-
-    def start(self) -> None:
-        """Purge now and then periodically, in the background."""
-        self._thread = threading.Thread(target=self._run, name="retention", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop the worker (waits for a purge in progress)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
-            self._thread = None
+    def tick(self) -> None:
+        """One purge."""
+        self.purge()
 
 
 class _Stop(Exception):

@@ -41,6 +41,7 @@ from storelens.edge.mqtt import MqttTransport
 from storelens.errors import DatabaseError
 from storelens.events import StatusEvent, parse_topic, topic_filter
 from storelens.transport import Transport
+from storelens.workers import Periodic
 
 log = logging.getLogger(__name__)
 SEND_BATCH = 500  # changes read from the registry and published per round trip; receipts recorded per commit
@@ -71,8 +72,8 @@ def _open_database(url: str, tries: int = 5) -> tuple[EventStore, ChainMembers]:
     raise DatabaseError(f"{url}: the chain's tables could not be created")  # not reached: the loop raises
 
 
-class Distributor:
-    """Sends what the member registry says is due, in its own thread, until stopped.
+class Distributor(Periodic):
+    """Records the boxes' receipts and sends what the member registry says is due, every round, until stopped.
 
     Args:
         members: the registry (the queue).
@@ -81,12 +82,11 @@ class Distributor:
     """
 
     def __init__(self, members: ChainMembers, transport: Transport, chase_seconds: float) -> None:
+        super().__init__("distributor", min(TICK_SECONDS, chase_seconds / 2), retry_on=(SQLAlchemyError,))
         self.members, self.transport, self.chase_seconds = members, transport, chase_seconds
         self.sent = 0
         self.recorded = 0
         self._receipts: queue.Queue[BoxReceipt] = queue.Queue(maxsize=MAX_RECEIPTS)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def received(self, receipt: BoxReceipt) -> None:
         """Queue a box's receipt; recorded with the others of its round in one transaction."""
@@ -119,41 +119,22 @@ class Distributor:
             for out in due:
                 self.transport.publish(command_topic(out.store_id), out.change.model_dump_json().encode(), qos=1)
             total += len(due)
-            if len(due) < SEND_BATCH or self._stop.is_set():
+            if len(due) < SEND_BATCH or self.stopping():
                 break
         self.sent += total
         return total
 
-    def _run(self) -> None:
-        tick = min(TICK_SECONDS, self.chase_seconds / 2)
-        try:
-            while not self._stop.wait(tick):
-                try:
-                    self.record_receipts()
-                    self.send_due()
-                except SQLAlchemyError as exc:
-                    log.error("member distribution: database error, retried: %s", exc.__class__.__name__)
-        finally:
-            self._stop.set()
-            try:
-                self.record_receipts()  # what arrived is kept; what is lost is sent again and answered again
-            except SQLAlchemyError as exc:
-                log.error("receipts not recorded at stop: %s", exc.__class__.__name__)
+    def tick(self) -> None:
+        """Receipts first (a confirmed change is not sent again), then what is due."""
+        self.record_receipts()
+        self.send_due()
 
-    def start(self) -> None:
-        """Run in the background."""
-        self._thread = threading.Thread(target=self._run, name="distributor", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop (waits for a round in progress)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
-            self._thread = None
+    def last(self) -> None:
+        """What arrived is kept; what is lost is sent again and answered again."""
+        self.record_receipts()
 
 
-class Housekeeping:
+class Housekeeping(Periodic):
     """Monthly partitions ready ahead (PostgreSQL) and event history past its retention gone: at start, then hourly.
 
     Args:
@@ -164,11 +145,10 @@ class Housekeeping:
     """
 
     def __init__(self, store: EventStore, partition: bool, event_days: int, every: float = 3600.0) -> None:
-        self.store, self.partition, self.event_days, self.every = store, partition, event_days, every
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__("housekeeping", every, retry_on=(SQLAlchemyError,))
+        self.store, self.partition, self.event_days = store, partition, event_days
 
-    def run_once(self) -> None:
+    def tick(self) -> None:
         """One round now."""
         now = utc_now()
         if self.partition:
@@ -179,28 +159,10 @@ class Housekeeping:
         if dropped or gone:
             log.info("retention: dropped %d monthly partition(s) and %d event(s)", len(dropped), gone)
 
-    def _run(self) -> None:
-        try:
-            while not self._stop.wait(self.every):
-                try:
-                    self.run_once()
-                except SQLAlchemyError as exc:
-                    log.error("housekeeping failed, retried in %.0f s: %s", self.every, exc.__class__.__name__)
-        finally:
-            self._stop.set()
-
     def start(self) -> None:
-        """Run once now (a failure here stops the start: the database is unusable), then in the background."""
-        self.run_once()
-        self._thread = threading.Thread(target=self._run, name="housekeeping", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop (waits for a round in progress)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(30)
-            self._thread = None
+        """A round now (a failure here stops the start: the database is unusable), then in the background."""
+        self.tick()
+        super().start()
 
 
 class HqApp:

@@ -10,20 +10,17 @@ from __future__ import annotations
 import json
 import shutil
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from storelens.apps.hq import HqApp
 from storelens.clock import iso, utc_now
 from storelens.events import ArrivalEvent, FootfallEvent, topic
-from tests.helpers.chain import Chain
+from tests.helpers.chain import Chain, footfall, publish
 from tests.helpers.cli import run_cli
 from tests.helpers.configs import write_toml
 
@@ -42,26 +39,6 @@ def chain(tmp_path: Path) -> Iterator[dict[str, Any]]:
     built.start()
     yield {"hq": built.hq, "brokers": built.brokers, "app": built.app, "tmp": tmp_path, "chain": built}
     built.stop()
-
-
-def publish(port: int, events: list[tuple[str, Any]], user: str | None = None, password: str | None = None) -> None:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}")
-    if user:
-        client.username_pw_set(user, password)
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    for name, event in events:
-        client.publish(name, event.model_dump_json(), qos=1).wait_for_publish(10)
-    client.loop_stop()
-    client.disconnect()
-
-
-def footfall(store_id: str, minutes_ago: int, entries: int) -> tuple[str, FootfallEvent]:
-    start = (utc_now() - timedelta(minutes=minutes_ago)).replace(second=0, microsecond=0)
-    event = FootfallEvent(store_id=store_id, camera_id="door", interval_start=iso(start),
-                          interval_end=iso(start + timedelta(minutes=1)), entries=entries, unique_visitors=0,
-                          vip_arrivals=0)  # fmt: skip
-    return topic(store_id, "door", "footfall"), event
 
 
 def wait_for(app: HqApp, count: int, seconds: float = 30) -> int:

@@ -14,17 +14,15 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from storelens.apps.api import ApiApp
 from storelens.apps.hq import HqApp
 from storelens.clock import iso, utc_now
 from storelens.config import HqConfig, load_config
-from storelens.events import FootfallEvent, topic
+from storelens.events import topic
 from storelens.members import Consent, MemberInfo
-from tests.helpers.chain import SETS, SPEC, Broker, wait_until
+from tests.helpers.chain import SETS, SPEC, Broker, footfall, publish, wait_until
 from tests.helpers.cli import run_cli
 from tests.helpers.configs import write_toml
 from tests.helpers.rabbitmq import RabbitMq, available
@@ -32,30 +30,6 @@ from tests.helpers.services import free_port
 
 STORES = ("store-a", "store-b")
 pytestmark = pytest.mark.skipif(not available(), reason="needs Debian's rabbitmq-server")
-
-
-def publish(port: int, events: list[tuple[str, FootfallEvent]], user: str | None = None, pw: str | None = None) -> None:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}")
-    if user:
-        client.username_pw_set(user, pw)
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    for name, event in events:
-        info = client.publish(name, event.model_dump_json(), qos=1)
-        try:
-            info.wait_for_publish(5)
-        except (RuntimeError, ValueError):  # RabbitMQ closes the connection of an unauthorised publish
-            break
-    client.loop_stop()
-    client.disconnect()
-
-
-def footfall(store_id: str, minutes_ago: int, entries: int) -> tuple[str, FootfallEvent]:
-    start = (utc_now() - timedelta(minutes=minutes_ago)).replace(second=0, microsecond=0)
-    event = FootfallEvent(store_id=store_id, camera_id="door", interval_start=iso(start),
-                          interval_end=iso(start + timedelta(minutes=1)), entries=entries, unique_visitors=0,
-                          vip_arrivals=0)  # fmt: skip
-    return topic(store_id, "door", "footfall"), event
 
 
 def test_rabbitmq_as_the_central_broker(tmp_path: Path) -> None:

@@ -9,13 +9,18 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 from storelens.apps.hq import HqApp
+from storelens.clock import iso, utc_now
 from storelens.config import HqConfig
+from storelens.events import FootfallEvent, topic
 from storelens.manifest import load_manifest
 from tests.helpers.cli import run_cli
 from tests.helpers.configs import write_toml
@@ -144,3 +149,30 @@ def wait_until(check: Callable[[], Any], seconds: float = 30, step: float = 0.2)
         time.sleep(step)
         value = check()
     return value
+
+
+def publish(port: int, events: list[tuple[str, Any]], user: str | None = None, password: str | None = None) -> None:
+    """Publish events (QoS 1) as a plain MQTT client; a broker that closes the connection (a refused
+    publish on RabbitMQ) ends the batch."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}")
+    if user:
+        client.username_pw_set(user, password)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    for name, event in events:
+        info = client.publish(name, event.model_dump_json(), qos=1)
+        try:
+            info.wait_for_publish(5)
+        except (RuntimeError, ValueError):
+            break
+    client.loop_stop()
+    client.disconnect()
+
+
+def footfall(store_id: str, minutes_ago: int, entries: int) -> tuple[str, FootfallEvent]:
+    """A one-minute footfall event of camera ``door`` that began ``minutes_ago``, and its topic."""
+    start = (utc_now() - timedelta(minutes=minutes_ago)).replace(second=0, microsecond=0)
+    event = FootfallEvent(store_id=store_id, camera_id="door", interval_start=iso(start),
+                          interval_end=iso(start + timedelta(minutes=1)), entries=entries, unique_visitors=0,
+                          vip_arrivals=0)  # fmt: skip
+    return topic(store_id, "door", "footfall"), event
