@@ -98,6 +98,9 @@ def drop_months_before(engine: Engine, cutoff: datetime) -> list[str]:
         return []
     dropped = []
     with engine.begin() as conn:
+        # a reader's long transaction must not hold housekeeping (and every insert queued behind its lock)
+        # forever: give up after a while, the next round tries again
+        conn.execute(text("SET LOCAL lock_timeout = '10s'"))
         children = "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
         children += "WHERE i.inhparent = to_regclass('events')"
         names = [r[0] for r in conn.execute(text(children))]

@@ -51,13 +51,12 @@ def test_events_partitioned_by_month_keep_every_row_once(url: str) -> None:
     assert again.count() == 4 and is_partitioned(again.engine)
 
     month = utc_now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    plan = " ".join(
-        r[0]
-        for r in again.engine.connect().execute(
+    with again.engine.connect() as conn:  # closed at once: an open transaction would hold the drop below
+        explained = conn.execute(
             text("EXPLAIN SELECT payload FROM events WHERE type = 'footfall' AND ts >= :a AND ts < :b"),
             {"a": iso(month), "b": iso(month + timedelta(days=1))},
         )
-    )
+        plan = " ".join(r[0] for r in explained)
     assert f"events_{month:%Y_%m}" in plan and f"events_{month - timedelta(days=40):%Y_%m}" not in plan
 
     dropped = drop_months_before(again.engine, utc_now() - timedelta(days=35))
