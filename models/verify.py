@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-
-import onnx
+from typing import TYPE_CHECKING
 
 from storelens.errors import ModelError
 from storelens.manifest import ModelSpec
+
+if TYPE_CHECKING:
+    import onnx
 
 
 def sha256_file(path: Path) -> str:
@@ -31,6 +33,8 @@ def check_signature(spec: ModelSpec, path: Path) -> None:
     Raises:
         ModelError: naming the file, what was expected and what the file has.
     """
+    import onnx  # only when a model file is checked: every other command starts without it
+
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # onnx raises DecodeError and others from protobuf

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,11 +20,13 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from storelens.atomic import one_at_a_time, replacing
 from storelens.images import load_image
 from storelens.messages import FaceModels, Frame
 from storelens.models.prepare import cache_dir
 from storelens.sample_videos.photos import fetch_photos
 
+Progress = Callable[[int, int], None]  # (done, in all)
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
@@ -173,8 +176,8 @@ def sprites_for(truth: dict[str, Any], fm: FaceModels) -> dict[tuple[str, int], 
     return out
 
 
-def render(truth: dict[str, Any], fm: FaceModels, out: Path) -> Path:
-    """Write the video (mp4v) to ``out``."""
+def render(truth: dict[str, Any], fm: FaceModels, out: Path, progress: Progress | None = None) -> Path:
+    """Write the video (mp4v) to ``out``; ``progress(frames done, frames in all)`` after each frame."""
     video = truth["video"]
     width, height, fps, seconds = video["width"], video["height"], video["fps"], video["seconds"]
     sprites = sprites_for(truth, fm)
@@ -184,35 +187,36 @@ def render(truth: dict[str, Any], fm: FaceModels, out: Path) -> Path:
     for _ in truth["people"]:
         r, g, b = (int(c) for c in rng.integers(30, 220, 3))
         colours.append((r, g, b))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".part.mp4")
-    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter.fourcc(*"mp4v"), fps, (width, height))
-    if not writer.isOpened():
-        raise RuntimeError(f"{tmp}: OpenCV cannot write mp4v video")
-    line = truth["camera"]["entry_line"]
-    for i in range(int(seconds * fps)):
-        t = i / fps
-        frame = base.copy()
-        cv2.line(frame, tuple(line["start"]), tuple(line["end"]), (70, 160, 230), 2)
-        active = [(p, c) for p, c in zip(truth["people"], colours, strict=True) if p["t0"] <= t <= p["t1"]]
-        # farther (smaller) people first, so nearer ones are drawn over them
-        active.sort(key=lambda pc: _size(pc[0], t))
-        for person, colour in active:
-            u = _progress(person, t)
-            x = person["from"][0] + u * (person["to"][0] - person["from"][0])
-            y = person["from"][1] + u * (person["to"][1] - person["from"][1])
-            paste(
-                frame,
-                sprites[(person["photo"], int(person["face"]))],
-                (x, y),
-                _size(person, t),
-                look_at(person, t),
-                colour,
-            )
-        noise = rng.normal(0, 3.0, frame.shape).astype(np.float32)
-        writer.write(np.clip(frame.astype(np.float32) + noise, 0, 255).astype(np.uint8))
-    writer.release()
-    tmp.replace(out)
+    with replacing(out, suffix=".mp4") as tmp:  # two demos or test workers may render it at once
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter.fourcc(*"mp4v"), fps, (width, height))
+        if not writer.isOpened():
+            raise RuntimeError(f"{tmp}: OpenCV cannot write mp4v video")
+        line = truth["camera"]["entry_line"]
+        frames = int(seconds * fps)
+        for i in range(frames):
+            if progress is not None:
+                progress(i, frames)
+            t = i / fps
+            frame = base.copy()
+            cv2.line(frame, tuple(line["start"]), tuple(line["end"]), (70, 160, 230), 2)
+            active = [(p, c) for p, c in zip(truth["people"], colours, strict=True) if p["t0"] <= t <= p["t1"]]
+            # farther (smaller) people first, so nearer ones are drawn over them
+            active.sort(key=lambda pc: _size(pc[0], t))
+            for person, colour in active:
+                u = _progress(person, t)
+                x = person["from"][0] + u * (person["to"][0] - person["from"][0])
+                y = person["from"][1] + u * (person["to"][1] - person["from"][1])
+                paste(
+                    frame,
+                    sprites[(person["photo"], int(person["face"]))],
+                    (x, y),
+                    _size(person, t),
+                    look_at(person, t),
+                    colour,
+                )
+            noise = rng.normal(0, 3.0, frame.shape).astype(np.float32)
+            writer.write(np.clip(frame.astype(np.float32) + noise, 0, 255).astype(np.uint8))
+        writer.release()
     return out
 
 
@@ -226,7 +230,9 @@ def _size(person: dict[str, Any], t: float) -> float:
     return float(person["size"][0] + u * (person["size"][1] - person["size"][0]))
 
 
-def sample_video(fm: FaceModels, truth_path: Path = TRUTH, cache: Path | None = None) -> Path:
+def sample_video(
+    fm: FaceModels, truth_path: Path = TRUTH, cache: Path | None = None, progress: Progress | None = None
+) -> Path:
     """The sample video, generated if missing or out of date (in ``cache``, default the user's cache directory)."""
     cache = cache or cache_dir() / "sample_videos"
     truth = load_truth(truth_path)
@@ -234,5 +240,8 @@ def sample_video(fm: FaceModels, truth_path: Path = TRUTH, cache: Path | None = 
     out = cache / f"{Path(truth['video']['file']).stem}-{key}.mp4"
     if out.is_file():
         return out
-    log.info("generating the sample video %s", out)
-    return render(truth, fm, out)
+    with one_at_a_time(cache / ".render.lock"):  # a second demo or test worker waits for the first one's video
+        if out.is_file():
+            return out
+        log.info("generating the sample video %s", out)
+        return render(truth, fm, out, progress)

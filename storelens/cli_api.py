@@ -9,22 +9,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from storelens.api.auth import new_token
-from storelens.api.reports import FORMATS, chart_png, footfall_rows, parse_ts
-from storelens.api.routers.tokens import TokenIn
-from storelens.api.store import EventStore, sqlite_file
-from storelens.apps.api import ApiApp
 from storelens.cli_args import bounded, timezone_name, writable_file
-from storelens.clock import iso
-from storelens.config import ApiConfig, load_config
 from storelens.errors import ConfigError
-from storelens.logs import setup_logging
 
 log = logging.getLogger(__name__)
 
 
 def cmd_serve(args: argparse.Namespace, emit: Any) -> int:
     """Run the API and the MQTT ingest until stopped."""
+    from storelens.apps.api import ApiApp
+    from storelens.config import load_config
+    from storelens.logs import setup_logging
+
     config = load_config(Path(args.config))
     setup_logging(config.logging, args.verbose)
     app = ApiApp(config, port=args.port)
@@ -38,6 +34,10 @@ def cmd_serve(args: argparse.Namespace, emit: Any) -> int:
 
 def cmd_token(args: argparse.Namespace, emit: Any) -> int:
     """Make a device token; it is printed once and stored only as a hash."""
+    from storelens.api.auth import new_token
+    from storelens.api.store import EventStore
+    from storelens.config import load_config
+
     config = load_config(Path(args.config))
     store = EventStore(config.api.database_url)
     token = new_token()
@@ -57,6 +57,8 @@ def existing_database(url: str, where: str) -> None:
     Raises:
         ConfigError: naming the file and where its name came from.
     """
+    from storelens.api.store import sqlite_file
+
     path = sqlite_file(url)
     if path is not None and not path.is_file():
         raise ConfigError(f"no event database at {path} (from {where}); run in the API's folder or pass --config")
@@ -68,6 +70,8 @@ def period(start: str, end: str, zone: str) -> tuple[datetime, datetime]:
     Raises:
         ConfigError: not ISO 8601 times between 2000 and 2100, or ``--to`` not after ``--from``.
     """
+    from storelens.api.reports import parse_ts
+
     try:
         a, b = parse_ts(start, zone), parse_ts(end, zone)
     except ValueError as exc:
@@ -81,6 +85,11 @@ def period(start: str, end: str, zone: str) -> tuple[datetime, datetime]:
 
 def cmd_report(args: argparse.Namespace, emit: Any) -> int:
     """Footfall export per store and camera (without --config: the default database, every store in it)."""
+    from storelens.api.reports import FORMATS, chart_png, footfall_rows
+    from storelens.api.store import EventStore
+    from storelens.clock import iso
+    from storelens.config import ApiConfig, load_config
+
     config = load_config(Path(args.config)) if args.config else None
     zone = args.timezone or (config.store.timezone if config else "UTC")
     start, end = period(args.start, args.end, zone)
@@ -112,18 +121,23 @@ def add_api_commands(api_sub: Any, report_sub: Any, add: Any, emit: Any) -> None
         return lambda args: fn(args, emit)
 
     sp = add(api_sub, "serve", bind(cmd_serve), "run the store API and its MQTT ingest")
-    sp.add_argument("--config", required=True)
-    sp.add_argument("--port", type=bounded(ApiConfig, "port"), help="override api.port (1 to 65535)")
+    sp.add_argument("--config", required=True, help="the store's configuration file (TOML)")
+    sp.add_argument("--port", type=bounded("storelens.config:ApiConfig", "port"), help="override api.port (1 to 65535)")
     sp = add(api_sub, "token", bind(cmd_token), "make a device token (admin or associate)", True)
-    sp.add_argument("action", choices=["create"])
-    sp.add_argument("--config", required=True)
+    sp.add_argument("action", choices=["create"], help="what to do")
+    sp.add_argument("--config", required=True, help="the store's configuration file (TOML)")
     sp.add_argument(
         "--name",
         required=True,
-        type=bounded(TokenIn, "name"),
+        type=bounded("storelens.api.routers.tokens:TokenIn", "name"),
         help="device or person, e.g. ipad-counter-1 (1 to 128 characters)",
     )
-    sp.add_argument("--role", required=True, choices=["associate", "admin"])
+    sp.add_argument(
+        "--role",
+        required=True,
+        choices=["associate", "admin"],
+        help="what the token may do: associate (an iPad) or admin",
+    )
     sp = add(report_sub, "footfall", bind(cmd_report), "footfall export per store and camera")
     sp.add_argument("--config", help="configuration (database, store); default: the default database, all stores")
     sp.add_argument(
@@ -140,7 +154,9 @@ def add_api_commands(api_sub: Any, report_sub: Any, add: Any, emit: Any) -> None
         metavar="IANA",
         help="whose days and hours (default: store.timezone of --config, else UTC)",
     )
-    sp.add_argument("--interval", choices=["15m", "1h", "1d"], default="1h")
-    sp.add_argument("--format", choices=["csv", "xlsx", "json"], default="csv")
+    sp.add_argument(
+        "--interval", choices=["15m", "1h", "1d"], default="1h", help="length of each row: 15 minutes, 1 hour or 1 day"
+    )
+    sp.add_argument("--format", choices=["csv", "xlsx", "json"], default="csv", help="output format")
     sp.add_argument("--out", metavar="FILE", type=writable_file, help="write here (required for xlsx); default: stdout")
     sp.add_argument("--chart", metavar="PNG", type=writable_file, help="also write a chart of entries per interval")

@@ -1,26 +1,31 @@
 """Argument types for the CLI that share their bounds with the config fields they override.
 
-``bounded(GalleryConfig, "retention_days")`` refuses ``--retention-days -1`` with the same limits and
-the same words as the config file would: one set of bounds per setting, whatever the boundary.
+``bounded("storelens.config:GalleryConfig", "retention_days")`` refuses ``--retention-days -1`` with the same
+limits and the same words as the config file would: one set of bounds per setting, whatever the boundary.
+The model is named, not imported: building the parser imports nothing heavy (``storelens --help`` starts at once),
+and the model and pydantic load only when a flag of that kind is parsed.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
-
-from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+from typing import Any
 
 
-def _flag_type(annotated: Any, name: str) -> Callable[[str], Any]:
-    """An argparse ``type`` parsing a flag's text as pydantic parses ``annotated`` (one wording everywhere)."""
-    adapter: TypeAdapter[Any] = TypeAdapter(annotated)
+def _flag_type(annotated: Callable[[], Any], name: str) -> Callable[[str], Any]:
+    """An argparse ``type`` parsing a flag's text as pydantic parses ``annotated()`` (one wording everywhere)."""
+    adapters: list[Any] = []
 
     def parse(text: str) -> Any:
+        from pydantic import TypeAdapter, ValidationError
+
+        if not adapters:
+            adapters.append(TypeAdapter(annotated()))
         try:
-            return adapter.validate_strings(text)
+            return adapters[0].validate_strings(text)
         except ValidationError as exc:
             raise argparse.ArgumentTypeError(f"{exc.errors(include_url=False)[0]['msg']} (got {text!r})") from None
 
@@ -28,19 +33,38 @@ def _flag_type(annotated: Any, name: str) -> Callable[[str], Any]:
     return parse
 
 
-def bounded(model: type[BaseModel], name: str) -> Callable[[str], Any]:
-    """An argparse ``type`` that parses a flag as ``model.name`` would be parsed, with its bounds."""
-    field = model.model_fields[name]
-    annotation: Any = field.annotation
-    return _flag_type(Annotated[annotation, *field.metadata] if field.metadata else annotation, name)
+def bounded(model: str, name: str) -> Callable[[str], Any]:
+    """An argparse ``type`` that parses a flag as ``model.name`` would be parsed, with its bounds.
+
+    Args:
+        model: ``"package.module:Class"`` of a pydantic model, imported when the flag is first parsed.
+        name: the field whose type and bounds the flag takes.
+    """
+
+    def annotated() -> Any:
+        from typing import Annotated
+
+        module, _, cls = model.partition(":")
+        field = getattr(importlib.import_module(module), cls).model_fields[name]
+        annotation: Any = field.annotation
+        return Annotated[annotation, *field.metadata] if field.metadata else annotation
+
+    return _flag_type(annotated, name)
 
 
 def number(kind: type, name: str, **bounds: float) -> Callable[[str], Any]:
     """An argparse ``type`` for a flag with no config field: a finite ``kind`` within ``bounds`` (ge, gt, le, lt)."""
-    field: Any = Field(
-        allow_inf_nan=False, ge=bounds.get("ge"), gt=bounds.get("gt"), le=bounds.get("le"), lt=bounds.get("lt")
-    )
-    annotated: Any = Annotated[kind, field]
+
+    def annotated() -> Any:
+        from typing import Annotated
+
+        from pydantic import Field
+
+        field: Any = Field(
+            allow_inf_nan=False, ge=bounds.get("ge"), gt=bounds.get("gt"), le=bounds.get("le"), lt=bounds.get("lt")
+        )
+        return Annotated[kind, field]
+
     return _flag_type(annotated, name)
 
 

@@ -7,25 +7,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from storelens.apps.faces import load_face_models
-from storelens.calibration.camera import snapshot
-from storelens.calibration.threshold import (
-    embed_labelled,
-    plot,
-    recommend,
-    write_into_config,
-    write_json,
-)
 from storelens.cli_args import existing_dir, existing_file, new_or_dir, number
-from storelens.config import config_errors, default_config, load_config
 from storelens.errors import CalibrationError, ConfigError
-from storelens.manifest import models_dir
 
 
 def cmd_camera(args: argparse.Namespace, emit: Any) -> int:
     """Snapshot with overlays and a verdict; exit 1 when the camera is not usable as mounted."""
+    from pydantic import ValidationError
+
+    from storelens.apps.faces import load_face_models
+    from storelens.calibration.camera import snapshot
+    from storelens.config import config_errors, load_config
+    from storelens.manifest import models_dir
+
     config = load_config(Path(args.config))
     cameras = {c.id: c for c in config.cameras}
     if args.camera not in cameras:
@@ -59,6 +53,9 @@ def cmd_camera(args: argparse.Namespace, emit: Any) -> int:
 
 def cmd_registry_set(args: argparse.Namespace, emit: Any) -> int:
     """Lay the registry packages' labelled face photos out as DIR/person/photo for `calibrate threshold`."""
+    from storelens.apps.faces import load_face_models
+    from storelens.config import default_config, load_config
+    from storelens.manifest import models_dir
     from storelens.messages import Frame
     from storelens.sample_videos.photos import build_labelled_set
 
@@ -76,6 +73,11 @@ def cmd_registry_set(args: argparse.Namespace, emit: Any) -> int:
 
 def cmd_threshold(args: argparse.Namespace, emit: Any) -> int:
     """FAR/FRR from labelled photos and the recommended threshold and margin."""
+    from storelens.apps.faces import load_face_models
+    from storelens.calibration.threshold import embed_labelled, plot, recommend, write_into_config, write_json
+    from storelens.config import default_config, load_config
+    from storelens.manifest import models_dir
+
     config = load_config(Path(args.config)) if args.config else default_config()
     fm = load_face_models(config, models_dir(args.models_dir or config.models.dir or None))
     scores = embed_labelled(Path(args.labelled), fm)
@@ -150,9 +152,9 @@ def add_calibrate_commands(sub: Any, add: Any, emit: Any) -> None:
         return lambda args: fn(args, emit)
 
     sp = add(sub, "camera", bind(cmd_camera), "snapshot with ROI, entry line and face sizes, and a verdict", True)
-    sp.add_argument("--config", required=True)
-    sp.add_argument("--camera", required=True, metavar="ID")
-    sp.add_argument("--out", required=True, metavar="PNG")
+    sp.add_argument("--config", required=True, help="the store's configuration file (TOML)")
+    sp.add_argument("--camera", required=True, metavar="ID", help="the camera's id in the configuration")
+    sp.add_argument("--out", required=True, metavar="PNG", help="the snapshot to write (PNG)")
     sp.add_argument(
         "--at",
         type=number(float, "at", ge=0, le=86_400),
@@ -160,7 +162,11 @@ def add_calibrate_commands(sub: Any, add: Any, emit: Any) -> None:
         metavar="SECONDS",
         help="file sources: start looking here",
     )
-    sp.add_argument("--models-dir", type=new_or_dir)
+    sp.add_argument(
+        "--models-dir",
+        type=new_or_dir,
+        help="models folder; default: config, $STORELENS_MODELS_DIR, else $STORELENS_HOME/models",
+    )
     sp = add(sub, "registry-set", bind(cmd_registry_set), "the registry packages' labelled faces as DIR/person/", True)
     sp.add_argument(
         "--out",
@@ -169,7 +175,11 @@ def add_calibrate_commands(sub: Any, add: Any, emit: Any) -> None:
         help="a new or empty directory, or a set made before (rebuilt); anything else is refused",
     )
     sp.add_argument("--config", help="configuration (the detector that cuts group photos); default: built-in")
-    sp.add_argument("--models-dir", type=new_or_dir)
+    sp.add_argument(
+        "--models-dir",
+        type=new_or_dir,
+        help="models folder; default: config, $STORELENS_MODELS_DIR, else $STORELENS_HOME/models",
+    )
     sp = add(sub, "threshold", bind(cmd_threshold), "threshold and margin for a target false-announcement rate", True)
     sp.add_argument(
         "--labelled", required=True, metavar="DIR", type=existing_dir, help="DIR/person/*.jpg, one face per photo"
@@ -196,4 +206,8 @@ def add_calibrate_commands(sub: Any, add: Any, emit: Any) -> None:
         help="write the threshold and margin into this config (checked before it is written)",
     )
     sp.add_argument("--config", help="configuration (models); default: built-in defaults")
-    sp.add_argument("--models-dir", type=new_or_dir)
+    sp.add_argument(
+        "--models-dir",
+        type=new_or_dir,
+        help="models folder; default: config, $STORELENS_MODELS_DIR, else $STORELENS_HOME/models",
+    )

@@ -7,21 +7,24 @@ import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from storelens.api.imports import Kind, file_format
-from storelens.api.insights import InsightsBuilder
-from storelens.api.radar import radar_png, store_health
-from storelens.api.store import EventStore
 from storelens.cli_api import existing_database, period
 from storelens.cli_args import bounded, existing_file, writable_file
 from storelens.cli_privacy import write_atomic
-from storelens.config import StoreConfig, load_config
 from storelens.errors import ImportRefused
+
+if TYPE_CHECKING:
+    from storelens.api.imports import Kind
 
 
 def cmd_import(args: argparse.Namespace, kind: Kind, emit: Any) -> int:
     """Import one file, all or nothing; then recompute value segments and recommendations."""
+    from storelens.api.imports import file_format
+    from storelens.api.insights import InsightsBuilder
+    from storelens.api.store import EventStore
+    from storelens.config import load_config
+
     config = load_config(Path(args.config))
     file_format(args.file.name)  # a file of the wrong kind is refused before any database is opened
     store = EventStore(config.api.database_url)
@@ -50,6 +53,10 @@ def cmd_import(args: argparse.Namespace, kind: Kind, emit: Any) -> int:
 
 def cmd_health(args: argparse.Namespace, emit: Any) -> int:
     """The store health radar for a period: JSON on stdout, and a PNG with --chart."""
+    from storelens.api.radar import radar_png, store_health
+    from storelens.api.store import EventStore
+    from storelens.config import load_config
+
     config = load_config(Path(args.config))
     start, end = period(args.start, args.end, config.store.timezone)
     store_id = args.store or config.store.id
@@ -86,13 +93,20 @@ def add_commerce_commands(sub: Any, report_sub: Any, add: Any, emit: Any) -> Non
             f"import {what} from CSV or JSON lines, all or nothing",
             True,
         )
-        sp.add_argument("--config", required=True, type=existing_file)
+        sp.add_argument("--config", required=True, type=existing_file, help="the store's configuration file (TOML)")
         sp.add_argument("--no-rebuild", action="store_true", help="do not recompute value and recommendations now")
-        sp.add_argument("file", type=existing_file, metavar="FILE.csv|FILE.jsonl")
+        sp.add_argument(
+            "file",
+            type=existing_file,
+            metavar="FILE.csv|FILE.jsonl",
+            help="the file to import: CSV (.csv) or JSON lines (.jsonl)",
+        )
     sp = add(report_sub, "health", lambda args: cmd_health(args, emit), "the store health radar (JSON, PNG)")
-    sp.add_argument("--config", required=True, type=existing_file)
+    sp.add_argument("--config", required=True, type=existing_file, help="the store's configuration file (TOML)")
     sp.add_argument("--from", dest="start", required=True, metavar="ISO", help="start, inclusive (store time)")
     sp.add_argument("--to", dest="end", required=True, metavar="ISO", help="end, exclusive")
-    sp.add_argument("--store", type=bounded(StoreConfig, "id"), help="another store's id; default: store.id")
+    sp.add_argument(
+        "--store", type=bounded("storelens.config:StoreConfig", "id"), help="another store's id; default: store.id"
+    )
     sp.add_argument("--out", type=writable_file, metavar="FILE", help="write the JSON here (default: stdout)")
     sp.add_argument("--chart", type=writable_file, metavar="PNG", help="also draw the radar")

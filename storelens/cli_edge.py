@@ -8,21 +8,22 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
-from storelens.apps.edge import EdgeApp
-from storelens.config import Config, config_errors, load_config
-from storelens.edge.capture import FileReader, is_live
 from storelens.errors import ConfigError
-from storelens.logs import setup_logging
+
+if TYPE_CHECKING:
+    from storelens.config import Config
 
 log = logging.getLogger(__name__)
 
 
 def apply_overrides(config: Config, args: argparse.Namespace) -> Config:
     """The config with the command line's --camera/--source/--gallery/--mqtt/--store applied."""
+    from pydantic import ValidationError
+
+    from storelens.config import Config, config_errors
+
     data = config.model_dump()
     if args.camera:
         data["cameras"] = [c for c in data["cameras"] if c["id"] == args.camera]
@@ -47,6 +48,11 @@ def apply_overrides(config: Config, args: argparse.Namespace) -> Config:
 
 def cmd_edge_run(args: argparse.Namespace) -> int:
     """Run the edge pipeline until Ctrl-C / SIGTERM, or until file sources end and are delivered."""
+    from storelens.apps.edge import EdgeApp
+    from storelens.config import load_config
+    from storelens.edge.capture import FileReader, is_live
+    from storelens.logs import setup_logging
+
     config = apply_overrides(load_config(Path(args.config)), args)
     for camera in config.cameras:  # a file source that cannot play is the operator's mistake: say so now
         if not is_live(camera.source):

@@ -4,28 +4,27 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from storelens.apps.faces import load_face_models
 from storelens.cli_args import bounded, existing_dir, new_or_dir
-from storelens.config import Config, GalleryConfig, default_config, load_config
 from storelens.errors import ConfigError, EnrolmentError
-from storelens.gallery.enrol import Enroller, enroll_photos
-from storelens.gallery.factory import open_gallery
-from storelens.gallery.gallery import DB_NAME, Gallery, holds_gallery
-from storelens.gallery.records import Consent, MemberInfo, check_consent
-from storelens.images import PhotoFrames
-from storelens.manifest import load_manifest, models_dir
-from storelens.messages import FaceModels
-from storelens.privacy import DEFAULTS
+
+if TYPE_CHECKING:
+    from storelens.config import Config
+    from storelens.gallery.gallery import Gallery
+    from storelens.messages import FaceModels
 
 
 def _config(args: argparse.Namespace) -> Config:
+    from storelens.config import default_config, load_config
+
     return load_config(Path(args.config)) if args.config else default_config()
 
 
 def existing_gallery(text: str) -> Path:
     """A directory that holds a gallery (commands that read one must not create one on a typo)."""
+    from storelens.gallery.gallery import DB_NAME, holds_gallery
+
     path = existing_dir(text)
     if not holds_gallery(path):
         raise argparse.ArgumentTypeError(f"{text} holds no gallery ({DB_NAME} missing); check the path")
@@ -34,6 +33,10 @@ def existing_gallery(text: str) -> Path:
 
 def _with_models(args: argparse.Namespace) -> tuple[FaceModels, Gallery]:
     """Face models and the gallery (for commands that look at photos)."""
+    from storelens.apps.faces import load_face_models
+    from storelens.gallery.factory import open_gallery
+    from storelens.manifest import models_dir
+
     config = _config(args)
     fm = load_face_models(config, models_dir(args.models_dir or config.models.dir or None))
     return fm, open_gallery(config, fm.recogniser_spec, Path(args.gallery))
@@ -41,6 +44,9 @@ def _with_models(args: argparse.Namespace) -> tuple[FaceModels, Gallery]:
 
 def _gallery_only(args: argparse.Namespace) -> Gallery:
     """The gallery alone (list, remove, purge need no model files)."""
+    from storelens.gallery.factory import open_gallery
+    from storelens.manifest import load_manifest
+
     config = _config(args)
     manifest = load_manifest()
     return open_gallery(config, manifest.recogniser_of(config.models.pack), Path(args.gallery))
@@ -48,6 +54,9 @@ def _gallery_only(args: argparse.Namespace) -> Gallery:
 
 def cmd_enroll(args: argparse.Namespace, emit: Any) -> int:
     """Enrol one member from one or more photos, all or nothing, with consent."""
+    from storelens.gallery.enrol import Enroller, enroll_photos
+    from storelens.gallery.records import Consent, MemberInfo, check_consent
+
     config = _config(args)
     rules = config.privacy_rules()
     try:
@@ -82,6 +91,8 @@ def cmd_enroll(args: argparse.Namespace, emit: Any) -> int:
 
 def cmd_identify(args: argparse.Namespace, emit: Any) -> int:
     """Every face in each photo, with the member it belongs to or none."""
+    from storelens.images import PhotoFrames
+
     fm, gallery = _with_models(args)
     frames = PhotoFrames(args.photos)
     for photo, frame in frames:
@@ -140,6 +151,8 @@ def cmd_list(args: argparse.Namespace, emit: Any) -> int:
 
 def cmd_purge(args: argparse.Namespace, emit: Any) -> int:
     """Erase members not seen within the retention period (``--dry-run``: only list them)."""
+    from storelens.privacy import DEFAULTS
+
     rules = _config(args).privacy_rules()
     cap = DEFAULTS[rules.profile].member_retention_max
     if args.retention_days and cap is not None and args.retention_days > cap:
@@ -182,7 +195,9 @@ def add_gallery_commands(sub: Any, add: Any, emit: Any) -> None:
         else:  # reading a typo'd path must not create an empty gallery and report "0 members"
             sp.add_argument("--gallery", required=True, metavar="DIR", type=existing_gallery, help="gallery directory")
         sp.add_argument("--config", help="configuration file; default: built-in defaults")
-        sp.add_argument("--models-dir", type=new_or_dir, help="default: config, $STORELENS_MODELS_DIR or models/")
+        sp.add_argument(
+            "--models-dir", type=new_or_dir, help="default: config, $STORELENS_MODELS_DIR, else $STORELENS_HOME/models"
+        )
 
     def bind(fn: Any) -> Any:
         return lambda args: fn(args, emit)
@@ -192,17 +207,19 @@ def add_gallery_commands(sub: Any, add: Any, emit: Any) -> None:
     sp.add_argument(
         "--member-id",
         required=True,
-        type=bounded(MemberInfo, "member_id"),
+        type=bounded("storelens.members:MemberInfo", "member_id"),
         help="the CRM member id: letters, digits and _.@:+- (at most 128, not starting with a dot)",
     )
     sp.add_argument(
         "--consent",
         required=True,
         metavar="REF",
-        type=bounded(Consent, "reference"),
+        type=bounded("storelens.members:Consent", "reference"),
         help="reference of the member's signed consent",
     )
-    sp.add_argument("--name", default="", type=bounded(MemberInfo, "name"), help="at most 200 characters")
+    sp.add_argument(
+        "--name", default="", type=bounded("storelens.members:MemberInfo", "name"), help="at most 200 characters"
+    )
     sp.add_argument("--notice-version", help="privacy notice version (default from config)")
     sp.add_argument("--purpose", help="purpose of processing (default from config)")
     sp.add_argument(
@@ -217,7 +234,10 @@ def add_gallery_commands(sub: Any, add: Any, emit: Any) -> None:
         help="the member is under the privacy profile's guardian age (needs --guardian-consent)",
     )
     sp.add_argument(
-        "--guardian-consent", metavar="REF", type=bounded(Consent, "guardian_reference"), help="the guardian's consent"
+        "--guardian-consent",
+        metavar="REF",
+        type=bounded("storelens.members:Consent", "guardian_reference"),
+        help="the guardian's consent",
     )
     sp.add_argument(
         "--separate-consent",
@@ -227,23 +247,28 @@ def add_gallery_commands(sub: Any, add: Any, emit: Any) -> None:
     sp.add_argument(
         "--written-release",
         metavar="REF",
-        type=bounded(Consent, "written_release"),
+        type=bounded("storelens.members:Consent", "written_release"),
         help="reference of the member's signed written release (us-il)",
     )
-    sp.add_argument("photos", nargs="+", metavar="PHOTO")
+    sp.add_argument("photos", nargs="+", metavar="PHOTO", help="photo files (JPEG or PNG)")
     sp = add(sub, "identify", bind(cmd_identify), "name the enrolled member of every face in each photo", True)
     common(sp)
-    sp.add_argument("photos", nargs="+", metavar="PHOTO")
+    sp.add_argument("photos", nargs="+", metavar="PHOTO", help="photo files (JPEG or PNG)")
     sp = add(sub, "remove", bind(cmd_remove), "erase a member: vectors, photos, metadata; prints a receipt", True)
     common(sp)
-    sp.add_argument("--member-id", required=True, type=bounded(MemberInfo, "member_id"))
+    sp.add_argument(
+        "--member-id",
+        required=True,
+        type=bounded("storelens.members:MemberInfo", "member_id"),
+        help="the member's id: letters, digits and _.@:+- (at most 128)",
+    )
     sp = add(sub, "list", bind(cmd_list), "enrolled members", True)
     common(sp)
     sp = add(sub, "purge", bind(cmd_purge), "erase members not seen within the retention period", True)
     common(sp)
     sp.add_argument(
         "--retention-days",
-        type=bounded(GalleryConfig, "retention_days"),
+        type=bounded("storelens.config:GalleryConfig", "retention_days"),
         default=None,
         help="1 to 36500; default: the privacy profile's (storelens privacy show)",
     )

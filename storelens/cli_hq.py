@@ -11,34 +11,22 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from storelens.api.auth import new_token
-from storelens.api.chain_members import ChainMembers, box_status, seen_stores
-from storelens.api.reports import FORMATS, footfall_rows
-from storelens.api.routers.tokens import TokenIn
-from storelens.api.store import EventStore
-from storelens.apps.faces import load_face_models
-from storelens.apps.hq import HqApp
-from storelens.chain import MemberChange, command_topic, receipt_topic
 from storelens.cli_api import existing_database, period
 from storelens.cli_args import bounded, existing_file, new_or_dir, timezone_name
-from storelens.clock import iso
-from storelens.config import ChainStore, MqttConfig, load_config, load_hq_config
 from storelens.errors import ConfigError, StoreLensError
-from storelens.events import TOPIC_ROOT
-from storelens.gallery.enrol import Enroller
-from storelens.gallery.records import check_consent
-from storelens.logs import setup_logging
-from storelens.manifest import load_manifest
-from storelens.members import Consent, MemberInfo
+
+if TYPE_CHECKING:
+    from storelens.api.chain_members import ChainMembers
+    from storelens.api.store import EventStore
 
 QUEUE_MESSAGES = 200_000  # a day offline for a busy store: footfall, visitors and arrivals of 4 cameras
 
 
 def _url(text: str) -> str:
+    from storelens.config import MqttConfig
+
     try:
         return MqttConfig(url=text).url
     except ValueError as exc:
@@ -59,6 +47,9 @@ def rabbitmq_script(store_id: str, username: str) -> str:
     RabbitMQ's MQTT plugin publishes to ``amq.topic`` and keeps a persistent session in a queue named after
     the client id; topic permissions bound what the user may publish (write) and subscribe to (read).
     """
+    from storelens.chain import command_topic, receipt_topic
+    from storelens.events import TOPIC_ROOT
+
     queue = f"mqtt-subscription-storelens-bridge-{store_id}".replace(".", "\\.")
     writes = (
         "|".join(_rabbit_key(f"{TOPIC_ROOT}/{store_id}/+/{k}") for k in KINDS)
@@ -86,6 +77,9 @@ def bridge_files(
     store_id: str, hq_url: str, username: str, password: str, ca_file: str | None, hq_broker: str = "mosquitto"
 ) -> dict[str, str]:
     """The store broker's bridge configuration, and the central broker's access rules for this store."""
+    from storelens.chain import command_topic, receipt_topic
+    from storelens.events import TOPIC_ROOT
+
     tls = hq_url.startswith("mqtts://")
     host, _, port = hq_url.split("://", 1)[1].rstrip("/").partition(":")
     lines = [
@@ -131,6 +125,8 @@ def bridge_files(
 
 def cmd_bridge(args: argparse.Namespace) -> int:
     """Write the store broker's bridge configuration and the central broker's ACL lines for this store."""
+    from storelens.config import load_config
+
     config = load_config(Path(args.config))
     password = args.password_file.read_text(encoding="utf-8").strip() if args.password_file else ""
     if not password:
@@ -160,6 +156,10 @@ def cmd_bridge(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run head office's ingest until stopped."""
+    from storelens.apps.hq import HqApp
+    from storelens.config import load_hq_config
+    from storelens.logs import setup_logging
+
     config = load_hq_config(Path(args.config))
     setup_logging(config.logging, args.verbose)
     app = HqApp(config)
@@ -170,6 +170,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Footfall (and conversion) of every store, and the chain's total per interval."""
+    from storelens.api.reports import FORMATS, footfall_rows
+    from storelens.api.store import EventStore
+    from storelens.clock import iso
+    from storelens.config import load_hq_config
+
     config = load_hq_config(Path(args.config))
     start, end = period(args.start, args.end, args.timezone)
     existing_database(config.database_url, f"database_url in {args.config}")
@@ -193,6 +198,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _registry(config_path: str, create: bool = False) -> tuple[Any, EventStore, ChainMembers]:
+    from storelens.api.chain_members import ChainMembers
+    from storelens.api.store import EventStore
+    from storelens.config import load_hq_config
+
     config = load_hq_config(Path(config_path))
     if not create:
         existing_database(config.database_url, f"database_url in {config_path}")
@@ -211,6 +220,17 @@ def _out(args: argparse.Namespace, rows: list[dict[str, Any]], text: Any) -> Non
 
 def cmd_enroll(args: argparse.Namespace) -> int:
     """Enrol a member at head office; ``hq serve`` sends them to every box their consent covers."""
+    import numpy as np
+
+    from storelens.api.chain_members import ChainMembers, seen_stores
+    from storelens.api.store import EventStore
+    from storelens.apps.faces import load_face_models
+    from storelens.config import load_hq_config
+    from storelens.gallery.enrol import Enroller
+    from storelens.gallery.records import check_consent
+    from storelens.manifest import load_manifest
+    from storelens.members import Consent, MemberInfo
+
     config = load_hq_config(Path(args.config))
     box = config.enrolment_config()
     rules = box.privacy_rules()
@@ -310,6 +330,8 @@ def cmd_erasures(args: argparse.Namespace) -> int:
 
 def cmd_boxes(args: argparse.Namespace) -> int:
     """Each store's cameras: last status, when, frame rate."""
+    from storelens.api.chain_members import box_status
+
     _, store, _ = _registry(args.config)
     try:
         rows = box_status(store.engine)
@@ -321,6 +343,8 @@ def cmd_boxes(args: argparse.Namespace) -> int:
 
 def cmd_token(args: argparse.Namespace) -> int:
     """Make a chain API token (shown once, stored hashed)."""
+    from storelens.api.auth import new_token
+
     _, store, _ = _registry(args.config, create=True)
     token = new_token()
     try:
@@ -348,50 +372,122 @@ def add_hq_commands(sub: Any, add: Any) -> None:
         default="mosquitto",
         help="the central broker: Mosquitto (ACL lines) or RabbitMQ's MQTT plugin (rabbitmqctl permissions)",
     )
+    from storelens.cli_deploy import add_deploy_commands
+
+    add_deploy_commands(deploy, add)
     hq = sub.add_parser("hq", help="head office").add_subparsers(dest="sub", metavar="SUBCOMMAND")
     sp = add(hq, "serve", cmd_serve, "every store's events into the chain's database")
-    sp.add_argument("--config", required=True, type=existing_file)
+    sp.add_argument("--config", required=True, type=existing_file, help="head office's configuration file (hq.toml)")
     sp = add(hq, "enroll", cmd_enroll, "enrol a member chain-wide, in listed stores or at home (with consent)")
-    sp.add_argument("--config", required=True, type=existing_file)
-    sp.add_argument("--member-id", required=True, type=bounded(MemberInfo, "member_id"))
-    sp.add_argument("--consent", required=True, metavar="REF", type=bounded(Consent, "reference"))
-    sp.add_argument("--name", default="", type=bounded(MemberInfo, "name"))
+    sp.add_argument("--config", required=True, type=existing_file, help="head office's configuration file (hq.toml)")
+    sp.add_argument(
+        "--member-id",
+        required=True,
+        type=bounded("storelens.members:MemberInfo", "member_id"),
+        help="the member's id: letters, digits and _.@:+- (at most 128)",
+    )
+    sp.add_argument(
+        "--consent",
+        required=True,
+        metavar="REF",
+        type=bounded("storelens.members:Consent", "reference"),
+        help="reference of the member's signed consent",
+    )
+    sp.add_argument(
+        "--name",
+        default="",
+        type=bounded("storelens.members:MemberInfo", "name"),
+        help="the member's name (at most 200 characters)",
+    )
     sp.add_argument(
         "--scope",
         choices=["home", "stores", "chain"],
         default="home",
         help="where the consent lets the member be recognised (default: home store only)",
     )
-    sp.add_argument("--home-store", type=bounded(ChainStore, "id"), metavar="STORE")
+    sp.add_argument(
+        "--home-store",
+        type=bounded("storelens.config:ChainStore", "id"),
+        metavar="STORE",
+        help="the member's home store (with --scope home)",
+    )
     sp.add_argument("--stores", metavar="A,B", help="the stores of --scope stores, comma-separated")
-    sp.add_argument("--notice-version")
-    sp.add_argument("--purpose")
-    sp.add_argument("--minor", action="store_true")
-    sp.add_argument("--guardian-consent", metavar="REF", type=bounded(Consent, "guardian_reference"))
-    sp.add_argument("--separate-consent", action="store_true")
-    sp.add_argument("--written-release", metavar="REF", type=bounded(Consent, "written_release"))
-    sp.add_argument("photos", nargs="+", metavar="PHOTO")
+    sp.add_argument("--notice-version", help="privacy notice version the member was shown (default from config)")
+    sp.add_argument("--purpose", help="purpose of processing (default from config)")
+    sp.add_argument(
+        "--minor",
+        action="store_true",
+        help="the member is under the privacy profile's guardian age (needs --guardian-consent)",
+    )
+    sp.add_argument(
+        "--guardian-consent",
+        metavar="REF",
+        type=bounded("storelens.members:Consent", "guardian_reference"),
+        help="the guardian's consent reference (a minor)",
+    )
+    sp.add_argument(
+        "--separate-consent",
+        action="store_true",
+        help="the member agreed to face recognition on its own, not within other terms (cn, eu)",
+    )
+    sp.add_argument(
+        "--written-release",
+        metavar="REF",
+        type=bounded("storelens.members:Consent", "written_release"),
+        help="reference of the member's signed written release (us-il)",
+    )
+    sp.add_argument("photos", nargs="+", metavar="PHOTO", help="photo files (JPEG or PNG)")
     sp = add(hq, "erase", cmd_erase, "erase a member at head office and on every box that held them")
-    sp.add_argument("--config", required=True, type=existing_file)
-    sp.add_argument("--member-id", required=True, type=bounded(MemberInfo, "member_id"))
-    sp.add_argument("--reason", default="erasure request", type=bounded(MemberChange, "reason"))
+    sp.add_argument("--config", required=True, type=existing_file, help="head office's configuration file (hq.toml)")
+    sp.add_argument(
+        "--member-id",
+        required=True,
+        type=bounded("storelens.members:MemberInfo", "member_id"),
+        help="the member's id: letters, digits and _.@:+- (at most 128)",
+    )
+    sp.add_argument(
+        "--reason",
+        default="erasure request",
+        type=bounded("storelens.chain:MemberChange", "reason"),
+        help="why the member is erased (kept with the receipt)",
+    )
     sp = add(hq, "members", cmd_members, "members enrolled at head office and what each box confirmed", True)
-    sp.add_argument("--config", required=True, type=existing_file)
+    sp.add_argument("--config", required=True, type=existing_file, help="head office's configuration file (hq.toml)")
     sp = add(hq, "erasures", cmd_erasures, "erasures: boxes confirmed and pending", True)
-    sp.add_argument("--config", required=True, type=existing_file)
-    sp.add_argument("--member-id", type=bounded(MemberInfo, "member_id"), help="only this member's")
+    sp.add_argument("--config", required=True, type=existing_file, help="head office's configuration file (hq.toml)")
+    sp.add_argument("--member-id", type=bounded("storelens.members:MemberInfo", "member_id"), help="only this member's")
     sp = add(hq, "boxes", cmd_boxes, "each store camera's last status", True)
-    sp.add_argument("--config", required=True, type=existing_file)
+    sp.add_argument("--config", required=True, type=existing_file, help="head office's configuration file (hq.toml)")
     sp = add(hq, "token", cmd_token, "make a chain API token: analyst (reports, boxes) or admin (also members)")
-    sp.add_argument("action", choices=["create"])
-    sp.add_argument("--config", required=True, type=existing_file)
-    sp.add_argument("--name", required=True, type=bounded(TokenIn, "name"), help="who or what holds it")
-    sp.add_argument("--role", required=True, choices=["analyst", "admin"])
+    sp.add_argument("action", choices=["create"], help="what to do")
+    sp.add_argument("--config", required=True, type=existing_file, help="head office's configuration file (hq.toml)")
+    sp.add_argument(
+        "--name",
+        required=True,
+        type=bounded("storelens.api.routers.tokens:TokenIn", "name"),
+        help="who or what holds it",
+    )
+    sp.add_argument(
+        "--role",
+        required=True,
+        choices=["analyst", "admin"],
+        help="what the token may do: analyst (reports) or admin (members, erasures)",
+    )
     sp = add(hq, "report", cmd_report, "footfall and conversion of every store")
-    sp.add_argument("--config", required=True, type=existing_file)
-    sp.add_argument("--from", dest="start", required=True, metavar="ISO")
-    sp.add_argument("--to", dest="end", required=True, metavar="ISO")
+    sp.add_argument("--config", required=True, type=existing_file, help="head office's configuration file (hq.toml)")
+    sp.add_argument(
+        "--from",
+        dest="start",
+        required=True,
+        metavar="ISO",
+        help="start, inclusive: ISO date or date and time (store time)",
+    )
+    sp.add_argument(
+        "--to", dest="end", required=True, metavar="ISO", help="end, exclusive: ISO date or date and time (store time)"
+    )
     sp.add_argument("--timezone", default="UTC", type=timezone_name, metavar="IANA", help="days and hours of (UTC)")
-    sp.add_argument("--interval", choices=["15m", "1h", "1d"], default="1d")
-    sp.add_argument("--format", choices=["csv", "json"], default="csv")
-    sp.add_argument("--out", type=Path, metavar="FILE")
+    sp.add_argument(
+        "--interval", choices=["15m", "1h", "1d"], default="1d", help="length of each row: 15 minutes, 1 hour or 1 day"
+    )
+    sp.add_argument("--format", choices=["csv", "json"], default="csv", help="output format")
+    sp.add_argument("--out", type=Path, metavar="FILE", help="write the rows here (default: stdout)")

@@ -12,17 +12,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from storelens.api.store import EventStore
 from storelens.cli_api import existing_database
 from storelens.cli_args import bounded, existing_file, writable_file
-from storelens.config import load_config
 from storelens.errors import ConfigError, GalleryError
-from storelens.gallery.records import MemberInfo
-from storelens.privacy_docs import notice_text, processing_record, render_notice
 
 
 def cmd_access_log(args: argparse.Namespace, emit: Any) -> int:
     """Every recorded read of a member (or, after erasure, of the erasure receipt id given as --member-id)."""
+    from storelens.api.store import EventStore
+    from storelens.config import load_config
+
     config = load_config(Path(args.config))
     existing_database(config.api.database_url, f"api.database_url in {args.config}")
     store = EventStore(config.api.database_url)
@@ -44,7 +43,9 @@ def cmd_access_log(args: argparse.Namespace, emit: Any) -> int:
 def cmd_export(args: argparse.Namespace, emit: Any) -> int:
     """A member's subject access request: everything held on them, as one JSON document (never a vector)."""
     from storelens.api.auth import Principal
+    from storelens.api.store import EventStore
     from storelens.apps.api import build_services
+    from storelens.config import load_config
 
     config = load_config(Path(args.config))
     existing_database(config.api.database_url, f"api.database_url in {args.config}")
@@ -69,6 +70,8 @@ def cmd_export(args: argparse.Namespace, emit: Any) -> int:
 
 def cmd_show(args: argparse.Namespace, emit: Any) -> int:
     """Every effective privacy rule, its value and where it comes from."""
+    from storelens.config import load_config
+
     rules = load_config(Path(args.config)).privacy_rules()
     for rule in rules.rules:
         if args.json:
@@ -80,6 +83,9 @@ def cmd_show(args: argparse.Namespace, emit: Any) -> int:
 
 def cmd_notice(args: argparse.Namespace) -> int:
     """The entrance notice sign, as PNG or PDF (by the file's suffix)."""
+    from storelens.config import load_config
+    from storelens.privacy_docs import notice_text, render_notice
+
     config = load_config(Path(args.config))
     fmt = args.out.suffix.lower().lstrip(".")
     if fmt not in ("png", "pdf"):
@@ -92,6 +98,9 @@ def cmd_notice(args: argparse.Namespace) -> int:
 
 def cmd_record(args: argparse.Namespace) -> int:
     """The record of processing, from the effective configuration (Markdown)."""
+    from storelens.config import load_config
+    from storelens.privacy_docs import processing_record
+
     text = processing_record(load_config(Path(args.config)))
     if args.out:
         write_atomic(args.out, text.encode())
@@ -111,22 +120,33 @@ def write_atomic(path: Path, data: bytes) -> None:
 def add_privacy_commands(sub: Any, add: Any, emit: Any) -> None:
     """Register the ``privacy`` commands."""
     sp = add(sub, "show", lambda args: cmd_show(args, emit), "every effective privacy rule and its source", True)
-    sp.add_argument("--config", required=True, type=existing_file)
+    sp.add_argument("--config", required=True, type=existing_file, help="the store's configuration file (TOML)")
     sp = add(sub, "notice", cmd_notice, "the entrance notice sign (PNG or PDF)")
-    sp.add_argument("--config", required=True, type=existing_file)
-    sp.add_argument("--out", required=True, type=writable_file, metavar="FILE.png|FILE.pdf")
+    sp.add_argument("--config", required=True, type=existing_file, help="the store's configuration file (TOML)")
+    sp.add_argument(
+        "--out",
+        required=True,
+        type=writable_file,
+        metavar="FILE.png|FILE.pdf",
+        help="the sign to write: .png (A4 at 150 dpi) or .pdf",
+    )
     sp = add(sub, "record", cmd_record, "the record of processing (Markdown)")
-    sp.add_argument("--config", required=True, type=existing_file)
+    sp.add_argument("--config", required=True, type=existing_file, help="the store's configuration file (TOML)")
     sp.add_argument("--out", type=writable_file, metavar="FILE", help="write it here (default: stdout)")
     sp = add(sub, "access-log", lambda args: cmd_access_log(args, emit), "who read a member's data, when and why", True)
-    sp.add_argument("--config", required=True, type=existing_file)
+    sp.add_argument("--config", required=True, type=existing_file, help="the store's configuration file (TOML)")
     sp.add_argument(
         "--member-id",
         required=True,
-        type=bounded(MemberInfo, "member_id"),
+        type=bounded("storelens.members:MemberInfo", "member_id"),
         help="a member id, or an erasure receipt id (the log outlives the member)",
     )
     sp = add(sub, "export", lambda args: cmd_export(args, emit), "everything held on a member (subject access)")
-    sp.add_argument("--config", required=True, type=existing_file)
-    sp.add_argument("--member-id", required=True, type=bounded(MemberInfo, "member_id"))
+    sp.add_argument("--config", required=True, type=existing_file, help="the store's configuration file (TOML)")
+    sp.add_argument(
+        "--member-id",
+        required=True,
+        type=bounded("storelens.members:MemberInfo", "member_id"),
+        help="the member's id: letters, digits and _.@:+- (at most 128)",
+    )
     sp.add_argument("--out", type=writable_file, metavar="FILE", help="write the JSON here (default: stdout)")

@@ -11,7 +11,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from storelens.bounds import IDENT, Pixel
 from storelens.errors import ConfigError
@@ -30,6 +39,30 @@ def check_timezone(name: str) -> str:
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ValueError(f"unknown IANA time zone {name!r} (expected e.g. 'Europe/Paris' or 'UTC')") from exc
     return name
+
+
+CONFIG_DIR = "config_dir"  # validation context key: the folder of the file being loaded
+
+
+def beside_config(value: str | None, info: ValidationInfo) -> str | None:
+    """A relative path of a config file, resolved against the file's folder (never the current directory).
+
+    Paths in a configuration built in code (no file, so no ``config_dir`` in the context) are left as they are.
+    """
+    base = info.context.get(CONFIG_DIR) if isinstance(info.context, dict) else None
+    if base is None or not value:
+        return value
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else Path(base) / path)
+
+
+def sqlite_beside_config(url: str, info: ValidationInfo) -> str:
+    """A ``sqlite:///FILE`` URL whose relative FILE is resolved as :func:`beside_config` does; others unchanged."""
+    prefix = "sqlite:///"
+    rest = url[len(prefix) :] if url.startswith(prefix) else ""
+    if not rest or rest.startswith("/") or rest.startswith(":memory:"):
+        return url
+    return prefix + str(beside_config(rest, info))
 
 
 class _Section(BaseModel):
@@ -117,7 +150,17 @@ class CameraConfig(_Section):
     """One camera."""
 
     id: str = Field(pattern=IDENT, description="Camera identifier, unique in the store")
-    source: str = Field(min_length=1, description="rtsp:// URL, video file path, or local camera index")
+    source: str = Field(
+        min_length=1, description="rtsp:// URL, video file path (relative: to the config's folder), or camera index"
+    )
+
+    @field_validator("source")
+    @classmethod
+    def _file_beside_config(cls, value: str, info: ValidationInfo) -> str:
+        if "://" in value or value.isdigit():
+            return value
+        return str(beside_config(value, info))
+
     analysis_fps: float = Field(default=5.0, gt=0, le=60, description="Frames analysed per second")
     roi: list[Point] | None = Field(default=None, description="Region of interest polygon; None: whole frame")
     entry_line: EntryLine | None = Field(default=None, description="Entrance line for footfall; None: no counting")
@@ -184,7 +227,10 @@ class EdgeConfig(_Section):
     )
     track_lost_seconds: float = Field(default=1.5, gt=0, le=60, description="A track unseen this long has ended")
     reconnect_max_seconds: float = Field(default=30, gt=0, le=600, description="Longest wait between reconnects")
-    outbox: str = Field(default="outbox.sqlite", description="Persistent event outbox (SQLite file)")
+    outbox: str = Field(
+        default="outbox.sqlite", validate_default=True, description="Persistent event outbox (SQLite file)"
+    )
+    _outbox_beside_config = field_validator("outbox")(beside_config)
     drain_timeout_seconds: float = Field(
         default=120, ge=0, le=86_400, description="File sources: wait this long for delivery"
     )
@@ -208,6 +254,7 @@ class MqttConfig(_Section):
     ca_file: str | None = Field(default=None, description="CA bundle for mqtts://")
     cert_file: str | None = Field(default=None, description="Client certificate for mutual TLS")
     key_file: str | None = Field(default=None, description="Client key for mutual TLS")
+    _files_beside_config = field_validator("ca_file", "cert_file", "key_file")(beside_config)
     tls_insecure: bool = Field(default=False, description="Skip hostname verification (testing only)")
     keepalive: int = Field(default=30, ge=5, le=3600)
 
@@ -232,7 +279,10 @@ class RuntimeConfig(_Section):
 class ModelsConfig(_Section):
     """Which models to run."""
 
-    dir: str = Field(default="", description="Models directory; empty: $STORELENS_MODELS_DIR or models/")
+    dir: str = Field(
+        default="", description="Models directory; empty: $STORELENS_MODELS_DIR, else $STORELENS_HOME/models"
+    )
+    _dir_beside_config = field_validator("dir")(beside_config)
     pack: str = Field(
         default="default",
         description="Model pack: default (YuNet + SFace), scrfd_dlib, or a placed buffalo_l, buffalo_s, antelopev2",
@@ -265,7 +315,12 @@ class RecognitionConfig(_Section):
 class GalleryConfig(_Section):
     """The member gallery: storage, index choice, retention."""
 
-    dir: str = Field(default="storelens-gallery", description="Gallery directory (FAISS index + SQLite metadata)")
+    dir: str = Field(
+        default="storelens-gallery",
+        validate_default=True,
+        description="Gallery directory (FAISS index + SQLite metadata)",
+    )
+    _dir_beside_config = field_validator("dir")(beside_config)
     keep_photos: bool = Field(default=False, description="Keep enrolment photos (off: only vectors are kept)")
     retention_days: int | None = Field(
         default=None,
@@ -323,6 +378,7 @@ class ApiConfig(_Section):
     )
     tls_cert_file: str | None = Field(default=None, description="PEM certificate: serve HTTPS (with tls_key_file)")
     tls_key_file: str | None = Field(default=None, description="PEM private key of tls_cert_file")
+    _tls_beside_config = field_validator("tls_cert_file", "tls_key_file")(beside_config)
 
     @model_validator(mode="after")
     def _tls_pair(self) -> ApiConfig:
@@ -337,9 +393,14 @@ class ApiConfig(_Section):
     port: int = Field(default=8080, ge=1, le=65535, description="Port to listen on")
     database_url: str = Field(
         default="sqlite:///storelens-events.sqlite",
+        validate_default=True,
         description="SQLAlchemy URL: sqlite:///FILE or postgresql+psycopg://USER@HOST/DB",
     )
-    photos_dir: str = Field(default="member-photos", description="Card photos of members who consented to one")
+    photos_dir: str = Field(
+        default="member-photos", validate_default=True, description="Card photos of members who consented to one"
+    )
+    _url_beside_config = field_validator("database_url")(sqlite_beside_config)
+    _photos_beside_config = field_validator("photos_dir")(beside_config)
 
 
 class LoggingConfig(_Section):
@@ -348,6 +409,7 @@ class LoggingConfig(_Section):
     level: Literal["debug", "info", "warning", "error"] = Field(default="info")
     json_lines: bool = Field(default=False, description="One JSON object per line instead of plain text")
     file: str = Field(default="", description="Log file (rotated); empty: standard error (journald under systemd)")
+    _file_beside_config = field_validator("file")(beside_config)
     max_bytes: int = Field(default=10_000_000, ge=10_000, description="Rotate the file at this size")
     backups: int = Field(default=5, ge=0, le=100, description="Rotated files kept")
 
@@ -459,8 +521,10 @@ class HqConfig(_Section):
     id: str = Field(default="hq", pattern=IDENT, description="This head-office process's name (its MQTT client id)")
     database_url: str = Field(
         default="sqlite:///storelens-hq.sqlite",
+        validate_default=True,
         description="SQLAlchemy URL of the chain's database: postgresql+psycopg://USER:PASSWORD@HOST/DB",
     )
+    _url_beside_config = field_validator("database_url")(sqlite_beside_config)
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$", description="Sales are summed in it")
     shared_group: str | None = Field(
         default=None,
@@ -531,6 +595,20 @@ def load_config(path: Path) -> Config:
 M = TypeVar("M", bound=BaseModel)
 
 
+def _every_section(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with an empty table for each section the file leaves out, so that its defaults are validated too.
+
+    A section left out is otherwise built by its default factory, outside the validation that knows the file's
+    folder: its default paths (``storelens-gallery``, ``outbox.sqlite``) would stay relative to the current directory.
+    """
+    out = dict(data)
+    for name, field in model.model_fields.items():
+        kind = field.annotation
+        if isinstance(kind, type) and issubclass(kind, _Section) and isinstance(out.get(name, {}), dict):
+            out[name] = _every_section(kind, out.get(name, {}))
+    return out
+
+
 def _load(path: Path, model: type[M]) -> M:
     try:
         text = path.read_text(encoding="utf-8")
@@ -543,6 +621,6 @@ def _load(path: Path, model: type[M]) -> M:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     try:
-        return model.model_validate(data)
+        return model.model_validate(_every_section(model, data), context={CONFIG_DIR: path.resolve().parent})
     except ValidationError as exc:
         raise ConfigError(f"{path}: invalid configuration:\n  " + "\n  ".join(config_errors(exc, data))) from exc

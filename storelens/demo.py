@@ -14,13 +14,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 import signal
 import sys
-import tempfile
 import threading
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -31,12 +33,14 @@ from storelens.apps.api import ApiApp
 from storelens.apps.edge import EdgeApp
 from storelens.apps.faces import load_face_models
 from storelens.broker import LocalBroker, free_port
-from storelens.config import Config
+from storelens.config import Config, default_config, load_config
+from storelens.errors import ConfigError
 from storelens.events import topic_filter
 from storelens.gallery.factory import open_gallery
 from storelens.manifest import models_dir
 from storelens.messages import FaceModels
 from storelens.models.prepare import prepare_all
+from storelens.progress import Progress
 from storelens.sample_videos.generate import load_truth, sample_video
 from storelens.sample_videos.members import enrol_scenario_members, enrol_scenario_staff
 from storelens.sample_videos.photos import fetch_photos
@@ -75,104 +79,206 @@ def describe(payload: dict[str, Any], names: dict[str, str]) -> str:
     return f"{ts}  status       camera {payload.get('camera_id')} {payload.get('state')}"
 
 
+MARKER = ".storelens-demo"  # marks a folder the demo made, and may empty and make again
+
+
+def store_folder(path: Path) -> Path:
+    """The demo's store folder, empty: new, or one an earlier demo made (emptied); never someone else's files.
+
+    Raises:
+        ConfigError: the folder holds files the demo did not make.
+    """
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"--keep {path}: is a file; a folder is expected")
+    if path.is_dir() and any(path.iterdir()):
+        if not (path / MARKER).is_file():
+            raise ConfigError(f"--keep {path}: holds files of its own, not a demo store's; choose a new folder")
+        shutil.rmtree(path)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / MARKER).write_text("made by `storelens demo`; the next demo empties this folder\n", encoding="utf-8")
+    return path.resolve()
+
+
+def write_store_config(folder: Path, models: Path, video: Path, truth: dict[str, Any], port: int) -> Path:
+    """``store.toml`` of the demo store: paths relative to its folder, the store's usual broker, the sample video."""
+    camera = truth["camera"]
+    line = camera["entry_line"]
+    text = "\n".join(
+        [
+            "# The demo store (storelens demo). Paths are relative to this file's folder.",
+            "# No privacy profile is set (custom: every rule from this file): `storelens privacy show` lists them.",
+            "[store]",
+            'id = "demo-store"',
+            'name = "StoreLens demo"',
+            "",
+            "[[cameras]]",
+            f"id = {json.dumps(camera['id'])}",
+            f"source = {json.dumps(str(video))}  # the sample video; an rtsp:// URL for a real camera",
+            f"entry_line = {{ start = {json.dumps(line['start'])}, end = {json.dumps(line['end'])}, "
+            f"inside = {json.dumps(line['inside'])} }}",
+            "",
+            "[models]",
+            f"dir = {json.dumps(str(models))}",
+            "",
+            "[gallery]",
+            'dir = "gallery"',
+            "",
+            "[edge]",
+            'outbox = "outbox.sqlite"',
+            "metrics_port = 0",
+            "",
+            "[mqtt]",
+            'url = "mqtt://127.0.0.1:1883"  # the box\'s Mosquitto (the demo ran its own broker)',
+            "",
+            "[api]",
+            f"port = {port}",
+            'database_url = "sqlite:///events.sqlite"',
+            'photos_dir = "photos"',
+            "",
+        ]
+    )
+    path = folder / "store.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
 def run_demo(args: argparse.Namespace) -> int:
     """Run the main job; returns 0 when the outcome matches the sample's ground truth."""
 
     def say(msg: str) -> None:
         sys.stderr.write(f"storelens: {msg}\n")
+        sys.stderr.flush()
 
-    directory = models_dir(args.models_dir)
+    directory = models_dir(args.models_dir).absolute()
+    folder = store_folder(Path(args.keep))
     prepare_all(directory, say)
     truth = load_truth()
     fetch_photos()
+    fm = load_face_models(default_config(), directory)
+    with Progress("building the sample video (once, then cached)") as progress:
+        video = sample_video(fm, progress=progress)
+    port = free_port()
+    stored = load_config(write_store_config(folder, directory, video, truth, port))
     stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda s, f: stop.set())
-    with tempfile.TemporaryDirectory(prefix="storelens-demo-") as tmp:
-        work = Path(tmp)
+    running: list[Any] = []  # what was started, stopped in reverse order on every way out
+    try:
         broker = LocalBroker().start()
+        running.append(broker)
         say(f"MQTT broker: {broker.kind} at {broker.url}")
-        config = Config.model_validate(
-            {
-                "store": {"id": "demo-store", "name": "StoreLens demo"},
-                "cameras": [
-                    {"id": truth["camera"]["id"], "source": "pending", "entry_line": truth["camera"]["entry_line"]}
-                ],
-                "models": {"dir": str(directory)},
-                "gallery": {"dir": str(work / "gallery")},
-                "edge": {"outbox": str(work / "outbox.sqlite"), "file_realtime": not args.fast, "metrics_port": 0},
-                "mqtt": {"url": broker.url},
-                "api": {
-                    "port": free_port(),
-                    "database_url": f"sqlite:///{work / 'events.sqlite'}",
-                    "photos_dir": str(work / "photos"),
-                },
-            }
-        )
-        fm = load_face_models(config, directory)
-        say("preparing the sample video (built once, about 30 s, then cached)")
-        video = sample_video(fm)
+        data = stored.model_dump()
+        data["mqtt"]["url"] = broker.url
+        data["edge"]["file_realtime"] = not args.fast
+        config = Config.model_validate(data)
         names, staff = enrol(config, fm, truth)
         api = ApiApp(config, f"StoreLens demo ({config.store.id})")
         feed: list[dict[str, Any]] = []
         subscriber = subscribe(broker.port, feed, names)
+        running.append(subscriber)
+        api.start()
+        running.append(api)
+        shop = import_shop(api, folder, config, names, say)
+        tokens = {role: new_token() for role in ("associate", "admin")}
+        for role, token in tokens.items():
+            api.services.store.add_token(token, f"demo-{role}", role)
+        write_tokens(folder, tokens)
+        url = f"http://127.0.0.1:{config.api.port}/"
+        print(f"StoreLens demo: store {config.store.id}, camera {truth['camera']['id']}, video {video.name}")
+        print(f"Members enrolled with consent: {', '.join(f'{n} ({m})' for m, n in names.items())}")
+        print(f"Staff list (never announced or counted): {', '.join(f'{n} ({m})' for m, n in staff.items())}")
+        print(f"\nThe associate's iPad page: {url}\nSign-in token: {tokens['associate']}\n", flush=True)
         code, interrupted = 1, False
-        try:
-            api.start()
-            shop = generate_shop(
-                work / "shop", config.store.id, SHOP_MEMBERS, SHOP_TRANSACTIONS, named=names, recent=SHOP_RECENT
-            )
-            files: list[tuple[Kind, Path]] = [
-                ("products", shop.products),
-                ("members", shop.members),
-                ("transactions", shop.transactions),
-            ]
-            for kind, path in files:
-                with path.open("rb") as fh:
-                    say(api.services.store.import_file(kind, fh, path.name).summary())
-            for member_id, card in CARDS.items():
-                api.services.store.put_member(member_id, card)
-            api.insights.poke()
-            api.insights.rebuilt.wait(60)
-            token = new_token()
-            api.services.store.add_token(token, "demo-ipad", "associate")
-            url = f"http://127.0.0.1:{config.api.port}/"
-            print(f"StoreLens demo: store {config.store.id}, camera {truth['camera']['id']}, video {video.name}")
-            print(f"Members enrolled with consent: {', '.join(f'{n} ({m})' for m, n in names.items())}")
-            print(f"Staff list (never announced or counted): {', '.join(f'{n} ({m})' for m, n in staff.items())}")
-            print(f"\nThe associate's iPad page: {url}\nSign-in token: {token}\n", flush=True)
-            if not args.fast and stop.wait(8):  # time to open the page before people walk in
-                interrupted = True
-            if not interrupted:
-                data = config.model_dump()
-                data["cameras"][0]["source"] = str(video)
-                runner = EdgeApp(Config.model_validate(data), fm)
-
-                def relay() -> None:
-                    stop.wait()
-                    runner.stop()
-
-                watcher = threading.Thread(target=relay, daemon=True)
-                watcher.start()
-                code = runner.run()
-                interrupted = stop.is_set()
-                time.sleep(1.0)
-                ok = report(feed, truth, code, interrupted)
-                sold = shop.recent
-                entries = sum(e["entries"] for e in feed if e["type"] == "footfall")
-                if entries:
-                    print(f"  {'conversion':<16} {sold} transactions / {entries} entries = {sold / entries:.2f}")
-                code = 0 if ok else 1
-            if not args.fast and not interrupted:
-                print(f"\nThe page stays up at {url} (token above). Press Ctrl-C to stop.", flush=True)
-                stop.wait()
-        finally:
-            signal.signal(signal.SIGINT, previous)
-            subscriber.disconnect()
-            subscriber.loop_stop()
-            api.stop()
-            broker.stop()
-            say("stopped")
+        if not args.fast and stop.wait(8):  # time to open the page before people walk in
+            interrupted = True
+        if not interrupted:
+            code, interrupted = play(config, fm, stop)
+            time.sleep(1.0)
+            ok = report(feed, truth, code, interrupted)
+            entries = sum(e["entries"] for e in feed if e["type"] == "footfall")
+            if entries:
+                print(f"  {'conversion':<16} {shop} transactions / {entries} entries = {shop / entries:.2f}")
+            code = 0 if ok else 1
+            print(next_steps(folder, config, url), flush=True)
+        if not args.fast and not interrupted:
+            print(f"The page stays up at {url} (token above). Press Ctrl-C to stop.", flush=True)
+            stop.wait()
         return code
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        for thing in reversed(running):
+            if isinstance(thing, mqtt.Client):
+                thing.disconnect()
+                thing.loop_stop()
+            else:
+                thing.stop()
+        say("stopped")
+
+
+def play(config: Config, fm: FaceModels, stop: threading.Event) -> tuple[int, bool]:
+    """The edge pipeline on the sample video until its end or Ctrl-C; (exit code, interrupted)."""
+    runner = EdgeApp(config, fm)
+
+    def relay() -> None:
+        stop.wait()
+        runner.stop()
+
+    threading.Thread(target=relay, daemon=True).start()
+    code = runner.run()
+    return code, stop.is_set()
+
+
+def import_shop(api: ApiApp, folder: Path, config: Config, names: dict[str, str], say: Any) -> int:
+    """The synthetic CRM, catalogue and POS history, and the members' cards; returns today's transactions."""
+    shop = generate_shop(
+        folder / "shop", config.store.id, SHOP_MEMBERS, SHOP_TRANSACTIONS, named=names, recent=SHOP_RECENT
+    )
+    files: list[tuple[Kind, Path]] = [
+        ("products", shop.products),
+        ("members", shop.members),
+        ("transactions", shop.transactions),
+    ]
+    for kind, path in files:
+        with path.open("rb") as fh:
+            say(api.services.store.import_file(kind, fh, path.name).summary())
+    for member_id, card in CARDS.items():
+        api.services.store.put_member(member_id, card)
+    api.insights.poke()
+    api.insights.rebuilt.wait(60)
+    return shop.recent
+
+
+def write_tokens(folder: Path, tokens: dict[str, str]) -> None:
+    """The demo store's sign-in tokens, readable by their owner only (they are secrets)."""
+    path = folder / "tokens.txt"
+    path.touch(mode=0o600)
+    path.write_text("".join(f"{role} {token}\n" for role, token in tokens.items()), encoding="utf-8")
+
+
+def next_steps(folder: Path, config: Config, url: str) -> str:
+    """What to try next on the store folder the demo leaves (every command works on it as printed)."""
+    here = Path.cwd()
+    rel = folder.relative_to(here) if folder.is_relative_to(here) else folder
+    cfg = rel / "store.toml"
+    today = datetime.now(ZoneInfo(config.store.timezone)).date()
+    steps = [
+        (f"storelens api serve --config {cfg}", f"the iPad page again, {url}"),
+        (
+            f"storelens report footfall --config {cfg} --from {today} --to {today + timedelta(days=1)} --format csv",
+            "today's footfall",
+        ),
+        (f"storelens gallery list --gallery {rel / 'gallery'}", "the members enrolled"),
+        (f"{url}docs", "the API: Authorize with the admin token"),
+    ]
+    width = max(len(command) for command, _ in steps)
+    return "\n".join(
+        [
+            "",
+            f"The demo store stays in {rel}/: its config, events, gallery and tokens ({rel / 'tokens.txt'}:",
+            "associate for the iPad, admin for members, reports and /docs). Next:",
+            *(f"  {command:<{width}}  # {what}" for command, what in steps),
+            "",
+        ]
+    )
 
 
 def enrol(config: Config, fm: FaceModels, truth: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:

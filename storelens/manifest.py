@@ -21,6 +21,7 @@ from storelens.errors import ModelError
 
 MANIFEST_PATH = Path(str(files("storelens.models") / "manifest.toml"))  # package data, also in an editable install
 ENV_MODELS_DIR = "STORELENS_MODELS_DIR"
+ENV_HOME = "STORELENS_HOME"
 
 Triple = Annotated[list[float], Field(min_length=3, max_length=3)]
 
@@ -162,8 +163,23 @@ def _load_manifest_cached(path: Path) -> Manifest:
     return manifest
 
 
+def storelens_home() -> Path:
+    """Where StoreLens keeps what no configuration names, whatever the current directory.
+
+    ``$STORELENS_HOME``, else ``$XDG_DATA_HOME/storelens``, else ``~/.local/share/storelens``.
+    """
+    if home := os.environ.get(ENV_HOME):
+        return Path(home).expanduser().absolute()
+    data = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(data) / "storelens"
+
+
 def models_dir(explicit: str | Path | None = None) -> Path:
-    """The models directory: ``explicit``, else ``$STORELENS_MODELS_DIR``, else ``models/``."""
+    """The models directory: ``explicit``, else ``$STORELENS_MODELS_DIR``, else ``models/`` in :func:`storelens_home`.
+
+    ``explicit`` comes from ``--models-dir`` (relative to the current directory, as any command-line path) or from a
+    configuration's ``models.dir`` (already resolved against the configuration file's folder).
+    """
     if explicit:
         return Path(explicit)
-    return Path(os.environ.get(ENV_MODELS_DIR) or "models")
+    return Path(os.environ.get(ENV_MODELS_DIR) or storelens_home() / "models")

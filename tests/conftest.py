@@ -1,13 +1,18 @@
-"""Shared fixtures: prepared models, registry photos, dlib's own tools (test-only)."""
+"""Shared fixtures: prepared models, registry photos, dlib's own tools (test-only).
+
+The suite tests what ships: ``storelens`` must be the installed wheel, not the tree's folders.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import storelens
 from storelens.apps.faces import load_face_models
 from storelens.config import Config, default_config
 from storelens.gallery.factory import open_gallery
@@ -20,6 +25,16 @@ from storelens.sample_videos.photos import fetch_group_photos, fetch_photos
 from tests.helpers.cli import REPO
 from tests.helpers.dlib_tools import DlibTools
 from tests.helpers.services import Collector, Mosquitto, Postgres
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse to run on the tree's source: the suite tests the installed wheel (``make test`` installs it)."""
+    where = Path(storelens.__file__).resolve()
+    if where.parent == REPO / "storelens" and os.environ.get("STORELENS_TEST_EDITABLE") != "1":
+        raise pytest.UsageError(
+            f"storelens is imported from the source tree ({where}), not the installed wheel: run `make test` "
+            "(it installs the wheel), or set STORELENS_TEST_EDITABLE=1 for a developer's editable loop"
+        )
 
 
 @pytest.fixture(scope="session")

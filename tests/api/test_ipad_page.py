@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -20,7 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from storelens.clock import iso, utc_now
 from storelens.events import ArrivalEvent, FootfallEvent, topic
-from tests.helpers.cli import ARTIFACTS, REPO, run_cli
+from tests.helpers.cli import ARTIFACTS, REPO, STORELENS, run_cli
 from tests.helpers.configs import write_toml
 from tests.helpers.services import Mosquitto, free_port, wait_port
 
@@ -52,7 +51,7 @@ def served(tmp_path):
         made = run_cli("api", "token", "create", "--json", "--config", str(cfg), "--name", name, "--role", role)
         tokens[name] = json.loads(made.stdout)["token"]
     server = subprocess.Popen(
-        [sys.executable, "-m", "storelens.cli", "api", "serve", "--config", str(cfg)],
+        [STORELENS, "api", "serve", "--config", str(cfg)],
         cwd=REPO,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

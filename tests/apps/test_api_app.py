@@ -5,12 +5,11 @@ from __future__ import annotations
 import signal
 import ssl
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx2 as httpx
 
-from tests.helpers.cli import REPO, run_cli
+from tests.helpers.cli import REPO, STORELENS, run_cli
 from tests.helpers.configs import write_toml
 from tests.helpers.services import free_port, wait_port
 
@@ -33,7 +32,7 @@ def config(tmp_path: Path, broker_url: str, port: int, tls: tuple[Path, Path] | 
 
 
 def serve(cfg: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "storelens.cli", "api", "serve", "--config", str(cfg)], cwd=REPO,
+    return subprocess.Popen([STORELENS, "api", "serve", "--config", str(cfg)], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
 
 

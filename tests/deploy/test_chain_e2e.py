@@ -18,7 +18,6 @@ import json
 import shutil
 import sqlite3
 import subprocess
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -31,7 +30,7 @@ from storelens.apps.api import ApiApp
 from storelens.clock import utc_now
 from storelens.config import load_config
 from tests.helpers.chain import Chain, wait_until
-from tests.helpers.cli import REPO, run_cli
+from tests.helpers.cli import REPO, STORELENS, run_cli
 from tests.helpers.configs import edge_config
 from tests.helpers.services import free_port
 
@@ -109,7 +108,7 @@ def test_two_boxes_and_head_office(tmp_path, video, truth, photos, prepared_mode
         assert held == {"store-a": sorted([chainwide, home_only]), "store-b": [chainwide]}
 
         # both edges run on the sample video; the head-office link is cut for 60 s while they run
-        command = [sys.executable, "-m", "storelens.cli", "edge", "run", "--config"]
+        command = [STORELENS, "edge", "run", "--config"]
         edges = {s: start(command, chain.store_configs[s]) for s in STORES}
         time.sleep(3)
         chain.hq.stop()

@@ -73,3 +73,12 @@ def test_same_and_different_person_as_well_as_dlib_alignment(dlib_models, pairs)
     threshold = dlib_models.match_threshold
     assert our_gen >= threshold > our_imp
     assert (our_gen - our_imp) >= (dlib_gen - dlib_imp) - 0.01
+
+
+def test_the_arcface_template_is_insightface_s() -> None:
+    """ARCFACE_112 is written out (importing insightface costs a second); it must stay insightface's points."""
+    from insightface.utils.face_align import arcface_dst
+
+    from storelens.edge.align import ARCFACE_112
+
+    np.testing.assert_array_equal(ARCFACE_112, np.asarray(arcface_dst, np.float32))

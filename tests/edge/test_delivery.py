@@ -11,11 +11,11 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from storelens.edge.outbox import Outbox
+from tests.helpers.cli import STORELENS
 from tests.helpers.configs import edge_config, write_toml
 from tests.helpers.services import Collector, Mosquitto, RtspServer
 
@@ -25,7 +25,7 @@ EVENT_LINE = re.compile(r"camera \S+: (\w+) event ([0-9a-f-]{36})")
 def start_edge(config: Path, log: Path) -> subprocess.Popen[bytes]:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "storelens.cli", "-v", "edge", "run", "--config", str(config)],
+        return subprocess.Popen([STORELENS, "-v", "edge", "run", "--config", str(config)],
                                 stdout=out, stderr=out, env=env)  # fmt: skip
 
 

@@ -11,6 +11,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent.parent
 ARTIFACTS = REPO / "test-artifacts"
+# The console command the wheel installed beside this interpreter: what a user runs, never the tree's source.
+STORELENS = str(Path(sys.executable).with_name("storelens"))
 
 
 def run_cli(
@@ -22,7 +24,7 @@ def run_cli(
     """
     full_env = dict(os.environ)
     full_env.update(env or {})
-    argv = [sys.executable, "-m", "storelens.cli", *args]
+    argv = [STORELENS, *args]
     if stop_after is None:
         return subprocess.run(argv, capture_output=True, text=True, env=full_env, cwd=cwd or REPO, timeout=600,
                               check=False)  # fmt: skip

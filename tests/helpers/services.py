@@ -156,7 +156,7 @@ class RtspServer(ServerProcess):
     def url(self) -> str:
         return f"rtsp://127.0.0.1:{self.port}/cam"
 
-    start_timeout = 20.0
+    start_timeout = 120.0  # the first start encodes the video to H.264 once (tests/helpers/rtsp_server.py)
 
     def argv(self) -> list[str]:
         return ["/usr/bin/python3", str(HERE / "rtsp_server.py"), str(self.port), str(self.video)]

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 from tests.helpers.cli import run_cli
 
@@ -87,3 +90,54 @@ def test_bench_writes_markdown_and_json(prepared_models_dir: Path, tmp_path: Pat
     run_cli("bench", "--part", "models", *common)
     assert out.read_text().count("## Part 1: face models") == 2
     assert out.read_text().count("## The model sets side by side") == 1
+
+
+def _options_without_help(parser: Any, path: list[str]) -> list[str]:
+    import argparse
+
+    missing = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                missing += _options_without_help(sub, [*path, name])
+        elif not action.help:
+            missing.append(" ".join([*path, *(action.option_strings or [action.dest])]))
+    return missing
+
+
+def test_every_option_of_every_command_has_a_help_text() -> None:
+    from storelens.cli import build_parser
+
+    assert _options_without_help(build_parser(), ["storelens"]) == []
+
+
+# Modules a command may import only when it runs: none of them while the parser is built (`storelens --help`).
+HEAVY = (
+    *("pydantic", "numpy", "cv2", "onnxruntime", "onnx", "insightface", "fastapi", "sqlalchemy", "matplotlib"),
+    *("scipy", "faiss", "paho", "storelens.config", "storelens.api", "storelens.edge", "storelens.gallery"),
+)
+
+
+def test_building_the_parser_imports_nothing_heavy() -> None:
+    code = (
+        "import sys; from storelens.cli import build_parser; build_parser(); "
+        "print('\\n'.join(sorted(m for m in sys.modules)))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/")
+    loaded = set(proc.stdout.split())
+    assert "storelens.cli_hq" in loaded  # every command is registered
+    assert sorted(m for m in loaded if m.split(".")[0] in HEAVY or m.startswith(HEAVY)) == []
+
+
+def test_bench_cli_measures_start_up_against_a_bare_interpreter(tmp_path: Path) -> None:
+    out = tmp_path / "benchmarks.md"
+    proc = run_cli("bench", "--part", "cli", "--runs", "1", "--json", "--write", str(out))
+    assert proc.returncode == 0, proc.stderr
+    (result,) = [json.loads(line) for line in proc.stdout.splitlines()]
+    rows = {r["command"]: r for r in result["rows"]}
+    assert rows['python -c "import json"']["ratio"] == 1.0 and rows["storelens --help"]["exit"] == 0
+    assert rows["storelens gallery list (argument error)"]["exit"] == 2
+    assert rows["storelens gallery list --gallery DIR"]["exit"] == 0
+    assert rows["storelens report footfall ... --format json"]["exit"] == 0
+    assert rows["storelens doctor --config FILE"]["exit"] == 1  # no camera, no broker: it says so, quickly
+    assert "## Part 7: command start-up" in out.read_text()

@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import subprocess
-import sys
 import time
 
 import httpx2 as httpx
@@ -14,7 +13,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from storelens.events import FootfallEvent, topic
-from tests.helpers.cli import REPO, run_cli
+from tests.helpers.cli import REPO, STORELENS, run_cli
 from tests.helpers.configs import write_toml
 from tests.helpers.services import free_port, wait_port
 
@@ -36,7 +35,7 @@ def test_serve_ingest_and_report(tmp_path, broker) -> None:
 
     def serve() -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "storelens.cli", "api", "serve", "--config", str(cfg)],
+            [STORELENS, "api", "serve", "--config", str(cfg)],
             cwd=REPO,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

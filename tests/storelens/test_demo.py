@@ -1,12 +1,42 @@
-"""``storelens demo``, run as a user would: the main job ends matching the sample's truth."""
+"""``storelens demo``, run as a user would: the main job ends matching the sample's truth, leaves a store folder
+whose next commands work as printed, and prints what the README shows."""
 
 from __future__ import annotations
 
-from tests.helpers.cli import run_cli
+import re
+import shlex
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tests.helpers.cli import REPO, run_cli
 
 
-def test_demo_runs_the_main_job(prepared_models_dir, video) -> None:
-    proc = run_cli("demo", "--fast", "--models-dir", str(prepared_models_dir))
+def normalise(text: str) -> list[str]:
+    """Lines with what changes from run to run (times, similarities, ids, ports, dates) made constant."""
+    text = re.sub(r"\d\d:\d\d:\d\d", "HH:MM:SS", text)
+    text = re.sub(r"\d\d:\d\d-\d\d:\d\d", "HH:MM-HH:MM", text)
+    text = re.sub(r"similarity 0\.\d+", "similarity S", text)
+    text = re.sub(r"anon-[0-9a-f]{12}", "anon-ID", text)
+    text = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", text)
+    text = re.sub(r"\d{4}-\d\d-\d\d", "YYYY-MM-DD", text)
+    text = re.sub(r"Sign-in token: \S+", "Sign-in token: TOKEN", text)
+    return [line.rstrip() for line in text.splitlines()]
+
+
+def readme_demo_output() -> list[str]:
+    """The README's example of what `make demo` prints (the first text block after "Set-up: two commands").
+
+    The footfall line is left out: where the run falls in a 15-minute interval decides how its counts split.
+    """
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Set-up: two commands") :]
+    blocks = re.findall(r"```text\n(.*?)```", section, flags=re.S)
+    return [line for line in normalise(blocks[0]) if line and "  footfall  " not in line]
+
+
+def test_demo_runs_the_main_job_and_leaves_a_store(prepared_models_dir, video, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    proc = run_cli("demo", "--fast", "--models-dir", str(prepared_models_dir), "--keep", str(store), cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "VIP ARRIVAL  Barack Obama (M-OBAMA)" in proc.stdout
     assert "VIP ARRIVAL  Joe Biden (M-BIDEN)" in proc.stdout
@@ -15,3 +45,32 @@ def test_demo_runs_the_main_job(prepared_models_dir, video) -> None:
     assert "staff excluded   2" in proc.stdout and "Staff list (never announced or counted)" in proc.stdout
     assert "4000 transactions record(s): 4000 added" in proc.stderr and "conversion       5 transactions" in proc.stdout
     assert "The associate's iPad page: http://127.0.0.1:" in proc.stdout and "Sign-in token: " in proc.stdout
+    # what the README shows is what the demo prints
+    printed = normalise(proc.stdout)
+    assert [line for line in readme_demo_output() if line not in printed] == []
+    # the store folder stays, and every next command printed works on it as printed
+    assert {"store.toml", "tokens.txt", "events.sqlite", "gallery"} <= {p.name for p in store.iterdir()}
+    assert (store / "tokens.txt").stat().st_mode & 0o077 == 0
+    roles = dict(line.split() for line in (store / "tokens.txt").read_text().splitlines())
+    assert set(roles) == {"associate", "admin"} and roles["associate"] in proc.stdout
+    commands = [line.split("#")[0].strip() for line in proc.stdout.splitlines() if line.startswith("  storelens ")]
+    assert len(commands) == 3
+    for command in commands:
+        argv = shlex.split(command)[1:]
+        if argv[:2] == ["api", "serve"]:
+            served = run_cli(*argv, cwd=tmp_path, stop_after=15)
+            assert "store API for demo-store" in served.stderr and "Traceback" not in served.stderr
+            continue
+        done = run_cli(*argv, cwd=tmp_path)
+        assert done.returncode == 0, (command, done.stderr)
+        if argv[:2] == ["report", "footfall"]:
+            today = datetime.now(UTC).date().isoformat()
+            assert today in done.stdout and done.stdout.count("\n") >= 2
+        else:
+            assert "M-OBAMA" in done.stdout and "M-BIDEN" in done.stdout
+    # a second demo empties the folder it made; a folder of someone else's is refused
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep me")
+    refused = run_cli("demo", "--fast", "--keep", str(other), cwd=tmp_path)
+    assert refused.returncode == 2 and "not a demo store's" in refused.stderr and (other / "notes.txt").exists()

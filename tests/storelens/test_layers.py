@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -20,25 +22,61 @@ def lint_imports(tree: Path) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, check=False, timeout=300)  # fmt: skip
 
 
-def test_the_wheel_holds_only_the_storelens_package(tmp_path: Path) -> None:
+def build_wheel(source: Path, out: Path) -> list[str]:
+    """The file names in the wheel pip builds from ``source``."""
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "-q", "-w", str(tmp_path)],
+        [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation", "-q", "-w", str(out)],
         check=True,
         capture_output=True,
         timeout=600,
     )
-    (wheel,) = tmp_path.glob("storelens-*.whl")
-    names = zipfile.ZipFile(wheel).namelist()
-    assert {n.split("/")[0] for n in names} == {"storelens", wheel.name.split("-py3")[0] + ".dist-info"}
-    for expected in (
-        "storelens/edge/pipeline.py",
-        "storelens/models/manifest.toml",
-        "storelens/py.typed",
-        "storelens/api/static/index.html",
-        "storelens/sample_videos/truth.json",
-        "storelens/api/routers/today.py",
-        "storelens/apps/edge.py",
-    ):
+    (wheel,) = out.glob("storelens-*.whl")
+    return zipfile.ZipFile(wheel).namelist()
+
+
+def package_dir() -> dict[str, str]:
+    """setup.py's PACKAGE_DIR: installed package name -> top-level folder."""
+    tree = ast.parse((REPO / "setup.py").read_text())
+    (value,) = [n.value for n in tree.body if isinstance(n, ast.Assign) and ast.unparse(n.targets[0]) == "PACKAGE_DIR"]
+    return dict(ast.literal_eval(value))
+
+
+def installed_name(tracked: str, mapping: dict[str, str]) -> str:
+    folder, _, rest = tracked.partition("/")
+    (package,) = [p for p, f in mapping.items() if f == folder]
+    return "/".join([*package.split("."), rest])
+
+
+def test_every_file_of_the_tree_ships_in_the_wheel_and_nothing_else(tmp_path: Path) -> None:
+    names = build_wheel(REPO, tmp_path)
+    assert {n.split("/")[0] for n in names} == {"storelens", next(n for n in names if ".dist-info/" in n).split("/")[0]}
+    mapping = package_dir()
+    tracked = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", *mapping.values()],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert len(tracked) > 100
+    missing = [t for t in tracked if installed_name(t, mapping) not in names]
+    assert missing == [], f"in the tree, not in the wheel: {missing}"
+    shipped = {n for n in names if not n.split("/")[0].endswith(".dist-info")}
+    assert shipped == {installed_name(t, mapping) for t in tracked}, "the wheel ships files the tree does not track"
+
+
+def test_a_new_folder_ships_without_editing_a_list(tmp_path: Path) -> None:
+    """Packages are discovered: a new subpackage with a data file ships from a copy of the tree as it is."""
+    tree = tmp_path / "tree"
+    ignore = shutil.ignore_patterns(".venv", ".git", "build", "__pycache__", "cache", "*.onnx", "test-artifacts")
+    shutil.copytree(REPO, tree, ignore=ignore, symlinks=True)
+    new = tree / "api" / "zz_new" / "static"
+    new.mkdir(parents=True)
+    (new.parent / "__init__.py").write_text("")
+    (new.parent / "module.py").write_text("X = 1\n")
+    (new / "page.html").write_text("<p>new</p>\n")
+    names = build_wheel(tree, tmp_path / "out")
+    for expected in ("storelens/api/zz_new/module.py", "storelens/api/zz_new/static/page.html"):
         assert expected in names
 
 

@@ -1,0 +1,236 @@
+"""``storelens deploy hq-broker``: the central broker's whole configuration for every store of ``hq.toml``.
+
+Mosquitto: ``mosquitto.conf`` (a TLS listener for the stores' bridges, a loopback listener for head office's own
+processes, no anonymous client, persistence saved after every change so that a crash of the central broker loses
+no message it has acknowledged), ``passwords`` (hashed by Mosquitto's own ``mosquitto_passwd -U``), ``acl.conf``
+(each store's bridge writes only its own events, statuses and receipts and reads only its own commands; head office
+reads and writes everything); RabbitMQ: ``rabbitmq.conf`` and ``rabbitmq-setup.sh`` with the same meaning. Each
+user's password is in ``secrets/USER.password`` (mode 0600): a store's goes to its box for ``deploy bridge
+--password-file``. Running it again keeps every password it made and adds the stores new to ``hq.toml``.
+Every value written comes from a validated config (store ids match their pattern) or a checked flag: no file
+here can be made to carry a line it was not meant to.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from storelens.cli_args import bounded, existing_file, new_or_dir, number
+from storelens.errors import ConfigError
+
+SAFE_PATH = re.compile(r"^/[^\s#'\"\\;$`]+$")  # an absolute path a broker's config line can hold as it is
+HQ_QUEUE = 2_000_000  # messages queued for head office's session while it restarts (the benchmark's depth)
+
+
+def config_path(text: str) -> str:
+    """An absolute path with no space, quote, ``#`` or shell character (broker configs do not quote values)."""
+    if not SAFE_PATH.match(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected an absolute path without spaces, quotes, '#', ';', '$' or backslashes"
+        )
+    return text
+
+
+def _secret(folder: Path, user: str) -> str:
+    """The user's password: kept from an earlier run, else made (and written, readable by its owner only)."""
+    path = folder / f"{user}.password"
+    if path.is_file():
+        return path.read_text(encoding="utf-8").strip()
+    password = secrets.token_urlsafe(24)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(password + "\n")
+    return password
+
+
+def _write(path: Path, text: str, mode: int = 0o644) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    tmp.replace(path)
+    print(path)
+
+
+def mosquitto_files(
+    hq_user: str,
+    stores: list[str],
+    out: Path,
+    tls: dict[str, str],
+    ports: tuple[int, int],
+    data_dir: str,
+    run_as: str,
+) -> dict[str, str]:
+    """``mosquitto.conf`` and ``acl.conf`` of the central broker (the passwords file is written apart)."""
+    from storelens.chain import command_topic, receipt_topic
+    from storelens.cli_hq import KINDS
+    from storelens.events import TOPIC_ROOT
+
+    conf = [
+        f"# StoreLens central broker: head office ({hq_user}) and {len(stores)} store(s). Written by",
+        "# `storelens deploy hq-broker`; start it with `mosquitto -c THIS_FILE` (or include it from /etc/mosquitto).",
+        "per_listener_settings false",
+        f"user {run_as}",
+        "allow_anonymous false",
+        f"password_file {out / 'passwords'}",
+        f"acl_file {out / 'acl.conf'}",
+        "",
+        "# Persistence saved after every change: a crash loses no message the broker has acknowledged.",
+        "persistence true",
+        f"persistence_location {data_dir.rstrip('/')}/",
+        "autosave_on_changes true",
+        "autosave_interval 1",
+        "",
+        "# Head office ingests in batches of up to 1,000 and may restart: a deep queue for its session.",
+        "max_inflight_messages 1000",
+        f"max_queued_messages {HQ_QUEUE}",
+        "",
+        "# The stores' bridges, over TLS.",
+        f"listener {ports[0]}",
+        f"certfile {tls['cert']}",
+        f"keyfile {tls['key']}",
+        *([f"cafile {tls['ca']}"] if tls.get("ca") else []),
+        "",
+        "# Head office's own processes on this machine.",
+        f"listener {ports[1]} 127.0.0.1",
+        "",
+    ]
+    acl = [
+        "# Written by `storelens deploy hq-broker`: head office reads and writes every store's topics; each",
+        "# store's bridge writes only its own events, statuses and receipts and reads only its own commands.",
+        f"user {hq_user}",
+        f"topic readwrite {TOPIC_ROOT}/#",
+        "",
+    ]
+    for store in stores:
+        acl += [
+            f"user store-{store}",
+            *(f"topic write {TOPIC_ROOT}/{store}/+/{kind}" for kind in KINDS),
+            f"topic write {receipt_topic(store)}",
+            f"topic read {command_topic(store)}",
+            "",
+        ]
+    return {"mosquitto.conf": "\n".join(conf), "acl.conf": "\n".join(acl)}
+
+
+def rabbitmq_files(hq_user: str, stores: list[str], tls: dict[str, str], port: int) -> dict[str, str]:
+    """``rabbitmq.conf`` (the MQTT plugin's TLS listener) and ``rabbitmq-setup.sh`` (users and permissions)."""
+    from storelens.cli_hq import rabbitmq_script
+
+    conf = [
+        "# StoreLens central broker on RabbitMQ's MQTT plugin. Written by `storelens deploy hq-broker`.",
+        "mqtt.allow_anonymous = false",
+        "mqtt.listeners.tcp = none",
+        f"mqtt.listeners.ssl.default = {port}",
+        f"ssl_options.certfile = {tls['cert']}",
+        f"ssl_options.keyfile = {tls['key']}",
+        *([f"ssl_options.cacertfile = {tls['ca']}"] if tls.get("ca") else []),
+        "",
+    ]
+    setup = [
+        "#!/bin/sh",
+        "# StoreLens: head office's and every store's users on RabbitMQ. Written by `storelens deploy hq-broker`.",
+        "# Usage: sh rabbitmq-setup.sh   (from this folder; the passwords are read from secrets/)",
+        "set -e",
+        'cd "$(dirname "$0")"',
+        "vhost=/",
+        "rabbitmq-plugins enable rabbitmq_mqtt",
+        f'rabbitmqctl add_user {hq_user} "$(cat secrets/{hq_user}.password)" 2>/dev/null ||',
+        f'  rabbitmqctl change_password {hq_user} "$(cat secrets/{hq_user}.password)"',
+        f"rabbitmqctl set_permissions -p / {hq_user} '.*' '.*' '.*'",
+    ]
+    for store in stores:
+        body = rabbitmq_script(store, f"store-{store}").split("\n")
+        commands = [line for line in body if line.startswith(("rabbitmqctl", "  rabbitmqctl"))]
+        setup += [f"# store {store}", f'set -- "secrets/store-{store}.password"', *commands]
+    return {"rabbitmq.conf": "\n".join(conf), "rabbitmq-setup.sh": "\n".join(setup) + "\n"}
+
+
+def cmd_hq_broker(args: argparse.Namespace) -> int:
+    """Write the central broker's configuration, users and access rules for every store of ``hq.toml``."""
+    from storelens.config import load_hq_config
+
+    config = load_hq_config(Path(args.config))
+    stores = [s.id for s in config.stores]
+    if not stores:
+        raise ConfigError(f"{args.config}: no [[stores]]: list the chain's stores first")
+    hq_user = config.mqtt.username or "storelens-hq"
+    if not re.fullmatch(r"[A-Za-z0-9_.@-]{1,64}", hq_user):
+        raise ConfigError(f"mqtt.username in {args.config}: letters, digits and _.@- only (got {hq_user!r})")
+    out: Path = args.out.absolute()
+    folder = out / "secrets"
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    passwords = {hq_user: _secret(folder, hq_user)} | {f"store-{s}": _secret(folder, f"store-{s}") for s in stores}
+    tls = {"cert": args.cert_file, "key": args.key_file, "ca": args.ca_file or ""}
+    if args.broker == "rabbitmq":
+        files = rabbitmq_files(hq_user, stores, tls, args.port)
+    else:
+        ports = (args.port, args.local_port)
+        files = mosquitto_files(hq_user, stores, out, tls, ports, args.data_dir, args.broker_user)
+    for name, text in files.items():
+        _write(out / name, text, 0o755 if name.endswith(".sh") else 0o644)
+    if args.broker == "mosquitto":
+        _write(out / "passwords", "".join(f"{u}:{p}\n" for u, p in passwords.items()), 0o600)
+        tool = shutil.which("mosquitto_passwd")
+        if tool is None:
+            raise ConfigError(f"{out / 'passwords'}: written in clear; mosquitto_passwd (Debian: mosquitto) hashes it")
+        subprocess.run([tool, "-U", str(out / "passwords")], check=True, capture_output=True)
+        _readable_by(args.broker_user, [out / "passwords", out / "acl.conf"])
+    sys.stderr.write(
+        f"storelens: central broker for {len(stores)} store(s): give each store secrets/store-STORE.password for "
+        f"`storelens deploy bridge --password-file`; head office logs in as {hq_user} "
+        f"(secrets/{hq_user}.password)\n"
+    )
+    return 0
+
+
+def _readable_by(user: str, paths: list[Path]) -> None:
+    """The broker drops root for ``user`` before it reads its files: give them to that user's group (mode 0640)."""
+    import pwd
+
+    if os.geteuid() != 0 or user == "root":
+        return
+    try:
+        group = pwd.getpwnam(user).pw_gid
+    except KeyError:
+        return  # no such user here (Mosquitto not installed yet): the files stay root's
+    for path in paths:
+        os.chown(path, 0, group)
+        path.chmod(0o640)
+
+
+def add_deploy_commands(deploy: Any, add: Any) -> None:
+    """Register ``deploy hq-broker`` on the ``deploy`` parser."""
+    sp = add(deploy, "hq-broker", cmd_hq_broker, "write the central broker's configuration for every store of hq.toml")
+    sp.add_argument("--config", required=True, type=existing_file, help="head office's configuration file (hq.toml)")
+    sp.add_argument("--out", required=True, type=new_or_dir, help="folder to write the broker's files into")
+    sp.add_argument(
+        "--broker", choices=["mosquitto", "rabbitmq"], default="mosquitto", help="the central broker's kind"
+    )
+    sp.add_argument("--cert-file", required=True, type=config_path, help="the broker's TLS certificate (PEM)")
+    sp.add_argument("--key-file", required=True, type=config_path, help="the broker's TLS private key (PEM)")
+    sp.add_argument("--ca-file", type=config_path, help="CA bundle of the certificates (when not a public CA)")
+    port = number(int, "port", ge=1, le=65535)
+    sp.add_argument("--port", type=port, default=8883, help="the stores' TLS listener (default 8883)")
+    sp.add_argument("--local-port", type=port, default=1883, help="head office's loopback listener (default 1883)")
+    sp.add_argument(
+        "--broker-user",
+        type=bounded("storelens.config:StoreConfig", "id"),
+        default="mosquitto",
+        help="the user Mosquitto drops root for; it reads the passwords and ACL (default mosquitto)",
+    )
+    sp.add_argument(
+        "--data-dir",
+        type=config_path,
+        default="/var/lib/mosquitto",
+        help="where Mosquitto keeps its persistence file (default /var/lib/mosquitto)",
+    )
