@@ -83,8 +83,7 @@ class MqttTransport:
         self.manual_ack = manual_ack
         self.client.manual_ack_set(manual_ack)
         if config.username:
-            password = config.password.get_secret_value() if config.password else None
-            self.client.username_pw_set(config.username, password)
+            self.client.username_pw_set(config.username, config.secret())
         if self.broker.tls:
             for name in ("ca_file", "cert_file", "key_file"):
                 given = getattr(config, name)

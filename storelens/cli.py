@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from storelens import __version__
-from storelens.cli_args import new_or_dir
+from storelens.cli_args import bounded, new_or_dir
 from storelens.errors import ConfigError, StoreLensError
 from storelens.redact import RedactFilter, RedactingStream
 
@@ -340,6 +340,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="demo-store",
         help="the store folder the demo leaves: config, events, gallery, tokens (default: ./demo-store; "
         "an earlier demo's folder is emptied and made again)",
+    )
+    sp.add_argument(
+        "--mqtt",
+        default="mqtt://127.0.0.1:1883",
+        type=bounded("storelens.config:MqttConfig", "url"),
+        help="the store broker the folder's config names, for the commands run on it later "
+        "(default mqtt://127.0.0.1:1883; the demo itself runs a broker of its own)",
     )
     sp = add(sub, "bench", cmd_bench, "performance benchmarks", True)
     sp.add_argument("--runs", type=_positive_int, default=7, help="repetitions; the median is reported (default 7)")

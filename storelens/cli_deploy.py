@@ -82,6 +82,7 @@ def mosquitto_files(
         "allow_anonymous false",
         f"password_file {out / 'passwords'}",
         f"acl_file {out / 'acl.conf'}",
+        f"pid_file {out / 'mosquitto.pid'}",
         "",
         "# Persistence saved after every change: a crash loses no message the broker has acknowledged.",
         "persistence true",

@@ -96,7 +96,9 @@ def bridge_files(
         f"remote_password {password}",
         "cleansession false",
         "restart_timeout 2 30",
-        "notifications false",
+        # the bridge's state, retained on the store broker only: `storelens doctor` reads it
+        "notifications true",
+        "notifications_local_only true",
         # a Mosquitto central broker knows a bridge (loop detection, retained flags); others refuse the flag
         f"try_private {'true' if hq_broker == 'mosquitto' else 'false'}",
         # Out: the store's events and statuses, and its receipts; in: head office's commands for this store.

@@ -251,6 +251,33 @@ class MqttConfig(_Section):
     )
     username: str | None = Field(default=None)
     password: SecretStr | None = Field(default=None, description="Kept as a secret: never printed or logged")
+    password_file: str | None = Field(
+        default=None,
+        description="A file holding the password (e.g. what `storelens deploy hq-broker` wrote), instead of password",
+    )
+    _password_beside_config = field_validator("password_file")(beside_config)
+
+    @model_validator(mode="after")
+    def _one_password(self) -> MqttConfig:
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("password and password_file: set one of them, not both")
+        return self
+
+    def secret(self) -> str | None:
+        """The password, from ``password`` or read from ``password_file`` (first line).
+
+        Raises:
+            ConfigError: the password file cannot be read.
+        """
+        if self.password is not None:
+            return self.password.get_secret_value()
+        if self.password_file is None:
+            return None
+        try:
+            return Path(self.password_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"mqtt.password_file: {self.password_file}: {exc.strerror or exc}") from exc
+
     ca_file: str | None = Field(default=None, description="CA bundle for mqtts://")
     cert_file: str | None = Field(default=None, description="Client certificate for mutual TLS")
     key_file: str | None = Field(default=None, description="Client key for mutual TLS")

@@ -99,7 +99,9 @@ def store_folder(path: Path) -> Path:
     return path.resolve()
 
 
-def write_store_config(folder: Path, models: Path, video: Path, truth: dict[str, Any], port: int) -> Path:
+def write_store_config(
+    folder: Path, models: Path, video: Path, truth: dict[str, Any], port: int, mqtt_url: str
+) -> Path:
     """``store.toml`` of the demo store: paths relative to its folder, the store's usual broker, the sample video."""
     camera = truth["camera"]
     line = camera["entry_line"]
@@ -128,7 +130,7 @@ def write_store_config(folder: Path, models: Path, video: Path, truth: dict[str,
             "metrics_port = 0",
             "",
             "[mqtt]",
-            'url = "mqtt://127.0.0.1:1883"  # the box\'s Mosquitto (the demo ran its own broker)',
+            f"url = {json.dumps(mqtt_url)}  # the store's broker (the demo itself ran one of its own)",
             "",
             "[api]",
             f"port = {port}",
@@ -158,7 +160,7 @@ def run_demo(args: argparse.Namespace) -> int:
     with Progress("building the sample video (once, then cached)") as progress:
         video = sample_video(fm, progress=progress)
     port = free_port()
-    stored = load_config(write_store_config(folder, directory, video, truth, port))
+    stored = load_config(write_store_config(folder, directory, video, truth, port, args.mqtt))
     stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda s, f: stop.set())
     running: list[Any] = []  # what was started, stopped in reverse order on every way out

@@ -84,6 +84,40 @@ def check_broker(config: Config, timeout: float = 5.0) -> Check:
     return Check("broker", False, f"{config.mqtt.url}: {refused}", fix)
 
 
+BRIDGE_STATE = "$SYS/broker/connection/+/state"  # retained by Mosquitto for each bridge ("1" up, "0" down)
+HELD = "$SYS/broker/store/messages/count"  # messages the broker holds: queued for the bridge among them
+
+
+def check_bridge(config: Config, wait: float = 2.0) -> Check:
+    """The store broker's bridge to head office (``storelens deploy bridge``): connected, and messages held.
+
+    The bridge announces its state on the store broker itself (``notifications_local_only``), retained; a box
+    that is not part of a chain has no such topic and passes.
+    """
+    seen: dict[str, str] = {}
+    transport = MqttTransport(config.mqtt, f"storelens-doctor-{time.monotonic_ns()}")
+    transport.subscribe(BRIDGE_STATE, lambda topic, payload: seen.__setitem__(topic, payload.decode(errors="replace")))
+    transport.subscribe(HELD, lambda topic, payload: seen.__setitem__(topic, payload.decode(errors="replace")))
+    transport.start()
+    try:
+        time.sleep(wait)  # retained messages arrive at once after the subscription
+    finally:
+        transport.stop()
+    bridges = {t.split("/")[3]: state for t, state in seen.items() if t.endswith("/state")}
+    held = seen.get(HELD, "?")
+    if not bridges:
+        return Check("bridge", True, "no bridge to head office on this broker (a box on its own)")
+    down = sorted(name for name, state in bridges.items() if state.strip() != "1")
+    if down:
+        return Check(
+            "bridge",
+            False,
+            f"{', '.join(down)} down; the broker holds {held} message(s) until it is back",
+            "check the head-office broker's address, the network and the bridge's password (journalctl -u mosquitto)",
+        )
+    return Check("bridge", True, f"{', '.join(sorted(bridges))} connected; the broker holds {held} message(s)")
+
+
 def check_database(config: Config) -> Check:
     """The event database opens."""
     from storelens.api.store import EventStore, sqlite_file
@@ -161,13 +195,17 @@ def run_checks(config: Config) -> list[Check]:
     steps += [(f"camera {cam.id}", partial(check_camera, cam)) for cam in config.cameras]
     steps += [
         ("broker", lambda: check_broker(config)),
+        ("bridge", lambda: check_bridge(config)),
         ("database", lambda: check_database(config)),
         ("gallery", lambda: check_gallery(config)),
         ("disk", lambda: check_disk(config)),
         ("clock", check_clock),
     ]
-    out = []
+    out: list[Check] = []
     for name, step in steps:
+        if name == "bridge" and not next(c.ok for c in out if c.name == "broker"):
+            out.append(Check(name, False, "not checked: the store broker does not answer", "fix the broker first"))
+            continue
         try:
             out.append(step())
         except StoreLensError as exc:  # a check that breaks is a failed check, named, never a traceback

@@ -20,7 +20,7 @@ import pytest
 from storelens.apps.hq import HqApp
 from storelens.clock import iso, utc_now
 from storelens.events import ArrivalEvent, FootfallEvent, topic
-from tests.helpers.chain import Chain, footfall, publish
+from tests.helpers.chain import Chain, footfall, publish, wait_until
 from tests.helpers.cli import run_cli
 from tests.helpers.configs import write_toml
 
@@ -92,3 +92,17 @@ def test_a_store_cannot_publish_under_another_stores_topic(chain) -> None:
         time.sleep(0.1)
     assert app.store.count() == 0  # neither reached the database
     assert app.ingest.rejected == 1  # the second was refused by head office: its payload names another store
+
+
+def bridge_check(config: Path) -> dict[str, Any]:
+    proc = run_cli("doctor", "--json", "--config", str(config))
+    return {row["check"]: row for row in map(json.loads, proc.stdout.splitlines())}["bridge"]
+
+
+def test_doctor_says_whether_the_bridge_to_head_office_is_up(chain) -> None:
+    config = chain["chain"].store_configs["store-a"]
+    up = bridge_check(config)
+    assert up["ok"] and "store-a connected" in up["detail"] and "message(s)" in up["detail"], up
+    chain["hq"].stop()  # the central broker goes away: the bridge is down, the store broker keeps the messages
+    down = wait_until(lambda: (c := bridge_check(config)) and not c["ok"] and c, seconds=30)
+    assert down and "store-a down" in down["detail"] and "holds" in down["detail"] and down["fix"], down

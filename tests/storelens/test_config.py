@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from storelens.config import load_config
+from storelens.config import load_config, load_hq_config
 from storelens.errors import ConfigError
 from tests.helpers.cli import run_cli
 
@@ -81,3 +81,31 @@ def test_validate_config_cli(tmp_path: Path) -> None:
     assert "detection.foo" in bad.stderr
     missing = run_cli("--validate-config", str(tmp_path / "nope.toml"))
     assert missing.returncode == 2 and "configuration file not found" in missing.stderr
+
+
+def test_relative_paths_of_a_file_resolve_against_its_folder_not_the_current_one(tmp_path: Path) -> None:
+    folder = tmp_path / "etc" / "store"
+    folder.mkdir(parents=True)
+    (folder / "store.toml").write_text(
+        '[store]\nid = "s"\n[[cameras]]\nid = "c"\nsource = "clips/door.mp4"\n'
+        '[[cameras]]\nid = "d"\nsource = "rtsp://cam/1"\n[[cameras]]\nid = "e"\nsource = "0"\n'
+        '[models]\ndir = "../models"\n[api]\ndatabase_url = "sqlite:///data/events.sqlite"\n'
+        '[mqtt]\nca_file = "ca.pem"\n'
+    )
+    config = load_config(folder / "store.toml")
+    assert [c.source for c in config.cameras] == [str(folder / "clips/door.mp4"), "rtsp://cam/1", "0"]
+    assert config.models.dir == str(folder / "../models") and config.mqtt.ca_file == str(folder / "ca.pem")
+    assert config.api.database_url == f"sqlite:///{folder / 'data/events.sqlite'}"
+    # defaults too, for sections the file leaves out
+    assert config.gallery.dir == str(folder / "storelens-gallery") and config.edge.outbox == str(
+        folder / "outbox.sqlite"
+    )
+    assert config.api.photos_dir == str(folder / "member-photos")
+    hq = tmp_path / "hq.toml"
+    hq.write_text('database_url = "sqlite:///hq.sqlite"\n')
+    assert load_hq_config(hq).database_url == f"sqlite:///{tmp_path / 'hq.sqlite'}"
+
+
+def test_commands_find_the_models_from_any_folder(tmp_path: Path, prepared_models_dir: Path) -> None:
+    proc = run_cli("models", "list", "--json", cwd=tmp_path)  # no --models-dir, another folder
+    assert proc.returncode == 0 and '"status":"ready"' in proc.stdout, proc.stderr

@@ -74,3 +74,35 @@ def test_demo_runs_the_main_job_and_leaves_a_store(prepared_models_dir, video, t
     (other / "notes.txt").write_text("keep me")
     refused = run_cli("demo", "--fast", "--keep", str(other), cwd=tmp_path)
     assert refused.returncode == 2 and "not a demo store's" in refused.stderr and (other / "notes.txt").exists()
+
+
+def test_a_failure_while_enrolling_leaves_no_broker_running(prepared_models_dir, video, tmp_path, monkeypatch) -> None:
+    """Every process the demo starts is stopped on every way out: here enrolment fails after the broker started."""
+    import argparse
+    import socket
+
+    import pytest
+
+    from storelens import demo
+    from storelens.errors import EnrolmentError
+
+    started: list[demo.LocalBroker] = []
+
+    class Recorded(demo.LocalBroker):
+        def start(self) -> demo.LocalBroker:
+            started.append(self)
+            return super().start()
+
+    def fail(*args: object) -> None:
+        raise EnrolmentError("a photo of the scenario cannot be read")
+
+    monkeypatch.setattr(demo, "LocalBroker", Recorded)
+    monkeypatch.setattr(demo, "enrol", fail)
+    args = argparse.Namespace(
+        models_dir=str(prepared_models_dir), keep=str(tmp_path / "store"), fast=True, mqtt="mqtt://127.0.0.1:1883"
+    )
+    with pytest.raises(EnrolmentError):
+        demo.run_demo(args)
+    (broker,) = started
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", broker.port)) != 0  # nothing listens any more

@@ -37,7 +37,8 @@ def test_healthy_box(video, prepared_models_dir, tmp_path) -> None:
         broker.stop()
     assert proc.returncode == 0, proc.stdout
     found = checks(proc.stdout)
-    assert set(found) == {"models", "camera entrance", "broker", "database", "gallery", "disk", "clock"}
+    assert set(found) == {"models", "camera entrance", "broker", "bridge", "database", "gallery", "disk", "clock"}
+    assert "no bridge to head office" in found["bridge"]["detail"]
     assert all(c["ok"] for c in found.values())
     assert "1280x720" in found["camera entrance"]["detail"]
 
