@@ -6,6 +6,7 @@ Every photo is checked before anything is stored, so a refused photo leaves the 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -75,13 +76,18 @@ class Enroller:
         vec = self.fm.embedder.embed_chips(chip[None])[0]
         return NewVector(vec, hashlib.sha256(data).hexdigest(), photo)
 
-    def vectors(self, photos: list[Path]) -> list[NewVector]:
-        """Check every photo first; refuse all if any is unusable (naming each bad photo and why)."""
+    def vectors(self, photos: list[Path], progress: Callable[[int, int], None] | None = None) -> list[NewVector]:
+        """Check every photo first; refuse all if any is unusable (naming each bad photo and why).
+
+        ``progress(photos done, photos in all)`` is called after each photo.
+        """
         if not photos:
             raise EnrolmentError("no photos given")
         out: list[NewVector] = []
         problems: list[str] = []
-        for photo in photos:
+        for done, photo in enumerate(photos):
+            if progress is not None:
+                progress(done, len(photos))
             try:
                 out.append(self.vector(photo))
             except EnrolmentError as exc:
@@ -92,7 +98,12 @@ class Enroller:
 
 
 def enroll_photos(
-    gallery: Gallery, enroller: Enroller, member: MemberInfo, consent: Consent, photos: list[Path]
+    gallery: Gallery,
+    enroller: Enroller,
+    member: MemberInfo,
+    consent: Consent,
+    photos: list[Path],
+    progress: Callable[[int, int], None] | None = None,
 ) -> EnrolmentResult:
     """Check the consent against the privacy profile, then the photos; then enrol all at once.
 
@@ -103,7 +114,7 @@ def enroll_photos(
             different enrolled member. Nothing is stored.
     """
     check_consent(consent, enroller.rules)
-    vectors = enroller.vectors(photos)
+    vectors = enroller.vectors(photos, progress)
     matches = gallery.match(Embeddings(np.stack([v.vector for v in vectors]), gallery.model))
     conflicts = [
         f"{nv.photo}: looks like enrolled member {other} (similarity {sim:.3f}); check the photo or the member id"

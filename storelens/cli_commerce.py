@@ -13,6 +13,7 @@ from storelens.cli_api import existing_database, period
 from storelens.cli_args import bounded, existing_file, writable_file
 from storelens.cli_privacy import write_atomic
 from storelens.errors import ImportRefused
+from storelens.progress import Progress, counted
 
 if TYPE_CHECKING:
     from storelens.api.imports import Kind
@@ -29,8 +30,8 @@ def cmd_import(args: argparse.Namespace, kind: Kind, emit: Any) -> int:
     file_format(args.file.name)  # a file of the wrong kind is refused before any database is opened
     store = EventStore(config.api.database_url)
     try:
-        with args.file.open("rb") as fh:
-            report = store.import_file(kind, fh, args.file.name)
+        with args.file.open("rb") as fh, Progress(f"importing {args.file.name}") as progress:
+            report = store.import_file(kind, counted(fh, progress), args.file.name)
         if args.json:
             emit(asdict(report))
         elif not report.imported:

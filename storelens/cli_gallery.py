@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from storelens.cli_args import bounded, existing_dir, new_or_dir
 from storelens.errors import ConfigError, EnrolmentError
+from storelens.progress import Progress
 
 if TYPE_CHECKING:
     from storelens.config import Config
@@ -76,7 +77,9 @@ def cmd_enroll(args: argparse.Namespace, emit: Any) -> int:
     check_consent(consent, rules)  # before the models load: a refused consent costs nothing
     fm, gallery = _with_models(args)
     enroller = Enroller(fm, config.enrolment, rules)
-    result = enroll_photos(gallery, enroller, member, consent, [Path(p) for p in args.photos])
+    photos = [Path(p) for p in args.photos]
+    with Progress(f"checking {len(photos)} photo(s)") as progress:
+        result = enroll_photos(gallery, enroller, member, consent, photos, progress if len(photos) > 3 else None)
     if args.json:
         emit(result.model_dump())
     else:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from storelens.cli_api import existing_database, period
 from storelens.cli_args import bounded, existing_file, new_or_dir, timezone_name
 from storelens.errors import ConfigError, StoreLensError
+from storelens.progress import Progress
 
 if TYPE_CHECKING:
     from storelens.api.chain_members import ChainMembers
@@ -254,7 +255,9 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     if args.scope == "stores" and not listed:
         raise StoreLensError("--scope stores needs --stores A,B")
     spec = load_manifest().recogniser_of(box.models.pack)
-    vectors = Enroller(load_face_models(box), box.enrolment, rules).vectors([Path(p) for p in args.photos])
+    photos = [Path(p) for p in args.photos]
+    with Progress(f"checking {len(photos)} photo(s)") as progress:
+        vectors = Enroller(load_face_models(box), box.enrolment, rules).vectors(photos, progress)
     store = EventStore(config.database_url)
     try:
         registry = ChainMembers(store.engine)

@@ -2,13 +2,21 @@
 
 tqdm draws the bar when standard error is a terminal; when it is a file or a pipe (a log, CI, a test), a plain
 ``storelens: LABEL: N %`` line is written every tenth, so that logs stay readable and nothing is redrawn.
+Either shows only once the step has taken :data:`QUIET_SECONDS`: a short step (or a bad file refused at once)
+prints nothing more than its result.
 """
 
 from __future__ import annotations
 
+import io
+import os
 import sys
+import time
+from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import IO, Any
+
+QUIET_SECONDS = 2.0
 
 
 class Progress:
@@ -18,6 +26,7 @@ class Progress:
         self.label = label
         self._bar: Any = None
         self._shown = -1
+        self._start = time.monotonic()
 
     def __call__(self, done: int, total: int) -> None:
         """Report ``done`` of ``total`` units."""
@@ -25,11 +34,13 @@ class Progress:
             if self._bar is None:
                 from tqdm import tqdm
 
-                self._bar = tqdm(total=total, desc=f"storelens: {self.label}", unit="", leave=True, file=sys.stderr)
+                self._bar = tqdm(
+                    total=total, desc=f"storelens: {self.label}", leave=True, file=sys.stderr, delay=QUIET_SECONDS
+                )
             self._bar.update(done - self._bar.n)
             return
         tenth = done * 10 // max(total, 1)
-        if tenth > self._shown:
+        if tenth > self._shown and time.monotonic() - self._start >= QUIET_SECONDS:
             self._shown = tenth
             sys.stderr.write(f"storelens: {self.label}: {tenth * 10} %\n")
             sys.stderr.flush()
@@ -44,3 +55,25 @@ class Progress:
             self._bar.close()
         elif kind is None and self._shown >= 0 and self._shown < 10:
             sys.stderr.write(f"storelens: {self.label}: 100 %\n")
+
+
+class _Counted(io.RawIOBase):
+    """A readable file that reports the bytes read so far against the file's size."""
+
+    def __init__(self, raw: IO[bytes], hook: Callable[[int, int], None]) -> None:
+        self.raw, self.hook, self.done = raw, hook, 0
+        self.total = os.fstat(raw.fileno()).st_size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = self.raw.readinto(buffer)  # type: ignore[attr-defined]
+        self.done += n or 0
+        self.hook(self.done, self.total)
+        return n or 0
+
+
+def counted(raw: IO[bytes], hook: Callable[[int, int], None]) -> IO[bytes]:
+    """``raw`` (an open file) read through a buffer that calls ``hook(bytes read, file size)`` as it goes."""
+    return io.BufferedReader(_Counted(raw, hook))

@@ -21,7 +21,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.helpers.cli import run_cli
-from tests.helpers.services import ServerProcess, free_port
+from tests.helpers.services import ServerProcess, free_port, wait_port
 
 HQ_TOML = """id = "hq-1"
 [mqtt]
@@ -82,6 +82,7 @@ def test_the_central_broker_scopes_each_store_and_loses_nothing_acknowledged(bro
     assert all(f"{u}:$7$" in hashed for u in secrets) and not any(p in hashed for p in secrets.values())
     central = CentralBroker(out / "mosquitto.conf", broker_files["tls"], broker_files["log"])
     central.start()
+    wait_port(broker_files["local"])  # its second listener, head office's
     got: list[tuple[str, dict[str, Any]]] = []
     subscribed = threading.Event()
     try:
@@ -109,6 +110,7 @@ def test_the_central_broker_scopes_each_store_and_loses_nothing_acknowledged(bro
         central.stop()  # SIGKILL
         paris.loop_stop()
         central.start()
+        wait_port(broker_files["local"])
         got.clear()
         hq.reconnect()
         hq.loop_start()

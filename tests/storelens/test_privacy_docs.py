@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from storelens.config import Config
+from storelens.config import Config, load_config
 from storelens.errors import ConfigError
 from storelens.privacy_docs import notice_text, processing_record
 from tests.helpers.cli import ARTIFACTS, run_cli
@@ -121,6 +121,4 @@ def test_the_record_of_processing_follows_the_configuration(tmp_path: Path, prof
 def test_record_goes_to_stdout_without_out(tmp_path: Path) -> None:
     path = write_toml(tmp_path / "c.toml", data("cn", notice_posted=True))
     done = run_cli("privacy", "record", "--config", str(path))
-    assert done.returncode == 0 and done.stdout == processing_record(
-        Config.model_validate(data("cn", notice_posted=True))
-    )
+    assert done.returncode == 0 and done.stdout == processing_record(load_config(path))
