@@ -7,16 +7,21 @@ so that a card reads in a few milliseconds with a million transactions (docs/ben
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
 
-from storelens.api.insights import counted
 from storelens.api.schema import member_insights, transaction_lines, transactions
 from storelens.clock import iso
 
 LAST_PURCHASES = 5
+
+
+def counted(values: list[str], top: int) -> list[str]:
+    """The ``top`` most frequent values, most frequent first (ties by name)."""
+    return [v for v, _ in sorted(Counter(values).items(), key=lambda kv: (-kv[1], kv[0]))[:top]]
 
 
 def major(amount_minor: int | None) -> float | None:

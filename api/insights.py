@@ -25,7 +25,7 @@ import json
 import logging
 import threading
 import warnings
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -332,8 +332,3 @@ class InsightsWorker:
         if self._thread is not None:
             self._thread.join(30)
             self._thread = None
-
-
-def counted(values: list[str], top: int) -> list[str]:
-    """The ``top`` most frequent values, most frequent first (ties by name)."""
-    return [v for v, _ in sorted(Counter(values).items(), key=lambda kv: (-kv[1], kv[0]))[:top]]

@@ -139,3 +139,13 @@ def test_runtime_providers_and_threads(prepared_models_dir: Path) -> None:
     assert session.get_session_options().intra_op_num_threads == 1
     with pytest.raises(ModelError, match="TensorrtExecutionProvider not installed"):
         make_session(path, RuntimeConfig(providers=["TensorrtExecutionProvider", "CPUExecutionProvider"]))
+
+
+def test_every_pinned_model_has_the_signature_its_manifest_entry_says(prepared_models_dir: Path) -> None:
+    """verify_model_file trusts a pinned checksum for the signature: the pinned files' signatures are checked here."""
+    from storelens.models.verify import check_signature
+
+    pinned = [spec for spec in load_manifest().models if spec.sha256 and (prepared_models_dir / spec.file).is_file()]
+    assert {"yunet_2023mar", "sface_2021dec", "scrfd_2.5g", "dlib_resnet_v1"} <= {s.name for s in pinned}
+    for spec in pinned:
+        check_signature(spec, prepared_models_dir / spec.file)
