@@ -7,6 +7,7 @@ writes it, with the ACL lines the central broker needs for this store, so that n
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -145,6 +146,8 @@ def cmd_bridge(args: argparse.Namespace) -> int:
             fh.write(text)
         tmp.replace(path)
         print(f"{path}")
+    if args.install_into:
+        install_bridge(args.out / "storelens-bridge.conf", args.install_into)
     where = (
         f"run hq-rabbitmq-{config.store.id}.sh PASSWORD_FILE on the central RabbitMQ"
         if args.hq_broker == "rabbitmq"
@@ -155,6 +158,31 @@ def cmd_bridge(args: argparse.Namespace) -> int:
         f"broker's conf.d, and {where}"
     )
     return 0
+
+
+def install_bridge(bridge: Path, conf_dir: Path) -> Path:
+    """Copy the bridge into a Mosquitto's drop-in folder (``include_dir``), for a broker not run by systemd.
+
+    The file holds the bridge's password: mode 0640, owned by root and the group of the user Mosquitto drops
+    root for (``mosquitto``) when this runs as root, so that the broker can read it and nobody else.
+    """
+    import grp
+
+    conf_dir.mkdir(parents=True, exist_ok=True)
+    target = conf_dir / bridge.name
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(bridge.read_text(encoding="utf-8"))
+    if os.geteuid() == 0:
+        with contextlib.suppress(KeyError):  # no mosquitto group: a broker run by this user reads it
+            os.chown(tmp, 0, grp.getgrnam("mosquitto").gr_gid)
+    tmp.replace(target)
+    sys.stderr.write(
+        f"storelens: installed {target}; the broker's configuration must name its folder (`include_dir {conf_dir}`); "
+        "restart Mosquitto to connect the bridge\n"
+    )
+    return target
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -371,6 +399,13 @@ def add_hq_commands(sub: Any, add: Any) -> None:
     sp.add_argument("--password-file", required=True, type=existing_file, help="a file holding its password")
     sp.add_argument("--ca-file", type=existing_file, help="CA of the central broker's certificate (mqtts)")
     sp.add_argument("--out", required=True, type=new_or_dir, help="folder to write the two files into")
+    sp.add_argument(
+        "--install-into",
+        metavar="CONF_DIR",
+        type=new_or_dir,
+        help="also copy the bridge into this Mosquitto drop-in folder (a broker without systemd; "
+        "install.sh's BRIDGE=FILE does it under systemd)",
+    )
     sp.add_argument(
         "--hq-broker",
         choices=["mosquitto", "rabbitmq"],

@@ -106,3 +106,40 @@ def test_doctor_says_whether_the_bridge_to_head_office_is_up(chain) -> None:
     chain["hq"].stop()  # the central broker goes away: the bridge is down, the store broker keeps the messages
     down = wait_until(lambda: (c := bridge_check(config)) and not c["ok"] and c, seconds=30)
     assert down and "store-a down" in down["detail"] and "holds" in down["detail"] and down["fix"], down
+
+
+def test_the_bridge_installs_into_a_mosquitto_run_without_systemd(tmp_path: Path) -> None:
+    from tests.helpers.services import ServerProcess, free_port
+
+    config = write_toml(tmp_path / "store.toml", {"store": {"id": "store-a"}, "cameras": [{"id": "d", "source": "0"}]})
+    secret = tmp_path / "bridge.pw"
+    secret.write_text("s3cret-bridge\n")
+    conf_d = tmp_path / "conf.d"
+    hq_url = f"mqtt://127.0.0.1:{free_port()}"
+    done = run_cli("deploy", "bridge", "--config", str(config), "--hq-url", hq_url, "--password-file", str(secret),
+                   "--out", str(tmp_path / "out"), "--install-into", str(conf_d))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    installed = conf_d / "storelens-bridge.conf"
+    assert installed.read_text() == (tmp_path / "out" / "storelens-bridge.conf").read_text()
+    assert installed.stat().st_mode & 0o777 == 0o640 and f"include_dir {conf_d}" in done.stderr
+    assert "s3cret-bridge" not in done.stdout + done.stderr
+
+    class StoreBroker(ServerProcess):  # the store's Mosquitto, its own configuration naming the drop-in folder
+        def __init__(self) -> None:
+            self.port, self.log = free_port(), tmp_path / "mosquitto.log"
+            (tmp_path / "mosquitto.conf").write_text(
+                f"user root\nlistener {self.port} 127.0.0.1\nallow_anonymous true\n"
+                f"persistence_location {tmp_path}/\ninclude_dir {conf_d}\n"
+            )
+
+        def argv(self) -> list[str]:
+            return [shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(tmp_path / "mosquitto.conf")]
+
+    broker = StoreBroker().start()  # it accepts the installed bridge: it listens
+    try:
+        time.sleep(1.0)
+        assert (
+            "connection storelens-hq-store-a" in (tmp_path / "mosquitto.log").read_text() or broker.proc.poll() is None
+        )
+    finally:
+        broker.stop()
