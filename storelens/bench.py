@@ -256,11 +256,13 @@ def run_bench(args: argparse.Namespace) -> int:
     by_pack: dict[str, dict[str, dict[str, Any]]] = {"models": {}, "edge": {}}
     for pack in packs:
         if "models" in parts:
+            step(f"part 1, the models of set {pack}")
             result = measure_models(args.runs, directory, pack)
             by_pack["models"][pack] = result
             emit(args, result)
             sections.append((to_markdown(result), START.format(pack=pack), END.format(pack=pack)))
         if "edge" in parts:
+            step(f"part 3, the edge pipeline with set {pack}")
             fm = load_face_models(default_config(pack=pack), directory)
             runs = max(1, min(args.runs, 3))
             result = bench_edge.measure_edge(fm, pack, runs, args.baseline_seconds, args.max_cameras)
@@ -269,29 +271,34 @@ def run_bench(args: argparse.Namespace) -> int:
             emit(args, result, md)
             sections.append((md, bench_edge.START.format(pack=pack), bench_edge.END.format(pack=pack)))
     if "gallery" in parts:
+        step("part 2, the gallery")
         fm = load_face_models(default_config(pack=packs[0]), directory)
         result = bench_gallery.measure_gallery(fm, args.runs, args.scales)
         md = bench_gallery.gallery_markdown(result, machine(), date, command_line())
         emit(args, result, md)
         sections.append((md, bench_gallery.START, bench_gallery.END))
     if "api" in parts:
+        step("part 4, the live push")
         result = bench_api.measure_live(arrivals=args.arrivals)
         md = bench_api.api_markdown(result, machine(), date, command_line())
         emit(args, result, md)
         sections.append((md, bench_api.START, bench_api.END))
     if "commerce" in parts:
+        step("part 5, imports and the card")
         members, transactions = [*args.commerce_scale, 1_000_000][:2]
         result = bench_commerce.measure_commerce(members, transactions)
         md = bench_commerce.commerce_markdown(result, machine(), date, command_line())
         emit(args, result, md)
         sections.append((md, bench_commerce.START, bench_commerce.END))
     if "hq" in parts:
+        step("part 6, head office")
         stores, days, members, boxes = args.hq_scale
         result = bench_hq.measure_hq(stores, days, members, boxes, float(args.hq_rate), 10.0)
         md = bench_hq.hq_markdown(result, machine(), date, command_line())
         emit(args, result, md)
         sections.append((md, bench_hq.START, bench_hq.END))
     if "cli" in parts:
+        step("part 7, command start-up")
         result = bench_cli.measure_cli(args.runs)
         md = bench_cli.cli_markdown(result, machine(), date, command_line())
         emit(args, result, md)
@@ -306,6 +313,12 @@ def run_bench(args: argparse.Namespace) -> int:
             write_section(Path(args.write), md, start, end)
         log.info("wrote %s", args.write)
     return 0
+
+
+def step(what: str) -> None:
+    """One line on stderr as each part begins: a run takes minutes, and says where it is."""
+    sys.stderr.write(f"storelens: bench: {what}\n")
+    sys.stderr.flush()
 
 
 def command_line() -> str:
