@@ -88,12 +88,18 @@ def cmd_report(args: argparse.Namespace, emit: Any) -> int:
     from storelens.api.reports import FORMATS, chart_png, footfall_rows
     from storelens.api.store import EventStore
     from storelens.clock import iso
-    from storelens.config import ApiConfig, load_config
+    from storelens.config import CONFIG_DIR, ApiConfig, load_config
+    from storelens.manifest import storelens_home
 
     config = load_config(Path(args.config)) if args.config else None
     zone = args.timezone or (config.store.timezone if config else "UTC")
     start, end = period(args.start, args.end, zone)
-    url = config.api.database_url if config else ApiConfig().database_url
+    # without a config, the default database in $STORELENS_HOME (never the current directory)
+    url = (
+        config.api.database_url
+        if config
+        else ApiConfig.model_validate({}, context={CONFIG_DIR: storelens_home()}).database_url
+    )
     existing_database(url, "--config" if config is None else f"api.database_url in {args.config}")
     store = EventStore(url)
     only = config.store.id if config else None

@@ -112,3 +112,55 @@ def timezone_name(text: str) -> str:
         return check_timezone(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def add_enrolment_arguments(sp: argparse.ArgumentParser) -> None:
+    """Add the member, their consent and the photos: what enrolling asks at a box and at head office.
+
+    ``gallery enroll`` and ``hq enroll`` ask the same, with the same bounds and words.
+    """
+    sp.add_argument(
+        "--member-id",
+        required=True,
+        type=bounded("storelens.members:MemberInfo", "member_id"),
+        help="the CRM member id: letters, digits and _.@:+- (at most 128, not starting with a dot)",
+    )
+    sp.add_argument(
+        "--consent",
+        required=True,
+        metavar="REF",
+        type=bounded("storelens.members:Consent", "reference"),
+        help="reference of the member's signed consent",
+    )
+    sp.add_argument(
+        "--name",
+        default="",
+        type=bounded("storelens.members:MemberInfo", "name"),
+        help="the member's name (at most 200 characters)",
+    )
+    sp.add_argument("--notice-version", help="privacy notice version the member was shown (default from config)")
+    sp.add_argument("--purpose", help="purpose of processing (default from config)")
+    sp.add_argument(
+        "--minor",
+        "--under-14",
+        action="store_true",
+        help="the member is under the privacy profile's guardian age (needs --guardian-consent)",
+    )
+    sp.add_argument(
+        "--guardian-consent",
+        metavar="REF",
+        type=bounded("storelens.members:Consent", "guardian_reference"),
+        help="the guardian's consent reference (a minor)",
+    )
+    sp.add_argument(
+        "--separate-consent",
+        action="store_true",
+        help="the member agreed to face recognition on its own, not within other terms (cn, eu)",
+    )
+    sp.add_argument(
+        "--written-release",
+        metavar="REF",
+        type=bounded("storelens.members:Consent", "written_release"),
+        help="reference of the member's signed written release (us-il)",
+    )
+    sp.add_argument("photos", nargs="+", metavar="PHOTO", help="photo files (JPEG or PNG)")

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from storelens.cli_args import bounded, existing_dir, new_or_dir
+from storelens.cli_args import add_enrolment_arguments, bounded, existing_dir, new_or_dir
 from storelens.errors import ConfigError, EnrolmentError
 from storelens.progress import Progress
 
@@ -207,53 +207,12 @@ def add_gallery_commands(sub: Any, add: Any, emit: Any) -> None:
 
     sp = add(sub, "enroll", bind(cmd_enroll), "enrol one member from one or more photos (all or nothing)", True)
     common(sp, creates=True)
-    sp.add_argument(
-        "--member-id",
-        required=True,
-        type=bounded("storelens.members:MemberInfo", "member_id"),
-        help="the CRM member id: letters, digits and _.@:+- (at most 128, not starting with a dot)",
-    )
-    sp.add_argument(
-        "--consent",
-        required=True,
-        metavar="REF",
-        type=bounded("storelens.members:Consent", "reference"),
-        help="reference of the member's signed consent",
-    )
-    sp.add_argument(
-        "--name", default="", type=bounded("storelens.members:MemberInfo", "name"), help="at most 200 characters"
-    )
-    sp.add_argument("--notice-version", help="privacy notice version (default from config)")
-    sp.add_argument("--purpose", help="purpose of processing (default from config)")
+    add_enrolment_arguments(sp)
     sp.add_argument(
         "--staff",
         action="store_true",
         help="enrol onto the staff list (with their own consent): never announced, never counted as a visitor",
     )
-    sp.add_argument(
-        "--minor",
-        "--under-14",
-        action="store_true",
-        help="the member is under the privacy profile's guardian age (needs --guardian-consent)",
-    )
-    sp.add_argument(
-        "--guardian-consent",
-        metavar="REF",
-        type=bounded("storelens.members:Consent", "guardian_reference"),
-        help="the guardian's consent",
-    )
-    sp.add_argument(
-        "--separate-consent",
-        action="store_true",
-        help="the member agreed to face recognition on its own, not within other terms (cn, eu)",
-    )
-    sp.add_argument(
-        "--written-release",
-        metavar="REF",
-        type=bounded("storelens.members:Consent", "written_release"),
-        help="reference of the member's signed written release (us-il)",
-    )
-    sp.add_argument("photos", nargs="+", metavar="PHOTO", help="photo files (JPEG or PNG)")
     sp = add(sub, "identify", bind(cmd_identify), "name the enrolled member of every face in each photo", True)
     common(sp)
     sp.add_argument("photos", nargs="+", metavar="PHOTO", help="photo files (JPEG or PNG)")

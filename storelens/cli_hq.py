@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from storelens.cli_api import existing_database, period
-from storelens.cli_args import bounded, existing_file, new_or_dir, timezone_name
+from storelens.cli_args import add_enrolment_arguments, bounded, existing_file, new_or_dir, timezone_name
 from storelens.errors import ConfigError, StoreLensError
 from storelens.progress import Progress
 
@@ -420,25 +420,7 @@ def add_hq_commands(sub: Any, add: Any) -> None:
     sp.add_argument("--config", required=True, type=existing_file, help="head office's configuration file (hq.toml)")
     sp = add(hq, "enroll", cmd_enroll, "enrol a member chain-wide, in listed stores or at home (with consent)")
     sp.add_argument("--config", required=True, type=existing_file, help="head office's configuration file (hq.toml)")
-    sp.add_argument(
-        "--member-id",
-        required=True,
-        type=bounded("storelens.members:MemberInfo", "member_id"),
-        help="the member's id: letters, digits and _.@:+- (at most 128)",
-    )
-    sp.add_argument(
-        "--consent",
-        required=True,
-        metavar="REF",
-        type=bounded("storelens.members:Consent", "reference"),
-        help="reference of the member's signed consent",
-    )
-    sp.add_argument(
-        "--name",
-        default="",
-        type=bounded("storelens.members:MemberInfo", "name"),
-        help="the member's name (at most 200 characters)",
-    )
+    add_enrolment_arguments(sp)
     sp.add_argument(
         "--scope",
         choices=["home", "stores", "chain"],
@@ -452,31 +434,6 @@ def add_hq_commands(sub: Any, add: Any) -> None:
         help="the member's home store (with --scope home)",
     )
     sp.add_argument("--stores", metavar="A,B", help="the stores of --scope stores, comma-separated")
-    sp.add_argument("--notice-version", help="privacy notice version the member was shown (default from config)")
-    sp.add_argument("--purpose", help="purpose of processing (default from config)")
-    sp.add_argument(
-        "--minor",
-        action="store_true",
-        help="the member is under the privacy profile's guardian age (needs --guardian-consent)",
-    )
-    sp.add_argument(
-        "--guardian-consent",
-        metavar="REF",
-        type=bounded("storelens.members:Consent", "guardian_reference"),
-        help="the guardian's consent reference (a minor)",
-    )
-    sp.add_argument(
-        "--separate-consent",
-        action="store_true",
-        help="the member agreed to face recognition on its own, not within other terms (cn, eu)",
-    )
-    sp.add_argument(
-        "--written-release",
-        metavar="REF",
-        type=bounded("storelens.members:Consent", "written_release"),
-        help="reference of the member's signed written release (us-il)",
-    )
-    sp.add_argument("photos", nargs="+", metavar="PHOTO", help="photo files (JPEG or PNG)")
     sp = add(hq, "erase", cmd_erase, "erase a member at head office and on every box that held them")
     sp.add_argument("--config", required=True, type=existing_file, help="head office's configuration file (hq.toml)")
     sp.add_argument(

@@ -38,9 +38,20 @@ def test_rabbitmq_as_the_central_broker(tmp_path: Path) -> None:
     apps: list[ApiApp] = []
     hq: HqApp | None = None
     try:
-        hq_password = uuid.uuid4().hex
-        rabbit.ctl("add_user", "storelens-hq", hq_password)
-        rabbit.ctl("set_permissions", "-p", "/", "storelens-hq", ".*", ".*", ".*")
+        # the central broker's users as `deploy hq-broker --broker rabbitmq` writes them: head office's, and each
+        # store's (whose password `deploy bridge`'s own script sets again below)
+        hq_toml = write_toml(tmp_path / "hq.toml", {"mqtt": {"username": "storelens-hq"},
+                                                    "stores": [{"id": s} for s in STORES]})  # fmt: skip
+        central = tmp_path / "central"
+        made = run_cli("deploy", "hq-broker", "--config", str(hq_toml), "--out", str(central), "--broker", "rabbitmq",
+                       "--cert-file", "/etc/ssl/hq.crt", "--key-file", "/etc/ssl/hq.key")  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        assert "mqtt.listeners.ssl.default = 8883" in (central / "rabbitmq.conf").read_text()
+        setup = rabbit.run_script(central / "rabbitmq-setup.sh")
+        assert setup.returncode == 0, setup.stdout + setup.stderr
+        hq_password = (central / "secrets" / "storelens-hq.password").read_text().strip()
+        users = rabbit.ctl("list_users").stdout
+        assert all(u in users for u in ("storelens-hq", "store-store-a", "store-store-b"))
         secrets = {}
         for store_id in STORES:
             data = {"store": {"id": store_id}, "cameras": [{"id": "door", "source": "0"}],
