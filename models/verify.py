@@ -79,6 +79,9 @@ def verify_model_file(spec: ModelSpec, directory: Path) -> Path:
     path = directory / spec.file
     if not path.is_file():
         hint = "run `storelens models prepare`" if spec.origin else "place the operator's pack files there"
+        earlier = Path("models") / spec.file  # the default before $STORELENS_HOME/models (a documented change)
+        if earlier.is_file() and earlier.resolve() != path.resolve():
+            hint += f" (or pass --models-dir models: {earlier} is there, where models were prepared before)"
         raise ModelError(f"{path}: model {spec.name} is missing; {hint}")
     if spec.sha256:
         actual = sha256_file(path)

@@ -149,3 +149,13 @@ def test_every_pinned_model_has_the_signature_its_manifest_entry_says(prepared_m
     assert {"yunet_2023mar", "sface_2021dec", "scrfd_2.5g", "dlib_resnet_v1"} <= {s.name for s in pinned}
     for spec in pinned:
         check_signature(spec, prepared_models_dir / spec.file)
+
+
+def test_models_left_in_the_earlier_default_folder_are_pointed_at(tmp_path: Path, monkeypatch) -> None:
+    """The default moved from ./models to $STORELENS_HOME/models: a box that prepared them in ./models is told."""
+    spec = load_manifest().get("yunet_2023mar")
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / spec.file).write_bytes(b"prepared before")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ModelError, match=r"pass --models-dir models"):
+        verify_model_file(spec, tmp_path / "home" / "models")
