@@ -114,17 +114,22 @@ def timezone_name(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
+MEMBER_ID_HELP = "the member's id: letters, digits and _.@:+- (at most 128, not starting with a dot)"
+
+
+def add_member_id(sp: argparse.ArgumentParser, required: bool = True, help_: str = MEMBER_ID_HELP) -> None:
+    """``--member-id``, bounded as the member records bound it (one wording wherever a command takes it)."""
+    sp.add_argument(
+        "--member-id", required=required, type=bounded("storelens.members:MemberInfo", "member_id"), help=help_
+    )
+
+
 def add_enrolment_arguments(sp: argparse.ArgumentParser) -> None:
     """Add the member, their consent and the photos: what enrolling asks at a box and at head office.
 
     ``gallery enroll`` and ``hq enroll`` ask the same, with the same bounds and words.
     """
-    sp.add_argument(
-        "--member-id",
-        required=True,
-        type=bounded("storelens.members:MemberInfo", "member_id"),
-        help="the CRM member id: letters, digits and _.@:+- (at most 128, not starting with a dot)",
-    )
+    add_member_id(sp)
     sp.add_argument(
         "--consent",
         required=True,

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from storelens.cli_args import add_enrolment_arguments, bounded, existing_dir, new_or_dir
+from storelens.cli_args import add_enrolment_arguments, add_member_id, bounded, existing_dir, new_or_dir
 from storelens.errors import ConfigError, EnrolmentError
 from storelens.progress import Progress
 
@@ -218,12 +218,7 @@ def add_gallery_commands(sub: Any, add: Any, emit: Any) -> None:
     sp.add_argument("photos", nargs="+", metavar="PHOTO", help="photo files (JPEG or PNG)")
     sp = add(sub, "remove", bind(cmd_remove), "erase a member: vectors, photos, metadata; prints a receipt", True)
     common(sp)
-    sp.add_argument(
-        "--member-id",
-        required=True,
-        type=bounded("storelens.members:MemberInfo", "member_id"),
-        help="the member's id: letters, digits and _.@:+- (at most 128)",
-    )
+    add_member_id(sp)
     sp = add(sub, "list", bind(cmd_list), "enrolled members", True)
     common(sp)
     sp = add(sub, "purge", bind(cmd_purge), "erase members not seen within the retention period", True)

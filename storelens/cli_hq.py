@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from storelens.cli_api import existing_database, period
-from storelens.cli_args import add_enrolment_arguments, bounded, existing_file, new_or_dir, timezone_name
+from storelens.cli_args import add_enrolment_arguments, add_member_id, bounded, existing_file, new_or_dir, timezone_name
 from storelens.errors import ConfigError, StoreLensError
 from storelens.progress import Progress
 
@@ -436,12 +436,7 @@ def add_hq_commands(sub: Any, add: Any) -> None:
     sp.add_argument("--stores", metavar="A,B", help="the stores of --scope stores, comma-separated")
     sp = add(hq, "erase", cmd_erase, "erase a member at head office and on every box that held them")
     sp.add_argument("--config", required=True, type=existing_file, help="head office's configuration file (hq.toml)")
-    sp.add_argument(
-        "--member-id",
-        required=True,
-        type=bounded("storelens.members:MemberInfo", "member_id"),
-        help="the member's id: letters, digits and _.@:+- (at most 128)",
-    )
+    add_member_id(sp)
     sp.add_argument(
         "--reason",
         default="erasure request",
@@ -452,7 +447,7 @@ def add_hq_commands(sub: Any, add: Any) -> None:
     sp.add_argument("--config", required=True, type=existing_file, help="head office's configuration file (hq.toml)")
     sp = add(hq, "erasures", cmd_erasures, "erasures: boxes confirmed and pending", True)
     sp.add_argument("--config", required=True, type=existing_file, help="head office's configuration file (hq.toml)")
-    sp.add_argument("--member-id", type=bounded("storelens.members:MemberInfo", "member_id"), help="only this member's")
+    add_member_id(sp, required=False, help_="only this member's")
     sp = add(hq, "boxes", cmd_boxes, "each store camera's last status", True)
     sp.add_argument("--config", required=True, type=existing_file, help="head office's configuration file (hq.toml)")
     sp = add(hq, "token", cmd_token, "make a chain API token: analyst (reports, boxes) or admin (also members)")

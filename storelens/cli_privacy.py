@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from storelens.cli_api import existing_database
-from storelens.cli_args import bounded, existing_file, writable_file
+from storelens.cli_args import add_member_id, existing_file, writable_file
 from storelens.errors import ConfigError, GalleryError
 
 
@@ -135,18 +135,8 @@ def add_privacy_commands(sub: Any, add: Any, emit: Any) -> None:
     sp.add_argument("--out", type=writable_file, metavar="FILE", help="write it here (default: stdout)")
     sp = add(sub, "access-log", lambda args: cmd_access_log(args, emit), "who read a member's data, when and why", True)
     sp.add_argument("--config", required=True, type=existing_file, help="the store's configuration file (TOML)")
-    sp.add_argument(
-        "--member-id",
-        required=True,
-        type=bounded("storelens.members:MemberInfo", "member_id"),
-        help="a member id, or an erasure receipt id (the log outlives the member)",
-    )
+    add_member_id(sp, help_="a member id, or an erasure receipt id (the log outlives the member)")
     sp = add(sub, "export", lambda args: cmd_export(args, emit), "everything held on a member (subject access)")
     sp.add_argument("--config", required=True, type=existing_file, help="the store's configuration file (TOML)")
-    sp.add_argument(
-        "--member-id",
-        required=True,
-        type=bounded("storelens.members:MemberInfo", "member_id"),
-        help="the member's id: letters, digits and _.@:+- (at most 128)",
-    )
+    add_member_id(sp)
     sp.add_argument("--out", type=writable_file, metavar="FILE", help="write the JSON here (default: stdout)")
