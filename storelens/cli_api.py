@@ -61,7 +61,7 @@ def existing_database(url: str, where: str) -> None:
 
     path = sqlite_file(url)
     if path is not None and not path.is_file():
-        raise ConfigError(f"no event database at {path} (from {where}); run in the API's folder or pass --config")
+        raise ConfigError(f"no event database at {path} (from {where}); pass the API's --config")
 
 
 def period(start: str, end: str, zone: str) -> tuple[datetime, datetime]:
@@ -100,7 +100,7 @@ def cmd_report(args: argparse.Namespace, emit: Any) -> int:
         if config
         else ApiConfig.model_validate({}, context={CONFIG_DIR: storelens_home()}).database_url
     )
-    existing_database(url, "--config" if config is None else f"api.database_url in {args.config}")
+    existing_database(url, "the default in $STORELENS_HOME" if config is None else f"api.database_url in {args.config}")
     store = EventStore(url)
     only = config.store.id if config else None
     sales = store.sales(iso(start), iso(end), only)

@@ -127,7 +127,8 @@ def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
 def test_bad_command_line(place: Path, prepared_models_dir: Path, name: str, command: str, named: str) -> None:
     before = snapshot(place)
     args = command.split(" ") if command else []
-    proc = run_cli(*args, cwd=place, env={"STORELENS_MODELS_DIR": str(prepared_models_dir)})
+    env = {"STORELENS_MODELS_DIR": str(prepared_models_dir), "STORELENS_HOME": str(place / "home")}
+    proc = run_cli(*args, cwd=place, env=env)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert lines and named in lines[-1] and "error" in lines[-1], lines[-3:]

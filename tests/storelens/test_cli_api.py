@@ -107,8 +107,10 @@ def test_serve_ingest_and_report(tmp_path, broker) -> None:
     assert xlsx.returncode == 2 and "--out" in xlsx.stderr
     bad = run_cli("report", "footfall", "--config", str(cfg), "--from", "monday", "--to", "2026-11-22")
     assert bad.returncode == 2 and "ISO 8601" in bad.stderr
-    # the contract's form, without --config: the default database in the working directory
-    (tmp_path / "storelens-events.sqlite").write_bytes((tmp_path / "events.sqlite").read_bytes())
+    # the contract's form, without --config: the default database in $STORELENS_HOME, whatever the current folder
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "storelens-events.sqlite").write_bytes((tmp_path / "events.sqlite").read_bytes())
     plain = run_cli(
         "report",
         "footfall",
@@ -121,6 +123,7 @@ def test_serve_ingest_and_report(tmp_path, broker) -> None:
         "--format",
         "json",
         cwd=tmp_path,
+        env={"STORELENS_HOME": str(home)},
     )
     assert plain.returncode == 0, plain.stderr
     assert [(r["interval_start"][11:16], r["entries"]) for r in json.loads(plain.stdout)] == [
