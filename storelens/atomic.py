@@ -39,6 +39,18 @@ def replacing(target: Path, suffix: str = "") -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+def write_file(target: Path, data: bytes | str, mode: int = 0o644) -> None:
+    """Write ``data`` (text as UTF-8) to ``target`` whole or not at all, the file made with ``mode``.
+
+    A secret (a password, a token) is written with ``0o600``: it is never readable by others, not even while
+    it is being written.
+    """
+    with replacing(target) as tmp:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+
+
 @contextmanager
 def download_dir(cache: Path) -> Iterator[Path]:
     """A private folder inside ``cache`` for a tool that downloads into a folder (pip download, npm pack).

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from storelens import __version__
-from storelens.cli_args import bounded, new_or_dir
+from storelens.cli_args import add_models_dir, bounded
 from storelens.errors import ConfigError, StoreLensError
 from storelens.redact import RedactFilter, RedactingStream
 
@@ -280,9 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = sub.add_parser("models", help="the face models").add_subparsers(dest="sub", metavar="SUBCOMMAND")
     sp = add(models, "prepare", cmd_models_prepare, "obtain or convert the default offline models", True)
-    sp.add_argument("--models-dir", type=new_or_dir, help="default: $STORELENS_MODELS_DIR, else $STORELENS_HOME/models")
+    add_models_dir(sp)
     sp = add(models, "list", cmd_models_list, "each model: name, task, file, sha256, licence, source", True)
-    sp.add_argument("--models-dir", type=new_or_dir, help="default: $STORELENS_MODELS_DIR, else $STORELENS_HOME/models")
+    add_models_dir(sp)
 
     faces = sub.add_parser("faces", help="detect and compare faces in photos").add_subparsers(
         dest="sub", metavar="SUBCOMMAND"
@@ -293,9 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         sp = add(faces, name, handler, help_, True)
         sp.add_argument("--config", help="configuration file (models, runtime); default: built-in defaults")
-        sp.add_argument(
-            "--models-dir", type=new_or_dir, help="default: config, $STORELENS_MODELS_DIR, else $STORELENS_HOME/models"
-        )
+        add_models_dir(sp, config=True)
         sp.add_argument("photos", nargs="+", metavar="PHOTO", help="photo files (JPEG or PNG)")
 
     from storelens.cli_gallery import add_gallery_commands
@@ -332,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add(sub, "doctor", cmd_doctor, "check cameras, models, broker, database, gallery, disk and clock", True)
     sp.add_argument("--config", required=True, help="the store's configuration file (TOML)")
     sp = add(sub, "demo", cmd_demo, "the main job on embedded defaults")
-    sp.add_argument("--models-dir", type=new_or_dir, help="default: $STORELENS_MODELS_DIR, else $STORELENS_HOME/models")
+    add_models_dir(sp)
     sp.add_argument("--fast", action="store_true", help="run the video as fast as possible and exit when done")
     sp.add_argument(
         "--keep",
@@ -395,7 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SET",
         help="model set to measure, repeatable (default: default and scrfd_dlib side by side)",
     )
-    sp.add_argument("--models-dir", type=new_or_dir, help="default: $STORELENS_MODELS_DIR, else $STORELENS_HOME/models")
+    add_models_dir(sp)
     return p
 
 

@@ -114,6 +114,16 @@ def timezone_name(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
+def add_models_dir(sp: argparse.ArgumentParser, config: bool = False) -> None:
+    """``--models-dir``, with where the models are found without it (``config``: the command reads a config)."""
+    where = "config's models.dir, " if config else ""
+    sp.add_argument(
+        "--models-dir",
+        type=new_or_dir,
+        help=f"models folder; default: {where}$STORELENS_MODELS_DIR, else $STORELENS_HOME/models",
+    )
+
+
 MEMBER_ID_HELP = "the member's id: letters, digits and _.@:+- (at most 128, not starting with a dot)"
 
 

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from storelens.cli_args import existing_dir, existing_file, new_or_dir, number
+from storelens.cli_args import add_models_dir, existing_dir, existing_file, new_or_dir, number
 from storelens.errors import CalibrationError, ConfigError
 
 
@@ -162,11 +162,7 @@ def add_calibrate_commands(sub: Any, add: Any, emit: Any) -> None:
         metavar="SECONDS",
         help="file sources: start looking here",
     )
-    sp.add_argument(
-        "--models-dir",
-        type=new_or_dir,
-        help="models folder; default: config, $STORELENS_MODELS_DIR, else $STORELENS_HOME/models",
-    )
+    add_models_dir(sp, config=True)
     sp = add(sub, "registry-set", bind(cmd_registry_set), "the registry packages' labelled faces as DIR/person/", True)
     sp.add_argument(
         "--out",
@@ -175,11 +171,7 @@ def add_calibrate_commands(sub: Any, add: Any, emit: Any) -> None:
         help="a new or empty directory, or a set made before (rebuilt); anything else is refused",
     )
     sp.add_argument("--config", help="configuration (the detector that cuts group photos); default: built-in")
-    sp.add_argument(
-        "--models-dir",
-        type=new_or_dir,
-        help="models folder; default: config, $STORELENS_MODELS_DIR, else $STORELENS_HOME/models",
-    )
+    add_models_dir(sp, config=True)
     sp = add(sub, "threshold", bind(cmd_threshold), "threshold and margin for a target false-announcement rate", True)
     sp.add_argument(
         "--labelled", required=True, metavar="DIR", type=existing_dir, help="DIR/person/*.jpg, one face per photo"
@@ -206,8 +198,4 @@ def add_calibrate_commands(sub: Any, add: Any, emit: Any) -> None:
         help="write the threshold and margin into this config (checked before it is written)",
     )
     sp.add_argument("--config", help="configuration (models); default: built-in defaults")
-    sp.add_argument(
-        "--models-dir",
-        type=new_or_dir,
-        help="models folder; default: config, $STORELENS_MODELS_DIR, else $STORELENS_HOME/models",
-    )
+    add_models_dir(sp, config=True)

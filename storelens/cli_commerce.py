@@ -9,9 +9,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from storelens.atomic import write_file
 from storelens.cli_api import existing_database, period
 from storelens.cli_args import bounded, existing_file, writable_file
-from storelens.cli_privacy import write_atomic
 from storelens.errors import ImportRefused
 from storelens.progress import Progress, counted
 
@@ -71,11 +71,11 @@ def cmd_health(args: argparse.Namespace, emit: Any) -> int:
     result = {"store_id": store_id, "from": args.start, "to": args.end} | result
     text = json.dumps(result, indent=1) + "\n"
     if args.out:
-        write_atomic(args.out, text.encode())
+        write_file(args.out, text)
     else:
         sys.stdout.write(text)
     if args.chart:
-        write_atomic(args.chart, radar_png(result, f"Store health: {store_id}, {args.start} to {args.end}"))
+        write_file(args.chart, radar_png(result, f"Store health: {store_id}, {args.start} to {args.end}"))
     return 0
 
 

@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from storelens.atomic import write_file
 from storelens.cli_args import bounded, existing_file, new_or_dir, number
 from storelens.errors import ConfigError
 
@@ -52,11 +53,7 @@ def _secret(folder: Path, user: str) -> str:
 
 
 def _write(path: Path, text: str, mode: int = 0o644) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    tmp.replace(path)
+    write_file(path, text, mode)
     print(path)
 
 

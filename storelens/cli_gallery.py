@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from storelens.cli_args import add_enrolment_arguments, add_member_id, bounded, existing_dir, new_or_dir
+from storelens.cli_args import add_enrolment_arguments, add_member_id, add_models_dir, bounded, existing_dir
 from storelens.errors import ConfigError, EnrolmentError
 from storelens.progress import Progress
 
@@ -198,9 +198,7 @@ def add_gallery_commands(sub: Any, add: Any, emit: Any) -> None:
         else:  # reading a typo'd path must not create an empty gallery and report "0 members"
             sp.add_argument("--gallery", required=True, metavar="DIR", type=existing_gallery, help="gallery directory")
         sp.add_argument("--config", help="configuration file; default: built-in defaults")
-        sp.add_argument(
-            "--models-dir", type=new_or_dir, help="default: config, $STORELENS_MODELS_DIR, else $STORELENS_HOME/models"
-        )
+        add_models_dir(sp, config=True)
 
     def bind(fn: Any) -> Any:
         return lambda args: fn(args, emit)

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from storelens.atomic import write_file
 from storelens.cli_api import existing_database, period
 from storelens.cli_args import add_enrolment_arguments, add_member_id, bounded, existing_file, new_or_dir, timezone_name
 from storelens.errors import ConfigError, StoreLensError
@@ -139,13 +140,8 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     files = bridge_files(config.store.id, args.hq_url, username, password, args.ca_file, args.hq_broker)
     args.out.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
-        path = args.out / name
-        tmp = path.with_name(f".{name}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the bridge's password
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        tmp.replace(path)
-        print(f"{path}")
+        write_file(args.out / name, text, 0o600)  # the bridge holds its password
+        print(args.out / name)
     if args.install_into:
         install_bridge(args.out / "storelens-bridge.conf", args.install_into)
     where = (
@@ -168,16 +164,11 @@ def install_bridge(bridge: Path, conf_dir: Path) -> Path:
     """
     import grp
 
-    conf_dir.mkdir(parents=True, exist_ok=True)
     target = conf_dir / bridge.name
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(bridge.read_text(encoding="utf-8"))
+    write_file(target, bridge.read_bytes(), 0o640)
     if os.geteuid() == 0:
         with contextlib.suppress(KeyError):  # no mosquitto group: a broker run by this user reads it
-            os.chown(tmp, 0, grp.getgrnam("mosquitto").gr_gid)
-    tmp.replace(target)
+            os.chown(target, 0, grp.getgrnam("mosquitto").gr_gid)
     sys.stderr.write(
         f"storelens: installed {target}; the broker's configuration must name its folder (`include_dir {conf_dir}`); "
         "restart Mosquitto to connect the bridge\n"

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from storelens.atomic import write_file
 from storelens.cli_api import existing_database
 from storelens.cli_args import add_member_id, existing_file, writable_file
 from storelens.errors import ConfigError, GalleryError
@@ -91,7 +92,7 @@ def cmd_notice(args: argparse.Namespace) -> int:
     if fmt not in ("png", "pdf"):
         raise ConfigError(f"--out {args.out}: the sign is written as .png or .pdf")
     notice = notice_text(config)
-    write_atomic(args.out, render_notice(notice, fmt))
+    write_file(args.out, render_notice(notice, fmt))
     print(f"{args.out}: notice sign ({notice.title}; privacy profile {config.privacy.profile})")
     return 0
 
@@ -103,18 +104,11 @@ def cmd_record(args: argparse.Namespace) -> int:
 
     text = processing_record(load_config(Path(args.config)))
     if args.out:
-        write_atomic(args.out, text.encode())
+        write_file(args.out, text)
         print(f"{args.out}: record of processing")
     else:
         sys.stdout.write(text)
     return 0
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` whole or not at all (a temporary file renamed into place)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
 
 
 def add_privacy_commands(sub: Any, add: Any, emit: Any) -> None:

@@ -32,6 +32,7 @@ from storelens.api.imports import Kind
 from storelens.apps.api import ApiApp
 from storelens.apps.edge import EdgeApp
 from storelens.apps.faces import load_face_models
+from storelens.atomic import write_file
 from storelens.broker import LocalBroker, free_port
 from storelens.config import Config, default_config, load_config
 from storelens.errors import ConfigError
@@ -251,9 +252,7 @@ def import_shop(api: ApiApp, folder: Path, config: Config, names: dict[str, str]
 
 def write_tokens(folder: Path, tokens: dict[str, str]) -> None:
     """The demo store's sign-in tokens, readable by their owner only (they are secrets)."""
-    path = folder / "tokens.txt"
-    path.touch(mode=0o600)
-    path.write_text("".join(f"{role} {token}\n" for role, token in tokens.items()), encoding="utf-8")
+    write_file(folder / "tokens.txt", "".join(f"{role} {token}\n" for role, token in tokens.items()), 0o600)
 
 
 def next_steps(folder: Path, config: Config, url: str) -> str:

@@ -95,9 +95,13 @@ def check_bridge(config: Config, wait: float = 2.0) -> Check:
     that is not part of a chain has no such topic and passes.
     """
     seen: dict[str, str] = {}
+
+    def remember(topic: str, payload: bytes) -> None:
+        seen[topic] = payload.decode(errors="replace")
+
     transport = MqttTransport(config.mqtt, f"storelens-doctor-{time.monotonic_ns()}")
-    transport.subscribe(BRIDGE_STATE, lambda topic, payload: seen.__setitem__(topic, payload.decode(errors="replace")))
-    transport.subscribe(HELD, lambda topic, payload: seen.__setitem__(topic, payload.decode(errors="replace")))
+    for pattern in (BRIDGE_STATE, HELD):
+        transport.subscribe(pattern, remember)
     transport.start()
     try:
         time.sleep(wait)  # retained messages arrive at once after the subscription
