@@ -43,6 +43,10 @@ def place(tmp_path: Path, video: Path) -> Path:
     write_toml(tmp_path / "hq.toml", {"database_url": f"sqlite:///{tmp_path / 'hq.sqlite'}"})
     (tmp_path / "binary.csv").write_bytes(b"transaction_id,store_id\n\xff\xfe\x00\x01\n")
     (tmp_path / "empty.pw").write_text("\n")
+    two_passwords = {"url": "mqtt://127.0.0.1:1883", "username": "u", "password": "p", "password_file": "empty.pw"}
+    write_toml(tmp_path / "two-passwords.toml", base | {"mqtt": two_passwords})
+    no_password_file = {"url": "mqtt://127.0.0.1:1883", "username": "u", "password_file": "nope.pw"}
+    write_toml(tmp_path / "no-password-file.toml", base | {"mqtt": no_password_file})
     return tmp_path
 
 
@@ -112,6 +116,12 @@ ROWS = [
     ("hq-erase-bad-id", "hq erase --config hq.toml --member-id ..", "--member-id"),
     ("hq-erasures-no-database", "hq erasures --config hq.toml", "no event database"),
     ("hq-token-role", "hq token create --config hq.toml --name x --role boss", "invalid choice"),
+    ("demo-bad-mqtt", "demo --fast --keep d --mqtt http://broker", "--mqtt"),
+    ("demo-keep-a-file", "demo --fast --keep a-file", "is a file"),
+    ("bridge-install-into-a-file", "deploy bridge --config good.toml --hq-url mqtt://hq:1883 --password-file "
+     "empty.pw --out b --install-into a-file", "a-file is a file"),
+    ("mqtt-two-passwords", "privacy show --config two-passwords.toml", "set one of them"),
+    ("mqtt-password-file-missing", "edge run --config no-password-file.toml", "mqtt.password_file"),
     ("no-command", "", "a command is required"),
     ("unknown-flag", "gallery list --gallery gallery --colour red", "unrecognized arguments"),
 ]  # fmt: skip
