@@ -12,7 +12,7 @@ TEST_PACKAGES := $(DEMO_PACKAGES) rabbitmq-server python3-gi gir1.2-gst-rtsp-ser
 	gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad gstreamer1.0-libav chromium
 
 # The top-level folders that install as storelens.<name> (setup.py PACKAGE_DIR).
-STAGE_DIRS := edge models gallery api calibration sample_videos
+STAGE_DIRS := edge models gallery api hq calibration sample_videos
 
 # The venv holds the runtime dependencies (pyproject.toml), the test extras for `make test`, and StoreLens itself as
 # a wheel built from the tree on every run, never an editable install: the demo and the tests run what ships.

@@ -18,6 +18,7 @@ PACKAGE_DIR = {
     "storelens.models": "models",
     "storelens.gallery": "gallery",
     "storelens.api": "api",
+    "storelens.hq": "hq",
     "storelens.calibration": "calibration",
     "storelens.sample_videos": "sample_videos",
 }

@@ -10,19 +10,25 @@ from __future__ import annotations
 
 import logging
 import queue
-import threading
 from collections.abc import Callable
 from typing import Any, cast
 
-from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from storelens.api.store import EventStore
-from storelens.bounds import MAX_PAYLOAD_BYTES
 from storelens.config import MqttConfig
-from storelens.edge.mqtt import MqttTransport
-from storelens.events import KIND_OF, ArrivalEvent, FootfallEvent, VisitorEvent, parse_event, parse_topic, topic_filter
-from storelens.transport import Ack, AckingTransport, Transport
+from storelens.errors import PayloadError
+from storelens.events import (
+    KIND_OF,
+    ArrivalEvent,
+    FootfallEvent,
+    VisitorEvent,
+    parse_event_payload,
+    parse_topic,
+    topic_filter,
+)
+from storelens.transport import Ack, AckingTransport, MqttTransport, Transport
+from storelens.workers import Periodic, drain
 
 log = logging.getLogger(__name__)
 Event = ArrivalEvent | VisitorEvent | FootfallEvent
@@ -62,8 +68,7 @@ class Ingest:
         self.transport = transport
         self.batch = batch
         self._pending: queue.Queue[tuple[Event, Ack]] = queue.Queue(maxsize=MAX_PENDING)
-        self._stop = threading.Event()
-        self._writer: threading.Thread | None = None
+        self._writer = _BatchWriter(self)
         pattern = topic_filter(store_id)
         pattern = f"$share/{shared_group}/{pattern}" if shared_group else pattern
         if batch:
@@ -74,7 +79,6 @@ class Ingest:
     def start(self) -> None:
         """Connect (and reconnect) in the background; in batch mode, start the writer."""
         if self.batch:
-            self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
             self._writer.start()
         self.transport.start()
 
@@ -91,15 +95,10 @@ class Ingest:
             return None
         if kind == "status" or camera_id.startswith("_"):  # status; head office's commands and boxes' receipts
             return None
-        if len(payload) > MAX_PAYLOAD_BYTES:
-            self._reject(topic, "payload", f"{len(payload)} bytes, at most {MAX_PAYLOAD_BYTES} accepted")
-            return None
         try:
-            event = parse_event(payload)
-        except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            where = ".".join(str(p) for p in first["loc"][1:]) or "payload"
-            self._reject(topic, where, first["msg"])
+            event = parse_event_payload(payload)
+        except PayloadError as exc:
+            self._reject(topic, exc.where, exc.why)
             return None
         if (event.store_id, event.camera_id, KIND_OF[event.type]) != (store_id, camera_id, kind):
             got = f"{event.store_id}/{event.camera_id}/{KIND_OF[event.type]}"
@@ -125,22 +124,9 @@ class Ingest:
             return
         self._pending.put((event, ack))  # blocks the network thread when full: back-pressure on the broker
 
-    def _write_loop(self) -> None:
-        try:
-            while not self._stop.wait(WRITE_EVERY):
-                while self._write_batch() == self.batch and not self._stop.is_set():
-                    pass
-        finally:
-            self._write_batch()  # what was taken is kept; unacknowledged messages come again from the broker
-
     def _write_batch(self) -> int:
         """Store what is pending (up to ``batch``) in one transaction, then acknowledge it; returns how many."""
-        taken: list[tuple[Event, Ack]] = []
-        while len(taken) < self.batch:
-            try:
-                taken.append(self._pending.get_nowait())
-            except queue.Empty:
-                break
+        taken = drain(self._pending, self.batch)
         if not taken:
             return 0
         while True:
@@ -149,7 +135,7 @@ class Ingest:
                 break
             except SQLAlchemyError as exc:  # the database is away: keep the batch, unacknowledged, and retry
                 log.error("storing %d event(s) failed, retried: %s", len(taken), exc.__class__.__name__)
-                if self._stop.wait(1.0):
+                if self._writer.pause(1.0):
                     return 0
         self.duplicates += len(taken) - len(stored)
         for event, ack in taken:
@@ -161,11 +147,28 @@ class Ingest:
 
     def stop(self) -> None:
         """Disconnect; in batch mode, store what was taken first."""
-        self._stop.set()
-        if self._writer is not None:
-            self._writer.join(30)
-            self._writer = None
+        self._writer.stop()
         self.transport.stop()
+
+
+class _BatchWriter(Periodic):
+    """The batch mode's writer: stores what is pending, a batch per transaction, and on stop what was taken.
+
+    What was taken and not stored stays unacknowledged: the broker sends it again.
+    """
+
+    def __init__(self, ingest: Ingest) -> None:
+        super().__init__("ingest-writer", WRITE_EVERY)
+        self.ingest = ingest
+
+    def tick(self) -> None:
+        """Full batches back to back, until one is not full."""
+        while self.ingest._write_batch() == self.ingest.batch and not self.stopping():
+            pass
+
+    def last(self) -> None:
+        """What was taken is kept."""
+        self.ingest._write_batch()
 
 
 def ingest_transport(config: MqttConfig, store_id: str) -> MqttTransport:

@@ -39,6 +39,7 @@ from sqlalchemy import delete, func, insert, select
 from storelens.api.reports import parse_ts as parse_iso
 from storelens.api.schema import member_insights, members, products, transaction_lines, transactions
 from storelens.clock import iso, utc_now
+from storelens.workers import Periodic
 
 log = logging.getLogger(__name__)
 TOP = 5  # recommendations per member (the card shows 3 to 5)
@@ -289,7 +290,7 @@ def _rec(sku: str, catalogue: Catalogue, reason: str) -> dict[str, str]:
     }
 
 
-class InsightsWorker:
+class InsightsWorker(Periodic):
     """Rebuilds the insights in the background: at start, when poked (an import), and every ``every`` seconds.
 
     Args:
@@ -298,37 +299,21 @@ class InsightsWorker:
     """
 
     def __init__(self, builder: InsightsBuilder, every: float) -> None:
-        self.builder, self.every = builder, every
-        self._stop = threading.Event()
-        self._poke = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__("insights", every, first_now=True)
+        self.builder = builder
         self.rebuilt = threading.Event()  # set after each rebuild (tests and the demo wait on it)
 
     def poke(self) -> None:
         """Rebuild soon (new data arrived)."""
         self.rebuilt.clear()
-        self._poke.set()
+        super().poke()
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                n = self.builder.rebuild()
-                log.info("insights: value segments and recommendations of %d member(s) recomputed", n)
-            except Exception as exc:  # a failed rebuild keeps the last insights; retried next time
-                log.error("insights rebuild failed, retried later: %s: %s", exc.__class__.__name__, exc)
+    def tick(self) -> None:
+        """One rebuild; a failed one keeps the last insights and is retried next time."""
+        try:
+            n = self.builder.rebuild()
+            log.info("insights: value segments and recommendations of %d member(s) recomputed", n)
+        except Exception as exc:  # any failure of a rebuild: the card keeps the last insights
+            log.error("insights rebuild failed, retried later: %s: %s", exc.__class__.__name__, exc)
+        finally:
             self.rebuilt.set()
-            self._poke.wait(self.every)
-            self._poke.clear()
-
-    def start(self) -> None:
-        """Rebuild now, then whenever poked or every ``every`` seconds."""
-        self._thread = threading.Thread(target=self._run, name="insights", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop after the rebuild in progress."""
-        self._stop.set()
-        self._poke.set()
-        if self._thread is not None:
-            self._thread.join(30)
-            self._thread = None

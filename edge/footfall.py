@@ -12,6 +12,7 @@ from numpy.typing import NDArray
 from storelens.clock import floor_interval, iso
 from storelens.config import EntryLine
 from storelens.events import FootfallEvent
+from storelens.messages import TrackOutcomes
 
 
 class EntryCounter:
@@ -50,8 +51,9 @@ class _Interval:
 class FootfallAggregator:
     """Entries, unique visitors (people who entered) and VIP arrivals per interval of one camera.
 
-    An interval is published once it is over and every track that entered during it has ended (so
-    each entering person is known as a member or an anonymous visitor).
+    The one consumer of each frame's :class:`TrackOutcomes` (:meth:`take`): the pipeline hands it what the
+    frame did to the tracks, once per frame. An interval is published once it is over and every track that
+    entered during it has ended (so each entering person is known as a member or an anonymous visitor).
 
     Args:
         store_id: store id.
@@ -59,9 +61,14 @@ class FootfallAggregator:
         minutes: interval length.
         unique: whether people are re-identified (``PrivacyRules.visitor_reid``); False: unique visitors are
             reported unavailable, and no token is kept.
+        line: the camera's entry line; None: no entries are counted.
     """
 
-    def __init__(self, store_id: str, camera_id: str, minutes: int, unique: bool = True) -> None:
+    def __init__(
+        self, store_id: str, camera_id: str, minutes: int, unique: bool = True, line: EntryLine | None = None
+    ) -> None:
+        self.counter = EntryCounter(line) if line is not None else None
+        self.inside: set[int] = set()  # tracks that have entered, until they end (evicted then)
         self.store_id, self.camera_id = store_id, camera_id
         self.unique = unique
         self.length = timedelta(minutes=minutes)
@@ -106,6 +113,36 @@ class FootfallAggregator:
                 interval.pending.discard(track_id)
                 interval.entries -= 1
                 interval.staff += 1
+
+    def take(self, outcomes: TrackOutcomes, final: bool = False) -> tuple[NDArray[np.int64], list[FootfallEvent]]:
+        """One frame's outcomes, in the order they happened: seen, entries, arrivals, ended tracks.
+
+        Args:
+            outcomes: what the frame did to the tracks.
+            final: the source ended: every interval is published, the last one partial.
+
+        Returns:
+            The track ids (K,) that entered on this frame (each track enters once), and the intervals now due.
+        """
+        ts = outcomes.ts
+        entered = np.zeros(0, np.int64)
+        if not final:
+            self.seen(ts)
+        if self.counter is not None and len(outcomes.ids):
+            crossed = self.counter.trigger(outcomes.ids, outcomes.boxes)
+            entered = np.array([t for t in crossed if int(t) not in self.inside], np.int64)
+            for track_id in entered:
+                self.inside.add(int(track_id))
+                self.entry(int(track_id), ts)
+        for _ in range(outcomes.arrivals):
+            self.arrival(ts)
+        for track_id, person in zip(outcomes.ended.tolist(), outcomes.people, strict=True):
+            self.inside.discard(track_id)
+            if person is None:
+                self.staff(track_id)
+            else:
+                self.identified(track_id, person)
+        return entered, self.due(ts, final)
 
     def due(self, now: datetime, final: bool = False) -> list[FootfallEvent]:
         """Events for intervals that are complete (all of them, and the last one partial, when ``final``)."""

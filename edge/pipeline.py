@@ -17,16 +17,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
+from numpy.typing import NDArray
 
 from storelens.clock import iso
 from storelens.config import CameraConfig, EdgeConfig
 from storelens.edge.decide import Attempt, DecisionPolicy, TrackDecider, TrackEvidence
-from storelens.edge.footfall import EntryCounter, FootfallAggregator
+from storelens.edge.footfall import FootfallAggregator
 from storelens.edge.track import FaceTracker, roi_filter
 from storelens.edge.visits import AnonymousRegistry, ArrivalCooldown, new_token
 from storelens.events import ArrivalEvent, FootfallEvent, VisitorEvent
 from storelens.faces import face_quality
-from storelens.messages import Detections, Embeddings, FaceModels, Frame, Matcher, MatchPolicy, Tracks
+from storelens.messages import Detections, Embeddings, FaceModels, Frame, Matcher, MatchPolicy, TrackOutcomes, Tracks
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +79,7 @@ class CameraPipeline:
         gallery: the store's members.
         policy: when a track is embedded and named.
         tracker: this camera's face tracker.
-        counter: this camera's entry counter, None without an entry line.
-        footfall: this camera's footfall aggregator.
+        footfall: this camera's footfall (its entry line, its intervals): handed each frame's track outcomes once.
         cooldown: the store-wide arrival cooldown (shared by cameras).
         visitors: the store-wide anonymous registry (shared by cameras).
         track_lost: how long a track may go unseen before it ends.
@@ -97,7 +97,6 @@ class CameraPipeline:
         gallery: Matcher,
         policy: DecisionPolicy,
         tracker: FaceTracker,
-        counter: EntryCounter | None,
         footfall: FootfallAggregator,
         cooldown: ArrivalCooldown,
         visitors: AnonymousRegistry,
@@ -115,7 +114,6 @@ class CameraPipeline:
         self.visitors = visitors
         self.min_face_px = min_face_px
         self.tracker = tracker
-        self.counter = counter
         self.footfall = footfall
         self.tracks: dict[int, TrackState] = {}
         self.lost = track_lost
@@ -132,23 +130,19 @@ class CameraPipeline:
 
     def process(self, frame: Frame) -> list[PipelineEvent]:
         """Analyse one frame; returns the events it caused, in order."""
-        events: list[PipelineEvent] = []
         tracks = self.tracker.update(frame, self.detect(frame))
-        self.footfall.seen(frame.ts)
         for tid in tracks.ids:
             if int(tid) not in self.tracks:
                 self.tracks[int(tid)] = TrackState(int(tid), frame.ts, frame.ts)
             self.tracks[int(tid)].last_ts = frame.ts
-        if self.counter is not None:
-            for tid in self.counter.trigger(tracks.ids, tracks.faces.boxes):
-                state = self.tracks[int(tid)]
-                if not state.entered:
-                    state.entered = True
-                    self.footfall.entry(state.track_id, frame.ts)
-        events += self._recognise(tracks)
-        events += self._end_tracks(frame.ts)
-        events += self.footfall.due(frame.ts)
-        return events
+        events = self._recognise(tracks)
+        arrivals = sum(isinstance(e, ArrivalEvent) for e in events)
+        ended, ended_ids, people = self._end_tracks(frame.ts)
+        outcomes = TrackOutcomes(frame.ts, tracks.ids, tracks.faces.boxes, arrivals, ended_ids, people)
+        entered, due = self.footfall.take(outcomes)  # the frame's one visit to the footfall
+        for tid in entered:
+            self.tracks[int(tid)].entered = True
+        return events + ended + due
 
     def _recognise(self, tracks: Tracks) -> list[PipelineEvent]:
         frame = tracks.frame
@@ -201,26 +195,29 @@ class CameraPipeline:
                         ts=iso(frame.ts),
                     )
                 )
-                self.footfall.arrival(frame.ts)
         return events
 
-    def _end_tracks(self, now: datetime, all_tracks: bool = False) -> list[PipelineEvent]:
+    def _end_tracks(
+        self, now: datetime, all_tracks: bool = False
+    ) -> tuple[list[PipelineEvent], NDArray[np.int64], tuple[str | None, ...]]:
+        """End the tracks unseen for too long (or all); returns their events, their ids and who each was."""
         events: list[PipelineEvent] = []
         ended = [s for s in self.tracks.values() if all_tracks or now - s.last_ts > self.lost]
+        people: list[str | None] = []
         for state in ended:
             del self.tracks[state.track_id]
             self.attempts_per_track.append(state.evidence.attempts)
             if state.member is not None and self.gallery.is_staff(state.member):
-                self.footfall.staff(state.track_id)
+                people.append(None)  # staff: their entry is taken back
                 continue
             if state.member is not None:
-                self.footfall.identified(state.track_id, self.visitors.member_token(state.member, state.last_ts))
+                people.append(self.visitors.member_token(state.member, state.last_ts))
                 continue
             if not state.evidence.vectors:  # never seen well, or not re-identified: a person of their own
-                self.footfall.identified(state.track_id, new_token("track"))
+                people.append(new_token("track"))
                 continue
             decision = self.visitors.resolve(np.stack([v for _, v in state.evidence.vectors]), state.last_ts)
-            self.footfall.identified(state.track_id, decision.anon_id)
+            people.append(decision.anon_id)
             if decision.new_visit:
                 events.append(
                     VisitorEvent(
@@ -233,9 +230,15 @@ class CameraPipeline:
                         ts=iso(state.last_ts),
                     )
                 )
-        return events
+        return events, np.array([s.track_id for s in ended], np.int64), tuple(people)
 
     def finish(self, now: datetime) -> list[PipelineEvent]:
         """End of the source: end every track and publish every interval (the last one partial)."""
-        events = self._end_tracks(now, all_tracks=True)
-        return events + self.footfall.due(now, final=True)
+        events, ended_ids, people = self._end_tracks(now, all_tracks=True)
+        outcomes = TrackOutcomes(now, np.zeros(0, np.int64), np.zeros((0, 4), np.float32), 0, ended_ids, people)
+        _, due = self.footfall.take(outcomes, final=True)
+        return events + due
+
+    def flush(self, now: datetime) -> list[PipelineEvent]:
+        """Intervals over by ``now`` while no frame comes (a live camera that is away)."""
+        return list(self.footfall.due(now))

@@ -1,5 +1,12 @@
 """Domain exceptions. Each message names what is wrong: which file, which field, what was expected."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 
 class StoreLensError(Exception):
     """Base of every error StoreLens reports to a user (CLI exit code 2)."""
@@ -55,3 +62,22 @@ class CalibrationError(StoreLensError):
 
 class ImportRefused(StoreLensError):
     """A CRM, catalogue or POS file is refused as a whole (format, encoding, columns); nothing was imported."""
+
+
+class PayloadError(StoreLensError):
+    """A message payload is refused: too large, or not its model (``where``: the field, ``why``: what is wrong)."""
+
+    def __init__(self, where: str, why: str) -> None:
+        super().__init__(f"{where}: {why}")
+        self.where, self.why = where, why
+
+
+def first_error(exc: ValidationError, skip: int = 0) -> tuple[str, str]:
+    """(where, what) of a pydantic error's first complaint, for a one-line message.
+
+    Args:
+        exc: the validation error.
+        skip: leading parts of its location to leave out (1 for a tagged union: the tag).
+    """
+    first = exc.errors(include_url=False)[0]
+    return ".".join(str(p) for p in first["loc"][skip:]) or "payload", str(first["msg"])

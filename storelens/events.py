@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationInfo, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, ValidationInfo, model_validator
 
 from storelens import __version__
 from storelens.bounds import (
+    MAX_PAYLOAD_BYTES,
     MAX_TOKENS,
     Count,
     EventId,
@@ -22,6 +23,7 @@ from storelens.bounds import (
     check_ts,
 )
 from storelens.clock import now_iso, utc_now
+from storelens.errors import PayloadError, first_error
 
 TOPIC_ROOT = "storelens/v1"
 SCHEMA_VERSION = 1
@@ -200,3 +202,34 @@ def parse_event(payload: bytes | str, now: datetime | None = None) -> ArrivalEve
         pydantic.ValidationError: naming the bad field.
     """
     return EVENT_ADAPTER.validate_json(payload, context={"received": True, "now": now or utc_now()})
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_payload(model: type[M], payload: bytes) -> M:
+    """One MQTT payload into its model, at most ``MAX_PAYLOAD_BYTES``: the one check of every subscriber.
+
+    Raises:
+        PayloadError: too large, or not the model (naming the field).
+    """
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise PayloadError("payload", f"{len(payload)} bytes, at most {MAX_PAYLOAD_BYTES} accepted")
+    try:
+        return model.model_validate_json(payload)
+    except ValidationError as exc:
+        raise PayloadError(*first_error(exc)) from exc
+
+
+def parse_event_payload(payload: bytes, now: datetime | None = None) -> ArrivalEvent | VisitorEvent | FootfallEvent:
+    """:func:`parse_event` with the size bound and the one-line error of :func:`parse_payload`.
+
+    Raises:
+        PayloadError: too large, or not an event (naming the field).
+    """
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise PayloadError("payload", f"{len(payload)} bytes, at most {MAX_PAYLOAD_BYTES} accepted")
+    try:
+        return parse_event(payload, now)
+    except ValidationError as exc:
+        raise PayloadError(*first_error(exc, skip=1)) from exc  # a tagged union: the first part is the tag

@@ -168,6 +168,38 @@ class Tracks:
 
 
 @dataclass(frozen=True)
+class TrackOutcomes:
+    """What one frame did to one camera's tracks: the one message its footfall reads.
+
+    Attributes:
+        ts: the frame's time (timezone-aware).
+        ids: (N,) int64 the frame's track ids.
+        boxes: (N, 4) float32 their boxes (x1, y1, x2, y2), for the entry line.
+        arrivals: VIP arrivals announced on this frame (>= 0).
+        ended: (M,) int64 the tracks that ended on this frame.
+        people: M entries, one per ended track: who it was (an opaque visitor token), or None for staff.
+    """
+
+    ts: datetime
+    ids: NDArray[np.int64]
+    boxes: NDArray[np.float32]
+    arrivals: int = 0
+    ended: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    people: tuple[str | None, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.ts.tzinfo is None:
+            raise ValueError("TrackOutcomes.ts: expected a timezone-aware time")
+        _check("TrackOutcomes.ids", self.ids, (None,), np.int64)
+        _check("TrackOutcomes.boxes", self.boxes, (len(self.ids), 4), np.float32)
+        _check("TrackOutcomes.ended", self.ended, (None,), np.int64)
+        if len(self.people) != len(self.ended):
+            raise ValueError(f"TrackOutcomes.people: expected {len(self.ended)} entries, got {len(self.people)}")
+        if self.arrivals < 0:
+            raise ValueError(f"TrackOutcomes.arrivals: expected >= 0, got {self.arrivals}")
+
+
+@dataclass(frozen=True)
 class MatchPolicy:
     """Every threshold on the recogniser's similarity scale, resolved once (config, else the manifest).
 

@@ -1,13 +1,29 @@
 """The message transport seam: what publishers and the ingest need of a broker connection.
 
-``storelens.edge.mqtt.MqttTransport`` (paho-mqtt) is the real one; the tests also use an in-memory
-one (``tests/helpers/transport.py``) for fast delivery, dedupe and ordering checks.
+:class:`MqttTransport` (paho-mqtt), below, is the real one, used alike by the edge's publishers, the store API's
+ingest, head office, ``doctor`` and the benchmark; the tests also use an in-memory one
+(``tests/helpers/transport.py``) for fast delivery, dedupe and ordering checks.
 """
 
 from __future__ import annotations
 
+import logging
+import ssl
+import threading
+import time
 from collections.abc import Callable
-from typing import Protocol
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlparse
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from storelens.config import MqttConfig
+from storelens.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 Handler = Callable[[str, bytes], None]
 Ack = Callable[[], None]
@@ -61,3 +77,211 @@ class AckingTransport(Transport, Protocol):
     def subscribe_acked(self, pattern: str, handler: AckedHandler) -> None:
         """Receive messages on topics matching ``pattern``; the handler calls the ack it is given."""
         ...
+
+
+@dataclass(frozen=True)
+class Broker:
+    """Where the broker is."""
+
+    host: str
+    port: int
+    tls: bool
+
+
+def parse_url(url: str) -> Broker:
+    """``mqtt://host:port`` or ``mqtts://host:port``.
+
+    Raises:
+        ConfigError: the URL is not an MQTT URL.
+    """
+    parsed = urlparse(url)
+    if parsed.scheme not in ("mqtt", "mqtts") or not parsed.hostname:
+        raise ConfigError(f"mqtt.url: expected mqtt://host:port or mqtts://host:port, got {url!r}")
+    tls = parsed.scheme == "mqtts"
+    return Broker(parsed.hostname, parsed.port or (8883 if tls else 1883), tls)
+
+
+class MqttTransport:
+    """One paho client with automatic reconnection.
+
+    Args:
+        config: broker URL, credentials and TLS files.
+        client_id: MQTT client id (unique per process and camera).
+        will: (topic, payload) the broker publishes, retained, if this client vanishes.
+        on_connect: called (in paho's thread) after each successful connection.
+    """
+
+    def __init__(
+        self,
+        config: MqttConfig,
+        client_id: str,
+        will: tuple[str, bytes] | None = None,
+        on_connect: Callable[[], None] | None = None,
+        persistent_session: bool = False,
+        manual_ack: bool = False,
+    ) -> None:
+        self.broker = parse_url(config.url)
+        # A persistent session (clean_session False) makes the broker keep this client's subscriptions
+        # and queue its QoS 1 messages while it is away: a subscriber that restarts misses nothing.
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=not persistent_session
+        )
+        # Manual acknowledgement: a handler registered with subscribe_acked acknowledges each message once it
+        # has kept it; every other message is acknowledged as soon as its handlers return.
+        self.manual_ack = manual_ack
+        self.client.manual_ack_set(manual_ack)
+        if config.username:
+            self.client.username_pw_set(config.username, config.secret())
+        if self.broker.tls:
+            for name in ("ca_file", "cert_file", "key_file"):
+                given = getattr(config, name)
+                if given and not Path(given).is_file():
+                    raise ConfigError(f"mqtt.{name}: {given} does not exist (needed for {config.url})")
+            try:
+                self.client.tls_set(
+                    ca_certs=config.ca_file,
+                    certfile=config.cert_file,
+                    keyfile=config.key_file,
+                    cert_reqs=ssl.CERT_REQUIRED,
+                )
+            except (ssl.SSLError, OSError, ValueError) as exc:  # a file that is not a certificate or a key
+                raise ConfigError(f"mqtt TLS files (ca_file, cert_file, key_file): unusable: {exc}") from exc
+            self.client.tls_insecure_set(config.tls_insecure)
+        if will:
+            self.client.will_set(will[0], will[1], qos=1, retain=True)
+        self.client.reconnect_delay_set(min_delay=1, max_delay=10)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_publish = self._on_publish
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
+        self.keepalive = config.keepalive
+        self.connected = threading.Event()
+        self.subscribed = threading.Event()  # the broker acknowledged our subscriptions (since the last connect)
+        self.on_ack: Callable[[int], None] = lambda mid: None
+        self.on_lost: Callable[[], None] = lambda: None
+        self.on_connect: Callable[[], None] = on_connect or (lambda: None)
+        self._handlers: list[tuple[str, Handler]] = []
+        self._acked: list[tuple[str, AckedHandler]] = []
+        self.stopping = False
+
+    def start(self) -> None:
+        """Connect in the background; reconnects by itself."""
+        self.client.connect_async(self.broker.host, self.broker.port, keepalive=self.keepalive)
+        self.client.loop_start()
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if reason.is_failure:
+            log.warning("MQTT broker %s:%d refused the connection: %s", self.broker.host, self.broker.port, reason)
+            return
+        log.info("connected to MQTT broker %s:%d", self.broker.host, self.broker.port)
+        for pattern in dict.fromkeys(p for p, _ in [*self._handlers, *self._acked]):
+            client.subscribe(pattern, qos=1)
+        self.connected.set()
+        self.on_connect()
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if self.connected.is_set() and not self.stopping:
+            log.warning("lost the MQTT broker %s:%d (%s); reconnecting", self.broker.host, self.broker.port, reason)
+        self.connected.clear()
+        self.subscribed.clear()
+        self.on_lost()
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
+        refused = [r for r in reasons if r.is_failure]
+        if refused:
+            log.error("MQTT broker %s:%d refused a subscription: %s", self.broker.host, self.broker.port, refused)
+            return
+        self.subscribed.set()
+
+    def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, props: Any) -> None:
+        # No lock of ours may be held while calling into paho (its network thread holds paho's own
+        # mutex here): the ack may arrive before the publisher recorded the mid, and is parked then.
+        self.on_ack(mid)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        for pattern, handler in self._handlers:
+            if _matches(pattern, msg.topic):
+                try:
+                    handler(msg.topic, bytes(msg.payload))
+                except Exception:  # a consumer's bug must not kill the network thread
+                    log.exception("handler for %s failed on %s", pattern, msg.topic)
+        taken = False
+        for pattern, acked in self._acked:
+            if not taken and _matches(pattern, msg.topic):
+                taken = True
+                try:
+                    acked(msg.topic, bytes(msg.payload), self._ack_of(msg.mid, msg.qos))
+                except Exception:
+                    log.exception("handler for %s failed on %s", pattern, msg.topic)
+        if self.manual_ack and not taken:
+            self.client.ack(msg.mid, msg.qos)
+
+    def probe(self, timeout: float) -> str | None:
+        """Connect once and disconnect (``storelens doctor``): None when the broker accepts, else why not."""
+        result: list[Any] = []
+        self.client.on_connect = lambda c, u, f, reason, p: result.append(reason)
+        try:
+            self.client.connect(self.broker.host, self.broker.port, keepalive=10)
+        except OSError as exc:  # refused, unreachable, TLS handshake failed
+            return str(exc.strerror or exc)
+        self.client.loop_start()
+        try:
+            deadline = time.monotonic() + timeout
+            while not result and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            self.client.loop_stop()
+            self.client.disconnect()
+        if not result:
+            return "no answer"
+        return None if not result[0].is_failure else str(result[0])
+
+    def is_connected(self) -> bool:
+        """Whether the broker is connected now."""
+        return self.connected.is_set()
+
+    def wait_subscribed(self, timeout: float) -> bool:
+        """Wait until the broker has acknowledged our subscriptions (since the last connect)."""
+        return self.subscribed.wait(timeout)
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> int:
+        """Publish; returns the message id that :attr:`on_ack` will be called with."""
+        info = self.client.publish(topic, payload, qos=qos, retain=retain)
+        return int(info.mid)
+
+    def subscribe(self, pattern: str, handler: Handler) -> None:
+        """Subscribe (now if connected, and again after every reconnect)."""
+        self._handlers.append((pattern, handler))
+        if self.connected.is_set():
+            self.client.subscribe(pattern, qos=1)
+
+    def _ack_of(self, mid: int, qos: int) -> Callable[[], None]:
+        def ack() -> None:
+            self.client.ack(mid, qos)
+
+        return ack
+
+    def subscribe_acked(self, pattern: str, handler: AckedHandler) -> None:
+        """Subscribe; the handler acknowledges each message itself (needs ``manual_ack``).
+
+        Raises:
+            ValueError: this transport acknowledges automatically.
+        """
+        if not self.manual_ack:
+            raise ValueError("subscribe_acked needs a transport made with manual_ack=True")
+        self._acked.append((pattern, handler))
+        if self.connected.is_set():
+            self.client.subscribe(pattern, qos=1)
+
+    def stop(self) -> None:
+        """Disconnect cleanly (no will is sent) and stop the network thread."""
+        self.stopping = True
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def _matches(pattern: str, topic: str) -> bool:
+    # a shared subscription ($share/GROUP/filter) delivers topics of its filter
+    plain = pattern.split("/", 2)[2] if pattern.startswith("$share/") else pattern
+    return bool(mqtt.topic_matches_sub(plain, topic))

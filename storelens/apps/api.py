@@ -12,7 +12,6 @@ import logging
 import os
 import signal
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -20,10 +19,11 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from storelens.api.app import create_app
-from storelens.api.chain_agent import ChainAgent
+from storelens.api.box_chain_agent import BoxChainAgent
 from storelens.api.ingest import Ingest, ingest_transport
 from storelens.api.insights import InsightsBuilder, InsightsWorker
 from storelens.api.services import Services
+from storelens.api.serving import Served
 from storelens.api.store import EventStore
 from storelens.apps.faces import load_face_models
 from storelens.config import Config
@@ -31,7 +31,7 @@ from storelens.errors import ConfigError
 from storelens.gallery.factory import open_gallery
 from storelens.gallery.gallery import Gallery
 from storelens.manifest import load_manifest
-from storelens.workers import Periodic
+from storelens.workers import Periodic, stop_in_order
 
 log = logging.getLogger(__name__)
 RETENTION_EVERY_SECONDS = 3600.0
@@ -103,7 +103,7 @@ class ApiApp:
         transport = ingest_transport(config.mqtt, config.store.id)
         self.ingest = Ingest(self.services.store, transport, config.store.id, on_new=self.services.push)
         self.services.mqtt_subscribed = transport.subscribed
-        self.chain = ChainAgent(self.services, transport, config.store.id)  # head office's member changes
+        self.chain = BoxChainAgent(self.services, transport, config.store.id)  # head office's member changes
         rules = config.privacy_rules()
         self.retention = RetentionWorker(
             self.services.store, rules.event_retention_days, rules.access_log_days, RETENTION_EVERY_SECONDS
@@ -113,27 +113,15 @@ class ApiApp:
         )
         self.services.after_import = self.insights.poke
         self.app = create_app(self.services, title or f"StoreLens store API ({config.store.id})")
-        self.server: Any = None
-        self.thread: threading.Thread | None = None
+        self.server: Served | None = None
 
-    def _server(self, host: str) -> Any:
-        import uvicorn  # only where the API is served
-
+    def _server(self, host: str) -> Served:
         api = self.config.api
         for name in ("tls_cert_file", "tls_key_file"):
             given = getattr(api, name)
             if given and not Path(given).is_file():
                 raise ConfigError(f"api.{name}: {given} does not exist")
-        config = uvicorn.Config(
-            self.app,
-            host=host,
-            port=self.port,
-            log_level="warning",
-            timeout_graceful_shutdown=3,
-            ssl_certfile=api.tls_cert_file,
-            ssl_keyfile=api.tls_key_file,
-        )
-        return uvicorn.Server(config)
+        return Served(self.app, host, self.port, ssl_certfile=api.tls_cert_file, ssl_keyfile=api.tls_key_file)
 
     def serve(self) -> None:
         """Ingest and serve in the foreground until SIGTERM or Ctrl-C (``storelens api serve``); then stop cleanly.
@@ -187,24 +175,21 @@ class ApiApp:
         self.retention.start()
         self.insights.start()
         self.server = self._server("127.0.0.1")
-        self.thread = threading.Thread(target=self.server.run, name="api", daemon=True)
-        self.thread.start()
         deadline = time.monotonic() + wait_seconds
-        while not self.server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
+        self.server.start(wait_seconds)
         # events published before the first subscription would not reach the API: wait for it
         if not self.ingest.transport.wait_subscribed(max(0.0, deadline - time.monotonic())):
             log.warning("the API's MQTT ingest is not subscribed yet; it goes on connecting in the background")
 
     def stop(self) -> None:
         """Stop serving, disconnect the ingest, close the gallery and the database (reverse order)."""
-        if self.server is not None:
-            self.server.should_exit = True
-        if self.thread is not None:
-            self.thread.join(10)
-            self.thread = None
-        self.insights.stop()
-        self.retention.stop()
-        self.chain.stop()
-        self.ingest.stop()
-        self.services.close()
+        stop_in_order(
+            [
+                ("the API", self.server.stop if self.server is not None else lambda: None),
+                ("insights", self.insights.stop),
+                ("retention", self.retention.stop),
+                ("the chain agent", self.chain.stop),
+                ("the ingest", self.ingest.stop),
+                ("the gallery and the database", self.services.close),
+            ]
+        )

@@ -24,11 +24,11 @@ from typing import Any
 from storelens.apps.faces import load_face_models
 from storelens.config import CameraConfig, Config
 from storelens.edge.capture import FileReader, LiveReader, is_live
-from storelens.edge.footfall import EntryCounter, FootfallAggregator
+from storelens.edge.footfall import FootfallAggregator
 from storelens.edge.metrics import STALE_SECONDS, EdgeMetrics, MetricsServer, age
-from storelens.edge.mqtt import CameraPublisher, camera_transport
 from storelens.edge.outbox import Outbox
 from storelens.edge.pipeline import CameraPipeline, PipelineEvent, decision_policy
+from storelens.edge.publisher import CameraPublisher, camera_transport
 from storelens.edge.track import FaceTracker
 from storelens.edge.visits import AnonymousRegistry, ArrivalCooldown
 from storelens.errors import StoreLensError
@@ -36,9 +36,11 @@ from storelens.events import KIND_OF, topic
 from storelens.gallery.factory import open_gallery
 from storelens.gallery.gallery import Gallery
 from storelens.messages import FaceModels, Frame
+from storelens.workers import Periodic, stop_in_order
 
 log = logging.getLogger(__name__)
 PURGE_EVERY_SECONDS = 6 * 3600
+DELIVER_EVERY = 0.02  # seconds between two delivery rounds
 LATENCY_WINDOW = 10_000  # capture-to-PUBACK latencies kept for the summary (the most recent ones)
 PENDING_CAPTURES = 100_000  # events whose capture time is remembered until acked (oldest dropped first)
 
@@ -67,8 +69,9 @@ def build_pipeline(
         gallery=gallery,
         policy=decision_policy(edge, gallery.policy, rules.recognises(camera.id)),
         tracker=FaceTracker(camera.analysis_fps, edge.track_lost_seconds),
-        counter=EntryCounter(camera.entry_line) if camera.entry_line else None,
-        footfall=FootfallAggregator(config.store.id, camera.id, edge.footfall_interval_minutes, rules.visitor_reid),
+        footfall=FootfallAggregator(
+            config.store.id, camera.id, edge.footfall_interval_minutes, rules.visitor_reid, camera.entry_line
+        ),
         cooldown=cooldown,
         visitors=visitors,
         track_lost=timedelta(seconds=edge.track_lost_seconds),
@@ -90,6 +93,46 @@ class CameraStats:
         """Analysed frames per second of wall time since start."""
         elapsed = time.monotonic() - self.started
         return self.analysed / elapsed if elapsed > 0 else 0.0
+
+
+class Delivery(Periodic):
+    """Every camera's outbox onto the broker, and the gallery's changes in, every ``DELIVER_EVERY`` seconds.
+
+    It outlives the cameras: their last events still go out.
+
+    Args:
+        publishers: one per camera.
+        gallery: the store's members (reloaded when another process changed them).
+    """
+
+    def __init__(self, publishers: list[CameraPublisher], gallery: Gallery) -> None:
+        super().__init__("deliver", DELIVER_EVERY)
+        self.publishers, self.gallery = publishers, gallery
+
+    def tick(self) -> None:
+        """One round: pump each publisher, then look for gallery changes."""
+        for pub in self.publishers:
+            pub.pump()
+        self.gallery.refresh()
+
+
+class MemberRetention(Periodic):
+    """Members not seen for the privacy profile's period erased from the gallery: at start, then periodically.
+
+    Args:
+        gallery: the store's members.
+        days: ``PrivacyRules.member_retention_days``.
+        every: seconds between two purges.
+    """
+
+    def __init__(self, gallery: Gallery, days: int, every: float = PURGE_EVERY_SECONDS) -> None:
+        super().__init__("member-retention", every, first_now=True, retry_on=(Exception,))  # retried next round
+        self.gallery, self.days = gallery, days
+
+    def tick(self) -> None:
+        """One purge now."""
+        for receipt in self.gallery.purge_expired(self.days):
+            log.info("retention purge: erased a member not seen for %d days at %s", self.days, receipt.at)
 
 
 class EdgeApp:
@@ -115,7 +158,6 @@ class EdgeApp:
         )
         self.outbox = Outbox(outbox_path or Path(config.edge.outbox))
         self.stop_event = threading.Event()
-        self._deliver_stop = threading.Event()
         self.publishers = {cid: CameraPublisher(self.outbox, t, store, cid) for cid, t in transports.items()}
         self.rules = config.privacy_rules()
         for camera in config.cameras:
@@ -255,7 +297,7 @@ class EdgeApp:
                 next_at = time.monotonic() + period
                 frame = reader.latest(timeout=period)
                 if frame is None:
-                    self._queue(camera.id, pipeline.footfall.due(datetime.now(UTC)), time.monotonic())
+                    self._queue(camera.id, pipeline.flush(datetime.now(UTC)), time.monotonic())
                     continue
                 self._analyse(camera, pipeline, frame)
         finally:
@@ -282,21 +324,6 @@ class EdgeApp:
                     return
                 backoff = min(backoff * 2, self.config.edge.reconnect_max_seconds)
 
-    def _deliver(self) -> None:
-        next_purge = time.monotonic() + 60
-        while not self._deliver_stop.wait(0.02):  # outlives the cameras: their last events still go out
-            for pub in self.publishers.values():
-                pub.pump()
-            self.gallery.refresh()
-            if time.monotonic() >= next_purge:  # retention: members not seen for the profile's period
-                next_purge = time.monotonic() + PURGE_EVERY_SECONDS
-                try:
-                    days = self.rules.member_retention_days
-                    for receipt in self.gallery.purge_expired(days):
-                        log.info("retention purge: erased a member not seen for %d days at %s", days, receipt.at)
-                except Exception:  # a purge failure must not stop delivery; it is retried later
-                    log.exception("retention purge failed")
-
     def run(self) -> int:
         """Run until stopped or until every file source is done and delivered; returns an exit code."""
         for pub in self.publishers.values():
@@ -310,8 +337,10 @@ class EdgeApp:
                 self.metrics_server.start()
             except OSError as exc:  # metrics are not worth stopping the cameras for
                 log.error("cannot serve /health and /metrics on %s:%d: %s", edge.metrics_host, edge.metrics_port, exc)
-        deliver = threading.Thread(target=self._deliver, name="deliver", daemon=True)
+        deliver = Delivery(list(self.publishers.values()), self.gallery)
+        retention = MemberRetention(self.gallery, self.rules.member_retention_days)
         deliver.start()
+        retention.start()
         try:
             cams = [
                 threading.Thread(target=self._camera_thread, args=(c,), name=f"camera-{c.id}", daemon=True)
@@ -329,14 +358,16 @@ class EdgeApp:
             return 0
         finally:
             self.stop_event.set()
-            self._deliver_stop.set()
-            deliver.join(timeout=5)
-            for pub in self.publishers.values():
-                pub.stop()
-            if self.metrics_server is not None:
-                self.metrics_server.stop()
-            self.outbox.close()
-            self.gallery.close()
+            stop_in_order(
+                [
+                    ("delivery", lambda: deliver.stop(5)),
+                    ("the retention purge", lambda: retention.stop(5)),
+                    *[(f"camera {cam}'s publisher", pub.stop) for cam, pub in self.publishers.items()],
+                    ("metrics", self.metrics_server.stop if self.metrics_server is not None else lambda: None),
+                    ("the outbox", self.outbox.close),
+                    ("the gallery", self.gallery.close),
+                ]
+            )
 
     def _drain(self, seconds: float) -> int:
         deadline = time.monotonic() + seconds

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from storelens.config import Config
+from storelens.config import Config, HqConfig
 from storelens.edge.detect import FaceDetector
 from storelens.edge.recognise import FaceEmbedder
 from storelens.manifest import load_manifest, models_dir
@@ -13,8 +13,8 @@ from storelens.models.runtime import make_session
 from storelens.models.verify import verify_model_file
 
 
-def load_face_models(config: Config, directory: Path | None = None) -> FaceModels:
-    """Build the face stages for ``config``; refuses unknown or mismatched models with a clear error."""
+def load_face_models(config: Config | HqConfig, directory: Path | None = None) -> FaceModels:
+    """Build the face stages for ``config`` (a box, or head office enrolling); refuses unknown or mismatched models."""
     manifest = load_manifest()
     pack = manifest.pack(config.models.pack)
     where = directory or models_dir(config.models.dir or None)

@@ -16,153 +16,28 @@ refused, and every event is stored once whatever the bridges redeliver (deduplic
 from __future__ import annotations
 
 import logging
-import queue
 import signal
 import threading
-import time
-from datetime import timedelta
 from typing import Any
 
-from pydantic import ValidationError
-from sqlalchemy.exc import SQLAlchemyError
-
-from storelens.api.chain_members import ChainMembers, record_status
-from storelens.api.chain_reports import ChainReports
-from storelens.api.hq.app import create_hq_app
-from storelens.api.hq.auth import HqServices
 from storelens.api.ingest import Ingest
-from storelens.api.partitions import drop_months_before, partition_by_month
-from storelens.api.store import EventStore
-from storelens.bounds import MAX_PAYLOAD_BYTES
-from storelens.chain import BoxReceipt, command_topic, receipt_topic
-from storelens.clock import utc_now
+from storelens.api.serving import Served
+from storelens.chain import receipt_topic
 from storelens.config import HqConfig
-from storelens.edge.mqtt import MqttTransport
-from storelens.errors import DatabaseError
-from storelens.events import StatusEvent, parse_topic, topic_filter
-from storelens.transport import Transport
-from storelens.workers import Periodic
+from storelens.errors import PayloadError
+from storelens.events import StatusEvent, parse_payload, parse_topic, topic_filter
+from storelens.hq.access import HqServices
+from storelens.hq.chain_reports import ChainReports
+from storelens.hq.database import open_database
+from storelens.hq.distributor import Distributor
+from storelens.hq.housekeeping import Housekeeping
+from storelens.hq.registry import record_status
+from storelens.hq.web import create_hq_app
+from storelens.transport import MqttTransport
+from storelens.workers import stop_in_order
 
 log = logging.getLogger(__name__)
-SEND_BATCH = 500  # changes read from the registry and published per round trip; receipts recorded per commit
-MAX_RECEIPTS = 200_000  # receipts waiting to be recorded
 INGEST_BATCH = 1000  # events stored per transaction, each acknowledged to the broker after the commit
-TICK_SECONDS = 0.25  # how often the registry is asked what is due (an indexed query on the pending state)
-
-
-def _open_database(url: str, tries: int = 5) -> tuple[EventStore, ChainMembers]:
-    """The chain's database and registry.
-
-    Several ``hq serve`` starting at once on an empty database race to create the same tables: the loser
-    waits and opens what the winner made.
-    """
-    for attempt in range(tries):
-        store: EventStore | None = None
-        try:
-            store = EventStore(url)
-            return store, ChainMembers(store.engine)
-        except (DatabaseError, SQLAlchemyError) as exc:
-            if store is not None:
-                store.close()
-            racing = "already exists" in str(exc) or "duplicate key" in str(exc)
-            if attempt == tries - 1 or not racing:
-                raise
-            log.info("another head-office process is creating the tables; retrying")
-            time.sleep(1.0 + attempt)
-    raise DatabaseError(f"{url}: the chain's tables could not be created")  # not reached: the loop raises
-
-
-class Distributor(Periodic):
-    """Records the boxes' receipts and sends what the member registry says is due, every round, until stopped.
-
-    Args:
-        members: the registry (the queue).
-        transport: the central broker connection.
-        chase_seconds: resend a change a box has not confirmed after this long.
-    """
-
-    def __init__(self, members: ChainMembers, transport: Transport, chase_seconds: float) -> None:
-        super().__init__("distributor", min(TICK_SECONDS, chase_seconds / 2), retry_on=(SQLAlchemyError,))
-        self.members, self.transport, self.chase_seconds = members, transport, chase_seconds
-        self.sent = 0
-        self.recorded = 0
-        self._receipts: queue.Queue[BoxReceipt] = queue.Queue(maxsize=MAX_RECEIPTS)
-
-    def received(self, receipt: BoxReceipt) -> None:
-        """Queue a box's receipt; recorded with the others of its round in one transaction."""
-        try:
-            self._receipts.put_nowait(receipt)
-        except queue.Full:  # the change stays pending: it is sent again and answered again
-            log.warning("receipt %s dropped: %d waiting to be recorded", receipt.receipt_id, MAX_RECEIPTS)
-
-    def record_receipts(self) -> int:
-        """Record every queued receipt (in batches of ``SEND_BATCH``); returns how many matched a change."""
-        matched = 0
-        while True:
-            batch: list[BoxReceipt] = []
-            while len(batch) < SEND_BATCH:
-                try:
-                    batch.append(self._receipts.get_nowait())
-                except queue.Empty:
-                    break
-            if not batch:
-                break
-            matched += self.members.receipts(batch)
-        self.recorded += matched
-        return matched
-
-    def send_due(self) -> int:
-        """Publish every change due now (nothing while the broker is away); returns how many."""
-        total = 0
-        while self.transport.is_connected():
-            due = self.members.due(self.chase_seconds, limit=SEND_BATCH)
-            for out in due:
-                self.transport.publish(command_topic(out.store_id), out.change.model_dump_json().encode(), qos=1)
-            total += len(due)
-            if len(due) < SEND_BATCH or self.stopping():
-                break
-        self.sent += total
-        return total
-
-    def tick(self) -> None:
-        """Receipts first (a confirmed change is not sent again), then what is due."""
-        self.record_receipts()
-        self.send_due()
-
-    def last(self) -> None:
-        """What arrived is kept; what is lost is sent again and answered again."""
-        self.record_receipts()
-
-
-class Housekeeping(Periodic):
-    """Monthly partitions ready ahead (PostgreSQL) and event history past its retention gone: at start, then hourly.
-
-    Args:
-        store: head office's event database.
-        partition: partition ``events`` by month (PostgreSQL only).
-        event_days: the privacy profile's event retention.
-        every: seconds between two rounds.
-    """
-
-    def __init__(self, store: EventStore, partition: bool, event_days: int, every: float = 3600.0) -> None:
-        super().__init__("housekeeping", every, retry_on=(SQLAlchemyError,))
-        self.store, self.partition, self.event_days = store, partition, event_days
-
-    def tick(self) -> None:
-        """One round now."""
-        now = utc_now()
-        if self.partition:
-            partition_by_month(self.store.engine, now)
-        cutoff = now - timedelta(days=self.event_days)
-        dropped = drop_months_before(self.store.engine, cutoff)
-        gone = self.store.purge_events(self.event_days)
-        if dropped or gone:
-            log.info("retention: dropped %d monthly partition(s) and %d event(s)", len(dropped), gone)
-
-    def start(self) -> None:
-        """A round now (a failure here stops the start: the database is unusable), then in the background."""
-        self.tick()
-        super().start()
 
 
 class HqApp:
@@ -174,53 +49,33 @@ class HqApp:
 
     def __init__(self, config: HqConfig) -> None:
         self.config = config
-        self.store, self.members = _open_database(config.database_url)
+        self.store, self.members = open_database(config.database_url)
         self.transport = MqttTransport(
             config.mqtt, f"storelens-hq-{config.id}"[:64], persistent_session=True, manual_ack=True
         )
         self.ingest = Ingest(self.store, self.transport, "+", shared_group=config.shared_group, batch=INGEST_BATCH)
-        self.transport.subscribe(receipt_topic(), self._on_receipt)
-        self.transport.subscribe(topic_filter("+", "+", "status"), self._on_status)
         self.distributor = Distributor(self.members, self.transport, config.chase_seconds)
-        rules = config.enrolment_config().privacy_rules()
+        self.transport.subscribe(receipt_topic(), self.distributor.on_receipt)
+        self.transport.subscribe(topic_filter("+", "+", "status"), self._on_status)
+        rules = config.privacy_rules()
         self.housekeeping = Housekeeping(self.store, config.partition_by_month, rules.event_retention_days)
         self._stop = threading.Event()
         reports = ChainReports(self.store, {s.id: s for s in config.stores}, config.currency)
         services = HqServices(config, self.store, self.members, reports, self.transport.subscribed)
         self.app = create_hq_app(services)
-        self.server: Any = None
-        self.thread: threading.Thread | None = None
-
-    def _refuse(self, topic: str, why: str) -> None:
-        log.warning("refused a message on %s: %s", topic[:200], why[:300])
-
-    def _on_receipt(self, topic: str, payload: bytes) -> None:
-        store_id = topic.split("/")[2]
-        if len(payload) > MAX_PAYLOAD_BYTES:
-            self._refuse(topic, f"{len(payload)} bytes")
-            return
-        try:
-            receipt = BoxReceipt.model_validate_json(payload)
-        except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            self._refuse(topic, f"{'.'.join(str(p) for p in first['loc']) or 'payload'}: {first['msg']}")
-            return
-        if receipt.store_id != store_id:
-            self._refuse(topic, f"a receipt of store {receipt.store_id} under store {store_id}'s topic")
-            return
-        self.distributor.received(receipt)
+        self.server: Served | None = None
 
     def _on_status(self, topic: str, payload: bytes) -> None:
         try:
             store_id, camera_id, _ = parse_topic(topic)
-            if camera_id.startswith("_") or len(payload) > MAX_PAYLOAD_BYTES:
+            if camera_id.startswith("_"):
                 return
-            status = StatusEvent.model_validate_json(payload)
-        except (ValueError, ValidationError) as exc:
-            self._refuse(topic, str(exc).splitlines()[0])
+            status = parse_payload(StatusEvent, payload)
+        except (ValueError, PayloadError) as exc:
+            log.warning("refused a message on %s: %s", topic[:200], str(exc).splitlines()[0][:300])
             return
         if (status.store_id, status.camera_id) != (store_id, camera_id):
-            self._refuse(topic, "the status names another store or camera than its topic")
+            log.warning("refused a message on %s: the status names another store or camera than its topic", topic[:200])
             return
         record_status(self.store.engine, status)
 
@@ -230,14 +85,8 @@ class HqApp:
         self.ingest.start()
         self.distributor.start()
         if self.config.api.enabled:
-            import uvicorn  # only where the API is served
-
-            api = self.config.api
-            self.server = uvicorn.Server(
-                uvicorn.Config(self.app, host=api.host, port=api.port, log_level="warning", timeout_graceful_shutdown=3)
-            )
-            self.thread = threading.Thread(target=self.server.run, name="chain-api", daemon=True)
-            self.thread.start()
+            self.server = Served(self.app, self.config.api.host, self.config.api.port, name="chain-api")
+            self.server.start(0.0)
         return self.transport.wait_subscribed(wait_seconds)
 
     def serve(self) -> None:
@@ -260,12 +109,12 @@ class HqApp:
 
     def stop(self) -> None:
         """Stop serving and distributing, disconnect, then close the database."""
-        if self.server is not None:
-            self.server.should_exit = True
-        if self.thread is not None:
-            self.thread.join(10)
-            self.thread = None
-        self.distributor.stop()
-        self.ingest.stop()
-        self.housekeeping.stop()
-        self.store.close()
+        stop_in_order(
+            [
+                ("the chain API", self.server.stop if self.server is not None else lambda: None),
+                ("the distributor", self.distributor.stop),
+                ("the ingest", self.ingest.stop),
+                ("housekeeping", self.housekeeping.stop),
+                ("the database", self.store.close),
+            ]
+        )

@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from storelens.api.chain_agent import ChainAgent
-from storelens.api.chain_members import ChainMembers, chain_members, deliveries, erasures
+from storelens.api.box_chain_agent import BoxChainAgent
 from storelens.api.services import Services
 from storelens.api.store import EventStore
-from storelens.apps.hq import Distributor
 from storelens.chain import BoxReceipt, MemberChange, command_topic, encode_vectors, receipt_topic
 from storelens.config import Config
 from storelens.events import ArrivalEvent
 from storelens.gallery.factory import open_gallery
+from storelens.hq.distributor import Distributor
+from storelens.hq.registry import ChainMembers, chain_members, deliveries, erasures
 from storelens.members import Consent, MemberInfo
 from storelens.messages import Embeddings
 from tests.helpers.chain import SETS, SPEC, unit
@@ -48,7 +48,7 @@ class Box:
         self.store = EventStore(config.api.database_url)
         self.services = Services(config, self.store, gallery=lambda: open_gallery(config, SPEC))
         self.transport = MemoryTransport(broker, f"api-{store_id}", persistent_session=True)
-        self.agent = ChainAgent(self.services, self.transport, store_id)
+        self.agent = BoxChainAgent(self.services, self.transport, store_id)
         self.receipts: list[BoxReceipt] = []
         self.transport.start()
 

@@ -13,14 +13,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from storelens.api.auth import new_token
-from storelens.api.chain_members import ChainMembers, meta, record_status
-from storelens.api.chain_reports import ChainReports
-from storelens.api.hq.app import create_hq_app
-from storelens.api.hq.auth import HqServices
 from storelens.api.store import EventStore
 from storelens.clock import iso, utc_now
 from storelens.config import HqConfig
 from storelens.events import ArrivalEvent, FootfallEvent, StatusEvent
+from storelens.hq.access import HqServices
+from storelens.hq.chain_reports import ChainReports
+from storelens.hq.registry import ChainMembers, meta, record_status
+from storelens.hq.web import create_hq_app
 
 DAY = (utc_now() - timedelta(days=2)).date()
 STORES = [

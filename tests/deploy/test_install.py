@@ -77,7 +77,7 @@ def test_example_config_is_valid() -> None:
 def test_example_hq_config_is_valid() -> None:
     config = load_hq_config(DEPLOY / "hq.toml.example")
     assert [s.id for s in config.stores] == ["paris-01", "lyon-02"] and config.stores[0].timezone == "Europe/Paris"
-    assert config.partition_by_month and config.enrolment_config().privacy_rules().profile == "eu"
+    assert config.partition_by_month and config.privacy_rules().profile == "eu"
 
 
 def test_install_script_refuses_a_bridge_file_that_is_not_one(tmp_path: Path) -> None:

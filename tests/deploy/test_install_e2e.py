@@ -85,7 +85,7 @@ def test_install_lays_out_the_box(box: dict[str, Path]) -> None:
 
 def test_every_top_level_command_of_the_installed_box_answers(box: dict[str, Path]) -> None:
     code = (
-        "import argparse, json; from storelens.cli import build_parser; p = build_parser(); "
+        "import argparse, json; from storelens.cli.main import build_parser; p = build_parser(); "
         "print(json.dumps([n for a in p._actions if isinstance(a, argparse._SubParsersAction) for n in a.choices]))"
     )
     python = str(box["venv"] / "bin" / "python")

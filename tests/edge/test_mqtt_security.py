@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from storelens.config import MqttConfig
-from storelens.edge.mqtt import CameraPublisher, camera_transport, parse_url
 from storelens.edge.outbox import Outbox
+from storelens.edge.publisher import CameraPublisher, camera_transport
 from storelens.errors import ConfigError
 from storelens.events import ArrivalEvent, topic
+from storelens.transport import parse_url
 from tests.helpers.services import free_port, wait_port
 
 

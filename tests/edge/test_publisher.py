@@ -14,8 +14,8 @@ import pytest
 
 from storelens.api.ingest import Ingest
 from storelens.api.store import EventStore
-from storelens.edge.mqtt import CameraPublisher
 from storelens.edge.outbox import Outbox
+from storelens.edge.publisher import CameraPublisher
 from storelens.events import ArrivalEvent, topic
 from tests.helpers.transport import MemoryBroker, MemoryTransport
 

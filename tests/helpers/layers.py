@@ -14,11 +14,11 @@ from pathlib import Path
 
 from tests.helpers.cli import REPO
 
-STAGE_DIRS = ("edge", "models", "gallery", "api", "calibration", "sample_videos")  # as in the Makefile
+STAGE_DIRS = ("edge", "models", "gallery", "api", "hq", "calibration", "sample_videos")  # as in the Makefile
 LAYERS = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"][0]["layers"]
 SHELL = [m.strip() for m in LAYERS[0].split(":")]  # the top layer's modules
 GROUND = [m.strip() for m in LAYERS[-1].split(":")]  # the ground floor's modules
-ORDER = ["shell", "apps", "api", "calibration", "sample_videos", "edge", "gallery", "models", "ground floor"]
+ORDER = ["shell", "apps", "hq", "api", "calibration", "sample_videos", "edge", "gallery", "models", "ground floor"]
 
 
 def _copy(src: str, dst: str) -> None:

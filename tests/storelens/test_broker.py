@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from storelens.broker import LocalBroker
+from storelens.cli.broker import LocalBroker
 from storelens.config import MqttConfig
-from storelens.edge.mqtt import CameraPublisher, camera_transport
 from storelens.edge.outbox import Outbox
+from storelens.edge.publisher import CameraPublisher, camera_transport
 from storelens.events import ArrivalEvent, topic
 from tests.helpers.services import Collector
 

@@ -106,7 +106,7 @@ def _options_without_help(parser: Any, path: list[str]) -> list[str]:
 
 
 def test_every_option_of_every_command_has_a_help_text() -> None:
-    from storelens.cli import build_parser
+    from storelens.cli.main import build_parser
 
     assert _options_without_help(build_parser(), ["storelens"]) == []
 
@@ -120,12 +120,12 @@ HEAVY = (
 
 def test_building_the_parser_imports_nothing_heavy() -> None:
     code = (
-        "import sys; from storelens.cli import build_parser; build_parser(); "
+        "import sys; from storelens.cli.main import build_parser; build_parser(); "
         "print('\\n'.join(sorted(m for m in sys.modules)))"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/")
     loaded = set(proc.stdout.split())
-    assert "storelens.cli_hq" in loaded  # every command is registered
+    assert "storelens.cli.cmd_hq" in loaded  # every command is registered
     assert sorted(m for m in loaded if m.split(".")[0] in HEAVY or m.startswith(HEAVY)) == []
 
 

@@ -83,7 +83,7 @@ def test_a_failure_while_enrolling_leaves_no_broker_running(prepared_models_dir,
 
     import pytest
 
-    from storelens import demo
+    from storelens.cli import demo
     from storelens.errors import EnrolmentError
 
     started: list[demo.LocalBroker] = []

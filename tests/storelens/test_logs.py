@@ -6,8 +6,8 @@ import json
 import logging
 from pathlib import Path
 
+from storelens.cli.logs import setup_logging
 from storelens.config import LoggingConfig
-from storelens.logs import setup_logging
 
 
 def test_json_lines_and_rotation(tmp_path: Path) -> None:

@@ -10,9 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
+from storelens.cli.privacy_docs import notice_text, processing_record
 from storelens.config import Config, load_config
 from storelens.errors import ConfigError
-from storelens.privacy_docs import notice_text, processing_record
 from tests.helpers.cli import ARTIFACTS, run_cli
 from tests.helpers.configs import write_toml
 

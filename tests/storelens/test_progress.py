@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from storelens import progress as progress_module
-from storelens.progress import Progress, counted
+from storelens.cli import progress as progress_module
+from storelens.cli.progress import Progress, counted
 
 
 def test_a_short_step_prints_nothing(capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from storelens.cli.logs import setup_logging
 from storelens.config import LoggingConfig
-from storelens.edge.mqtt import CameraPublisher
 from storelens.edge.outbox import Outbox
-from storelens.logs import setup_logging
+from storelens.edge.publisher import CameraPublisher
 from storelens.redact import redact
 from tests.helpers.cli import run_cli
 from tests.helpers.configs import write_toml

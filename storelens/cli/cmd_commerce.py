@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from storelens.atomic import write_file
-from storelens.cli_api import existing_database, period
-from storelens.cli_args import bounded, existing_file, writable_file
+from storelens.cli.args import bounded, existing_file, writable_file
+from storelens.cli.cmd_api import existing_database, period
+from storelens.cli.progress import Progress, counted
 from storelens.errors import ImportRefused
-from storelens.progress import Progress, counted
 
 if TYPE_CHECKING:
     from storelens.api.imports import Kind

@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from storelens.cli_args import add_enrolment_arguments, add_member_id, add_models_dir, bounded, existing_dir
+from storelens.cli.args import add_enrolment_arguments, add_member_id, add_models_dir, bounded, existing_dir
+from storelens.cli.progress import Progress
 from storelens.errors import ConfigError, EnrolmentError
-from storelens.progress import Progress
 
 if TYPE_CHECKING:
     from storelens.config import Config

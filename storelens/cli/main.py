@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from storelens import __version__
-from storelens.cli_args import add_models_dir, bounded
+from storelens.cli.args import add_models_dir, bounded
 from storelens.errors import ConfigError, StoreLensError
 from storelens.redact import RedactFilter, RedactingStream
 
@@ -183,8 +183,8 @@ def cmd_faces_compare(args: argparse.Namespace) -> int:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     """`storelens doctor`: one line per check; exit 1 when any fails."""
+    from storelens.cli.doctor import run_checks
     from storelens.config import load_config
-    from storelens.doctor import run_checks
 
     checks = run_checks(load_config(Path(args.config)))
     for c in checks:
@@ -200,14 +200,14 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """`storelens bench`."""
-    from storelens.bench import run_bench
+    from storelens.cli.bench import run_bench
 
     return run_bench(args)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """`storelens demo`."""
-    from storelens.demo import run_demo
+    from storelens.cli.demo import run_demo
 
     return run_demo(args)
 
@@ -296,33 +296,33 @@ def build_parser() -> argparse.ArgumentParser:
         add_models_dir(sp, config=True)
         sp.add_argument("photos", nargs="+", metavar="PHOTO", help="photo files (JPEG or PNG)")
 
-    from storelens.cli_gallery import add_gallery_commands
+    from storelens.cli.cmd_gallery import add_gallery_commands
 
     gallery = sub.add_parser("gallery", help="enrolled members").add_subparsers(dest="sub", metavar="SUBCOMMAND")
     add_gallery_commands(gallery, add, emit_json)
-    from storelens.cli_edge import add_edge_commands
+    from storelens.cli.cmd_edge import add_edge_commands
 
     edge = sub.add_parser("edge", help="the edge pipeline").add_subparsers(dest="sub", metavar="SUBCOMMAND")
     add_edge_commands(edge, add)
-    from storelens.cli_api import add_api_commands
+    from storelens.cli.cmd_api import add_api_commands
 
     api = sub.add_parser("api", help="the store API").add_subparsers(dest="sub", metavar="SUBCOMMAND")
     report = sub.add_parser("report", help="reports").add_subparsers(dest="sub", metavar="SUBCOMMAND")
     add_api_commands(api, report, add, emit_json)
-    from storelens.cli_commerce import add_commerce_commands
+    from storelens.cli.cmd_commerce import add_commerce_commands
 
     add_commerce_commands(sub, report, add, emit_json)
-    from storelens.cli_hq import add_hq_commands
+    from storelens.cli.cmd_hq import add_hq_commands
 
     add_hq_commands(sub, add)
-    from storelens.cli_calibrate import add_calibrate_commands
+    from storelens.cli.cmd_calibrate import add_calibrate_commands
 
     calibrate = sub.add_parser("calibrate", help="camera geometry and similarity thresholds").add_subparsers(
         dest="sub", metavar="SUBCOMMAND"
     )
     add_calibrate_commands(calibrate, add, emit_json)
 
-    from storelens.cli_privacy import add_privacy_commands
+    from storelens.cli.cmd_privacy import add_privacy_commands
 
     privacy = sub.add_parser("privacy", help="privacy operations").add_subparsers(dest="sub", metavar="SUBCOMMAND")
     add_privacy_commands(privacy, add, emit_json)

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from storelens.api.hq.auth import Hq, HqAdmin
 from storelens.bounds import MEMBER_ID
+from storelens.hq.access import Hq, HqAdmin
 
 router = APIRouter(prefix="/chain", tags=["members"])
 

@@ -14,11 +14,11 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from storelens.api.auth import bearer_of
-from storelens.api.chain_members import ChainMembers
-from storelens.api.chain_reports import ChainReports
 from storelens.api.ratelimit import FailedTokens
 from storelens.api.store import EventStore
 from storelens.config import HqConfig
+from storelens.hq.chain_reports import ChainReports
+from storelens.hq.registry import ChainMembers
 
 HqRole = Literal["analyst", "admin"]
 bearer = HTTPBearer(auto_error=False)

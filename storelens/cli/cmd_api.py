@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from storelens.cli_args import bounded, timezone_name, writable_file
+from storelens.cli.args import bounded, timezone_name, writable_file
 from storelens.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -18,8 +18,8 @@ log = logging.getLogger(__name__)
 def cmd_serve(args: argparse.Namespace, emit: Any) -> int:
     """Run the API and the MQTT ingest until stopped."""
     from storelens.apps.api import ApiApp
+    from storelens.cli.logs import setup_logging
     from storelens.config import load_config
-    from storelens.logs import setup_logging
 
     config = load_config(Path(args.config))
     setup_logging(config.logging, args.verbose)

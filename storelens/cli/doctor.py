@@ -13,11 +13,11 @@ from pathlib import Path
 
 from storelens.config import CameraConfig, Config
 from storelens.edge.capture import open_capture
-from storelens.edge.mqtt import MqttTransport
 from storelens.errors import StoreLensError
 from storelens.gallery.gallery import holds_gallery
 from storelens.manifest import load_manifest, models_dir
 from storelens.models.verify import verify_model_file
+from storelens.transport import MqttTransport
 
 MIN_FREE_BYTES = 1 << 30
 

@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from storelens.atomic import write_file
-from storelens.cli_api import existing_database, period
-from storelens.cli_args import add_enrolment_arguments, add_member_id, bounded, existing_file, new_or_dir, timezone_name
+from storelens.cli.args import add_enrolment_arguments, add_member_id, bounded, existing_file, new_or_dir, timezone_name
+from storelens.cli.cmd_api import existing_database, period
+from storelens.cli.progress import Progress
 from storelens.errors import ConfigError, StoreLensError
-from storelens.progress import Progress
 
 if TYPE_CHECKING:
-    from storelens.api.chain_members import ChainMembers
     from storelens.api.store import EventStore
+    from storelens.hq.registry import ChainMembers
 
 QUEUE_MESSAGES = 200_000  # a day offline for a busy store: footfall, visitors and arrivals of 4 cameras
 
@@ -179,8 +179,8 @@ def install_bridge(bridge: Path, conf_dir: Path) -> Path:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run head office's ingest until stopped."""
     from storelens.apps.hq import HqApp
+    from storelens.cli.logs import setup_logging
     from storelens.config import load_hq_config
-    from storelens.logs import setup_logging
 
     config = load_hq_config(Path(args.config))
     setup_logging(config.logging, args.verbose)
@@ -220,9 +220,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def _registry(config_path: str, create: bool = False) -> tuple[Any, EventStore, ChainMembers]:
-    from storelens.api.chain_members import ChainMembers
     from storelens.api.store import EventStore
     from storelens.config import load_hq_config
+    from storelens.hq.registry import ChainMembers
 
     config = load_hq_config(Path(config_path))
     if not create:
@@ -244,18 +244,17 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     """Enrol a member at head office; ``hq serve`` sends them to every box their consent covers."""
     import numpy as np
 
-    from storelens.api.chain_members import ChainMembers, seen_stores
     from storelens.api.store import EventStore
     from storelens.apps.faces import load_face_models
     from storelens.config import load_hq_config
     from storelens.gallery.enrol import Enroller
     from storelens.gallery.records import check_consent
+    from storelens.hq.registry import ChainMembers, seen_stores
     from storelens.manifest import load_manifest
     from storelens.members import Consent, MemberInfo
 
     config = load_hq_config(Path(args.config))
-    box = config.enrolment_config()
-    rules = box.privacy_rules()
+    rules = config.privacy_rules()
     member = MemberInfo(member_id=args.member_id, name=args.name or "")
     consent = Consent(
         reference=args.consent,
@@ -273,10 +272,10 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         raise StoreLensError("--scope home needs --home-store STORE")
     if args.scope == "stores" and not listed:
         raise StoreLensError("--scope stores needs --stores A,B")
-    spec = load_manifest().recogniser_of(box.models.pack)
+    spec = load_manifest().recogniser_of(config.models.pack)
     photos = [Path(p) for p in args.photos]
     with Progress(f"checking {len(photos)} photo(s)") as progress:
-        vectors = Enroller(load_face_models(box), box.enrolment, rules).vectors(photos, progress)
+        vectors = Enroller(load_face_models(config), config.enrolment, rules).vectors(photos, progress)
     store = EventStore(config.database_url)
     try:
         registry = ChainMembers(store.engine)
@@ -354,7 +353,7 @@ def cmd_erasures(args: argparse.Namespace) -> int:
 
 def cmd_boxes(args: argparse.Namespace) -> int:
     """Each store's cameras: last status, when, frame rate."""
-    from storelens.api.chain_members import box_status
+    from storelens.hq.registry import box_status
 
     _, store, _ = _registry(args.config)
     try:
@@ -403,7 +402,7 @@ def add_hq_commands(sub: Any, add: Any) -> None:
         default="mosquitto",
         help="the central broker: Mosquitto (ACL lines) or RabbitMQ's MQTT plugin (rabbitmqctl permissions)",
     )
-    from storelens.cli_deploy import add_deploy_commands
+    from storelens.cli.cmd_deploy import add_deploy_commands
 
     add_deploy_commands(deploy, add)
     hq = sub.add_parser("hq", help="head office").add_subparsers(dest="sub", metavar="SUBCOMMAND")

@@ -49,9 +49,9 @@ def apply_overrides(config: Config, args: argparse.Namespace) -> Config:
 def cmd_edge_run(args: argparse.Namespace) -> int:
     """Run the edge pipeline until Ctrl-C / SIGTERM, or until file sources end and are delivered."""
     from storelens.apps.edge import EdgeApp
+    from storelens.cli.logs import setup_logging
     from storelens.config import load_config
     from storelens.edge.capture import FileReader, is_live
-    from storelens.logs import setup_logging
 
     config = apply_overrides(load_config(Path(args.config)), args)
     for camera in config.cameras:  # a file source that cannot play is the operator's mistake: say so now

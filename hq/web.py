@@ -6,8 +6,8 @@ from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from storelens.api.hq import boxes, members, reports
-from storelens.api.hq.auth import HqServices
+from storelens.hq.access import HqServices
+from storelens.hq.routers import boxes, members, reports
 
 
 def create_hq_app(hq: HqServices) -> FastAPI:

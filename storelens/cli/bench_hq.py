@@ -34,19 +34,19 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import func, select, text
 
-from storelens.api.chain_agent import ChainAgent
-from storelens.api.chain_members import deliveries, erasures
-from storelens.api.chain_reports import ChainReports
-from storelens.api.partitions import partition_by_month
+from storelens.api.box_chain_agent import BoxChainAgent
 from storelens.api.services import Services
 from storelens.api.store import EventStore
 from storelens.apps.hq import HqApp
-from storelens.broker import LocalBroker, LocalPostgres
+from storelens.cli.broker import LocalBroker, LocalPostgres
 from storelens.config import ChainStore, Config, HqConfig
-from storelens.edge.mqtt import MqttTransport
 from storelens.gallery.factory import open_gallery
+from storelens.hq.chain_reports import ChainReports
+from storelens.hq.partitions import partition_by_month
+from storelens.hq.registry import deliveries, erasures
 from storelens.manifest import load_manifest
 from storelens.members import Consent, MemberInfo
+from storelens.transport import MqttTransport
 
 log = logging.getLogger(__name__)
 START = "<!-- bench:hq:start -->"
@@ -302,7 +302,7 @@ def measure_distribution(
         folder.mkdir(parents=True)
         services = Services(config, EventStore(config.api.database_url), gallery=_opener(config, spec))
         transport = MqttTransport(config.mqtt, f"bench-box-{b}", persistent_session=True)
-        agent = ChainAgent(services, transport, config.store.id)
+        agent = BoxChainAgent(services, transport, config.store.id)
         transport.start()
         agent.start()
         agents.append((agent, transport, services))

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from storelens.atomic import write_file
-from storelens.cli_api import existing_database
-from storelens.cli_args import add_member_id, existing_file, writable_file
+from storelens.cli.args import add_member_id, existing_file, writable_file
+from storelens.cli.cmd_api import existing_database
 from storelens.errors import ConfigError, GalleryError
 
 
@@ -84,8 +84,8 @@ def cmd_show(args: argparse.Namespace, emit: Any) -> int:
 
 def cmd_notice(args: argparse.Namespace) -> int:
     """The entrance notice sign, as PNG or PDF (by the file's suffix)."""
+    from storelens.cli.privacy_docs import notice_text, render_notice
     from storelens.config import load_config
-    from storelens.privacy_docs import notice_text, render_notice
 
     config = load_config(Path(args.config))
     fmt = args.out.suffix.lower().lstrip(".")
@@ -99,8 +99,8 @@ def cmd_notice(args: argparse.Namespace) -> int:
 
 def cmd_record(args: argparse.Namespace) -> int:
     """The record of processing, from the effective configuration (Markdown)."""
+    from storelens.cli.privacy_docs import processing_record
     from storelens.config import load_config
-    from storelens.privacy_docs import processing_record
 
     text = processing_record(load_config(Path(args.config)))
     if args.out:

@@ -21,7 +21,7 @@ from websockets.sync.client import connect
 
 from storelens.api.auth import new_token
 from storelens.apps.api import ApiApp
-from storelens.broker import LocalBroker, free_port
+from storelens.cli.broker import LocalBroker, free_port
 from storelens.config import Config
 from storelens.events import ArrivalEvent, topic
 

@@ -15,23 +15,22 @@ import threading
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import ValidationError
 
 from storelens.api.services import Services
-from storelens.bounds import MAX_PAYLOAD_BYTES
 from storelens.chain import BoxReceipt, MemberChange, command_topic, receipt_topic
-from storelens.errors import EnrolmentError
+from storelens.errors import EnrolmentError, PayloadError
+from storelens.events import parse_payload
 from storelens.gallery.gallery import Gallery
 from storelens.gallery.records import check_consent
 from storelens.members import member_hash
 from storelens.transport import Transport
-from storelens.workers import Periodic
+from storelens.workers import Periodic, drain
 
 log = logging.getLogger(__name__)
 MAX_QUEUED = 100_000  # changes waiting to be applied (a new box's first sync of a large chain)
 
 
-class ChainAgent(Periodic):
+class BoxChainAgent(Periodic):
     """Applies head office's changes to this box's gallery and publishes a receipt for each.
 
     Messages are validated as they arrive and queued; a worker applies them in order, consecutive upserts
@@ -56,14 +55,10 @@ class ChainAgent(Periodic):
         transport.subscribe(command_topic(store_id), self._on_message)
 
     def _on_message(self, topic: str, payload: bytes) -> None:
-        if len(payload) > MAX_PAYLOAD_BYTES:
-            self._refuse(topic, f"{len(payload)} bytes, at most {MAX_PAYLOAD_BYTES} accepted")
-            return
         try:
-            change = MemberChange.model_validate_json(payload)
-        except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            self._refuse(topic, f"{'.'.join(str(p) for p in first['loc']) or 'payload'}: {first['msg']}")
+            change = parse_payload(MemberChange, payload)
+        except PayloadError as exc:
+            self._refuse(topic, str(exc))
             return
         if change.store_id != self.store_id:
             self._refuse(topic, f"addressed to store {change.store_id}, this is {self.store_id}")
@@ -79,12 +74,7 @@ class ChainAgent(Periodic):
 
     def flush(self) -> int:
         """Apply what is queued (up to ``batch`` changes) and publish the receipts; returns how many."""
-        changes: list[MemberChange] = []
-        while len(changes) < self.batch:
-            try:
-                changes.append(self._queue.get_nowait())
-            except queue.Empty:
-                break
+        changes = drain(self._queue, self.batch)
         if not changes:
             return 0
         for change, receipt in zip(changes, self.apply_all(changes), strict=True):

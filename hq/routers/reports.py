@@ -7,9 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import BaseModel
 
-from storelens.api.chain_reports import Level, RankBy
-from storelens.api.hq.auth import Analyst, Hq
 from storelens.api.reports import FORMATS, Interval, Row, chart_png
+from storelens.hq.access import Analyst, Hq
+from storelens.hq.chain_reports import Level, RankBy
 
 router = APIRouter(prefix="/chain", tags=["chain reports"])
 LOCAL = "ISO 8601; a date or a time without an offset is each store's local time"

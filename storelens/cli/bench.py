@@ -246,7 +246,7 @@ def write_section(path: Path, section: str, start: str, end: str) -> None:
 
 def run_bench(args: argparse.Namespace) -> int:
     """Run the benchmarks and report them."""
-    from storelens import bench_api, bench_cli, bench_commerce, bench_edge, bench_gallery, bench_hq
+    from storelens.cli import bench_api, bench_cli, bench_commerce, bench_edge, bench_gallery, bench_hq
 
     directory = models_dir(args.models_dir)
     parts = ["models", "gallery", "edge", "api", "commerce", "hq", "cli"] if args.part == "all" else [args.part]

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from storelens.cli_args import add_models_dir, existing_dir, existing_file, new_or_dir, number
+from storelens.cli.args import add_models_dir, existing_dir, existing_file, new_or_dir, number
 from storelens.errors import CalibrationError, ConfigError
 
 

@@ -33,7 +33,8 @@ from storelens.apps.api import ApiApp
 from storelens.apps.edge import EdgeApp
 from storelens.apps.faces import load_face_models
 from storelens.atomic import write_file
-from storelens.broker import LocalBroker, free_port
+from storelens.cli.broker import LocalBroker, free_port
+from storelens.cli.progress import Progress
 from storelens.config import Config, default_config, load_config
 from storelens.errors import ConfigError
 from storelens.events import topic_filter
@@ -41,7 +42,6 @@ from storelens.gallery.factory import open_gallery
 from storelens.manifest import models_dir
 from storelens.messages import FaceModels
 from storelens.models.prepare import prepare_all
-from storelens.progress import Progress
 from storelens.sample_videos.generate import load_truth, sample_video
 from storelens.sample_videos.members import enrol_scenario_members, enrol_scenario_staff
 from storelens.sample_videos.photos import fetch_photos

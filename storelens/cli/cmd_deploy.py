@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from storelens.atomic import write_file
-from storelens.cli_args import bounded, existing_file, new_or_dir, number
+from storelens.cli.args import bounded, existing_file, new_or_dir, number
 from storelens.errors import ConfigError
 
 SAFE_PATH = re.compile(r"^/[^\s#'\"\\;$`]+$")  # an absolute path a broker's config line can hold as it is
@@ -68,7 +68,7 @@ def mosquitto_files(
 ) -> dict[str, str]:
     """``mosquitto.conf`` and ``acl.conf`` of the central broker (the passwords file is written apart)."""
     from storelens.chain import command_topic, receipt_topic
-    from storelens.cli_hq import KINDS
+    from storelens.cli.cmd_hq import KINDS
     from storelens.events import TOPIC_ROOT
 
     conf = [
@@ -121,7 +121,7 @@ def mosquitto_files(
 
 def rabbitmq_files(hq_user: str, stores: list[str], tls: dict[str, str], port: int) -> dict[str, str]:
     """``rabbitmq.conf`` (the MQTT plugin's TLS listener) and ``rabbitmq-setup.sh`` (users and permissions)."""
-    from storelens.cli_hq import rabbitmq_script
+    from storelens.cli.cmd_hq import rabbitmq_script
 
     conf = [
         "# StoreLens central broker on RabbitMQ's MQTT plugin. Written by `storelens deploy hq-broker`.",

@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from storelens.api.chain_members import box_status
-from storelens.api.hq.auth import Analyst, Hq
+from storelens.hq.access import Analyst, Hq
+from storelens.hq.registry import box_status
 
 router = APIRouter(prefix="/chain", tags=["boxes"])
 

@@ -1,0 +1,46 @@
+"""Head office's housekeeping: monthly partitions made ahead (PostgreSQL), event history past its retention gone."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from storelens.api.store import EventStore
+from storelens.clock import utc_now
+from storelens.hq.partitions import drop_months_before, partition_by_month
+from storelens.workers import Periodic
+
+log = logging.getLogger(__name__)
+
+
+class Housekeeping(Periodic):
+    """Monthly partitions ready ahead (PostgreSQL) and event history past its retention gone: at start, then hourly.
+
+    Args:
+        store: head office's event database.
+        partition: partition ``events`` by month (PostgreSQL only).
+        event_days: the privacy profile's event retention.
+        every: seconds between two rounds.
+    """
+
+    def __init__(self, store: EventStore, partition: bool, event_days: int, every: float = 3600.0) -> None:
+        super().__init__("housekeeping", every, retry_on=(SQLAlchemyError,))
+        self.store, self.partition, self.event_days = store, partition, event_days
+
+    def tick(self) -> None:
+        """One round now."""
+        now = utc_now()
+        if self.partition:
+            partition_by_month(self.store.engine, now)
+        cutoff = now - timedelta(days=self.event_days)
+        dropped = drop_months_before(self.store.engine, cutoff)
+        gone = self.store.purge_events(self.event_days)
+        if dropped or gone:
+            log.info("retention: dropped %d monthly partition(s) and %d event(s)", len(dropped), gone)
+
+    def start(self) -> None:
+        """A round now (a failure here stops the start: the database is unusable), then in the background."""
+        self.tick()
+        super().start()

@@ -1,0 +1,1 @@
+"""The chain API's routers, one per resource: boxes, members, reports."""

@@ -1,0 +1,1 @@
+"""The shell: the ``storelens`` command (``main``), its subcommands (``cmd_*``), benchmarks, demo, doctor, broker."""

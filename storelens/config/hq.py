@@ -1,0 +1,117 @@
+"""Head office's configuration (``hq.toml``): the chain's database, central broker, stores and API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import (
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from storelens.bounds import IDENT
+from storelens.config.sections import (
+    DetectionConfig,
+    EnrolmentConfig,
+    LoggingConfig,
+    ModelsConfig,
+    MqttConfig,
+    Section,
+    check_timezone,
+    load_toml,
+    sqlite_beside_config,
+)
+from storelens.privacy import PrivacyConfig, PrivacyRules, derive_rules
+
+ACCESS_LOG_DAYS = 365  # the box's default: head office keeps no access log, so the profile's bound is what counts
+
+
+class HqApiConfig(Section):
+    """The chain API (tokens: ``storelens hq token create``)."""
+
+    enabled: bool = Field(default=True, description="Serve the chain API from `hq serve`")
+    host: str = Field(default="127.0.0.1", description="Address to listen on")
+    port: int = Field(default=8090, ge=1, le=65535, description="Port to listen on")
+
+
+class ChainStore(Section):
+    """One store of the chain, as head office knows it (reports group and rank by these)."""
+
+    id: str = Field(pattern=IDENT, description="The store's id (its boxes' store.id)")
+    name: str = Field(default="", max_length=200, description="Human-readable name")
+    region: str = Field(default="", max_length=80, description="Region, for regional reports")
+    city: str = Field(default="", max_length=80, description="City")
+    timezone: str = Field(default="UTC", description="IANA time zone: the store's days in chain reports")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        return check_timezone(value)
+
+
+class HqConfig(Section):
+    """Head office (``storelens hq serve``): the central broker, PostgreSQL, the chain API."""
+
+    id: str = Field(default="hq", pattern=IDENT, description="This head-office process's name (its MQTT client id)")
+    database_url: str = Field(
+        default="sqlite:///storelens-hq.sqlite",
+        validate_default=True,
+        description="SQLAlchemy URL of the chain's database: postgresql+psycopg://USER:PASSWORD@HOST/DB",
+    )
+    _url_beside_config = field_validator("database_url")(sqlite_beside_config)
+    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$", description="Sales are summed in it")
+    shared_group: str | None = Field(
+        default=None,
+        pattern=IDENT,
+        description="Subscribe as a shared subscription of this group ($share/GROUP/...), so that several "
+        "head-office processes share the load (MQTT 5 brokers: Mosquitto, EMQX, HiveMQ, RabbitMQ 3.13+)",
+    )
+    partition_by_month: bool = Field(
+        default=True, description="PostgreSQL: the events table partitioned by month (converted once at start)"
+    )
+    chase_seconds: float = Field(
+        default=60.0,
+        ge=0.2,
+        le=86400,
+        description="A member change or erasure a box has not confirmed is sent again after this long",
+    )
+    stores: list[ChainStore] = Field(
+        default_factory=list,
+        description="The chain's stores ([[stores]] tables): names, regions, time zones; chain-wide members go "
+        "to these and to any store whose events have arrived",
+    )
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    api: HqApiConfig = Field(default_factory=HqApiConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    models: ModelsConfig = Field(default_factory=ModelsConfig, description="Enrolment at head office: the boxes' pack")
+    detection: DetectionConfig = Field(default_factory=DetectionConfig)
+    enrolment: EnrolmentConfig = Field(default_factory=EnrolmentConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig, description="The profile consents are taken under")
+
+    @model_validator(mode="after")
+    def _unique_stores(self) -> HqConfig:
+        ids = [s.id for s in self.stores]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ValueError(f"stores: {', '.join(twice)} listed twice")
+        return self
+
+    def privacy_rules(self) -> PrivacyRules:
+        """The effective privacy rules head office works under: its profile, for consents and event history."""
+        return derive_rules(
+            self.privacy,
+            member_retention_days=None,
+            access_log_days=ACCESS_LOG_DAYS,
+            recognition_enabled=True,
+            cameras=[],
+        )
+
+
+def load_hq_config(path: Path) -> HqConfig:
+    """Load and validate a head-office TOML file (``[hq]`` keys at the top level, ``[mqtt]``, ``[api]``).
+
+    Raises:
+        ConfigError: naming the file and, per error, the field path, value and reason.
+    """
+    return load_toml(path, HqConfig)
