@@ -1,1 +1,1 @@
-"""Store API: FastAPI service, the associate's iPad page and reports (later release)."""
+"""The store API: a store box's books (events, commerce, access log, tokens), MQTT ingest, routers, iPad page."""

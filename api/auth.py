@@ -10,9 +10,10 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from storelens.api.event_store import EventStore
 from storelens.api.ratelimit import FailedTokens
 from storelens.api.services import Services
-from storelens.api.store import EventStore
+from storelens.api.tokens import TokenStore
 
 Role = Literal["associate", "admin"]
 bearer = HTTPBearer(auto_error=False)
@@ -37,12 +38,17 @@ def get_services(request: Request) -> Services:
     return services
 
 
-def get_store(request: Request) -> EventStore:
-    """The app's event store."""
-    return get_services(request).store
+def get_events(request: Request) -> EventStore:
+    """The app's events store."""
+    return get_services(request).books.events
 
 
-def principal_of(store: EventStore, token: str | None) -> Principal | None:
+def get_tokens(request: Request) -> TokenStore:
+    """The app's device tokens."""
+    return get_services(request).books.tokens
+
+
+def principal_of(store: TokenStore, token: str | None) -> Principal | None:
     """The principal a token stands for, or None."""
     found = store.token(token) if token else None
     if found is None:
@@ -86,7 +92,7 @@ def require(role: Role) -> object:
         svc: Annotated[Services, Depends(get_services)],
         creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> Principal:
-        name, found = bearer_of(request, svc.failed_tokens, svc.store.token, creds)
+        name, found = bearer_of(request, svc.failed_tokens, svc.books.tokens.token, creds)
         who = Principal(name, "admin" if found == "admin" else "associate")
         if role == "admin" and who.role != "admin":
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"the {who.role} role may not do this; admin only")
@@ -97,5 +103,6 @@ def require(role: Role) -> object:
 
 Associate = Annotated[Principal, require("associate")]
 Admin = Annotated[Principal, require("admin")]
-Store = Annotated[EventStore, Depends(get_store)]
+Events = Annotated[EventStore, Depends(get_events)]
+Tokens = Annotated[TokenStore, Depends(get_tokens)]
 Svc = Annotated[Services, Depends(get_services)]

@@ -38,7 +38,7 @@ from sqlalchemy import bindparam, insert, select
 from storelens.api.schema import members, products, transaction_lines, transactions
 from storelens.bounds import EARLIEST_YEAR, LATEST_YEAR, Ident, MemberId
 from storelens.clock import iso, utc_now
-from storelens.errors import ImportRefused
+from storelens.errors import ImportRefused, first_error
 
 Kind = Literal["members", "products", "transactions"]
 BATCH = 2000  # records per database round trip
@@ -349,9 +349,8 @@ class Importer:
         try:
             return model.model_validate(record)
         except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            where = ".".join(str(p) for p in first["loc"]) or "record"
-            report.reject(f"row {number}, field {where}: {first['msg'].removeprefix('Value error, ')}")
+            where, why = first_error(exc, whole="record")
+            report.reject(f"row {number}, field {where}: {why.removeprefix('Value error, ')}")
             return None
 
     def _write(

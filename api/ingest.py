@@ -15,7 +15,7 @@ from typing import Any, cast
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from storelens.api.store import EventStore
+from storelens.api.event_store import EventStore
 from storelens.config import MqttConfig
 from storelens.errors import PayloadError
 from storelens.events import (

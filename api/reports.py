@@ -27,6 +27,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from fastapi import Response
+
 from storelens.bounds import EARLIEST_YEAR, LATEST_YEAR
 from storelens.clock import floor_interval, iso
 
@@ -291,3 +293,12 @@ FORMATS = {
     "json": (to_json, "application/json"),
     "xlsx": (to_xlsx, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
 }
+
+
+def export_response(rows: list[Row], format: str, stem: str) -> list[Row] | Response:
+    """Rows as JSON (for the route's response model), or a CSV or XLSX download named ``stem.format``."""
+    if format == "json":
+        return rows
+    writer, media = FORMATS[format]
+    disposition = f'attachment; filename="{stem}.{format}"'
+    return Response(writer(rows), media_type=media, headers={"Content-Disposition": disposition})

@@ -1,6 +1,9 @@
-"""The event database's tables (SQLAlchemy Core), in one place.
+"""The databases' tables (SQLAlchemy Core), in one place, one ``MetaData`` per concern.
 
-Events, members, tokens, the access log, and the commerce data (catalogue, transactions, member insights).
+Each concern is a :class:`storelens.api.database.Part` with its own schema version: events (with their
+acknowledgements and the quarantine), commerce (members' profiles, the catalogue, transactions, member
+insights), the access log, and device tokens. A store box has all four in one database; head office
+creates only the events and tokens (and its own chain tables, ``storelens.hq.registry``).
 
 Money is stored in minor units (cents) as integers, never as floats. Times are ISO 8601 UTC strings with
 milliseconds, as in the events, so that ranges compare as text on SQLite and PostgreSQL alike.
@@ -10,12 +13,14 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, Text
 
-SCHEMA_VERSION = 5  # 2: events.member_id; 3: events_quarantine; 4: access_log; 5: commerce, members.home_store
-
-metadata = MetaData()
+event_tables = MetaData()
+commerce_tables = MetaData()
+access_tables = MetaData()
+token_tables = MetaData()
+meta_tables = MetaData()
 events = Table(
     "events",
-    metadata,
+    event_tables,
     Column("seq", Integer, primary_key=True, autoincrement=True),
     Column("event_id", String(64), nullable=False, unique=True),
     Column("type", String(20), nullable=False, index=True),
@@ -28,7 +33,7 @@ events = Table(
 )
 members = Table(
     "members",
-    metadata,
+    commerce_tables,
     Column("member_id", String(128), primary_key=True),
     Column("name", String(200), nullable=False),
     Column("tier", String(40), nullable=False, default=""),
@@ -40,19 +45,19 @@ members = Table(
     Column("photo_consent", Integer, nullable=False, default=0),
     Column("photo", Text, nullable=True),  # path of the card photo, only with photo consent
     Column("updated_at", String(32), nullable=False),
-    Column("home_store", String(64), nullable=True),  # schema 5: from the CRM
-    Column("crm_hash", String(64), nullable=True),  # schema 5: the CRM fields' hash (a re-import changes nothing)
+    Column("home_store", String(64), nullable=True),  # commerce schema 1 (one-store schema 5): from the CRM
+    Column("crm_hash", String(64), nullable=True),  # the CRM fields' hash (a re-import changes nothing)
 )
 acks = Table(
     "acks",
-    metadata,
+    event_tables,
     Column("event_id", String(64), primary_key=True),
     Column("taken_by", String(128), nullable=False),
     Column("at", String(32), nullable=False),
 )
 tokens = Table(
     "tokens",
-    metadata,
+    token_tables,
     Column("token_hash", String(64), primary_key=True),
     Column("name", String(128), nullable=False),
     Column("role", String(16), nullable=False),
@@ -60,7 +65,7 @@ tokens = Table(
 )
 quarantine = Table(  # rows an older StoreLens stored that are not valid events: kept aside, never read as events
     "events_quarantine",
-    metadata,
+    event_tables,
     Column("seq", Integer, primary_key=True),
     Column("payload", Text, nullable=False),
     Column("reason", Text, nullable=False),
@@ -68,7 +73,7 @@ quarantine = Table(  # rows an older StoreLens stored that are not valid events:
 )
 access_log = Table(  # every read of a member's data: who, what, when, why (kept api.access_log_days)
     "access_log",
-    metadata,
+    access_tables,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("at", String(32), nullable=False, index=True),
     Column("member_ref", String(128), nullable=False, index=True),  # the member id, or the erasure receipt id
@@ -79,7 +84,7 @@ access_log = Table(  # every read of a member's data: who, what, when, why (kept
 )
 products = Table(  # the catalogue
     "products",
-    metadata,
+    commerce_tables,
     Column("sku", String(64), primary_key=True),
     Column("name", String(200), nullable=False),
     Column("category", String(64), nullable=False, index=True),
@@ -92,7 +97,7 @@ products = Table(  # the catalogue
 )
 transactions = Table(  # POS receipts: immutable once imported (a re-import of the same id changes nothing)
     "transactions",
-    metadata,
+    commerce_tables,
     Column("txn_id", String(64), primary_key=True),
     Column("store_id", String(64), nullable=False),
     Column("ts", String(32), nullable=False),
@@ -105,7 +110,7 @@ transactions = Table(  # POS receipts: immutable once imported (a re-import of t
 )
 transaction_lines = Table(
     "transaction_lines",
-    metadata,
+    commerce_tables,
     Column("txn_id", String(64), primary_key=True),
     Column("line_no", Integer, primary_key=True),
     Column("sku", String(64), nullable=False, index=True),
@@ -117,7 +122,7 @@ transaction_lines = Table(
 )
 member_insights = Table(  # recomputed in the background (api/insights.py), read by the card in one lookup
     "member_insights",
-    metadata,
+    commerce_tables,
     Column("member_id", String(128), primary_key=True),
     Column("recency_days", Integer, nullable=True),
     Column("frequency", Integer, nullable=False),
@@ -129,4 +134,4 @@ member_insights = Table(  # recomputed in the background (api/insights.py), read
     Column("recommendations", Text, nullable=False),  # JSON: [{sku, name, category, reason}]
     Column("computed_at", String(32), nullable=False),
 )
-meta = Table("meta", metadata, Column("key", String(64), primary_key=True), Column("value", Text, nullable=False))
+meta = Table("meta", meta_tables, Column("key", String(64), primary_key=True), Column("value", Text, nullable=False))

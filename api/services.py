@@ -1,4 +1,4 @@
-"""What the API's routes use: the event store, the live hub, the gallery and the face models.
+"""What the API's routes use: the store's books (events, commerce, access log, tokens), live hub, gallery, models.
 
 The gallery and the face models are loaded on first use (enrolment by photo upload), by the loaders
 the process's wiring passes in (``storelens.apps.api``).
@@ -15,11 +15,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from storelens.api.books import StoreBooks
+from storelens.api.event_store import StoredEvent
 from storelens.api.live import LiveHub
 from storelens.api.ratelimit import FailedTokens
 from storelens.api.reports import parse_ts as parse_iso
 from storelens.api.reports import store_day
-from storelens.api.store import EventStore, StoredEvent
 from storelens.clock import iso, utc_now
 from storelens.config import Config
 from storelens.errors import GalleryError, StoreLensError
@@ -34,7 +35,7 @@ class Services:
 
     Args:
         config: the whole configuration.
-        store: the event database.
+        books: the store's database: events, commerce, access log, tokens.
         face_models: loads the detector and embedder (called once, on first use).
         gallery: opens the store's gallery (called once, on first use).
     """
@@ -42,12 +43,12 @@ class Services:
     def __init__(
         self,
         config: Config,
-        store: EventStore,
+        books: StoreBooks,
         face_models: Callable[[], FaceModels] | None = None,
         gallery: Callable[[], Gallery] | None = None,
     ) -> None:
         self.config = config
-        self.store = store
+        self.books = books
         self._load_fm = face_models
         self._open_gallery = gallery
         self.hub = LiveHub()
@@ -85,7 +86,7 @@ class Services:
 
     def log_read(self, member_id: str, who: Any, what: str, why: str) -> None:
         """Record that ``who`` (a principal: name and role) read ``what`` of a member, and why."""
-        self.store.log_access(member_id, who.name, who.role, what, why)
+        self.books.access.log_access(member_id, who.name, who.role, what, why)
 
     def enrol(self, member_id: str, consent: Consent, photos: list[Path]) -> EnrolmentResult:
         """Enrol a member's photos into the gallery; keep the first as the card photo when they consented to one.
@@ -93,7 +94,7 @@ class Services:
         Raises:
             EnrolmentError: a photo is unusable or looks like another member (nothing is stored).
         """
-        profile = self.store.member(member_id)
+        profile = self.books.commerce.member(member_id)
         member = MemberInfo(member_id=member_id, name=profile["name"] if profile else "")
         result = enroll_photos(
             self.gallery(),
@@ -106,7 +107,7 @@ class Services:
             self.photos_dir.mkdir(parents=True, exist_ok=True)
             dest = self.photos_dir / (hashlib.sha256(member_id.encode()).hexdigest()[:32] + ".jpg")
             shutil.copyfile(photos[0], dest)
-            self.store.put_member(member_id, {"photo": str(dest)})
+            self.books.commerce.put_member(member_id, {"photo": str(dest)})
         return result
 
     def erase(self, member_id: str) -> tuple[str, str, dict[str, int]] | None:
@@ -131,11 +132,11 @@ class Services:
             at = receipt.at
         except GalleryError:  # no biometrics enrolled: the rest may still hold a profile or visits
             pass
-        profile = self.store.member(member_id)
+        profile = self.books.commerce.member(member_id)
         if profile and profile["photo"]:
             Path(profile["photo"]).unlink(missing_ok=True)
             removed["card_photo"] = 1
-        removed.update({k: int(v) for k, v in self.store.erase_member(member_id, receipt_id).items()})
+        removed.update({k: int(v) for k, v in self.books.erase_member(member_id, receipt_id).items()})
         if not any(removed.values()):
             return None
         return receipt_id, at or iso(utc_now()), removed
@@ -148,11 +149,11 @@ class Services:
             with their lines, the value segment and recommendations made, and the access log; None when
             nothing at all is held.
         """
-        profile = self.store.member(member_id)
+        profile = self.books.commerce.member(member_id)
         record = self.gallery().store.member(member_id)
-        visits = self.store.visits(member_id, limit=100_000)
-        log = self.store.access_log(member_id)
-        purchases = self.store.purchases(member_id)
+        visits = self.books.events.visits(member_id, limit=100_000)
+        log = self.books.access.access_log(member_id)
+        purchases = self.books.commerce.purchases(member_id)
         if profile is None and record is None and not visits and not purchases:
             return None
         self.log_read(member_id, who, "export", "admin")
@@ -186,7 +187,7 @@ class Services:
             "purchases": purchases,
             "value": {
                 k: v
-                for k, v in self.store.member_value(member_id, self.config.store.currency).items()
+                for k, v in self.books.commerce.member_value(member_id, self.config.store.currency).items()
                 if k in ("segment", "value_scores", "recommendations")
             },
             "access_log": log,
@@ -194,7 +195,7 @@ class Services:
 
     def card(self, member_id: str) -> dict[str, Any]:
         """What an associate sees about a member (empty fields when only enrolled, without a profile)."""
-        profile = self.store.member(member_id) or {
+        profile = self.books.commerce.member(member_id) or {
             "member_id": member_id,
             "name": member_id,
             "tier": "",
@@ -206,9 +207,9 @@ class Services:
             "photo_consent": False,
             "photo": None,
         }
-        visits = self.store.visits(member_id)
+        visits = self.books.events.visits(member_id)
         photo = f"/api/v1/members/{member_id}/photo" if profile["photo_consent"] and profile["photo"] else None
-        return self.store.member_value(member_id, self.config.store.currency) | {
+        return self.books.commerce.member_value(member_id, self.config.store.currency) | {
             "member_id": member_id,
             "name": profile["name"],
             "tier": profile["tier"],
@@ -223,7 +224,7 @@ class Services:
 
     def arrival_message(self, seq: int, event: dict[str, Any]) -> dict[str, Any]:
         """A live/replayed arrival: the event, the member card, who took it, and the visit's cooldown."""
-        taken = self.store.taken([event["event_id"]]).get(event["event_id"])
+        taken = self.books.events.taken([event["event_id"]]).get(event["event_id"])
         until = parse_iso(event["ts"]) + timedelta(minutes=self.config.edge.arrival_cooldown_minutes)
         return {
             "kind": "arrival",
@@ -241,7 +242,7 @@ class Services:
         gets what it missed.
         """
         _, start, _ = store_day(self.config.store.timezone, utc_now())
-        return self.store.since(since_seq, "vip_arrival", ts_from=iso(start))
+        return self.books.events.since(since_seq, "vip_arrival", ts_from=iso(start))
 
     def push(self, seq: int, event: dict[str, Any]) -> None:
         """What the ingest does with each new event: arrivals (with card) and footfall updates go to the iPads."""
@@ -254,4 +255,4 @@ class Services:
         """Close the gallery and the database."""
         if self._gallery is not None:
             self._gallery.close()
-        self.store.close()
+        self.books.close()

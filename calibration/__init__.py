@@ -1,1 +1,1 @@
-"""Calibration: camera geometry and similarity thresholds (later release)."""
+"""Calibration: a camera's snapshot and verdict, FAR/FRR on real photos and the threshold recommendation."""

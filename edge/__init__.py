@@ -1,1 +1,1 @@
-"""Edge pipeline: capture, detect, track, recognise, publish."""
+"""The edge pipeline: capture, detect, align, embed, track, decide per track, visits, footfall, outbox, publish."""

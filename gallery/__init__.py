@@ -1,1 +1,1 @@
-"""Gallery: enrolment, FAISS index and persistence of consenting members (next release)."""
+"""The gallery: enrolment of consenting members, the FAISS index, SQLite persistence, ``Gallery.match``."""

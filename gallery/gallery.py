@@ -90,12 +90,17 @@ class Gallery:
 
     # --- loading ----------------------------------------------------------------------------
 
-    def _load(self) -> None:
-        """Bring the in-memory index to the database's generation (file if current, else rebuild)."""
+    def _load(self, from_file: bool = True, save: bool = True) -> None:
+        """Bring the in-memory index to the database's generation (file if current, else rebuild).
+
+        Args:
+            from_file: try the saved index first (False: it is known to be older, rebuild).
+            save: save a rebuilt index (False: the caller saves it once, after its change).
+        """
         db_gen = self.store.generation()
         path = self.directory / INDEX_NAME
         loaded = False
-        if path.is_file():
+        if from_file and path.is_file():
             try:
                 index, file_gen = VectorIndex.load(path, self.dim, self.config.ivf_nprobe)
                 if file_gen == db_gen:
@@ -107,7 +112,8 @@ class Gallery:
             kind = choose_kind(len(ids), self.config.index, self.config.ivf_min_vectors)
             self.index = VectorIndex(self.dim, kind, self.config.ivf_nprobe)
             self.index.build(ids, vecs)
-            self.index.save(path, db_gen)
+            if save:
+                self.index.save(path, db_gen)
         self._set_owners(ids, owners)
         self._staff = frozenset(self.store.staff_ids())
         self.generation = db_gen
@@ -363,7 +369,7 @@ class Gallery:
                     held.append(len(new_ids))
                 generation = self.store.bump_generation()
                 if bulk:  # one rebuild from the database beats re-sorting the owners once per member
-                    self._load()
+                    self._load(from_file=False, save=False)  # saved once, by _after_change
                 else:
                     self._maybe_rebuild()
             for photo in photos:

@@ -14,8 +14,9 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from storelens.api.auth import bearer_of
+from storelens.api.event_store import EventStore
 from storelens.api.ratelimit import FailedTokens
-from storelens.api.store import EventStore
+from storelens.api.tokens import TokenStore
 from storelens.config import HqConfig
 from storelens.hq.chain_reports import ChainReports
 from storelens.hq.registry import ChainMembers
@@ -30,6 +31,7 @@ class HqServices:
 
     config: HqConfig
     store: EventStore
+    tokens: TokenStore
     members: ChainMembers
     reports: ChainReports
     subscribed: threading.Event
@@ -59,7 +61,7 @@ def require(role: HqRole) -> object:
         creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> HqPrincipal:
         def lookup(token: str) -> tuple[str, str] | None:
-            found = hq.store.token(token)
+            found = hq.tokens.token(token)
             return found if found is not None and found[1] in ("analyst", "admin") else None
 
         name, found = bearer_of(request, hq.failed_tokens, lookup, creds)

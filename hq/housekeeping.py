@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from storelens.api.store import EventStore
+from storelens.api.event_store import EventStore
 from storelens.clock import utc_now
 from storelens.hq.partitions import drop_months_before, partition_by_month
 from storelens.workers import Periodic

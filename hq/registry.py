@@ -33,6 +33,7 @@ from sqlalchemy import (
     select,
 )
 
+from storelens.api.database import Part, open_part
 from storelens.api.schema import events
 from storelens.chain import BoxReceipt, MemberChange, Scope, encode_vectors
 from storelens.clock import iso, utc_now
@@ -40,10 +41,10 @@ from storelens.errors import StoreLensError
 from storelens.events import StatusEvent
 from storelens.members import Consent, MemberInfo, member_hash
 
-meta = MetaData()
+chain_tables = MetaData()
 chain_members = Table(
     "chain_members",
-    meta,
+    chain_tables,
     Column("member_id", String(128), primary_key=True),
     Column("version", Integer, nullable=False),
     Column("scope", String(8), nullable=False),
@@ -57,7 +58,7 @@ chain_members = Table(
 )
 deliveries = Table(
     "chain_deliveries",
-    meta,
+    chain_tables,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("member_id", String(128), nullable=False, index=True),
     Column("store_id", String(64), nullable=False),
@@ -74,7 +75,7 @@ deliveries = Table(
 )
 erasures = Table(
     "chain_erasures",
-    meta,
+    chain_tables,
     Column("erasure_id", String(40), primary_key=True),
     Column("member_ref", String(64), nullable=False, index=True),
     Column("member_id", String(128), doc="kept only until every box has confirmed"),
@@ -85,7 +86,7 @@ erasures = Table(
 )
 erasure_boxes = Table(
     "chain_erasure_boxes",
-    meta,
+    chain_tables,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("erasure_id", String(40), nullable=False, index=True),
     Column("store_id", String(64), nullable=False),
@@ -116,6 +117,9 @@ def targets(scope: Scope, home_store: str | None, listed: list[str], known: list
     return sorted(set(known))
 
 
+CHAIN = Part("chain", chain_tables, version=1)  # members, deliveries, erasures, boxes
+
+
 class ChainMembers:
     """The chain's member registry and erasure tracker, on head office's database.
 
@@ -125,7 +129,7 @@ class ChainMembers:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        meta.create_all(engine)
+        open_part(engine, CHAIN)
 
     def _next_version(self, conn: Any) -> int:
         top = max(
@@ -461,7 +465,7 @@ class ChainMembers:
 
 boxes = Table(
     "chain_boxes",
-    meta,
+    chain_tables,
     Column("store_id", String(64), primary_key=True),
     Column("camera_id", String(64), primary_key=True),
     Column("state", String(16), nullable=False),

@@ -1,1 +1,1 @@
-"""Models: the manifest, preparation of the offline default set, ONNX wrappers' inputs."""
+"""Models: the manifest, preparation of the offline default set, the dlib converter, ONNX sessions, file checks."""

@@ -1,1 +1,1 @@
-"""Sample videos: the store-entrance generator and its ground truth."""
+"""Sample videos: the store-entrance generator, its ground truth (``truth.json``), the registry photos, a shop."""

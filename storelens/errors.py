@@ -72,12 +72,13 @@ class PayloadError(StoreLensError):
         self.where, self.why = where, why
 
 
-def first_error(exc: ValidationError, skip: int = 0) -> tuple[str, str]:
+def first_error(exc: ValidationError, skip: int = 0, whole: str = "payload") -> tuple[str, str]:
     """(where, what) of a pydantic error's first complaint, for a one-line message.
 
     Args:
         exc: the validation error.
         skip: leading parts of its location to leave out (1 for a tagged union: the tag).
+        whole: the name of the whole input, for a complaint about no field in particular.
     """
     first = exc.errors(include_url=False)[0]
-    return ".".join(str(p) for p in first["loc"][skip:]) or "payload", str(first["msg"])
+    return ".".join(str(p) for p in first["loc"][skip:]) or whole, str(first["msg"])

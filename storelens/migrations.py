@@ -1,4 +1,4 @@
-"""Forward schema migrations, one mechanism for every store (gallery and outbox on SQLite, events on SQLAlchemy).
+"""Forward schema migrations, one mechanism for every store (gallery and outbox on SQLite, the books on SQLAlchemy).
 
 Each store keeps ``schema_version`` in a ``meta`` table and a table of steps ``{v: step to v + 1}``;
 :func:`pending_steps` refuses a store newer than this StoreLens and lists what to run. The SQLite

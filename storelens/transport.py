@@ -1,4 +1,4 @@
-"""The message transport seam: what publishers and the ingest need of a broker connection.
+"""The message transport: the ``Transport`` seam and its MQTT implementation (paho), for every process.
 
 :class:`MqttTransport` (paho-mqtt), below, is the real one, used alike by the edge's publishers, the store API's
 ingest, head office, ``doctor`` and the benchmark; the tests also use an in-memory one

@@ -1,1 +1,1 @@
-"""One router per resource."""
+"""The store API's routers, one per resource."""

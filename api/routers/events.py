@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from storelens.api.auth import Associate, Store
+from storelens.api.auth import Associate, Events
 from storelens.bounds import MAX_SEQ
 
 router = APIRouter(prefix="/events", tags=["events"])
@@ -22,7 +22,7 @@ class EventOut(BaseModel):
 
 @router.get("", response_model=list[EventOut])
 def list_events(
-    store: Store,
+    store: Events,
     who: Associate,
     since_seq: Annotated[int, Query(ge=0, le=MAX_SEQ, description="Only events after this sequence number")] = 0,
     type: Annotated[Literal["vip_arrival", "visitor", "footfall"] | None, Query(description="Only this type")] = None,

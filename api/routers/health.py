@@ -21,4 +21,4 @@ class Health(BaseModel):
 @router.get("/health", response_model=Health)
 def health(svc: Svc) -> Health:
     """The service is up and its database answers; whether it receives the store's events."""
-    return Health(status="ok", events=svc.store.count(), mqtt=svc.mqtt_state())
+    return Health(status="ok", events=svc.books.events.count(), mqtt=svc.mqtt_state())

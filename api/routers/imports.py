@@ -36,7 +36,7 @@ def import_file(
     Value segments and recommendations are recomputed in the background afterwards.
     """
     try:
-        report = svc.store.import_file(kind, file.file, file.filename or "upload")
+        report = svc.books.commerce.import_file(kind, file.file, file.filename or "upload")
     except StoreLensError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     if not report.imported:

@@ -17,6 +17,7 @@ from starlette.websockets import WebSocketState
 from storelens.api.auth import principal_of
 from storelens.api.services import Services
 from storelens.bounds import Seq
+from storelens.errors import first_error
 
 router = APIRouter(tags=["live"])
 HELLO_SECONDS = 10
@@ -53,8 +54,7 @@ async def _hello(ws: WebSocket) -> Hello | None:
     try:
         return Hello.model_validate_json(text)
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        await _refuse(ws, f"hello: {'.'.join(str(p) for p in first['loc']) or 'message'}: {first['msg']}")
+        await _refuse(ws, "hello: " + ": ".join(first_error(exc, whole="message")))
         return None
 
 
@@ -68,7 +68,7 @@ async def live(ws: WebSocket) -> None:
     hello = await _hello(ws)
     if hello is None:
         return
-    who = principal_of(svc.store, hello.token)
+    who = principal_of(svc.books.tokens, hello.token)
     if who is None:
         client = ws.client.host if ws.client else "unknown"
         svc.failed_tokens.failed(client, "unknown token on the live feed")

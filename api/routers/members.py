@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from storelens.api.auth import Admin, Associate, Principal, Svc
 from storelens.bounds import MEMBER_ID
-from storelens.errors import StoreLensError
+from storelens.errors import StoreLensError, first_error
 from storelens.gallery.records import Consent, EnrolmentResult
 
 MemberPath = Annotated[str, Path(min_length=1, max_length=128, pattern=MEMBER_ID, description="The CRM member id")]
@@ -96,7 +96,7 @@ class ErasureReceipt(BaseModel):
 
 
 def _card(svc: Svc, member_id: str, who: Principal, why: str) -> MemberCard:
-    if svc.store.member(member_id) is None and not svc.store.visits(member_id):
+    if svc.books.commerce.member(member_id) is None and not svc.books.events.visits(member_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no member {member_id!r}")
     svc.log_read(member_id, who, "card", why)
     return MemberCard(**svc.card(member_id))
@@ -112,7 +112,7 @@ def lookup(
     """Find a member by phone number or member code (no face needed)."""
     if not phone and not code:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "give phone or code")
-    found = svc.store.find_member(phone=phone, code=code)
+    found = svc.books.commerce.find_member(phone=phone, code=code)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no member with that phone number or code")
     return _card(svc, found["member_id"], who, "lookup")
@@ -127,7 +127,7 @@ def card(member_id: MemberPath, svc: Svc, who: Associate) -> MemberCard:
 @router.put("/{member_id}", response_model=MemberCard)
 def put_member(member_id: MemberPath, body: MemberIn, svc: Svc, who: Admin) -> MemberCard:
     """Create or edit a member's profile."""
-    svc.store.put_member(member_id, body.model_dump())
+    svc.books.commerce.put_member(member_id, body.model_dump())
     return _card(svc, member_id, who, "admin")
 
 
@@ -159,7 +159,7 @@ def consent_record(member_id: MemberPath, svc: Svc, who: Admin) -> ConsentRecord
 @router.get("/{member_id}/photo", response_class=FileResponse, responses={200: {"content": {"image/jpeg": {}}}})
 def photo(member_id: MemberPath, svc: Svc, who: Associate) -> FileResponse:
     """The card photo, only when the member consented to one."""
-    profile = svc.store.member(member_id)
+    profile = svc.books.commerce.member(member_id)
     if not profile or not profile["photo_consent"] or not profile["photo"] or not FilePath(profile["photo"]).is_file():
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no card photo for this member")
     svc.log_read(member_id, who, "photo", "lookup" if who.role == "associate" else "admin")
@@ -215,9 +215,8 @@ def enrol(
             profile=svc.config.privacy_rules().profile,
         )
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"consent {where}: {first['msg']}") from exc
+        where, why = first_error(exc, whole="")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"consent {where}: {why}") from exc
     except StoreLensError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     with tempfile.TemporaryDirectory() as tmp:
@@ -266,4 +265,4 @@ class AccessEntry(BaseModel):
 @router.get("/{member_id}/access-log", response_model=list[AccessEntry])
 def member_access_log(member_id: MemberPath, svc: Svc, who: Admin) -> list[AccessEntry]:
     """Who read this member's data, when and why (after erasure: ask with the erasure receipt's id)."""
-    return [AccessEntry(**row) for row in svc.store.access_log(member_id)]
+    return [AccessEntry(**row) for row in svc.books.access.access_log(member_id)]

@@ -46,8 +46,8 @@ def notifications(
 @router.post("/{event_id}/take", response_model=Taken)
 def take(event_id: Annotated[str, Path(pattern=EVENT_ID)], svc: Svc, who: Associate) -> Taken:
     """Claim an arrival so that two associates do not greet the same VIP; the first claim wins."""
-    if not svc.store.has_event(event_id, "vip_arrival"):
+    if not svc.books.events.has_event(event_id, "vip_arrival"):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no arrival {event_id!r}")
-    by, at = svc.store.take(event_id, who.name)
+    by, at = svc.books.events.take(event_id, who.name)
     svc.hub.publish({"kind": "taken", "event_id": event_id, "taken": {"by": by, "at": at}})
     return Taken(by=by, at=at)

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from storelens.api.auth import Admin, Svc
 from storelens.api.radar import radar_png, store_health
-from storelens.api.reports import FORMATS, Interval, Row, chart_png, footfall_rows, parse_ts
+from storelens.api.reports import FORMATS, Interval, Row, chart_png, export_response, footfall_rows, parse_ts
 from storelens.bounds import IDENT
 from storelens.clock import iso
 
@@ -33,8 +33,8 @@ def _period(svc: Svc, start: str, end: str) -> tuple[datetime, datetime]:
 def _rows(svc: Svc, start: str, end: str, interval: Interval) -> list[Row]:
     zone = svc.config.store.timezone
     a, b = _period(svc, start, end)
-    sales = svc.store.sales(iso(a), iso(b))
-    return footfall_rows(svc.store.footfall(iso(a), iso(b)), interval, zone, sales, svc.config.store.currency)
+    sales = svc.books.commerce.sales(iso(a), iso(b))
+    return footfall_rows(svc.books.events.footfall(iso(a), iso(b)), interval, zone, sales, svc.config.store.currency)
 
 
 @router.get(
@@ -49,12 +49,7 @@ def footfall(
     format: Annotated[str, Query(pattern="^(json|csv|xlsx)$")] = "json",
 ) -> object:
     """Entries, unique visitors and VIP arrivals per camera and interval, as JSON, CSV or XLSX."""
-    rows = _rows(svc, start, end, interval)
-    if format == "json":
-        return rows
-    writer, media = FORMATS[format]
-    name = f"footfall-{start[:10]}-{end[:10]}-{interval}.{format}"
-    return Response(writer(rows), media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return export_response(_rows(svc, start, end, interval), format, f"footfall-{start[:10]}-{end[:10]}-{interval}")
 
 
 @router.get("/footfall/chart.png", response_class=Response, responses={200: {"content": {"image/png": {}}}})
@@ -93,7 +88,7 @@ def health(
     """The store health radar for a period (README: every formula), as JSON or a PNG radar."""
     a, b = _period(svc, start, end)
     store_id = store or svc.config.store.id
-    with svc.store.engine.connect() as conn:
+    with svc.books.engine.connect() as conn:
         result = {"store_id": store_id} | store_health(conn, store_id, a, b, svc.config.store.currency)
     if format == "png":
         return Response(radar_png(result, f"Store health: {store_id}"), media_type="image/png")

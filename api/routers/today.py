@@ -42,14 +42,14 @@ def today(svc: Svc, who: Associate) -> Today:
     """Totals since the store's midnight across its cameras."""
     zone = svc.config.store.timezone
     date, start, end = store_day(zone, utc_now())
-    events = svc.store.footfall(iso(start), iso(end), svc.config.store.id)
+    events = svc.books.events.footfall(iso(start), iso(end), svc.config.store.id)
     hours = _store_rows(footfall_rows(events, "1h", zone))
     # Unique visitors of the day come from the day's own bucket (the daily report's figure): a person seen
     # at 10:00 and at 16:00 is one visitor, which a sum of hourly uniques would count twice.
-    sales = svc.store.sales(iso(start), iso(end), svc.config.store.id)
+    sales = svc.books.commerce.sales(iso(start), iso(end), svc.config.store.id)
     currency = svc.config.store.currency
     day_rows = _store_rows(footfall_rows(events, "1d", zone, sales, currency))
-    arrivals = svc.store.count("vip_arrival", since=iso(start))
+    arrivals = svc.books.events.count("vip_arrival", since=iso(start))
     day = day_rows[0] if day_rows else None
     till = sales.get(svc.config.store.id, [])
     return Today(

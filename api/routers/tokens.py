@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from storelens.api.auth import Admin, Role, Store, new_token
+from storelens.api.auth import Admin, Role, Tokens, new_token
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
 
@@ -26,7 +26,7 @@ class TokenOut(BaseModel):
 
 
 @router.post("", response_model=TokenOut, status_code=201)
-def create_token(body: TokenIn, store: Store, who: Admin) -> TokenOut:
+def create_token(body: TokenIn, store: Tokens, who: Admin) -> TokenOut:
     """Make a device token."""
     token = new_token()
     store.add_token(token, body.name, body.role)

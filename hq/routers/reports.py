@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import BaseModel
 
-from storelens.api.reports import FORMATS, Interval, Row, chart_png
+from storelens.api.reports import FORMATS, Interval, Row, chart_png, export_response
 from storelens.hq.access import Analyst, Hq
 from storelens.hq.chain_reports import Level, RankBy
 
@@ -37,12 +37,9 @@ def footfall(
     format: Annotated[str, Query(pattern="^(json|csv|xlsx)$")] = "json",
 ) -> object:
     """Entries, unique visitors, VIP arrivals, staff excluded, transactions, conversion and sales per bucket."""
-    rows = _rows(hq, start, end, interval, level)
-    if format == "json":
-        return rows
-    writer, media = FORMATS[format]
-    name = f"chain-{level}-{start[:10]}-{end[:10]}-{interval}.{format}"
-    return Response(writer(rows), media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return export_response(
+        _rows(hq, start, end, interval, level), format, f"chain-{level}-{start[:10]}-{end[:10]}-{interval}"
+    )
 
 
 @router.get("/footfall/chart.png", response_class=Response, responses={200: {"content": {"image/png": {}}}})

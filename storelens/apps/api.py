@@ -19,12 +19,12 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from storelens.api.app import create_app
+from storelens.api.books import StoreBooks
 from storelens.api.box_chain_agent import BoxChainAgent
 from storelens.api.ingest import Ingest, ingest_transport
 from storelens.api.insights import InsightsBuilder, InsightsWorker
 from storelens.api.services import Services
 from storelens.api.serving import Served
-from storelens.api.store import EventStore
 from storelens.apps.faces import load_face_models
 from storelens.config import Config
 from storelens.errors import ConfigError
@@ -45,19 +45,19 @@ class RetentionWorker(Periodic):
     line and retried next time: it must not stop the API).
 
     Args:
-        store: the event store.
+        books: the store's books (events and the access log are purged).
         event_days: ``PrivacyRules.event_retention_days``.
         access_log_days: ``PrivacyRules.access_log_days``.
         every: seconds between two purges.
     """
 
-    def __init__(self, store: EventStore, event_days: int, access_log_days: int, every: float) -> None:
+    def __init__(self, books: StoreBooks, event_days: int, access_log_days: int, every: float) -> None:
         super().__init__("retention", every, first_now=True, retry_on=(SQLAlchemyError,))
-        self.store, self.event_days, self.access_log_days = store, event_days, access_log_days
+        self.books, self.event_days, self.access_log_days = books, event_days, access_log_days
 
     def purge(self) -> tuple[int, int]:
         """One purge now; returns (events, access-log entries) deleted."""
-        gone = self.store.purge_events(self.event_days), self.store.purge_access_log(self.access_log_days)
+        gone = self.books.events.purge_events(self.event_days), self.books.access.purge_access_log(self.access_log_days)
         if any(gone):
             log.info("retention: deleted %d event(s) and %d access-log entr(ies) past their period", *gone)
         return gone
@@ -80,10 +80,10 @@ def open_store_gallery(config: Config) -> Gallery:
     return open_gallery(config, load_manifest().recogniser_of(config.models.pack))
 
 
-def build_services(config: Config, store: EventStore) -> Services:
+def build_services(config: Config, books: StoreBooks) -> Services:
     """The API's shared state, with the face models and the gallery loaded on first use."""
     return Services(
-        config, store, face_models=lambda: load_face_models(config), gallery=lambda: open_store_gallery(config)
+        config, books, face_models=lambda: load_face_models(config), gallery=lambda: open_store_gallery(config)
     )
 
 
@@ -99,17 +99,17 @@ class ApiApp:
     def __init__(self, config: Config, title: str | None = None, port: int | None = None) -> None:
         self.config = config
         self.port = port or config.api.port
-        self.services = build_services(config, EventStore(config.api.database_url))
+        self.services = build_services(config, StoreBooks(config.api.database_url))
         transport = ingest_transport(config.mqtt, config.store.id)
-        self.ingest = Ingest(self.services.store, transport, config.store.id, on_new=self.services.push)
+        self.ingest = Ingest(self.services.books.events, transport, config.store.id, on_new=self.services.push)
         self.services.mqtt_subscribed = transport.subscribed
         self.chain = BoxChainAgent(self.services, transport, config.store.id)  # head office's member changes
         rules = config.privacy_rules()
         self.retention = RetentionWorker(
-            self.services.store, rules.event_retention_days, rules.access_log_days, RETENTION_EVERY_SECONDS
+            self.services.books, rules.event_retention_days, rules.access_log_days, RETENTION_EVERY_SECONDS
         )
         self.insights = InsightsWorker(
-            InsightsBuilder(self.services.store.engine, config.store.currency), INSIGHTS_EVERY_SECONDS
+            InsightsBuilder(self.services.books.engine, config.store.currency), INSIGHTS_EVERY_SECONDS
         )
         self.services.after_import = self.insights.poke
         self.app = create_app(self.services, title or f"StoreLens store API ({config.store.id})")

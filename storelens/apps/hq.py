@@ -49,7 +49,8 @@ class HqApp:
 
     def __init__(self, config: HqConfig) -> None:
         self.config = config
-        self.store, self.members = open_database(config.database_url)
+        self.database = open_database(config.database_url)
+        self.store, self.members = self.database.events, self.database.members
         self.transport = MqttTransport(
             config.mqtt, f"storelens-hq-{config.id}"[:64], persistent_session=True, manual_ack=True
         )
@@ -61,7 +62,8 @@ class HqApp:
         self.housekeeping = Housekeeping(self.store, config.partition_by_month, rules.event_retention_days)
         self._stop = threading.Event()
         reports = ChainReports(self.store, {s.id: s for s in config.stores}, config.currency)
-        services = HqServices(config, self.store, self.members, reports, self.transport.subscribed)
+        db = self.database
+        services = HqServices(config, db.events, db.tokens, db.members, reports, self.transport.subscribed)
         self.app = create_hq_app(services)
         self.server: Served | None = None
 
@@ -115,6 +117,6 @@ class HqApp:
                 ("the distributor", self.distributor.stop),
                 ("the ingest", self.ingest.stop),
                 ("housekeeping", self.housekeeping.stop),
-                ("the database", self.store.close),
+                ("the database", self.database.close),
             ]
         )

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from storelens.errors import first_error
+
 
 def _flag_type(annotated: Callable[[], Any], name: str) -> Callable[[str], Any]:
     """An argparse ``type`` parsing a flag's text as pydantic parses ``annotated()`` (one wording everywhere)."""
@@ -27,7 +29,7 @@ def _flag_type(annotated: Callable[[], Any], name: str) -> Callable[[str], Any]:
         try:
             return adapters[0].validate_strings(text)
         except ValidationError as exc:
-            raise argparse.ArgumentTypeError(f"{exc.errors(include_url=False)[0]['msg']} (got {text!r})") from None
+            raise argparse.ArgumentTypeError(f"{first_error(exc)[1]} (got {text!r})") from None
 
     parse.__name__ = name  # argparse names the type in its message
     return parse

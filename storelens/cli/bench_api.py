@@ -45,7 +45,7 @@ def measure_live(arrivals: int = 200, clients: int = 3, rate_hz: float = 20.0) -
         api = ApiApp(config, f"StoreLens demo ({config.store.id})")
         api.start()
         token = new_token()
-        api.services.store.add_token(token, "bench-ipad", "associate")
+        api.services.books.tokens.add_token(token, "bench-ipad", "associate")
         sent: dict[str, float] = {}
         latencies: list[float] = []
         lock = threading.Lock()

@@ -18,9 +18,9 @@ from typing import Any
 
 from storelens.api.app import create_app
 from storelens.api.auth import new_token
+from storelens.api.books import StoreBooks
 from storelens.api.insights import InsightsBuilder
 from storelens.api.services import Services
-from storelens.api.store import EventStore
 from storelens.config import default_config
 from storelens.sample_videos.shop import generate_shop
 
@@ -54,20 +54,20 @@ def measure_commerce(members: int, transactions: int) -> dict[str, Any]:
         shop = generate_shop(work / "shop", "bench-store", members=members, transactions=transactions)
         generated_s = time.perf_counter() - t0
         db = work / "events.sqlite"
-        baseline_store = EventStore(f"sqlite:///{work / 'baseline.sqlite'}")  # the card without commerce data
-        store = EventStore(f"sqlite:///{db}")
+        baseline_store = StoreBooks(f"sqlite:///{work / 'baseline.sqlite'}")  # the card without commerce data
+        store = StoreBooks(f"sqlite:///{db}")
         rates: dict[str, float] = {}
         for kind, path in (("products", shop.products), ("members", shop.members), ("transactions", shop.transactions)):
             t0 = time.perf_counter()
             with path.open("rb") as fh:
-                report = store.import_file(kind, fh, path.name)  # type: ignore[arg-type]
+                report = store.commerce.import_file(kind, fh, path.name)  # type: ignore[arg-type]
             seconds = time.perf_counter() - t0
             if not report.imported:
                 raise RuntimeError(report.summary())
             rates[kind] = report.records / seconds
             if kind == "members":
                 with path.open("rb") as fh:
-                    baseline_store.import_file("members", fh, path.name)
+                    baseline_store.commerce.import_file("members", fh, path.name)
         t0 = time.perf_counter()
         rebuilt = InsightsBuilder(store.engine, "EUR").rebuild()
         rebuild_s = time.perf_counter() - t0
@@ -76,12 +76,12 @@ def measure_commerce(members: int, transactions: int) -> dict[str, Any]:
         timings = {}
         for name, s in (("card", store), ("baseline", baseline_store)):
             token = new_token()
-            s.add_token(token, "bench", "associate")
+            s.tokens.add_token(token, "bench", "associate")
             client = TestClient(create_app(Services(default_config(store_id="bench-store"), s)))
             headers = {"Authorization": f"Bearer {token}"}
             _card_ms(client, headers, ids[:20])  # warm up
             timings[name] = _card_ms(client, headers, ids)
-        with_recs = sum(1 for m in ids[:100] if store.member_value(m, "EUR")["recommendations"])
+        with_recs = sum(1 for m in ids[:100] if store.commerce.member_value(m, "EUR")["recommendations"])
         store.close()
         baseline_store.close()
         size_mb = db.stat().st_size / 1e6

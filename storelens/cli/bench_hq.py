@@ -34,14 +34,16 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import func, select, text
 
+from storelens.api.books import StoreBooks
 from storelens.api.box_chain_agent import BoxChainAgent
+from storelens.api.event_store import EventStore
 from storelens.api.services import Services
-from storelens.api.store import EventStore
 from storelens.apps.hq import HqApp
 from storelens.cli.broker import LocalBroker, LocalPostgres
 from storelens.config import ChainStore, Config, HqConfig
 from storelens.gallery.factory import open_gallery
 from storelens.hq.chain_reports import ChainReports
+from storelens.hq.database import HqDatabase
 from storelens.hq.partitions import partition_by_month
 from storelens.hq.registry import deliveries, erasures
 from storelens.manifest import load_manifest
@@ -150,7 +152,7 @@ def measure_ingest(
     runs = []
     for n, (procs, offered) in enumerate([(1, rate), (2, rate), (4, rate), (1, sustained)]):
         url = pg.database(f"ingest_{n}")
-        EventStore(url).close()
+        HqDatabase(url).close()  # head office's tables made once, before its processes race to
         confs = [
             _hq_toml(work / f"hq-{n}-{i}.toml", f"bench-{n}-{i}", url, broker.url, f"bench{n}") for i in range(procs)
         ]
@@ -300,7 +302,7 @@ def measure_distribution(
             }
         )
         folder.mkdir(parents=True)
-        services = Services(config, EventStore(config.api.database_url), gallery=_opener(config, spec))
+        services = Services(config, StoreBooks(config.api.database_url), gallery=_opener(config, spec))
         transport = MqttTransport(config.mqtt, f"bench-box-{b}", persistent_session=True)
         agent = BoxChainAgent(services, transport, config.store.id)
         transport.start()

@@ -35,14 +35,14 @@ def cmd_serve(args: argparse.Namespace, emit: Any) -> int:
 def cmd_token(args: argparse.Namespace, emit: Any) -> int:
     """Make a device token; it is printed once and stored only as a hash."""
     from storelens.api.auth import new_token
-    from storelens.api.store import EventStore
+    from storelens.api.tokens import TokenStore
     from storelens.config import load_config
 
     config = load_config(Path(args.config))
-    store = EventStore(config.api.database_url)
+    store = TokenStore(config.api.database_url)
     token = new_token()
     store.add_token(token, args.name, args.role)
-    store.close()
+    store.engine.dispose()
     if args.json:
         emit({"name": args.name, "role": args.role, "token": token})
     else:
@@ -57,7 +57,7 @@ def existing_database(url: str, where: str) -> None:
     Raises:
         ConfigError: naming the file and where its name came from.
     """
-    from storelens.api.store import sqlite_file
+    from storelens.api.database import sqlite_file
 
     path = sqlite_file(url)
     if path is not None and not path.is_file():
@@ -85,8 +85,8 @@ def period(start: str, end: str, zone: str) -> tuple[datetime, datetime]:
 
 def cmd_report(args: argparse.Namespace, emit: Any) -> int:
     """Footfall export per store and camera (without --config: the default database, every store in it)."""
+    from storelens.api.books import StoreBooks
     from storelens.api.reports import FORMATS, chart_png, footfall_rows
-    from storelens.api.store import EventStore
     from storelens.clock import iso
     from storelens.config import CONFIG_DIR, ApiConfig, load_config
     from storelens.manifest import storelens_home
@@ -101,12 +101,12 @@ def cmd_report(args: argparse.Namespace, emit: Any) -> int:
         else ApiConfig.model_validate({}, context={CONFIG_DIR: storelens_home()}).database_url
     )
     existing_database(url, "the default in $STORELENS_HOME" if config is None else f"api.database_url in {args.config}")
-    store = EventStore(url)
+    books = StoreBooks(url)
     only = config.store.id if config else None
-    sales = store.sales(iso(start), iso(end), only)
+    sales = books.commerce.sales(iso(start), iso(end), only)
     currency = config.store.currency if config else "EUR"
-    rows = footfall_rows(store.footfall(iso(start), iso(end), only), args.interval, zone, sales, currency)
-    store.close()
+    rows = footfall_rows(books.events.footfall(iso(start), iso(end), only), args.interval, zone, sales, currency)
+    books.close()
     data = FORMATS[args.format][0](rows)
     if args.out:
         Path(args.out).write_bytes(data)

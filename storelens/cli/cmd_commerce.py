@@ -21,14 +21,14 @@ if TYPE_CHECKING:
 
 def cmd_import(args: argparse.Namespace, kind: Kind, emit: Any) -> int:
     """Import one file, all or nothing; then recompute value segments and recommendations."""
+    from storelens.api.commerce_store import CommerceStore
     from storelens.api.imports import file_format
     from storelens.api.insights import InsightsBuilder
-    from storelens.api.store import EventStore
     from storelens.config import load_config
 
     config = load_config(Path(args.config))
     file_format(args.file.name)  # a file of the wrong kind is refused before any database is opened
-    store = EventStore(config.api.database_url)
+    store = CommerceStore(config.api.database_url)
     try:
         with args.file.open("rb") as fh, Progress(f"importing {args.file.name}") as progress:
             report = store.import_file(kind, counted(fh, progress), args.file.name)
@@ -48,21 +48,21 @@ def cmd_import(args: argparse.Namespace, kind: Kind, emit: Any) -> int:
             if not args.json:
                 print(f"value segments and recommendations recomputed for {members} member(s)")
     finally:
-        store.close()
+        store.engine.dispose()
     return 0
 
 
 def cmd_health(args: argparse.Namespace, emit: Any) -> int:
     """The store health radar for a period: JSON on stdout, and a PNG with --chart."""
+    from storelens.api.books import StoreBooks
     from storelens.api.radar import radar_png, store_health
-    from storelens.api.store import EventStore
     from storelens.config import load_config
 
     config = load_config(Path(args.config))
     start, end = period(args.start, args.end, config.store.timezone)
     store_id = args.store or config.store.id
     existing_database(config.api.database_url, f"api.database_url in {args.config}")
-    store = EventStore(config.api.database_url)
+    store = StoreBooks(config.api.database_url)
     try:
         with store.engine.connect() as conn:
             result = store_health(conn, store_id, start, end, config.store.currency)

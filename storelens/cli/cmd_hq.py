@@ -21,7 +21,7 @@ from storelens.cli.progress import Progress
 from storelens.errors import ConfigError, StoreLensError
 
 if TYPE_CHECKING:
-    from storelens.api.store import EventStore
+    from storelens.hq.database import HqDatabase
     from storelens.hq.registry import ChainMembers
 
 QUEUE_MESSAGES = 200_000  # a day offline for a busy store: footfall, visitors and arrivals of 4 cameras
@@ -192,8 +192,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Footfall (and conversion) of every store, and the chain's total per interval."""
+    from storelens.api.event_store import EventStore
     from storelens.api.reports import FORMATS, footfall_rows
-    from storelens.api.store import EventStore
     from storelens.clock import iso
     from storelens.config import load_hq_config
 
@@ -201,9 +201,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     start, end = period(args.start, args.end, args.timezone)
     existing_database(config.database_url, f"database_url in {args.config}")
     store = EventStore(config.database_url)
-    try:
-        sales = store.sales(iso(start), iso(end))
-        rows = footfall_rows(store.footfall(iso(start), iso(end)), args.interval, args.timezone, sales, config.currency)
+    try:  # no sales: transactions stay in each box's books
+        rows = footfall_rows(store.footfall(iso(start), iso(end)), args.interval, args.timezone, {}, config.currency)
     finally:
         store.close()
     rows = [
@@ -219,16 +218,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _registry(config_path: str, create: bool = False) -> tuple[Any, EventStore, ChainMembers]:
-    from storelens.api.store import EventStore
+def _registry(config_path: str, create: bool = False) -> tuple[Any, HqDatabase, ChainMembers]:
     from storelens.config import load_hq_config
-    from storelens.hq.registry import ChainMembers
+    from storelens.hq.database import HqDatabase
 
     config = load_hq_config(Path(config_path))
     if not create:
         existing_database(config.database_url, f"database_url in {config_path}")
-    store = EventStore(config.database_url)
-    return config, store, ChainMembers(store.engine)
+    db = HqDatabase(config.database_url)
+    return config, db, db.members
 
 
 def _out(args: argparse.Namespace, rows: list[dict[str, Any]], text: Any) -> None:
@@ -244,12 +242,12 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     """Enrol a member at head office; ``hq serve`` sends them to every box their consent covers."""
     import numpy as np
 
-    from storelens.api.store import EventStore
     from storelens.apps.faces import load_face_models
     from storelens.config import load_hq_config
     from storelens.gallery.enrol import Enroller
     from storelens.gallery.records import check_consent
-    from storelens.hq.registry import ChainMembers, seen_stores
+    from storelens.hq.database import HqDatabase
+    from storelens.hq.registry import seen_stores
     from storelens.manifest import load_manifest
     from storelens.members import Consent, MemberInfo
 
@@ -276,9 +274,9 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     photos = [Path(p) for p in args.photos]
     with Progress(f"checking {len(photos)} photo(s)") as progress:
         vectors = Enroller(load_face_models(config), config.enrolment, rules).vectors(photos, progress)
-    store = EventStore(config.database_url)
+    store = HqDatabase(config.database_url)
     try:
-        registry = ChainMembers(store.engine)
+        registry = store.members
         known = sorted({s.id for s in config.stores} | set(seen_stores(store.engine)))
         version, targets = registry.enrol(
             member,
@@ -304,7 +302,7 @@ def cmd_erase(args: argparse.Namespace) -> int:
     _, store, registry = _registry(args.config)
     try:
         done = registry.erase(args.member_id, args.reason)
-        traces = store.erase_member(args.member_id, done[0] if done else None)
+        traces = store.events.erase_member(args.member_id)
     finally:
         store.close()
     if done is None and not any(traces.values()):
@@ -371,7 +369,7 @@ def cmd_token(args: argparse.Namespace) -> int:
     _, store, _ = _registry(args.config, create=True)
     token = new_token()
     try:
-        store.add_token(token, args.name, args.role)
+        store.tokens.add_token(token, args.name, args.role)
     finally:
         store.close()
     print(token)

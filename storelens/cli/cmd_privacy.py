@@ -20,17 +20,17 @@ from storelens.errors import ConfigError, GalleryError
 
 def cmd_access_log(args: argparse.Namespace, emit: Any) -> int:
     """Every recorded read of a member (or, after erasure, of the erasure receipt id given as --member-id)."""
-    from storelens.api.store import EventStore
+    from storelens.api.access_log import AccessLog
     from storelens.config import load_config
 
     config = load_config(Path(args.config))
     existing_database(config.api.database_url, f"api.database_url in {args.config}")
-    store = EventStore(config.api.database_url)
+    store = AccessLog(config.api.database_url)
     try:
         rows = store.access_log(args.member_id)
         store.log_access(args.member_id, f"cli:{getpass.getuser()}", "admin", "access-log", "admin")
     finally:
-        store.close()
+        store.engine.dispose()
     for row in rows:
         if args.json:
             emit({"member": args.member_id} | row)
@@ -44,13 +44,13 @@ def cmd_access_log(args: argparse.Namespace, emit: Any) -> int:
 def cmd_export(args: argparse.Namespace, emit: Any) -> int:
     """A member's subject access request: everything held on them, as one JSON document (never a vector)."""
     from storelens.api.auth import Principal
-    from storelens.api.store import EventStore
+    from storelens.api.books import StoreBooks
     from storelens.apps.api import build_services
     from storelens.config import load_config
 
     config = load_config(Path(args.config))
     existing_database(config.api.database_url, f"api.database_url in {args.config}")
-    services = build_services(config, EventStore(config.api.database_url))
+    services = build_services(config, StoreBooks(config.api.database_url))
     try:
         export = services.subject_access(args.member_id, Principal(f"cli:{getpass.getuser()}", "admin"))
     finally:

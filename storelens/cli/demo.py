@@ -183,7 +183,7 @@ def run_demo(args: argparse.Namespace) -> int:
         shop = import_shop(api, folder, config, names, say)
         tokens = {role: new_token() for role in ("associate", "admin")}
         for role, token in tokens.items():
-            api.services.store.add_token(token, f"demo-{role}", role)
+            api.services.books.tokens.add_token(token, f"demo-{role}", role)
         write_tokens(folder, tokens)
         url = f"http://127.0.0.1:{config.api.port}/"
         print(f"StoreLens demo: store {config.store.id}, camera {truth['camera']['id']}, video {video.name}")
@@ -242,9 +242,9 @@ def import_shop(api: ApiApp, folder: Path, config: Config, names: dict[str, str]
     ]
     for kind, path in files:
         with path.open("rb") as fh:
-            say(api.services.store.import_file(kind, fh, path.name).summary())
+            say(api.services.books.commerce.import_file(kind, fh, path.name).summary())
     for member_id, card in CARDS.items():
-        api.services.store.put_member(member_id, card)
+        api.services.books.commerce.put_member(member_id, card)
     api.insights.poke()
     api.insights.rebuilt.wait(60)
     return shop.recent

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from storelens.api.app import create_app
 from storelens.api.auth import new_token
-from storelens.api.store import EventStore
+from storelens.api.books import StoreBooks
 from storelens.apps.api import build_services
 from storelens.config import Config
 from storelens.events import ArrivalEvent
@@ -27,10 +27,10 @@ def api(tmp_path: Path, prepared_models_dir: Path):
             "api": {"database_url": f"sqlite:///{tmp_path / 'events.sqlite'}", "photos_dir": str(tmp_path / "p")},
             "gallery": {"dir": str(tmp_path / "g")}}  # fmt: skip
     config_file = write_toml(tmp_path / "store.toml", data)
-    services = build_services(Config.model_validate(data), EventStore(data["api"]["database_url"]))
+    services = build_services(Config.model_validate(data), StoreBooks(data["api"]["database_url"]))
     admin, ipad = new_token(), new_token()
-    services.store.add_token(admin, "head-office", "admin")
-    services.store.add_token(ipad, "ipad-counter-1", "associate")
+    services.books.tokens.add_token(admin, "head-office", "admin")
+    services.books.tokens.add_token(ipad, "ipad-counter-1", "associate")
     with TestClient(create_app(services)) as client:
         client.config_file = config_file  # type: ignore[attr-defined]
         client.admin = {"Authorization": f"Bearer {admin}"}  # type: ignore[attr-defined]
@@ -51,7 +51,7 @@ def test_every_read_is_recorded_with_who_what_and_why(api) -> None:
     api.get("/api/v1/members/M-1042", headers=api.ipad)
     api.get("/api/v1/members/lookup?code=GOLD-1042", headers=api.ipad)
     arrival = ArrivalEvent(store_id="paris-01", camera_id="entrance", member_id="M-1042", similarity=0.9, track_id=1)
-    api.services.store.add(arrival.model_dump())
+    api.services.books.events.add(arrival.model_dump())
     api.get("/api/v1/notifications", headers=api.ipad)  # the iPad's feed shows the card
     with api.websocket_connect("/api/v1/live") as ws:  # and so does the live feed's replay
         ws.send_json({"token": api.ipad_token, "since_seq": 0})
@@ -90,7 +90,7 @@ def test_subject_access_export_holds_everything_and_no_vector(api, photos) -> No
         assert api.post("/api/v1/members/M-1042/enrol", files=files, data={"consent": "CF-7"},
                         headers=api.admin).status_code == 200  # fmt: skip
     arrival = ArrivalEvent(store_id="paris-01", camera_id="entrance", member_id="M-1042", similarity=0.9, track_id=1)
-    api.services.store.add(arrival.model_dump())
+    api.services.books.events.add(arrival.model_dump())
     api.get("/api/v1/members/M-1042", headers=api.ipad)
     export = api.get("/api/v1/members/M-1042/export", headers=api.admin).json()
     assert export["profile"]["name"] == "Ada Lovelace" and export["profile"]["member_code"] == "GOLD-1042"

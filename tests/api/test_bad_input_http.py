@@ -16,7 +16,7 @@ from websockets.sync.client import connect
 
 from storelens.api.app import create_app
 from storelens.api.auth import new_token
-from storelens.api.store import EventStore
+from storelens.api.books import StoreBooks
 from storelens.apps.api import build_services
 from storelens.config import Config
 from tests.helpers.api_server import serving
@@ -31,10 +31,10 @@ def api(tmp_path_factory, prepared_models_dir):
         "models": {"dir": str(prepared_models_dir)}, "gallery": {"dir": str(tmp / "gallery")},
         "api": {"photos_dir": str(tmp / "photos"), "max_upload_bytes": 1024 * 1024},
     })  # fmt: skip
-    services = build_services(config, EventStore(f"sqlite:///{tmp / 'events.sqlite'}"))
+    services = build_services(config, StoreBooks(f"sqlite:///{tmp / 'events.sqlite'}"))
     admin, associate = new_token(), new_token()
-    services.store.add_token(admin, "hq", "admin")
-    services.store.add_token(associate, "ipad-1", "associate")
+    services.books.tokens.add_token(admin, "hq", "admin")
+    services.books.tokens.add_token(associate, "ipad-1", "associate")
     with serving(create_app(services)) as url:
         yield {"url": url, "services": services, "admin": admin, "associate": associate}
     services.close()

@@ -59,7 +59,7 @@ def shop(store, tmp_path) -> Iterator[Services]:
 
     for kind, text, name in (("products", PRODUCTS, "p.csv"), ("members", MEMBERS, "m.csv"),
                              ("transactions", HISTORY, "t.jsonl")):  # fmt: skip
-        assert store.import_file(kind, io.BytesIO(text.encode()), name).imported
+        assert store.commerce.import_file(kind, io.BytesIO(text.encode()), name).imported
     InsightsBuilder(store.engine, "EUR").rebuild()
     config = default_config()
     spec = load_manifest().recogniser_of(config.models.pack)
@@ -117,8 +117,8 @@ def test_erasure_unlinks_purchases_and_the_export_holds_them(shop: Services) -> 
     export = shop.subject_access("M-ADA", who)
     assert export is not None and [p["transaction_id"] for p in export["purchases"]] == ["T5", "T4"]
     assert export["purchases"][0]["lines"][0]["sku"] == "BELT-A" and export["value"]["recommendations"]
-    removed = shop.store.erase_member("M-ADA")
+    removed = shop.books.erase_member("M-ADA")
     assert (removed["purchases_unlinked"], removed["insights"], removed["profile"]) == (2, 1, 1)
-    assert shop.store.purchases("M-ADA") == []
-    sales = shop.store.sales("2000-01-01T00:00:00.000Z", "2100-01-01T00:00:00.000Z")["demo-store"]
+    assert shop.books.commerce.purchases("M-ADA") == []
+    sales = shop.books.commerce.sales("2000-01-01T00:00:00.000Z", "2100-01-01T00:00:00.000Z")["demo-store"]
     assert len(sales) == 6  # the sales stay in the books, without the member

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
+from storelens.api.books import StoreBooks
 from storelens.api.box_chain_agent import BoxChainAgent
+from storelens.api.event_store import EventStore
 from storelens.api.services import Services
-from storelens.api.store import EventStore
 from storelens.chain import BoxReceipt, MemberChange, command_topic, encode_vectors, receipt_topic
 from storelens.config import Config
 from storelens.events import ArrivalEvent
@@ -45,7 +46,7 @@ class Box:
     def __init__(self, tmp: Path, broker: MemoryBroker, store_id: str, profile: str = "custom") -> None:
         (tmp / store_id).mkdir(parents=True, exist_ok=True)
         config = box_config(tmp, store_id, profile)
-        self.store = EventStore(config.api.database_url)
+        self.store = StoreBooks(config.api.database_url)
         self.services = Services(config, self.store, gallery=lambda: open_gallery(config, SPEC))
         self.transport = MemoryTransport(broker, f"api-{store_id}", persistent_session=True)
         self.agent = BoxChainAgent(self.services, self.transport, store_id)
@@ -154,16 +155,16 @@ def test_a_hostile_message_changes_nothing_and_gets_no_receipt(box: Box, payload
 
 def test_an_erasure_from_head_office_also_clears_the_event_store(box: Box) -> None:
     box.agent.apply(change(1))
-    box.store.add(
+    box.store.events.add(
         ArrivalEvent(store_id="store-a", camera_id="door", member_id="M-1", similarity=0.9, track_id=3).model_dump()
     )
-    box.store.put_member("M-1", {"name": "Ada"})
+    box.store.commerce.put_member("M-1", {"name": "Ada"})
     receipt = box.agent.apply(change(2, "erase"))
     assert receipt.outcome == "applied" and receipt.held_vectors == 0
     assert (
         receipt.removed["vectors"] == 2 and receipt.removed["arrival_events"] == 1 and receipt.removed["profile"] == 1
     )
-    assert box.store.member("M-1") is None and box.store.count("vip_arrival") == 0
+    assert box.store.commerce.member("M-1") is None and box.store.events.count("vip_arrival") == 0
 
 
 def test_head_office_follows_the_receipts_until_every_box_confirmed(tmp_path: Path) -> None:

@@ -13,13 +13,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from storelens.api.auth import new_token
-from storelens.api.store import EventStore
+from storelens.api.books import StoreBooks
 from storelens.clock import iso, utc_now
 from storelens.config import HqConfig
 from storelens.events import ArrivalEvent, FootfallEvent, StatusEvent
 from storelens.hq.access import HqServices
 from storelens.hq.chain_reports import ChainReports
-from storelens.hq.registry import ChainMembers, meta, record_status
+from storelens.hq.registry import ChainMembers, chain_tables, record_status
 from storelens.hq.web import create_hq_app
 
 DAY = (utc_now() - timedelta(days=2)).date()
@@ -43,27 +43,27 @@ def at(hm: tuple[int, int]) -> datetime:
 
 
 @pytest.fixture
-def client(store: EventStore):
+def client(store: StoreBooks):
     if store.engine.dialect.name == "postgresql":
-        meta.create_all(store.engine)
+        chain_tables.create_all(store.engine)
         with store.engine.begin() as conn:
-            conn.execute(text(f"TRUNCATE {', '.join(t.name for t in meta.sorted_tables)} RESTART IDENTITY"))
+            conn.execute(text(f"TRUNCATE {', '.join(t.name for t in chain_tables.sorted_tables)} RESTART IDENTITY"))
     for store_id, hm, entries in FOOTFALL:
         start = at(hm)
-        store.add(FootfallEvent(store_id=store_id, camera_id="door", interval_start=iso(start),
+        store.events.add(FootfallEvent(store_id=store_id, camera_id="door", interval_start=iso(start),
                                 interval_end=iso(start + timedelta(minutes=15)), entries=entries,
                                 unique_visitors=0, vip_arrivals=0).model_dump())  # fmt: skip
     for member in ("M-1", "M-1", "M-2"):
-        store.add(ArrivalEvent(store_id="ny", camera_id="door", member_id=member, similarity=0.8, track_id=1,
+        store.events.add(ArrivalEvent(store_id="ny", camera_id="door", member_id=member, similarity=0.8, track_id=1,
                                ts=iso(at((15, 0)))).model_dump())  # fmt: skip
     config = HqConfig.model_validate({"stores": STORES})
     members = ChainMembers(store.engine)
     record_status(store.engine, StatusEvent(store_id="ny", camera_id="door", state="online", fps=12.5))
-    reports = ChainReports(store, {s.id: s for s in config.stores}, "EUR")
+    reports = ChainReports(store.events, {s.id: s for s in config.stores}, "EUR")
     tokens = {role: new_token() for role in ("analyst", "admin")}
     for role, token in tokens.items():
-        store.add_token(token, f"{role}-1", role)
-    app = create_hq_app(HqServices(config, store, members, reports, threading.Event()))
+        store.tokens.add_token(token, f"{role}-1", role)
+    app = create_hq_app(HqServices(config, store.events, store.tokens, members, reports, threading.Event()))
     with TestClient(app) as c:
         c.tokens = tokens  # type: ignore[attr-defined]
         yield c

@@ -30,19 +30,19 @@ def receipts(store, rows: list[tuple[str, datetime, str, str, str | None]], stor
                                "currency": cur, "member_id": member,
                                "lines": [{"sku": "X", "category": "tops", "quantity": 1, "price": "1.00"}]}) + "\n"
                    for txn, when, amount, cur, member in rows)  # fmt: skip
-    assert store.import_file("transactions", io.BytesIO(text.encode()), "t.jsonl").imported
+    assert store.commerce.import_file("transactions", io.BytesIO(text.encode()), "t.jsonl").imported
 
 
 def test_conversion_is_transactions_over_entries(store) -> None:
     for minute, entries in ((0, 10), (15, 5), (60, 4)):
-        store.add(footfall("s1", DAY + timedelta(hours=10, minutes=minute), entries))
+        store.events.add(footfall("s1", DAY + timedelta(hours=10, minutes=minute), entries))
     at = DAY + timedelta(hours=10, minutes=20)
     receipts(store, [("T1", at, "100.00", "EUR", "M1"), ("T2", at, "50.00", "EUR", "M2"),
                      ("T3", at, "30.00", "EUR", None),
                      ("T4", DAY + timedelta(hours=11, minutes=5), "20.00", "EUR", None),
                      ("T5", DAY + timedelta(hours=11, minutes=10), "999.00", "USD", "M1")])  # fmt: skip
     start, end = iso(DAY), iso(DAY + timedelta(days=1))
-    rows = footfall_rows(store.footfall(start, end), "1h", "UTC", store.sales(start, end), "EUR")
+    rows = footfall_rows(store.events.footfall(start, end), "1h", "UTC", store.commerce.sales(start, end), "EUR")
     got = [(r.entries, r.transactions, r.conversion, r.sales, r.average_basket, r.member_sales_share) for r in rows]
     assert got == [(15, 3, 0.2, 180.0, 60.0, 0.8333), (4, 2, 0.5, 20.0, 20.0, 0.0)]
     table = list(csv.DictReader(io.StringIO(to_csv(rows).decode())))
@@ -51,7 +51,7 @@ def test_conversion_is_transactions_over_entries(store) -> None:
 
 def arrival(store, at: datetime, member: str, taken_after: float | None) -> None:
     ev = ArrivalEvent(store_id="s1", camera_id="door", member_id=member, similarity=0.8, track_id=1, ts=iso(at))
-    store.add(ev.model_dump())
+    store.events.add(ev.model_dump())
     if taken_after is not None:
         with store.engine.begin() as conn:
             conn.execute(insert(acks).values(event_id=ev.event_id, taken_by="ipad",
@@ -60,13 +60,13 @@ def arrival(store, at: datetime, member: str, taken_after: float | None) -> None
 
 def visitor(store, at: datetime, returning: bool, n: int) -> None:
     for i in range(n):
-        store.add(VisitorEvent(store_id="s1", camera_id="door", anon_id=f"anon-{returning}-{i}", track_id=i,
+        store.events.add(VisitorEvent(store_id="s1", camera_id="door", anon_id=f"anon-{returning}-{i}", track_id=i,
                                returning=returning, entered=True, ts=iso(at)).model_dump())  # fmt: skip
 
 
 def test_the_five_scores_match_hand_computed_values(store) -> None:
     noon = DAY + timedelta(hours=12)
-    store.add(footfall("s1", noon, 100))
+    store.events.add(footfall("s1", noon, 100))
     visitor(store, noon, returning=False, n=30)
     visitor(store, noon, returning=True, n=10)
     for i, (member, taken) in enumerate([("M1", 30), ("M1", 60), ("M1", 120), ("M2", None)]):
@@ -74,7 +74,7 @@ def test_the_five_scores_match_hand_computed_values(store) -> None:
     rows = [(f"T{i}", noon, "100.00", "EUR", "M1" if i < 5 else None) for i in range(20)]  # 2000 EUR, 500 by members
     for k in range(1, 5):  # the four days before: 50 entries, 15 new visitors, 8 transactions each
         day = noon - timedelta(days=k)
-        store.add(footfall("s1", day, 50))
+        store.events.add(footfall("s1", day, 50))
         visitor(store, day, returning=False, n=15)
         rows += [(f"B{k}-{i}", day, "10.00", "EUR", None) for i in range(8)]
     receipts(store, rows)
@@ -91,7 +91,7 @@ def test_the_five_scores_match_hand_computed_values(store) -> None:
 
 def test_at_head_office_each_store_is_scored_against_the_chain_median(store) -> None:
     for store_id, entries in (("s1", 100), ("s2", 50), ("s3", 200)):
-        store.add(footfall(store_id, DAY + timedelta(hours=12), entries))
+        store.events.add(footfall(store_id, DAY + timedelta(hours=12), entries))
     with store.engine.connect() as conn:
         result = store_health(conn, "s1", DAY, DAY + timedelta(days=1), "EUR")
     assert result["basis"] == "chain median of 3 stores" and result["reference"]["entries"] == 100
@@ -108,13 +108,13 @@ def test_a_score_without_data_is_none_not_zero(empty) -> None:
 
 
 def test_report_health_cli_writes_json_and_a_radar(tmp_path) -> None:
-    from storelens.api.store import EventStore
+    from storelens.api.books import StoreBooks
     from tests.helpers.cli import run_cli
     from tests.helpers.configs import write_toml
 
     url = f"sqlite:///{tmp_path / 'ev.sqlite'}"
-    s = EventStore(url)
-    s.add(footfall("s1", DAY + timedelta(hours=12), 40))
+    s = StoreBooks(url)
+    s.events.add(footfall("s1", DAY + timedelta(hours=12), 40))
     s.close()
     cfg = write_toml(tmp_path / "c.toml", {"store": {"id": "s1"}, "cameras": [{"id": "door", "source": "0"}],
                                            "api": {"database_url": url}})  # fmt: skip
@@ -133,11 +133,11 @@ def test_the_chart_draws_conversion_when_the_store_sold(store) -> None:
 
     from storelens.api.reports import chart_png
 
-    store.add(footfall("s1", DAY + timedelta(hours=10), 10))
+    store.events.add(footfall("s1", DAY + timedelta(hours=10), 10))
     receipts(store, [("T1", DAY + timedelta(hours=10, minutes=5), "10.00", "EUR", None)])
     start, end = iso(DAY), iso(DAY + timedelta(days=1))
-    rows = footfall_rows(store.footfall(start, end), "1h", "UTC", store.sales(start, end), "EUR")
-    without = footfall_rows(store.footfall(start, end), "1h", "UTC")
+    rows = footfall_rows(store.events.footfall(start, end), "1h", "UTC", store.commerce.sales(start, end), "EUR")
+    without = footfall_rows(store.events.footfall(start, end), "1h", "UTC")
     images = [cv2.imdecode(np.frombuffer(chart_png(r, "t"), np.uint8), cv2.IMREAD_COLOR) for r in (rows, without)]
     gold = [int(((abs(im[:, :, 0].astype(int) - 0x1F) < 40) & (abs(im[:, :, 2].astype(int) - 0xB7) < 40)).sum())
             for im in images]  # fmt: skip

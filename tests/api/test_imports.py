@@ -38,7 +38,7 @@ TXN_JSONL = (
 
 
 def load(store, kind: str, text: str, name: str):
-    return store.import_file(kind, io.BytesIO(text.encode()), name)
+    return store.commerce.import_file(kind, io.BytesIO(text.encode()), name)
 
 
 def snapshot(store) -> dict[str, list[tuple]]:
@@ -114,13 +114,13 @@ def test_a_bad_row_is_named_and_nothing_is_imported(store, kind, name, content, 
 def test_a_file_that_is_unusable_as_a_whole_is_refused(store, name, content, message) -> None:
     data = content.encode("utf-8", "surrogateescape")
     with pytest.raises(ImportRefused, match=message.replace("(", r"\(").replace(")", r"\)")):
-        store.import_file("members", io.BytesIO(data), name)
+        store.commerce.import_file("members", io.BytesIO(data), name)
 
 
 def _peak_kib(store, path: Path) -> float:
     tracemalloc.start()
     with path.open("rb") as fh:
-        report = store.import_file("transactions", fh, path.name)
+        report = store.commerce.import_file("transactions", fh, path.name)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert report.imported
@@ -128,14 +128,14 @@ def _peak_kib(store, path: Path) -> float:
 
 
 def test_memory_does_not_grow_with_the_file(tmp_path: Path) -> None:
-    from storelens.api.store import EventStore
+    from storelens.api.books import StoreBooks
     from storelens.sample_videos.shop import generate_shop
 
     small = generate_shop(tmp_path / "small", "s", members=100, transactions=3_000)
     large = generate_shop(tmp_path / "large", "s", members=100, transactions=15_000, seed=8)
     peaks = []
     for name, shop in (("small", small), ("large", large)):
-        store = EventStore(f"sqlite:///{tmp_path / name}.sqlite")
+        store = StoreBooks(f"sqlite:///{tmp_path / name}.sqlite")
         peaks.append(_peak_kib(store, shop.transactions))
         store.close()
     assert peaks[1] < 1.5 * peaks[0], peaks  # five times the rows, not five times the memory

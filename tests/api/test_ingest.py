@@ -7,8 +7,8 @@ import time
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from storelens.api.event_store import EventStore
 from storelens.api.ingest import Ingest, ingest_transport
-from storelens.api.store import EventStore
 from storelens.config import MqttConfig
 from storelens.events import ArrivalEvent, topic
 

@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from storelens.api.event_store import EventStore
 from storelens.api.ingest import Ingest
-from storelens.api.store import EventStore
 from storelens.clock import iso, utc_now
 from storelens.events import ArrivalEvent, FootfallEvent, VisitorEvent, parse_event, topic
 from tests.helpers.transport import MemoryBroker, MemoryTransport

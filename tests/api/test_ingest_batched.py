@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.exc import OperationalError
 
+from storelens.api.event_store import EventStore
 from storelens.api.ingest import Ingest
-from storelens.api.store import EventStore
 from storelens.events import ArrivalEvent, VisitorEvent, topic
 from storelens.transport import AckedHandler
 

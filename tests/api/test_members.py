@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 
 from storelens.api.app import create_app
 from storelens.api.auth import new_token
-from storelens.api.store import EventStore
+from storelens.api.books import StoreBooks
 from storelens.apps.api import build_services
 from storelens.config import Config
 from storelens.events import ArrivalEvent
@@ -25,11 +25,11 @@ def api(tmp_path, prepared_models_dir):
             "enrolment": {"purpose": "loyalty-vip", "notice_version": "3"},  # the upload form's defaults
         }
     )
-    store = EventStore(f"sqlite:///{tmp_path / 'events.sqlite'}")
+    store = StoreBooks(f"sqlite:///{tmp_path / 'events.sqlite'}")
     services = build_services(config, store)  # as the API process wires it
     admin, associate = new_token(), new_token()
-    store.add_token(admin, "hq", "admin")
-    store.add_token(associate, "ipad-1", "associate")
+    store.tokens.add_token(admin, "hq", "admin")
+    store.tokens.add_token(associate, "ipad-1", "associate")
     with TestClient(create_app(services)) as client:
         yield from _prepared(client, admin, associate, services)
     services.close()
@@ -94,8 +94,8 @@ def test_enrol_by_upload_then_erase_every_trace(api, photos) -> None:
     )
     assert no_consent.status_code == 422 and "consent" in no_consent.json()["detail"]
     # an arrival, then erasure removes vectors, photo, profile and visit history
-    store = api.services.store
-    store.add(
+    store = api.services.books
+    store.events.add(
         ArrivalEvent(
             store_id="paris-01", camera_id="entrance", member_id="M-1042", similarity=0.96, track_id=1
         ).model_dump()
@@ -106,15 +106,15 @@ def test_enrol_by_upload_then_erase_every_trace(api, photos) -> None:
     assert removed["vectors"] == 2 and removed["profile"] == 1 and removed["arrival_events"] == 1
     assert removed["card_photo"] == 1 and not list((api.services.photos_dir).glob("*"))
     assert api.get("/api/v1/members/M-1042", headers=api.associate).status_code == 404
-    assert store.count("vip_arrival") == 0 and [m.member_id for m in api.services.gallery().members()] == []
+    assert store.events.count("vip_arrival") == 0 and [m.member_id for m in api.services.gallery().members()] == []
     assert api.delete("/api/v1/members/M-1042", headers=api.admin).status_code == 404
     assert api.get("/api/v1/members/M-1042/consent", headers=api.admin).status_code == 404
 
 
 def test_take_is_first_come(api) -> None:
-    store = api.services.store
+    store = api.services.books
     ev = ArrivalEvent(store_id="paris-01", camera_id="entrance", member_id="M-9", similarity=0.95, track_id=3)
-    store.add(ev.model_dump())
+    store.events.add(ev.model_dump())
     first = api.post(f"/api/v1/notifications/{ev.event_id}/take", headers=api.associate)
     second = api.post(f"/api/v1/notifications/{ev.event_id}/take", headers=api.admin)
     assert first.json()["by"] == second.json()["by"] == "ipad-1"
@@ -126,9 +126,9 @@ def test_take_is_first_come(api) -> None:
 
 
 def test_live_websocket_replays_then_pushes(api) -> None:
-    store = api.services.store
+    store = api.services.books
     first = ArrivalEvent(store_id="paris-01", camera_id="entrance", member_id="M-1", similarity=0.95, track_id=1)
-    seq = store.add(first.model_dump())
+    seq = store.events.add(first.model_dump())
     token = api.associate["Authorization"].split()[1]
     with api.websocket_connect("/api/v1/live") as ws:
         ws.send_json({"token": token, "since_seq": 0})
@@ -173,8 +173,8 @@ def test_the_ipad_day_starts_at_the_stores_midnight(api, zone) -> None:
         track_id=2,
         ts=iso(start + timedelta(minutes=1)),
     )
-    svc.store.add(late.model_dump())
-    svc.store.add(early.model_dump())
+    svc.books.events.add(late.model_dump())
+    svc.books.events.add(early.model_dump())
     feed = api.get("/api/v1/notifications", headers=api.associate).json()
     assert [n["event"]["event_id"] for n in feed] == [early.event_id]
     token = api.associate["Authorization"].split()[1]

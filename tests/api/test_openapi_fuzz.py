@@ -13,7 +13,7 @@ from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 from storelens.api.app import create_app
 from storelens.api.auth import new_token
-from storelens.api.store import EventStore
+from storelens.api.books import StoreBooks
 from storelens.apps.api import build_services
 from storelens.config import Config
 
@@ -28,8 +28,8 @@ def api_schema(tmp_path_factory, prepared_models_dir):
         "models": {"dir": str(prepared_models_dir)}, "gallery": {"dir": str(tmp / "gallery")},
         "api": {"photos_dir": str(tmp / "photos"), "max_upload_bytes": 2 * 1024 * 1024},
     })  # fmt: skip
-    services = build_services(config, EventStore(f"sqlite:///{tmp / 'events.sqlite'}"))
-    services.store.add_token(ADMIN, "fuzzer", "admin")
+    services = build_services(config, StoreBooks(f"sqlite:///{tmp / 'events.sqlite'}"))
+    services.books.tokens.add_token(ADMIN, "fuzzer", "admin")
     services.failed_tokens.limit = 10**9  # the fuzzer's own token is valid; nothing to rate-limit here
     yield schemathesis.openapi.from_asgi("/openapi.json", create_app(services))
     services.close()

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import create_engine, text
 
-from storelens.api.store import EventStore
+from storelens.api.event_store import EventStore
 from storelens.clock import iso, utc_now
 from storelens.events import ArrivalEvent, FootfallEvent
 from storelens.hq.partitions import drop_months_before, is_partitioned, partition_by_month

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from storelens.api.store import access_log
+from storelens.api.event_store import access_log
 from storelens.apps.api import RetentionWorker
 from storelens.clock import iso, utc_now
 from storelens.config import Config
@@ -34,29 +34,29 @@ def footfall(days_ago: float) -> dict:
 def test_events_older_than_the_rules_allow_are_deleted(store, event_days, ages, kept) -> None:
     member = f"M-{uuid.uuid4().hex[:8]}"
     for age in ages:
-        store.add(arrival(age, member))
-        store.add(footfall(age))
+        store.events.add(arrival(age, member))
+        store.events.add(footfall(age))
     old = arrival(ages[0], member)
-    store.add(old)
-    store.take(old["event_id"], "ipad")  # an associate took it: the acknowledgement goes with the event
+    store.events.add(old)
+    store.events.take(old["event_id"], "ipad")  # an associate took it: the acknowledgement goes with the event
     RetentionWorker(store, event_days, 365, every=3600).purge()
-    remaining = store.footfall(iso(utc_now() - timedelta(days=400)), iso(utc_now() + timedelta(days=1)))
+    remaining = store.events.footfall(iso(utc_now() - timedelta(days=400)), iso(utc_now() + timedelta(days=1)))
     assert len(remaining) == len(kept)
     old_kept = ages[0] in kept
-    assert store.count("vip_arrival", since=iso(utc_now() - timedelta(days=400))) == len(kept) + old_kept
-    assert bool(store.taken([old["event_id"]])) == old_kept
+    assert store.events.count("vip_arrival", since=iso(utc_now() - timedelta(days=400))) == len(kept) + old_kept
+    assert bool(store.events.taken([old["event_id"]])) == old_kept
 
 
 def test_access_log_entries_past_their_period_are_deleted(store) -> None:
     member = f"M-{uuid.uuid4().hex[:8]}"
     for _ in range(3):
-        store.log_access(member, "ipad-1", "associate", "card", "arrival")
+        store.access.log_access(member, "ipad-1", "associate", "card", "arrival")
     with store.engine.begin() as conn:  # two of them were written 100 days ago
-        first_two = [r["at"] for r in store.access_log(member)][:2]
+        first_two = [r["at"] for r in store.access.access_log(member)][:2]
         conn.execute(update(access_log).where(access_log.c.member_ref == member, access_log.c.at.in_(first_two))
                      .values(at=iso(utc_now() - timedelta(days=100))))  # fmt: skip
     deleted = RetentionWorker(store, 365, 90, every=3600).purge()
-    assert deleted[1] >= 2 and len(store.access_log(member)) == 1
+    assert deleted[1] >= 2 and len(store.access.access_log(member)) == 1
 
 
 def test_the_worker_takes_its_periods_from_the_privacy_rules() -> None:

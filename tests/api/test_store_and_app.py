@@ -38,21 +38,21 @@ DAY = [
 
 def test_events_are_stored_once(store) -> None:
     ev = ArrivalEvent(store_id="paris-01", camera_id="entrance", member_id="M1", similarity=0.95, track_id=1)
-    assert store.add(ev.model_dump()) == 1
-    assert store.add(ev.model_dump()) is None  # redelivered: deduplicated by event_id
+    assert store.events.add(ev.model_dump()) == 1
+    assert store.events.add(ev.model_dump()) is None  # redelivered: deduplicated by event_id
     v = VisitorEvent(
         store_id="paris-01", camera_id="entrance", anon_id="anon-1", track_id=2, returning=False, entered=True
     )
-    store.add(v.model_dump())
-    assert store.count() == 2 and store.count("vip_arrival") == 1
-    replay = store.since(store.since()[0].seq)
+    store.events.add(v.model_dump())
+    assert store.events.count() == 2 and store.events.count("vip_arrival") == 1
+    replay = store.events.since(store.events.since()[0].seq)
     assert [e.payload["type"] for e in replay] == ["visitor"]
 
 
 def test_tokens_are_stored_hashed(store) -> None:
     token = new_token()
-    store.add_token(token, "ipad-1", "associate")
-    assert store.token(token) == ("ipad-1", "associate") and store.token("nope") is None
+    store.tokens.add_token(token, "ipad-1", "associate")
+    assert store.tokens.token(token) == ("ipad-1", "associate") and store.tokens.token("nope") is None
     from sqlalchemy import text
 
     with store.engine.connect() as conn:
@@ -63,10 +63,10 @@ def test_tokens_are_stored_hashed(store) -> None:
 @pytest.fixture
 def client(store):
     admin, associate = new_token(), new_token()
-    store.add_token(admin, "hq", "admin")
-    store.add_token(associate, "ipad-1", "associate")
+    store.tokens.add_token(admin, "hq", "admin")
+    store.tokens.add_token(associate, "ipad-1", "associate")
     for ev in DAY:
-        store.add(ev)
+        store.events.add(ev)
     from storelens.config import default_config
 
     c = TestClient(create_app(Services(default_config(), store)))
@@ -126,8 +126,8 @@ def test_tokens_route_and_openapi(client) -> None:
     new = {"Authorization": f"Bearer {made.json()['token']}"}
     assert client.get("/api/v1/events", headers=new).status_code == 200
     assert client.post("/api/v1/tokens", json={"name": "x", "role": "admin"}, headers=new).status_code == 403
-    store = client.app.state.services.store
-    store.add(
+    store = client.app.state.services.books
+    store.events.add(
         ArrivalEvent(
             store_id="paris-01",
             camera_id="entrance",
@@ -137,7 +137,7 @@ def test_tokens_route_and_openapi(client) -> None:
             ts="2020-01-01T10:00:00.000Z",
         ).model_dump()
     )
-    store.add(
+    store.events.add(
         ArrivalEvent(
             store_id="paris-01", camera_id="entrance", member_id="M2", similarity=0.95, track_id=2
         ).model_dump()

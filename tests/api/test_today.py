@@ -35,13 +35,13 @@ def hour_of_today(hour: int, entries: int, tokens: tuple[str, ...]) -> dict:
 )
 def test_unique_visitors_of_the_day_are_not_summed_per_hour(store, hours, unique: int) -> None:
     for hour, entries, tokens in hours:
-        store.add(hour_of_today(hour, entries, tokens))
+        store.events.add(hour_of_today(hour, entries, tokens))
     token = new_token()
-    store.add_token(token, "ipad", "associate")
+    store.tokens.add_token(token, "ipad", "associate")
     client = TestClient(create_app(Services(default_config(), store)))
     today = client.get("/api/v1/today", headers={"Authorization": f"Bearer {token}"}).json()
     _, start, end = store_day("UTC", utc_now())
-    daily = footfall_rows(store.footfall(iso(start), iso(end), "demo-store"), "1d", "UTC")
+    daily = footfall_rows(store.events.footfall(iso(start), iso(end), "demo-store"), "1d", "UTC")
     assert today["unique_visitors"] == unique == daily[0].unique_visitors
     assert today["entries"] == sum(h[1] for h in hours)
 
@@ -72,14 +72,14 @@ def test_unique_visitors_unavailable_are_said_so(store, hours, unique, cells) ->
     from storelens.api.reports import to_csv, to_json, to_xlsx
 
     for hour, entries, available in hours:
-        store.add(counted_hour(hour, entries, available))
+        store.events.add(counted_hour(hour, entries, available))
     token = new_token()
-    store.add_token(token, "ipad", "associate")
+    store.tokens.add_token(token, "ipad", "associate")
     client = TestClient(create_app(Services(default_config(), store)))
     today = client.get("/api/v1/today", headers={"Authorization": f"Bearer {token}"}).json()
     assert today["unique_visitors"] == unique and today["entries"] == sum(h[1] for h in hours)
     _, start, end = store_day("UTC", utc_now())
-    hourly = footfall_rows(store.footfall(iso(start), iso(end), "demo-store"), "1h", "UTC")
+    hourly = footfall_rows(store.events.footfall(iso(start), iso(end), "demo-store"), "1h", "UTC")
     assert [row["unique_visitors"] for row in csv.DictReader(io.StringIO(to_csv(hourly).decode()))] == cells
     sheet = load_workbook(io.BytesIO(to_xlsx(hourly))).active
     assert [str(r[6]) for r in sheet.iter_rows(min_row=2, values_only=True)] == cells

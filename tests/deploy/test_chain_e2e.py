@@ -117,7 +117,7 @@ def test_two_boxes_and_head_office(tmp_path, video, truth, photos, prepared_mode
             out, _ = proc.communicate(timeout=300)
             assert proc.returncode == 0, f"{s}: {out[-2000:]}"
         stored = {s: event_ids(tmp_path / s / "events.sqlite") for s in STORES}
-        assert wait_until(lambda: all(apis[s].services.store.count() == len(stored[s]) > 0 for s in STORES), 30)
+        assert wait_until(lambda: all(apis[s].services.books.events.count() == len(stored[s]) > 0 for s in STORES), 30)
         time.sleep(max(0.0, CUT_SECONDS - (time.monotonic() - cut_at)))
         chain.hq.start()  # the link is back: the store brokers' bridges deliver what they queued
         stored = {s: event_ids(tmp_path / s / "events.sqlite") for s in STORES}
@@ -129,7 +129,7 @@ def test_two_boxes_and_head_office(tmp_path, video, truth, photos, prepared_mode
         assert chain.app.ingest.rejected == 0
 
         arrivals = {
-            s: sorted(e.payload["member_id"] for e in apis[s].services.store.since(0, kind="vip_arrival"))
+            s: sorted(e.payload["member_id"] for e in apis[s].services.books.events.since(0, kind="vip_arrival"))
             for s in STORES
         }
         assert arrivals == {"store-a": sorted([chainwide, home_only]), "store-b": [chainwide]}

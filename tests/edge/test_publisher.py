@@ -12,8 +12,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from storelens.api.event_store import EventStore
 from storelens.api.ingest import Ingest
-from storelens.api.store import EventStore
 from storelens.edge.outbox import Outbox
 from storelens.edge.publisher import CameraPublisher
 from storelens.events import ArrivalEvent, topic

@@ -1,10 +1,13 @@
-"""The package graph, drawn from the code with grimp (import-linter's engine), on the installed layout.
+"""The README's Layout section, drawn from the code: the packages and what each holds, the ground floor, the graph.
 
-``python -m tests.helpers.layers`` prints the graph block of the README's Layout section.
+The packages' rows come from their ``__init__`` docstrings and modules, the ground floor's lines from its modules'
+docstrings, the package graph from grimp (import-linter's engine) on the installed layout.
+``python -m tests.helpers.layers`` prints the whole generated part of the section.
 """
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import subprocess
@@ -97,8 +100,41 @@ def render(graph: dict[str, set[str]]) -> str:
     return "\n".join(lines)
 
 
+def _summary(path: Path) -> str:
+    """The first line of a module's docstring."""
+    doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+    return doc.splitlines()[0] if doc else "(no docstring)"
+
+
+def _installed_names(repo: Path) -> dict[str, str]:
+    """Source folder -> installed package, as setup.py maps them."""
+    tree = ast.parse((repo / "setup.py").read_text())
+    (value,) = [n.value for n in tree.body if isinstance(n, ast.Assign) and ast.unparse(n.targets[0]) == "PACKAGE_DIR"]
+    return {folder: name for name, folder in ast.literal_eval(value).items()}
+
+
+def layout(repo: Path = REPO) -> str:
+    """The packages table and the ground floor's list, from the source tree."""
+    rows = ["| path | installs as | what (its docstring) | modules |", "|---|---|---|---|"]
+    for folder, name in _installed_names(repo).items():
+        packages = [repo / folder, *sorted(p.parent for p in (repo / folder).glob("*/__init__.py"))]
+        for package in packages:
+            rel = package.relative_to(repo)
+            installed = ".".join([name, *rel.parts[1:]])
+            modules = sorted(m.stem for m in package.glob("*.py") if m.stem != "__init__")
+            listed = "the ground floor (below)" if installed == "storelens" else ", ".join(f"`{m}`" for m in modules)
+            rows.append(f"| `{rel}/` | `{installed}` | {_summary(package / '__init__.py')} | {listed} |")
+    ground = ["**Ground floor** (`storelens/`, imports nothing else of the project):", ""]
+    for m in GROUND:
+        module = repo / "storelens" / f"{m}.py"
+        ground.append(f"- `{m}`: {_summary(module if module.is_file() else repo / 'storelens' / m / '__init__.py')}")
+    return "\n".join([*rows, "", *ground])
+
+
 if __name__ == "__main__":
     import tempfile
 
+    print(layout())
+    print()
     with tempfile.TemporaryDirectory() as tmp:
         print(render(package_graph(installed_tree(Path(tmp)))))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from storelens.api.store import EventStore
+from storelens.api.event_store import EventStore
 from storelens.config import default_config
 from storelens.gallery.factory import open_gallery
 from storelens.manifest import load_manifest

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.cli import REPO
-from tests.helpers.layers import cycles, installed_tree, package_graph, render
+from tests.helpers.layers import cycles, installed_tree, layout, package_graph, render
 
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
@@ -87,6 +87,31 @@ def test_the_layers_hold_and_the_readme_graph_is_the_code_s(tmp_path: Path) -> N
     graph = package_graph(tree)
     assert cycles(graph) == []
     assert render(graph) in (REPO / "README.md").read_text(), "README Layout graph is stale: " + render(graph)
+
+
+def test_the_readme_layout_is_drawn_from_the_code() -> None:
+    drawn = layout()
+    assert "`hq/` | `storelens.hq`" in drawn and "`storelens/cli/` | `storelens.cli`" in drawn
+    assert drawn in (REPO / "README.md").read_text(), (
+        "README Layout is stale; python -m tests.helpers.layers:\n" + drawn
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "source"),
+    [
+        ("hq/zz_new.py", '"""A new module."""\n'),  # a module the table does not list
+        ("edge/__init__.py", '"""A package that now says something else."""\n'),  # a package's docstring changed
+        ("storelens/clock.py", '"""A ground-floor module that now says something else."""\n'),
+    ],
+    ids=["new-module", "package-docstring", "ground-floor-docstring"],
+)
+def test_a_change_to_the_code_makes_the_readme_layout_stale(tmp_path: Path, path: str, source: str) -> None:
+    tree = tmp_path / "tree"
+    skip = shutil.ignore_patterns(".venv", ".git", "build", "__pycache__", "cache", "*.onnx", "test-artifacts")
+    shutil.copytree(REPO, tree, ignore=skip, symlinks=True)
+    (tree / path).write_text(source)
+    assert layout(tree) not in (REPO / "README.md").read_text()
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from sqlalchemy import create_engine, text
 
-from storelens.api.store import EventStore
+from storelens.api.books import StoreBooks
+from storelens.api.event_store import EventStore
 from storelens.config import GalleryConfig
 from storelens.edge.outbox import Outbox
 from storelens.errors import DatabaseError, GalleryError, SchemaError
@@ -119,23 +120,54 @@ def test_event_store_v1_upgrades(backend: str, tmp_path: Path, request) -> None:
             {"id": arrival.event_id, "ts": arrival.ts, "payload": arrival.model_dump_json()},
         )
     engine.dispose()
-    store = EventStore(url)
-    assert store.visits("M-7") == [arrival.ts]  # the migration filled member_id in from the stored payload
+    store = StoreBooks(url)
+    assert store.events.visits("M-7") == [arrival.ts]  # the migration filled member_id in from the stored payload
     assert store.erase_member("M-7")["arrival_events"] == 1
     with store.engine.connect() as conn:
-        assert conn.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).scalar_one() == "5"
+        versions = dict(conn.execute(text("SELECT key, value FROM meta")).all())
+    assert versions == {
+        "schema_version": "1",
+        "schema.events": "3",
+        "schema.commerce": "1",
+        "schema.access_log": "1",
+        "schema.tokens": "1",
+    }  # each store its own version; fmt: skip
     store.close()
 
 
-def test_newer_event_store_is_refused_by_the_same_rule(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "statements",
+    [
+        ["UPDATE meta SET value = '9' WHERE key = 'schema.events'"],
+        ["DELETE FROM meta", "INSERT INTO meta VALUES ('schema_version', '9')"],  # one store, before the split
+    ],
+    ids=["events-store", "one-store-database"],
+)
+def test_newer_event_store_is_refused_by_the_same_rule(tmp_path: Path, statements: list[str]) -> None:
     url = f"sqlite:///{tmp_path / 'events.sqlite'}"
     EventStore(url).close()
     engine = create_engine(url)
     with engine.begin() as conn:
-        conn.execute(text("UPDATE meta SET value = '9' WHERE key = 'schema_version'"))
+        for statement in statements:
+            conn.execute(text(statement))
     engine.dispose()
     with pytest.raises(SchemaError, match="schema 9 is newer than this StoreLens"):
         EventStore(url)
+
+
+def test_head_office_creates_only_what_it_uses(tmp_path: Path) -> None:
+    from sqlalchemy import inspect
+
+    from storelens.hq.database import HqDatabase
+
+    db = HqDatabase(f"sqlite:///{tmp_path / 'hq.sqlite'}")
+    tables = set(inspect(db.engine).get_table_names())
+    with db.engine.connect() as conn:
+        versions = dict(conn.execute(text("SELECT key, value FROM meta")).all())
+    db.close()
+    assert tables == {"meta", "events", "acks", "events_quarantine", "tokens", "chain_members", "chain_deliveries",
+                      "chain_erasures", "chain_erasure_boxes", "chain_boxes"}  # fmt: skip
+    assert versions == {"schema.events": "3", "schema.tokens": "1", "schema.chain": "1"}
 
 
 def test_rows_an_older_ingest_stored_invalid_are_quarantined(tmp_path: Path) -> None:
@@ -151,7 +183,7 @@ def test_rows_an_older_ingest_stored_invalid_are_quarantined(tmp_path: Path) -> 
             conn.execute(text("INSERT INTO events (seq, event_id, type, store_id, camera_id, ts, payload, received_at) "
                               "VALUES (:seq, :id, 'vip_arrival', 's', 'c', :ts, :payload, :ts)"),
                          {"seq": seq, "id": f"id-{seq}", "ts": ts, "payload": payload})  # fmt: skip
-        conn.execute(text("UPDATE meta SET value = '2' WHERE key = 'schema_version'"))
+        conn.execute(text("UPDATE meta SET value = '2' WHERE key = 'schema.events'"))
     engine.dispose()
     store = EventStore(url)
     assert [e.seq for e in store.since()] == [1]
@@ -175,23 +207,26 @@ def test_event_store_v4_gains_the_commerce_tables_and_keeps_members(tmp_path: Pa
     import io
 
     url = f"sqlite:///{tmp_path / 'events.sqlite'}"
-    store = EventStore(url)
-    store.put_member("M-1", {"name": "Ada", "notes": "prefers French"})
+    store = StoreBooks(url)
+    store.commerce.put_member("M-1", {"name": "Ada", "notes": "prefers French"})
     store.close()
     db = sqlite3.connect(tmp_path / "events.sqlite")  # make it what schema 4 wrote
     for table in ("products", "transactions", "transaction_lines", "member_insights"):
         db.execute(f"DROP TABLE {table}")
     for column in ("home_store", "crm_hash"):
         db.execute(f"ALTER TABLE members DROP COLUMN {column}")
-    db.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    db.execute("DELETE FROM meta")  # one store of schema 4, before the stores were split
+    db.execute("INSERT INTO meta VALUES ('schema_version', '4')")
     db.commit()
     db.close()
-    store = EventStore(url)
-    member = store.member("M-1")
+    store = StoreBooks(url)
+    member = store.commerce.member("M-1")
     assert member is not None and member["notes"] == "prefers French" and member["home_store"] is None
-    report = store.import_file("members", io.BytesIO(b"member_id,name,home_store\nM-1,Ada L.,paris-01\n"), "m.csv")
+    report = store.commerce.import_file(
+        "members", io.BytesIO(b"member_id,name,home_store\nM-1,Ada L.,paris-01\n"), "m.csv"
+    )
     assert (report.imported, report.changed) == (True, 1)
-    member = store.member("M-1")
+    member = store.commerce.member("M-1")
     assert member is not None and (member["name"], member["notes"], member["home_store"]) == (
         "Ada L.", "prefers French", "paris-01")  # fmt: skip
     store.close()

@@ -87,7 +87,7 @@ def test_health_and_metrics_never_carry_a_secret(tmp_path: Path, face_models, vi
     from prometheus_client import generate_latest
 
     from storelens.api.app import create_app
-    from storelens.api.store import EventStore
+    from storelens.api.books import StoreBooks
     from storelens.apps.api import build_services
     from storelens.apps.edge import EdgeApp
     from storelens.config import Config
@@ -103,7 +103,7 @@ def test_health_and_metrics_never_carry_a_secret(tmp_path: Path, face_models, vi
     shown = json.dumps(edge.health()[1]) + generate_latest(edge.metrics.registry).decode()
     edge.outbox.close()
     edge.gallery.close()
-    services = build_services(config, EventStore(f"sqlite:///{tmp_path / 'e.sqlite'}"))
+    services = build_services(config, StoreBooks(f"sqlite:///{tmp_path / 'e.sqlite'}"))
     shown += TestClient(create_app(services)).get("/api/v1/health").text
     services.close()
     assert "storelens_camera" in shown and '"status":"ok"' in shown  # both were really read

@@ -1,0 +1,104 @@
+"""The commerce store: members' profiles, the catalogue, POS transactions and member insights (imports fill it)."""
+
+from __future__ import annotations
+
+import json
+from typing import IO, Any
+
+from sqlalchemy import insert, inspect, select, text
+
+from storelens.api.commerce import member_purchases, member_value, store_sales, unlink_member
+from storelens.api.database import Part, Store
+from storelens.api.imports import ImportReport, Kind, import_stream
+from storelens.api.schema import commerce_tables, members
+from storelens.clock import iso, utc_now
+
+
+def _crm_columns(conn: Any) -> None:
+    """0 -> 1: the members' CRM columns (one-store schema 4 -> 5; ``create_all`` made the other tables)."""
+    have = {c["name"] for c in inspect(conn).get_columns("members")}  # create_all made a new table whole
+    for column, kind in (("home_store", "VARCHAR(64)"), ("crm_hash", "VARCHAR(64)")):
+        if column not in have:
+            conn.execute(text(f"ALTER TABLE members ADD COLUMN {column} {kind}"))
+
+
+COMMERCE = Part(
+    "commerce",
+    commerce_tables,
+    version=1,
+    steps={0: _crm_columns},
+    legacy=lambda one_store: 1 if one_store >= 5 else 0,  # one-store schema 5 brought commerce
+)
+
+
+class CommerceStore(Store):
+    """Members' profiles and what they bought."""
+
+    PART = COMMERCE
+
+    def put_member(self, member_id: str, fields: dict[str, Any]) -> None:
+        """Create or update a member profile (``sizes`` is a dict, stored as JSON)."""
+        values = dict(fields)
+        if values.get("phone"):
+            values["phone"] = "".join(ch for ch in values["phone"] if ch.isdigit() or ch == "+")
+        if "sizes" in values:
+            values["sizes"] = json.dumps(values["sizes"])
+        if "photo_consent" in values:
+            values["photo_consent"] = int(bool(values["photo_consent"]))
+        values["updated_at"] = iso(utc_now())
+        with self.engine.begin() as conn:
+            exists = conn.execute(select(members.c.member_id).where(members.c.member_id == member_id)).first()
+            if exists:
+                conn.execute(members.update().where(members.c.member_id == member_id).values(**values))
+            else:
+                conn.execute(insert(members).values(member_id=member_id, **values))
+
+    def member(self, member_id: str) -> dict[str, Any] | None:
+        """A member profile, or None when there is none."""
+        return self._one(members.c.member_id == member_id)
+
+    def find_member(self, phone: str | None = None, code: str | None = None) -> dict[str, Any] | None:
+        """A member by phone number or member code (a non-face way to the card)."""
+        if phone:
+            digits = "".join(ch for ch in phone if ch.isdigit() or ch == "+")
+            return self._one(members.c.phone == digits)
+        if code:
+            return self._one(members.c.member_code == code)
+        return None
+
+    def _one(self, where: Any) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(members).where(where)).mappings().first()
+        if row is None:
+            return None
+        out = dict(row)
+        out["sizes"] = json.loads(out["sizes"] or "{}")
+        out["photo_consent"] = bool(out["photo_consent"])
+        return out
+
+    def purchases(self, member_id: str) -> list[dict[str, Any]]:
+        """Every purchase linked to a member, with its lines."""
+        with self.engine.connect() as conn:
+            return member_purchases(conn, member_id)
+
+    def member_value(self, member_id: str, currency: str) -> dict[str, Any]:
+        """The card's purchases, value and recommendations (``storelens.api.commerce.member_value``)."""
+        with self.engine.connect() as conn:
+            return member_value(conn, member_id, currency, utc_now())
+
+    def sales(self, start: str, end: str, store_id: str | None = None) -> dict[str, list[tuple[str, int, str, bool]]]:
+        """Per store (or the one given): its transactions in [start, end) (``commerce.store_sales``)."""
+        with self.engine.connect() as conn:
+            return store_sales(conn, start, end, store_id)
+
+    def import_file(self, kind: Kind, binary: IO[bytes], name: str) -> ImportReport:
+        """Import a CRM, catalogue or POS file, all or nothing (``storelens.api.imports``)."""
+        return import_stream(self.engine, kind, binary, name)
+
+    def erase(self, conn: Any, member_id: str) -> dict[str, int]:
+        """Delete a member's profile, value segment and recommendations, in the caller's transaction.
+
+        Their purchases stay in the books without their id. Returns counts.
+        """
+        n_profile = conn.execute(members.delete().where(members.c.member_id == member_id)).rowcount
+        return {"profile": int(n_profile or 0), **unlink_member(conn, member_id)}

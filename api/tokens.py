@@ -1,0 +1,39 @@
+"""The device tokens: each kept only as its SHA-256, with the device's name and role."""
+
+from __future__ import annotations
+
+import hashlib
+
+from sqlalchemy import insert, select
+
+from storelens.api.database import Part, Store
+from storelens.api.schema import token_tables, tokens
+from storelens.clock import iso, utc_now
+
+TOKENS = Part("tokens", token_tables, version=1, legacy=lambda one_store: 1)
+
+
+def token_hash(token: str) -> str:
+    """How a token is stored: its SHA-256, never the token itself."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class TokenStore(Store):
+    """Device tokens (iPads, managers, head office's analysts and admins)."""
+
+    PART = TOKENS
+
+    def add_token(self, token: str, name: str, role: str) -> None:
+        """Remember a device token (hashed)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(tokens).values(token_hash=token_hash(token), name=name, role=role, created_at=iso(utc_now()))
+            )
+
+    def token(self, token: str) -> tuple[str, str] | None:
+        """(name, role) of a token, or None when unknown."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(tokens.c.name, tokens.c.role).where(tokens.c.token_hash == token_hash(token))
+            ).first()
+        return (str(row[0]), str(row[1])) if row else None
