@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -163,14 +168,36 @@ def test_pipeline_evicts_track_state(video, face_models, members_gallery, truth,
     reader = FileReader("entrance", str(video), 5.0, start=T0)
     peak = 0
     last = T0
+    visits: list[int] = []  # per frame: how many times its walk enters the footfall module from the pipeline
     while (frame := reader.next()) is not None:
-        pipeline.process(frame)
+        with footfall_calls() as calls:
+            pipeline.process(frame)
+        visits.append(len(calls))
         peak = max(peak, len(pipeline.tracks))
         last = frame.ts
     pipeline.finish(last)
     assert 1 <= peak <= 4  # never more live tracks than people in view
     assert pipeline.tracks == {} and pipeline.footfall.open == {}
+    assert len(visits) > 50 and set(visits) == {1}  # one consumer of each frame's track outcomes, once
     gallery.close()
+
+
+@contextlib.contextmanager
+def footfall_calls() -> Iterator[list[str]]:
+    """The calls made from ``edge/pipeline.py`` into ``edge/footfall.py`` while the block runs (their names)."""
+    calls: list[str] = []
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        caller = frame.f_back
+        into = event == "call" and frame.f_code.co_filename.endswith(os.path.join("edge", "footfall.py"))
+        if into and caller is not None and caller.f_code.co_filename.endswith(os.path.join("edge", "pipeline.py")):
+            calls.append(frame.f_code.co_name)
+
+    sys.setprofile(profile)
+    try:
+        yield calls
+    finally:
+        sys.setprofile(None)
 
 
 def test_roi_keeps_faces_inside_the_polygon() -> None:

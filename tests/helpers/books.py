@@ -1,0 +1,22 @@
+"""A store's books for a test, on SQLite or on the PostgreSQL server the tests start (a clean slate each time)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from storelens.api.books import StoreBooks
+from storelens.api.schema import access_tables, commerce_tables, event_tables, token_tables
+
+
+def books_for(request: pytest.FixtureRequest, tmp_path: Path) -> StoreBooks:
+    """The books of the backend ``request.param`` names (``sqlite`` or ``postgresql``)."""
+    if request.param == "sqlite":
+        return StoreBooks(f"sqlite:///{tmp_path / 'events.sqlite'}")
+    books = StoreBooks(request.getfixturevalue("postgres").url)
+    with books.engine.begin() as conn:  # a clean slate per test, sequences too (event seq numbers start at 1)
+        tables = [t for m in (event_tables, commerce_tables, access_tables, token_tables) for t in m.sorted_tables]
+        conn.execute(text(f"TRUNCATE {', '.join(t.name for t in tables)} RESTART IDENTITY CASCADE"))
+    return books
