@@ -36,7 +36,7 @@ $(EXTRAS): $(BASE)
 
 # The package as users get it: a wheel built from the tree, installed over whatever was there (seconds).
 install: $(BASE)
-	rm -rf $(WHEELS)
+	rm -rf $(WHEELS) build/lib build/bdist.*  # setuptools' staging: a module moved away must not ship from it
 	$(PIP) wheel --quiet --no-deps --wheel-dir $(WHEELS) .
 	$(PIP) install --quiet --no-deps --force-reinstall $(WHEELS)/storelens-*.whl
 

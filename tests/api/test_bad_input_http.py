@@ -80,7 +80,7 @@ HTTP_ROWS = [
 @pytest.mark.parametrize(("name", "method", "path", "who", "kwargs", "code", "named"), HTTP_ROWS,
                          ids=[r[0] for r in HTTP_ROWS])  # fmt: skip
 def test_bad_http_input_is_a_4xx_with_one_line(api, caplog, name, method, path, who, kwargs, code, named) -> None:
-    before = (api["services"].store.count(), len(api["services"].gallery()))
+    before = (api["services"].books.events.count(), len(api["services"].gallery()))
     headers = {"Authorization": f"Bearer {api[who]}"} | kwargs.pop("headers", {})
     with caplog.at_level(logging.INFO):
         response = httpx.request(method, api["url"] + path, headers=headers, timeout=60, **kwargs)
@@ -88,7 +88,7 @@ def test_bad_http_input_is_a_4xx_with_one_line(api, caplog, name, method, path, 
     detail = response.json()["detail"]
     assert isinstance(detail, str) and named in detail and "\n" not in detail, detail
     assert not any(r.exc_info for r in caplog.records) and "Traceback" not in caplog.text
-    assert (api["services"].store.count(), len(api["services"].gallery())) == before
+    assert (api["services"].books.events.count(), len(api["services"].gallery())) == before
 
 
 def test_security_headers_and_offline_docs(api) -> None:

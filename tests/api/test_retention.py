@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from storelens.api.event_store import access_log
+from storelens.api.schema import access_log
 from storelens.apps.api import RetentionWorker
 from storelens.clock import iso, utc_now
 from storelens.config import Config

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from storelens.api.event_store import EventStore
+from storelens.api.books import StoreBooks
 from storelens.config import default_config
 from storelens.gallery.factory import open_gallery
 from storelens.manifest import load_manifest
@@ -34,7 +34,7 @@ def place(tmp_path: Path, video: Path) -> Path:
     base = {"store": {"id": "s"}, "cameras": [{"id": "a", "source": str(video)}],
             "api": {"database_url": f"sqlite:///{tmp_path / 'events.sqlite'}"}}  # fmt: skip
     write_toml(tmp_path / "good.toml", base)
-    EventStore(base["api"]["database_url"]).close()  # the box's event database exists (api serve made it)
+    StoreBooks(base["api"]["database_url"]).close()  # the box's database exists (api serve made it, every store)
     write_toml(tmp_path / "log-dir.toml", base | {"logging": {"file": str(tmp_path / "empty")}})
     write_toml(tmp_path / "tls-missing.toml", base | {"mqtt": {"url": "mqtts://127.0.0.1:8883",
                                                                "ca_file": str(tmp_path / "nope.pem")}})  # fmt: skip
