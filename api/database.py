@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from sqlalchemy import Engine, MetaData, create_engine, insert, select
+from sqlalchemy import Engine, MetaData, create_engine, insert, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from storelens.api.schema import meta, meta_tables
@@ -142,6 +142,8 @@ def open_part(engine: Engine, part: Part) -> None:
         SchemaError: the part is newer than this StoreLens, or cannot be upgraded.
     """
     try:
+        if _stored(engine).get(part.key) == str(part.version):
+            return  # current: nothing to create or migrate (a command that opens the books starts fast)
         meta_tables.create_all(engine)
         part.tables.create_all(engine)
         with engine.begin() as conn:
@@ -164,6 +166,14 @@ def open_part(engine: Engine, part: Part) -> None:
             f"{safe_url(engine)}: cannot use the {part.name} tables: {exc.__class__.__name__}: "
             f"{str(exc).splitlines()[0]}"
         ) from exc
+
+
+def _stored(engine: Engine) -> dict[str, str]:
+    """The ``meta`` table's entries; empty where there is none yet."""
+    if not inspect(engine).has_table(meta.name):
+        return {}
+    with engine.connect() as conn:
+        return {str(k): str(v) for k, v in conn.execute(select(meta.c.key, meta.c.value)).all()}
 
 
 def _found(part: Part, values: dict[str, str]) -> int | None:

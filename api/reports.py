@@ -24,13 +24,14 @@ import io
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
-
-from fastapi import Response
 
 from storelens.bounds import EARLIEST_YEAR, LATEST_YEAR
 from storelens.clock import floor_interval, iso
+
+if TYPE_CHECKING:
+    from fastapi import Response
 
 Interval = Literal["15m", "1h", "1d"]
 MINUTES = {"15m": 15, "1h": 60, "1d": 1440}
@@ -297,6 +298,8 @@ FORMATS = {
 
 def export_response(rows: list[Row], format: str, stem: str) -> list[Row] | Response:
     """Rows as JSON (for the route's response model), or a CSV or XLSX download named ``stem.format``."""
+    from fastapi import Response  # only where a route answers: the CLI's reports start without FastAPI
+
     if format == "json":
         return rows
     writer, media = FORMATS[format]
