@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from storelens.api.database import Part, Store
 from storelens.api.schema import access_log, access_tables
+from storelens.api.stores import Part, Store
 from storelens.clock import iso, utc_now
 
 ACCESS_LOG = Part("access_log", access_tables, version=1, legacy=lambda one_store: 1)  # create_all made it

@@ -13,7 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from storelens.api.event_store import EventStore
 from storelens.api.ratelimit import FailedTokens
 from storelens.api.services import Services
-from storelens.api.tokens import TokenStore
+from storelens.api.token_store import TokenStore
 
 Role = Literal["associate", "admin"]
 bearer = HTTPBearer(auto_error=False)

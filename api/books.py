@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from storelens.api.access_log import AccessLog
 from storelens.api.commerce_store import CommerceStore
-from storelens.api.database import Database
 from storelens.api.event_store import EventStore
-from storelens.api.tokens import TokenStore
+from storelens.api.stores import Database
+from storelens.api.token_store import TokenStore
 
 
 class StoreBooks(Database):

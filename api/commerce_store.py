@@ -8,9 +8,9 @@ from typing import IO, Any
 from sqlalchemy import insert, inspect, select, text
 
 from storelens.api.commerce import member_purchases, member_value, store_sales, unlink_member
-from storelens.api.database import Part, Store
 from storelens.api.imports import ImportReport, Kind, import_stream
 from storelens.api.schema import commerce_tables, members
+from storelens.api.stores import Part, Store
 from storelens.clock import iso, utc_now
 
 

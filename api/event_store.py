@@ -23,8 +23,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
-from storelens.api.database import Part, Store
 from storelens.api.schema import acks, event_tables, events, quarantine
+from storelens.api.stores import Part, Store
 from storelens.clock import iso, utc_now
 from storelens.errors import DatabaseError, first_error
 from storelens.events import EVENT_ADAPTER, ArrivalEvent, FootfallEvent, VisitorEvent

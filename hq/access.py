@@ -16,7 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from storelens.api.auth import bearer_of
 from storelens.api.event_store import EventStore
 from storelens.api.ratelimit import FailedTokens
-from storelens.api.tokens import TokenStore
+from storelens.api.token_store import TokenStore
 from storelens.config import HqConfig
 from storelens.hq.chain_reports import ChainReports
 from storelens.hq.registry import ChainMembers

@@ -1,7 +1,7 @@
 """Head office's database: every store's events, the chain's tokens and its member registry; nothing else.
 
 Head office creates only what it uses (events, tokens, the chain tables), each with its own schema version
-(``storelens.api.database``); the stores' commerce and access log stay in each box.
+(``storelens.api.stores``); the stores' commerce and access log stay in each box.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import time
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from storelens.api.database import Database
 from storelens.api.event_store import EventStore
-from storelens.api.tokens import TokenStore
+from storelens.api.stores import Database
+from storelens.api.token_store import TokenStore
 from storelens.errors import DatabaseError
 from storelens.hq.registry import ChainMembers
 

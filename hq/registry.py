@@ -33,8 +33,8 @@ from sqlalchemy import (
     select,
 )
 
-from storelens.api.database import Part, open_part
 from storelens.api.schema import events
+from storelens.api.stores import Part, open_part
 from storelens.chain import BoxReceipt, MemberChange, Scope, encode_vectors
 from storelens.clock import iso, utc_now
 from storelens.errors import StoreLensError

@@ -35,7 +35,7 @@ def cmd_serve(args: argparse.Namespace, emit: Any) -> int:
 def cmd_token(args: argparse.Namespace, emit: Any) -> int:
     """Make a device token; it is printed once and stored only as a hash."""
     from storelens.api.auth import new_token
-    from storelens.api.tokens import TokenStore
+    from storelens.api.token_store import TokenStore
     from storelens.config import load_config
 
     config = load_config(Path(args.config))
@@ -57,7 +57,7 @@ def existing_database(url: str, where: str) -> None:
     Raises:
         ConfigError: naming the file and where its name came from.
     """
-    from storelens.api.database import sqlite_file
+    from storelens.api.stores import sqlite_file
 
     path = sqlite_file(url)
     if path is not None and not path.is_file():

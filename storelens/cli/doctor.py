@@ -124,8 +124,8 @@ def check_bridge(config: Config, wait: float = 2.0) -> Check:
 
 def check_database(config: Config) -> Check:
     """The event database opens."""
-    from storelens.api.database import sqlite_file
     from storelens.api.event_store import EventStore
+    from storelens.api.stores import sqlite_file
 
     url = config.api.database_url
     path = sqlite_file(url)

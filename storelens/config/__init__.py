@@ -3,7 +3,7 @@
 A file holding only ``[store] id`` and one ``[[cameras]]`` table with ``id`` and ``source`` is
 valid; every other setting has a default. Unknown keys are refused (``extra="forbid"``).
 
-Split by concern: ``box`` (a store box's ``storelens.toml``), ``hq`` (head office's ``hq.toml``), ``geometry``
+Split by concern: ``box`` (a store box's ``storelens.toml``), ``head_office`` (``hq.toml``), ``geometry``
 (entry lines and regions of interest) and ``sections`` (what both share, and the loader). Each name is
 imported from here.
 """
@@ -24,7 +24,7 @@ from storelens.config.geometry import (
     Point,
     self_intersects,
 )
-from storelens.config.hq import (
+from storelens.config.head_office import (
     ACCESS_LOG_DAYS,
     ChainStore,
     HqApiConfig,

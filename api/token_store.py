@@ -6,8 +6,8 @@ import hashlib
 
 from sqlalchemy import insert, select
 
-from storelens.api.database import Part, Store
 from storelens.api.schema import token_tables, tokens
+from storelens.api.stores import Part, Store
 from storelens.clock import iso, utc_now
 
 TOKENS = Part("tokens", token_tables, version=1, legacy=lambda one_store: 1)
