@@ -175,8 +175,9 @@ class MqttTransport:
             log.warning("MQTT broker %s:%d refused the connection: %s", self.broker.host, self.broker.port, reason)
             return
         log.info("connected to MQTT broker %s:%d", self.broker.host, self.broker.port)
-        for pattern in dict.fromkeys(p for p, _ in [*self._handlers, *self._acked]):
-            client.subscribe(pattern, qos=1)
+        patterns = list(dict.fromkeys(p for p, _ in [*self._handlers, *self._acked]))
+        if patterns:  # one SUBSCRIBE, so that its one SUBACK means every subscription is in place
+            client.subscribe([(pattern, 1) for pattern in patterns])
         self.connected.set()
         self.on_connect()
 
