@@ -124,27 +124,6 @@ class Ingest:
             return
         self._pending.put((event, ack))  # blocks the network thread when full: back-pressure on the broker
 
-    def _write_batch(self) -> int:
-        """Store what is pending (up to ``batch``) in one transaction, then acknowledge it; returns how many."""
-        taken = drain(self._pending, self.batch)
-        if not taken:
-            return 0
-        while True:
-            try:
-                stored = self.store.add_many([e for e, _ in taken])
-                break
-            except SQLAlchemyError as exc:  # the database is away: keep the batch, unacknowledged, and retry
-                log.error("storing %d event(s) failed, retried: %s", len(taken), exc.__class__.__name__)
-                if self._writer.pause(1.0):
-                    return 0
-        self.duplicates += len(taken) - len(stored)
-        for event, ack in taken:
-            ack()
-            seq = stored.get(event.event_id)
-            if seq is not None and self.on_new:
-                self.on_new(seq, event.model_dump())
-        return len(taken)
-
     def stop(self) -> None:
         """Disconnect; in batch mode, store what was taken first."""
         self._writer.stop()
@@ -163,12 +142,34 @@ class _BatchWriter(Periodic):
 
     def tick(self) -> None:
         """Full batches back to back, until one is not full."""
-        while self.ingest._write_batch() == self.ingest.batch and not self.stopping():
+        while self.write() == self.ingest.batch and not self.stopping():
             pass
 
     def last(self) -> None:
         """What was taken is kept."""
-        self.ingest._write_batch()
+        self.write()
+
+    def write(self) -> int:
+        """Store what is pending (up to ``batch``) in one transaction, then acknowledge it; returns how many."""
+        ingest = self.ingest
+        taken = drain(ingest._pending, ingest.batch)
+        if not taken:
+            return 0
+        while True:
+            try:
+                stored = ingest.store.add_many([e for e, _ in taken])
+                break
+            except SQLAlchemyError as exc:  # the database is away: keep the batch, unacknowledged, and retry
+                log.error("storing %d event(s) failed, retried: %s", len(taken), exc.__class__.__name__)
+                if self.pause(1.0):
+                    return 0
+        ingest.duplicates += len(taken) - len(stored)
+        for event, ack in taken:
+            ack()
+            seq = stored.get(event.event_id)
+            if seq is not None and ingest.on_new:
+                ingest.on_new(seq, event.model_dump())
+        return len(taken)
 
 
 def ingest_transport(config: MqttConfig, store_id: str) -> MqttTransport:

@@ -72,52 +72,24 @@ def safe_url(engine: Engine) -> str:
     return engine.url.render_as_string(hide_password=True)
 
 
-class Store:
-    """One concern's store: its :attr:`PART` on a database of its own (a URL) or shared with others (an engine).
-
-    Raises:
-        DatabaseError: the database cannot be used.
-        SchemaError: the part's schema is newer than this StoreLens.
-    """
-
-    PART: ClassVar[Part]
-
-    def __init__(self, url: str | Engine) -> None:
-        self.engine: Engine = connect(url) if isinstance(url, str) else url
-        try:
-            open_part(self.engine, self.PART)
-        except Exception:
-            if isinstance(url, str):
-                self.engine.dispose()
-            raise
-
-    @property
-    def safe_url(self) -> str:
-        """The URL with any password hidden."""
-        return safe_url(self.engine)
-
-    def close(self) -> None:
-        """Release connections (of the whole database, where it is shared)."""
-        self.engine.dispose()
-
-
 class Database:
-    """Several stores on one database: a subclass opens them in :meth:`open_stores` (all or none).
+    """Stores on one database: a subclass opens them in :meth:`open_stores` (all or none).
 
     Args:
-        url: SQLAlchemy URL.
+        url: SQLAlchemy URL (the database is this object's own), or the engine of a database shared with others.
 
     Raises:
         DatabaseError: the database cannot be used.
         SchemaError: one of its stores is newer than this StoreLens.
     """
 
-    def __init__(self, url: str) -> None:
-        self.engine: Engine = connect(url)
+    def __init__(self, url: str | Engine) -> None:
+        self.engine: Engine = connect(url) if isinstance(url, str) else url
         try:
             self.open_stores()
         except Exception:
-            self.engine.dispose()
+            if isinstance(url, str):
+                self.engine.dispose()
             raise
 
     def open_stores(self) -> None:
@@ -130,8 +102,18 @@ class Database:
         return safe_url(self.engine)
 
     def close(self) -> None:
-        """Release connections."""
+        """Release connections (of the whole database, where it is shared)."""
         self.engine.dispose()
+
+
+class Store(Database):
+    """One concern's store: its :attr:`PART` on a database of its own or shared with others."""
+
+    PART: ClassVar[Part]
+
+    def open_stores(self) -> None:
+        """Create or bring forward this store's part."""
+        open_part(self.engine, self.PART)
 
 
 def open_part(engine: Engine, part: Part) -> None:

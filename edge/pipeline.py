@@ -241,4 +241,4 @@ class CameraPipeline:
 
     def flush(self, now: datetime) -> list[PipelineEvent]:
         """Intervals over by ``now`` while no frame comes (a live camera that is away)."""
-        return list(self.footfall.due(now))
+        return list(self.footfall.due(now))  # a list of events of any kind (lists are invariant)

@@ -207,14 +207,18 @@ def parse_event(payload: bytes | str, now: datetime | None = None) -> ArrivalEve
 M = TypeVar("M", bound=BaseModel)
 
 
+def _check_size(payload: bytes) -> None:
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise PayloadError("payload", f"{len(payload)} bytes, at most {MAX_PAYLOAD_BYTES} accepted")
+
+
 def parse_payload(model: type[M], payload: bytes) -> M:
     """One MQTT payload into its model, at most ``MAX_PAYLOAD_BYTES``: the one check of every subscriber.
 
     Raises:
         PayloadError: too large, or not the model (naming the field).
     """
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise PayloadError("payload", f"{len(payload)} bytes, at most {MAX_PAYLOAD_BYTES} accepted")
+    _check_size(payload)
     try:
         return model.model_validate_json(payload)
     except ValidationError as exc:
@@ -227,8 +231,7 @@ def parse_event_payload(payload: bytes, now: datetime | None = None) -> ArrivalE
     Raises:
         PayloadError: too large, or not an event (naming the field).
     """
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise PayloadError("payload", f"{len(payload)} bytes, at most {MAX_PAYLOAD_BYTES} accepted")
+    _check_size(payload)
     try:
         return parse_event(payload, now)
     except ValidationError as exc:

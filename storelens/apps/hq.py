@@ -62,8 +62,8 @@ class HqApp:
         self.housekeeping = Housekeeping(self.store, config.partition_by_month, rules.event_retention_days)
         self._stop = threading.Event()
         reports = ChainReports(self.store, {s.id: s for s in config.stores}, config.currency)
-        db = self.database
-        services = HqServices(config, db.events, db.tokens, db.members, reports, self.transport.subscribed)
+        tokens = self.database.tokens
+        services = HqServices(config, self.store, tokens, self.members, reports, self.transport.subscribed)
         self.app = create_hq_app(services)
         self.server: Served | None = None
 

@@ -22,7 +22,6 @@ from storelens.errors import ConfigError, StoreLensError
 
 if TYPE_CHECKING:
     from storelens.hq.database import HqDatabase
-    from storelens.hq.registry import ChainMembers
 
 QUEUE_MESSAGES = 200_000  # a day offline for a busy store: footfall, visitors and arrivals of 4 cameras
 
@@ -218,15 +217,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _registry(config_path: str, create: bool = False) -> tuple[Any, HqDatabase, ChainMembers]:
+def _registry(config_path: str, create: bool = False) -> tuple[Any, HqDatabase]:
     from storelens.config import load_hq_config
     from storelens.hq.database import HqDatabase
 
     config = load_hq_config(Path(config_path))
     if not create:
         existing_database(config.database_url, f"database_url in {config_path}")
-    db = HqDatabase(config.database_url)
-    return config, db, db.members
+    return config, HqDatabase(config.database_url)
 
 
 def _out(args: argparse.Namespace, rows: list[dict[str, Any]], text: Any) -> None:
@@ -299,12 +297,12 @@ def cmd_enroll(args: argparse.Namespace) -> int:
 
 def cmd_erase(args: argparse.Namespace) -> int:
     """Erase a member at head office and queue the erasure for every box that held them."""
-    _, store, registry = _registry(args.config)
+    _, db = _registry(args.config)
     try:
-        done = registry.erase(args.member_id, args.reason)
-        traces = store.events.erase_member(args.member_id)
+        done = db.members.erase(args.member_id, args.reason)
+        traces = db.events.erase_member(args.member_id)
     finally:
-        store.close()
+        db.close()
     if done is None and not any(traces.values()):
         raise StoreLensError(f"member {args.member_id}: head office holds nothing of them")
     erasure_id, boxes = done if done else ("(head office only)", [])
@@ -318,11 +316,11 @@ def cmd_erase(args: argparse.Namespace) -> int:
 
 def cmd_members(args: argparse.Namespace) -> int:
     """Members enrolled at head office, and per store what its box has confirmed."""
-    _, store, registry = _registry(args.config)
+    _, db = _registry(args.config)
     try:
-        rows = registry.members()
+        rows = db.members.members()
     finally:
-        store.close()
+        db.close()
 
     def text(r: dict[str, Any]) -> str:
         states = ", ".join(f"{s}: {d['op']} {d['state']}" for s, d in r["stores"].items())
@@ -334,11 +332,11 @@ def cmd_members(args: argparse.Namespace) -> int:
 
 def cmd_erasures(args: argparse.Namespace) -> int:
     """Erasures: which boxes have confirmed (with their receipts) and which are still pending."""
-    _, store, registry = _registry(args.config)
+    _, db = _registry(args.config)
     try:
-        rows = registry.erasures(args.member_id)
+        rows = db.members.erasures(args.member_id)
     finally:
-        store.close()
+        db.close()
 
     def text(r: dict[str, Any]) -> str:
         state = f"complete {r['completed_at']}" if r["completed_at"] else "pending"
@@ -353,11 +351,11 @@ def cmd_boxes(args: argparse.Namespace) -> int:
     """Each store's cameras: last status, when, frame rate."""
     from storelens.hq.registry import box_status
 
-    _, store, _ = _registry(args.config)
+    _, db = _registry(args.config)
     try:
-        rows = box_status(store.engine)
+        rows = box_status(db.engine)
     finally:
-        store.close()
+        db.close()
     _out(args, rows, lambda r: f"{r['store_id']}/{r['camera_id']}: {r['state']} at {r['ts']} ({r['fps']:.1f} fps)")
     return 0
 
@@ -366,12 +364,12 @@ def cmd_token(args: argparse.Namespace) -> int:
     """Make a chain API token (shown once, stored hashed)."""
     from storelens.api.auth import new_token
 
-    _, store, _ = _registry(args.config, create=True)
+    _, db = _registry(args.config, create=True)
     token = new_token()
     try:
-        store.tokens.add_token(token, args.name, args.role)
+        db.tokens.add_token(token, args.name, args.role)
     finally:
-        store.close()
+        db.close()
     print(token)
     sys.stderr.write(f"storelens: token for {args.name} ({args.role}); shown once, kept only as a hash\n")
     return 0
