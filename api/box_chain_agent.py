@@ -1,10 +1,13 @@
 """The box's side of the chain: head office's member changes applied to this store's gallery, each answered.
 
-Changes arrive on :func:`storelens.chain.command_topic` (carried in by the store broker's bridge, queued by
-the brokers while the box is away, and sent again by head office until it has a receipt). A change is
-applied once, whatever the order or repetition: only when its version is newer than the one this box last
-applied for that member (an erasure's version outlives the member, under the member's hash). Every
-delivery is answered with a :class:`storelens.chain.BoxReceipt` on :func:`storelens.chain.receipt_topic`.
+Changes arrive on :func:`storelens.chain.command_topic` (carried in by the store broker's bridge, queued by the
+brokers while the box is away, and sent again by head office until it has a receipt), each signed by head office:
+a message that no key of this box's :class:`storelens.signing.Keyring` signed changes nothing, gets no receipt,
+and is logged in one line and counted in ``/metrics``. A change is applied once, whatever the order or repetition:
+only when its version is newer than the one this box last applied for that member (an erasure's version outlives
+the member, under the member's hash). Every signed delivery is answered with a :class:`storelens.chain.BoxReceipt`
+on :func:`storelens.chain.receipt_topic`, signed with this box's own key (``chain.key_file``), which head office
+registered when the box joined.
 """
 
 from __future__ import annotations
@@ -12,22 +15,31 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
 from storelens.api.services import Services
 from storelens.chain import BoxReceipt, MemberChange, command_topic, receipt_topic
-from storelens.errors import EnrolmentError, PayloadError
+from storelens.clock import now_iso
+from storelens.config import Config
+from storelens.errors import ConfigError, EnrolmentError, PayloadError, SignatureError
 from storelens.events import parse_payload
 from storelens.gallery.gallery import Gallery
 from storelens.gallery.records import check_consent
 from storelens.members import member_hash
+from storelens.signing import Keyring, SigningKey
 from storelens.transport import Transport
 from storelens.workers import Periodic, drain
 
 log = logging.getLogger(__name__)
 MAX_QUEUED = 100_000  # changes waiting to be applied (a new box's first sync of a large chain)
+
+
+def chain_keyring(config: Config) -> Keyring:
+    """The head-office keys this box trusts: configured ones and those learned (``deploy bridge``, rotations)."""
+    return Keyring(config.chain.hq_public_keys, config.chain.keyring_path(config.gallery.dir))
 
 
 class BoxChainAgent(Periodic):
@@ -42,43 +54,77 @@ class BoxChainAgent(Periodic):
         services: the API's services (the gallery, and the erasure that also clears the event store).
         transport: the API's broker connection (the agent subscribes on it; the wiring starts and stops it).
         store_id: this store.
+        keyring: head office's keys this box trusts.
+        key_file: this box's own key (made when missing), its receipts' signature.
         batch: most changes applied together.
     """
 
-    def __init__(self, services: Services, transport: Transport, store_id: str, batch: int = 500) -> None:
+    def __init__(
+        self,
+        services: Services,
+        transport: Transport,
+        store_id: str,
+        keyring: Keyring,
+        key_file: Path,
+        batch: int = 500,
+    ) -> None:
         super().__init__("chain-agent", 0.02)
         self.services, self.transport, self.store_id, self.batch = services, transport, store_id, batch
+        self.keyring, self.key_file = keyring, key_file
         self.rules = services.config.privacy_rules()
         self.refused_messages = 0
+        self._key: SigningKey | None = None
         self._queue: queue.Queue[MemberChange] = queue.Queue(maxsize=MAX_QUEUED)
         self._lock = threading.Lock()
+        self._keyring_lock = threading.Lock()  # the keyring learns rotations: one message at a time
         transport.subscribe(command_topic(store_id), self._on_message)
 
     def _on_message(self, topic: str, payload: bytes) -> None:
         try:
-            change = parse_payload(MemberChange, payload)
+            with self._keyring_lock:
+                body = self.keyring.verify("command", payload, now_iso())
+        except SignatureError as exc:
+            self._refuse(topic, str(exc), "signature")
+            return
+        try:
+            change = parse_payload(MemberChange, body)
         except PayloadError as exc:
-            self._refuse(topic, str(exc))
+            self._refuse(topic, str(exc), "payload")
             return
         if change.store_id != self.store_id:
-            self._refuse(topic, f"addressed to store {change.store_id}, this is {self.store_id}")
+            self._refuse(topic, f"addressed to store {change.store_id}, this is {self.store_id}", "store")
             return
         try:
             self._queue.put_nowait(change)
         except queue.Full:  # head office sends it again until it has a receipt
             log.warning("head-office change %s not queued: %d waiting", change.change_id, MAX_QUEUED)
 
-    def _refuse(self, topic: str, why: str) -> None:
+    def _refuse(self, topic: str, why: str, reason: str) -> None:
         self.refused_messages += 1
-        log.warning("refused a head-office message on %s: %s", topic[:200], why[:300])
+        self.services.metrics.chain_refused.labels(reason=reason).inc()
+        log.warning("refused a head-office message on %s: %s", topic[:200], why.splitlines()[0][:300])
+
+    def signer(self) -> SigningKey | None:
+        """This box's key (made on first use where the folder is writable); None, logged, when it cannot be."""
+        if self._key is None:
+            try:
+                self._key = SigningKey.load(self.key_file, create=True)
+            except (ConfigError, OSError) as exc:
+                self.services.metrics.chain_refused.labels(reason="receipt_key").inc()
+                log.error("cannot sign receipts: %s", str(exc).splitlines()[0][:300])
+        return self._key
 
     def flush(self) -> int:
         """Apply what is queued (up to ``batch`` changes) and publish the receipts; returns how many."""
         changes = drain(self._queue, self.batch)
         if not changes:
             return 0
+        key = self.signer()
         for change, receipt in zip(changes, self.apply_all(changes), strict=True):
-            self.transport.publish(receipt_topic(self.store_id), receipt.model_dump_json().encode(), qos=1)
+            self.services.metrics.chain_changes.labels(outcome=receipt.outcome).inc()
+            if key is not None:  # else head office sends the change again, and it is answered again
+                signed = key.sign("receipt", receipt.model_dump_json().encode())
+                self.transport.publish(receipt_topic(self.store_id), signed, qos=1)
             log.info(
                 "head office change %s (version %d, %s): %s %s",
                 change.change_id,

@@ -18,6 +18,7 @@ from typing import Any
 from storelens.api.books import StoreBooks
 from storelens.api.event_store import StoredEvent
 from storelens.api.live import LiveHub
+from storelens.api.metrics import ApiMetrics
 from storelens.api.ratelimit import FailedTokens
 from storelens.api.reports import parse_ts as parse_iso
 from storelens.api.reports import store_day
@@ -52,6 +53,7 @@ class Services:
         self._load_fm = face_models
         self._open_gallery = gallery
         self.hub = LiveHub()
+        self.metrics = ApiMetrics()
         self.failed_tokens = FailedTokens()
         self._fm: FaceModels | None = None
         self._gallery: Gallery | None = None

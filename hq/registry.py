@@ -117,7 +117,34 @@ def targets(scope: Scope, home_store: str | None, listed: list[str], known: list
     return sorted(set(known))
 
 
-CHAIN = Part("chain", chain_tables, version=1)  # members, deliveries, erasures, boxes
+box_keys = Table(
+    "chain_box_keys",
+    chain_tables,
+    Column("store_id", String(64), primary_key=True),
+    Column("public_key", String(44), nullable=False, doc="Ed25519, base64: the box's receipts verify against it"),
+    Column("registered_at", String(24), nullable=False),
+)
+
+
+def judge(receipt: BoxReceipt, op: str, version: int) -> tuple[str | None, str]:
+    """What a verified receipt proves of the change head office sent: (state, detail); state None: not this change.
+
+    A delivery is confirmed only by a receipt that reports what was asked: the same version and operation, and
+    for an upsert vectors held, for an erasure none ("already" with nothing held confirms no upsert).
+    """
+    if receipt.version != version or receipt.op != op:
+        return None, ""
+    if receipt.outcome == "refused":
+        return "refused", receipt.detail
+    if op == "upsert" and receipt.held_vectors == 0:
+        return "refused", f"the box answered {receipt.outcome} but holds no vector of the member"
+    if op == "erase" and receipt.held_vectors:
+        return "refused", f"the box answered {receipt.outcome} but still holds {receipt.held_vectors} vector(s)"
+    return "confirmed", receipt.detail
+
+
+# members, deliveries, erasures, boxes; 2: the boxes' receipt keys (a new table, made by create_all)
+CHAIN = Part("chain", chain_tables, version=2, steps={1: lambda conn: None})
 
 
 class ChainMembers:
@@ -352,29 +379,35 @@ class ChainMembers:
 
     def _receipt(self, conn: Any, receipt: BoxReceipt) -> bool:
         now = iso(utc_now())
-        state = "refused" if receipt.outcome == "refused" else "confirmed"
-        done = conn.execute(
-            deliveries.update()
-            .where(
-                deliveries.c.change_id == receipt.change_id,
-                deliveries.c.store_id == receipt.store_id,
-                deliveries.c.state == "pending",
+        row = conn.execute(
+            select(deliveries.c.id, deliveries.c.version, deliveries.c.op, deliveries.c.state).where(
+                deliveries.c.change_id == receipt.change_id, deliveries.c.store_id == receipt.store_id
             )
-            .values(state=state, confirmed_at=now, held_vectors=receipt.held_vectors, detail=receipt.detail)
-        ).rowcount
-        if done:
+        ).first()
+        if row is not None:
+            if row.state != "pending":
+                return True  # judged before: a repeated delivery's receipt
+            state, detail = judge(receipt, row.op, row.version)
+            if state is None:
+                return False
+            conn.execute(
+                deliveries.update()
+                .where(deliveries.c.id == row.id, deliveries.c.state == "pending")
+                .values(state=state, confirmed_at=now, held_vectors=receipt.held_vectors, detail=detail)
+            )
             return True
-        if conn.execute(select(deliveries.c.id).where(deliveries.c.change_id == receipt.change_id)).first():
-            return True  # confirmed before: a repeated delivery's receipt
         found = conn.execute(
-            select(erasure_boxes.c.erasure_id, erasure_boxes.c.state).where(
-                erasure_boxes.c.change_id == receipt.change_id, erasure_boxes.c.store_id == receipt.store_id
-            )
+            select(erasure_boxes.c.erasure_id, erasure_boxes.c.state, erasures.c.version)
+            .join(erasures, erasures.c.erasure_id == erasure_boxes.c.erasure_id)
+            .where(erasure_boxes.c.change_id == receipt.change_id, erasure_boxes.c.store_id == receipt.store_id)
         ).first()
         if found is None:
             return False
-        if found.state == "confirmed":  # a repeated delivery's "already": the first receipt stays the proof
+        if found.state != "pending":  # a repeated delivery's "already": the first receipt stays the proof
             return True
+        state, _ = judge(receipt, "erase", found.version)
+        if state is None:
+            return False
         conn.execute(
             erasure_boxes.update()
             .where(erasure_boxes.c.change_id == receipt.change_id)
@@ -397,6 +430,28 @@ class ChainMembers:
                 .values(member_id=None, completed_at=now)
             )
         return True
+
+    def register_box(self, store_id: str, public_key: str) -> bool:
+        """Record (or replace) the key a store's box signs its receipts with; True when it was new or changed."""
+        now = iso(utc_now())
+        with self.engine.begin() as conn:
+            held = conn.execute(select(box_keys.c.public_key).where(box_keys.c.store_id == store_id)).scalar()
+            if held == public_key:
+                return False
+            if held is None:
+                conn.execute(box_keys.insert().values(store_id=store_id, public_key=public_key, registered_at=now))
+            else:
+                conn.execute(
+                    box_keys.update()
+                    .where(box_keys.c.store_id == store_id)
+                    .values(public_key=public_key, registered_at=now)
+                )
+        return True
+
+    def registered_keys(self) -> dict[str, str]:
+        """Each registered store's box key (public, base64)."""
+        with self.engine.connect() as conn:
+            return {r.store_id: r.public_key for r in conn.execute(select(box_keys.c.store_id, box_keys.c.public_key))}
 
     def members(self) -> list[dict[str, Any]]:
         """Every member with their scope, version and, per store, the delivery's state."""

@@ -33,7 +33,7 @@ COMMANDS = "_hq"  # camera-level name of head office's commands to a store
 RECEIPTS = "_box"  # ... and of the store's answers
 MAX_VECTORS = 20  # per member: the enrolment photos of one person
 MAX_DIM = 1024
-MAX_VERSION = 2**62
+MAX_VERSION = 2**31 - 1  # head office's counter (a 32-bit column); only signed changes carry one
 Scope = Literal["home", "stores", "chain"]
 
 

@@ -64,6 +64,10 @@ class ImportRefused(StoreLensError):
     """A CRM, catalogue or POS file is refused as a whole (format, encoding, columns); nothing was imported."""
 
 
+class SignatureError(StoreLensError):
+    """A signed message is refused: not an envelope, a key not trusted here, or a signature that does not verify."""
+
+
 class PayloadError(StoreLensError):
     """A message payload is refused: too large, or not its model (``where``: the field, ``why``: what is wrong)."""
 

@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from storelens.api.app import create_app
 from storelens.api.books import StoreBooks
-from storelens.api.box_chain_agent import BoxChainAgent
+from storelens.api.box_chain_agent import BoxChainAgent, chain_keyring
 from storelens.api.ingest import Ingest, ingest_transport
 from storelens.api.insights import InsightsBuilder, InsightsWorker
 from storelens.api.services import Services
@@ -103,7 +103,9 @@ class ApiApp:
         transport = ingest_transport(config.mqtt, config.store.id)
         self.ingest = Ingest(self.services.books.events, transport, config.store.id, on_new=self.services.push)
         self.services.mqtt_subscribed = transport.subscribed
-        self.chain = BoxChainAgent(self.services, transport, config.store.id)  # head office's member changes
+        self.chain = BoxChainAgent(  # head office's member changes, signed
+            self.services, transport, config.store.id, chain_keyring(config), Path(config.chain.key_file)
+        )
         rules = config.privacy_rules()
         self.retention = RetentionWorker(
             self.services.books, rules.event_retention_days, rules.access_log_days, RETENTION_EVERY_SECONDS

@@ -1,16 +1,16 @@
 """The head-office process, wired in one place: every store's events and statuses in, members and erasures out.
 
 Start steps, in order: open the database (PostgreSQL in production, migrated like a store's) and the member
-registry; housekeeping (events partitioned by month on PostgreSQL, history past its retention deleted, then
-hourly); connect to the central broker with a persistent session (a shared subscription when
-``shared_group`` is set) and subscribe to every store's events, statuses and receipts; start the
-distributor, which sends pending member changes and erasures and sends them again every ``chase_seconds``
-until each box has confirmed; serve the chain API (``api.host``/``api.port``); run until SIGTERM or
-Ctrl-C. ``stop()`` undoes them in reverse.
+registry; head office's signing keys (made on first start); housekeeping (events partitioned by month on
+PostgreSQL, history past its retention deleted, then hourly); connect to the central broker with a persistent
+session (a shared subscription when ``shared_group`` is set) and subscribe to every store's events, statuses and
+receipts; start the distributor, which sends pending member changes and erasures and sends them again every
+``chase_seconds`` until each box has confirmed; serve the chain API (``api.host``/``api.port``); run until SIGTERM
+or Ctrl-C. ``stop()`` undoes them in reverse.
 
 Every store's events arrive over the store brokers' Mosquitto bridges. The ingest is the store API's
-(``storelens.api.ingest``): the same validation, a payload whose store id differs from its topic's is
-refused, and every event is stored once whatever the bridges redeliver (deduplicated by ``event_id``).
+(``storelens.api.ingest``): the same validation, a payload whose store id differs from its topic's is refused, and
+every event is stored once whatever the bridges redeliver (deduplicated by ``event_id``).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from pathlib import Path
 from typing import Any
 
 from storelens.api.ingest import Ingest
@@ -31,6 +32,7 @@ from storelens.hq.chain_reports import ChainReports
 from storelens.hq.database import open_database
 from storelens.hq.distributor import Distributor
 from storelens.hq.housekeeping import Housekeeping
+from storelens.hq.keys import HqKeys
 from storelens.hq.registry import record_status
 from storelens.hq.web import create_hq_app
 from storelens.transport import MqttTransport
@@ -55,7 +57,8 @@ class HqApp:
             config.mqtt, f"storelens-hq-{config.id}"[:64], persistent_session=True, manual_ack=True
         )
         self.ingest = Ingest(self.store, self.transport, "+", shared_group=config.shared_group, batch=INGEST_BATCH)
-        self.distributor = Distributor(self.members, self.transport, config.chase_seconds)
+        self.keys = HqKeys(Path(config.signing_keys_file))  # every change it sends is signed
+        self.distributor = Distributor(self.members, self.transport, config.chase_seconds, self.keys)
         self.transport.subscribe(receipt_topic(), self.distributor.on_receipt)
         self.transport.subscribe(topic_filter("+", "+", "status"), self._on_status)
         rules = config.privacy_rules()

@@ -44,10 +44,12 @@ from storelens.config import ChainStore, Config, HqConfig
 from storelens.gallery.factory import open_gallery
 from storelens.hq.chain_reports import ChainReports
 from storelens.hq.database import HqDatabase
+from storelens.hq.keys import HqKeys
 from storelens.hq.partitions import partition_by_month
 from storelens.hq.registry import deliveries, erasures
 from storelens.manifest import load_manifest
 from storelens.members import Consent, MemberInfo
+from storelens.signing import Keyring, SigningKey
 from storelens.transport import MqttTransport
 
 log = logging.getLogger(__name__)
@@ -290,6 +292,8 @@ def measure_distribution(
     dim = int(spec.embedding_size or 0)
     url = pg.database("distribution")
     agents = []
+    hq_keys = HqKeys(work / "hq-keys.json")  # the boxes trust it; head office signs with it
+    box_keys: dict[str, str] = {}
     for b in range(boxes):
         folder = work / f"box-{b}"
         config = Config.model_validate(
@@ -304,16 +308,27 @@ def measure_distribution(
         folder.mkdir(parents=True)
         services = Services(config, StoreBooks(config.api.database_url), gallery=_opener(config, spec))
         transport = MqttTransport(config.mqtt, f"bench-box-{b}", persistent_session=True)
-        agent = BoxChainAgent(services, transport, config.store.id)
+        agent = BoxChainAgent(
+            services, transport, config.store.id, Keyring([hq_keys.current.public]), folder / "box.key"
+        )
+        box_keys[config.store.id] = (agent.signer() or SigningKey.generate()).public
         transport.start()
         agent.start()
         agents.append((agent, transport, services))
     hq = HqApp(
         HqConfig.model_validate(
-            {"database_url": url, "chase_seconds": 600, "api": {"enabled": False}, "mqtt": {"url": broker.url}}
+            {
+                "database_url": url,
+                "chase_seconds": 600,
+                "api": {"enabled": False},
+                "mqtt": {"url": broker.url},
+                "signing_keys_file": str(hq_keys.path),
+            }
         )
     )
     registry = hq.members
+    for store_id, public in box_keys.items():
+        registry.register_box(store_id, public)
     rng = np.random.default_rng(1)
     consent = Consent(reference="BENCH", notice_version="1", purpose="vip-recognition")
     stores = [f"box{b:02d}" for b in range(boxes)]

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import secrets
+import shlex
 import shutil
 import subprocess
 import sys
@@ -25,26 +25,17 @@ from typing import Any
 
 from storelens.atomic import write_file
 from storelens.cli.args import bounded, existing_file, new_or_dir, number
+from storelens.cli.deploy_values import SAFE_PATH, USER_NAME, broker_password, config_path
 from storelens.errors import ConfigError
 
-SAFE_PATH = re.compile(r"^/[^\s#'\"\\;$`]+$")  # an absolute path a broker's config line can hold as it is
 HQ_QUEUE = 2_000_000  # messages queued for head office's session while it restarts (the benchmark's depth)
-
-
-def config_path(text: str) -> str:
-    """An absolute path with no space, quote, ``#`` or shell character (broker configs do not quote values)."""
-    if not SAFE_PATH.match(text):
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: expected an absolute path without spaces, quotes, '#', ';', '$' or backslashes"
-        )
-    return text
 
 
 def _secret(folder: Path, user: str) -> str:
     """The user's password: kept from an earlier run, else made (and written, readable by its owner only)."""
     path = folder / f"{user}.password"
     if path.is_file():
-        return path.read_text(encoding="utf-8").strip()
+        return broker_password(path)
     password = secrets.token_urlsafe(24)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -123,6 +114,7 @@ def rabbitmq_files(hq_user: str, stores: list[str], tls: dict[str, str], port: i
     """``rabbitmq.conf`` (the MQTT plugin's TLS listener) and ``rabbitmq-setup.sh`` (users and permissions)."""
     from storelens.cli.cmd_hq import rabbitmq_script
 
+    user, secret = shlex.quote(hq_user), shlex.quote(f"secrets/{hq_user}.password")
     conf = [
         "# StoreLens central broker on RabbitMQ's MQTT plugin. Written by `storelens deploy hq-broker`.",
         "mqtt.allow_anonymous = false",
@@ -141,14 +133,14 @@ def rabbitmq_files(hq_user: str, stores: list[str], tls: dict[str, str], port: i
         'cd "$(dirname "$0")"',
         "vhost=/",
         "rabbitmq-plugins enable rabbitmq_mqtt",
-        f'rabbitmqctl add_user {hq_user} "$(cat secrets/{hq_user}.password)" 2>/dev/null ||',
-        f'  rabbitmqctl change_password {hq_user} "$(cat secrets/{hq_user}.password)"',
-        f"rabbitmqctl set_permissions -p / {hq_user} '.*' '.*' '.*'",
+        f'rabbitmqctl add_user {user} "$(cat {secret})" 2>/dev/null ||',
+        f'  rabbitmqctl change_password {user} "$(cat {secret})"',
+        f"rabbitmqctl set_permissions -p / {user} '.*' '.*' '.*'",
     ]
     for store in stores:
         body = rabbitmq_script(store, f"store-{store}").split("\n")
         commands = [line for line in body if line.startswith(("rabbitmqctl", "  rabbitmqctl"))]
-        setup += [f"# store {store}", f'set -- "secrets/store-{store}.password"', *commands]
+        setup += [f"# store {store}", f"set -- {shlex.quote(f'secrets/store-{store}.password')}", *commands]
     return {"rabbitmq.conf": "\n".join(conf), "rabbitmq-setup.sh": "\n".join(setup) + "\n"}
 
 
@@ -161,9 +153,11 @@ def cmd_hq_broker(args: argparse.Namespace) -> int:
     if not stores:
         raise ConfigError(f"{args.config}: no [[stores]]: list the chain's stores first")
     hq_user = config.mqtt.username or "storelens-hq"
-    if not re.fullmatch(r"[A-Za-z0-9_.@-]{1,64}", hq_user):
-        raise ConfigError(f"mqtt.username in {args.config}: letters, digits and _.@- only (got {hq_user!r})")
+    if not USER_NAME.fullmatch(hq_user):
+        raise ConfigError(f"mqtt.username in {args.config}: 1-64 letters, digits and _.@- only (got {hq_user[:80]!r})")
     out: Path = args.out.absolute()
+    if not SAFE_PATH.fullmatch(str(out)):  # the broker's configuration names files in it
+        raise ConfigError(f"--out {str(out)[:120]!r}: letters, digits and _.,@%+=:/- only (no spaces or quotes)")
     folder = out / "secrets"
     folder.mkdir(parents=True, exist_ok=True)
     folder.chmod(0o700)

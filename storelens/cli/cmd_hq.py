@@ -10,29 +10,30 @@ import argparse
 import contextlib
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from storelens.atomic import write_file
-from storelens.cli.args import add_enrolment_arguments, add_member_id, bounded, existing_file, new_or_dir, timezone_name
+from storelens.cli.args import (
+    add_enrolment_arguments,
+    add_member_id,
+    bounded,
+    existing_file,
+    new_or_dir,
+    number,
+    timezone_name,
+)
 from storelens.cli.cmd_api import existing_database, period
+from storelens.cli.deploy_values import broker_password, existing_config_path, mqtt_url, public_key, user_name
 from storelens.cli.progress import Progress
-from storelens.errors import ConfigError, StoreLensError
+from storelens.errors import StoreLensError
 
 if TYPE_CHECKING:
     from storelens.hq.database import HqDatabase
 
 QUEUE_MESSAGES = 200_000  # a day offline for a busy store: footfall, visitors and arrivals of 4 cameras
-
-
-def _url(text: str) -> str:
-    from storelens.config import MqttConfig
-
-    try:
-        return MqttConfig(url=text).url
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected mqtt://HOST:PORT or mqtts://HOST:PORT") from exc
 
 
 KINDS = ("arrival", "visitor", "footfall", "status")
@@ -53,6 +54,9 @@ def rabbitmq_script(store_id: str, username: str) -> str:
     from storelens.events import TOPIC_ROOT
 
     queue = f"mqtt-subscription-storelens-bridge-{store_id}".replace(".", "\\.")
+    user = shlex.quote(username)
+    configure, access = shlex.quote(f"^{queue}.*"), shlex.quote(f"^(amq\\.topic|{queue}.*)$")
+    reads = shlex.quote(_rabbit_key(command_topic(store_id)))
     writes = (
         "|".join(_rabbit_key(f"{TOPIC_ROOT}/{store_id}/+/{k}") for k in KINDS)
         + "|"
@@ -64,12 +68,10 @@ def rabbitmq_script(store_id: str, username: str) -> str:
         "# `storelens deploy bridge --hq-broker rabbitmq`. Usage: sh THIS_FILE PASSWORD_FILE [VHOST]",
         "set -e",
         'vhost="${2:-/}"',
-        f'rabbitmqctl add_user {username} "$(cat "$1")" 2>/dev/null ||',
-        f'  rabbitmqctl change_password {username} "$(cat "$1")"',
-        f"rabbitmqctl set_permissions -p \"$vhost\" {username} '^{queue}.*' '^(amq\\.topic|{queue}.*)$' "
-        f"'^(amq\\.topic|{queue}.*)$'",
-        f"rabbitmqctl set_topic_permissions -p \"$vhost\" {username} amq.topic '{writes}' "
-        f"'{_rabbit_key(command_topic(store_id))}'",
+        f'rabbitmqctl add_user {user} "$(cat "$1")" 2>/dev/null ||',
+        f'  rabbitmqctl change_password {user} "$(cat "$1")"',
+        f'rabbitmqctl set_permissions -p "$vhost" {user} {configure} {access} {access}',
+        f'rabbitmqctl set_topic_permissions -p "$vhost" {user} amq.topic {shlex.quote(writes)} {reads}',
         "",
     ]
     return "\n".join(lines)
@@ -128,19 +130,30 @@ def bridge_files(
 
 
 def cmd_bridge(args: argparse.Namespace) -> int:
-    """Write the store broker's bridge configuration and the central broker's ACL lines for this store."""
+    """Write the store broker's bridge configuration and the central broker's ACL lines for this store.
+
+    Also makes this box's receipt key (``chain.key_file``) when missing, writes its public half for head office
+    (``box-key-STORE.pub``), and records head office's public key (``--hq-public-key``) in the box's keyring.
+    Every value is checked before anything is written.
+    """
+    from storelens.api.box_chain_agent import chain_keyring
     from storelens.config import load_config
+    from storelens.signing import SigningKey
 
     config = load_config(Path(args.config))
-    password = args.password_file.read_text(encoding="utf-8").strip() if args.password_file else ""
-    if not password:
-        raise ConfigError(f"--password-file {args.password_file}: empty (the bridge logs in with it)")
+    password = broker_password(args.password_file)
     username = args.username or f"store-{config.store.id}"
     files = bridge_files(config.store.id, args.hq_url, username, password, args.ca_file, args.hq_broker)
+    box_key = SigningKey.load(Path(config.chain.key_file), create=True)
+    files[f"box-key-{config.store.id}.pub"] = box_key.public + "\n"
     args.out.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
-        write_file(args.out / name, text, 0o600)  # the bridge holds its password
+        write_file(args.out / name, text, 0o644 if name.endswith(".pub") else 0o600)  # the bridge holds its password
         print(args.out / name)
+    if args.hq_public_key:
+        Path(config.gallery.dir).mkdir(parents=True, exist_ok=True)
+        kid = chain_keyring(config).add(args.hq_public_key)
+        print(f"trusting head office's key {kid} ({config.chain.keyring_path(config.gallery.dir)})")
     if args.install_into:
         install_bridge(args.out / "storelens-bridge.conf", args.install_into)
     where = (
@@ -150,7 +163,8 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     )
     print(
         f"store {config.store.id} -> {args.hq_url} as {username}: put storelens-bridge.conf in the store "
-        f"broker's conf.d, and {where}"
+        f"broker's conf.d, and {where}; at head office: storelens hq box-key --config hq.toml --store "
+        f"{config.store.id} --public-key {box_key.public}"
     )
     return 0
 
@@ -360,6 +374,37 @@ def cmd_boxes(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys(args: argparse.Namespace) -> int:
+    """Head office's signing key: show the current public key (made when missing), or roll to a new one."""
+    from datetime import timedelta
+
+    from storelens.config import load_hq_config
+    from storelens.hq.keys import HqKeys
+
+    config = load_hq_config(Path(args.config))
+    keys = HqKeys(Path(config.signing_keys_file))
+    if args.action == "rotate":
+        old = keys.current.key_id
+        new, until = keys.rotate(timedelta(days=args.overlap_days))
+        sys.stderr.write(
+            f"storelens: new key {new.key_id}; boxes learn it from the next change they get and accept the old "
+            f"key {old} until {until}; restart nothing (hq serve reads the file each round)\n"
+        )
+    print(keys.current.public)
+    return 0
+
+
+def cmd_box_key(args: argparse.Namespace) -> int:
+    """Register the key a store's box signs its receipts with (what `deploy bridge` printed on the box)."""
+    _, db = _registry(args.config, create=True)
+    try:
+        changed = db.members.register_box(args.store, args.public_key)
+    finally:
+        db.close()
+    print(f"store {args.store}: box key {'registered' if changed else 'unchanged'}")
+    return 0
+
+
 def cmd_token(args: argparse.Namespace) -> int:
     """Make a chain API token (shown once, stored hashed)."""
     from storelens.api.auth import new_token
@@ -380,10 +425,17 @@ def add_hq_commands(sub: Any, add: Any) -> None:
     deploy = sub.add_parser("deploy", help="join a store to the chain").add_subparsers(dest="sub", metavar="SUBCOMMAND")
     sp = add(deploy, "bridge", cmd_bridge, "write the Mosquitto bridge to head office and its ACL lines")
     sp.add_argument("--config", required=True, type=existing_file, help="the store's configuration")
-    sp.add_argument("--hq-url", required=True, type=_url, help="the central broker, mqtts://HOST:8883")
-    sp.add_argument("--username", help="the bridge's user on the central broker (default: store-STORE_ID)")
+    sp.add_argument("--hq-url", required=True, type=mqtt_url, help="the central broker, mqtts://HOST:8883")
+    sp.add_argument(
+        "--username", type=user_name, help="the bridge's user on the central broker (default: store-STORE_ID)"
+    )
     sp.add_argument("--password-file", required=True, type=existing_file, help="a file holding its password")
-    sp.add_argument("--ca-file", type=existing_file, help="CA of the central broker's certificate (mqtts)")
+    sp.add_argument("--ca-file", type=existing_config_path, help="CA of the central broker's certificate (mqtts)")
+    sp.add_argument(
+        "--hq-public-key",
+        type=public_key,
+        help="head office's public key (`storelens hq keys show`): the box acts only on changes it signed",
+    )
     sp.add_argument("--out", required=True, type=new_or_dir, help="folder to write the two files into")
     sp.add_argument(
         "--install-into",
@@ -436,6 +488,19 @@ def add_hq_commands(sub: Any, add: Any) -> None:
     add_member_id(sp, required=False, help_="only this member's")
     sp = add(hq, "boxes", cmd_boxes, "each store camera's last status", True)
     sp.add_argument("--config", required=True, type=existing_file, help="head office's configuration file (hq.toml)")
+    sp = add(hq, "keys", cmd_keys, "head office's signing key: show its public half, or rotate it")
+    sp.add_argument("action", choices=["show", "rotate"], help="show the current public key, or make a new one")
+    sp.add_argument("--config", required=True, type=existing_file, help="head office's configuration file (hq.toml)")
+    sp.add_argument(
+        "--overlap-days",
+        type=number(float, "--overlap-days", ge=0, le=365),
+        default=7.0,
+        help="rotate: how long boxes still accept the old key (default 7 days)",
+    )
+    sp = add(hq, "box-key", cmd_box_key, "register the key a store's box signs its receipts with")
+    sp.add_argument("--config", required=True, type=existing_file, help="head office's configuration file (hq.toml)")
+    sp.add_argument("--store", required=True, type=bounded("storelens.config:ChainStore", "id"), help="the store's id")
+    sp.add_argument("--public-key", required=True, type=public_key, help="what `deploy bridge` printed on the box")
     sp = add(hq, "token", cmd_token, "make a chain API token: analyst (reports, boxes) or admin (also members)")
     sp.add_argument("action", choices=["create"], help="what to do")
     sp.add_argument("--config", required=True, type=existing_file, help="head office's configuration file (hq.toml)")

@@ -11,6 +11,7 @@ imported from here.
 from storelens.config.box import (
     ApiConfig,
     CameraConfig,
+    ChainConfig,
     Config,
     EdgeConfig,
     GalleryConfig,
@@ -53,6 +54,7 @@ __all__ = [
     "CONFIG_DIR",
     "ApiConfig",
     "CameraConfig",
+    "ChainConfig",
     "ChainStore",
     "Config",
     "DetectionConfig",

@@ -27,6 +27,7 @@ from storelens.config.sections import (
     sqlite_beside_config,
 )
 from storelens.privacy import PrivacyConfig, PrivacyRules, derive_rules
+from storelens.signing import PublicKey
 
 
 class StoreConfig(Section):
@@ -184,6 +185,27 @@ class GalleryConfig(Section):
     refresh_seconds: float = Field(default=2.0, ge=0, le=3600, description="How often a reader checks for changes")
 
 
+class ChainConfig(Section):
+    """The store's place in a chain: the keys head office signs member changes with, and this box's own."""
+
+    hq_public_keys: list[PublicKey] = Field(
+        default_factory=list,
+        max_length=4,
+        description="Head office's public keys (`storelens hq keys show`); `deploy bridge --hq-public-key` "
+        "records one in the gallery folder instead. A member change signed by no trusted key changes nothing",
+    )
+    key_file: str = Field(
+        default="box-signing.key",
+        validate_default=True,
+        description="This box's Ed25519 key (mode 0600) its receipts are signed with; made by `deploy bridge`",
+    )
+    _key_beside_config = field_validator("key_file")(beside_config)
+
+    def keyring_path(self, gallery_dir: str) -> Path:
+        """Where the head-office keys this box learned (from ``deploy bridge`` or a rotation) are kept."""
+        return Path(gallery_dir) / "hq-keys.json"
+
+
 class ApiConfig(Section):
     """The store API service."""
 
@@ -232,6 +254,7 @@ class Config(Section):
     api: ApiConfig = Field(default_factory=ApiConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    chain: ChainConfig = Field(default_factory=ChainConfig)
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:

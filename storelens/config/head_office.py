@@ -18,6 +18,7 @@ from storelens.config.sections import (
     ModelsConfig,
     MqttConfig,
     Section,
+    beside_config,
     check_timezone,
     load_toml,
     sqlite_beside_config,
@@ -61,6 +62,13 @@ class HqConfig(Section):
     )
     _url_beside_config = field_validator("database_url")(sqlite_beside_config)
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$", description="Sales are summed in it")
+    signing_keys_file: str = Field(
+        default="hq-signing-keys.json",
+        validate_default=True,
+        description="Head office's Ed25519 keys (mode 0600; made on first use): every member change is signed "
+        "with the newest; `storelens hq keys rotate` adds one",
+    )
+    _keys_beside_config = field_validator("signing_keys_file")(beside_config)
     shared_group: str | None = Field(
         default=None,
         pattern=IDENT,

@@ -70,7 +70,7 @@ class MqttConfig(Section):
 
     url: str = Field(
         default="mqtt://127.0.0.1:1883",
-        pattern=r"^mqtts?://[^/:]+(:\d+)?/?$",
+        pattern=r"^mqtts?://[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?(:\d{1,5})?/?$",
         description="mqtt://host:port or mqtts://host:port (TLS)",
     )
     username: str | None = Field(default=None)

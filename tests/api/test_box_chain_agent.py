@@ -1,10 +1,11 @@
-"""Head office's member changes applied on a box: once, in version order, whatever the repetition; hostile
-changes refused; and the registry at head office following the receipts (in-memory broker, real gallery and
-databases)."""
+"""Head office's member changes applied on a box: once, in version order, whatever the repetition; unsigned,
+forged and hostile changes refused; and the registry at head office following the signed receipts (in-memory
+broker, real gallery, databases and Ed25519 keys)."""
 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,11 @@ from storelens.config import Config
 from storelens.events import ArrivalEvent
 from storelens.gallery.factory import open_gallery
 from storelens.hq.distributor import Distributor
+from storelens.hq.keys import HqKeys
 from storelens.hq.registry import ChainMembers, chain_members, deliveries, erasures
 from storelens.members import Consent, MemberInfo
 from storelens.messages import Embeddings
+from storelens.signing import Keyring, SigningKey
 from tests.helpers.chain import SETS, SPEC, unit
 from tests.helpers.transport import MemoryBroker, MemoryTransport
 
@@ -40,16 +43,33 @@ def box_config(tmp: Path, store_id: str, profile: str = "custom") -> Config:
     )
 
 
+HQ_KEY = SigningKey.generate()  # head office's key, as the boxes of these tests trust it
+
+
+def signed(change: MemberChange | str | bytes, key: SigningKey = HQ_KEY) -> bytes:
+    """A change (or any payload) signed as head office signs its commands."""
+    body = change.model_dump_json().encode() if isinstance(change, MemberChange) else change
+    return key.sign("command", body.encode() if isinstance(body, str) else body)
+
+
+def claiming_the_trusted_key() -> bytes:
+    envelope = json.loads(signed(change(1), SigningKey.generate()))
+    return json.dumps({**envelope, "key_id": HQ_KEY.key_id}).encode()
+
+
 class Box:
     """A store box's chain agent on a memory broker, with a real gallery and event store."""
 
-    def __init__(self, tmp: Path, broker: MemoryBroker, store_id: str, profile: str = "custom") -> None:
+    def __init__(
+        self, tmp: Path, broker: MemoryBroker, store_id: str, profile: str = "custom", trusts: list[str] | None = None
+    ) -> None:
         (tmp / store_id).mkdir(parents=True, exist_ok=True)
         config = box_config(tmp, store_id, profile)
         self.store = StoreBooks(config.api.database_url)
         self.services = Services(config, self.store, gallery=lambda: open_gallery(config, SPEC))
         self.transport = MemoryTransport(broker, f"api-{store_id}", persistent_session=True)
-        self.agent = BoxChainAgent(self.services, self.transport, store_id)
+        keyring = Keyring(trusts or [HQ_KEY.public], tmp / store_id / "hq-keys.json")
+        self.agent = BoxChainAgent(self.services, self.transport, store_id, keyring, tmp / store_id / "box.key")
         self.receipts: list[BoxReceipt] = []
         self.transport.start()
 
@@ -125,25 +145,33 @@ def test_a_change_the_box_cannot_hold_is_refused_with_the_reason(box: Box, paylo
     hq = MemoryTransport(box.transport.broker, "hq")
     hq.subscribe(receipt_topic(), lambda t, p: seen.append(p))
     hq.start()
-    hq.publish(command_topic("store-a"), payload.encode())
+    hq.publish(command_topic("store-a"), signed(payload))
     assert box.agent.flush() == 1
-    receipt = BoxReceipt.model_validate_json(seen[0])
+    body = Keyring([box.agent.signer().public]).verify("receipt", seen[0], "2026-01-01T00:00:00.000Z")
+    receipt = BoxReceipt.model_validate_json(body)
     assert receipt.outcome == "refused" and why in receipt.detail
     assert receipt.held_vectors == 0 and len(box.services.gallery()) == 0
     assert "M-1" not in seen[0].decode()  # a receipt names the member only by hash
 
 
 @pytest.mark.parametrize(
-    "payload",
+    ("payload", "reason"),
     [
-        b"{not json",
-        json.dumps({"v": 1, "store_id": "store-a", "member_id": "M-1", "version": 1, "op": "drop"}).encode(),
-        change(1, store_id="store-b").model_dump_json().encode(),  # addressed to another store
-        change(1).model_dump_json().replace('"erase"', '"erase"').replace("}", ', "x": 1}', 1).encode(),
-        b"{" + b" " * (600 * 1024) + b"}",
+        (signed(b"{not json"), "payload"),
+        (signed(json.dumps({"v": 1, "store_id": "store-a", "member_id": "M-1", "version": 1, "op": "drop"})), "payload"),
+        (signed(change(1, store_id="store-b")), "store"),  # addressed to another store
+        (signed(change(1).model_dump_json().replace("}", ', "x": 1}', 1)), "payload"),
+        (signed(change(1).model_dump_json().replace('"version":1', f'"version":{2**62}')), "payload"),  # inflated
+        (b"{" + b" " * (600 * 1024) + b"}", "signature"),  # oversize
+        (change(1).model_dump_json().encode(), "signature"),  # unsigned: the bare change, as anyone could publish it
+        (signed(change(1), SigningKey.generate()), "signature"),  # signed by a key the box does not trust
+        (signed(change(1)).replace(b"M-1", b"M-2", 1), "signature"),  # altered after signing
+        (signed(change(1)).replace(b'"key_id":"', b'"key_id":"0', 1)[:-1], "signature"),  # a broken envelope
+        (claiming_the_trusted_key(), "signature"),  # another key's signature under the trusted key's id
+        (HQ_KEY.sign("receipt", change(1).model_dump_json().encode()), "signature"),  # signed for another purpose
     ],
-)
-def test_a_hostile_message_changes_nothing_and_gets_no_receipt(box: Box, payload: bytes) -> None:
+)  # fmt: skip
+def test_a_hostile_message_changes_nothing_and_gets_no_receipt(box: Box, payload: bytes, reason: str) -> None:
     seen: list[bytes] = []
     hq = MemoryTransport(box.transport.broker, "hq")
     hq.subscribe(receipt_topic(), lambda t, p: seen.append(p))
@@ -151,6 +179,7 @@ def test_a_hostile_message_changes_nothing_and_gets_no_receipt(box: Box, payload
     hq.publish(command_topic("store-a"), payload)
     assert box.agent.flush() == 0
     assert seen == [] and box.agent.refused_messages == 1 and len(box.services.gallery()) == 0
+    assert f'storelens_chain_messages_refused_total{{reason="{reason}"}} 1.0' in box.services.metrics.text().decode()
 
 
 def test_an_erasure_from_head_office_also_clears_the_event_store(box: Box) -> None:
@@ -169,12 +198,15 @@ def test_an_erasure_from_head_office_also_clears_the_event_store(box: Box) -> No
 
 def test_head_office_follows_the_receipts_until_every_box_confirmed(tmp_path: Path) -> None:
     broker = MemoryBroker()
-    boxes = {s: Box(tmp_path, broker, s) for s in ("store-a", "store-b", "store-c")}
+    keys = HqKeys(tmp_path / "hq-keys.json")
+    boxes = {s: Box(tmp_path, broker, s, trusts=[keys.current.public]) for s in ("store-a", "store-b", "store-c")}
     registry = ChainMembers(EventStore(f"sqlite:///{tmp_path / 'hq.sqlite'}").engine)
+    for store_id, b in boxes.items():
+        registry.register_box(store_id, b.agent.signer().public)
     hq = MemoryTransport(broker, "hq", persistent_session=True)
-    hq.subscribe(receipt_topic(), lambda t, p: registry.receipt(BoxReceipt.model_validate_json(p)))
+    distributor = Distributor(registry, hq, chase_seconds=3600, keys=keys)
+    hq.subscribe(receipt_topic(), distributor.on_receipt)
     hq.start()
-    distributor = Distributor(registry, hq, chase_seconds=3600)
     consent = Consent(reference="CF-9", notice_version="1", purpose="vip-recognition")
     known = sorted(boxes)
 
@@ -188,6 +220,7 @@ def test_head_office_follows_the_receipts_until_every_box_confirmed(tmp_path: Pa
         sent = distributor.send_due()
         for b in boxes.values():
             b.agent.flush()
+        distributor.record_receipts()
         return sent
 
     assert send() == 3
@@ -196,6 +229,7 @@ def test_head_office_follows_the_receipts_until_every_box_confirmed(tmp_path: Pa
     assert states == {"M-9": {"store-a": "confirmed", "store-b": "pending"}, "M-8": {"store-c": "confirmed"}}
     boxes["store-b"].transport.start()  # back: its persistent session held the change
     boxes["store-b"].agent.flush()
+    distributor.record_receipts()
     assert {s: d["state"] for s, d in registry.members()[1]["stores"].items()} == {
         "store-a": "confirmed",
         "store-b": "confirmed",
@@ -215,6 +249,7 @@ def test_head_office_follows_the_receipts_until_every_box_confirmed(tmp_path: Pa
     assert list(row["confirmed"]) == ["store-b"] and [p["store_id"] for p in row["pending"]] == ["store-a"]
     boxes["store-a"].transport.start()
     boxes["store-a"].agent.flush()
+    distributor.record_receipts()
     [row] = registry.erasures("M-9")
     assert row["completed_at"] and not row["pending"] and row["confirmed"]["store-a"]["removed"]["vectors"] == 2
     assert [len(boxes[s].held("M-9")) for s in known] == [0, 0, 0]
@@ -258,3 +293,84 @@ def test_a_repeated_delivery_keeps_the_first_receipt_as_the_proof(box: Box, tmp_
         row["confirmed"]["store-a"]["removed"]["vectors"] == 2
         and row["confirmed"]["store-a"]["receipt_id"] == first.receipt_id
     )
+
+
+def hq_with_boxes(
+    tmp_path: Path, stores: tuple[str, ...]
+) -> tuple[MemoryBroker, HqKeys, dict[str, Box], ChainMembers, Distributor]:
+    broker = MemoryBroker()
+    keys = HqKeys(tmp_path / "hq-keys.json")
+    boxes = {s: Box(tmp_path, broker, s, trusts=[keys.current.public]) for s in stores}
+    registry = ChainMembers(EventStore(f"sqlite:///{tmp_path / 'hq.sqlite'}").engine)
+    for store_id, b in boxes.items():
+        registry.register_box(store_id, b.agent.signer().public)
+    hq = MemoryTransport(broker, "hq", persistent_session=True)
+    distributor = Distributor(registry, hq, chase_seconds=3600, keys=keys)
+    hq.subscribe(receipt_topic(), distributor.on_receipt)
+    hq.start()
+    return broker, keys, boxes, registry, distributor
+
+
+def states(registry: ChainMembers) -> dict[str, dict[str, str]]:
+    return {m["member_id"]: {s: d["state"] for s, d in m["stores"].items()} for m in registry.members()}
+
+
+def test_a_forged_receipt_confirms_nothing(tmp_path: Path) -> None:
+    broker, _, boxes, registry, distributor = hq_with_boxes(tmp_path, ("store-a",))
+    consent = Consent(reference="CF-1", notice_version="1", purpose="vip-recognition")
+    registry.enrol(MemberInfo(member_id="M-1"), consent, SPEC.name, SETS[1], "home", "store-a", [], ["store-a"])
+    boxes["store-a"].transport.stop()  # the box is away: only a forger answers
+    [out] = registry.due(chase_seconds=0)
+    lie = BoxReceipt(store_id="store-a", change_id=out.change.change_id, member_ref="0" * 64, version=1,
+                     op="upsert", outcome="applied", held_vectors=2)  # fmt: skip
+    forger = MemoryTransport(broker, "anyone")
+    forger.start()
+    forger.publish(receipt_topic("store-a"), lie.model_dump_json().encode())  # unsigned
+    forger.publish(receipt_topic("store-a"), SigningKey.generate().sign("receipt", lie.model_dump_json().encode()))
+    forger.publish(receipt_topic("store-a"), HQ_KEY.sign("command", lie.model_dump_json().encode()))
+    assert distributor.record_receipts() == 0 and distributor.refused == 3
+    assert states(registry) == {"M-1": {"store-a": "pending"}}
+    boxes["store-a"].close()
+
+
+def test_already_with_nothing_held_does_not_confirm_an_upsert(tmp_path: Path) -> None:
+    _, _, boxes, registry, _ = hq_with_boxes(tmp_path, ("store-a",))
+    consent = Consent(reference="CF-1", notice_version="1", purpose="vip-recognition")
+    registry.enrol(MemberInfo(member_id="M-1"), consent, SPEC.name, SETS[1], "home", "store-a", [], ["store-a"])
+    [out] = registry.due(chase_seconds=0)
+    box = boxes["store-a"]
+    box.services.gallery().note_chain_version("M-1", 5, "erase")  # the box holds a newer erasure of the member
+    receipt = box.agent.apply(out.change)
+    assert (receipt.outcome, receipt.held_vectors) == ("already", 0)
+    assert not registry.receipt(receipt.model_copy(update={"version": 7}))  # reports a change head office did not send
+    assert states(registry) == {"M-1": {"store-a": "pending"}}
+    assert registry.receipt(receipt)
+    [member] = registry.members()
+    assert (
+        member["stores"]["store-a"]["state"] == "refused" and "holds no vector" in member["stores"]["store-a"]["detail"]
+    )
+    box.close()
+
+
+def test_a_key_rotation_keeps_every_box_in_step(tmp_path: Path) -> None:
+    _, keys, boxes, registry, distributor = hq_with_boxes(tmp_path, ("store-a", "store-b"))
+    consent = Consent(reference="CF-1", notice_version="1", purpose="vip-recognition")
+    known = sorted(boxes)
+    old = keys.current
+    boxes["store-b"].transport.stop()  # away during both rotations
+    keys.rotate(timedelta(days=1))
+    registry.enrol(MemberInfo(member_id="M-1"), consent, SPEC.name, SETS[1], "chain", None, [], known)
+    distributor.send_due()
+    boxes["store-a"].agent.flush()
+    keys.rotate(timedelta(days=1))
+    registry.enrol(MemberInfo(member_id="M-2"), consent, SPEC.name, SETS[2], "chain", None, [], known)
+    distributor.send_due()
+    boxes["store-b"].transport.start()
+    for b in boxes.values():
+        b.agent.flush()
+    distributor.record_receipts()
+    assert states(registry) == {m: {"store-a": "confirmed", "store-b": "confirmed"} for m in ("M-1", "M-2")}
+    for b in boxes.values():
+        assert keys.current.key_id in b.agent.keyring.keys and b.agent.keyring.keys[old.key_id].until
+        assert b.agent.refused_messages == 0
+        b.close()

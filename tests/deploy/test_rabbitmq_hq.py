@@ -21,6 +21,7 @@ from storelens.apps.hq import HqApp
 from storelens.clock import iso, utc_now
 from storelens.config import HqConfig, load_config
 from storelens.events import topic
+from storelens.hq.keys import HqKeys
 from storelens.members import Consent, MemberInfo
 from tests.helpers.chain import SETS, SPEC, Broker, footfall, publish, wait_until
 from tests.helpers.cli import run_cli
@@ -53,9 +54,12 @@ def test_rabbitmq_as_the_central_broker(tmp_path: Path) -> None:
         users = rabbit.ctl("list_users").stdout
         assert all(u in users for u in ("storelens-hq", "store-store-a", "store-store-b"))
         secrets = {}
+        hq_keys = HqKeys(tmp_path / "hq-keys.json")
+        box_keys = {}
         for store_id in STORES:
             data = {"store": {"id": store_id}, "cameras": [{"id": "door", "source": "0"}],
                     "gallery": {"dir": str(tmp_path / store_id / "gallery")},
+                    "chain": {"key_file": str(tmp_path / f"{store_id}.key")},
                     "api": {"port": free_port(), "database_url": f"sqlite:///{tmp_path / (store_id + '.sqlite')}"},
                     "mqtt": {"url": f"mqtt://127.0.0.1:{free_port()}"}}  # fmt: skip
             cfg = write_toml(tmp_path / f"{store_id}.toml", data)
@@ -64,8 +68,10 @@ def test_rabbitmq_as_the_central_broker(tmp_path: Path) -> None:
             secret.write_text(secrets[store_id] + "\n")
             out = tmp_path / f"{store_id}-bridge"
             done = run_cli("deploy", "bridge", "--config", str(cfg), "--hq-url", rabbit.url, "--password-file",
-                           str(secret), "--out", str(out), "--hq-broker", "rabbitmq")  # fmt: skip
+                           str(secret), "--out", str(out), "--hq-broker", "rabbitmq",
+                           "--hq-public-key", hq_keys.current.public)  # fmt: skip
             assert done.returncode == 0, done.stderr
+            box_keys[store_id] = (out / f"box-key-{store_id}.pub").read_text().strip()
             granted = rabbit.run_script(out / f"hq-rabbitmq-{store_id}.sh", str(secret))
             assert granted.returncode == 0, granted.stderr
             port = int(data["mqtt"]["url"].rsplit(":", 1)[1])
@@ -75,7 +81,10 @@ def test_rabbitmq_as_the_central_broker(tmp_path: Path) -> None:
             apps[-1].start()
         hq = HqApp(HqConfig.model_validate({
             "database_url": f"sqlite:///{tmp_path / 'hq.sqlite'}", "chase_seconds": 1.0, "api": {"enabled": False},
-            "mqtt": {"url": rabbit.url, "username": "storelens-hq", "password": hq_password}}))  # fmt: skip
+            "mqtt": {"url": rabbit.url, "username": "storelens-hq", "password": hq_password},
+            "signing_keys_file": str(hq_keys.path)}))  # fmt: skip
+        for store_id, public in box_keys.items():
+            hq.members.register_box(store_id, public)
         assert hq.start(20)
 
         for i, store_id in enumerate(STORES):

@@ -21,6 +21,7 @@ from storelens.apps.hq import HqApp
 from storelens.clock import iso, utc_now
 from storelens.config import HqConfig
 from storelens.events import FootfallEvent, topic
+from storelens.hq.keys import HqKeys
 from storelens.manifest import load_manifest
 from tests.helpers.cli import run_cli
 from tests.helpers.configs import write_toml
@@ -82,6 +83,8 @@ class Chain:
 
     def __init__(self, workdir: Path, stores: dict[str, dict[str, Any]], chase_seconds: float = 1.0) -> None:
         self.tmp = workdir
+        self.hq_keys = HqKeys(workdir / "hq-keys.json")  # head office's signing key: every box trusts it
+        self.box_keys: dict[str, str] = {}
         self.hq_password = "hq-" + uuid.uuid4().hex[:8]
         self.hq_port = free_port()
         self.passwords = workdir / "hq.passwd"
@@ -93,7 +96,12 @@ class Chain:
         bridges: dict[str, str] = {}
         for store_id, data in stores.items():
             port = free_port()
-            data = {**data, "mqtt": {"url": f"mqtt://127.0.0.1:{port}"}}
+            data = {
+                "gallery": {"dir": str(workdir / store_id / "gallery")},
+                "chain": {"key_file": str(workdir / f"{store_id}-box.key")},
+                **data,
+                "mqtt": {"url": f"mqtt://127.0.0.1:{port}"},
+            }
             cfg = write_toml(workdir / f"{store_id}.toml", data)
             self.store_configs[store_id] = cfg
             secret = workdir / f"{store_id}.pw"
@@ -101,9 +109,11 @@ class Chain:
             secret.write_text(self.secrets[store_id] + "\n")
             out = workdir / f"{store_id}-bridge"
             done = run_cli("deploy", "bridge", "--config", str(cfg), "--hq-url", f"mqtt://127.0.0.1:{self.hq_port}",
-                           "--password-file", str(secret), "--out", str(out))  # fmt: skip
+                           "--password-file", str(secret), "--out", str(out),
+                           "--hq-public-key", self.hq_keys.current.public)  # fmt: skip
             if done.returncode != 0:
                 raise RuntimeError(done.stderr)
+            self.box_keys[store_id] = (out / f"box-key-{store_id}.pub").read_text().strip()
             self.bridge_output = done.stdout + done.stderr
             passwd(self.passwords, f"store-{store_id}", self.secrets[store_id])
             acl.append((out / f"hq-acl-{store_id}.conf").read_text())
@@ -119,8 +129,13 @@ class Chain:
             "stores": [{"id": s} for s in stores],
             "mqtt": {"url": self.hq.url, "username": HQ_USER, "password": self.hq_password},
             "api": {"port": free_port()},
+            "signing_keys_file": str(self.hq_keys.path),
         }
         self.hq_toml = write_toml(workdir / "hq.toml", self.hq_data)
+        for store_id, public in self.box_keys.items():  # the boxes join: head office learns their receipt keys
+            done = run_cli("hq", "box-key", "--config", str(self.hq_toml), "--store", store_id, "--public-key", public)
+            if done.returncode != 0:
+                raise RuntimeError(done.stderr)
         self.app: HqApp | None = None
 
     def start(self) -> Chain:
