@@ -20,6 +20,12 @@ CONFIG="$CONF_DIR/storelens.toml"
 step() { printf '\n== %s\n' "$*"; }
 
 [ "$(id -u)" = 0 ] || { echo "install.sh: run as root (sudo)" >&2; exit 2; }
+# every path below goes into units and configuration files as it is: checked before anything changes
+for name in PREFIX CONF_DIR DATA LOGS UNITS MOSQUITTO_CONF CACHE; do
+  value=${!name}
+  [[ $value =~ ^/[A-Za-z0-9_.,@%+=:/-]+$ ]] || {
+    printf 'install.sh: %s=%q: an absolute path of letters, digits and _.,@%%+=:/- only\n' "$name" "$value" >&2; exit 2; }
+done
 if [ -n "${BRIDGE:-}" ]; then  # checked before anything changes
   [ -f "$BRIDGE" ] || { echo "install.sh: BRIDGE=$BRIDGE: no such file (storelens deploy bridge writes it)" >&2; exit 2; }
   grep -q '^connection storelens-hq-' "$BRIDGE" || { echo "install.sh: $BRIDGE is not a StoreLens bridge" >&2; exit 2; }
@@ -86,9 +92,13 @@ step "TLS for the store API: tokens and member cards never cross the store netwo
 # A self-signed certificate for this box (its host name and addresses), unless the operator placed one:
 # replace api.crt / api.key with certificates of the chain's own CA for iPads that check it.
 if [ ! -f "$CONF_DIR/api.crt" ] || [ ! -f "$CONF_DIR/api.key" ]; then
-  names="DNS:$(hostname),DNS:localhost,IP:127.0.0.1"
-  for ip in $(hostname -I 2>/dev/null || true); do names="$names,IP:$ip"; done
-  openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj "/CN=$(hostname)" -addext "subjectAltName=$names" \
+  host="$(hostname)"  # the subject holds it as it is: a plain host name, else a fixed one
+  [[ $host =~ ^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$ ]] || host=storelens-box
+  names="DNS:$host,DNS:localhost,IP:127.0.0.1"
+  for ip in $(hostname -I 2>/dev/null || true); do
+    [[ $ip =~ ^[0-9A-Fa-f.:]+$ ]] && names="$names,IP:$ip"
+  done
+  openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj "/CN=$host" -addext "subjectAltName=$names" \
     -keyout "$CONF_DIR/api.key" -out "$CONF_DIR/api.crt" 2>/dev/null
   chgrp storelens "$CONF_DIR/api.key" "$CONF_DIR/api.crt" && chmod 0640 "$CONF_DIR/api.key"
   echo "wrote a self-signed certificate: $CONF_DIR/api.crt"

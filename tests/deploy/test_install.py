@@ -88,3 +88,14 @@ def test_install_script_refuses_a_bridge_file_that_is_not_one(tmp_path: Path) ->
     env = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "SKIP_APT": "1", "BRIDGE": str(bogus)}
     proc = subprocess.run(["bash", str(DEPLOY / "install.sh")], capture_output=True, text=True, env=env, check=False)
     assert proc.returncode == 2 and "is not a StoreLens bridge" in proc.stderr
+
+
+@pytest.mark.parametrize("name", ["PREFIX", "CONF_DIR", "DATA", "UNITS"])
+@pytest.mark.parametrize("value", ["/opt/x\nExecStartPre=/bin/sh", "/opt/a b", "relative/dir", "/opt/$(id)", "/opt/é"])
+def test_install_script_refuses_a_path_it_cannot_write_as_is(tmp_path: Path, name: str, value: str) -> None:
+    if subprocess.run(["id", "-u"], capture_output=True, text=True).stdout.strip() != "0":
+        pytest.skip("install.sh runs as root")
+    env = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "SKIP_APT": "1", name: value, "BRIDGE": str(tmp_path / "none")}
+    proc = subprocess.run(["bash", str(DEPLOY / "install.sh")], capture_output=True, text=True, env=env, check=False)
+    assert proc.returncode == 2 and proc.stderr.startswith(f"install.sh: {name}=") and proc.stdout == ""
+    assert len(proc.stderr.strip().splitlines()) == 1
