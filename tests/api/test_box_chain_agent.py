@@ -158,7 +158,7 @@ def test_a_change_the_box_cannot_hold_is_refused_with_the_reason(box: Box, paylo
     ("payload", "reason"),
     [
         (signed(b"{not json"), "payload"),
-        (signed(json.dumps({"v": 1, "store_id": "store-a", "member_id": "M-1", "version": 1, "op": "drop"})), "payload"),
+        (signed(json.dumps({"v": 1, "store_id": "store-a", "member_id": "M-1", "version": 1, "op": "x"})), "payload"),
         (signed(change(1, store_id="store-b")), "store"),  # addressed to another store
         (signed(change(1).model_dump_json().replace("}", ', "x": 1}', 1)), "payload"),
         (signed(change(1).model_dump_json().replace('"version":1', f'"version":{2**62}')), "payload"),  # inflated

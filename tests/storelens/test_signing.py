@@ -72,7 +72,7 @@ def test_an_endorsement_by_a_key_nobody_trusts_teaches_nothing(tmp_path: Path) -
 @pytest.mark.parametrize("content", ["", "{}", '{"keys": ["not a pem"], "endorsements": []}', "\x00"])
 def test_a_damaged_key_file_is_one_clear_error(tmp_path: Path, content: str) -> None:
     (tmp_path / "hq.json").write_text(content)
-    with pytest.raises(ConfigError, match="key file|private key"):
+    with pytest.raises(ConfigError, match=r"key file|private key"):
         HqKeys(tmp_path / "hq.json")
     (tmp_path / "ring.json").write_text(content or json.dumps({"keys": [{"public": "x"}]}))
     with pytest.raises(ConfigError, match="keyring"):
