@@ -38,22 +38,24 @@ def _receipts(member_id: str) -> Any:
 def member_value(conn: Any, member_id: str, currency: str, now: datetime) -> dict[str, Any]:
     """The card's purchases and value.
 
-    12-month spend and count, average basket, segment and scores, last purchases, favourite categories,
-    sizes bought, recommendations.
+    12-month spend and count in ``currency`` (receipts in other currencies summed apart, each in its own),
+    average basket, segment and scores, last purchases, favourite categories, sizes bought, recommendations.
+    Nothing dated after ``now`` counts.
     """
-    since = iso(now - timedelta(days=365))
-    count, spend = conn.execute(
-        select(func.count(), func.sum(transactions.c.amount_minor).filter(transactions.c.currency == currency)).where(
-            transactions.c.member_id == member_id, transactions.c.ts >= since
+    t = transactions.c
+    since, until = iso(now - timedelta(days=365)), iso(now)
+    per_currency = {
+        str(cur): (int(n), int(total or 0))  # PostgreSQL sums integers as numeric (Decimal)
+        for cur, n, total in conn.execute(
+            select(t.currency, func.count(), func.sum(t.amount_minor))
+            .where(t.member_id == member_id, t.ts >= since, t.ts <= until)
+            .group_by(t.currency)
         )
-    ).one()
-    spend = int(spend or 0)  # PostgreSQL sums integers as numeric (Decimal)
-    in_currency = conn.execute(
-        select(func.count()).where(
-            transactions.c.member_id == member_id, transactions.c.ts >= since, transactions.c.currency == currency
-        )
-    ).scalar_one()
-    last = conn.execute(_receipts(member_id).order_by(transactions.c.ts.desc()).limit(LAST_PURCHASES)).all()
+    }
+    in_currency, spend = per_currency.pop(currency, (0, 0))
+    last = conn.execute(
+        _receipts(member_id).where(t.ts <= until).order_by(t.ts.desc()).limit(LAST_PURCHASES)
+    ).all()
     lines = conn.execute(
         select(
             transaction_lines.c.txn_id,
@@ -76,7 +78,10 @@ def member_value(conn: Any, member_id: str, currency: str, now: datetime) -> dic
     return {
         "currency": currency,
         "spend_12m": major(spend),
-        "purchases_12m": int(count),
+        "purchases_12m": in_currency,
+        "other_currencies": [
+            {"currency": cur, "spend": major(total), "purchases": n} for cur, (n, total) in sorted(per_currency.items())
+        ],
         "average_basket": major(spend // in_currency) if in_currency else None,
         "segment": insight["segment"] if insight else None,
         "value_scores": {"purchasing_power": insight["m"], "loyalty": insight["f"], "willingness": insight["r"]}

@@ -1,11 +1,16 @@
 """CRM members, the product catalogue and POS transactions in: CSV or JSON lines, streamed, all or nothing.
 
-Each record is validated by its pydantic model (the same bounds as everywhere, ``storelens.bounds``); a
-bad record is reported by its row (CSV: the spreadsheet's row number, the header being row 1; JSON lines:
-the line number) and field. The whole file is imported in one database transaction: with any rejected
-record nothing is kept. Records are read and written in batches, so a file of a million rows imports in
-bounded memory. A re-import changes nothing: members and products are keyed by id and updated only when
-their content differs; a transaction, once imported, is never changed.
+Each record is validated by its pydantic model (the same bounds as everywhere, ``storelens.bounds``): text holds
+no control or bidirectional-override character; a receipt's amount is the sum of its lines (to the cent), its time
+between 2000 and the time of import (plus ``FUTURE_TOLERANCE``), and every row of one receipt agrees on its store,
+time, amount, currency and member; ids are unique in the whole file; a JSON line is bounded in length and nesting
+before the parser sees it. A bad record is reported by its row (CSV: the spreadsheet's row number, the header
+being row 1; JSON lines: the line number) and field. The whole file is imported in one database transaction: with
+any rejected record nothing is kept. Records are read and written in batches, so a file of a million rows imports
+in bounded memory (the ids of a members or products file are held while it imports, to find repeats: about 100
+bytes each). A re-import changes nothing: members and products are keyed by id and updated only when their content
+differs; a transaction, once imported, is never changed: a file that says otherwise of one (another amount, store,
+time, currency or member, or other lines) is refused, naming the row.
 
 CSV layouts (header row required; unknown columns are refused):
 
@@ -24,19 +29,28 @@ import csv
 import hashlib
 import io
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import IO, Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from sqlalchemy import bindparam, insert, select
 
 from storelens.api.schema import members, products, transaction_lines, transactions
-from storelens.bounds import EARLIEST_YEAR, LATEST_YEAR, Ident, MemberId
+from storelens.bounds import EARLIEST_YEAR, LATEST_YEAR, Ident, MemberId, check_prose, check_text
 from storelens.clock import iso, utc_now
 from storelens.errors import ImportRefused, first_error
 
@@ -44,6 +58,12 @@ Kind = Literal["members", "products", "transactions"]
 BATCH = 2000  # records per database round trip
 MAX_REPORTED = 50  # rejects listed in a report (all are counted)
 MAX_LINE_CHARS = 1_000_000  # one CSV field or JSON line: a hostile file cannot make one huge string
+MAX_DEPTH = 8  # nesting of a JSON line (a receipt is 3 deep): checked before the parser recurses
+FUTURE_TOLERANCE = timedelta(minutes=10)  # a till's clock ahead of this box's
+PROSE_FIELDS = frozenset({"preferences"})  # free text of several lines; every other text is one line
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKET = re.compile(r"[\[\]{}]")
+TXN_FIELDS = ("store_id", "time", "amount", "currency", "member_id")  # what every row of one receipt repeats
 
 Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$")]
 Category = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9 _&-]{0,63}$")]
@@ -55,8 +75,27 @@ def _category(value: object) -> object:
     return value.strip().lower() if isinstance(value, str) else value
 
 
+def _check_texts(value: Any, check: Any) -> None:
+    if isinstance(value, str):
+        check(value)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _check_texts(k, check)
+            _check_texts(v, check)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_texts(item, check)
+
+
 class _Row(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _readable(cls, value: Any, info: ValidationInfo) -> Any:
+        """Every text a person will read: no control or bidirectional-override character."""
+        _check_texts(value, check_prose if info.field_name in PROSE_FIELDS else check_text)
+        return value
 
 
 class CrmMember(_Row):
@@ -110,12 +149,26 @@ class Transaction(_Row):
 
     @field_validator("time")
     @classmethod
-    def _aware(cls, value: datetime) -> datetime:
+    def _aware(cls, value: datetime, info: ValidationInfo) -> datetime:
         if value.tzinfo is None:
             raise ValueError("a time zone offset is required, e.g. 2026-11-21T10:15:00+01:00")
         if not EARLIEST_YEAR <= value.year < LATEST_YEAR:
             raise ValueError(f"a time between {EARLIEST_YEAR} and {LATEST_YEAR} is expected")
+        now = info.context.get("now") if isinstance(info.context, dict) else None
+        latest = (now or datetime.now(UTC)) + FUTURE_TOLERANCE
+        if value > latest:
+            raise ValueError(f"{value.isoformat()} is after the time of import ({latest.isoformat()} at the latest)")
         return value.astimezone(UTC)
+
+    @field_validator("lines")
+    @classmethod
+    def _adds_up(cls, lines: list[Line], info: ValidationInfo) -> list[Line]:
+        """The amount is what the lines add up to, to the cent."""
+        amount = info.data.get("amount")
+        total = sum(minor(ln.price) * ln.quantity for ln in lines)
+        if amount is not None and abs(minor(amount) - total) > 1:
+            raise ValueError(f"the lines add up to {Decimal(total) / 100:.2f}, the amount says {amount}")
+        return lines
 
 
 MODELS: dict[Kind, type[_Row]] = {"members": CrmMember, "products": Product, "transactions": Transaction}
@@ -211,6 +264,9 @@ def read_records(kind: Kind, stream: IO[str], fmt: Literal["csv", "jsonl"]) -> I
             if len(line) > MAX_LINE_CHARS:
                 yield number, ValueError(f"line longer than {MAX_LINE_CHARS} characters")
                 continue
+            if nesting(line) > MAX_DEPTH:
+                yield number, ValueError(f"nested deeper than {MAX_DEPTH} levels")
+                continue
             try:
                 value = json.loads(line)
             except json.JSONDecodeError as exc:
@@ -230,6 +286,21 @@ def read_records(kind: Kind, stream: IO[str], fmt: Literal["csv", "jsonl"]) -> I
     yield from (_group_lines(records) if kind == "transactions" else records)
 
 
+def nesting(line: str) -> int:
+    """How deep the brackets of a JSON line nest (outside strings), without parsing it.
+
+    Written here because :func:`json.loads` recurses once per level and raises ``RecursionError`` past
+    about a thousand: a line's depth is bounded before the parser sees it.
+    """
+    if line.count("[") + line.count("{") <= MAX_DEPTH:
+        return line.count("[") + line.count("{")  # cannot be deeper than its brackets
+    depth = deepest = 0
+    for bracket in _BRACKET.finditer(_STRING.sub('""', line)):
+        depth += 1 if bracket.group() in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
 def _csv_rows(kind: Kind, reader: csv.DictReader[str]) -> Iterator[tuple[int, Any]]:
     for row in reader:
         number = reader.line_num
@@ -243,22 +314,36 @@ def _csv_rows(kind: Kind, reader: csv.DictReader[str]) -> Iterator[tuple[int, An
 
 
 def _group_lines(rows: Iterator[tuple[int, Any]]) -> Iterator[tuple[int, Any]]:
-    """Consecutive CSV rows of one transaction as one record with its ``lines`` (first row's number)."""
+    """Consecutive CSV rows of one transaction as one record with its ``lines`` (first row's number).
+
+    A row that disagrees with its transaction's first row (store, time, amount, currency, member) is a reject of
+    its own, reported after the transaction.
+    """
     current: dict[str, Any] | None = None
     first = 0
+    disagreeing: list[tuple[int, ValueError]] = []
     for number, row in rows:
         if isinstance(row, ValueError):
             yield number, row
             continue
         line = {k: row.pop(k) for k in LINE_COLUMNS if k in row}
         if current is not None and row.get("transaction_id") == current.get("transaction_id"):
-            current["lines"].append(line)
+            differs = next((k for k in TXN_FIELDS if row.get(k) != current.get(k)), None)
+            current["lines"].append(line)  # kept, so that the receipt's total is not a second complaint
+            if differs is not None:
+                disagreeing.append((number, ValueError(
+                    f"field {differs}: {row.get(differs)!r} where row {first} of transaction "
+                    f"{current.get('transaction_id')!r} says {current.get(differs)!r} (a receipt's rows agree)"
+                )))  # fmt: skip
             continue
         if current is not None:
             yield first, current
+            yield from disagreeing
+            disagreeing = []
         current, first = {**row, "lines": [line]}, number
     if current is not None:
         yield first, current
+        yield from disagreeing
 
 
 # --- writing -----------------------------------------------------------------------------------
@@ -313,15 +398,20 @@ class Importer:
         report = ImportReport(kind, source)
         model = MODELS[kind]
         import_id = uuid.uuid4().hex
-        now = iso(utc_now())
+        started = utc_now()
+        now = iso(started)
+        seen: dict[str, int] = {}  # members' and products' ids in this file -> their row (transactions: import_id)
         with self.engine.connect() as conn:
             tx = conn.begin()
             try:
                 batch: list[tuple[int, _Row]] = []
                 for number, record in records:
                     report.records += 1
-                    parsed = self._parse(model, number, record, report)
-                    if parsed is None or report.rejected:
+                    parsed = self._parse(model, number, record, report, started)
+                    if parsed is None:
+                        continue
+                    self._once(kind, number, parsed, seen, report)
+                    if report.rejected:
                         continue  # after a reject: go on validating (to report every bad row), store nothing
                     batch.append((number, parsed))
                     if len(batch) >= BATCH:
@@ -342,12 +432,26 @@ class Importer:
         return report
 
     @staticmethod
-    def _parse(model: type[_Row], number: int, record: Any, report: ImportReport) -> _Row | None:
+    def _once(kind: Kind, number: int, parsed: Any, seen: dict[str, int], report: ImportReport) -> None:
+        """A member or product id given twice anywhere in the file is refused (which row would win?)."""
+        if kind == "transactions":
+            return  # their repeats are found in the database, by import_id
+        key = "member_id" if kind == "members" else "sku"
+        value = getattr(parsed, key)
+        if value in seen:
+            report.reject(
+                f"row {number}, field {key}: {value!r} appears twice in the file (first on row {seen[value]})"
+            )
+        else:
+            seen[value] = number
+
+    @staticmethod
+    def _parse(model: type[_Row], number: int, record: Any, report: ImportReport, now: datetime) -> _Row | None:
         if isinstance(record, ValueError):
             report.reject(f"row {number}: {record}")
             return None
         try:
-            return model.model_validate(record)
+            return model.model_validate(record, context={"now": now})
         except ValidationError as exc:
             where, why = first_error(exc, whole="record")
             report.reject(f"row {number}, field {where}: {why.removeprefix('Value error, ')}")
@@ -365,12 +469,9 @@ class Importer:
             else (products, "sku", "row_hash", _product_row)
         )
         rows: dict[str, dict[str, Any]] = {}
-        for number, parsed in batch:
+        for _, parsed in batch:
             row = to_row(parsed)
-            if row[key] in rows:
-                report.reject(f"row {number}, field {key}: {row[key]!r} appears twice in the file")
-                return
-            rows[row[key]] = row
+            rows[row[key]] = row  # unique: Importer._once refused a repeat anywhere in the file
         existing = dict(conn.execute(select(table.c[key], table.c[hash_col]).where(table.c[key].in_(rows))).all())
         new = [r | {"updated_at": now} for k, r in rows.items() if k not in existing]
         changed = [r | {"updated_at": now} for k, r in rows.items() if k in existing and existing[k] != r[hash_col]]
@@ -392,11 +493,21 @@ class Importer:
                 report.reject(f"row {number}, field transaction_id: {t.transaction_id!r} appears twice in the file")
                 return
             seen[t.transaction_id] = number
-        existing = dict(
-            conn.execute(
-                select(transactions.c.txn_id, transactions.c.import_id).where(transactions.c.txn_id.in_(seen))
-            ).all()
-        )
+        stored = {
+            r.txn_id: r
+            for r in conn.execute(
+                select(
+                    transactions.c.txn_id,
+                    transactions.c.import_id,
+                    transactions.c.store_id,
+                    transactions.c.ts,
+                    transactions.c.amount_minor,
+                    transactions.c.currency,
+                    transactions.c.member_id,
+                ).where(transactions.c.txn_id.in_(seen))
+            )
+        }
+        existing = {txn_id: r.import_id for txn_id, r in stored.items()}
         for txn_id, their_import in existing.items():
             if their_import == import_id:  # an earlier batch of this file: the lines were not together
                 report.reject(
@@ -404,6 +515,8 @@ class Importer:
                     "transaction's lines must be on consecutive rows)"
                 )
                 return
+        if stored and _conflicts(conn, [(n, t) for n, t in batch if t.transaction_id in stored], stored, report):
+            return
         fresh = [t for _, t in batch if t.transaction_id not in existing]
         if fresh:
             conn.execute(
@@ -440,6 +553,46 @@ class Importer:
             )
         report.added += len(fresh)
         report.unchanged += len(batch) - len(fresh)
+
+
+def _conflicts(conn: Any, again: list[tuple[int, Any]], stored: dict[str, Any], report: ImportReport) -> bool:
+    """Receipts imported before that this file describes otherwise: each a reject naming its row and field."""
+    ids = [t.transaction_id for _, t in again]
+    lines: dict[str, list[tuple[str, int, int]]] = {}
+    for r in conn.execute(
+        select(
+            transaction_lines.c.txn_id,
+            transaction_lines.c.sku,
+            transaction_lines.c.quantity,
+            transaction_lines.c.price_minor,
+        )
+        .where(transaction_lines.c.txn_id.in_(ids))
+        .order_by(transaction_lines.c.txn_id, transaction_lines.c.line_no)
+    ):
+        lines.setdefault(r.txn_id, []).append((r.sku, int(r.quantity), int(r.price_minor)))
+    found = False
+    for number, t in again:
+        held = stored[t.transaction_id]
+        mine = {"store_id": t.store_id, "time": iso(t.time), "amount": f"{minor(t.amount) / 100:.2f}",
+                "currency": t.currency}  # fmt: skip
+        theirs = {"store_id": held.store_id, "time": held.ts, "amount": f"{int(held.amount_minor) / 100:.2f}",
+                  "currency": held.currency}  # fmt: skip
+        if held.member_id is not None:  # an erased member's receipts stay unlinked: not a difference
+            mine["member_id"], theirs["member_id"] = t.member_id, held.member_id
+        ours = [(ln.sku, ln.quantity, minor(ln.price)) for ln in t.lines]
+        if ours != lines.get(t.transaction_id, ours):
+            held_lines = lines[t.transaction_id]
+            mine["lines"] = f"{len(ours)} other line(s)"
+            theirs["lines"] = f"{len(held_lines)} line(s)"
+        differs = next((k for k in mine if mine[k] != theirs[k]), None)
+        if differs is not None:
+            found = True
+            report.reject(
+                f"row {number}, field {differs}: transaction {t.transaction_id!r} was imported before with "
+                f"{differs} {theirs[differs]!r}, this file says {mine[differs]!r} (a receipt, once imported, "
+                "is never changed: correct it with a new receipt)"
+            )
+    return found
 
 
 def file_format(name: str) -> Literal["csv", "jsonl"]:

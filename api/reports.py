@@ -50,6 +50,7 @@ COLUMNS = [
     "sales",
     "average_basket",
     "member_sales_share",
+    "other_sales",
 ]
 
 Sale = tuple[str, int, str, bool]  # (time, amount in minor units, currency, by a member): EventStore.sales
@@ -73,6 +74,7 @@ class Row:
     sales: float | None = None  # in store.currency
     average_basket: float | None = None  # sales / transactions in store.currency
     member_sales_share: float | None = None  # sales to members / sales
+    other_sales: str = ""  # sales in other currencies, each summed in its own: "USD 50.00; GBP 20.00"
 
 
 UNAVAILABLE = "unavailable"
@@ -185,6 +187,7 @@ class _Till:
     sales_minor: int = 0
     in_currency: int = 0
     member_minor: int = 0
+    others: dict[str, int] = field(default_factory=dict)  # currency -> minor units
 
 
 def _sales_by_bucket(
@@ -199,6 +202,8 @@ def _sales_by_bucket(
                 till.sales_minor += amount
                 till.in_currency += 1
                 till.member_minor += amount if by_member else 0
+            else:  # never counted without being summed: in its own currency
+                till.others[cur] = till.others.get(cur, 0) + amount
     return out
 
 
@@ -211,6 +216,7 @@ def _money(entries: int, till: _Till | None) -> dict[str, Any]:
         "sales": till.sales_minor / 100,
         "average_basket": round(till.sales_minor / till.in_currency / 100, 2) if till.in_currency else None,
         "member_sales_share": round(till.member_minor / till.sales_minor, 4) if till.sales_minor else None,
+        "other_sales": "; ".join(f"{cur} {minor / 100:.2f}" for cur, minor in sorted(till.others.items())),
     }
 
 

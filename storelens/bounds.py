@@ -44,6 +44,35 @@ def check_ts(value: str) -> str:
     return value
 
 
+# C0 and C1 controls, and the bidirectional embeddings, overrides and isolates that reorder what a person reads
+UNSAFE_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+UNSAFE_PROSE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")  # lines and tabs allowed
+
+
+def check_text(value: str) -> str:
+    """``value`` if it holds no control or bidirectional-override character (a name, a label: one line).
+
+    Raises:
+        ValueError: naming the character and where it is.
+    """
+    found = UNSAFE_TEXT.search(value)
+    if found:
+        raise ValueError(
+            f"a control or bidirectional-override character (U+{ord(found.group()):04X}) at {found.start() + 1}"
+        )
+    return value
+
+
+def check_prose(value: str) -> str:
+    """:func:`check_text` for free text of several lines (line breaks and tabs allowed)."""
+    found = UNSAFE_PROSE.search(value)
+    if found:
+        raise ValueError(
+            f"a control or bidirectional-override character (U+{ord(found.group()):04X}) at {found.start() + 1}"
+        )
+    return value
+
+
 def _finite(value: float) -> float:
     if not math.isfinite(value):
         raise ValueError("a finite number is expected")
@@ -60,4 +89,6 @@ TrackId = Annotated[int, Field(ge=0, le=MAX_TRACK_ID)]
 Similarity = Annotated[float, Field(ge=-1.0, le=1.0, allow_inf_nan=False)]
 Seq = Annotated[int, Field(ge=0, le=MAX_SEQ)]
 Pixel = Annotated[float, Field(ge=-100_000, le=100_000, allow_inf_nan=False), AfterValidator(_finite)]
-Name = Annotated[str, Field(max_length=200)]
+Name = Annotated[str, Field(max_length=200), AfterValidator(check_text)]
+Text = Annotated[str, AfterValidator(check_text)]  # one line a person reads (add the length with Field)
+Prose = Annotated[str, AfterValidator(check_prose)]  # free text a person reads

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from storelens.bounds import MemberId
+from storelens.bounds import MemberId, Name
 from storelens.clock import utc_now
 from storelens.errors import EnrolmentError
 
@@ -57,7 +57,7 @@ class MemberInfo(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     member_id: MemberId
-    name: str = Field(default="", max_length=200)
+    name: Name = ""
     kind: Literal["member", "staff"] = Field(
         default="member", description="staff: on the staff list, never announced and never counted as a visitor"
     )

@@ -12,7 +12,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field, ValidationError
 
 from storelens.api.auth import Admin, Associate, Principal, Svc
-from storelens.bounds import MEMBER_ID
+from storelens.bounds import MEMBER_ID, Prose, Text
 from storelens.errors import StoreLensError, first_error
 from storelens.gallery.records import Consent, EnrolmentResult
 
@@ -48,6 +48,14 @@ class ValueScores(BaseModel):
     willingness: int = Field(description="R: how recently they bought")
 
 
+class CurrencySpend(BaseModel):
+    """A member's 12-month receipts in one currency other than the store's."""
+
+    currency: str
+    spend: float | None
+    purchases: int
+
+
 class MemberCard(BaseModel):
     """What helps an associate serve a member."""
 
@@ -63,7 +71,8 @@ class MemberCard(BaseModel):
     visits: int
     currency: str = Field(description="store.currency: spend and baskets are in it")
     spend_12m: float | None
-    purchases_12m: int
+    purchases_12m: int = Field(description="Receipts in store.currency over 12 months (spend_12m is their sum)")
+    other_currencies: list[CurrencySpend] = Field(description="Receipts in other currencies, summed in each")
     average_basket: float | None
     segment: str | None = Field(description="RFM value segment (README: the rule); null until first computed")
     value_scores: ValueScores | None
@@ -76,13 +85,15 @@ class MemberCard(BaseModel):
 class MemberIn(BaseModel):
     """A member profile as the admin edits it."""
 
-    name: str = Field(min_length=1, max_length=200)
-    tier: str = Field(default="", max_length=40)
-    phone: str | None = Field(default=None, max_length=40)
-    member_code: str | None = Field(default=None, max_length=64)
-    sizes: dict[str, str] = Field(default_factory=dict, description='e.g. {"shoes": "42", "shirt": "M"}')
-    preferences: str = Field(default="", max_length=2000)
-    notes: str = Field(default="", max_length=2000)
+    name: Text = Field(min_length=1, max_length=200)
+    tier: Text = Field(default="", max_length=40)
+    phone: Text | None = Field(default=None, max_length=40)
+    member_code: Text | None = Field(default=None, max_length=64)
+    sizes: dict[Annotated[Text, Field(max_length=64)], Annotated[Text, Field(max_length=20)]] = Field(
+        default_factory=dict, max_length=20, description='e.g. {"shoes": "42", "shirt": "M"}'
+    )
+    preferences: Prose = Field(default="", max_length=2000)
+    notes: Prose = Field(default="", max_length=2000)
     photo_consent: bool = Field(default=False, description="The member agreed to a card photo on the iPad")
 
 

@@ -36,7 +36,7 @@ def receipt(txn: str, member: str | None, days_ago: float, *skus: str, amount: s
     when = (utc_now() - timedelta(days=days_ago)).isoformat()
     lines = [{"sku": s, "name": s, "category": "accessories" if s.startswith("BELT") else
               ("trousers" if s.startswith("CHINO") else "tops"), "size": None if s.startswith("BELT") else "M",
-              "quantity": 1, "price": "10.00"} for s in skus]  # fmt: skip
+              "quantity": 1, "price": f"{float(amount) / len(skus):.2f}"} for s in skus]  # fmt: skip
     return json.dumps({"transaction_id": txn, "store_id": "demo-store", "time": when, "amount": amount,
                        "currency": "EUR", "member_id": member, "lines": lines}) + "\n"  # fmt: skip
 
@@ -74,6 +74,25 @@ def test_the_card_holds_purchases_and_value(shop: Services) -> None:
     assert [p["items"] for p in card["last_purchases"]] == [["SHIRT-A"], ["BELT-A"]]  # newest first
     assert card["favourite_categories"] == ["accessories", "tops"] and card["sizes_bought"] == {"tops": "M"}
     assert card["segment"] and card["value_scores"]["purchasing_power"] in range(1, 6)
+
+
+def test_money_in_another_currency_is_summed_in_its_own_and_the_future_does_not_count(shop: Services) -> None:
+    from sqlalchemy import insert
+
+    from storelens.api.schema import transactions
+    from storelens.clock import iso
+
+    usd = json.loads(receipt("T7", "M-ADA", 1, "SHIRT-A", amount="75.00")) | {"currency": "USD"}
+    assert shop.books.commerce.import_file("transactions", io.BytesIO(json.dumps(usd).encode()), "u.jsonl").imported
+    with shop.books.engine.begin() as conn:  # a receipt dated ahead, as an older import could have stored it
+        conn.execute(insert(transactions).values(txn_id="T-FUTURE", store_id="demo-store", member_id="M-ADA",
+                                                 ts=iso(utc_now() + timedelta(days=3000)), amount_minor=999_900,
+                                                 currency="EUR", import_id="old"))  # fmt: skip
+    card = shop.card("M-ADA")
+    assert (card["purchases_12m"], card["spend_12m"], card["average_basket"]) == (2, 100.0, 50.0)
+    assert card["other_currencies"] == [{"currency": "USD", "spend": 75.0, "purchases": 1}]
+    assert [p["currency"] for p in card["last_purchases"]] == ["USD", "EUR", "EUR"]  # the future one is not there
+    assert all(p["time"] <= iso(utc_now()) for p in card["last_purchases"])
 
 
 def test_recommendations_exclude_what_was_bought_and_what_is_not_in_their_size(shop: Services) -> None:

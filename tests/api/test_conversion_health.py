@@ -28,7 +28,7 @@ def footfall(store_id: str, start: datetime, entries: int, minutes: int = 15) ->
 def receipts(store, rows: list[tuple[str, datetime, str, str, str | None]], store_id: str = "s1") -> None:
     text = "".join(json.dumps({"transaction_id": txn, "store_id": store_id, "time": when.isoformat(), "amount": amount,
                                "currency": cur, "member_id": member,
-                               "lines": [{"sku": "X", "category": "tops", "quantity": 1, "price": "1.00"}]}) + "\n"
+                               "lines": [{"sku": "X", "category": "tops", "quantity": 1, "price": amount}]}) + "\n"
                    for txn, when, amount, cur, member in rows)  # fmt: skip
     assert store.commerce.import_file("transactions", io.BytesIO(text.encode()), "t.jsonl").imported
 
@@ -47,6 +47,7 @@ def test_conversion_is_transactions_over_entries(store) -> None:
     assert got == [(15, 3, 0.2, 180.0, 60.0, 0.8333), (4, 2, 0.5, 20.0, 20.0, 0.0)]
     table = list(csv.DictReader(io.StringIO(to_csv(rows).decode())))
     assert [(r["transactions"], r["conversion"]) for r in table] == [("3", "0.2"), ("2", "0.5")]
+    assert [r.other_sales for r in rows] == ["", "USD 999.00"]  # counted, and summed in its own currency
 
 
 def arrival(store, at: datetime, member: str, taken_after: float | None) -> None:

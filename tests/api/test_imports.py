@@ -87,7 +87,7 @@ BAD = [
     ("transactions", "t.csv", TXN_CSV.replace(",EUR,,ACC-1", ",euro,,ACC-1"), "row 4, field currency"),
     ("transactions", "t.csv", TXN_CSV.replace("SHO-1,Loafers,shoes,38,1", "SHO-1,Loafers,shoes,38,0"),
      "row 2, field lines.1.quantity"),
-    ("transactions", "t.csv", TXN_CSV + TXN_CSV.splitlines()[1] + "\n",
+    ("transactions", "t.csv", TXN_CSV + "\n".join(TXN_CSV.splitlines()[1:3]) + "\n",
      "row 5, field transaction_id: 'T-1' appears twice"),
     ("transactions", "t.jsonl", TXN_JSONL.replace('"lines": [', '"lines": [], "x": ['), "row 1, field lines"),
     ("transactions", "t.jsonl", "", "the file holds no record"),
@@ -154,5 +154,121 @@ def test_cli_imports_and_names_bad_rows(tmp_path: Path) -> None:
     report = json.loads(bad.stdout)
     assert report["rejects"] == ["row 3, field member_id: Field required", "row 4, field member_id: Field required"]
     assert len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
+    (tmp_path / "deep.jsonl").write_text(NESTED)  # json.loads would recurse past Python's limit
+    deep = run_cli("crm", "import", "--config", str(cfg), str(tmp_path / "deep.jsonl"))
+    assert deep.returncode == 2 and "nested deeper than 8 levels" in deep.stderr and "Traceback" not in deep.stderr
     listed = run_cli("crm", "import", "--config", str(cfg), str(tmp_path / "nope.csv"))
     assert listed.returncode == 2 and "does not exist" in listed.stderr
+
+
+def txn(txn_id: str, amount: str, *prices: str, when: str = "2026-11-20T10:15:00+01:00", **over: object) -> str:
+    record = {"transaction_id": txn_id, "store_id": "paris-01", "time": when, "amount": amount, "currency": "EUR",
+              "member_id": "M-1", "lines": [{"sku": "TOP-1", "name": "Silk blouse", "category": "tops", "quantity": 1,
+                                             "price": p} for p in prices]}  # fmt: skip
+    return json.dumps({**record, **over}) + "\n"
+
+
+def many(kind: str, count: int, repeat: str) -> str:
+    """A file of ``count`` records whose last repeats the id ``repeat`` (so across two batches of 2,000)."""
+    if kind == "members":
+        return "member_id,name\n" + "".join(f"M-{i},Person {i}\n" for i in range(count)) + f"{repeat},Again\n"
+    return "sku,name,category\n" + "".join(f"P-{i},Thing {i},tops\n" for i in range(count)) + f"{repeat},Again,tops\n"
+
+
+NESTED = '{"member_id": "M-1", "name": ' + "[" * 100_000 + "]" * 100_000 + "}\n"
+# the defects of issue 23, each a file that must be refused whole, naming the row and the field
+CONTRADICTIONS = [
+    ("transactions", "t.jsonl", txn("T-9", "-500.00", "10.00"), "row 1, field lines: the lines add up to 10.00, the amount says -500.00"),
+    ("transactions", "t.jsonl", txn("T-9", "500.00", "10.00"), "row 1, field lines: the lines add up to 10.00"),
+    ("transactions", "t.csv", TXN_CSV.replace("209.00,EUR,M-1,SHO-1", "209.00,EUR,M-2,SHO-1"),
+     "row 3: field member_id: 'M-2' where row 2"),
+    ("transactions", "t.csv", TXN_CSV.replace("T-1,paris-01,2026-11-20T10:15:00+01:00,209.00,EUR,M-1,SHO-1",
+                                              "T-1,lyon-02,2026-11-20T10:15:00+01:00,209.00,EUR,M-1,SHO-1"),
+     "row 3: field store_id: 'lyon-02'"),
+    ("transactions", "t.csv", TXN_CSV.replace("10:15:00+01:00,209.00,EUR,M-1,SHO-1", "11:15:00+01:00,209.00,EUR,M-1,SHO-1"),
+     "row 3: field time"),
+    ("transactions", "t.csv", TXN_CSV.replace("209.00,EUR,M-1,SHO-1", "209.00,USD,M-1,SHO-1"), "row 3: field currency"),
+    ("transactions", "t.jsonl", txn("T-9", "89.00", "89.00", when="2099-01-01T10:00:00+00:00"),
+     "row 1, field time: 2099-01-01T10:00:00+00:00 is after the time of import"),
+    ("members", "m.csv", many("members", 2_500, "M-7"), "row 2502, field member_id: 'M-7' appears twice in the file (first on row 9)"),
+    ("products", "p.csv", many("products", 2_500, "P-7"), "row 2502, field sku: 'P-7' appears twice"),
+    ("members", "m.csv", "member_id,name\nM-1,Ada\x00Lovelace\n", "row 2, field name: a control or bidirectional-override character (U+0000)"),
+    ("members", "m.jsonl", '{"member_id": "M-1", "name": "Ada \\u001b[31mred"}\n', "row 1, field name: a control"),
+    ("members", "m.jsonl", '{"member_id": "M-1", "name": "Ada \\u202eecalevol"}\n', "(U+202E)"),
+    ("members", "m.jsonl", '{"member_id": "M-1", "name": "Ada", "sizes": {"tops": "M\\u2066"}}\n', "row 1, field sizes"),
+    ("products", "p.csv", "sku,name,category\nP-1,Hat\x1b,hats\n", "row 2, field name"),
+    ("transactions", "t.jsonl", txn("T-9", "89.00", "89.00").replace("Silk blouse", "Silk\\u202eblouse"),
+     "row 1, field lines.0.name"),
+    ("members", "m.jsonl", NESTED, "row 1: nested deeper than 8 levels"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "content", "message"), CONTRADICTIONS, ids=[f"{c[0]}-{i}" for i, c in enumerate(CONTRADICTIONS)]
+)
+def test_a_contradictory_file_is_refused_by_row_and_field(store, kind, name, content, message) -> None:
+    load(store, "products", PRODUCTS_CSV, "p.csv")
+    before = snapshot(store)
+    report = load(store, kind, content, name)
+    assert not report.imported and message in report.rejects[0], report.rejects
+    assert snapshot(store) == before
+
+
+@pytest.mark.parametrize(
+    ("again", "message"),
+    [(TXN_CSV.replace("209.00", "210.00").replace(",89.00\n", ",90.00\n", 1), "row 2, field amount: transaction 'T-1' "
+      "was imported before with amount '209.00', this file says '210.00'"),
+     (TXN_CSV.replace("T-2,paris-01", "T-2,lyon-02"), "row 4, field store_id"),
+     (TXN_CSV.replace("T-2,paris-01,2026-11-21T16:00:00Z", "T-2,paris-01,2026-11-21T16:05:00Z"), "row 4, field time"),
+     (TXN_CSV.replace("SHO-1,Loafers,shoes,38,1,120.00", "SHO-1,Loafers,shoes,38,2,60.00"), None)],
+)  # fmt: skip
+def test_a_reimport_that_differs_is_a_conflict_by_row(store, again: str, message: str | None) -> None:
+    assert load(store, "transactions", TXN_CSV, "t.csv").imported
+    before = snapshot(store)
+    report = load(store, "transactions", again, "t.csv")
+    if message is None:  # other lines, the same total: a conflict of lines
+        assert not report.imported and "field lines" in report.rejects[0], report.rejects
+    else:
+        assert not report.imported and message in report.rejects[0], report.rejects
+    assert snapshot(store) == before
+
+
+def test_a_receipt_unlinked_by_an_erasure_reimports_unchanged(store) -> None:
+    assert load(store, "transactions", TXN_CSV, "t.csv").imported
+    with store.engine.begin() as conn:
+        store.commerce.erase(conn, "M-1")
+    report = load(store, "transactions", TXN_CSV, "t.csv")
+    assert report.imported and (report.added, report.unchanged) == (0, 2)
+    with store.engine.connect() as conn:
+        assert conn.execute(select(transactions.c.member_id).where(transactions.c.txn_id == "T-1")).scalar() is None
+
+
+def test_the_importer_gives_no_traceback_on_any_line(tmp_path: Path) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from storelens.api.books import StoreBooks
+    from storelens.api.imports import import_stream
+
+    books = StoreBooks(f"sqlite:///{tmp_path / 'fuzz.sqlite'}")
+    json_values = st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+        max_leaves=30,
+    )
+    keys = st.sampled_from(["member_id", "name", "tier", "sizes", "phone", "transaction_id", "lines", "amount", "x"])
+    records = st.dictionaries(keys, json_values).map(json.dumps)
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(lines=st.lists(st.one_of(st.text(max_size=200), records, st.just("[" * 5000)), max_size=5),
+           kind=st.sampled_from(["members", "products", "transactions"]),
+           name=st.sampled_from(["f.csv", "f.jsonl"]))  # fmt: skip
+    def check(lines: list[str], kind: str, name: str) -> None:
+        data = "\n".join(lines).encode("utf-8", "surrogatepass")
+        try:
+            import_stream(books.engine, kind, io.BytesIO(data), name)  # type: ignore[arg-type]
+        except ImportRefused:
+            pass  # the file as a whole: one line; anything else is a traceback and fails the test
+
+    check()
+    books.close()
