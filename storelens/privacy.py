@@ -32,8 +32,47 @@ US_IL_MAX_RETENTION_DAYS = 3 * 365  # BIPA s. 15(a): destroyed within 3 years of
 
 
 @dataclass(frozen=True)
+class Limit:
+    """How long a profile keeps one kind of data: the default, and the longest a setting may make it.
+
+    Attributes:
+        rule: the rule's key (``privacy show``).
+        setting: the configuration setting that changes it.
+        default: days, when the setting is not given.
+        most: the longest the setting may be, in days (None: no bound by this profile).
+        meaning: what the rule does.
+    """
+
+    rule: str
+    setting: str
+    default: int
+    most: int | None
+    meaning: str
+
+
+def _limits(
+    member: tuple[int, int | None], events: tuple[int, int | None], log: tuple[int, int | None]
+) -> tuple[Limit, ...]:
+    return (
+        Limit(MEMBER_RULE, "gallery.retention_days", *member, "erased this long after the last visit"),
+        Limit(EVENT_RULE, "privacy.event_retention_days", *events, "arrivals, visitors, footfall deleted after"),
+        Limit(ACCESS_RULE, "api.access_log_days", *log, "reads of members' data kept"),
+    )
+
+
+MEMBER_RULE, EVENT_RULE, ACCESS_RULE = (
+    "retention.member_biometrics_days",
+    "retention.event_history_days",
+    "retention.access_log_days",
+)
+
+
+@dataclass(frozen=True)
 class ProfileDefaults:
-    """What a profile fixes (``*_required``/``*_fixed``) and what it merely defaults."""
+    """What a profile fixes (``*_required``/``*_fixed``, the limits' ``most``) and what it merely defaults.
+
+    Every bound here is enforced by :func:`derive_rules` from this table, for every setting that changes it.
+    """
 
     law: str
     separate_consent: bool  # required by law when True
@@ -41,11 +80,13 @@ class ProfileDefaults:
     guardian_age: int
     guardian_age_fixed: bool
     guardian_age_range: tuple[int, int]
-    member_retention_days: int
-    member_retention_max: int | None
-    event_retention_days: int
+    retention: tuple[Limit, ...]
     faces_of_non_consenting: Literal["embedded", "members-only spaces"]
     visitor_reid: Literal["on", "with notice sign", "never"]
+
+    def limit(self, rule: str) -> Limit:
+        """The retention limit of ``rule``."""
+        return next(x for x in self.retention if x.rule == rule)
 
 
 DEFAULTS: dict[Profile, ProfileDefaults] = {
@@ -56,9 +97,8 @@ DEFAULTS: dict[Profile, ProfileDefaults] = {
         guardian_age=14,
         guardian_age_fixed=True,
         guardian_age_range=(14, 14),
-        member_retention_days=365,
-        member_retention_max=None,
-        event_retention_days=365,
+        # the shortest retention that serves the purpose: a year after the last visit, a year of history
+        retention=_limits((365, 365), (365, 365), (365, None)),
         faces_of_non_consenting="embedded",
         visitor_reid="with notice sign",
     ),
@@ -69,9 +109,7 @@ DEFAULTS: dict[Profile, ProfileDefaults] = {
         guardian_age=16,
         guardian_age_fixed=False,
         guardian_age_range=(13, 16),  # Art. 8(1): member states may set 13 to 16
-        member_retention_days=365,
-        member_retention_max=None,
-        event_retention_days=365,
+        retention=_limits((365, 365), (365, 365), (365, None)),  # Art. 5(1)(e): no longer than necessary
         faces_of_non_consenting="members-only spaces",
         visitor_reid="never",
     ),
@@ -82,9 +120,11 @@ DEFAULTS: dict[Profile, ProfileDefaults] = {
         guardian_age=18,
         guardian_age_fixed=False,
         guardian_age_range=(13, 21),
-        member_retention_days=US_IL_MAX_RETENTION_DAYS,
-        member_retention_max=US_IL_MAX_RETENTION_DAYS,
-        event_retention_days=US_IL_MAX_RETENTION_DAYS,
+        retention=_limits(
+            (US_IL_MAX_RETENTION_DAYS, US_IL_MAX_RETENTION_DAYS),
+            (US_IL_MAX_RETENTION_DAYS, US_IL_MAX_RETENTION_DAYS),  # arrivals name members recognised by face
+            (365, None),
+        ),
         faces_of_non_consenting="embedded",
         visitor_reid="with notice sign",
     ),
@@ -95,9 +135,7 @@ DEFAULTS: dict[Profile, ProfileDefaults] = {
         guardian_age=14,
         guardian_age_fixed=False,
         guardian_age_range=(13, 21),
-        member_retention_days=1095,
-        member_retention_max=None,
-        event_retention_days=730,
+        retention=_limits((1095, None), (730, None), (365, None)),
         faces_of_non_consenting="embedded",
         visitor_reid="on",
     ),
@@ -254,33 +292,33 @@ def derive_rules(
     elif d.guardian_age_fixed and privacy.guardian_age != d.guardian_age:
         raise ValueError(f"privacy.guardian_age: profile {p} fixes it at {d.guardian_age} ({d.law})")
     elif not low <= privacy.guardian_age <= high:
-        raise ValueError(f"privacy.guardian_age: profile {p} allows {low} to {high}, got {privacy.guardian_age}")
+        raise ValueError(
+            f"privacy.guardian_age: profile {p} allows {low} to {high}, got {privacy.guardian_age} ({d.law})"
+        )
     else:
         age, src = privacy.guardian_age, "privacy.guardian_age in the configuration"
     rules.append(Rule("consent.guardian_age", str(age), src, "below this age a guardian's consent is required"))
 
-    if member_retention_days is None:
-        keep, src = d.member_retention_days, f"profile {p}"
-    elif d.member_retention_max is not None and member_retention_days > d.member_retention_max:
-        raise ValueError(
-            f"gallery.retention_days = {member_retention_days}: profile {p} allows at most "
-            f"{d.member_retention_max} days after the last visit ({d.law})"
-        )
-    else:
-        keep, src = member_retention_days, "gallery.retention_days in the configuration"
-    if d.member_retention_max is not None:
-        src += f"; at most {d.member_retention_max} by law"
-    rules.append(Rule("retention.member_biometrics_days", str(keep), src, "erased this long after the last visit"))
-
-    events, src = (
-        (d.event_retention_days, f"profile {p}")
-        if privacy.event_retention_days is None
-        else (privacy.event_retention_days, "privacy.event_retention_days in the configuration")
-    )
-    rules.append(Rule("retention.event_history_days", str(events), src, "arrivals, visitors, footfall deleted after"))
-    rules.append(
-        Rule("retention.access_log_days", str(access_log_days), "api.access_log_days", "reads of members' data kept")
-    )
+    configured = {
+        "gallery.retention_days": member_retention_days,
+        "privacy.event_retention_days": privacy.event_retention_days,
+        "api.access_log_days": access_log_days,
+    }
+    days: dict[str, int] = {}
+    for limit in d.retention:  # every bound of the profile's table, whichever setting changes it
+        value = configured[limit.setting]
+        if value is None:
+            days[limit.rule], src = limit.default, f"profile {p}"
+        elif limit.most is not None and value > limit.most:
+            raise ValueError(
+                f"{limit.setting} = {value}: {limit.rule} is at most {limit.most} days under profile {p} ({d.law})"
+            )
+        else:
+            days[limit.rule], src = value, f"{limit.setting} in the configuration"
+        if limit.most is not None:
+            src += f"; at most {limit.most} under the profile"
+        rules.append(Rule(limit.rule, str(days[limit.rule]), src, limit.meaning))
+    keep, events, access_log_days = days[MEMBER_RULE], days[EVENT_RULE], days[ACCESS_RULE]
 
     if not recognition_enabled:
         faces, src = frozenset[str](), "recognition.enabled = false (count-only)"
@@ -332,11 +370,13 @@ def derive_rules(
 def _visitor_reid(privacy: PrivacyConfig, d: ProfileDefaults, any_faces: bool) -> tuple[bool, str]:
     p = privacy.profile
     if d.visitor_reid == "never" and privacy.visitor_reid:
-        raise ValueError(f"privacy.visitor_reid = true: profile {p} never re-identifies people who did not consent")
+        raise ValueError(
+            f"privacy.visitor_reid = true: profile {p} never re-identifies people who did not consent ({d.law})"
+        )
     if d.visitor_reid == "with notice sign" and privacy.visitor_reid and not privacy.notice_posted:
         raise ValueError(
             f"privacy.visitor_reid = true: profile {p} re-identifies visitors only with the notice sign posted "
-            "(privacy.notice_posted = true)"
+            f"(privacy.notice_posted = true; {d.law})"
         )
     if not any_faces:
         return False, "no camera embeds faces"

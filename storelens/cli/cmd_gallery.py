@@ -154,10 +154,10 @@ def cmd_list(args: argparse.Namespace, emit: Any) -> int:
 
 def cmd_purge(args: argparse.Namespace, emit: Any) -> int:
     """Erase members not seen within the retention period (``--dry-run``: only list them)."""
-    from storelens.privacy import DEFAULTS
+    from storelens.privacy import DEFAULTS, MEMBER_RULE
 
     rules = _config(args).privacy_rules()
-    cap = DEFAULTS[rules.profile].member_retention_max
+    cap = DEFAULTS[rules.profile].limit(MEMBER_RULE).most  # the profile's table bounds the flag as the setting
     if args.retention_days and cap is not None and args.retention_days > cap:
         raise ConfigError(
             f"--retention-days {args.retention_days}: privacy profile {rules.profile} allows at most {cap}"

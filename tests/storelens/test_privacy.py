@@ -41,7 +41,7 @@ PROFILE_CASES = [
      {"consent.guardian_age": ("13", "configuration"), "retention.event_history_days": ("90", "configuration")}),
     ("us-il", {}, {}, {"consent.separate": ("not required", "us-il"), "consent.written_release": ("required", "law"),
                        "consent.guardian_age": ("18", "us-il"),
-                       "retention.member_biometrics_days": ("1095", "at most 1095 by law"),
+                       "retention.member_biometrics_days": ("1095", "at most 1095 under the profile"),
                        "faces.visitor_reidentification": ("off", "notice_posted")}),
     ("us-il", {}, {"gallery": {"retention_days": 400}}, {"retention.member_biometrics_days": ("400", "gallery")}),
     ("custom", {}, {}, {"consent.separate": ("not required", "custom"), "consent.guardian_age": ("14", "custom"),
@@ -81,7 +81,7 @@ LOOSER = [
     ("us-il", {"written_release": False}, {}, "privacy.written_release = false is looser than profile us-il"),
     ("cn", {"guardian_age": 16}, {}, "profile cn fixes it at 14"),
     ("eu", {"guardian_age": 18}, {}, "profile eu allows 13 to 16"),
-    ("us-il", {}, {"gallery": {"retention_days": 1096}}, "allows at most 1095 days after the last visit"),
+    ("us-il", {}, {"gallery": {"retention_days": 1096}}, "retention.member_biometrics_days is at most 1095 days under profile us-il"),
     ("eu", {"visitor_reid": True}, {}, "profile eu never re-identifies"),
     ("cn", {"visitor_reid": True}, {}, "only with the notice sign posted"),
     ("us-il", {"visitor_reid": True}, {}, "only with the notice sign posted"),
@@ -117,3 +117,50 @@ def test_privacy_show_prints_every_rule_and_its_source(tmp_path: Path) -> None:
         assert row["rule"] in text.stdout and row["source"] in text.stdout
     assert {r["rule"] for r in rows} >= {"consent.separate", "consent.guardian_age", "retention.event_history_days",
                                          "faces.recognised_on_cameras", "faces.visitor_reidentification"}  # fmt: skip
+
+
+def _section(setting: str, value: Any) -> dict[str, Any]:
+    section, name = setting.split(".")
+    return {section: {name: value}}
+
+
+def _looser_cases() -> list[tuple[str, dict[str, Any], str]]:
+    """From the profile table itself: for every rule a profile bounds, a value just past the bound."""
+    from storelens.privacy import DEFAULTS
+
+    cases: list[tuple[str, dict[str, Any], str]] = []
+    for profile, d in DEFAULTS.items():
+        for limit in d.retention:
+            if limit.most is not None:
+                cases.append((profile, _section(limit.setting, limit.most + 1), limit.rule))
+        if d.separate_consent:
+            cases.append((profile, {"privacy": {"separate_consent": False}}, "separate_consent"))
+        if d.written_release:
+            cases.append((profile, {"privacy": {"written_release": False}}, "written_release"))
+        low, high = d.guardian_age_range
+        for age in (low - 1, high + 1):
+            if 13 <= age <= 21:  # the setting's own bounds refuse the rest for every profile
+                cases.append((profile, {"privacy": {"guardian_age": age}}, "guardian_age"))
+        if d.visitor_reid != "on":
+            cases.append((profile, {"privacy": {"visitor_reid": True}}, "visitor_reid"))
+    return cases
+
+
+@pytest.mark.parametrize(("profile", "sections", "rule"), _looser_cases())
+def test_every_bound_of_the_profile_table_refuses_a_looser_value_at_load(tmp_path, profile, sections, rule) -> None:
+    from storelens.privacy import DEFAULTS
+
+    privacy = {"profile": profile, **sections.pop("privacy", {})}
+    path = write_toml(tmp_path / "c.toml", {"store": {"id": "s"}, "cameras": CAMERAS, "privacy": privacy, **sections})
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    message = str(err.value)
+    assert rule in message and profile in message, message
+    assert DEFAULTS[profile].law in message, message  # naming the rule and the law
+
+
+def test_the_table_bounds_the_retention_of_cn_and_eu() -> None:
+    from storelens.privacy import DEFAULTS, EVENT_RULE, MEMBER_RULE
+
+    for profile in ("cn", "eu", "us-il"):
+        assert DEFAULTS[profile].limit(MEMBER_RULE).most and DEFAULTS[profile].limit(EVENT_RULE).most
