@@ -53,9 +53,7 @@ def member_value(conn: Any, member_id: str, currency: str, now: datetime) -> dic
         )
     }
     in_currency, spend = per_currency.pop(currency, (0, 0))
-    last = conn.execute(
-        _receipts(member_id).where(t.ts <= until).order_by(t.ts.desc()).limit(LAST_PURCHASES)
-    ).all()
+    last = conn.execute(_receipts(member_id).where(t.ts <= until).order_by(t.ts.desc()).limit(LAST_PURCHASES)).all()
     lines = conn.execute(
         select(
             transaction_lines.c.txn_id,

@@ -146,7 +146,7 @@ class SigningKey:
         """PKCS#8 PEM, unencrypted (the file's mode protects it)."""
         from cryptography.hazmat.primitives import serialization
 
-        return self._private.private_bytes(  # type: ignore[attr-defined]
+        return self._private.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
 
@@ -155,9 +155,7 @@ class SigningKey:
         """The public key, base64 of its 32 raw bytes."""
         from cryptography.hazmat.primitives import serialization
 
-        raw = self._private.public_key().public_bytes(  # type: ignore[attr-defined]
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
+        raw = self._private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         return base64.b64encode(raw).decode()
 
     @property
@@ -167,7 +165,7 @@ class SigningKey:
 
     def raw_sign(self, purpose: Purpose, body: bytes) -> str:
         """The base64 signature of ``body`` for ``purpose``."""
-        return base64.b64encode(self._private.sign(_message(purpose, body))).decode()  # type: ignore[attr-defined]
+        return base64.b64encode(self._private.sign(_message(purpose, body))).decode()
 
     def sign(self, purpose: Purpose, body: bytes, endorsements: tuple[Endorsement, ...] = ()) -> bytes:
         """``body`` (a message's JSON) in a signed :class:`Envelope`, as JSON bytes."""

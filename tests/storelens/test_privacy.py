@@ -81,7 +81,7 @@ LOOSER = [
     ("us-il", {"written_release": False}, {}, "privacy.written_release = false is looser than profile us-il"),
     ("cn", {"guardian_age": 16}, {}, "profile cn fixes it at 14"),
     ("eu", {"guardian_age": 18}, {}, "profile eu allows 13 to 16"),
-    ("us-il", {}, {"gallery": {"retention_days": 1096}}, "retention.member_biometrics_days is at most 1095 days under profile us-il"),
+    ("us-il", {}, {"gallery": {"retention_days": 1096}}, "is at most 1095 days under profile us-il"),
     ("eu", {"visitor_reid": True}, {}, "profile eu never re-identifies"),
     ("cn", {"visitor_reid": True}, {}, "only with the notice sign posted"),
     ("us-il", {"visitor_reid": True}, {}, "only with the notice sign posted"),
