@@ -170,4 +170,4 @@ def camera_transport(config: MqttConfig, store_id: str, camera_id: str) -> MqttT
         detail="connection to the edge process lost (stopped, crashed or off the network)",
     )
     will = (topic(store_id, camera_id, "status"), offline.model_dump_json().encode())
-    return MqttTransport(config, f"storelens-{store_id}-{camera_id}"[:64], will=will)
+    return MqttTransport(config.for_edge(), f"storelens-{store_id}-{camera_id}"[:64], will=will)

@@ -14,6 +14,7 @@ here can be made to carry a line it was not meant to.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import shlex
@@ -144,6 +145,75 @@ def rabbitmq_files(hq_user: str, stores: list[str], tls: dict[str, str], port: i
     return {"rabbitmq.conf": "\n".join(conf), "rabbitmq-setup.sh": "\n".join(setup) + "\n"}
 
 
+EDGE_USER, API_USER = "storelens-edge", "storelens-api"
+
+
+def store_broker_files(store_id: str, cameras: list[str], port: int, out: Path) -> dict[str, str]:
+    """The store broker's ``storelens-broker.conf`` (a drop-in) and ``store.acl``.
+
+    No anonymous client; the edge publishes only its cameras' topics, the store API reads the store's topics
+    (head office's commands among them) and writes only its receipts. The bridge is the broker's own.
+    """
+    from storelens.chain import receipt_topic
+    from storelens.cli.cmd_hq import KINDS
+    from storelens.events import TOPIC_ROOT
+
+    conf = [
+        f"# StoreLens: store {store_id}'s broker: only the box's own processes. Written by `storelens deploy",
+        "# store-broker`; goes in the broker's drop-in folder (e.g. /etc/mosquitto/conf.d).",
+        f"listener {port} 127.0.0.1",
+        "allow_anonymous false",
+        f"password_file {out / 'passwords'}",
+        f"acl_file {out / 'store.acl'}",
+        "",
+    ]
+    acl = [
+        "# Written by `storelens deploy store-broker`: the edge writes its cameras' events and statuses only;",
+        "# the store API reads the store's topics (events, statuses, head office's commands) and writes receipts.",
+        f"user {EDGE_USER}",
+        *(f"topic write {TOPIC_ROOT}/{store_id}/{camera}/{kind}" for camera in cameras for kind in KINDS),
+        "",
+        f"user {API_USER}",
+        f"topic read {TOPIC_ROOT}/{store_id}/#",
+        f"topic write {receipt_topic(store_id)}",
+        "",
+    ]
+    return {"storelens-broker.conf": "\n".join(conf), "store.acl": "\n".join(acl)}
+
+
+def cmd_store_broker(args: argparse.Namespace) -> int:
+    """Write the store broker's authentication and ACL, and the users' passwords for the edge and the API."""
+    from storelens.config import load_config
+    from storelens.transport import parse_url
+
+    config = load_config(Path(args.config))
+    out: Path = args.out.absolute()
+    if not SAFE_PATH.fullmatch(str(out)):  # the broker's configuration names files in it
+        raise ConfigError(f"--out {str(out)[:120]!r}: letters, digits and _.,@%+=:/- only (no spaces or quotes)")
+    port = parse_url(config.mqtt.url).port
+    folder = out / "secrets"
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o750)
+    passwords = {user: _secret(folder, user) for user in (EDGE_USER, API_USER)}
+    files = store_broker_files(config.store.id, [c.id for c in config.cameras], port, out)
+    for name, text in files.items():
+        _write(out / name, text)
+    _write(out / "passwords", "".join(f"{u}:{p}\n" for u, p in passwords.items()), 0o600)
+    tool = shutil.which("mosquitto_passwd")
+    if tool is None:
+        raise ConfigError(f"{out / 'passwords'}: written in clear; mosquitto_passwd (Debian: mosquitto) hashes it")
+    subprocess.run([tool, "-U", str(out / "passwords")], check=True, capture_output=True)
+    _readable_by(args.broker_user, [out / "passwords", out / "store.acl"])
+    secrets_dir = Path(os.path.relpath(folder, Path(args.config).absolute().parent))  # as the config names it
+    sys.stderr.write(
+        f"storelens: store broker for {config.store.id}: include {out / 'storelens-broker.conf'} in Mosquitto's "
+        f"configuration; in {args.config}, [mqtt] needs username = {json.dumps(API_USER)}, password_file = "
+        f"{json.dumps(str(secrets_dir / (API_USER + '.password')))}, edge_username = {json.dumps(EDGE_USER)}, "
+        f"edge_password_file = {json.dumps(str(secrets_dir / (EDGE_USER + '.password')))}\n"
+    )
+    return 0
+
+
 def cmd_hq_broker(args: argparse.Namespace) -> int:
     """Write the central broker's configuration, users and access rules for every store of ``hq.toml``."""
     from storelens.config import load_hq_config
@@ -201,7 +271,18 @@ def _readable_by(user: str, paths: list[Path]) -> None:
 
 
 def add_deploy_commands(deploy: Any, add: Any) -> None:
-    """Register ``deploy hq-broker`` on the ``deploy`` parser."""
+    """Register ``deploy hq-broker`` and ``deploy store-broker`` on the ``deploy`` parser."""
+    sp = add(
+        deploy, "store-broker", cmd_store_broker, "write the store broker's passwords and ACL (no anonymous client)"
+    )
+    sp.add_argument("--config", required=True, type=existing_file, help="the store's configuration (storelens.toml)")
+    sp.add_argument("--out", required=True, type=new_or_dir, help="folder to write the broker's files into")
+    sp.add_argument(
+        "--broker-user",
+        type=bounded("storelens.config:StoreConfig", "id"),
+        default="mosquitto",
+        help="the user Mosquitto drops root for; it reads the passwords and ACL (default mosquitto)",
+    )
     sp = add(deploy, "hq-broker", cmd_hq_broker, "write the central broker's configuration for every store of hq.toml")
     sp.add_argument("--config", required=True, type=existing_file, help="head office's configuration file (hq.toml)")
     sp.add_argument("--out", required=True, type=new_or_dir, help="folder to write the broker's files into")

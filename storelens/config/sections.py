@@ -79,7 +79,13 @@ class MqttConfig(Section):
         default=None,
         description="A file holding the password (e.g. what `storelens deploy hq-broker` wrote), instead of password",
     )
-    _password_beside_config = field_validator("password_file")(beside_config)
+    edge_username: str | None = Field(
+        default=None,
+        description="The edge's own user on the store broker (`deploy store-broker`: it may publish only its "
+        "cameras' topics); None: username",
+    )
+    edge_password_file: str | None = Field(default=None, description="The password file of edge_username")
+    _password_beside_config = field_validator("password_file", "edge_password_file")(beside_config)
 
     @model_validator(mode="after")
     def _one_password(self) -> MqttConfig:
@@ -101,6 +107,14 @@ class MqttConfig(Section):
             return Path(self.password_file).read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ConfigError(f"mqtt.password_file: {self.password_file}: {exc.strerror or exc}") from exc
+
+    def for_edge(self) -> MqttConfig:
+        """This broker as the edge logs in to it: as ``edge_username`` when one is set."""
+        if self.edge_username is None:
+            return self
+        return self.model_copy(
+            update={"username": self.edge_username, "password": None, "password_file": self.edge_password_file}
+        )
 
     ca_file: str | None = Field(default=None, description="CA bundle for mqtts://")
     cert_file: str | None = Field(default=None, description="Client certificate for mutual TLS")
