@@ -88,6 +88,23 @@ else
   echo "kept $CONFIG"
 fi
 
+step "the store broker: only this box's own processes (passwords and an ACL, no anonymous client)"
+# users storelens-edge and storelens-api, their passwords kept across runs; the config names the files
+"$VENV/bin/storelens" deploy store-broker --config "$CONFIG" --out "$CONF_DIR/broker" >/dev/null
+chgrp -R storelens "$CONF_DIR/broker/secrets"
+chmod 0750 "$CONF_DIR/broker/secrets" && chmod 0640 "$CONF_DIR/broker/secrets/"*.password
+if ! grep -q 'edge_username' "$CONFIG"; then  # an older config: its processes would be refused
+  echo "WARNING: $CONFIG names no broker users: add to [mqtt] username = \"storelens-api\", password_file =" \
+       "\"broker/secrets/storelens-api.password\", edge_username = \"storelens-edge\", edge_password_file =" \
+       "\"broker/secrets/storelens-edge.password\", then run install.sh again (the broker stays open until then)"
+elif [ -d "$MOSQUITTO_CONF" ]; then
+  install -m 0644 "$CONF_DIR/broker/storelens-broker.conf" "$MOSQUITTO_CONF/storelens-broker.conf"
+  echo "installed $MOSQUITTO_CONF/storelens-broker.conf"
+fi
+if [ -f "$CONF_DIR/box-signing.key" ]; then  # made by `storelens deploy bridge`: the API signs receipts with it
+  chgrp storelens "$CONF_DIR/box-signing.key" && chmod 0640 "$CONF_DIR/box-signing.key"
+fi
+
 step "TLS for the store API: tokens and member cards never cross the store network in clear"
 # A self-signed certificate for this box (its host name and addresses), unless the operator placed one:
 # replace api.crt / api.key with certificates of the chain's own CA for iPads that check it.
@@ -111,7 +128,7 @@ step "systemd units"
 if [ -z "${SKIP_SYSTEMCTL:-}" ] && command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
   systemctl daemon-reload
   systemctl enable --now mosquitto storelens-api.service storelens-edge.service
-  [ -z "${BRIDGE:-}" ] || systemctl restart mosquitto
+  systemctl restart mosquitto  # the store broker's users and ACL, and the bridge when one was given
   systemctl --no-pager --lines=0 status storelens-edge.service storelens-api.service || true
 else
   echo "systemd is not running here: enable later with 'systemctl enable --now storelens-api storelens-edge'"

@@ -12,6 +12,7 @@ import asyncio
 import glob
 import logging
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -50,8 +51,9 @@ class LocalBroker:
         prefer_mosquitto: use Mosquitto when its binary is installed.
     """
 
-    def __init__(self, prefer_mosquitto: bool = True, extra: str = "") -> None:
+    def __init__(self, prefer_mosquitto: bool = True, extra: str = "", secured: bool = False) -> None:
         self.extra = extra  # more Mosquitto configuration lines
+        self.secured = secured  # extra holds the authentication: no anonymous client, no listener of its own
         self.port = free_port()
         self.kind = ""
         self._proc: subprocess.Popen[bytes] | None = None
@@ -72,7 +74,11 @@ class LocalBroker:
         if self.prefer_mosquitto and binary:
             self._tmp = tempfile.TemporaryDirectory(prefix="storelens-mosquitto-")
             conf = Path(self._tmp.name) / "mosquitto.conf"
-            conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n{self.extra}\n")
+            # secured: its files are the invoking user's, so the broker stays that user (as root it would drop to
+            # `mosquitto`, who cannot read them under a home folder)
+            opened = f"user {pwd.getpwuid(os.geteuid()).pw_name}\n" if self.secured else (
+                f"listener {self.port} 127.0.0.1\nallow_anonymous true\n")  # fmt: skip
+            conf.write_text(f"{opened}persistence false\n{self.extra}\n")
             # its own session: Ctrl-C in the terminal reaches the demo, which stops the broker last
             self._proc = subprocess.Popen(
                 [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True

@@ -176,9 +176,35 @@ def store_broker_files(store_id: str, cameras: list[str], port: int, out: Path) 
         f"user {API_USER}",
         f"topic read {TOPIC_ROOT}/{store_id}/#",
         f"topic write {receipt_topic(store_id)}",
+        "topic read $SYS/broker/connection/#",  # `storelens doctor`: is the bridge to head office up
+        "topic read $SYS/broker/store/messages/count",  # ... and what the broker holds for it
         "",
     ]
     return {"storelens-broker.conf": "\n".join(conf), "store.acl": "\n".join(acl)}
+
+
+def write_store_broker(store_id: str, cameras: list[str], port: int, out: Path, broker_user: str) -> Path:
+    """Write the store broker's files into ``out`` (passwords kept from an earlier run); the drop-in's path.
+
+    Raises:
+        ConfigError: ``out`` cannot be named in a broker configuration, or ``mosquitto_passwd`` is missing.
+    """
+    out = out.absolute()
+    if not SAFE_PATH.fullmatch(str(out)):  # the broker's configuration names files in it
+        raise ConfigError(f"--out {str(out)[:120]!r}: letters, digits and _.,@%+=:/- only (no spaces or quotes)")
+    folder = out / "secrets"
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o750)
+    passwords = {user: _secret(folder, user) for user in (EDGE_USER, API_USER)}
+    for name, text in store_broker_files(store_id, cameras, port, out).items():
+        write_file(out / name, text, 0o644)
+    write_file(out / "passwords", "".join(f"{u}:{p}\n" for u, p in passwords.items()), 0o600)
+    tool = shutil.which("mosquitto_passwd")
+    if tool is None:
+        raise ConfigError(f"{out / 'passwords'}: written in clear; mosquitto_passwd (Debian: mosquitto) hashes it")
+    subprocess.run([tool, "-U", str(out / "passwords")], check=True, capture_output=True)
+    _readable_by(broker_user, [out / "passwords", out / "store.acl"])
+    return out / "storelens-broker.conf"
 
 
 def cmd_store_broker(args: argparse.Namespace) -> int:
@@ -187,27 +213,14 @@ def cmd_store_broker(args: argparse.Namespace) -> int:
     from storelens.transport import parse_url
 
     config = load_config(Path(args.config))
-    out: Path = args.out.absolute()
-    if not SAFE_PATH.fullmatch(str(out)):  # the broker's configuration names files in it
-        raise ConfigError(f"--out {str(out)[:120]!r}: letters, digits and _.,@%+=:/- only (no spaces or quotes)")
     port = parse_url(config.mqtt.url).port
-    folder = out / "secrets"
-    folder.mkdir(parents=True, exist_ok=True)
-    folder.chmod(0o750)
-    passwords = {user: _secret(folder, user) for user in (EDGE_USER, API_USER)}
-    files = store_broker_files(config.store.id, [c.id for c in config.cameras], port, out)
-    for name, text in files.items():
-        _write(out / name, text)
-    _write(out / "passwords", "".join(f"{u}:{p}\n" for u, p in passwords.items()), 0o600)
-    tool = shutil.which("mosquitto_passwd")
-    if tool is None:
-        raise ConfigError(f"{out / 'passwords'}: written in clear; mosquitto_passwd (Debian: mosquitto) hashes it")
-    subprocess.run([tool, "-U", str(out / "passwords")], check=True, capture_output=True)
-    _readable_by(args.broker_user, [out / "passwords", out / "store.acl"])
-    secrets_dir = Path(os.path.relpath(folder, Path(args.config).absolute().parent))  # as the config names it
+    conf = write_store_broker(config.store.id, [c.id for c in config.cameras], port, args.out, args.broker_user)
+    for name in ("storelens-broker.conf", "store.acl", "passwords"):
+        print(conf.parent / name)
+    secrets_dir = Path(os.path.relpath(conf.parent / "secrets", Path(args.config).absolute().parent))
     sys.stderr.write(
-        f"storelens: store broker for {config.store.id}: include {out / 'storelens-broker.conf'} in Mosquitto's "
-        f"configuration; in {args.config}, [mqtt] needs username = {json.dumps(API_USER)}, password_file = "
+        f"storelens: store broker for {config.store.id}: include {conf} in Mosquitto's configuration; in "
+        f"{args.config}, [mqtt] needs username = {json.dumps(API_USER)}, password_file = "
         f"{json.dumps(str(secrets_dir / (API_USER + '.password')))}, edge_username = {json.dumps(EDGE_USER)}, "
         f"edge_password_file = {json.dumps(str(secrets_dir / (EDGE_USER + '.password')))}\n"
     )

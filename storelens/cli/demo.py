@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import pwd
 import shutil
 import signal
 import sys
@@ -34,8 +36,9 @@ from storelens.apps.edge import EdgeApp
 from storelens.apps.faces import load_face_models
 from storelens.atomic import write_file
 from storelens.cli.broker import LocalBroker, free_port
+from storelens.cli.cmd_deploy import API_USER, EDGE_USER, write_store_broker
 from storelens.cli.progress import Progress
-from storelens.config import Config, default_config, load_config
+from storelens.config import Config, MqttConfig, default_config, load_config
 from storelens.errors import ConfigError
 from storelens.events import topic_filter
 from storelens.gallery.factory import open_gallery
@@ -132,6 +135,11 @@ def write_store_config(
             "",
             "[mqtt]",
             f"url = {json.dumps(mqtt_url)}  # the store's broker (the demo itself ran one of its own)",
+            "# its users (`storelens deploy store-broker --config store.toml --out broker` writes their passwords)",
+            f"username = {json.dumps(API_USER)}",
+            f'password_file = "broker/secrets/{API_USER}.password"',
+            f"edge_username = {json.dumps(EDGE_USER)}",
+            f'edge_password_file = "broker/secrets/{EDGE_USER}.password"',
             "",
             "[api]",
             f"port = {port}",
@@ -166,7 +174,11 @@ def run_demo(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGINT, lambda s, f: stop.set())
     running: list[Any] = []  # what was started, stopped in reverse order on every way out
     try:
-        broker = LocalBroker().start()
+        broker = LocalBroker(secured=True)  # the store's broker as install.sh makes it: passwords and an ACL
+        conf = write_store_broker(stored.store.id, [c.id for c in stored.cameras], broker.port, folder / "broker",
+                                  pwd.getpwuid(os.geteuid()).pw_name)  # fmt: skip
+        broker.extra = conf.read_text(encoding="utf-8")
+        broker.start()
         running.append(broker)
         say(f"MQTT broker: {broker.kind} at {broker.url}")
         data = stored.model_dump()
@@ -176,7 +188,7 @@ def run_demo(args: argparse.Namespace) -> int:
         names, staff = enrol(config, fm, truth)
         api = ApiApp(config, f"StoreLens demo ({config.store.id})")
         feed: list[dict[str, Any]] = []
-        subscriber = subscribe(broker.port, feed, names)
+        subscriber = subscribe(broker.port, feed, names, config.mqtt)
         running.append(subscriber)
         api.start()
         running.append(api)
@@ -292,10 +304,12 @@ def enrol(config: Config, fm: FaceModels, truth: dict[str, Any]) -> tuple[dict[s
         gallery.close()
 
 
-def subscribe(port: int, feed: list[dict[str, Any]], names: dict[str, str]) -> mqtt.Client:
-    """A subscriber that prints each event once (deduplicated by event_id)."""
+def subscribe(port: int, feed: list[dict[str, Any]], names: dict[str, str], login: MqttConfig) -> mqtt.Client:
+    """A subscriber that prints each event once (deduplicated by event_id), logged in as the store API."""
     seen: set[str] = set()
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="storelens-demo-feed")
+    if login.username:
+        client.username_pw_set(login.username, login.secret())
 
     def on_message(c: mqtt.Client, u: Any, msg: mqtt.MQTTMessage) -> None:
         payload = json.loads(msg.payload)

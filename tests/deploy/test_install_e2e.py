@@ -70,6 +70,13 @@ def test_install_lays_out_the_box(box: dict[str, Path]) -> None:
     assert run(box, "--validate-config", str(config)).returncode == 0
     assert (box["etc"] / "api.crt").is_file() and (box["etc"] / "api.key").stat().st_mode & 0o077 == 0o040
     assert "max_queued_messages 200000" in (box["mosquitto"] / "storelens.conf").read_text()
+    broker = (box["mosquitto"] / "storelens-broker.conf").read_text()  # the store broker: no anonymous client
+    assert "allow_anonymous false" in broker and f"acl_file {box['etc'] / 'broker' / 'store.acl'}" in broker
+    secrets = box["etc"] / "broker" / "secrets"
+    for user in ("storelens-api", "storelens-edge"):
+        password = (secrets / f"{user}.password").read_text().strip()
+        assert (secrets / f"{user}.password").stat().st_mode & 0o777 == 0o640 and password
+        assert password not in (box["etc"] / "broker" / "passwords").read_text()  # hashed there
     models = [json.loads(line) for line in run(box, "models", "list", "--json", "--models-dir",
                                                 str(box["data"] / "models")).stdout.splitlines()]  # fmt: skip
     ready = {m["name"] for m in models if m["status"] == "ready"}
