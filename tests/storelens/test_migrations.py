@@ -166,8 +166,31 @@ def test_head_office_creates_only_what_it_uses(tmp_path: Path) -> None:
         versions = dict(conn.execute(text("SELECT key, value FROM meta")).all())
     db.close()
     assert tables == {"meta", "events", "acks", "events_quarantine", "tokens", "chain_members", "chain_deliveries",
-                      "chain_erasures", "chain_erasure_boxes", "chain_boxes"}  # fmt: skip
-    assert versions == {"schema.events": "3", "schema.tokens": "1", "schema.chain": "1"}
+                      "chain_erasures", "chain_erasure_boxes", "chain_boxes", "chain_box_keys"}  # fmt: skip
+    assert versions == {"schema.events": "3", "schema.tokens": "1", "schema.chain": "2"}
+
+
+def test_a_chain_of_schema_1_gains_the_box_keys(tmp_path: Path) -> None:
+    """Chain 1 -> 2: the boxes' receipt keys, a table of its own; the rest is kept."""
+    from sqlalchemy import inspect
+
+    from storelens.hq.database import HqDatabase
+
+    url = f"sqlite:///{tmp_path / 'hq.sqlite'}"
+    HqDatabase(url).close()
+    engine = create_engine(url)
+    with engine.begin() as conn:  # as chain schema 1 left it
+        conn.execute(text("DROP TABLE chain_box_keys"))
+        conn.execute(text("UPDATE meta SET value = '1' WHERE key = 'schema.chain'"))
+    engine.dispose()
+    db = HqDatabase(url)
+    assert "chain_box_keys" in inspect(db.engine).get_table_names()
+    assert db.members.register_box("paris-01", "A" * 43 + "=") and db.members.registered_keys() == {
+        "paris-01": "A" * 43 + "="
+    }
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT value FROM meta WHERE key = 'schema.chain'")).scalar() == "2"
+    db.close()
 
 
 def test_rows_an_older_ingest_stored_invalid_are_quarantined(tmp_path: Path) -> None:
