@@ -23,7 +23,6 @@ from storelens.cli.args import (
     existing_file,
     new_or_dir,
     number,
-    timezone_name,
 )
 from storelens.cli.cmd_api import existing_database, period
 from storelens.cli.deploy_values import broker_password, existing_config_path, mqtt_url, public_key, user_name
@@ -204,26 +203,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """Footfall (and conversion) of every store, and the chain's total per interval."""
+    """Footfall of every store (or region, or the chain) on each store's own days: the chain API's rows."""
+    from dataclasses import asdict
+
     from storelens.api.event_store import EventStore
-    from storelens.api.reports import FORMATS, footfall_rows
-    from storelens.clock import iso
+    from storelens.api.reports import FORMATS
     from storelens.config import load_hq_config
+    from storelens.hq.chain_reports import ChainReports
 
     config = load_hq_config(Path(args.config))
-    start, end = period(args.start, args.end, args.timezone)
+    period(args.start, args.end, "UTC")  # a bad period is refused before the database is opened
     existing_database(config.database_url, f"database_url in {args.config}")
     store = EventStore(config.database_url)
     try:  # no sales: transactions stay in each box's books
-        rows = footfall_rows(store.footfall(iso(start), iso(end)), args.interval, args.timezone, {}, config.currency)
+        reports = ChainReports(store, {s.id: s for s in config.stores}, config.currency)
+        rows = reports.rows(args.start, args.end, args.interval, args.level)
+    except ValueError as exc:
+        raise StoreLensError(f"--from/--to: {exc}") from exc
     finally:
         store.close()
-    rows = [
-        r
-        for r in rows
-        if r.camera_id == "all" or not any(o.camera_id == "all" and o.store_id == r.store_id for o in rows)
-    ]
-    data = FORMATS[args.format][0](rows)
+    data = (json.dumps([asdict(r) for r in rows], indent=1) + "\n").encode() if args.format == "json" else (
+        FORMATS[args.format][0](rows))  # fmt: skip
     if args.out:
         args.out.write_bytes(data)
     else:
@@ -516,7 +516,7 @@ def add_hq_commands(sub: Any, add: Any) -> None:
         choices=["analyst", "admin"],
         help="what the token may do: analyst (reports) or admin (members, erasures)",
     )
-    sp = add(hq, "report", cmd_report, "footfall and conversion of every store")
+    sp = add(hq, "report", cmd_report, "footfall of every store, region or the chain, on each store's own days")
     sp.add_argument("--config", required=True, type=existing_file, help="head office's configuration file (hq.toml)")
     sp.add_argument(
         "--from",
@@ -528,9 +528,14 @@ def add_hq_commands(sub: Any, add: Any) -> None:
     sp.add_argument(
         "--to", dest="end", required=True, metavar="ISO", help="end, exclusive: ISO date or date and time (store time)"
     )
-    sp.add_argument("--timezone", default="UTC", type=timezone_name, metavar="IANA", help="days and hours of (UTC)")
     sp.add_argument(
         "--interval", choices=["15m", "1h", "1d"], default="1d", help="length of each row: 15 minutes, 1 hour or 1 day"
+    )
+    sp.add_argument(
+        "--level",
+        choices=["store", "region", "chain"],
+        default="store",
+        help="rows per store, per region or for the whole chain (the chain API's level)",
     )
     sp.add_argument("--format", choices=["csv", "json"], default="csv", help="output format")
     sp.add_argument("--out", type=Path, metavar="FILE", help="write the rows here (default: stdout)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -27,6 +28,7 @@ STORES = [
     {"id": "paris", "name": "Paris Opera", "region": "FR", "timezone": "Europe/Paris"},
     {"id": "lyon", "name": "Lyon", "region": "FR", "timezone": "Europe/Paris"},
     {"id": "ny", "name": "New York 5th", "region": "US", "timezone": "America/New_York"},
+    {"id": "tokyo", "name": "Ginza", "region": "JP", "timezone": "Asia/Tokyo"},
 ]
 # (store, UTC hour:minute on DAY, entries): which store-local day each falls on is the point
 FOOTFALL = [
@@ -35,6 +37,8 @@ FOOTFALL = [
     ("lyon", (12, 0), 20),
     ("ny", (23, 30), 7),  # New York: 18:30 the same day
     ("ny", (3, 0), 4),  # New York: 22:00 the day before
+    ("tokyo", (14, 30), 6),  # Tokyo: 23:30 the same day
+    ("tokyo", (15, 0), 3),  # Tokyo: 00:00 the next day
 ]
 
 
@@ -79,9 +83,9 @@ PERIOD = {"from": str(DAY), "to": str(DAY + timedelta(days=1)), "interval": "1d"
 @pytest.mark.parametrize(
     ("level", "expected"),
     [
-        ("store", {"paris": 10, "lyon": 20, "ny": 7}),  # each store's own day
-        ("region", {"region:FR": 30, "region:US": 7}),
-        ("chain", {"chain": 37}),
+        ("store", {"paris": 10, "lyon": 20, "ny": 7, "tokyo": 6}),  # each store's own day
+        ("region", {"region:FR": 30, "region:US": 7, "region:JP": 6}),
+        ("chain", {"chain": 43}),
     ],
 )
 def test_footfall_on_store_local_days(client, level: str, expected: dict[str, int]) -> None:
@@ -96,7 +100,7 @@ def test_footfall_exports_csv_and_xlsx_and_a_chart(client) -> None:
     r = get(client, "/api/v1/chain/footfall", level="region", format="csv", **PERIOD)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(r.text)))
-    assert {row["store_id"]: int(row["entries"]) for row in rows} == {"region:FR": 30, "region:US": 7}
+    assert {row["store_id"]: int(row["entries"]) for row in rows} == {"region:FR": 30, "region:US": 7, "region:JP": 6}
     x = get(client, "/api/v1/chain/footfall", format="xlsx", **PERIOD)
     assert x.status_code == 200 and x.content[:2] == b"PK"
     png = get(client, "/api/v1/chain/footfall/chart.png", **PERIOD)
@@ -106,7 +110,7 @@ def test_footfall_exports_csv_and_xlsx_and_a_chart(client) -> None:
 def test_ranking_arrivals_and_boxes(client) -> None:
     ranked = get(client, "/api/v1/chain/ranking", **{k: v for k, v in PERIOD.items() if k != "interval"}).json()
     assert [(r["rank"], r["store_id"], r["entries"], r["region"]) for r in ranked] == [
-        (1, "lyon", 20, "FR"), (2, "paris", 10, "FR"), (3, "ny", 7, "US")]  # fmt: skip
+        (1, "lyon", 20, "FR"), (2, "paris", 10, "FR"), (3, "ny", 7, "US"), (4, "tokyo", 6, "JP")]  # fmt: skip
     arrivals = get(client, "/api/v1/chain/arrivals", **{"from": str(DAY), "to": str(DAY + timedelta(days=1))})
     assert arrivals.json() == [{"store_id": "ny", "region": "US", "arrivals": 3, "members": 2}]
     assert "M-1" not in arrivals.text  # an analyst sees counts, never who
@@ -143,3 +147,19 @@ def test_roles(client, path: str, role: str | None, status: int) -> None:
 def test_bad_queries_get_one_line(client, params: dict[str, str], why: str) -> None:
     r = get(client, "/api/v1/chain/footfall", **params)
     assert r.status_code == 422 and why in r.json()["detail"]
+
+
+@pytest.mark.parametrize(("level", "interval"), [("store", "1d"), ("region", "1d"), ("chain", "1d"), ("store", "1h")])
+def test_the_cli_counts_the_same_days_as_the_api(client, store: StoreBooks, tmp_path, level, interval) -> None:
+    """Three time zones, events either side of midnight UTC: `hq report` gives the API's rows, row for row."""
+    from tests.helpers.cli import run_cli
+    from tests.helpers.configs import write_toml
+
+    url = store.engine.url.render_as_string(hide_password=False)
+    hq_toml = write_toml(tmp_path / "hq.toml", {"database_url": url, "stores": STORES})
+    period = {"from": str(DAY), "to": str(DAY + timedelta(days=1))}
+    api = get(client, "/api/v1/chain/footfall", level=level, interval=interval, **period)
+    done = run_cli("hq", "report", "--config", str(hq_toml), "--from", period["from"], "--to", period["to"],
+                   "--level", level, "--interval", interval, "--format", "json")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == api.json() and api.json()

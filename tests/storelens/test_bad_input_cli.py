@@ -103,8 +103,10 @@ ROWS = [
      "expected mqtt://HOST:PORT"),
     ("bridge-empty-password", "deploy bridge --config good.toml --hq-url mqtt://hq:1883 --password-file empty.pw "
      "--out b", "empty"),
-    ("hq-report-zone", "hq report --config hq.toml --from 2026-01-01 --to 2026-01-02 --timezone Mars/Base",
-     "unknown IANA time zone"),
+    ("hq-report-level", "hq report --config hq.toml --from 2026-01-01 --to 2026-01-02 --level planet",
+     "invalid choice: 'planet'"),
+    ("hq-report-backwards", "hq report --config hq.toml --from 2026-01-02 --to 2026-01-01", "to must be after"),
+    ("hq-report-year", "hq report --config hq.toml --from 0001-01-01 --to 2026-01-01", "between 2000 and 2100"),
     ("hq-enroll-no-home", "hq enroll --config hq.toml --member-id M1 --consent C bomb.png",
      "--scope home needs --home-store"),
     ("hq-enroll-no-stores", "hq enroll --config hq.toml --member-id M1 --consent C --scope stores bomb.png",
