@@ -163,7 +163,7 @@ def footfall_rows(
         if c == "all" and len(cameras) <= 1:
             continue
         store_row = c == "all" or len(cameras) <= 1
-        money = _money(v.entries, till.get((s, t))) if store_row else {}
+        money = money_fields(v.entries, till.get((s, t))) if store_row else {}
         rows.append(
             Row(
                 s,
@@ -207,7 +207,7 @@ def _sales_by_bucket(
     return out
 
 
-def _money(entries: int, till: _Till | None) -> dict[str, Any]:
+def money_fields(entries: int, till: _Till | None = None) -> dict[str, Any]:
     """Conversion and sales of a store row (zeros when the store sold nothing in the bucket)."""
     till = till or _Till()
     return {

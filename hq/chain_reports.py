@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import func, select
@@ -19,6 +20,7 @@ from storelens.api.reports import Interval, Row, footfall_rows, parse_ts
 from storelens.api.schema import events
 from storelens.clock import iso
 from storelens.config import ChainStore
+from storelens.hq.rollups import Rollups
 
 Level = Literal["store", "region", "chain"]
 RankBy = Literal["entries", "conversion", "sales", "vip_arrivals"]
@@ -55,23 +57,44 @@ class ChainReports:
 
     def __init__(self, store: EventStore, stores: dict[str, ChainStore], currency: str) -> None:
         self.store, self.stores, self.currency = store, stores, currency
+        self.rollups = Rollups(store.engine)
+        self.zones = {s.id: s.timezone for s in stores.values()}
+
+    def catch_up(self) -> int:
+        """Roll up the footfall stored since the last time (``hq serve`` does it every few seconds)."""
+        return self.rollups.catch_up(self.zones)
 
     def meta(self, store_id: str) -> ChainStore:
         """What head office knows of a store (an unknown one: its id, UTC, no region)."""
         return self.stores.get(store_id) or ChainStore(id=store_id)
 
     def rows(self, start: str, end: str, interval: Interval, level: Level = "store") -> list[Row]:
-        """Footfall, unique visitors, VIP arrivals, staff excluded and sales per bucket at ``level``.
+        """Footfall, unique visitors, VIP arrivals and staff excluded per bucket at ``level``, from the rollups.
 
         Raises:
             ValueError: ``start``/``end`` are not ISO 8601, or the period is empty.
         """
+        windows, utc = self._windows(start, end)
+        self.catch_up()  # what arrived since the last round: a few seconds' worth while hq serve runs
+        out = self.rollups.rows(windows, utc, self.zones, interval)
+        return out if level == "store" else self._grouped(out, level)
+
+    def _windows(self, start: str, end: str) -> tuple[dict[str, tuple[datetime, datetime]], tuple[datetime, datetime]]:
         windows = {s: (parse_ts(start, m.timezone), parse_ts(end, m.timezone)) for s, m in self.stores.items()}
         utc = (parse_ts(start), parse_ts(end))
-        lo = min([utc[0], *(a for a, _ in windows.values())])
-        hi = max([utc[1], *(b for _, b in windows.values())])
         if utc[1] <= utc[0]:
             raise ValueError("to must be after from")
+        return windows, utc
+
+    def rows_from_events(self, start: str, end: str, interval: Interval, level: Level = "store") -> list[Row]:
+        """:meth:`rows` computed from the raw events (every JSON payload parsed): the rollups' reference.
+
+        Raises:
+            ValueError: ``start``/``end`` are not ISO 8601, or the period is empty.
+        """
+        windows, utc = self._windows(start, end)
+        lo = min([utc[0], *(a for a, _ in windows.values())])
+        hi = max([utc[1], *(b for _, b in windows.values())])
         by_store: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for ev in self.store.footfall(iso(lo), iso(hi)):
             a, b = windows.get(ev["store_id"], utc)

@@ -8,8 +8,9 @@ from datetime import timedelta
 from sqlalchemy.exc import SQLAlchemyError
 
 from storelens.api.event_store import EventStore
-from storelens.clock import utc_now
+from storelens.clock import iso, utc_now
 from storelens.hq.partitions import drop_months_before, partition_by_month
+from storelens.hq.rollups import Rollups
 from storelens.workers import Periodic
 
 log = logging.getLogger(__name__)
@@ -23,11 +24,14 @@ class Housekeeping(Periodic):
         partition: partition ``events`` by month (PostgreSQL only).
         event_days: the privacy profile's event retention.
         every: seconds between two rounds.
+        rollups: the footfall rollups, purged with the events.
     """
 
-    def __init__(self, store: EventStore, partition: bool, event_days: int, every: float = 3600.0) -> None:
+    def __init__(
+        self, store: EventStore, partition: bool, event_days: int, every: float = 3600.0, rollups: Rollups | None = None
+    ) -> None:
         super().__init__("housekeeping", every, retry_on=(SQLAlchemyError,))
-        self.store, self.partition, self.event_days = store, partition, event_days
+        self.store, self.partition, self.event_days, self.rollups = store, partition, event_days, rollups
 
     def tick(self) -> None:
         """One round now."""
@@ -37,6 +41,8 @@ class Housekeeping(Periodic):
         cutoff = now - timedelta(days=self.event_days)
         dropped = drop_months_before(self.store.engine, cutoff)
         gone = self.store.purge_events(self.event_days)
+        if self.rollups is not None:  # the rollups keep no longer than the events they sum
+            self.rollups.purge(iso(cutoff))
         if dropped or gone:
             log.info("retention: dropped %d monthly partition(s) and %d event(s)", len(dropped), gone)
 

@@ -4,9 +4,10 @@ Start steps, in order: open the database (PostgreSQL in production, migrated lik
 registry; head office's signing keys (made on first start); housekeeping (events partitioned by month on
 PostgreSQL, history past its retention deleted, then hourly); connect to the central broker with a persistent
 session (a shared subscription when ``shared_group`` is set) and subscribe to every store's events, statuses and
-receipts; start the distributor, which sends pending member changes and erasures and sends them again every
-``chase_seconds`` until each box has confirmed; serve the chain API (``api.host``/``api.port``); run until SIGTERM
-or Ctrl-C. ``stop()`` undoes them in reverse.
+receipts; roll up the stored footfall every few seconds (reports read the rollups); start the distributor, which
+sends pending member changes and erasures and sends them again every ``chase_seconds`` until each box has
+confirmed; serve the chain API (``api.host``/``api.port``); run until SIGTERM or Ctrl-C. ``stop()`` undoes them in
+reverse.
 
 Every store's events arrive over the store brokers' Mosquitto bridges. The ingest is the store API's
 (``storelens.api.ingest``): the same validation, a payload whose store id differs from its topic's is refused, and
@@ -34,6 +35,7 @@ from storelens.hq.distributor import Distributor
 from storelens.hq.housekeeping import Housekeeping
 from storelens.hq.keys import HqKeys
 from storelens.hq.registry import record_status
+from storelens.hq.rollups import RollupWorker
 from storelens.hq.web import create_hq_app
 from storelens.transport import MqttTransport
 from storelens.workers import stop_in_order
@@ -62,9 +64,12 @@ class HqApp:
         self.transport.subscribe(receipt_topic(), self.distributor.on_receipt)
         self.transport.subscribe(topic_filter("+", "+", "status"), self._on_status)
         rules = config.privacy_rules()
-        self.housekeeping = Housekeeping(self.store, config.partition_by_month, rules.event_retention_days)
-        self._stop = threading.Event()
         reports = ChainReports(self.store, {s.id: s for s in config.stores}, config.currency)
+        self.rollups = RollupWorker(reports.rollups, reports.zones)  # reports read rollups, not raw events
+        self.housekeeping = Housekeeping(
+            self.store, config.partition_by_month, rules.event_retention_days, rollups=reports.rollups
+        )
+        self._stop = threading.Event()
         tokens = self.database.tokens
         services = HqServices(config, self.store, tokens, self.members, reports, self.transport.subscribed)
         self.app = create_hq_app(services)
@@ -88,6 +93,7 @@ class HqApp:
         """Connect and subscribe in the background, start distributing, serve the chain API; True once subscribed."""
         self.housekeeping.start()
         self.ingest.start()
+        self.rollups.start()
         self.distributor.start()
         if self.config.api.enabled:
             self.server = Served(self.app, self.config.api.host, self.config.api.port, name="chain-api")
@@ -119,6 +125,7 @@ class HqApp:
                 ("the chain API", self.server.stop if self.server is not None else lambda: None),
                 ("the distributor", self.distributor.stop),
                 ("the ingest", self.ingest.stop),
+                ("rollups", self.rollups.stop),
                 ("housekeeping", self.housekeeping.stop),
                 ("the database", self.database.close),
             ]
