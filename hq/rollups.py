@@ -52,8 +52,8 @@ buckets = Table(
     rollup_tables,
     Column("store_id", String(64), primary_key=True),
     Column("camera_id", String(64), primary_key=True),
-    Column("bucket_start", String(24), primary_key=True, doc="UTC start of the 15-minute bucket"),
-    Column("local_day", String(10), nullable=False, index=True, doc="the store's date of the bucket"),
+    Column("bucket_start", String(24), primary_key=True, index=True, doc="UTC start of the 15-minute bucket"),
+    Column("local_day", String(10), nullable=False, doc="the store's date of the bucket"),
     Column("hour_start", String(24), nullable=False, doc="UTC start of the store's local hour (twice 01:00 in autumn)"),
     Column("entries", BigInteger, nullable=False),
     Column("vip_arrivals", BigInteger, nullable=False),
@@ -66,7 +66,7 @@ tokens = Table(
     rollup_tables,
     Column("store_id", String(64), primary_key=True),
     Column("camera_id", String(64), primary_key=True),
-    Column("bucket_start", String(24), primary_key=True),
+    Column("bucket_start", String(24), primary_key=True, index=True),
     Column("token", String(32), primary_key=True),
     Column("local_day", String(10), nullable=False),
     Column("hour_start", String(24), nullable=False),
@@ -124,26 +124,23 @@ class Rollups:
                 done += len(rows)
 
     def _rezone(self, conn: Any, zones: dict[str, str], held: dict[str, str], mark: int) -> None:
-        """Roll up again, up to the watermark, each store whose time zone is not the one its rollups used."""
-        rolled = {str(s) for (s,) in conn.execute(select(buckets.c.store_id).distinct())}
-        for store_id in sorted(rolled | {k.removeprefix("zone:") for k in held if k.startswith("zone:")}):
+        """Roll up again, up to the watermark, each store whose time zone is not the one its rollups used.
+
+        Every store rolled up has its zone recorded (``zone:STORE``), so this reads only the small state table.
+        """
+        for key, used in sorted(held.items()):
+            store_id = key.removeprefix("zone:")
             zone = zones.get(store_id, "UTC")
-            if held.get(f"zone:{store_id}", "UTC") == zone:
+            if not key.startswith("zone:") or used == zone:
                 continue
-            log.info("rollups: store %s is now in %s: rolled up again", store_id, zone)
+            log.info("rollups: store %s is now in %s (was %s): rolled up again", store_id, zone, used)
             for table in (buckets, tokens):
                 conn.execute(table.delete().where(table.c.store_id == store_id))
             query = select(events.c.payload).where(
                 events.c.type == "footfall", events.c.store_id == store_id, events.c.seq <= mark
             )
             self._add(conn, [json.loads(p) for (p,) in conn.execute(query)], zones)
-        for store_id, zone in zones.items():
-            if held.get(f"zone:{store_id}", "UTC") != zone:
-                conn.execute(
-                    self._insert(state)
-                    .values(key=f"zone:{store_id}", value=zone)
-                    .on_conflict_do_update(index_elements=[state.c.key], set_={"value": zone})
-                )
+            conn.execute(update(state).where(state.c.key == key).values(value=zone))
 
     def _add(self, conn: Any, payloads: list[dict[str, Any]], zones: dict[str, str]) -> None:
         sums: dict[tuple[str, str, str], dict[str, Any]] = {}
@@ -170,6 +167,12 @@ class Rollups:
                     token_rows.append(dict(zip(("store_id", "camera_id", "bucket_start"), key, strict=True))
                                       | {"token": token, "local_day": acc["local_day"],
                                          "hour_start": acc["hour_start"]})  # fmt: skip
+        used = {k[0] for k in sums}
+        if used:  # the zone each store was rolled up in: a later change of zone is found from the state table
+            conn.execute(
+                self._insert(state).on_conflict_do_nothing(),
+                [{"key": f"zone:{s}", "value": zones.get(s, "UTC")} for s in sorted(used)],
+            )
         if sums:
             statement = self._insert(buckets)
             conn.execute(
