@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import defaultdict
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -70,6 +70,23 @@ tokens = Table(
     Column("token", String(32), primary_key=True),
     Column("local_day", String(10), nullable=False),
     Column("hour_start", String(24), nullable=False),
+)
+days = Table(
+    "rollup_footfall_day",
+    rollup_tables,
+    Column("store_id", String(64), primary_key=True),
+    Column("camera_id", String(64), primary_key=True),
+    Column("local_day", String(10), primary_key=True, index=True, doc="the store's date"),
+    *(Column(c, BigInteger, nullable=False) for c in ("entries", "vip_arrivals", "staff_excluded", "untokened")),
+    Column("unavailable", Integer, nullable=False),
+)
+day_tokens = Table(
+    "rollup_visitor_tokens_day",
+    rollup_tables,
+    Column("store_id", String(64), primary_key=True),
+    Column("camera_id", String(64), primary_key=True),
+    Column("local_day", String(10), primary_key=True, index=True),
+    Column("token", String(32), primary_key=True),
 )
 state = Table(
     "rollup_state",
@@ -134,7 +151,7 @@ class Rollups:
             if not key.startswith("zone:") or used == zone:
                 continue
             log.info("rollups: store %s is now in %s (was %s): rolled up again", store_id, zone, used)
-            for table in (buckets, tokens):
+            for table in (buckets, tokens, days, day_tokens):
                 conn.execute(table.delete().where(table.c.store_id == store_id))
             query = select(events.c.payload).where(
                 events.c.type == "footfall", events.c.store_id == store_id, events.c.seq <= mark
@@ -173,22 +190,39 @@ class Rollups:
                 self._insert(state).on_conflict_do_nothing(),
                 [{"key": f"zone:{s}", "value": zones.get(s, "UTC")} for s in sorted(used)],
             )
-        if sums:
-            statement = self._insert(buckets)
-            conn.execute(
-                statement.on_conflict_do_update(
-                    index_elements=[buckets.c.store_id, buckets.c.camera_id, buckets.c.bucket_start],
-                    set_={c: buckets.c[c] + statement.excluded[c] for c in SUMS},
-                ),
-                [dict(zip(("store_id", "camera_id", "bucket_start"), k, strict=True)) | v for k, v in sums.items()],
-            )
+        per_day: dict[tuple[str, str, str], dict[str, int]] = {}
+        for (store_id, camera_id, _), v in sums.items():
+            acc_day = per_day.setdefault((store_id, camera_id, v["local_day"]), dict.fromkeys(SUMS, 0))
+            for c in SUMS:
+                acc_day[c] += v[c]
+        for table, keys, rows in (
+            (buckets, ("store_id", "camera_id", "bucket_start"), sums),
+            (days, ("store_id", "camera_id", "local_day"), per_day),
+        ):
+            if rows:
+                statement = self._insert(table)
+                conn.execute(
+                    statement.on_conflict_do_update(
+                        index_elements=[table.c[k] for k in keys],
+                        set_={c: table.c[c] + statement.excluded[c] for c in SUMS},
+                    ),
+                    [dict(zip(keys, k, strict=True)) | v for k, v in rows.items()],
+                )
         if token_rows:
             conn.execute(self._insert(tokens).on_conflict_do_nothing(), token_rows)
+            by_day = {(t["store_id"], t["camera_id"], t["local_day"], t["token"]) for t in token_rows}
+            conn.execute(
+                self._insert(day_tokens).on_conflict_do_nothing(),
+                [dict(zip(("store_id", "camera_id", "local_day", "token"), k, strict=True)) for k in sorted(by_day)],
+            )
 
     def purge(self, before: str) -> int:
         """Drop buckets that began before ``before`` (the events' retention); returns how many."""
+        first_day = (parse_ts(before) - timedelta(days=1)).strftime("%Y-%m-%d")  # whole days, in any zone
         with self.engine.begin() as conn:
             conn.execute(tokens.delete().where(tokens.c.bucket_start < before))
+            conn.execute(day_tokens.delete().where(day_tokens.c.local_day < first_day))
+            conn.execute(days.delete().where(days.c.local_day < first_day))
             return int(conn.execute(buckets.delete().where(buckets.c.bucket_start < before)).rowcount or 0)
 
     def rows(self, windows: dict[str, tuple[datetime, datetime]], default: tuple[datetime, datetime],
@@ -221,23 +255,33 @@ class Rollups:
         out: dict[str, list[Row]],
         exclude: list[str] | None = None,
     ) -> None:
-        a, b = iso(window[0]), iso(window[1])
+        whole_days = interval == "1d" and _midnights(window, stores, zones)
+        if whole_days:  # a day's rows read one row per camera and day
+            column, lo, hi, key_of = "local_day", *_local_days(window, stores, zones), "local_day"
+            sums_table, names = days, day_tokens
+        else:
+            column, lo, hi = "bucket_start", iso(window[0]), iso(window[1])
+            key_of = {"15m": "bucket_start", "1h": "hour_start", "1d": "local_day"}[interval]
+            sums_table, names = buckets, tokens
 
         def where(table: Table) -> list[Any]:
-            conds = [table.c.bucket_start >= a, table.c.bucket_start < b]
+            conds = [table.c[column] >= lo, table.c[column] < hi]
             if stores is not None:
                 conds.append(table.c.store_id.in_(stores))
             if exclude:
                 conds.append(table.c.store_id.not_in(exclude))
             return conds
 
-        key_of = {"15m": "bucket_start", "1h": "hour_start", "1d": "local_day"}[interval]
         cameras = {
             str(s): (int(n), str(c))
             for s, n, c in conn.execute(
-                select(buckets.c.store_id, func.count(buckets.c.camera_id.distinct()), func.min(buckets.c.camera_id))
-                .where(*where(buckets))
-                .group_by(buckets.c.store_id)
+                select(
+                    sums_table.c.store_id,
+                    func.count(sums_table.c.camera_id.distinct()),
+                    func.min(sums_table.c.camera_id),
+                )
+                .where(*where(sums_table))
+                .group_by(sums_table.c.store_id)
             )
         }
         if not cameras:
@@ -245,24 +289,25 @@ class Rollups:
         distinct = {
             (str(s), str(k)): int(n)
             for s, k, n in conn.execute(
-                select(tokens.c.store_id, tokens.c[key_of], func.count(tokens.c.token.distinct()))
-                .where(*where(tokens))
-                .group_by(tokens.c.store_id, tokens.c[key_of])
+                select(names.c.store_id, names.c[key_of], func.count(names.c.token.distinct()))
+                .where(*where(names))
+                .group_by(names.c.store_id, names.c[key_of])
             )
         }
         query = (
             select(
-                buckets.c.store_id,
-                buckets.c[key_of],
-                func.min(buckets.c.bucket_start),
-                *(func.sum(buckets.c[c]) for c in SUMS),
+                sums_table.c.store_id,
+                sums_table.c[key_of],
+                func.min(sums_table.c[column]),
+                *(func.sum(sums_table.c[c]) for c in SUMS),
             )
-            .where(*where(buckets))
-            .group_by(buckets.c.store_id, buckets.c[key_of])
+            .where(*where(sums_table))
+            .group_by(sums_table.c.store_id, sums_table.c[key_of])
         )
         for store_id, key, first, entries, vip, staff, untokened, unavailable in conn.execute(query):
             zone = ZoneInfo(zones.get(store_id, "UTC"))
-            start, end = bucket(parse_ts(first), interval, zone)
+            at = datetime.combine(date.fromisoformat(first), time(0), zone) if whole_days else parse_ts(first)
+            start, end = bucket(at, interval, zone)
             count, camera = cameras[store_id]
             out[store_id].append(
                 Row(
@@ -278,6 +323,24 @@ class Rollups:
                     **money_fields(int(entries)),
                 )
             )
+
+
+def _zone_of(stores: list[str] | None, zones: dict[str, str]) -> ZoneInfo:
+    """The one time zone of a window's stores (a window is shared by stores of one zone); UTC for the unlisted."""
+    return ZoneInfo(zones.get(stores[0], "UTC") if stores else "UTC")
+
+
+def _midnights(window: tuple[datetime, datetime], stores: list[str] | None, zones: dict[str, str]) -> bool:
+    """Whether the window runs from a local midnight to a local midnight of its stores' zone."""
+    if stores is not None and len({zones.get(s, "UTC") for s in stores}) != 1:
+        return False
+    zone = _zone_of(stores, zones)
+    return all(t.astimezone(zone).timetz().replace(tzinfo=None) == time(0) for t in window)
+
+
+def _local_days(window: tuple[datetime, datetime], stores: list[str] | None, zones: dict[str, str]) -> tuple[str, str]:
+    zone = _zone_of(stores, zones)
+    return window[0].astimezone(zone).strftime("%Y-%m-%d"), window[1].astimezone(zone).strftime("%Y-%m-%d")
 
 
 class RollupWorker(Periodic):

@@ -20,6 +20,11 @@ def books_for(request: pytest.FixtureRequest, tmp_path: Path) -> StoreBooks:
         tables = [t for m in (event_tables, commerce_tables, access_tables, token_tables) for t in m.sorted_tables]
         conn.execute(text(f"TRUNCATE {', '.join(t.name for t in tables)} RESTART IDENTITY CASCADE"))
         # head office's rollups, where a test made them: rolled up from the events just emptied
-        conn.execute(text("DROP TABLE IF EXISTS rollup_footfall, rollup_visitor_tokens, rollup_state"))
+        conn.execute(
+            text(
+                "DROP TABLE IF EXISTS rollup_footfall, rollup_visitor_tokens, rollup_footfall_day, "
+                "rollup_visitor_tokens_day, rollup_state"
+            )
+        )
         conn.execute(text("DELETE FROM meta WHERE key = 'schema.rollups'"))
     return books
