@@ -49,28 +49,27 @@ UNSAFE_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 UNSAFE_PROSE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")  # lines and tabs allowed
 
 
+def _refuse_unsafe(value: str, unsafe: re.Pattern[str]) -> str:
+    found = unsafe.search(value)
+    if found:
+        raise ValueError(
+            f"a control or bidirectional-override character (U+{ord(found.group()):04X}) at {found.start() + 1}"
+        )
+    return value
+
+
 def check_text(value: str) -> str:
     """``value`` if it holds no control or bidirectional-override character (a name, a label: one line).
 
     Raises:
         ValueError: naming the character and where it is.
     """
-    found = UNSAFE_TEXT.search(value)
-    if found:
-        raise ValueError(
-            f"a control or bidirectional-override character (U+{ord(found.group()):04X}) at {found.start() + 1}"
-        )
-    return value
+    return _refuse_unsafe(value, UNSAFE_TEXT)
 
 
 def check_prose(value: str) -> str:
     """:func:`check_text` for free text of several lines (line breaks and tabs allowed)."""
-    found = UNSAFE_PROSE.search(value)
-    if found:
-        raise ValueError(
-            f"a control or bidirectional-override character (U+{ord(found.group()):04X}) at {found.start() + 1}"
-        )
-    return value
+    return _refuse_unsafe(value, UNSAFE_PROSE)
 
 
 def _finite(value: float) -> float:

@@ -56,6 +56,11 @@ def key_id(public: str) -> str:
     return hashlib.sha256(_raw(public)).hexdigest()[:16]
 
 
+def _endorsed(key: str, old_until: str) -> bytes:
+    """What an endorsing key signs: the new key and the end of the old one's overlap."""
+    return f"{key}\n{old_until}".encode()
+
+
 def _message(purpose: Purpose, body: bytes) -> bytes:
     return b"storelens/" + purpose.encode() + b"/v1\0" + body
 
@@ -72,7 +77,7 @@ class Endorsement(BaseModel):
 
     def text(self) -> bytes:
         """What the endorsing key signs."""
-        return f"{self.key}\n{self.old_until}".encode()
+        return _endorsed(self.key, self.old_until)
 
 
 class Envelope(BaseModel):
@@ -179,8 +184,8 @@ class SigningKey:
 
     def endorse(self, new_public: str, old_until: str) -> Endorsement:
         """Vouch for ``new_public``; this key stays good until ``old_until``."""
-        draft = Endorsement(key=new_public, by=self.key_id, old_until=check_ts(old_until), sig="A" * 86 + "==")
-        return draft.model_copy(update={"sig": self.raw_sign("endorsement", draft.text())})
+        signature = self.raw_sign("endorsement", _endorsed(new_public, check_ts(old_until)))
+        return Endorsement(key=new_public, by=self.key_id, old_until=old_until, sig=signature)
 
 
 def verify_with(public: str, purpose: Purpose, body: bytes, signature: str) -> bool:

@@ -41,6 +41,7 @@ from storelens.api.services import Services
 from storelens.apps.hq import HqApp
 from storelens.cli.broker import LocalBroker, LocalPostgres
 from storelens.config import ChainStore, Config, HqConfig
+from storelens.errors import ConfigError
 from storelens.gallery.factory import open_gallery
 from storelens.hq.chain_reports import ChainReports
 from storelens.hq.database import HqDatabase
@@ -49,7 +50,7 @@ from storelens.hq.partitions import partition_by_month
 from storelens.hq.registry import deliveries, erasures
 from storelens.manifest import load_manifest
 from storelens.members import Consent, MemberInfo
-from storelens.signing import Keyring, SigningKey
+from storelens.signing import Keyring
 from storelens.transport import MqttTransport
 
 log = logging.getLogger(__name__)
@@ -315,7 +316,10 @@ def measure_distribution(
         agent = BoxChainAgent(
             services, transport, config.store.id, Keyring([hq_keys.current.public]), folder / "box.key"
         )
-        box_keys[config.store.id] = (agent.signer() or SigningKey.generate()).public
+        signer = agent.signer()
+        if signer is None:
+            raise ConfigError(f"{folder / 'box.key'}: the box's receipt key cannot be made")
+        box_keys[config.store.id] = signer.public
         transport.start()
         agent.start()
         agents.append((agent, transport, services))

@@ -197,16 +197,7 @@ def test_an_erasure_from_head_office_also_clears_the_event_store(box: Box) -> No
 
 
 def test_head_office_follows_the_receipts_until_every_box_confirmed(tmp_path: Path) -> None:
-    broker = MemoryBroker()
-    keys = HqKeys(tmp_path / "hq-keys.json")
-    boxes = {s: Box(tmp_path, broker, s, trusts=[keys.current.public]) for s in ("store-a", "store-b", "store-c")}
-    registry = ChainMembers(EventStore(f"sqlite:///{tmp_path / 'hq.sqlite'}").engine)
-    for store_id, b in boxes.items():
-        registry.register_box(store_id, b.agent.signer().public)
-    hq = MemoryTransport(broker, "hq", persistent_session=True)
-    distributor = Distributor(registry, hq, chase_seconds=3600, keys=keys)
-    hq.subscribe(receipt_topic(), distributor.on_receipt)
-    hq.start()
+    _, _, boxes, registry, distributor = hq_with_boxes(tmp_path, ("store-a", "store-b", "store-c"))
     consent = Consent(reference="CF-9", notice_version="1", purpose="vip-recognition")
     known = sorted(boxes)
 
