@@ -6,9 +6,9 @@ STAMP  := $(VENV)/.installed
 
 # Debian packages: what the demo runs (a real MQTT broker; fonts for its charts), and what the tests add: GStreamer's
 # RTSP server (with Debian's Python bindings), Chromium for the pages' browser tests, and RabbitMQ (its MQTT plugin
-# as head office's central broker).
+# as head office's central broker; mosquitto_pub, the head-office benchmark's publisher).
 DEMO_PACKAGES := mosquitto fonts-dejavu-core
-TEST_PACKAGES := $(DEMO_PACKAGES) rabbitmq-server python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base \
+TEST_PACKAGES := $(DEMO_PACKAGES) mosquitto-clients rabbitmq-server python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base \
 	gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad gstreamer1.0-libav chromium
 
 # The top-level folders that install as storelens.<name> (setup.py PACKAGE_DIR).

@@ -14,27 +14,41 @@ from __future__ import annotations
 
 import logging
 import queue
+import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
 from storelens.api.services import Services
-from storelens.chain import BoxReceipt, MemberChange, command_topic, receipt_topic
+from storelens.chain import (
+    MAX_VECTORS,
+    BoxReceipt,
+    MemberChange,
+    MemberReport,
+    ReportNoted,
+    command_topic,
+    encode_vectors,
+    receipt_topic,
+    report_topic,
+)
 from storelens.clock import now_iso
 from storelens.config import Config
-from storelens.errors import ConfigError, EnrolmentError, PayloadError, SignatureError
+from storelens.errors import ConfigError, EnrolmentError, PayloadError, SignatureError, StoreLensError
 from storelens.events import parse_payload
 from storelens.gallery.gallery import Gallery
 from storelens.gallery.records import check_consent
-from storelens.members import member_hash
+from storelens.members import MemberInfo, member_hash
 from storelens.signing import Keyring, SigningKey
 from storelens.transport import Transport
 from storelens.workers import Periodic, drain
 
 log = logging.getLogger(__name__)
 MAX_QUEUED = 100_000  # changes waiting to be applied (a new box's first sync of a large chain)
+REPORT_BATCH = 200  # reports to head office read from the outbox per round
+REPORT_ROUND = 0.5  # seconds between two looks at the outbox
 
 
 def chain_keyring(config: Config) -> Keyring:
@@ -67,6 +81,7 @@ class BoxChainAgent(Periodic):
         keyring: Keyring,
         key_file: Path,
         batch: int = 500,
+        resend_seconds: float = 30.0,
     ) -> None:
         super().__init__("chain-agent", 0.02)
         self.services, self.transport, self.store_id, self.batch = services, transport, store_id, batch
@@ -75,6 +90,10 @@ class BoxChainAgent(Periodic):
         self.refused_messages = 0
         self._key: SigningKey | None = None
         self._queue: queue.Queue[MemberChange] = queue.Queue(maxsize=MAX_QUEUED)
+        self._noted: queue.Queue[ReportNoted] = queue.Queue(maxsize=MAX_QUEUED)
+        self.resend_seconds = resend_seconds
+        self._next_reports = 0.0
+        self._report_sent: dict[str, float] = {}  # report id -> when last sent (only reports still in the outbox)
         self._lock = threading.Lock()
         self._keyring_lock = threading.Lock()  # the keyring learns rotations: one message at a time
         transport.subscribe(command_topic(store_id), self._on_message)
@@ -87,9 +106,16 @@ class BoxChainAgent(Periodic):
             self._refuse(topic, str(exc), "signature")
             return
         try:
+            if b'"report_id"' in body:  # head office noted one of this box's reports
+                noted = parse_payload(ReportNoted, body)
+                if noted.store_id == self.store_id:
+                    self._noted.put_nowait(noted)
+                return
             change = parse_payload(MemberChange, body)
         except PayloadError as exc:
             self._refuse(topic, str(exc), "payload")
+            return
+        except queue.Full:  # noted again when the report is sent again
             return
         if change.store_id != self.store_id:
             self._refuse(topic, f"addressed to store {change.store_id}, this is {self.store_id}", "store")
@@ -136,9 +162,69 @@ class BoxChainAgent(Periodic):
         return len(changes)
 
     def tick(self) -> None:
-        """Apply what has arrived, batch after batch."""
+        """Apply what has arrived, batch after batch; then report this box's own member changes."""
         while self.flush() == self.batch and not self.stopping():
             pass
+        if time.monotonic() >= self._next_reports or not self._noted.empty():
+            self._next_reports = time.monotonic() + REPORT_ROUND
+            try:
+                self.send_reports()
+            except (StoreLensError, sqlite3.Error) as exc:  # the gallery is away: the outbox keeps the reports
+                self._next_reports = time.monotonic() + self.resend_seconds
+                log.error("reports to head office not sent: %s", str(exc).splitlines()[0][:300])
+
+    def send_reports(self) -> int:
+        """Forget what head office has noted; send what it has not (again after ``resend_seconds``).
+
+        Returns:
+            How many reports were published.
+        """
+        gallery = self.services.gallery()
+        if not self.keyring.keys:  # outside any chain: no head office to tell, and nothing kept for one
+            if gallery.store.clear_reports():
+                log.info("this box is in no chain (no head-office key): its member reports were dropped")
+            return 0
+        for noted in drain(self._noted, MAX_QUEUED):
+            if gallery.store.drop_report(noted.report_id):
+                log.info("head office noted report %s: %s", noted.report_id, noted.outcome[:200])
+            self._report_sent.pop(noted.report_id, None)
+        if not self.transport.is_connected():
+            return 0
+        now, sent = time.monotonic(), 0
+        waiting = gallery.store.reports(REPORT_BATCH)
+        self._report_sent = {r: t for r, t in self._report_sent.items() if r in {w[0] for w in waiting}}
+        key = None
+        for report_id, member_id, member_ref, op, reason in waiting:
+            if now - self._report_sent.get(report_id, -1e18) < self.resend_seconds:
+                continue
+            report = self._report(gallery, report_id, member_id, member_ref, op, reason)
+            if report is None:  # an enrolment since erased: its erasure's report follows
+                gallery.store.drop_report(report_id)
+                continue
+            key = key or self.signer()
+            if key is None:
+                return sent
+            self.transport.publish(report_topic(self.store_id), key.sign("report", report.model_dump_json().encode()))
+            self._report_sent[report_id] = now
+            sent += 1
+        return sent
+
+    def _report(
+        self, gallery: Gallery, report_id: str, member_id: str | None, member_ref: str, op: str, reason: str
+    ) -> MemberReport | None:
+        """The report of one outbox row (an enrolment with what is held now), or None when nothing is left to say."""
+        base = {"report_id": report_id, "store_id": self.store_id, "member_ref": member_ref, "op": op}
+        if op != "enrolled" or member_id is None:
+            return MemberReport.model_validate({**base, "reason": reason})
+        consent, record = gallery.store.consent(member_id), gallery.store.member(member_id)
+        _, vectors, _ = gallery.store.member_vectors(member_id)
+        if consent is None or record is None or not len(vectors):
+            return None
+        member = MemberInfo(member_id=member_id, name=record.name)
+        held = encode_vectors(vectors[-MAX_VECTORS:])
+        enrolled: dict[str, object] = {"member_id": member_id, "model": gallery.model, "vectors": held}
+        enrolled.update(member=member, consent=consent)
+        return MemberReport.model_validate({**base, **enrolled})
 
     def apply(self, change: MemberChange) -> BoxReceipt:
         """Apply one change (unless this or a newer version was) and say what happened and what is held."""
@@ -180,7 +266,7 @@ class BoxChainAgent(Periodic):
             return [receipts[i] for i in range(len(changes))]
 
     def _erase(self, gallery: Gallery, change: MemberChange) -> BoxReceipt:
-        erased = self.services.erase(change.member_id)
+        erased = self.services.erase(change.member_id, report=False)
         gallery.note_chain_version(change.member_id, change.version, "erase")
         if erased is None:
             return self._receipt(gallery, change, "applied", "nothing of this member was held")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from typing import IO, Any
 
-from sqlalchemy import insert, inspect, select, text
+from sqlalchemy import func, insert, inspect, select, text
 
 from storelens.api.commerce import member_purchases, member_value, store_sales, unlink_member
 from storelens.api.imports import ImportReport, Kind, import_stream
-from storelens.api.schema import commerce_tables, members
+from storelens.api.schema import commerce_tables, members, transactions
 from storelens.api.stores import Part, Store
 from storelens.clock import iso, utc_now
 
@@ -80,6 +80,19 @@ class CommerceStore(Store):
         """Every purchase linked to a member, with its lines."""
         with self.engine.connect() as conn:
             return member_purchases(conn, member_id)
+
+    def spent(self, member_id: str, store_id: str, start: str, end: str, currency: str) -> tuple[int, int]:
+        """A member's sales at a store in [start, end): (how many, their sum in ``currency``'s minor units)."""
+        query = select(func.count(), func.coalesce(func.sum(transactions.c.amount_minor), 0)).where(
+            transactions.c.member_id == member_id,
+            transactions.c.store_id == store_id,
+            transactions.c.ts >= start,
+            transactions.c.ts < end,
+            transactions.c.currency == currency,
+        )
+        with self.engine.connect() as conn:
+            count, total = conn.execute(query).one()
+        return int(count), int(total)
 
     def member_value(self, member_id: str, currency: str) -> dict[str, Any]:
         """The card's purchases, value and recommendations (``storelens.api.commerce.member_value``)."""

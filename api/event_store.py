@@ -23,7 +23,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
-from storelens.api.schema import acks, event_tables, events, quarantine
+from storelens.api.schema import acks, event_tables, events, meta, quarantine
 from storelens.api.stores import Part, Store
 from storelens.clock import iso, utc_now
 from storelens.errors import DatabaseError, first_error
@@ -66,6 +66,23 @@ EVENTS = Part(
     steps={1: _add_member_id, 2: _quarantine_invalid},
     legacy=lambda one_store: min(one_store, 3),  # one-store schemas 1-3 were these steps; 4 and 5 other tables'
 )
+
+
+COPY_COLUMNS = ("event_id", "type", "store_id", "camera_id", "ts", "member_id", "payload", "received_at")
+
+
+def _model_row(model: ArrivalEvent | VisitorEvent | FootfallEvent, received_at: str) -> dict[str, Any]:
+    """The row of a validated event (its payload is pydantic's compact JSON of it)."""
+    return {
+        "event_id": model.event_id,
+        "type": model.type,
+        "store_id": model.store_id,
+        "camera_id": model.camera_id,
+        "ts": model.interval_start if isinstance(model, FootfallEvent) else model.ts,
+        "member_id": model.member_id if isinstance(model, ArrivalEvent) else None,
+        "payload": model.model_dump_json(),
+        "received_at": received_at,
+    }
 
 
 @dataclass(frozen=True)
@@ -127,11 +144,36 @@ class EventStore(Store):
         """
         if not models:
             return {}
-        rows = [self._row(m.model_dump()) for m in models]
+        received = iso(utc_now())
+        rows = [_model_row(m, received) for m in {m.event_id: m for m in models}.values()]
+        if self.engine.dialect.name == "postgresql":
+            return self._copy_many(rows)
         # executemany with RETURNING: SQLAlchemy sends it as a few multi-row INSERTs from one cached statement
         statement = self._insert().on_conflict_do_nothing().returning(events.c.event_id, events.c.seq)
         with self.engine.begin() as conn:
             return {str(r[0]): int(r[1]) for r in conn.execute(statement, rows)}
+
+    def _copy_many(self, rows: list[dict[str, Any]]) -> dict[str, int]:
+        """PostgreSQL: COPY the batch into a temporary table, then one INSERT ... SELECT skipping stored ids.
+
+        Head office's bulk path: COPY moves rows several times faster than multi-row INSERTs, and the one
+        statement keeps ``ON CONFLICT DO NOTHING`` (SQLAlchemy has no COPY: psycopg's own, written by hand).
+        """
+        with self.engine.begin() as conn:
+            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            cursor.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS events_in (event_id varchar(64), type varchar(20), "
+                "store_id varchar(64), camera_id varchar(64), ts varchar(32), member_id varchar(128), payload text, "
+                "received_at varchar(32)) ON COMMIT DELETE ROWS"
+            )
+            with cursor.copy(f"COPY events_in ({', '.join(COPY_COLUMNS)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row([row[c] for c in COPY_COLUMNS])
+            cursor.execute(
+                f"INSERT INTO events ({', '.join(COPY_COLUMNS)}) SELECT {', '.join(COPY_COLUMNS)} FROM events_in "
+                "ON CONFLICT DO NOTHING RETURNING event_id, seq"
+            )
+            return {str(r[0]): int(r[1]) for r in cursor.fetchall()}
 
     def count(self, kind: str | None = None, since: str | None = None) -> int:
         """Stored events (of one type, or all; with ``ts`` at or after ``since`` when given)."""
@@ -216,6 +258,19 @@ class EventStore(Store):
                 select(acks.c.event_id, acks.c.taken_by, acks.c.at).where(acks.c.event_id.in_(event_ids))
             )
             return {str(r[0]): (str(r[1]), str(r[2])) for r in rows}
+
+    def cursor(self, name: str) -> int:
+        """A worker's position in the event sequence (0: from the start), kept in the ``meta`` table."""
+        with self.engine.connect() as conn:
+            found = conn.execute(select(meta.c.value).where(meta.c.key == f"cursor.{name}")).scalar()
+        return int(found) if found is not None else 0
+
+    def set_cursor(self, name: str, seq: int) -> None:
+        """Move a worker's position (after what it did up to ``seq`` is done)."""
+        key = f"cursor.{name}"
+        with self.engine.begin() as conn:
+            if conn.execute(meta.update().where(meta.c.key == key).values(value=str(seq))).rowcount == 0:
+                conn.execute(insert(meta).values(key=key, value=str(seq)))
 
     def has_event(self, event_id: str, kind: str | None = None) -> bool:
         """Whether an event is stored."""

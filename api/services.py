@@ -112,10 +112,12 @@ class Services:
             self.books.commerce.put_member(member_id, {"photo": str(dest)})
         return result
 
-    def erase(self, member_id: str) -> tuple[str, str, dict[str, int]] | None:
+    def erase(self, member_id: str, report: bool = True) -> tuple[str, str, dict[str, int]] | None:
         """Erase every trace of a member in the gallery, the card photo and the event store.
 
-        The access log keeps its entries under the receipt's id instead of the member id.
+        The access log keeps its entries under the receipt's id instead of the member id. An erasure asked at
+        this store is reported to head office (``report``), which erases the member chain-wide, whether or not
+        this box held their biometrics; one head office asked for (the chain agent) is not.
 
         Returns:
             The receipt id, when it happened and what was removed (counts per kind), or None when nothing
@@ -125,7 +127,7 @@ class Services:
         removed: dict[str, int] = {}
         at = ""
         try:
-            receipt = self.gallery().remove(member_id)
+            receipt = self.gallery().remove(member_id, "erasure request", "erased" if report else None)
             removed.update(
                 vectors=receipt.removed_vectors,
                 gallery_photos=receipt.removed_photos,
@@ -133,7 +135,8 @@ class Services:
             )
             at = receipt.at
         except GalleryError:  # no biometrics enrolled: the rest may still hold a profile or visits
-            pass
+            if report:  # other boxes may hold them
+                self.gallery().report(member_id, "erased", "erasure request")
         profile = self.books.commerce.member(member_id)
         if profile and profile["photo"]:
             Path(profile["photo"]).unlink(missing_ok=True)

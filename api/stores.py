@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from sqlalchemy import Engine, MetaData, create_engine, insert, inspect, select
+from sqlalchemy import Engine, MetaData, create_engine, insert, inspect, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from storelens.api.schema import meta, meta_tables
@@ -22,6 +22,7 @@ from storelens.errors import DatabaseError
 from storelens.migrations import pending_steps
 
 log = logging.getLogger(__name__)
+SCHEMA_LOCK = 0x5354_4C53  # PostgreSQL advisory lock: one process at a time creates or migrates tables
 LEGACY_KEY = "schema_version"  # the one version of a database written before the stores were split
 LEGACY_LAST = 5  # the last one-store schema
 
@@ -126,9 +127,11 @@ def open_part(engine: Engine, part: Part) -> None:
     try:
         if _stored(engine).get(part.key) == str(part.version):
             return  # current: nothing to create or migrate (a command that opens the books starts fast)
-        meta_tables.create_all(engine)
-        part.tables.create_all(engine)
         with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":  # processes starting together (head office's workers) take turns
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
+            meta_tables.create_all(conn)
+            part.tables.create_all(conn)
             values = dict(conn.execute(select(meta.c.key, meta.c.value)).all())
             found = _found(part, values)
             if found is None:  # new here: create_all made the current schema

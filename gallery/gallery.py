@@ -10,11 +10,13 @@ import logging
 import shutil
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -232,11 +234,14 @@ class Gallery:
             self.index = VectorIndex(self.dim, wanted, self.config.ivf_nprobe)
             self.index.build(ids, vecs)
 
-    def enroll(self, member: MemberInfo, consent: Consent, vectors: list[NewVector]) -> EnrolmentResult:
+    def enroll(
+        self, member: MemberInfo, consent: Consent, vectors: list[NewVector], report: bool = True
+    ) -> EnrolmentResult:
         """Add a member's vectors in one transaction (all or nothing), with their consent.
 
         Near-duplicates (same photo, or cosine >= the policy's ``near_duplicate`` with a vector already kept or
-        earlier in this batch) are noted and not stored twice.
+        earlier in this batch) are noted and not stored twice. A member's enrolment (not staff's) is queued, in the
+        same transaction, for head office (``report``: the box's chain agent sends it).
         """
         with self._lock, self._consistent():
             with self.store.write():
@@ -258,6 +263,8 @@ class Gallery:
                     shas.append(nv.photo_sha256)
                     fresh.append(nv)
                 self.store.upsert_member(member, consent, at)
+                if report and member.kind == "member":
+                    self.store.add_report(str(uuid.uuid4()), member.member_id, "enrolled", "", at)
                 new_ids = [self.store.add_vector(member.member_id, nv.vector, nv.photo_sha256, at) for nv in fresh]
                 photos_kept = 0
                 if self.config.keep_photos:
@@ -288,8 +295,12 @@ class Gallery:
             photos_kept=photos_kept,
         )
 
-    def remove(self, member_id: str, reason: str = "erasure request") -> DeletionReceipt:
+    def remove(
+        self, member_id: str, reason: str = "erasure request", report: Literal["erased", "purged"] | None = "erased"
+    ) -> DeletionReceipt:
         """Erase a member: vectors (index and database), kept photos, consent and metadata.
+
+        ``report``: queue, in the same transaction, what happened for head office (None: head office asked).
 
         Raises:
             GalleryError: the member is not enrolled.
@@ -302,7 +313,11 @@ class Gallery:
                 ids, _, _ = self.store.member_vectors(member_id)
                 photos = [self.directory / p for p in self.store.photo_paths(member_id)]
                 at = iso(utc_now())
+                record = self.store.member(member_id)
                 n_vec, n_photo, n_consent = self.store.delete_member(member_id, at, reason)
+                self.store.drop_member_reports(member_id)
+                if report is not None and record is not None and record.kind == "member":
+                    self.store.add_report(str(uuid.uuid4()), member_id, report, reason[:200], at)
                 generation = self.store.bump_generation()
                 self.index.remove(ids)
                 self._remove_owners(ids)
@@ -323,6 +338,11 @@ class Gallery:
             at=at,
             reason=reason,
         )
+
+    def report(self, member_id: str, op: Literal["enrolled", "erased", "purged"], reason: str = "") -> None:
+        """Queue a report to head office on its own (an erasure asked here of a member this box holds no face of)."""
+        with self.store.write():
+            self.store.add_report(str(uuid.uuid4()), member_id, op, reason[:200], iso(utc_now()))
 
     def chain_version(self, member_id: str) -> int:
         """The version of head office's last change applied to this member here (0: none)."""
@@ -409,7 +429,8 @@ class Gallery:
         """Erase members not seen (or enrolled) within ``retention_days``."""
         days = retention_days
         gone = self.expired(days, now)
-        return [self.remove(m.member_id, reason=f"retention: not seen for {days} days") for m in gone]
+        reason = f"retention: not seen for {days} days"
+        return [self.remove(m.member_id, reason=reason, report="purged") for m in gone]
 
     # --- reading ----------------------------------------------------------------------------
 

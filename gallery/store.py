@@ -22,7 +22,7 @@ from storelens.gallery.records import Consent, MemberInfo, MemberRecord
 from storelens.members import member_hash as member_hash
 from storelens.migrations import migrate_sqlite
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -94,7 +94,17 @@ def _v5(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS = {0: _v1, 1: _v2, 2: _v3, 3: _v4, 4: _v5}
+def _v6(db: sqlite3.Connection) -> None:
+    """Schema 6: the consent's scope (home or chain) and visit sharing; the outbox of reports to head office."""
+    db.execute("ALTER TABLE consents ADD COLUMN scope TEXT NOT NULL DEFAULT 'home'")
+    db.execute("ALTER TABLE consents ADD COLUMN share_visits INTEGER NOT NULL DEFAULT 0")
+    db.execute(
+        "CREATE TABLE chain_outbox (id INTEGER PRIMARY KEY, report_id TEXT NOT NULL UNIQUE, member_id TEXT, "
+        "member_ref TEXT NOT NULL, op TEXT NOT NULL, reason TEXT NOT NULL, at TEXT NOT NULL)"
+    )
+
+
+MIGRATIONS = {0: _v1, 1: _v2, 2: _v3, 3: _v4, 4: _v5, 5: _v6}
 
 
 class GalleryStore:
@@ -200,7 +210,8 @@ class GalleryStore:
         )
         self.db.execute(
             "INSERT INTO consents (member_id, reference, notice_version, purpose, recorded_at, minor, "
-            "guardian_reference, separate, written_release, profile) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "guardian_reference, separate, written_release, profile, scope, share_visits) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 member.member_id,
                 consent.reference,
@@ -212,8 +223,57 @@ class GalleryStore:
                 int(consent.separate),
                 consent.written_release,
                 consent.profile,
+                consent.scope,
+                int(consent.share_visits),
             ),
         )
+
+    def consent(self, member_id: str) -> Consent | None:
+        """The latest consent of a member, as recorded (None when not enrolled)."""
+        row = self.db.execute(
+            "SELECT reference, notice_version, purpose, recorded_at, minor, guardian_reference, separate, "
+            "written_release, profile, scope, share_visits FROM consents WHERE member_id = ? ORDER BY id DESC LIMIT 1",
+            (member_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        names = ("reference", "notice_version", "purpose", "recorded_at", "minor", "guardian_reference", "separate",
+                 "written_release", "profile", "scope", "share_visits")  # fmt: skip
+        return Consent.model_validate(dict(zip(names, row, strict=True)))
+
+    def add_report(self, report_id: str, member_id: str, op: str, reason: str, at: str) -> None:
+        """Queue a report to head office (in the caller's transaction: the change and its report go together).
+
+        An erasure or a purge is kept under the member's hash only (head office resolves it), and drops the
+        member's enrolment reports not sent yet: nothing here names an erased member.
+        """
+        if op != "enrolled":
+            self.db.execute("DELETE FROM chain_outbox WHERE member_id = ?", (member_id,))
+        self.db.execute(
+            "INSERT INTO chain_outbox (report_id, member_id, member_ref, op, reason, at) VALUES (?, ?, ?, ?, ?, ?)",
+            (report_id, member_id if op == "enrolled" else None, member_hash(member_id), op, reason, at),
+        )
+
+    def reports(self, limit: int) -> list[tuple[str, str | None, str, str, str]]:
+        """The oldest reports not yet noted by head office: (report_id, member_id or None, member_ref, op, reason)."""
+        rows = self.db.execute(
+            "SELECT report_id, member_id, member_ref, op, reason FROM chain_outbox ORDER BY id LIMIT ?", (limit,)
+        ).fetchall()
+        return [(str(r[0]), None if r[1] is None else str(r[1]), str(r[2]), str(r[3]), str(r[4])) for r in rows]
+
+    def drop_member_reports(self, member_id: str) -> None:
+        """Drop a member's enrolment reports not sent yet (in the caller's transaction: they are being erased)."""
+        self.db.execute("DELETE FROM chain_outbox WHERE member_id = ?", (member_id,))
+
+    def clear_reports(self) -> int:
+        """Forget every report (a box outside any chain: no head office to tell)."""
+        with self.write():
+            return int(self.db.execute("DELETE FROM chain_outbox").rowcount)
+
+    def drop_report(self, report_id: str) -> bool:
+        """Forget a report head office has noted; False when it was not queued."""
+        with self.write():
+            return self.db.execute("DELETE FROM chain_outbox WHERE report_id = ?", (report_id,)).rowcount > 0
 
     def add_vector(self, member_id: str, vector: NDArray[np.float32], photo_sha256: str, at: str) -> int:
         """Store one vector; returns its id (the FAISS id)."""

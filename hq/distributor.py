@@ -2,26 +2,38 @@
 
 Every change goes out signed with head office's current key (:class:`storelens.hq.keys.HqKeys`); a receipt is
 counted only when it verifies against the key registered for its store's box (``storelens hq box-key``).
+
+Members flow both ways: a box reports what it did on its own (:class:`storelens.chain.MemberReport`, signed with the
+same box key). An enrolment made at a store's counter is recorded here and sent to the other stores its consent's
+scope covers; an erasure asked at any store erases the member chain-wide; a box's retention purge is recorded
+against that store. Each report is acted on once (by its id) and answered with a signed
+:class:`storelens.chain.ReportNoted`, which lets the box forget it.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import queue
+from collections.abc import Callable
+from typing import TypeVar
 
+from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 
-from storelens.chain import BoxReceipt, command_topic
+from storelens.chain import BoxReceipt, MemberReport, ReportNoted, command_topic
 from storelens.clock import now_iso
 from storelens.errors import PayloadError, SignatureError
 from storelens.events import parse_payload
 from storelens.hq.keys import HqKeys
 from storelens.hq.registry import ChainMembers
-from storelens.signing import Keyring
+from storelens.signing import Keyring, Purpose
 from storelens.transport import Transport
 from storelens.workers import Periodic, drain
 
 log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
 SEND_BATCH = 500  # changes read from the registry and published per round trip; receipts recorded per commit
 MAX_RECEIPTS = 200_000  # receipts waiting to be recorded
 TICK_SECONDS = 0.25  # how often the registry is asked what is due (an indexed query on the pending state)
@@ -35,9 +47,17 @@ class Distributor(Periodic):
         transport: the central broker connection.
         chase_seconds: resend a change a box has not confirmed after this long.
         keys: head office's signing keys.
+        known: every store of the chain now (where chain-scope members go).
     """
 
-    def __init__(self, members: ChainMembers, transport: Transport, chase_seconds: float, keys: HqKeys) -> None:
+    def __init__(
+        self,
+        members: ChainMembers,
+        transport: Transport,
+        chase_seconds: float,
+        keys: HqKeys,
+        known: Callable[[], list[str]] = list,
+    ) -> None:
         super().__init__("distributor", min(TICK_SECONDS, chase_seconds / 2), retry_on=(SQLAlchemyError,))
         self.members, self.transport, self.chase_seconds, self.keys = members, transport, chase_seconds, keys
         self.sent = 0
@@ -45,6 +65,8 @@ class Distributor(Periodic):
         self.refused = 0
         self._box_keys: dict[str, Keyring] = {}
         self._receipts: queue.Queue[BoxReceipt] = queue.Queue(maxsize=MAX_RECEIPTS)
+        self._reports: queue.Queue[MemberReport] = queue.Queue(maxsize=MAX_RECEIPTS)
+        self.known = known
 
     def _keyring(self, store_id: str) -> Keyring | None:
         """The key a store's box signs with (read again from the registry when not known yet)."""
@@ -52,26 +74,90 @@ class Distributor(Periodic):
             self._box_keys = {s: Keyring([k]) for s, k in self.members.registered_keys().items()}
         return self._box_keys.get(store_id)
 
-    def on_receipt(self, topic: str, payload: bytes) -> None:
-        """A box's receipt: checked (size, signature by that store's box, model, the store of its topic), queued."""
+    def _from_box(self, topic: str, payload: bytes, purpose: Purpose, model: type[M]) -> M | None:
+        """A box's message, checked; None (logged, counted) when any check fails.
+
+        The checks: its size, the signature of that store's box for ``purpose``, the model, the store of its topic.
+        """
         store_id = topic.split("/")[2]
         try:
             keyring = self._keyring(store_id)
             if keyring is None:
                 raise SignatureError(f"store {store_id} has no registered box key (storelens hq box-key)")
-            receipt = parse_payload(BoxReceipt, keyring.verify("receipt", payload, now_iso()))
+            message = parse_payload(model, keyring.verify(purpose, payload, now_iso()))
         except (PayloadError, SignatureError) as exc:
             self.refused += 1
             log.warning("refused a message on %s: %s", topic[:200], str(exc)[:300])
+            return None
+        except SQLAlchemyError as exc:  # the registry is away: the box sends it again
+            log.warning("%s on %s not checked: %s", purpose, topic[:200], exc.__class__.__name__)
+            return None
+        if getattr(message, "store_id", None) != store_id:
+            self.refused += 1
+            log.warning("refused a message on %s: a %s of another store under store %s's topic", topic[:200],
+                        purpose, store_id)  # fmt: skip
+            return None
+        return message
+
+    def on_receipt(self, topic: str, payload: bytes) -> None:
+        """A box's receipt: checked (see :meth:`_from_box`), queued."""
+        receipt = self._from_box(topic, payload, "receipt", BoxReceipt)
+        if receipt is not None:
+            self.received(receipt)
+
+    def on_report(self, topic: str, payload: bytes) -> None:
+        """A box's report of its own member change: checked (see :meth:`_from_box`), queued."""
+        report = self._from_box(topic, payload, "report", MemberReport)
+        if report is None:
             return
-        except SQLAlchemyError as exc:  # the registry is away: the box sends the receipt again with the change
-            log.warning("receipt on %s not checked: %s", topic[:200], exc.__class__.__name__)
-            return
-        if receipt.store_id != store_id:
-            log.warning("refused a message on %s: a receipt of store %s under store %s's topic", topic[:200],
-                        receipt.store_id, store_id)  # fmt: skip
-            return
-        self.received(receipt)
+        try:
+            self._reports.put_nowait(report)
+        except queue.Full:  # the box sends it again
+            log.warning("report %s dropped: %d waiting", report.report_id, MAX_RECEIPTS)
+
+    def act_on_reports(self) -> int:
+        """Act on every queued report once (by its id) and tell each box it was noted; returns how many."""
+        done = 0
+        for report in drain(self._reports, MAX_RECEIPTS):
+            outcome = self.members.noted(report.report_id)
+            if outcome is None:
+                outcome = self._act(report)
+                self.members.note(report.report_id, report.store_id, report.op, outcome)
+            noted = ReportNoted(store_id=report.store_id, report_id=report.report_id, outcome=outcome[:300])
+            self.transport.publish(
+                command_topic(report.store_id), self.keys.sign_command(noted.model_dump_json().encode())
+            )
+            log.info("store %s reported %s of a member: %s", report.store_id, report.op, outcome[:200])
+            done += 1
+        return done
+
+    def _act(self, report: MemberReport) -> str:
+        """What a report changes at head office; its outcome in words."""
+        store = report.store_id
+        member_id = report.member_id or self.members.member_id_of(report.member_ref)
+        if member_id is None:
+            return "nothing of this member was held at head office"
+        if report.op == "erased":
+            found = self.members.erase(member_id, f"asked at store {store}: {report.reason}"[:200])
+            if found is None:
+                return "nothing of this member was held at head office"
+            return f"erased chain-wide ({found[0]}): {len(found[1])} box(es) to confirm"
+        if report.op == "purged":
+            if self.members.purged(member_id, store, report.reason):
+                return "recorded: this store no longer holds the member"
+            return "nothing of this member was recorded for this store"
+        if report.member is None or report.consent is None:  # the model requires them; typed for mypy
+            return "incomplete enrolment"
+        try:
+            dim = len(base64.b64decode(report.vectors[0], validate=True)) // 4
+            vectors = report.decoded(dim)
+        except (ValueError, binascii.Error) as exc:
+            return f"refused: {exc}"
+        scope = report.consent.scope
+        version, stores = self.members.enrol(
+            report.member, report.consent, report.model, vectors, scope, store, [], self.known(), source=store
+        )
+        return f"enrolled (version {version}, scope {scope}): sent to {len(stores) - (store in stores)} other store(s)"
 
     def received(self, receipt: BoxReceipt) -> None:
         """Queue a box's receipt; recorded with the others of its round in one transaction."""
@@ -104,10 +190,12 @@ class Distributor(Periodic):
         return total
 
     def tick(self) -> None:
-        """Receipts first (a confirmed change is not sent again), then what is due."""
+        """Receipts first (a confirmed change is not sent again), then the boxes' reports, then what is due."""
         self.record_receipts()
+        self.act_on_reports()
         self.send_due()
 
     def last(self) -> None:
         """What arrived is kept; what is lost is sent again and answered again."""
         self.record_receipts()
+        self.act_on_reports()

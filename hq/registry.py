@@ -31,6 +31,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    text,
 )
 
 from storelens.api.schema import events
@@ -39,6 +40,7 @@ from storelens.chain import BoxReceipt, MemberChange, Scope, encode_vectors
 from storelens.clock import iso, utc_now
 from storelens.errors import StoreLensError
 from storelens.events import StatusEvent
+from storelens.hq.crm import CRM, erase_visits
 from storelens.members import Consent, MemberInfo, member_hash
 
 chain_tables = MetaData()
@@ -46,6 +48,7 @@ chain_members = Table(
     "chain_members",
     chain_tables,
     Column("member_id", String(128), primary_key=True),
+    Column("member_ref", String(64), index=True, doc="member_hash: a box's erasure report names only this"),
     Column("version", Integer, nullable=False),
     Column("scope", String(8), nullable=False),
     Column("home_store", String(64)),
@@ -65,7 +68,13 @@ deliveries = Table(
     Column("version", Integer, nullable=False),
     Column("op", String(8), nullable=False),
     Column("change_id", String(36), nullable=False, unique=True),
-    Column("state", String(10), nullable=False, index=True, doc="pending, confirmed, refused"),
+    Column(
+        "state",
+        String(10),
+        nullable=False,
+        index=True,
+        doc="pending, confirmed, refused, purged (by the box's retention)",
+    ),
     Column("attempts", Integer, nullable=False, default=0),
     Column("sent_at", String(24)),
     Column("confirmed_at", String(24)),
@@ -125,6 +134,16 @@ box_keys = Table(
     Column("registered_at", String(24), nullable=False),
 )
 
+box_reports = Table(
+    "chain_box_reports",
+    chain_tables,
+    Column("report_id", String(36), primary_key=True, doc="the box's report id: each is acted on once"),
+    Column("store_id", String(64), nullable=False),
+    Column("op", String(8), nullable=False),
+    Column("outcome", String(300), nullable=False),
+    Column("at", String(24), nullable=False),
+)
+
 
 def judge(receipt: BoxReceipt, op: str, version: int) -> tuple[str | None, str]:
     """What a verified receipt proves of the change head office sent: (state, detail); state None: not this change.
@@ -143,8 +162,21 @@ def judge(receipt: BoxReceipt, op: str, version: int) -> tuple[str | None, str]:
     return "confirmed", receipt.detail
 
 
-# members, deliveries, erasures, boxes; 2: the boxes' receipt keys (a new table, made by create_all)
-CHAIN = Part("chain", chain_tables, version=2, steps={1: lambda conn: None})
+def _add_member_ref(conn: Any) -> None:
+    """Chain schema 2 -> 3: members' hashes (a box reports an erasure by it), and the boxes' reports (create_all)."""
+    conn.execute(text("ALTER TABLE chain_members ADD COLUMN member_ref VARCHAR(64)"))
+    for (member_id,) in conn.execute(select(chain_members.c.member_id)).all():
+        conn.execute(
+            chain_members.update()
+            .where(chain_members.c.member_id == member_id)
+            .values(member_ref=member_hash(member_id))
+        )
+    conn.execute(text("CREATE INDEX ix_chain_members_member_ref ON chain_members (member_ref)"))
+
+
+# members, deliveries, erasures, boxes; 2: the boxes' receipt keys (a new table, made by create_all); 3: members'
+# hashes and the boxes' reports
+CHAIN = Part("chain", chain_tables, version=3, steps={1: lambda conn: None, 2: _add_member_ref})
 
 
 class ChainMembers:
@@ -157,6 +189,7 @@ class ChainMembers:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         open_part(engine, CHAIN)
+        open_part(engine, CRM)  # an erasure also reaches the visits sent to the member platform
 
     def _next_version(self, conn: Any) -> int:
         top = max(
@@ -175,6 +208,7 @@ class ChainMembers:
         home_store: str | None,
         listed: list[str],
         known: list[str],
+        source: str | None = None,
     ) -> tuple[int, list[str]]:
         """Record (or replace) a member and queue a change for every store their consent covers.
 
@@ -189,6 +223,8 @@ class ChainMembers:
             home_store: the member's home store (required for scope home).
             listed: the stores of scope ``stores``.
             known: every store of the chain (scope chain).
+            source: the store whose box enrolled the member and reported it: it holds them already (its delivery
+                is confirmed, nothing is sent to it).
 
         Returns:
             The new version and the stores it goes to.
@@ -202,6 +238,7 @@ class ChainMembers:
         now = iso(utc_now())
         row = {
             "member_id": member.member_id,
+            "member_ref": member_hash(member.member_id),
             "scope": scope,
             "home_store": home_store,
             "stores": json.dumps(sorted(set(listed))),
@@ -237,6 +274,9 @@ class ChainMembers:
                     "confirmed_at": None,
                     "detail": "",
                 }
+                if store == source and store in wanted:  # enrolled there: nothing to send
+                    values.update(state="confirmed", confirmed_at=now, held_vectors=len(vectors),
+                                  detail="enrolled at this store")  # fmt: skip
                 if store in held:
                     conn.execute(
                         deliveries.update()
@@ -263,7 +303,8 @@ class ChainMembers:
                 }
             )
             known = conn.execute(select(chain_members.c.version).where(chain_members.c.member_id == member_id)).first()
-            if known is None and not boxes:
+            delivered = erase_visits(conn, member_id, erasure_id)
+            if known is None and not boxes and not delivered:
                 return None
             version = self._next_version(conn)
             conn.execute(
@@ -286,6 +327,50 @@ class ChainMembers:
             conn.execute(deliveries.delete().where(deliveries.c.member_id == member_id))
             conn.execute(chain_members.delete().where(chain_members.c.member_id == member_id))
         return erasure_id, boxes
+
+    def member_id_of(self, member_ref: str) -> str | None:
+        """The id of the member whose hash is ``member_ref`` (None: head office holds no such member)."""
+        with self.engine.connect() as conn:
+            found = conn.execute(select(chain_members.c.member_id).where(chain_members.c.member_ref == member_ref))
+            return found.scalar()
+
+    def erased_at(self, member_id: str) -> str | None:
+        """When the member was last erased here (None: never), whatever the id's later fate."""
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(func.max(erasures.c.requested_at)).where(erasures.c.member_ref == member_hash(member_id))
+            ).scalar()
+        return None if found is None else str(found)
+
+    def consent_of(self, member_id: str) -> Consent | None:
+        """The consent head office holds for a member (None: not enrolled here)."""
+        with self.engine.connect() as conn:
+            found = conn.execute(select(chain_members.c.consent).where(chain_members.c.member_id == member_id)).scalar()
+        return None if found is None else Consent.model_validate_json(found)
+
+    def noted(self, report_id: str) -> str | None:
+        """What was done with a box's report already (None: not seen yet)."""
+        with self.engine.connect() as conn:
+            found = conn.execute(select(box_reports.c.outcome).where(box_reports.c.report_id == report_id)).scalar()
+        return None if found is None else str(found)
+
+    def note(self, report_id: str, store_id: str, op: str, outcome: str) -> None:
+        """Record that a box's report was acted on (a repeat is then only acknowledged again)."""
+        with self.engine.begin() as conn:
+            if conn.execute(select(box_reports.c.report_id).where(box_reports.c.report_id == report_id)).first():
+                return
+            conn.execute(box_reports.insert().values(report_id=report_id, store_id=store_id, op=op,
+                                                     outcome=outcome[:300], at=iso(utc_now())))  # fmt: skip
+
+    def purged(self, member_id: str, store_id: str, reason: str) -> bool:
+        """A box's retention purge removed a member: its delivery says so (and is not sent again); False: unknown."""
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                deliveries.update()
+                .where(deliveries.c.member_id == member_id, deliveries.c.store_id == store_id)
+                .values(state="purged", confirmed_at=iso(utc_now()), held_vectors=0, detail=reason[:300])
+            )
+            return bool(done.rowcount)
 
     def due(self, chase_seconds: float, limit: int = 500) -> list[Outgoing]:
         """Changes to send now: never sent, or sent more than ``chase_seconds`` ago without a receipt.

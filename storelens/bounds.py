@@ -27,6 +27,17 @@ MAX_TRACK_ID = 2**53  # tracker ids (exact in JSON numbers)
 EARLIEST_YEAR, LATEST_YEAR = 2000, 2100  # dates a report or an event may name
 
 
+def parse_ts(value: str) -> datetime:
+    """A time of :data:`TS_FORMAT`'s form as an aware UTC datetime.
+
+    ``fromisoformat``: strptime is ten times slower, and head office parses two per event.
+
+    Raises:
+        ValueError: not a calendar time.
+    """
+    return datetime.fromisoformat(value[:-1]).replace(tzinfo=UTC)
+
+
 def check_ts(value: str) -> str:
     """``value`` if it is an ISO 8601 UTC time with milliseconds between 2000 and 2100.
 
@@ -36,7 +47,7 @@ def check_ts(value: str) -> str:
     if not TS_FORMAT.match(value):
         raise ValueError("expected an ISO 8601 UTC time with milliseconds, e.g. 2026-11-21T09:00:00.000Z")
     try:
-        parsed = datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+        parsed = parse_ts(value)
     except ValueError as exc:
         raise ValueError(f"not a calendar time: {value}") from exc
     if not EARLIEST_YEAR <= parsed.year < LATEST_YEAR:

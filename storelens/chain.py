@@ -23,10 +23,10 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from storelens.bounds import Count, EventId, Ident, MemberId, Timestamp
+from storelens.bounds import Count, EventId, Ident, MemberId, Name, Timestamp
 from storelens.clock import now_iso
 from storelens.events import TOPIC_ROOT, new_event_id
-from storelens.members import Consent, MemberInfo
+from storelens.members import Consent, MemberInfo, member_hash
 
 CHAIN_VERSION = 1
 COMMANDS = "_hq"  # camera-level name of head office's commands to a store
@@ -45,6 +45,21 @@ def command_topic(store_id: str) -> str:
 def receipt_topic(store_id: str = "+") -> str:
     """``storelens/v1/{store}/_box/receipt`` (``+``: every store's, head office's subscription)."""
     return f"{TOPIC_ROOT}/{store_id}/{RECEIPTS}/receipt"
+
+
+def report_topic(store_id: str = "+") -> str:
+    """``storelens/v1/{store}/_box/member``: what a box did to its own members (``+``: every store's)."""
+    return f"{TOPIC_ROOT}/{store_id}/{RECEIPTS}/member"
+
+
+def visit_topic(store_id: str = "+") -> str:
+    """``storelens/v1/{store}/_box/visit``: members' closed visits, for the chain's member platform."""
+    return f"{TOPIC_ROOT}/{store_id}/{RECEIPTS}/visit"
+
+
+def box_topics(store_id: str) -> list[str]:
+    """Every topic a store's box writes to head office besides its events: receipts, member reports, visits."""
+    return [receipt_topic(store_id), report_topic(store_id), visit_topic(store_id)]
 
 
 def encode_vectors(vectors: NDArray[np.float32]) -> tuple[str, ...]:
@@ -122,4 +137,85 @@ class BoxReceipt(BaseModel):
     detail: str = Field(default="", max_length=300)
     held_vectors: Count = Field(description="Vectors of this member the box holds after the change")
     removed: dict[Ident, Count] = Field(default_factory=dict, max_length=12, description="Erasure: what went, by kind")
+    ts: Timestamp = Field(default_factory=now_iso)
+
+
+class MemberReport(BaseModel):
+    """What a box did to a member on its own, reported to head office (signed with the box's key).
+
+    ``enrolled``: consent given at this store's counter, with the vectors made there; head office records the
+    member and sends them to the other stores the consent's scope covers. ``erased``: the member asked this
+    store to forget them; head office erases them chain-wide (with receipts, as for its own erasures).
+    ``purged``: this box's retention purge removed them; head office's records for this store follow.
+    Sent again until head office's :class:`ReportNoted` arrives.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    v: int = Field(default=CHAIN_VERSION, ge=1, le=CHAIN_VERSION)
+    report_id: EventId = Field(default_factory=new_event_id)
+    store_id: Ident
+    member_ref: str = Field(pattern=r"^[0-9a-f]{64}$", description="member_hash of the member")
+    member_id: MemberId | None = Field(default=None, description="An enrolment only: an erased member is not named")
+    op: Literal["enrolled", "erased", "purged"]
+    reason: str = Field(default="", max_length=200)
+    model: str = Field(default="", max_length=80)
+    vectors: tuple[str, ...] = Field(default=(), max_length=MAX_VECTORS)
+    member: MemberInfo | None = None
+    consent: Consent | None = None
+    ts: Timestamp = Field(default_factory=now_iso)
+
+    @model_validator(mode="after")
+    def _complete(self) -> MemberReport:
+        if self.op == "enrolled":
+            if not (self.member_id and self.model and self.vectors and self.member and self.consent):
+                raise ValueError("an enrolment needs member_id, model, vectors, member and consent")
+            if self.member.member_id != self.member_id or member_hash(self.member_id) != self.member_ref:
+                raise ValueError("member.member_id or member_ref differs from member_id")
+        elif self.member_id or self.vectors or self.member or self.consent:
+            raise ValueError("an erasure or purge names the member by member_ref only, and carries nothing else")
+        return self
+
+    def decoded(self, dim: int) -> NDArray[np.float32]:
+        """The vectors as a (K, D) float32 array (see :meth:`MemberChange.decoded`).
+
+        Raises:
+            ValueError: a vector is not base64 of ``dim`` finite float32 values of unit length.
+        """
+        return MemberChange.model_construct(vectors=self.vectors).decoded(dim)
+
+
+class ReportNoted(BaseModel):
+    """Head office's answer to a :class:`MemberReport` (signed like its commands): the box may forget the report."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    v: int = Field(default=CHAIN_VERSION, ge=1, le=CHAIN_VERSION)
+    store_id: Ident
+    report_id: EventId
+    outcome: str = Field(default="", max_length=300, description="What head office did with it")
+    ts: Timestamp = Field(default_factory=now_iso)
+
+
+class VisitRecord(BaseModel):
+    """One member's visit to a store, closed, for the chain's member platform (CRM/CDP) through head office.
+
+    Sent by the box once the visit's window has passed, only for a member whose consent covers it
+    (``Consent.share_visits``); its id is the arrival's event id, so every copy is the same visit.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    v: int = Field(default=CHAIN_VERSION, ge=1, le=CHAIN_VERSION)
+    visit_id: EventId = Field(description="The arrival's event id: deliveries are idempotent by it")
+    store_id: Ident
+    camera_id: Ident
+    member_id: MemberId
+    arrived_at: Timestamp
+    window_minutes: int = Field(ge=1, le=1440, description="How long after the arrival the visit was judged over")
+    served_by: Name | None = Field(default=None, description="The associate who took the arrival on the iPad")
+    served_at: Timestamp | None = None
+    bought: bool = Field(description="A sale to the member at this store within the window")
+    spent_minor: int = Field(default=0, ge=0, le=10**12, description="What they spent then, in minor units")
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
     ts: Timestamp = Field(default_factory=now_iso)

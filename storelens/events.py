@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, ValidationInfo, model_validator
@@ -20,7 +20,7 @@ from storelens.bounds import (
     Timestamp,
     TokenId,
     TrackId,
-    check_ts,
+    parse_ts,
 )
 from storelens.clock import now_iso, utc_now
 from storelens.errors import PayloadError, first_error
@@ -61,7 +61,7 @@ def new_event_id() -> str:
 
 
 def _when(value: str) -> datetime:
-    return datetime.strptime(check_ts(value), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    return parse_ts(value)  # checked by the field's own validator already
 
 
 class _Event(BaseModel):

@@ -39,6 +39,16 @@ class Consent(BaseModel):
         default=None, max_length=200, description="Reference of the member's signed written release (BIPA)"
     )
     profile: str = Field(default="custom", max_length=20, description="Privacy profile in force when recorded")
+    share_visits: bool = Field(
+        default=False,
+        description="The member agreed that their store visits (when, where, who served them, whether they "
+        "bought) go to the chain's member platform for follow-up",
+    )
+    scope: Literal["home", "chain"] = Field(
+        default="home",
+        description="Where the member agreed to be recognised: home (the store that enrolled them) or chain (every "
+        "store of the chain: head office sends their vectors to the other boxes)",
+    )
 
     @model_validator(mode="after")
     def _required(self) -> Consent:

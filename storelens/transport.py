@@ -251,6 +251,15 @@ class MqttTransport:
         info = self.client.publish(topic, payload, qos=qos, retain=retain)
         return int(info.mid)
 
+    def publish_confirmed(self, topic: str, payload: bytes, timeout: float) -> bool:
+        """Publish at QoS 1 and wait for the broker's acknowledgement; False when none came within ``timeout``."""
+        info = self.client.publish(topic, payload, qos=1)
+        try:
+            info.wait_for_publish(timeout)
+        except (RuntimeError, ValueError):  # not connected, or the queue is full: sent again later
+            return False
+        return info.is_published()
+
     def subscribe(self, pattern: str, handler: Handler) -> None:
         """Subscribe (now if connected, and again after every reconnect)."""
         self._handlers.append((pattern, handler))

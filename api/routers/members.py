@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import tempfile
 from pathlib import Path as FilePath
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, HTTPException, Path, Query, UploadFile, status
 from fastapi.responses import FileResponse
@@ -209,6 +209,13 @@ def enrol(
     guardian_consent: Annotated[str | None, Form(description="The guardian's consent reference")] = None,
     separate_consent: Annotated[bool, Form(description="Consent given on its own, not within other terms")] = False,
     written_release: Annotated[str | None, Form(description="Reference of the signed written release")] = None,
+    scope: Annotated[
+        Literal["home", "chain"],
+        Form(description="Where the member agreed to be recognised: this store (home) or every store (chain)"),
+    ] = "home",
+    share_visits: Annotated[
+        bool, Form(description="The member agreed that their visits go to the chain's member platform (CRM)")
+    ] = False,
 ) -> EnrolmentResult:
     """Enrol a member from uploaded photos (all or nothing, with consent)."""
     if len(photos) > MAX_PHOTOS:
@@ -224,6 +231,8 @@ def enrol(
             separate=separate_consent,
             written_release=written_release,
             profile=svc.config.privacy_rules().profile,
+            scope=scope,
+            share_visits=share_visits,
         )
     except ValidationError as exc:
         where, why = first_error(exc, whole="")

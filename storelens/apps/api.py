@@ -2,7 +2,8 @@
 
 Start steps, in order: open the event store; build the services (face models and gallery load on first
 use); connect the ingest and subscribe (the store's events, and head office's member changes for the chain
-agent); start the retention and insights workers; serve. ``stop()`` undoes them in reverse.
+agent); start the chain agent, the visit reporter (members' closed visits up to head office), the retention and
+insights workers; serve. ``stop()`` undoes them in reverse.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from storelens.api.ingest import Ingest, ingest_transport
 from storelens.api.insights import InsightsBuilder, InsightsWorker
 from storelens.api.services import Services
 from storelens.api.serving import Served
+from storelens.api.visit_reporter import VisitReporter
 from storelens.apps.faces import load_face_models
 from storelens.config import Config
 from storelens.errors import ConfigError
@@ -104,7 +106,15 @@ class ApiApp:
         self.ingest = Ingest(self.services.books.events, transport, config.store.id, on_new=self.services.push)
         self.services.mqtt_subscribed = transport.subscribed
         self.chain = BoxChainAgent(  # head office's member changes, signed
-            self.services, transport, config.store.id, chain_keyring(config), Path(config.chain.key_file)
+            self.services,
+            transport,
+            config.store.id,
+            chain_keyring(config),
+            Path(config.chain.key_file),
+            resend_seconds=config.chain.report_resend_seconds,
+        )
+        self.visits = VisitReporter(  # members' closed visits, for the chain's member platform
+            self.services, transport, config.store.id, config.chain.visit_minutes, config.store.currency
         )
         rules = config.privacy_rules()
         self.retention = RetentionWorker(
@@ -135,6 +145,7 @@ class ApiApp:
         lock = self._single_instance()
         self.ingest.start()
         self.chain.start()
+        self.visits.start()
         self.retention.start()
         self.insights.start()
         self.server = self._server(self.config.api.host)
@@ -174,6 +185,7 @@ class ApiApp:
         """Ingest and serve on 127.0.0.1 from a thread (demo, benchmark); returns once both are up."""
         self.ingest.start()
         self.chain.start()
+        self.visits.start()
         self.retention.start()
         self.insights.start()
         self.server = self._server("127.0.0.1")
@@ -190,6 +202,7 @@ class ApiApp:
                 ("the API", self.server.stop if self.server is not None else lambda: None),
                 ("insights", self.insights.stop),
                 ("retention", self.retention.stop),
+                ("visits", self.visits.stop),
                 ("the chain agent", self.chain.stop),
                 ("the ingest", self.ingest.stop),
                 ("the gallery and the database", self.services.close),

@@ -3,11 +3,12 @@
 Start steps, in order: open the database (PostgreSQL in production, migrated like a store's) and the member
 registry; head office's signing keys (made on first start); housekeeping (events partitioned by month on
 PostgreSQL, history past its retention deleted, then hourly); connect to the central broker with a persistent
-session (a shared subscription when ``shared_group`` is set) and subscribe to every store's events, statuses and
-receipts; roll up the stored footfall every few seconds (reports read the rollups); start the distributor, which
-sends pending member changes and erasures and sends them again every ``chase_seconds`` until each box has
-confirmed; serve the chain API (``api.host``/``api.port``); run until SIGTERM or Ctrl-C. ``stop()`` undoes them in
-reverse.
+session (a shared subscription when ``shared_group`` is set) and subscribe to every store's events, statuses,
+receipts and member reports (with ``ingest.queue = "rabbitmq"`` the events come instead from RabbitMQ's durable
+quorum queue over AMQP, shared by every worker: ``storelens.hq.amqp_queue``); roll up the stored footfall every
+few seconds (reports read the rollups); start the distributor, which acts on the boxes' member reports and sends
+pending member changes and erasures, again every ``chase_seconds`` until each box has confirmed; serve the chain
+API (``api.host``/``api.port``); run until SIGTERM or Ctrl-C. ``stop()`` undoes them in reverse.
 
 Every store's events arrive over the store brokers' Mosquitto bridges. The ingest is the store API's
 (``storelens.api.ingest``): the same validation, a payload whose store id differs from its topic's is refused, and
@@ -22,26 +23,29 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from storelens.api.ingest import Ingest
 from storelens.api.serving import Served
-from storelens.chain import receipt_topic
+from storelens.chain import VisitRecord, receipt_topic, report_topic, visit_topic
 from storelens.config import HqConfig
 from storelens.errors import PayloadError
 from storelens.events import StatusEvent, parse_payload, parse_topic, topic_filter
 from storelens.hq.access import HqServices
+from storelens.hq.amqp_queue import AmqpQueue
 from storelens.hq.chain_reports import ChainReports
+from storelens.hq.crm import CrmOutbox, CrmWebhook
 from storelens.hq.database import open_database
 from storelens.hq.distributor import Distributor
 from storelens.hq.housekeeping import Housekeeping
 from storelens.hq.keys import HqKeys
-from storelens.hq.registry import record_status
+from storelens.hq.registry import record_status, seen_stores
 from storelens.hq.rollups import RollupWorker
 from storelens.hq.web import create_hq_app
 from storelens.transport import MqttTransport
 from storelens.workers import stop_in_order
 
 log = logging.getLogger(__name__)
-INGEST_BATCH = 1000  # events stored per transaction, each acknowledged to the broker after the commit
 
 
 class HqApp:
@@ -58,10 +62,23 @@ class HqApp:
         self.transport = MqttTransport(
             config.mqtt, f"storelens-hq-{config.id}"[:64], persistent_session=True, manual_ack=True
         )
-        self.ingest = Ingest(self.store, self.transport, "+", shared_group=config.shared_group, batch=INGEST_BATCH)
+        self.queue: AmqpQueue | None = None  # RabbitMQ's quorum queue, when events come from it
+        if config.ingest.queue == "rabbitmq":
+            prefetch = 2 * config.ingest.batch  # one batch being written while the next arrives
+            self.queue = AmqpQueue(config.ingest.amqp_url, config.mqtt, config.ingest.queue_name, prefetch)
+            self.ingest = Ingest(self.store, self.queue, "+", batch=config.ingest.batch)
+        else:
+            self.ingest = Ingest(
+                self.store, self.transport, "+", shared_group=config.shared_group, batch=config.ingest.batch
+            )
         self.keys = HqKeys(Path(config.signing_keys_file))  # every change it sends is signed
-        self.distributor = Distributor(self.members, self.transport, config.chase_seconds, self.keys)
+        self.distributor = Distributor(
+            self.members, self.transport, config.chase_seconds, self.keys, known=self._known_stores
+        )
         self.transport.subscribe(receipt_topic(), self.distributor.on_receipt)
+        self.transport.subscribe(report_topic(), self.distributor.on_report)  # the boxes' own member changes
+        self.crm = CrmOutbox(self.store.engine)  # members' visits for the chain's member platform
+        self.transport.subscribe(visit_topic(), self._on_visit)
         self.transport.subscribe(topic_filter("+", "+", "status"), self._on_status)
         rules = config.privacy_rules()
         reports = ChainReports(self.store, {s.id: s for s in config.stores}, config.currency)
@@ -69,11 +86,47 @@ class HqApp:
         self.housekeeping = Housekeeping(
             self.store, config.partition_by_month, rules.event_retention_days, rollups=reports.rollups
         )
+        crm = config.crm
+        self.webhook: CrmWebhook | None = None
+        if crm.webhook_url is not None or crm.export_dir is not None:
+            self.webhook = CrmWebhook(
+                self.crm,
+                crm.webhook_url,
+                crm.secret() if crm.webhook_url is not None else b"",
+                crm.timeout_seconds,
+                crm.max_backoff_seconds,
+                Path(crm.export_dir) if crm.export_dir is not None else None,
+                rules.event_retention_days,
+            )
         self._stop = threading.Event()
         tokens = self.database.tokens
         services = HqServices(config, self.store, tokens, self.members, reports, self.transport.subscribed)
         self.app = create_hq_app(services)
         self.server: Served | None = None
+
+    def _known_stores(self) -> list[str]:
+        """The configured stores and every store whose events have arrived (chain-scope members go to all)."""
+        return sorted({s.id for s in self.config.stores} | set(seen_stores(self.store.engine)))
+
+    def _on_visit(self, topic: str, payload: bytes) -> None:
+        """A member's closed visit from a box: checked, kept once for the member platform."""
+        try:
+            store_id = parse_topic(topic)[0]
+            visit = parse_payload(VisitRecord, payload)
+        except (ValueError, PayloadError) as exc:
+            log.warning("refused a message on %s: %s", topic[:200], str(exc).splitlines()[0][:300])
+            return
+        if visit.store_id != store_id:
+            log.warning("refused a message on %s: a visit of another store than its topic's", topic[:200])
+            return
+        try:
+            consent = self.members.consent_of(visit.member_id)
+            if consent is not None and not consent.share_visits:
+                log.warning("refused a visit on %s: the member's consent does not cover sharing visits", topic[:200])
+                return
+            self.crm.add_visit(visit, self.members.erased_at(visit.member_id))
+        except SQLAlchemyError as exc:  # the database is away: the box's bridge does not resend, so say so
+            log.error("a visit on %s was not kept: %s", topic[:200], exc.__class__.__name__)
 
     def _on_status(self, topic: str, payload: bytes) -> None:
         try:
@@ -93,12 +146,17 @@ class HqApp:
         """Connect and subscribe in the background, start distributing, serve the chain API; True once subscribed."""
         self.housekeeping.start()
         self.ingest.start()
+        if self.queue is not None:  # the ingest started the queue; receipts and statuses still come over MQTT
+            self.transport.start()
         self.rollups.start()
         self.distributor.start()
+        if self.webhook is not None:
+            self.webhook.start()
         if self.config.api.enabled:
             self.server = Served(self.app, self.config.api.host, self.config.api.port, name="chain-api")
             self.server.start(0.0)
-        return self.transport.wait_subscribed(wait_seconds)
+        subscribed = self.transport.wait_subscribed(wait_seconds)
+        return subscribed and (self.queue is None or self.queue.wait_subscribed(wait_seconds))
 
     def serve(self) -> None:
         """Run until SIGTERM or Ctrl-C (``storelens hq serve``), then stop cleanly."""
@@ -123,8 +181,10 @@ class HqApp:
         stop_in_order(
             [
                 ("the chain API", self.server.stop if self.server is not None else lambda: None),
+                ("the member platform's webhook", self.webhook.stop if self.webhook is not None else lambda: None),
                 ("the distributor", self.distributor.stop),
                 ("the ingest", self.ingest.stop),
+                ("the central broker", self.transport.stop if self.queue is not None else lambda: None),
                 ("rollups", self.rollups.stop),
                 ("housekeeping", self.housekeeping.stop),
                 ("the database", self.database.close),

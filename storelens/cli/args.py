@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,17 @@ def existing_file(text: str) -> Path:
     return path
 
 
+def iso_day(text: str) -> date:
+    """A calendar day, ``YYYY-MM-DD``, between 2000 and 2100."""
+    try:
+        day = date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a day such as 2026-11-21") from exc
+    if not 2000 <= day.year < 2100:
+        raise argparse.ArgumentTypeError(f"{text!r}: a day between 2000 and 2100 is expected")
+    return day
+
+
 def timezone_name(text: str) -> str:
     """An IANA time zone (``--timezone``), with the config's words when unknown."""
     from storelens.config import check_timezone
@@ -179,5 +191,10 @@ def add_enrolment_arguments(sp: argparse.ArgumentParser) -> None:
         metavar="REF",
         type=bounded("storelens.members:Consent", "written_release"),
         help="reference of the member's signed written release (us-il)",
+    )
+    sp.add_argument(
+        "--share-visits",
+        action="store_true",
+        help="the member agreed that their store visits go to the chain's member platform (CRM) for follow-up",
     )
     sp.add_argument("photos", nargs="+", metavar="PHOTO", help="photo files (JPEG or PNG)")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -30,8 +31,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import func, select, text
 
 from storelens.api.books import StoreBooks
@@ -39,9 +38,9 @@ from storelens.api.box_chain_agent import BoxChainAgent
 from storelens.api.event_store import EventStore
 from storelens.api.services import Services
 from storelens.apps.hq import HqApp
-from storelens.cli.broker import LocalBroker, LocalPostgres
+from storelens.cli.broker import LocalBroker, LocalPostgres, LocalRabbitMq
 from storelens.config import ChainStore, Config, HqConfig
-from storelens.errors import ConfigError
+from storelens.errors import BrokerError, ConfigError
 from storelens.gallery.factory import open_gallery
 from storelens.hq.chain_reports import ChainReports
 from storelens.hq.database import HqDatabase
@@ -63,6 +62,7 @@ OPENING_PEAK = 4.0  # the first hour's rate over the day's average
 SUSTAINED = 1500.0  # events/s of the extra one-process run (below what this 2-core machine keeps up with)
 # A central broker's settings for head office (README, Running a chain): a deep queue per session, and a
 # window of unacknowledged messages wide enough for head office's batched commits.
+RABBIT_USER, RABBIT_PASSWORD = "storelens-hq", uuid.uuid4().hex  # the benchmark's own node's head-office user
 CENTRAL_BROKER = "max_queued_messages 2000000\nmax_inflight_messages 2000\n"
 
 
@@ -74,63 +74,96 @@ def _ts(now: float) -> str:
     return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def _payload(i: int, stores: int) -> tuple[str, str]:
-    """A realistic mix: 85 % visitors, 11 % footfall, 4 % arrivals; (topic, JSON) stamped now."""
-    store = f"s{i % stores:04d}"
-    now = time.time()
-    ts, eid = _ts(now), str(uuid.uuid4())
-    kind = i % 100
-    if kind < 85:
-        body = (
+KINDS = (("visitor", 85), ("footfall", 11), ("arrival", 4))  # the mix, per 100 events
+PUBLISHER_STORES = 4  # stores whose streams the load comes from (three clients each, as their bridges publish)
+
+
+def _body(i: int, store: str, kind: str, now: float) -> str:
+    """One event of ``kind`` as JSON, stamped ``now`` (the latency's start), with a fresh event id."""
+    ts, eid = _ts(now), str(uuid.UUID(bytes=os.urandom(16), version=4))
+    if kind == "visitor":
+        return (
             f'{{"v":1,"event_id":"{eid}","store_id":"{store}","camera_id":"door","type":"visitor",'
-            f'"anon_id":"{uuid.uuid4().hex[:16]}","track_id":{i % 100000},"returning":false,"entered":true,'
-            f'"ts":"{ts}"}}'
+            f'"anon_id":"{eid[:8]}{eid[9:13]}{eid[14:18]}","track_id":{i % 100000},"returning":false,'
+            f'"entered":true,"ts":"{ts}"}}'
         )
-        return f"storelens/v1/{store}/door/visitor", body
-    if kind < 96:
-        start = _ts(now - 900)
-        body = (
+    if kind == "footfall":
+        return (
             f'{{"v":1,"event_id":"{eid}","store_id":"{store}","camera_id":"door","type":"footfall",'
-            f'"interval_start":"{start}","interval_end":"{ts}","entries":{i % 37},"unique_visitors":{i % 23},'
-            f'"vip_arrivals":0}}'
+            f'"interval_start":"{_ts(now - 900)}","interval_end":"{ts}","entries":{i % 37},'
+            f'"unique_visitors":{i % 23},"vip_arrivals":0}}'
         )
-        return f"storelens/v1/{store}/door/footfall", body
-    body = (
+    return (
         f'{{"v":1,"event_id":"{eid}","store_id":"{store}","camera_id":"door","type":"vip_arrival",'
         f'"member_id":"M-{i % 5000}","similarity":0.71,"track_id":{i % 100000},"ts":"{ts}"}}'
     )
-    return f"storelens/v1/{store}/door/arrival", body
 
 
-def _publish(port: int, rate: float, seconds: float, stores: int) -> int:
-    """Publish at ``rate`` events/s for ``seconds`` (QoS 1); returns how many."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{uuid.uuid4().hex[:6]}")
-    client.max_inflight_messages_set(1000)
-    client.connect("127.0.0.1", port)
-    client.loop_start()
+def publish_events(
+    port: int,
+    rate: float,
+    seconds: float,
+    stores: int = PUBLISHER_STORES,
+    user: str | None = None,
+    password: str | None = None,
+) -> int:
+    """Publish a realistic mix at ``rate`` events/s for ``seconds`` (QoS 1), as the stores' bridges would.
+
+    To the broker on loopback ``port``; returns how many, once the broker has acknowledged every one.
+
+    The clients are Mosquitto's own ``mosquitto_pub`` (C), one per store and event kind, fed line by line: paho in
+    Python costs about 170 us of CPU per QoS 1 message and tops out near 5,500/s on this 2-core machine, so the
+    load generator would measure itself. Each event is stamped when its line is written.
+
+    Raises:
+        BrokerError: ``mosquitto_pub`` is not installed (Debian: mosquitto-clients) or a client failed.
+    """
+    binary = shutil.which("mosquitto_pub")
+    if binary is None:
+        raise BrokerError("mosquitto_pub is not installed (Debian: mosquitto-clients): the benchmark's publisher")
+    login = ["-u", user, "-P", password or ""] if user else []
+    clients: dict[tuple[str, str], subprocess.Popen[bytes]] = {}
+    for n in range(stores):
+        for kind, _ in KINDS:
+            topic = f"storelens/v1/s{n:04d}/door/{kind}"
+            argv = [binary, "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-M", "1000", "-l", "-t", topic, *login]
+            clients[(f"s{n:04d}", kind)] = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    mix = [kind for kind, share in KINDS for _ in range(share)]
     total = int(rate * seconds)
     start = time.monotonic()
-    last: Any = None
-    for i in range(total):
-        due = start + i / rate
-        wait = due - time.monotonic()
-        if wait > 0:
-            time.sleep(wait)
-        topic, body = _payload(i, stores)
-        last = client.publish(topic, body, qos=1)
-    if last is not None:
-        last.wait_for_publish(60)
-    client.loop_stop()
-    client.disconnect()
+    try:
+        for i in range(total):
+            due = start + i / rate
+            if due > time.monotonic():
+                for client in clients.values():
+                    client.stdin.flush()  # type: ignore[union-attr]
+                time.sleep(max(0.0, due - time.monotonic()))
+            store, kind = f"s{i % stores:04d}", mix[(i * 37) % 100]
+            line = _body(i, store, kind, time.time()) + "\n"
+            clients[(store, kind)].stdin.write(line.encode())  # type: ignore[union-attr]
+    finally:
+        for client in clients.values():
+            client.stdin.close()  # type: ignore[union-attr]
+        failed = sum(c.wait(120) != 0 for c in clients.values())
+    if failed:
+        raise BrokerError(f"mosquitto_pub failed for {failed} stream(s)")
     return total
 
 
-def _hq_toml(path: Path, name: str, url: str, mqtt_url: str, group: str) -> Path:
-    # a group per run: a stopped process's persistent session keeps its share of its group's messages
-    path.write_text(
-        f'id = "{name}"\ndatabase_url = "{url}"\nshared_group = "{group}"\n[mqtt]\nurl = "{mqtt_url}"\n'
-        "[api]\nenabled = false\n"
-    )
+def _hq_toml(path: Path, name: str, url: str, central: LocalBroker | LocalRabbitMq, group: str) -> Path:
+    """A head-office worker's configuration.
+
+    A ``$share`` group per run on Mosquitto (a stopped process's persistent session keeps its share of its group's
+    messages), a quorum queue per run on RabbitMQ.
+    """
+    if isinstance(central, LocalRabbitMq):
+        source = (
+            f'[mqtt]\nurl = "{central.url}"\nusername = "{RABBIT_USER}"\npassword = "{RABBIT_PASSWORD}"\n'
+            f'[ingest]\nqueue = "rabbitmq"\namqp_url = "{central.amqp_url}"\nqueue_name = "{group}"\n'
+        )
+    else:
+        source = f'shared_group = "{group}"\n[mqtt]\nurl = "{central.url}"\n'
+    path.write_text(f'id = "{name}"\ndatabase_url = "{url}"\n{source}[api]\nenabled = false\n')
     return path
 
 
@@ -145,19 +178,30 @@ def _wait_subscribed(logs: list[Path], seconds: float) -> None:
 
 
 def measure_ingest(
-    pg: LocalPostgres, broker: LocalBroker, work: Path, rate: float, seconds: float, sustained: float
+    pg: LocalPostgres,
+    central: LocalBroker | LocalRabbitMq,
+    work: Path,
+    seconds: float,
+    plan: list[tuple[int, float]],
 ) -> list[Any]:
-    """Committed events/s and latency of head-office processes sharing one subscription.
+    """Committed events/s and latency of head-office workers sharing one subscription or one quorum queue.
 
-    1, 2 and 4 processes at ``rate``; then 1 process at ``sustained``, a rate it keeps up with (the latency
-    without a queue).
+    Args:
+        pg: the benchmark's PostgreSQL (a database per run).
+        central: the central broker: Mosquitto (a ``$share`` group) or RabbitMQ (a quorum queue).
+        work: where the workers' configurations and logs go.
+        seconds: how long each run publishes.
+        plan: (worker processes, events/s offered) of each run, each with a database (and a group or queue) of
+            its own.
     """
     runs = []
-    for n, (procs, offered) in enumerate([(1, rate), (2, rate), (4, rate), (1, sustained)]):
-        url = pg.database(f"ingest_{n}")
+    kind = "rabbitmq" if isinstance(central, LocalRabbitMq) else "mqtt"
+    for n, (procs, offered) in enumerate(plan):
+        url = pg.database(f"ingest_{kind}_{n}")
         HqDatabase(url).close()  # head office's tables made once, before its processes race to
         confs = [
-            _hq_toml(work / f"hq-{n}-{i}.toml", f"bench-{n}-{i}", url, broker.url, f"bench{n}") for i in range(procs)
+            _hq_toml(work / f"hq-{kind}-{n}-{i}.toml", f"bench-{n}-{i}", url, central, f"bench{n}")
+            for i in range(procs)
         ]
         logs = [c.with_suffix(".log") for c in confs]
         children = [
@@ -171,7 +215,8 @@ def measure_ingest(
         store = EventStore(url)
         try:
             _wait_subscribed(logs, 90)  # each connects and subscribes (and partitions the table, once)
-            sent = _publish(broker.port, offered, seconds, stores=1000)
+            user = (RABBIT_USER, RABBIT_PASSWORD) if kind == "rabbitmq" else (None, None)
+            sent = publish_events(central.port, offered, seconds, PUBLISHER_STORES, *user)
             deadline = time.monotonic() + 180
             while store.count() < sent and time.monotonic() < deadline:
                 time.sleep(0.5)
@@ -186,6 +231,7 @@ def measure_ingest(
             lat = [parse(r) - parse(t) for t, r in rows]
             took = parse(span[1]) - parse(span[0])
             run: dict[str, Any] = {
+                "queue": kind,
                 "processes": procs,
                 "offered_per_s": offered,
                 "sent": sent,
@@ -400,7 +446,16 @@ def measure_hq(stores: int, days: int, members: int, boxes: int, rate: float, se
     broker = LocalBroker(extra=CENTRAL_BROKER).start()
     work = Path(tempfile.mkdtemp(prefix="storelens-bench-hq-"))
     try:
-        ingest = measure_ingest(pg, broker, work, rate, seconds, SUSTAINED)
+        ingest = measure_ingest(pg, broker, work, seconds, [(1, rate), (2, rate), (4, rate), (1, SUSTAINED)])
+        if LocalRabbitMq.available():
+            rabbit = LocalRabbitMq(work).start()
+            try:
+                rabbit.add_user(RABBIT_USER, RABBIT_PASSWORD)
+                ingest += measure_ingest(pg, rabbit, work, seconds, [(1, rate), (2, rate), (4, rate)])
+            finally:
+                rabbit.stop()
+        else:
+            log.warning("RabbitMQ is not installed (Debian: rabbitmq-server): its ingest is not measured")
         url = pg.database("chain")
         loaded, load_s = load_footfall(url, stores, days)
         report = measure_report(url, stores, days)

@@ -37,7 +37,7 @@ def _secret(folder: Path, user: str) -> str:
     path = folder / f"{user}.password"
     if path.is_file():
         return broker_password(path)
-    password = secrets.token_urlsafe(24)
+    password = "p" + secrets.token_urlsafe(24)  # never a leading "-": rabbitmqctl would read it as an option
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(password + "\n")
@@ -59,7 +59,7 @@ def mosquitto_files(
     run_as: str,
 ) -> dict[str, str]:
     """``mosquitto.conf`` and ``acl.conf`` of the central broker (the passwords file is written apart)."""
-    from storelens.chain import command_topic, receipt_topic
+    from storelens.chain import box_topics, command_topic
     from storelens.cli.cmd_hq import KINDS
     from storelens.events import TOPIC_ROOT
 
@@ -104,7 +104,7 @@ def mosquitto_files(
         acl += [
             f"user store-{store}",
             *(f"topic write {TOPIC_ROOT}/{store}/+/{kind}" for kind in KINDS),
-            f"topic write {receipt_topic(store)}",
+            *(f"topic write {t}" for t in box_topics(store)),
             f"topic read {command_topic(store)}",
             "",
         ]
@@ -112,7 +112,7 @@ def mosquitto_files(
 
 
 def rabbitmq_files(hq_user: str, stores: list[str], tls: dict[str, str], port: int) -> dict[str, str]:
-    """``rabbitmq.conf`` (the MQTT plugin's TLS listener) and ``rabbitmq-setup.sh`` (users and permissions)."""
+    """``rabbitmq.conf`` (TLS listeners: MQTT for the stores, AMQP for head office) and ``rabbitmq-setup.sh``."""
     from storelens.cli.cmd_hq import rabbitmq_script
 
     user, secret = shlex.quote(hq_user), shlex.quote(f"secrets/{hq_user}.password")
@@ -121,6 +121,9 @@ def rabbitmq_files(hq_user: str, stores: list[str], tls: dict[str, str], port: i
         "mqtt.allow_anonymous = false",
         "mqtt.listeners.tcp = none",
         f"mqtt.listeners.ssl.default = {port}",
+        '# AMQP for head office\'s workers (ingest.queue = "rabbitmq"): on loopback, and over TLS for other machines',
+        "listeners.tcp.1 = 127.0.0.1:5672",
+        "listeners.ssl.default = 5671",
         f"ssl_options.certfile = {tls['cert']}",
         f"ssl_options.keyfile = {tls['key']}",
         *([f"ssl_options.cacertfile = {tls['ca']}"] if tls.get("ca") else []),
@@ -154,7 +157,7 @@ def store_broker_files(store_id: str, cameras: list[str], port: int, out: Path) 
     No anonymous client; the edge publishes only its cameras' topics, the store API reads the store's topics
     (head office's commands among them) and writes only its receipts. The bridge is the broker's own.
     """
-    from storelens.chain import receipt_topic
+    from storelens.chain import box_topics
     from storelens.cli.cmd_hq import KINDS
     from storelens.events import TOPIC_ROOT
 
@@ -175,7 +178,7 @@ def store_broker_files(store_id: str, cameras: list[str], port: int, out: Path) 
         "",
         f"user {API_USER}",
         f"topic read {TOPIC_ROOT}/{store_id}/#",
-        f"topic write {receipt_topic(store_id)}",
+        *(f"topic write {t}" for t in box_topics(store_id)),
         "topic read $SYS/broker/connection/#",  # `storelens doctor`: is the bridge to head office up
         "topic read $SYS/broker/store/messages/count",  # ... and what the broker holds for it
         "",

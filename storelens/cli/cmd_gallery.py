@@ -73,6 +73,8 @@ def cmd_enroll(args: argparse.Namespace, emit: Any) -> int:
         separate=args.separate_consent,
         written_release=args.written_release,
         profile=rules.profile,
+        scope=args.scope,
+        share_visits=args.share_visits,
     )
     check_consent(consent, rules)  # before the models load: a refused consent costs nothing
     fm, gallery = _with_models(args)
@@ -210,6 +212,13 @@ def add_gallery_commands(sub: Any, add: Any, emit: Any) -> None:
         "--staff",
         action="store_true",
         help="enrol onto the staff list (with their own consent): never announced, never counted as a visitor",
+    )
+    sp.add_argument(
+        "--scope",
+        choices=["home", "chain"],
+        default="home",
+        help="where the member agreed to be recognised: this store only (home, default) or every store of the chain "
+        "(chain: head office sends them to the other boxes); either way the enrolment is reported to head office",
     )
     sp = add(sub, "identify", bind(cmd_identify), "name the enrolled member of every face in each photo", True)
     common(sp)

@@ -21,6 +21,7 @@ from storelens.cli.args import (
     add_member_id,
     bounded,
     existing_file,
+    iso_day,
     new_or_dir,
     number,
 )
@@ -49,7 +50,7 @@ def rabbitmq_script(store_id: str, username: str) -> str:
     RabbitMQ's MQTT plugin publishes to ``amq.topic`` and keeps a persistent session in a queue named after
     the client id; topic permissions bound what the user may publish (write) and subscribe to (read).
     """
-    from storelens.chain import command_topic, receipt_topic
+    from storelens.chain import box_topics, command_topic
     from storelens.events import TOPIC_ROOT
 
     queue = f"mqtt-subscription-storelens-bridge-{store_id}".replace(".", "\\.")
@@ -59,7 +60,7 @@ def rabbitmq_script(store_id: str, username: str) -> str:
     writes = (
         "|".join(_rabbit_key(f"{TOPIC_ROOT}/{store_id}/+/{k}") for k in KINDS)
         + "|"
-        + _rabbit_key(receipt_topic(store_id))
+        + "|".join(_rabbit_key(t) for t in box_topics(store_id))
     )
     lines = [
         "#!/bin/sh",
@@ -80,7 +81,7 @@ def bridge_files(
     store_id: str, hq_url: str, username: str, password: str, ca_file: str | None, hq_broker: str = "mosquitto"
 ) -> dict[str, str]:
     """The store broker's bridge configuration, and the central broker's access rules for this store."""
-    from storelens.chain import command_topic, receipt_topic
+    from storelens.chain import box_topics, command_topic
     from storelens.events import TOPIC_ROOT
 
     tls = hq_url.startswith("mqtts://")
@@ -108,7 +109,7 @@ def bridge_files(
         # Listed kind by kind so that a command brought in is never sent back out (brokers without
         # try_private, e.g. RabbitMQ, would loop it).
         *(f"topic {TOPIC_ROOT}/{store_id}/+/{kind} out 1" for kind in KINDS),
-        f"topic {receipt_topic(store_id)} out 1",
+        *(f"topic {t} out 1" for t in box_topics(store_id)),
         f"topic {command_topic(store_id)} in 1",
     ]
     if tls:
@@ -118,7 +119,7 @@ def bridge_files(
         "# its own events, statuses and receipts only, and read head office's commands for it only.",
         f"user {username}",
         *(f"topic write {TOPIC_ROOT}/{store_id}/+/{kind}" for kind in KINDS),
-        f"topic write {receipt_topic(store_id)}",
+        *(f"topic write {t}" for t in box_topics(store_id)),
         f"topic read {command_topic(store_id)}",
         "",
     ]
@@ -275,6 +276,8 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         separate=args.separate_consent,
         written_release=args.written_release,
         profile=rules.profile,
+        scope="chain" if args.scope == "chain" else "home",
+        share_visits=args.share_visits,
     )
     check_consent(consent, rules)  # before the models load
     listed = [s for s in (args.stores or "").split(",") if s]
@@ -341,6 +344,23 @@ def cmd_members(args: argparse.Namespace) -> int:
         return f"{r['member_id']} v{r['version']} scope {r['scope']}: {states}"
 
     _out(args, rows, text)
+    return 0
+
+
+def cmd_visits(args: argparse.Namespace) -> int:
+    """One UTC day's member visits for the member platform, as JSON lines (the daily export's format)."""
+    from storelens.hq.crm import CrmOutbox, write_export
+
+    _, db = _registry(args.config)
+    try:
+        lines = CrmOutbox(db.engine).visits_of(args.day.isoformat())
+    finally:
+        db.close()
+    if args.out is not None:
+        path = write_export(args.out, args.day.isoformat(), lines)
+        print(f"{len(lines)} visit(s) written to {path}")
+    else:
+        sys.stdout.write("".join(line + "\n" for line in lines))
     return 0
 
 
@@ -486,6 +506,10 @@ def add_hq_commands(sub: Any, add: Any) -> None:
     sp = add(hq, "erasures", cmd_erasures, "erasures: boxes confirmed and pending", True)
     sp.add_argument("--config", required=True, type=existing_file, help="head office's configuration file (hq.toml)")
     add_member_id(sp, required=False, help_="only this member's")
+    sp = add(hq, "visits", cmd_visits, "one UTC day's member visits for the member platform (JSON lines)")
+    sp.add_argument("--config", required=True, type=existing_file, help="head office's configuration file (hq.toml)")
+    sp.add_argument("--day", required=True, type=iso_day, help="the UTC day, YYYY-MM-DD")
+    sp.add_argument("--out", type=Path, metavar="DIR", help="write DIR/visits-DAY.jsonl instead of printing")
     sp = add(hq, "boxes", cmd_boxes, "each store camera's last status", True)
     sp.add_argument("--config", required=True, type=existing_file, help="head office's configuration file (hq.toml)")
     sp = add(hq, "keys", cmd_keys, "head office's signing key: show its public half, or rotate it")

@@ -16,7 +16,8 @@ from pathlib import Path
 from storelens.errors import ConfigError
 
 USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")  # a broker user: no space, quote or shell character
-PASSWORD = re.compile(r"[A-Za-z0-9_.~@%+=,:/-]{8,256}")  # what `deploy hq-broker` makes (token_urlsafe) fits
+# what `deploy hq-broker` makes fits; never a leading "-", which rabbitmqctl (and other tools) read as an option
+PASSWORD = re.compile(r"[A-Za-z0-9_.~@%+=,:/][A-Za-z0-9_.~@%+=,:/-]{7,255}")
 SAFE_PATH = re.compile(r"/[A-Za-z0-9_.,@%+=:/-]+")  # an absolute path a config line or unit holds as it is
 
 
@@ -80,7 +81,7 @@ def broker_password(path: Path) -> str:
         raise ConfigError(f"--password-file {path}: empty (the bridge logs in with it)")
     if len([line for line in lines if line.strip()]) > 1 or not PASSWORD.fullmatch(password):
         raise ConfigError(
-            f"--password-file {path}: one line of 8-256 letters, digits and _.~@%+=,:/- expected "
+            f"--password-file {path}: one line of 8-256 letters, digits and _.~@%+=,:/- (not first) expected "
             "(what `storelens deploy hq-broker` makes)"
         )
     return password

@@ -60,5 +60,5 @@ def setup_logging(config: LoggingConfig, verbose: int = 0) -> None:
     root.addHandler(handler)
     level = logging.getLevelName(config.level.upper())
     root.setLevel(min(level, logging.WARNING - 10 * min(verbose, 2)) if verbose else level)
-    for noisy in ("paho", "uvicorn.access", "amqtt", "transitions"):
+    for noisy in ("paho", "uvicorn.access", "amqtt", "transitions", "pika"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))

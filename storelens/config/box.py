@@ -200,6 +200,20 @@ class ChainConfig(Section):
         description="This box's Ed25519 key (mode 0600) its receipts are signed with; made by `deploy bridge`",
     )
     _key_beside_config = field_validator("key_file")(beside_config)
+    visit_minutes: int = Field(
+        default=120,
+        ge=1,
+        le=1440,
+        description="A member's visit: the arrival and this long after it (whether they bought is judged over it); "
+        "reported to head office once closed, for members whose consent covers sharing visits",
+    )
+    report_resend_seconds: float = Field(
+        default=30.0,
+        ge=0.2,
+        le=86400,
+        description="What this box reports to head office (an enrolment, an erasure asked here, a retention purge) "
+        "is sent again after this long until head office has noted it",
+    )
 
     def keyring_path(self, gallery_dir: str) -> Path:
         """Where the head-office keys this box learned (from ``deploy bridge`` or a rotation) are kept."""

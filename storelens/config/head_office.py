@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import (
     Field,
@@ -23,6 +24,7 @@ from storelens.config.sections import (
     load_toml,
     sqlite_beside_config,
 )
+from storelens.errors import ConfigError
 from storelens.privacy import PrivacyConfig, PrivacyRules, derive_rules
 
 ACCESS_LOG_DAYS = 365  # the box's default: head office keeps no access log, so the profile's bound is what counts
@@ -34,6 +36,76 @@ class HqApiConfig(Section):
     enabled: bool = Field(default=True, description="Serve the chain API from `hq serve`")
     host: str = Field(default="127.0.0.1", description="Address to listen on")
     port: int = Field(default=8090, ge=1, le=65535, description="Port to listen on")
+
+
+class HqIngestConfig(Section):
+    """Where head office takes the stores' events from: the central broker's MQTT, or RabbitMQ's quorum queue."""
+
+    queue: Literal["mqtt", "rabbitmq"] = Field(
+        default="mqtt",
+        description="mqtt: subscribe on the central broker (a small chain; several processes share a $share "
+        "group); rabbitmq: consume a durable quorum queue bound to every store's event topics over AMQP, "
+        "shared by any number of workers that come and go (a large chain)",
+    )
+    amqp_url: str = Field(
+        default="amqp://127.0.0.1:5672/",
+        pattern=r"^amqps?://[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?(:\d{1,5})?/?$",
+        description="RabbitMQ's AMQP listener (amqps:// for TLS with mqtt.ca_file), logged in as mqtt.username "
+        "(the same RabbitMQ user); the default virtual host",
+    )
+    queue_name: str = Field(
+        default="storelens-hq-events", pattern=IDENT, description="The quorum queue (declared on first start)"
+    )
+    batch: int = Field(
+        default=1000, ge=1, le=10000, description="Events stored per transaction, acknowledged after its commit"
+    )
+
+
+class CrmConfig(Section):
+    """The chain's member platform (CRM/CDP): members' visits delivered to it, and erasures after them."""
+
+    webhook_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[A-Za-z0-9_.-]{1,253}(:\d{1,5})?(/[A-Za-z0-9_.~%/-]{0,500})?$",
+        description="Where each visit (and each erasure notice) is POSTed as JSON, signed with HMAC-SHA256; "
+        "None: visits are kept for the daily export only",
+    )
+    secret_file: str | None = Field(
+        default=None, description="The webhook's shared HMAC key (first line; at least 32 characters)"
+    )
+    _secret_beside_config = field_validator("secret_file")(beside_config)
+    timeout_seconds: float = Field(default=10.0, ge=0.5, le=120, description="One delivery's answer, at most")
+    max_backoff_seconds: float = Field(
+        default=600.0, ge=1, le=86400, description="A failed delivery is retried after 1, 2, 4 ... s, at most this"
+    )
+    export_dir: str | None = Field(
+        default=None,
+        description="Each UTC day's visits written as visits-YYYY-MM-DD.jsonl here once the day is over "
+        "(rewritten without a member erased later)",
+    )
+    _export_beside_config = field_validator("export_dir")(beside_config)
+
+    @model_validator(mode="after")
+    def _signed(self) -> CrmConfig:
+        if self.webhook_url is not None and self.secret_file is None:
+            raise ValueError("webhook_url needs secret_file: every delivery is signed")
+        return self
+
+    def secret(self) -> bytes:
+        """The HMAC key.
+
+        Raises:
+            ConfigError: the file cannot be read, or the key is shorter than 32 characters.
+        """
+        if self.secret_file is None:
+            raise ConfigError("crm.secret_file is not set")
+        try:
+            key = Path(self.secret_file).read_text(encoding="utf-8").splitlines()[0].strip()
+        except (OSError, IndexError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"crm.secret_file: {self.secret_file}: cannot be read") from exc
+        if len(key) < 32:
+            raise ConfigError(f"crm.secret_file: {self.secret_file}: the key is shorter than 32 characters")
+        return key.encode()
 
 
 class ChainStore(Section):
@@ -90,6 +162,8 @@ class HqConfig(Section):
         "to these and to any store whose events have arrived",
     )
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    ingest: HqIngestConfig = Field(default_factory=HqIngestConfig)
+    crm: CrmConfig = Field(default_factory=CrmConfig)
     api: HqApiConfig = Field(default_factory=HqApiConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     models: ModelsConfig = Field(default_factory=ModelsConfig, description="Enrolment at head office: the boxes' pack")

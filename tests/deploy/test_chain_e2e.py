@@ -27,12 +27,14 @@ import pytest
 import requests
 
 from storelens.apps.api import ApiApp
-from storelens.clock import utc_now
+from storelens.clock import iso, utc_now
 from storelens.config import load_config
+from storelens.events import ArrivalEvent
 from tests.helpers.chain import Chain, wait_until
 from tests.helpers.cli import REPO, STORELENS, run_cli
 from tests.helpers.configs import edge_config
 from tests.helpers.services import free_port
+from tests.helpers.webhook import Receiver
 
 STORES = ("store-a", "store-b")
 CUT_SECONDS = 60
@@ -189,3 +191,95 @@ def test_two_boxes_and_head_office(tmp_path, video, truth, photos, prepared_mode
         for app in apis.values():
             app.stop()
         chain.stop()
+
+
+def outbox(gallery_dir: Path) -> list[tuple[str, str]]:
+    """A box's reports not yet noted by head office: (member_id, op)."""
+    db = sqlite3.connect(gallery_dir / "gallery.sqlite")
+    try:
+        return [(r[0], r[1]) for r in db.execute("SELECT member_id, op FROM chain_outbox ORDER BY id")]
+    finally:
+        db.close()
+
+
+def test_members_flow_both_ways(tmp_path, video, truth, photos, prepared_models_dir) -> None:
+    """Enrolled at store A's counter with chain consent: head office and store B hold them; their visit at A reaches
+    the member platform's webhook; erased at store B: gone from A, B and head office, with receipts, and the
+    platform told; a retention purge at A: head office's record follows."""
+    stores = {s: store_data(tmp_path, s, video, truth, prepared_models_dir) for s in STORES}
+    for s in STORES:  # reports sent again quickly when one is lost; a visit closes a minute after the arrival
+        stores[s]["chain"] = {"key_file": str(tmp_path / f"{s}-box.key"), "report_resend_seconds": 1.0,
+                              "visit_minutes": 1}  # fmt: skip
+    chain = Chain(tmp_path, stores, chase_seconds=1.0)
+    secret = tmp_path / "crm.secret"
+    secret.write_text("s" * 40 + "\n")
+    receiver = Receiver(b"s" * 40).start()
+    chain.hq_data["crm"] = {"webhook_url": receiver.url, "secret_file": str(secret), "timeout_seconds": 2.0}
+    chain.start()
+    apis: dict[str, ApiApp] = {}
+    try:
+        for s in STORES:
+            apis[s] = ApiApp(load_config(chain.store_configs[s]))
+            apis[s].start()
+        assert chain.app is not None
+        registry = chain.app.members
+        first, second = truth["members"][:2]
+        env = {"STORELENS_MODELS_DIR": str(prepared_models_dir)}
+        for m, scope in ((first, "chain"), (second, "home")):
+            done = run_cli("gallery", "enroll", "--config", str(chain.store_configs["store-a"]), "--gallery",
+                           stores["store-a"]["gallery"]["dir"], "--member-id", m["member_id"], "--consent",
+                           f"CF-{m['member_id']}", "--scope", scope, "--share-visits",
+                           *(str(photos[p]) for p in m["enrol_photos"]), env=env)  # fmt: skip
+            assert done.returncode == 0, done.stderr
+
+        def states() -> dict[str, dict[str, str]]:
+            return {m["member_id"]: {s: d["state"] for s, d in m["stores"].items()} for m in registry.members()}
+
+        member = first["member_id"]
+        want = {member: {"store-a": "confirmed", "store-b": "confirmed"}, second["member_id"]: {"store-a": "confirmed"}}
+        assert wait_until(lambda: states() == want, 60), states()
+        held = {s: len(apis[s].services.gallery().store.member_vectors(member)[0]) for s in STORES}
+        assert held["store-b"] == held["store-a"] >= 1  # store B recognises them with store A's vectors
+        assert second["member_id"] not in [m.member_id for m in apis["store-b"].services.gallery().members()]
+        gallery_a, gallery_b = (Path(stores[s]["gallery"]["dir"]) for s in STORES)
+        assert wait_until(lambda: outbox(gallery_a) == [], 30), outbox(gallery_a)  # head office noted both
+
+        # their visit at store A: taken by Alice on the iPad; once closed, delivered to the member platform
+        arrival = ArrivalEvent(store_id="store-a", camera_id="door", member_id=member, similarity=0.8, track_id=1,
+                               ts=iso(utc_now() - timedelta(minutes=2)))  # fmt: skip
+        apis["store-a"].services.books.events.add(arrival.model_dump())
+        apis["store-a"].services.books.events.take(arrival.event_id, "Alice")
+        apis["store-a"].visits.poke()
+        assert wait_until(lambda: arrival.event_id in receiver.deliveries(), 30), receiver.received
+        [delivered] = receiver.deliveries()[arrival.event_id]
+        assert (delivered["member_id"], delivered["store_id"], delivered["served_by"]) == (member, "store-a", "Alice")
+        assert all(valid for *_, valid in receiver.received)
+
+        # the member asks store B to forget them: erased chain-wide, each box's receipt at head office
+        assert apis["store-b"].services.erase(member) is not None
+        assert wait_until(lambda: registry.erasures(member) and registry.erasures(member)[0]["completed_at"], 60), (
+            registry.erasures(member)
+        )
+        [erasure] = registry.erasures(member)
+        assert (
+            sorted(erasure["confirmed"]) == list(STORES) and erasure["confirmed"]["store-a"]["removed"]["vectors"] >= 1
+        )
+        assert wait_until(lambda: outbox(gallery_b) == [], 30), outbox(gallery_b)
+        for s in STORES:
+            assert member not in [m.member_id for m in apis[s].services.gallery().members()]
+            assert member not in table_text(Path(stores[s]["gallery"]["dir"]) / "gallery.sqlite")
+        assert wait_until(lambda: receiver.deliveries("erasure"), 30)  # the platform is told to forget them too
+        [[notice]] = receiver.deliveries("erasure").values()
+        assert notice["member_id"] == member
+        assert wait_until(lambda: member not in table_text(tmp_path / "hq.sqlite"), 30)
+
+        # store A's retention purge: head office records that store A no longer holds the other member
+        purged = apis["store-a"].services.gallery().purge_expired(1, now=utc_now() + timedelta(days=3))
+        assert [r.member_id for r in purged] == [second["member_id"]]
+        assert wait_until(lambda: states() == {second["member_id"]: {"store-a": "purged"}}, 30), states()
+        assert wait_until(lambda: outbox(gallery_a) == [], 30), outbox(gallery_a)
+    finally:
+        for app in apis.values():
+            app.stop()
+        chain.stop()
+        receiver.stop()

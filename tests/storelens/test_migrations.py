@@ -18,6 +18,7 @@ from storelens.errors import DatabaseError, GalleryError, SchemaError
 from storelens.events import ArrivalEvent
 from storelens.gallery.gallery import Gallery, MatchPolicy, NewVector
 from storelens.gallery.records import Consent, MemberInfo
+from storelens.members import member_hash
 
 OUTBOX_V1 = """
 CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT UNIQUE NOT NULL, camera_id TEXT NOT NULL,
@@ -69,6 +70,9 @@ def test_gallery_v1_upgrades_and_keeps_members(tmp_path: Path) -> None:
         db.execute(f"ALTER TABLE consents DROP COLUMN {column}")
     db.execute("ALTER TABLE members DROP COLUMN kind")  # schema 4's staff list
     db.execute("DROP TABLE chain_versions")  # schema 5's versions of head office's changes
+    for column in ("scope", "share_visits"):  # schema 6's consent scope and visit sharing, and its outbox
+        db.execute(f"ALTER TABLE consents DROP COLUMN {column}")
+    db.execute("DROP TABLE chain_outbox")
     db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     db.commit()
     db.close()
@@ -79,8 +83,11 @@ def test_gallery_v1_upgrades_and_keeps_members(tmp_path: Path) -> None:
     assert kept.kind == "member" and not g.is_staff("b")
     assert g.remove("a").removed_consents == 1
     logged = g.store.db.execute("SELECT consents FROM erasures").fetchone()[0]
-    assert logged == 1 and g.store.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "5"
+    assert logged == 1 and g.store.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "6"
     assert g.chain_version("b") == 0
+    consent_b = g.store.consent("b")
+    assert consent_b is not None and (consent_b.scope, consent_b.share_visits) == ("home", False)
+    assert g.store.reports(10)[-1][2:4] == (member_hash("a"), "erased")  # the erasure, by hash only
     g.close()
 
 
@@ -166,12 +173,13 @@ def test_head_office_creates_only_what_it_uses(tmp_path: Path) -> None:
         versions = dict(conn.execute(text("SELECT key, value FROM meta")).all())
     db.close()
     assert tables == {"meta", "events", "acks", "events_quarantine", "tokens", "chain_members", "chain_deliveries",
-                      "chain_erasures", "chain_erasure_boxes", "chain_boxes", "chain_box_keys"}  # fmt: skip
-    assert versions == {"schema.events": "3", "schema.tokens": "1", "schema.chain": "2"}
+                      "chain_erasures", "chain_erasure_boxes", "chain_boxes", "chain_box_keys", "chain_box_reports",
+                      "crm_outbox", "crm_reexport"}  # fmt: skip
+    assert versions == {"schema.events": "3", "schema.tokens": "1", "schema.chain": "3", "schema.crm": "1"}
 
 
 def test_a_chain_of_schema_1_gains_the_box_keys(tmp_path: Path) -> None:
-    """Chain 1 -> 2: the boxes' receipt keys, a table of its own; the rest is kept."""
+    """Chain 1 -> 2: the boxes' receipt keys, a table of its own; 2 -> 3: members' hashes, the boxes' reports."""
     from sqlalchemy import inspect
 
     from storelens.hq.database import HqDatabase
@@ -179,17 +187,24 @@ def test_a_chain_of_schema_1_gains_the_box_keys(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'hq.sqlite'}"
     HqDatabase(url).close()
     engine = create_engine(url)
-    with engine.begin() as conn:  # as chain schema 1 left it
+    with engine.begin() as conn:  # as chain schema 1 left it, with a member
         conn.execute(text("DROP TABLE chain_box_keys"))
+        conn.execute(text("DROP TABLE chain_box_reports"))
+        conn.execute(text("DROP INDEX ix_chain_members_member_ref"))
+        conn.execute(text("ALTER TABLE chain_members DROP COLUMN member_ref"))
+        conn.execute(
+            text("INSERT INTO chain_members VALUES ('M-1', 1, 'chain', NULL, '[]', 'm', '[]', '{}', '{}', 't')")
+        )
         conn.execute(text("UPDATE meta SET value = '1' WHERE key = 'schema.chain'"))
     engine.dispose()
     db = HqDatabase(url)
-    assert "chain_box_keys" in inspect(db.engine).get_table_names()
+    assert {"chain_box_keys", "chain_box_reports"} <= set(inspect(db.engine).get_table_names())
+    assert db.members.member_id_of(member_hash("M-1")) == "M-1"  # a box's erasure report finds them
     assert db.members.register_box("paris-01", "A" * 43 + "=") and db.members.registered_keys() == {
         "paris-01": "A" * 43 + "="
     }
     with db.engine.connect() as conn:
-        assert conn.execute(text("SELECT value FROM meta WHERE key = 'schema.chain'")).scalar() == "2"
+        assert conn.execute(text("SELECT value FROM meta WHERE key = 'schema.chain'")).scalar() == "3"
     db.close()
 
 
