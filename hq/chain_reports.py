@@ -68,15 +68,22 @@ class ChainReports:
         """What head office knows of a store (an unknown one: its id, UTC, no region)."""
         return self.stores.get(store_id) or ChainStore(id=store_id)
 
-    def rows(self, start: str, end: str, interval: Interval, level: Level = "store") -> list[Row]:
+    def rows(
+        self, start: str, end: str, interval: Interval, level: Level = "store", store_id: str | None = None
+    ) -> list[Row]:
         """Footfall, unique visitors, VIP arrivals and staff excluded per bucket at ``level``, from the rollups.
+
+        ``store_id``: that store's rows only (a store manager's view).
 
         Raises:
             ValueError: ``start``/``end`` are not ISO 8601, or the period is empty.
         """
         windows, utc = self._windows(start, end)
         self.catch_up()  # what arrived since the last round: a few seconds' worth while hq serve runs
-        out = self.rollups.rows(windows, utc, self.zones, interval)
+        if store_id is not None:
+            out = self.rollups.rows({store_id: windows.get(store_id, utc)}, utc, self.zones, interval, others=False)
+        else:
+            out = self.rollups.rows(windows, utc, self.zones, interval)
         return out if level == "store" else self._grouped(out, level)
 
     def _windows(self, start: str, end: str) -> tuple[dict[str, tuple[datetime, datetime]], tuple[datetime, datetime]]:
@@ -86,7 +93,9 @@ class ChainReports:
             raise ValueError("to must be after from")
         return windows, utc
 
-    def rows_from_events(self, start: str, end: str, interval: Interval, level: Level = "store") -> list[Row]:
+    def rows_from_events(
+        self, start: str, end: str, interval: Interval, level: Level = "store", store_id: str | None = None
+    ) -> list[Row]:
         """:meth:`rows` computed from the raw events (every JSON payload parsed): the rollups' reference.
 
         Raises:
@@ -96,7 +105,7 @@ class ChainReports:
         lo = min([utc[0], *(a for a, _ in windows.values())])
         hi = max([utc[1], *(b for _, b in windows.values())])
         by_store: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for ev in self.store.footfall(iso(lo), iso(hi)):
+        for ev in self.store.footfall(iso(lo), iso(hi), store_id):
             a, b = windows.get(ev["store_id"], utc)
             if iso(a) <= ev["interval_start"] < iso(b):
                 by_store[ev["store_id"]].append(ev)

@@ -226,7 +226,7 @@ class Rollups:
             return int(conn.execute(buckets.delete().where(buckets.c.bucket_start < before)).rowcount or 0)
 
     def rows(self, windows: dict[str, tuple[datetime, datetime]], default: tuple[datetime, datetime],
-             zones: dict[str, str], interval: Interval) -> list[Row]:  # fmt: skip
+             zones: dict[str, str], interval: Interval, others: bool = True) -> list[Row]:  # fmt: skip
         """Store rows (the ``all`` row where the store has several cameras in the window), by store then time.
 
         Args:
@@ -234,6 +234,7 @@ class Rollups:
             default: the window of stores head office does not list (UTC).
             zones: each known store's time zone.
             interval: 15m, 1h or 1d.
+            others: also the stores ``windows`` does not name, over ``default`` (False: those of ``windows`` only).
         """
         groups: dict[tuple[datetime, datetime], list[str]] = defaultdict(list)
         for store_id, window in windows.items():
@@ -242,7 +243,8 @@ class Rollups:
         with self.engine.connect() as conn:
             for window, stores in groups.items():
                 self._window(conn, window, stores, zones, interval, out)
-            self._window(conn, default, None, zones, interval, out, exclude=list(windows))
+            if others:
+                self._window(conn, default, None, zones, interval, out, exclude=list(windows))
         return [r for store_id in sorted(out) for r in sorted(out[store_id], key=lambda r: r.interval_start)]
 
     def _window(

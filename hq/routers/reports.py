@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import BaseModel
 
 from storelens.api.reports import FORMATS, Interval, Row, chart_png, export_response
+from storelens.bounds import IDENT
 from storelens.hq.access import Analyst, Hq
 from storelens.hq.chain_reports import Level, RankBy
 
@@ -17,9 +18,9 @@ From = Annotated[str, Query(alias="from", max_length=40, description="start, inc
 To = Annotated[str, Query(alias="to", max_length=40, description="end, exclusive; " + LOCAL)]
 
 
-def _rows(hq: Hq, start: str, end: str, interval: Interval, level: Level) -> list[Row]:
+def _rows(hq: Hq, start: str, end: str, interval: Interval, level: Level, store: str | None = None) -> list[Row]:
     try:
-        return hq.reports.rows(start, end, interval, level)
+        return hq.reports.rows(start, end, interval, level, store)
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"from/to: {exc}") from exc
 
@@ -35,10 +36,11 @@ def footfall(
     interval: Annotated[Interval, Query()] = "1d",
     level: Annotated[Level, Query(description="store, region or chain rows")] = "store",
     format: Annotated[str, Query(pattern="^(json|csv|xlsx)$")] = "json",
+    store: Annotated[str | None, Query(pattern=IDENT, description="this store's rows only")] = None,
 ) -> object:
     """Entries, unique visitors, VIP arrivals, staff excluded, transactions, conversion and sales per bucket."""
     return export_response(
-        _rows(hq, start, end, interval, level), format, f"chain-{level}-{start[:10]}-{end[:10]}-{interval}"
+        _rows(hq, start, end, interval, level, store), format, f"chain-{level}-{start[:10]}-{end[:10]}-{interval}"
     )
 
 

@@ -218,7 +218,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     store = EventStore(config.database_url)
     try:  # no sales: transactions stay in each box's books
         reports = ChainReports(store, {s.id: s for s in config.stores}, config.currency)
-        rows = reports.rows(args.start, args.end, args.interval, args.level)
+        rows = reports.rows(args.start, args.end, args.interval, args.level, args.store)
     except ValueError as exc:
         raise StoreLensError(f"--from/--to: {exc}") from exc
     finally:
@@ -560,6 +560,9 @@ def add_hq_commands(sub: Any, add: Any) -> None:
         choices=["store", "region", "chain"],
         default="store",
         help="rows per store, per region or for the whole chain (the chain API's level)",
+    )
+    sp.add_argument(
+        "--store", type=bounded("storelens.config:ChainStore", "id"), help="this store's rows only (the API's store)"
     )
     sp.add_argument("--format", choices=["csv", "json"], default="csv", help="output format")
     sp.add_argument("--out", type=Path, metavar="FILE", help="write the rows here (default: stdout)")
