@@ -247,6 +247,84 @@ class Rollups:
                 self._window(conn, default, None, zones, interval, out, exclude=list(windows))
         return [r for store_id in sorted(out) for r in sorted(out[store_id], key=lambda r: r.interval_start)]
 
+    def grouped_day_rows(
+        self,
+        windows: dict[str, tuple[datetime, datetime]],
+        default: tuple[datetime, datetime],
+        zones: dict[str, str],
+        group_of: dict[str, str],
+    ) -> list[Row] | None:
+        """Whole local days summed per group (region, or the chain) in the database: a few rows, whatever the size.
+
+        For ``ChainReports._grouped`` to merge: one row per group, zone and day, named after one of the group's
+        stores; the stores head office does not list come as store rows. None when a window is not whole local
+        days (the caller reads store rows).
+
+        Args:
+            windows: each known store's [start, end) in UTC (its own local days).
+            default: the window of stores head office does not list (UTC).
+            zones: each known store's time zone.
+            group_of: each known store's group.
+        """
+        plan: dict[tuple[tuple[datetime, datetime], str], list[str]] = defaultdict(list)
+        for store_id, window in sorted(windows.items()):
+            plan[(window, group_of[store_id])].append(store_id)
+        if not all(_midnights(w, s, zones) for (w, _), s in plan.items()) or not _midnights(default, None, zones):
+            return None
+        out: dict[str, list[Row]] = defaultdict(list)
+        with self.engine.connect() as conn:
+            for (window, _), stores in plan.items():
+                self._group_days(conn, window, stores, zones, out)
+            self._window(conn, default, None, zones, "1d", out, exclude=list(windows))
+        return [r for rows in out.values() for r in rows]
+
+    def _group_days(
+        self,
+        conn: Any,
+        window: tuple[datetime, datetime],
+        stores: list[str],
+        zones: dict[str, str],
+        out: dict[str, list[Row]],
+    ) -> None:
+        """One group's stores of one zone: their day rollups summed per local day, in one row each."""
+        lo, hi = _local_days(window, stores, zones)
+        zone = _zone_of(stores, zones)
+        per_store = (
+            select(day_tokens.c.local_day, func.count(day_tokens.c.token.distinct()).label("n"))
+            .where(day_tokens.c.local_day >= lo, day_tokens.c.local_day < hi, day_tokens.c.store_id.in_(stores))
+            .group_by(day_tokens.c.store_id, day_tokens.c.local_day)
+            .subquery()
+        )
+        distinct = {
+            str(d): int(n)
+            for d, n in conn.execute(
+                select(per_store.c.local_day, func.sum(per_store.c.n)).group_by(per_store.c.local_day)
+            )
+        }
+        query = (
+            select(days.c.local_day, *(func.sum(days.c[c]) for c in SUMS))
+            .where(days.c.local_day >= lo, days.c.local_day < hi, days.c.store_id.in_(stores))
+            .group_by(days.c.local_day)
+        )
+        for day, entries, vip, staff, untokened, unavailable in conn.execute(query):
+            start, end = bucket(datetime.combine(date.fromisoformat(str(day)), time(0), zone), "1d", zone)
+            unique = None if unavailable else distinct.get(str(day), 0) + int(untokened)
+            local = start.astimezone(zone).isoformat(timespec="minutes")
+            out[stores[0]].append(
+                Row(
+                    stores[0],
+                    "all",
+                    iso(start),
+                    iso(end),
+                    local,
+                    int(entries),
+                    unique,
+                    int(vip),
+                    int(staff),
+                    **money_fields(int(entries)),
+                )
+            )
+
     def _window(
         self,
         conn: Any,

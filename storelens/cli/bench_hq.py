@@ -257,10 +257,7 @@ def measure_ingest(
                     run["exited_early"] = log_file.read_text()[-500:]
                     log.error("an hq serve process exited during the run: %s", log_file.read_text()[-500:])
         finally:
-            for child in children:
-                child.send_signal(signal.SIGTERM)
-            for child in children:
-                child.wait(60)
+            _stop_workers(children)
             store.close()
     return runs
 
@@ -421,12 +418,17 @@ def measure_drain(pg: LocalPostgres, rabbit: LocalRabbitMq, work: Path, backlog:
             runs.append(run)
             log.info("drain with %d worker(s): %s", procs, run)
         finally:
-            for child in children:
-                child.send_signal(signal.SIGTERM)
-            for child in children:
-                child.wait(60)
+            _stop_workers(children)
             store.close()
     return runs
+
+
+def _stop_workers(children: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM to every worker, then wait for each (they store what they took, then leave)."""
+    for child in children:
+        child.send_signal(signal.SIGTERM)
+    for child in children:
+        child.wait(60)
 
 
 def _worker(config: Path, log_file: Path) -> subprocess.Popen[bytes]:

@@ -17,14 +17,22 @@ from storelens.api.books import StoreBooks
 from storelens.api.box_chain_agent import BoxChainAgent
 from storelens.api.event_store import EventStore
 from storelens.api.services import Services
-from storelens.chain import BoxReceipt, MemberChange, command_topic, encode_vectors, receipt_topic
+from storelens.chain import (
+    BoxReceipt,
+    MemberChange,
+    MemberReport,
+    command_topic,
+    encode_vectors,
+    receipt_topic,
+    report_topic,
+)
 from storelens.config import Config
 from storelens.events import ArrivalEvent
 from storelens.gallery.factory import open_gallery
 from storelens.hq.distributor import Distributor
 from storelens.hq.keys import HqKeys
 from storelens.hq.registry import ChainMembers, chain_members, deliveries, erasures
-from storelens.members import Consent, MemberInfo
+from storelens.members import Consent, MemberInfo, member_hash
 from storelens.messages import Embeddings
 from storelens.signing import Keyring, SigningKey
 from tests.helpers.chain import SETS, SPEC, unit
@@ -364,4 +372,40 @@ def test_a_key_rotation_keeps_every_box_in_step(tmp_path: Path) -> None:
     for b in boxes.values():
         assert keys.current.key_id in b.agent.keyring.keys and b.agent.keyring.keys[old.key_id].until
         assert b.agent.refused_messages == 0
+        b.close()
+
+
+def test_a_box_report_is_acted_on_once_and_a_forged_one_not_at_all(tmp_path: Path) -> None:
+    """Store-a's erasure report erases the member chain-wide once, however often it comes; reports signed by
+    another key, by store-b's box for store-a, or unsigned change nothing."""
+    broker, _, boxes, registry, distributor = hq_with_boxes(tmp_path, ("store-a", "store-b"))
+    hq = MemoryTransport(broker, "hq-reports", persistent_session=True)
+    hq.subscribe(report_topic(), distributor.on_report)
+    hq.start()
+    consent = Consent(reference="CF-1", notice_version="1", purpose="vip-recognition")
+    registry.enrol(MemberInfo(member_id="M-1"), consent, SPEC.name, SETS[1], "chain", None, [], ["store-a", "store-b"])
+    distributor.send_due()
+    for b in boxes.values():
+        b.agent.flush()
+    distributor.record_receipts()
+    assert states(registry) == {"M-1": {"store-a": "confirmed", "store-b": "confirmed"}}
+
+    report = MemberReport(store_id="store-a", member_ref=member_hash("M-1"), op="erased", reason="asked")
+    body = report.model_dump_json().encode()
+    forger = MemoryTransport(broker, "anyone")
+    forger.start()
+    forger.publish(report_topic("store-a"), body)  # unsigned
+    forger.publish(report_topic("store-a"), SigningKey.generate().sign("report", body))  # an unknown key
+    forger.publish(report_topic("store-a"), boxes["store-b"].agent.signer().sign("report", body))  # another box
+    forger.publish(report_topic("store-a"), boxes["store-a"].agent.signer().sign("receipt", body))  # as a receipt
+    assert distributor.act_on_reports() == 0 and distributor.refused == 4
+    assert registry.erasures() == [] and states(registry) == {"M-1": {"store-a": "confirmed", "store-b": "confirmed"}}
+
+    signed_report = boxes["store-a"].agent.signer().sign("report", body)
+    for _ in range(3):  # sent again by the box until noted: acted on once
+        forger.publish(report_topic("store-a"), signed_report)
+    assert distributor.act_on_reports() == 3
+    [erasure] = registry.erasures()
+    assert sorted(p["store_id"] for p in erasure["pending"]) == ["store-a", "store-b"] and states(registry) == {}
+    for b in boxes.values():
         b.close()

@@ -96,6 +96,15 @@ def test_footfall_on_store_local_days(client, level: str, expected: dict[str, in
     assert {row["local_start"][:10] for row in r.json()} == {str(DAY)}
 
 
+@pytest.mark.parametrize(("store_id", "interval"), [("ny", "1d"), ("tokyo", "15m"), ("paris", "1h"), ("nowhere", "1d")])
+def test_one_store_s_rows_are_its_rows_of_the_whole_report(client, store_id: str, interval: str) -> None:
+    every = get(client, "/api/v1/chain/footfall", **{**PERIOD, "interval": interval}).json()
+    mine = get(client, "/api/v1/chain/footfall", store=store_id, **{**PERIOD, "interval": interval})
+    assert mine.status_code == 200, mine.text
+    assert mine.json() == [r for r in every if r["store_id"] == store_id]
+    assert get(client, "/api/v1/chain/footfall", store="../etc", **PERIOD).status_code == 422
+
+
 def test_footfall_exports_csv_and_xlsx_and_a_chart(client) -> None:
     r = get(client, "/api/v1/chain/footfall", level="region", format="csv", **PERIOD)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")

@@ -49,6 +49,11 @@ def same(reports: ChainReports, start: str, end: str) -> None:
             want = reports.rows_from_events(start, end, interval, level)  # type: ignore[arg-type]
             assert got == want, (interval, level)
             assert got or level != "store"
+        every = reports.rows_from_events(start, end, interval)  # type: ignore[arg-type]
+        for store_id in [*STORES, "popup"]:
+            assert reports.rows(start, end, interval, "store", store_id) == [  # type: ignore[arg-type]
+                r for r in every if r.store_id == store_id
+            ]
 
 
 def test_rollups_equal_the_raw_events(store: StoreBooks) -> None:
