@@ -119,10 +119,11 @@ class Distributor(Periodic):
         """Act on every queued report once (by its id) and tell each box it was noted; returns how many."""
         done = 0
         for report in drain(self._reports, MAX_RECEIPTS):
-            outcome = self.members.noted(report.report_id)
-            if outcome is None:
+            if self.members.claim(report.report_id, report.store_id, report.op):
                 outcome = self._act(report)
-                self.members.note(report.report_id, report.store_id, report.op, outcome)
+                self.members.note(report.report_id, outcome)
+            else:
+                outcome = self.members.noted(report.report_id) or "being acted on by another head-office worker"
             noted = ReportNoted(store_id=report.store_id, report_id=report.report_id, outcome=outcome[:300])
             self.transport.publish(
                 command_topic(report.store_id), self.keys.sign_command(noted.model_dump_json().encode())

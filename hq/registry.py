@@ -33,6 +33,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.exc import IntegrityError
 
 from storelens.api.schema import events
 from storelens.api.stores import Part, open_part
@@ -173,6 +174,8 @@ def _add_member_ref(conn: Any) -> None:
         )
     conn.execute(text("CREATE INDEX ix_chain_members_member_ref ON chain_members (member_ref)"))
 
+
+CLAIM_SECONDS = 60  # a box's report claimed by a worker that did not finish is taken over after this long
 
 # members, deliveries, erasures, boxes; 2: the boxes' receipt keys (a new table, made by create_all); 3: members'
 # hashes and the boxes' reports
@@ -354,13 +357,37 @@ class ChainMembers:
             found = conn.execute(select(box_reports.c.outcome).where(box_reports.c.report_id == report_id)).scalar()
         return None if found is None else str(found)
 
-    def note(self, report_id: str, store_id: str, op: str, outcome: str) -> None:
-        """Record that a box's report was acted on (a repeat is then only acknowledged again)."""
+    def claim(self, report_id: str, store_id: str, op: str) -> bool:
+        """Take a box's report to act on; False when it was taken (by this or another head-office worker).
+
+        Every worker hears every report and one acts. A claim left unfinished for ``CLAIM_SECONDS`` (its worker
+        died) is taken over when the box sends the report again.
+        """
+        now = utc_now()
+        try:
+            with self.engine.begin() as conn:
+                taken = conn.execute(
+                    select(box_reports.c.outcome, box_reports.c.at).where(box_reports.c.report_id == report_id)
+                ).first()
+                if taken is not None:
+                    if taken.outcome or taken.at > iso(now - timedelta(seconds=CLAIM_SECONDS)):
+                        return False
+                    done = conn.execute(
+                        box_reports.update()
+                        .where(box_reports.c.report_id == report_id, box_reports.c.at == taken.at)
+                        .values(at=iso(now))
+                    )
+                    return bool(done.rowcount)
+                conn.execute(box_reports.insert().values(report_id=report_id, store_id=store_id, op=op,
+                                                         outcome="", at=iso(now)))  # fmt: skip
+        except IntegrityError:  # another worker inserted it first
+            return False
+        return True
+
+    def note(self, report_id: str, outcome: str) -> None:
+        """Record what was done with a claimed report (its answer to a repeat)."""
         with self.engine.begin() as conn:
-            if conn.execute(select(box_reports.c.report_id).where(box_reports.c.report_id == report_id)).first():
-                return
-            conn.execute(box_reports.insert().values(report_id=report_id, store_id=store_id, op=op,
-                                                     outcome=outcome[:300], at=iso(utc_now())))  # fmt: skip
+            conn.execute(box_reports.update().where(box_reports.c.report_id == report_id).values(outcome=outcome[:300]))
 
     def purged(self, member_id: str, store_id: str, reason: str) -> bool:
         """A box's retention purge removed a member: its delivery says so (and is not sent again); False: unknown."""
