@@ -181,7 +181,7 @@ class BoxChainAgent(Periodic):
         """
         gallery = self.services.gallery()
         if not self.keyring.keys:  # outside any chain: no head office to tell, and nothing kept for one
-            if gallery.store.clear_reports():
+            if gallery.store.reports(1) and gallery.store.clear_reports():  # a write only when there is any
                 log.info("this box is in no chain (no head-office key): its member reports were dropped")
             return 0
         for noted in drain(self._noted, MAX_QUEUED):
@@ -192,7 +192,8 @@ class BoxChainAgent(Periodic):
             return 0
         now, sent = time.monotonic(), 0
         waiting = gallery.store.reports(REPORT_BATCH)
-        self._report_sent = {r: t for r, t in self._report_sent.items() if r in {w[0] for w in waiting}}
+        still = {w[0] for w in waiting}
+        self._report_sent = {r: t for r, t in self._report_sent.items() if r in still}
         key = None
         for report_id, member_id, member_ref, op, reason in waiting:
             if now - self._report_sent.get(report_id, -1e18) < self.resend_seconds:

@@ -98,19 +98,6 @@ class EventStore(Store):
 
     PART = EVENTS
 
-    def _row(self, payload: dict[str, Any]) -> dict[str, Any]:
-        ts = payload.get("ts") or payload.get("interval_start") or iso(utc_now())
-        return {
-            "event_id": payload["event_id"],
-            "type": payload["type"],
-            "store_id": payload["store_id"],
-            "camera_id": payload["camera_id"],
-            "ts": ts,
-            "member_id": payload.get("member_id"),
-            "payload": json.dumps(payload, separators=(",", ":")),
-            "received_at": iso(utc_now()),
-        }
-
     def _insert(self) -> Any:
         # Stored unless the event id is (on PostgreSQL with head office's monthly partitions the unique key
         # is (event_id, ts), and a redelivery carries the same ts).
@@ -124,11 +111,12 @@ class EventStore(Store):
             DatabaseError: ``payload`` is not a valid event (what is stored is valid by construction).
         """
         try:
-            payload = EVENT_ADAPTER.validate_python(payload).model_dump()
+            model = EVENT_ADAPTER.validate_python(payload)
         except ValidationError as exc:
             where, why = first_error(exc, skip=1)
             raise DatabaseError(f"not a valid event, not stored: {where}: {why}") from exc
-        statement = self._insert().values(**self._row(payload)).on_conflict_do_nothing().returning(events.c.seq)
+        row = _model_row(model, iso(utc_now()))
+        statement = self._insert().values(**row).on_conflict_do_nothing().returning(events.c.seq)
         try:
             with self.engine.begin() as conn:
                 seq = conn.execute(statement).scalar()

@@ -342,6 +342,8 @@ class Gallery:
     def report(self, member_id: str, op: Literal["enrolled", "erased", "purged"], reason: str = "") -> None:
         """Queue a report to head office on its own (an erasure asked here of a member this box holds no face of)."""
         with self.store.write():
+            if op != "enrolled":
+                self.store.drop_member_reports(member_id)
             self.store.add_report(str(uuid.uuid4()), member_id, op, reason[:200], iso(utc_now()))
 
     def chain_version(self, member_id: str) -> int:

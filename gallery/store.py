@@ -244,11 +244,9 @@ class GalleryStore:
     def add_report(self, report_id: str, member_id: str, op: str, reason: str, at: str) -> None:
         """Queue a report to head office (in the caller's transaction: the change and its report go together).
 
-        An erasure or a purge is kept under the member's hash only (head office resolves it), and drops the
-        member's enrolment reports not sent yet: nothing here names an erased member.
+        An erasure or a purge is kept under the member's hash only (head office resolves it); the erasure itself
+        drops the member's enrolment reports not sent yet (:meth:`drop_member_reports`).
         """
-        if op != "enrolled":
-            self.db.execute("DELETE FROM chain_outbox WHERE member_id = ?", (member_id,))
         self.db.execute(
             "INSERT INTO chain_outbox (report_id, member_id, member_ref, op, reason, at) VALUES (?, ?, ?, ?, ?, ?)",
             (report_id, member_id if op == "enrolled" else None, member_hash(member_id), op, reason, at),

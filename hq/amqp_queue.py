@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from storelens.config import MqttConfig
-from storelens.transport import Ack, AckedHandler, Handler
+from storelens.errors import ConfigError
+from storelens.transport import Ack, AckedHandler, Handler, check_tls_files, matches
 from storelens.workers import Periodic, drain
 
 if TYPE_CHECKING:
@@ -71,8 +72,8 @@ class AmqpQueue:
             parsed.hostname or "127.0.0.1",
             parsed.port or (5671 if parsed.scheme == "amqps" else 5672),
         )
-        self.tls = parsed.scheme == "amqps"
         self.credentials = credentials
+        self._tls = self._tls_context(url) if parsed.scheme == "amqps" else None
         self.queue_name, self.prefetch = queue_name, prefetch
         self.subscribed = threading.Event()
         self.on_connect: Callable[[], None] = lambda: None
@@ -126,19 +127,28 @@ class AmqpQueue:
 
     # --- the connection's thread ---
 
+    def _tls_context(self, url: str) -> ssl.SSLContext:
+        """The TLS context of every connection, made once: a missing or unusable file is one error at start.
+
+        Raises:
+            ConfigError: a TLS file is missing or is not a certificate or key.
+        """
+        check_tls_files(self.credentials, url)
+        try:
+            context = ssl.create_default_context(cafile=self.credentials.ca_file)
+            if self.credentials.cert_file:
+                context.load_cert_chain(self.credentials.cert_file, self.credentials.key_file)
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            raise ConfigError(f"mqtt TLS files (ca_file, cert_file, key_file): unusable for {url}: {exc}") from exc
+        context.check_hostname = not self.credentials.tls_insecure
+        return context
+
     def _parameters(self) -> pika.ConnectionParameters:
         import pika
 
         user = self.credentials.username or "guest"
-        password = self.credentials.secret() or "guest"
-        options = None
-        if self.tls:
-            context = ssl.create_default_context(cafile=self.credentials.ca_file)
-            if self.credentials.cert_file:
-                context.load_cert_chain(self.credentials.cert_file, self.credentials.key_file)
-            if self.credentials.tls_insecure:
-                context.check_hostname = False
-            options = pika.SSLOptions(context, self.host)
+        password = self.credentials.secret() or "guest"  # read again at each connect: a changed password is taken
+        options = None if self._tls is None else pika.SSLOptions(self._tls, self.host)
         return pika.ConnectionParameters(
             host=self.host,
             port=self.port,
@@ -163,11 +173,18 @@ class AmqpQueue:
 
         def deliver(ch: Any, method: Any, properties: Any, body: bytes) -> None:
             topic, tag = topic_of(method.routing_key), int(method.delivery_tag)
-            for _, handler in self._acked[:1]:  # one handler takes each message (the ingest's)
-                try:
-                    handler(topic, body, lambda: self._acks.put((generation, tag)))
-                except Exception:  # a consumer's bug must not end the consumer
-                    log.exception("the handler failed on a message of %s", topic[:200])
+
+            def ack() -> None:
+                self._acks.put((generation, tag))
+
+            handler = next((h for pattern, h in self._acked if matches(pattern, topic)), None)
+            if handler is None:  # bound by no filter of ours: nothing to keep
+                ack()
+                return
+            try:
+                handler(topic, body, ack)
+            except Exception:  # a consumer's bug must not end the consumer
+                log.exception("the handler failed on a message of %s", topic[:200])
 
         channel.basic_consume(self.queue_name, deliver)
         self._connection, self._channel = connection, channel
@@ -179,7 +196,7 @@ class AmqpQueue:
         """Acknowledge what the writer has committed, in one frame.
 
         Up to the highest delivery tag below which every message is done (tags count up from 1 per channel; one
-        ``multiple`` acknowledgement instead of one frame per event halves pika's work). Acknowledgements of an
+        ``multiple`` acknowledgement per round instead of one frame per event). Acknowledgements of an
         older connection are dropped: those messages went back to the queue and are stored again by whoever
         takes them, deduplicated.
         """

@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, Text, delete, select, update
+from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, Text, delete, func, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from storelens.api.stores import Part, open_part
@@ -199,7 +199,8 @@ class CrmOutbox:
     def pending(self) -> int:
         """Deliveries not acknowledged yet."""
         with self.engine.connect() as conn:
-            return len(conn.execute(select(crm_outbox.c.id).where(crm_outbox.c.state == "pending")).all())
+            query = select(func.count()).select_from(crm_outbox).where(crm_outbox.c.state == "pending")
+            return int(conn.execute(query).scalar_one())
 
 
 def signature(secret: bytes, timestamp: str, body: bytes) -> str:

@@ -12,8 +12,6 @@ against that store. Each report is acted on once (by its id) and answered with a
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 import queue
 from collections.abc import Callable
@@ -150,9 +148,8 @@ class Distributor(Periodic):
         if report.member is None or report.consent is None:  # the model requires them; typed for mypy
             return "incomplete enrolment"
         try:
-            dim = len(base64.b64decode(report.vectors[0], validate=True)) // 4
-            vectors = report.decoded(dim)
-        except (ValueError, binascii.Error) as exc:
+            vectors = report.decoded()
+        except ValueError as exc:
             return f"refused: {exc}"
         scope = report.consent.scope
         version, stores = self.members.enrol(

@@ -67,6 +67,37 @@ def encode_vectors(vectors: NDArray[np.float32]) -> tuple[str, ...]:
     return tuple(base64.b64encode(np.ascontiguousarray(v, dtype="<f4").tobytes()).decode() for v in vectors)
 
 
+def decode_vectors(vectors: tuple[str, ...], dim: int | None = None) -> NDArray[np.float32]:
+    """K base64 strings (little-endian float32) as a (K, D) float32 array of unit vectors.
+
+    Args:
+        vectors: what :func:`encode_vectors` made.
+        dim: D, the recogniser's size; None: the first vector's.
+
+    Raises:
+        ValueError: a vector is not base64 of ``dim`` finite float32 values of unit length.
+    """
+    if dim is not None and not 1 <= dim <= MAX_DIM:
+        raise ValueError(f"dimension {dim} out of range")
+    rows = []
+    for i, text in enumerate(vectors):
+        try:
+            raw = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError(f"vectors[{i}]: not base64") from exc
+        if dim is None:  # the first vector's size, bounded as a given one
+            dim = len(raw) // 4
+            if not 1 <= dim <= MAX_DIM:
+                raise ValueError(f"dimension {dim} out of range")
+        if len(raw) != 4 * dim:
+            raise ValueError(f"vectors[{i}]: {len(raw) // 4} values, the recogniser makes {dim}")
+        vec = np.frombuffer(raw, dtype="<f4").astype(np.float32)
+        if not np.all(np.isfinite(vec)) or abs(float(np.linalg.norm(vec)) - 1.0) > 1e-3:
+            raise ValueError(f"vectors[{i}]: not a finite unit vector")
+        rows.append(vec)
+    return np.stack(rows)
+
+
 class MemberChange(BaseModel):
     """One change of one member's presence in one store's gallery, from head office."""
 
@@ -97,26 +128,12 @@ class MemberChange(BaseModel):
         return self
 
     def decoded(self, dim: int) -> NDArray[np.float32]:
-        """The vectors as a (K, D) float32 array.
+        """The vectors as a (K, D) float32 array (:func:`decode_vectors`).
 
         Raises:
             ValueError: a vector is not base64 of ``dim`` finite float32 values of unit length.
         """
-        if not 1 <= dim <= MAX_DIM:
-            raise ValueError(f"dimension {dim} out of range")
-        rows = []
-        for i, text in enumerate(self.vectors):
-            try:
-                raw = base64.b64decode(text, validate=True)
-            except (binascii.Error, ValueError) as exc:
-                raise ValueError(f"vectors[{i}]: not base64") from exc
-            if len(raw) != 4 * dim:
-                raise ValueError(f"vectors[{i}]: {len(raw) // 4} values, the recogniser makes {dim}")
-            vec = np.frombuffer(raw, dtype="<f4").astype(np.float32)
-            if not np.all(np.isfinite(vec)) or abs(float(np.linalg.norm(vec)) - 1.0) > 1e-3:
-                raise ValueError(f"vectors[{i}]: not a finite unit vector")
-            rows.append(vec)
-        return np.stack(rows)
+        return decode_vectors(self.vectors, dim)
 
 
 class BoxReceipt(BaseModel):
@@ -176,13 +193,13 @@ class MemberReport(BaseModel):
             raise ValueError("an erasure or purge names the member by member_ref only, and carries nothing else")
         return self
 
-    def decoded(self, dim: int) -> NDArray[np.float32]:
-        """The vectors as a (K, D) float32 array (see :meth:`MemberChange.decoded`).
+    def decoded(self) -> NDArray[np.float32]:
+        """The vectors as a (K, D) float32 array, D as the box's recogniser made them (:func:`decode_vectors`).
 
         Raises:
-            ValueError: a vector is not base64 of ``dim`` finite float32 values of unit length.
+            ValueError: a vector is not base64 of finite float32 values of unit length, all of one size.
         """
-        return MemberChange.model_construct(vectors=self.vectors).decoded(dim)
+        return decode_vectors(self.vectors)
 
 
 class ReportNoted(BaseModel):

@@ -101,6 +101,18 @@ def parse_url(url: str) -> Broker:
     return Broker(parsed.hostname, parsed.port or (8883 if tls else 1883), tls)
 
 
+def check_tls_files(config: MqttConfig, url: str) -> None:
+    """The CA, certificate and key files ``url`` needs over TLS exist.
+
+    Raises:
+        ConfigError: naming the missing one.
+    """
+    for name in ("ca_file", "cert_file", "key_file"):
+        given = getattr(config, name)
+        if given and not Path(given).is_file():
+            raise ConfigError(f"mqtt.{name}: {given} does not exist (needed for {url})")
+
+
 class MqttTransport:
     """One paho client with automatic reconnection.
 
@@ -133,10 +145,7 @@ class MqttTransport:
         if config.username:
             self.client.username_pw_set(config.username, config.secret())
         if self.broker.tls:
-            for name in ("ca_file", "cert_file", "key_file"):
-                given = getattr(config, name)
-                if given and not Path(given).is_file():
-                    raise ConfigError(f"mqtt.{name}: {given} does not exist (needed for {config.url})")
+            check_tls_files(config, config.url)
             try:
                 self.client.tls_set(
                     ca_certs=config.ca_file,
@@ -202,14 +211,14 @@ class MqttTransport:
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         for pattern, handler in self._handlers:
-            if _matches(pattern, msg.topic):
+            if matches(pattern, msg.topic):
                 try:
                     handler(msg.topic, bytes(msg.payload))
                 except Exception:  # a consumer's bug must not kill the network thread
                     log.exception("handler for %s failed on %s", pattern, msg.topic)
         taken = False
         for pattern, acked in self._acked:
-            if not taken and _matches(pattern, msg.topic):
+            if not taken and matches(pattern, msg.topic):
                 taken = True
                 try:
                     acked(msg.topic, bytes(msg.payload), self._ack_of(msg.mid, msg.qos))
@@ -291,7 +300,8 @@ class MqttTransport:
         self.client.loop_stop()
 
 
-def _matches(pattern: str, topic: str) -> bool:
+def matches(pattern: str, topic: str) -> bool:
+    """Whether ``topic`` is one of ``pattern``'s topics (an MQTT filter, ``$share/GROUP/`` allowed)."""
     # a shared subscription ($share/GROUP/filter) delivers topics of its filter
     plain = pattern.split("/", 2)[2] if pattern.startswith("$share/") else pattern
     return bool(mqtt.topic_matches_sub(plain, topic))

@@ -57,6 +57,8 @@ class HqApp:
 
     def __init__(self, config: HqConfig) -> None:
         self.config = config
+        # the member platform's key before anything is opened or made: a bad one is one line, nothing half-started
+        crm_secret = config.crm.secret() if config.crm.webhook_url is not None else b""
         self.database = open_database(config.database_url)
         self.store, self.members = self.database.events, self.database.members
         self.transport = MqttTransport(
@@ -92,7 +94,7 @@ class HqApp:
             self.webhook = CrmWebhook(
                 self.crm,
                 crm.webhook_url,
-                crm.secret() if crm.webhook_url is not None else b"",
+                crm_secret,
                 crm.timeout_seconds,
                 crm.max_backoff_seconds,
                 Path(crm.export_dir) if crm.export_dir is not None else None,

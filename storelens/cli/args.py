@@ -141,6 +141,11 @@ def add_models_dir(sp: argparse.ArgumentParser, config: bool = False) -> None:
 MEMBER_ID_HELP = "the member's id: letters, digits and _.@:+- (at most 128, not starting with a dot)"
 
 
+def add_hq_config(sp: argparse.ArgumentParser) -> None:
+    """``--config``: head office's configuration file, as every command about head office takes it."""
+    sp.add_argument("--config", required=True, type=existing_file, help="head office's configuration file (hq.toml)")
+
+
 def add_member_id(sp: argparse.ArgumentParser, required: bool = True, help_: str = MEMBER_ID_HELP) -> None:
     """``--member-id``, bounded as the member records bound it (one wording wherever a command takes it)."""
     sp.add_argument(

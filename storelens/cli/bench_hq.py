@@ -35,7 +35,7 @@ from sqlalchemy import func, select, text
 
 from storelens.api.books import StoreBooks
 from storelens.api.box_chain_agent import BoxChainAgent
-from storelens.api.event_store import EventStore
+from storelens.api.event_store import COPY_COLUMNS, EventStore
 from storelens.api.services import Services
 from storelens.apps.hq import HqApp
 from storelens.cli.broker import LocalBroker, LocalPostgres, LocalRabbitMq
@@ -273,7 +273,7 @@ def load_footfall(url: str, stores: int, days: int) -> tuple[int, float]:
     try:
         conn: Any = raw.driver_connection
         with conn.cursor() as cur:
-            columns = "event_id, type, store_id, camera_id, ts, member_id, payload, received_at"
+            columns = ", ".join(COPY_COLUMNS)  # the event store's own COPY
             with cur.copy(f"COPY events ({columns}) FROM STDIN") as copy:
                 for d in range(days, 0, -1):
                     day = today - timedelta(days=d)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from storelens.atomic import write_file
-from storelens.cli.args import bounded, existing_file, new_or_dir, number
+from storelens.cli.args import add_hq_config, bounded, existing_file, new_or_dir, number
 from storelens.cli.deploy_values import SAFE_PATH, USER_NAME, broker_password, config_path
 from storelens.errors import ConfigError
 
@@ -300,7 +300,7 @@ def add_deploy_commands(deploy: Any, add: Any) -> None:
         help="the user Mosquitto drops root for; it reads the passwords and ACL (default mosquitto)",
     )
     sp = add(deploy, "hq-broker", cmd_hq_broker, "write the central broker's configuration for every store of hq.toml")
-    sp.add_argument("--config", required=True, type=existing_file, help="head office's configuration file (hq.toml)")
+    add_hq_config(sp)
     sp.add_argument("--out", required=True, type=new_or_dir, help="folder to write the broker's files into")
     sp.add_argument(
         "--broker", choices=["mosquitto", "rabbitmq"], default="mosquitto", help="the central broker's kind"

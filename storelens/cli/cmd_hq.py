@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from storelens.atomic import write_file
 from storelens.cli.args import (
     add_enrolment_arguments,
+    add_hq_config,
     add_member_id,
     bounded,
     existing_file,
@@ -475,9 +476,9 @@ def add_hq_commands(sub: Any, add: Any) -> None:
     add_deploy_commands(deploy, add)
     hq = sub.add_parser("hq", help="head office").add_subparsers(dest="sub", metavar="SUBCOMMAND")
     sp = add(hq, "serve", cmd_serve, "every store's events into the chain's database")
-    sp.add_argument("--config", required=True, type=existing_file, help="head office's configuration file (hq.toml)")
+    add_hq_config(sp)
     sp = add(hq, "enroll", cmd_enroll, "enrol a member chain-wide, in listed stores or at home (with consent)")
-    sp.add_argument("--config", required=True, type=existing_file, help="head office's configuration file (hq.toml)")
+    add_hq_config(sp)
     add_enrolment_arguments(sp)
     sp.add_argument(
         "--scope",
@@ -493,7 +494,7 @@ def add_hq_commands(sub: Any, add: Any) -> None:
     )
     sp.add_argument("--stores", metavar="A,B", help="the stores of --scope stores, comma-separated")
     sp = add(hq, "erase", cmd_erase, "erase a member at head office and on every box that held them")
-    sp.add_argument("--config", required=True, type=existing_file, help="head office's configuration file (hq.toml)")
+    add_hq_config(sp)
     add_member_id(sp)
     sp.add_argument(
         "--reason",
@@ -502,19 +503,19 @@ def add_hq_commands(sub: Any, add: Any) -> None:
         help="why the member is erased (kept with the receipt)",
     )
     sp = add(hq, "members", cmd_members, "members enrolled at head office and what each box confirmed", True)
-    sp.add_argument("--config", required=True, type=existing_file, help="head office's configuration file (hq.toml)")
+    add_hq_config(sp)
     sp = add(hq, "erasures", cmd_erasures, "erasures: boxes confirmed and pending", True)
-    sp.add_argument("--config", required=True, type=existing_file, help="head office's configuration file (hq.toml)")
+    add_hq_config(sp)
     add_member_id(sp, required=False, help_="only this member's")
     sp = add(hq, "visits", cmd_visits, "one UTC day's member visits for the member platform (JSON lines)")
-    sp.add_argument("--config", required=True, type=existing_file, help="head office's configuration file (hq.toml)")
+    add_hq_config(sp)
     sp.add_argument("--day", required=True, type=iso_day, help="the UTC day, YYYY-MM-DD")
     sp.add_argument("--out", type=Path, metavar="DIR", help="write DIR/visits-DAY.jsonl instead of printing")
     sp = add(hq, "boxes", cmd_boxes, "each store camera's last status", True)
-    sp.add_argument("--config", required=True, type=existing_file, help="head office's configuration file (hq.toml)")
+    add_hq_config(sp)
     sp = add(hq, "keys", cmd_keys, "head office's signing key: show its public half, or rotate it")
     sp.add_argument("action", choices=["show", "rotate"], help="show the current public key, or make a new one")
-    sp.add_argument("--config", required=True, type=existing_file, help="head office's configuration file (hq.toml)")
+    add_hq_config(sp)
     sp.add_argument(
         "--overlap-days",
         type=number(float, "--overlap-days", ge=0, le=365),
@@ -522,12 +523,12 @@ def add_hq_commands(sub: Any, add: Any) -> None:
         help="rotate: how long boxes still accept the old key (default 7 days)",
     )
     sp = add(hq, "box-key", cmd_box_key, "register the key a store's box signs its receipts with")
-    sp.add_argument("--config", required=True, type=existing_file, help="head office's configuration file (hq.toml)")
+    add_hq_config(sp)
     sp.add_argument("--store", required=True, type=bounded("storelens.config:ChainStore", "id"), help="the store's id")
     sp.add_argument("--public-key", required=True, type=public_key, help="what `deploy bridge` printed on the box")
     sp = add(hq, "token", cmd_token, "make a chain API token: analyst (reports, boxes) or admin (also members)")
     sp.add_argument("action", choices=["create"], help="what to do")
-    sp.add_argument("--config", required=True, type=existing_file, help="head office's configuration file (hq.toml)")
+    add_hq_config(sp)
     sp.add_argument(
         "--name",
         required=True,
@@ -541,7 +542,7 @@ def add_hq_commands(sub: Any, add: Any) -> None:
         help="what the token may do: analyst (reports) or admin (members, erasures)",
     )
     sp = add(hq, "report", cmd_report, "footfall of every store, region or the chain, on each store's own days")
-    sp.add_argument("--config", required=True, type=existing_file, help="head office's configuration file (hq.toml)")
+    add_hq_config(sp)
     sp.add_argument(
         "--from",
         dest="start",

@@ -20,7 +20,9 @@ from sqlalchemy import text
 
 from storelens.api.event_store import EventStore
 from storelens.cli.bench_hq import publish_events
-from storelens.hq.amqp_queue import binding_key, topic_of
+from storelens.config import MqttConfig
+from storelens.errors import ConfigError
+from storelens.hq.amqp_queue import AmqpQueue, binding_key, topic_of
 from storelens.hq.database import HqDatabase
 from tests.helpers.chain import wait_until
 from tests.helpers.configs import write_toml
@@ -48,6 +50,19 @@ def test_topic_filters_become_binding_keys(pattern: str, key: str) -> None:
 )
 def test_routing_keys_become_topics(key: str, topic: str) -> None:
     assert topic_of(key) == topic
+
+
+@pytest.mark.parametrize(
+    ("files", "why"),
+    [
+        ({"ca_file": "/nonexistent/ca.pem"}, "mqtt.ca_file: /nonexistent/ca.pem does not exist"),
+        ({"ca_file": __file__}, "unusable for amqps://"),  # a file that is not a certificate
+    ],
+)
+def test_a_tls_queue_with_bad_files_is_one_error_at_start(files: dict[str, str], why: str) -> None:
+    credentials = MqttConfig.model_validate({"url": "mqtts://127.0.0.1:8883", **files})
+    with pytest.raises(ConfigError, match=why):
+        AmqpQueue("amqps://127.0.0.1:5671/", credentials, "q", 10)
 
 
 def _worker(

@@ -41,6 +41,9 @@ def place(tmp_path: Path, video: Path) -> Path:
     write_toml(tmp_path / "not-video.toml", base | {"cameras": [{"id": "a", "source": str(tmp_path / "text.mp4")}]})
     write_toml(tmp_path / "privacy.toml", base | {"privacy": {"controller": "Shop SA", "contact": "dpo@shop"}})
     write_toml(tmp_path / "hq.toml", {"database_url": f"sqlite:///{tmp_path / 'hq.sqlite'}"})
+    (tmp_path / "short.secret").write_text("not 32 characters\n")
+    write_toml(tmp_path / "hq-crm.toml", {"database_url": f"sqlite:///{tmp_path / 'hq.sqlite'}", "crm": {
+        "webhook_url": "https://cdp.example/hook", "secret_file": str(tmp_path / "short.secret")}})  # fmt: skip
     (tmp_path / "binary.csv").write_bytes(b"transaction_id,store_id\n\xff\xfe\x00\x01\n")
     (tmp_path / "empty.pw").write_text("\n")
     two_passwords = {"url": "mqtt://127.0.0.1:1883", "username": "u", "password": "p", "password_file": "empty.pw"}
@@ -118,6 +121,12 @@ ROWS = [
     ("hq-erase-bad-id", "hq erase --config hq.toml --member-id ..", "--member-id"),
     ("hq-erasures-no-database", "hq erasures --config hq.toml", "no event database"),
     ("hq-token-role", "hq token create --config hq.toml --name x --role boss", "invalid choice"),
+    ("hq-visits-bad-day", "hq visits --config hq.toml --day 2026-13-01", "expected a day such as"),
+    ("hq-visits-old-day", "hq visits --config hq.toml --day 1999-12-31", "between 2000 and 2100"),
+    ("hq-report-bad-store", "hq report --config hq.toml --from 2026-01-01 --to 2026-01-02 --store ../x", "--store"),
+    ("hq-serve-short-secret", "hq serve --config hq-crm.toml", "shorter than 32 characters"),
+    ("gallery-enroll-scope", "gallery enroll --gallery gallery --member-id M1 --consent C --scope planet bomb.png",
+     "invalid choice"),
     ("demo-bad-mqtt", "demo --fast --keep d --mqtt http://broker", "--mqtt"),
     ("demo-keep-a-file", "demo --fast --keep a-file", "is a file"),
     ("bridge-install-into-a-file", "deploy bridge --config good.toml --hq-url mqtt://hq:1883 --password-file "
