@@ -2,13 +2,16 @@
 
 A frame from the camera (RTSP or file) with the region of interest, the entry line and its entering
 direction, and every face with its width in pixels and whether it passes the minimum; plus a short
-verdict on whether faces are large enough where people cross the line.
+verdict on whether faces are large enough where people cross the line. Then a survey of the faces the
+camera shows over a stretch of video (:func:`survey`): their width, brightness, sharpness, pose and
+compression, the share the recogniser's quality gate would take, and one line saying whether recognition
+will work at this camera and, when not, what to change.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -17,7 +20,10 @@ from numpy.typing import NDArray
 
 from storelens.config import CameraConfig
 from storelens.edge.capture import is_live, open_capture
+from storelens.edge.track import roi_filter
 from storelens.errors import CaptureError, StoreLensError
+from storelens.exposure import DarkFrameLift, frame_brightness, measure_exposure, signal_to_noise
+from storelens.faces import face_quality, head_pose
 from storelens.messages import Detections, FaceModels, Frame
 
 GREEN, RED, BLUE, YELLOW = (60, 200, 60), (40, 40, 230), (230, 160, 40), (0, 220, 255)
@@ -181,3 +187,185 @@ def snapshot(camera: CameraConfig, fm: FaceModels, min_face_px: int, out: Path, 
     if not cv2.imwrite(str(out), draw(camera, frame, faces, result)):
         raise StoreLensError(f"{out}: cannot write the snapshot (PNG)")
     return result
+
+
+DARK_FACE = 50.0  # mean grey level of faces (as the camera delivers them) under which they are dark: advice
+BLACK_FACE = 32.0  # ... under an eighth of the range: nearly black, whatever the lift does: recognition will not work
+MIN_SNR = 3.0  # faces' contrast over noise at the recogniser's size (exposure.signal_to_noise) needed to work
+BACKLIT_RATIO = 0.6  # faces darker than this share of the frame's brightness, in a bright frame, are backlit
+BACKLIT_FRAME = 100.0  # ... a frame this bright or brighter
+SHARP_FACE = 60.0  # Laplacian variance of a 64x64 grey face under which faces are blurred
+BLOCKY = 1.6  # 8x8 block edges this much stronger than the rest: the stream is compressed too hard
+WORKS_SHARE = 0.5  # recognition works when at least this share of the faces seen pass the quality gate
+
+
+@dataclass(frozen=True)
+class FaceSurvey:
+    """The faces a camera showed over a stretch of video, as the recogniser would judge them.
+
+    Attributes:
+        frames: frames looked at (two a second).
+        faces: faces seen inside the region of interest.
+        passing: faces that pass the quality gate (wide enough, and quality at least the minimum).
+        width_px: median face width, in pixels.
+        brightness: median face brightness as the camera delivers it (before any dark-frame lift), 0-255.
+        snr: median contrast over noise of the faces as delivered, at the recogniser's size.
+        scene_brightness: median frame brightness, 0-255.
+        sharpness: median Laplacian variance of the faces at 64x64.
+        yaw: median absolute yaw (nose offset from the eye midpoint, in eye distances).
+        blockiness: median compression blockiness of the faces (1: none).
+        works: whether recognition will work at this camera.
+        verdict: one line: whether it will, and what to change.
+    """
+
+    frames: int
+    faces: int
+    passing: int
+    width_px: float
+    brightness: float
+    snr: float
+    scene_brightness: float
+    sharpness: float
+    yaw: float
+    blockiness: float
+    works: bool
+    verdict: str
+
+    @property
+    def share(self) -> float:
+        """Share of the faces seen that pass the quality gate."""
+        return self.passing / self.faces if self.faces else 0.0
+
+
+def _median(values: list[float]) -> float:
+    return float(np.median(values)) if values else 0.0
+
+
+def survey(
+    camera: CameraConfig,
+    fm: FaceModels,
+    lift: DarkFrameLift,
+    min_embed_px: int,
+    min_quality: float,
+    seconds: float,
+    at_seconds: float = 0.0,
+) -> FaceSurvey:
+    """Look at ``seconds`` of the camera, two frames a second, and judge every face in the region of interest.
+
+    Args:
+        camera: the camera (its source and region of interest).
+        fm: the detector (the recogniser is not run: the gate decides before it would be).
+        lift: the dark-frame lift in force, applied as the pipeline applies it.
+        min_embed_px: ``edge.min_embed_face_px``.
+        min_quality: ``edge.min_face_quality``.
+        seconds: how long to look.
+        at_seconds: files only, where to start.
+
+    Raises:
+        CaptureError: the camera cannot be opened or gives no frame.
+    """
+    cap = open_capture(camera.source)
+    if not cap.isOpened():
+        raise CaptureError(f"camera {camera.id}: cannot open {camera.source}")
+    widths: list[float] = []
+    bright: list[float] = []
+    sharp: list[float] = []
+    yaws: list[float] = []
+    blocks: list[float] = []
+    scene: list[float] = []
+    snrs: list[float] = []
+    passing = frames = 0
+    try:
+        fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+        if not is_live(camera.source) and at_seconds > 0:
+            cap.set(cv2.CAP_PROP_POS_MSEC, at_seconds * 1000)
+        step = max(1, round(fps / 2))
+        deadline = time.monotonic() + seconds + 10
+        for i in range(max(1, int(seconds * fps))):
+            ok, image = cap.read()
+            if not ok or image is None or time.monotonic() > deadline:
+                break
+            if i % step:
+                continue
+            frames += 1
+            raw = Frame(np.ascontiguousarray(image), camera.id, i)
+            scene.append(frame_brightness(raw.image))
+            shown = lift.lift(raw)
+            faces = roi_filter(fm.detector.detect(shown), camera.roi)
+            for box, score, kps in zip(faces.boxes, faces.scores, faces.keypoints, strict=True):
+                x1, y1, x2, y2 = (int(v) for v in box)
+                gx, gy = max(x1, 0) // 8 * 8, max(y1, 0) // 8 * 8
+                as_delivered = measure_exposure(raw.image[gy : max(y2, 1), gx : max(x2, 1)])
+                snrs.append(signal_to_noise(raw.image[max(y1, 0) : max(y2, 1), max(x1, 0) : max(x2, 1)]))
+                crop = shown.image[max(y1, 0) : max(y2, 1), max(x1, 0) : max(x2, 1)]
+                if crop.size:
+                    patch = cv2.cvtColor(cv2.resize(crop, (64, 64)), cv2.COLOR_BGR2GRAY)
+                    sharp.append(float(cv2.Laplacian(patch, cv2.CV_64F).var()))
+                widths.append(float(x2 - x1))
+                bright.append(as_delivered.brightness)
+                blocks.append(as_delivered.blockiness)
+                yaws.append(abs(head_pose(kps)[0]))
+                quality = face_quality(shown, box, float(score), kps)
+                passing += int(quality >= min_quality and x2 - x1 >= min_embed_px)
+    finally:
+        cap.release()
+    if frames == 0:
+        raise CaptureError(f"camera {camera.id}: no frame from {camera.source}")
+    found = FaceSurvey(
+        frames,
+        len(widths),
+        passing,
+        _median(widths),
+        _median(bright),
+        _median(snrs),
+        _median(scene),
+        _median(sharp),
+        _median(yaws),
+        _median(blocks),
+        False,
+        "",
+    )
+    works, verdict = recognition_verdict(found, min_embed_px)
+    return replace(found, works=works, verdict=verdict)
+
+
+def recognition_verdict(s: FaceSurvey, min_embed_px: int) -> tuple[bool, str]:
+    """Whether recognition will work, and what to change, from a survey's medians.
+
+    Returns:
+        (works, one line for the installer).
+    """
+    if s.faces == 0:
+        return False, (
+            f"NO FACE SEEN in {s.frames} frames: recognition cannot be judged; ask someone to walk in while this runs"
+        )
+    blocking: list[str] = []  # any of these: recognition will not work, whatever share passes the gate
+    causes: list[str] = []
+    backlit = s.scene_brightness >= BACKLIT_FRAME and s.brightness < BACKLIT_RATIO * s.scene_brightness
+    poor_light = s.brightness < BLACK_FACE or s.snr < MIN_SNR
+    if backlit:
+        (blocking if poor_light else causes).append(
+            f"backlit (faces at {s.brightness:.0f}, the scene at {s.scene_brightness:.0f} of 255; faces' contrast "
+            f"{s.snr:.1f} times their noise): turn on wide dynamic range (WDR) or backlight compensation, or aim "
+            "away from the street's light"
+        )
+    elif s.brightness < DARK_FACE or poor_light:
+        (blocking if poor_light else causes).append(
+            f"too dark (faces at {s.brightness:.0f} of 255, their contrast {s.snr:.1f} times their noise): light the "
+            "entrance, or raise the camera's exposure or turn on its night mode"
+        )
+    if s.width_px < min_embed_px:
+        blocking.append(
+            f"faces too small ({s.width_px:.0f} px, {min_embed_px} needed): a longer lens, or mount the camera "
+            "lower and closer to where people walk in"
+        )
+    if s.sharpness < SHARP_FACE:
+        causes.append("faces blurred: focus the lens, or shorten the exposure time against motion blur")
+    if s.blockiness >= BLOCKY:
+        causes.append("faces broken into compression blocks: raise the stream's bitrate or quality")
+    share = f"{s.passing} of {s.faces} faces ({s.share:.0%}) pass the size, sharpness and pose gate"
+    if s.share >= WORKS_SHARE and not blocking:
+        advice = f"; could be better: {causes[0]}" if causes else ""
+        return True, f"RECOGNITION WILL WORK: {share}{advice}"
+    why = "; ".join(blocking + causes) or "faces turned away or low-confidence: aim the camera at people's faces"
+    return False, f"RECOGNITION WILL NOT WORK: {share}; {why}"

@@ -26,6 +26,7 @@ from storelens.edge.footfall import FootfallAggregator
 from storelens.edge.track import FaceTracker, roi_filter
 from storelens.edge.visits import AnonymousRegistry, ArrivalCooldown, new_token
 from storelens.events import ArrivalEvent, FootfallEvent, VisitorEvent
+from storelens.exposure import DarkFrameLift
 from storelens.faces import face_quality
 from storelens.messages import Detections, Embeddings, FaceModels, Frame, Matcher, MatchPolicy, TrackOutcomes, Tracks
 
@@ -86,6 +87,7 @@ class CameraPipeline:
         reidentify: whether strangers are re-identified (``PrivacyRules.visitor_reid``); False: a track that is
             not a member ends as nobody, its embeddings dropped, and no visitor event is sent.
         timing: called with (stage, seconds) for the detector and embedder (metrics).
+        lift: lifts dark frames before anything reads them (``detection.lift_dark_below``); None: frames as they come.
     """
 
     def __init__(
@@ -103,7 +105,9 @@ class CameraPipeline:
         track_lost: timedelta,
         reidentify: bool = True,
         timing: Callable[[str, float], None] | None = None,
+        lift: DarkFrameLift | None = None,
     ) -> None:
+        self.lift = lift or DarkFrameLift(0.0)
         self.reidentify = reidentify
         self.timing = timing or (lambda stage, seconds: None)
         self.store_id = store_id
@@ -130,6 +134,7 @@ class CameraPipeline:
 
     def process(self, frame: Frame) -> list[PipelineEvent]:
         """Analyse one frame; returns the events it caused, in order."""
+        frame = self.lift.lift(frame)  # a dark frame is lifted once, for the detector and the recogniser alike
         tracks = self.tracker.update(frame, self.detect(frame))
         for tid in tracks.ids:
             if int(tid) not in self.tracks:

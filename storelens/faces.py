@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from storelens.exposure import measure_exposure
 from storelens.messages import Frame
 
 GOOD_FACE_PX = 64.0  # a face this wide or wider counts as full size in the quality score
@@ -81,7 +82,9 @@ def face_quality(frame: Frame, box: NDArray[np.float32], score: float, keypoints
 
     The product of four factors in [0, 1]: detector confidence, size (width / 64 px), frontalness
     (1 - (yaw / ``MAX_YAW``)^2, at least 0; 0 when the pitch is outside ``PITCH_RANGE``) and sharpness
-    (Laplacian variance of the face resized to 64x64 grey, over ``SHARP_VARIANCE``).
+    (Laplacian variance of the face resized to 64x64 grey, over ``SHARP_VARIANCE``); and 0 outright for a
+    face too dark, flat or noisy to judge (``storelens.exposure.Exposure.usable`` of 0): it is not embedded,
+    and its track waits for a better one.
 
     Args:
         frame: the frame the face is in.
@@ -99,4 +102,9 @@ def face_quality(frame: Frame, box: NDArray[np.float32], score: float, keypoints
     sharp = min(m.sharpness / SHARP_VARIANCE, 1.0)
     frontal = max(0.0, 1.0 - (m.yaw / MAX_YAW) ** 2) if PITCH_RANGE[0] <= m.pitch <= PITCH_RANGE[1] else 0.0
     size = min(max(x2 - x1, 1) / GOOD_FACE_PX, 1.0)
-    return float(min(max(score, 0.0), 1.0) * size * frontal * sharp)
+    quality = float(min(max(score, 0.0), 1.0) * size * frontal * sharp)
+    if quality > 0:  # the crop from the frame's 8-pixel grid: measure_exposure also judges compression blocks
+        gx, gy = max(x1, 0) // 8 * 8, max(y1, 0) // 8 * 8
+        if measure_exposure(frame.image[gy : max(y2, 1), gx : max(x2, 1)]).usable <= 0:
+            return 0.0
+    return quality

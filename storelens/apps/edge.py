@@ -33,6 +33,7 @@ from storelens.edge.track import FaceTracker
 from storelens.edge.visits import AnonymousRegistry, ArrivalCooldown
 from storelens.errors import StoreLensError
 from storelens.events import KIND_OF, topic
+from storelens.exposure import DarkFrameLift
 from storelens.gallery.factory import open_gallery
 from storelens.gallery.gallery import Gallery
 from storelens.messages import FaceModels, Frame
@@ -77,6 +78,7 @@ def build_pipeline(
         track_lost=timedelta(seconds=edge.track_lost_seconds),
         reidentify=rules.visitor_reid,
         timing=timing,
+        lift=DarkFrameLift(config.detection.lift_dark_below),
     )
 
 

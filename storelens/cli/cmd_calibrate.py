@@ -12,12 +12,13 @@ from storelens.errors import CalibrationError, ConfigError
 
 
 def cmd_camera(args: argparse.Namespace, emit: Any) -> int:
-    """Snapshot with overlays and a verdict; exit 1 when the camera is not usable as mounted."""
+    """Snapshot with overlays, a geometry verdict and a recognition verdict; exit 1 when either fails."""
     from pydantic import ValidationError
 
     from storelens.apps.faces import load_face_models
-    from storelens.calibration.camera import snapshot
+    from storelens.calibration.camera import snapshot, survey
     from storelens.config import config_errors, load_config
+    from storelens.exposure import DarkFrameLift
     from storelens.manifest import models_dir
 
     config = load_config(Path(args.config))
@@ -32,6 +33,9 @@ def cmd_camera(args: argparse.Namespace, emit: Any) -> int:
     except ValidationError as exc:
         lines = config_errors(exc, camera.model_dump())
         raise ConfigError(f"cameras[{camera.id}]: " + "; ".join(lines)) from exc
+    lift = DarkFrameLift(config.detection.lift_dark_below)
+    edge = config.edge
+    faces = survey(camera, fm, lift, edge.min_embed_face_px, edge.min_face_quality, args.seconds, args.at)
     if args.json:
         emit(
             {
@@ -43,12 +47,32 @@ def cmd_camera(args: argparse.Namespace, emit: Any) -> int:
                 "faces_px": [round(w) for w in result.faces],
                 "near_line_px": [round(w) for w in result.near_line],
                 "min_face_px": result.min_face_px,
+                "recognition": {
+                    "works": faces.works,
+                    "verdict": faces.verdict,
+                    "frames": faces.frames,
+                    "faces": faces.faces,
+                    "passing": faces.passing,
+                    "face_px": round(faces.width_px),
+                    "brightness": round(faces.brightness, 1),
+                    "signal_to_noise": round(faces.snr, 2),
+                    "scene_brightness": round(faces.scene_brightness, 1),
+                    "sharpness": round(faces.sharpness, 1),
+                    "yaw": round(faces.yaw, 3),
+                    "blockiness": round(faces.blockiness, 2),
+                },
             }
         )
     else:
         print(f"camera {camera.id}: {result.verdict}")
+        print(
+            f"faces over {faces.frames} frames: {faces.faces} seen, median {faces.width_px:.0f} px wide, brightness "
+            f"{faces.brightness:.0f} (scene {faces.scene_brightness:.0f}), contrast/noise {faces.snr:.1f}, sharpness "
+            f"{faces.sharpness:.0f}, yaw {faces.yaw:.2f}, compression blocks {faces.blockiness:.2f}"
+        )
+        print(f"camera {camera.id}: {faces.verdict}")
         print(f"snapshot: {args.out}")
-    return 0 if result.ok else 1
+    return 0 if result.ok and faces.works else 1
 
 
 def cmd_registry_set(args: argparse.Namespace, emit: Any) -> int:
@@ -145,8 +169,68 @@ def cmd_threshold(args: argparse.Namespace, emit: Any) -> int:
     return 0
 
 
+def cmd_degradation(args: argparse.Namespace, emit: Any) -> int:
+    """Same-person and different-person pairs accepted under each way a poor camera degrades faces."""
+    from storelens.apps.faces import load_face_models
+    from storelens.calibration.degradation import measure, plot, write_json
+    from storelens.config import default_config, load_config
+    from storelens.exposure import DarkFrameLift
+    from storelens.gallery.factory import match_policy
+    from storelens.manifest import models_dir
+    from storelens.messages import Frame
+    from storelens.sample_videos.photos import build_labelled_set
+
+    config = load_config(Path(args.config)) if args.config else default_config()
+    fm = load_face_models(config, models_dir(args.models_dir or config.models.dir or None))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    labelled = Path(args.labelled) if args.labelled else out / "registry-set"
+    if not args.labelled:
+        build_labelled_set(labelled, lambda image: fm.detector.detect(Frame(image)).boxes)
+    threshold = match_policy(config, fm.recogniser_spec).threshold
+    report = measure(labelled, fm, threshold, DarkFrameLift(config.detection.lift_dark_below))
+    plot(report, out / "degradation.png")
+    write_json(report, out / "degradation.json")
+    if args.json:
+        emit(
+            {
+                "people": report.people,
+                "photos": report.photos,
+                "threshold": threshold,
+                "mild_genuine_rate": round(report.mild_rate(), 4),
+                "mild_genuine_rate_of_clean": round(report.mild_rate_of_clean(), 4),
+                "rows": {
+                    r.name: {
+                        "hard": r.hard,
+                        "genuine": [r.genuine_accepted, r.genuine_pairs],
+                        "impostor": [r.impostor_accepted, r.impostor_pairs],
+                        "not_found": r.not_found,
+                        "refused": r.refused,
+                    }
+                    for r in report.rows
+                },
+                "plot": str(out / "degradation.png"),
+            }
+        )
+        return 0
+    print(f"{report.people} people, {report.photos} photos, match threshold {threshold:.3f}")
+    print(f"{'degradation':32} {'same person accepted':>22} {'strangers accepted':>20}  no face  refused")
+    for r in report.rows:
+        kind = " (hard)" if r.hard else ""
+        print(
+            f"{r.name + kind:32} {f'{r.genuine_accepted}/{r.genuine_pairs} ({r.genuine_rate:.0%})':>22} "
+            f"{f'{r.impostor_accepted}/{r.impostor_pairs}':>20}  {r.not_found:7d}  {r.refused:7d}"
+        )
+    print(
+        f"mild degradations: {report.mild_rate():.1%} of same-person pairs accepted on average "
+        f"({report.mild_rate_of_clean():.1%} of those accepted undegraded)"
+    )
+    print(f"chart: {out / 'degradation.png'}, figures: {out / 'degradation.json'}")
+    return 0
+
+
 def add_calibrate_commands(sub: Any, add: Any, emit: Any) -> None:
-    """Register ``calibrate camera`` and ``calibrate threshold``."""
+    """Register ``calibrate camera``, ``degradation``, ``registry-set`` and ``threshold``."""
 
     def bind(fn: Any) -> Any:
         return lambda args: fn(args, emit)
@@ -162,6 +246,25 @@ def add_calibrate_commands(sub: Any, add: Any, emit: Any) -> None:
         metavar="SECONDS",
         help="file sources: start looking here",
     )
+    sp.add_argument(
+        "--seconds",
+        type=number(float, "seconds", ge=1, le=600),
+        default=60.0,
+        metavar="SECONDS",
+        help="how long to watch the faces for the recognition verdict, 1 to 600 (default 60)",
+    )
+    add_models_dir(sp, config=True)
+    sp = add(sub, "degradation", bind(cmd_degradation), "recognition on real faces degraded as poor cameras do", True)
+    sp.add_argument(
+        "--labelled",
+        metavar="DIR",
+        type=existing_dir,
+        help="DIR/person/*.jpg, one face per photo; default: the registry set, built under --out",
+    )
+    sp.add_argument(
+        "--out", default="calibration-out", metavar="DIR", type=new_or_dir, help="where the PNG and JSON go"
+    )
+    sp.add_argument("--config", help="configuration (models, threshold, dark-frame lift); default: built-in")
     add_models_dir(sp, config=True)
     sp = add(sub, "registry-set", bind(cmd_registry_set), "the registry packages' labelled faces as DIR/person/", True)
     sp.add_argument(

@@ -160,6 +160,14 @@ class DetectionConfig(Section):
 
     score_threshold: float | None = Field(default=None, ge=0.05, le=0.99, description="None: manifest value")
     min_face_px: int = Field(default=24, ge=8, le=2000, description="Faces narrower than this are ignored")
+    lift_dark_below: float = Field(
+        default=48.0,
+        ge=0,
+        le=128,
+        allow_inf_nan=False,
+        description="Frames darker than this mean grey level (0-255) are smoothed and stretched before detection; "
+        "0 turns it off",
+    )
 
 
 class EnrolmentConfig(Section):

@@ -9,10 +9,12 @@ import cv2
 import numpy as np
 import pytest
 
+from storelens.calibration.camera import FaceSurvey, recognition_verdict
 from storelens.config import load_config
 from storelens.errors import ConfigError
 from tests.helpers.cli import run_cli
 from tests.helpers.configs import write_toml
+from tests.helpers.poor_video import BACKLIT, DARK, degraded_video
 
 LINE = {"start": [80, 420], "end": [1200, 420], "inside": [640, 700]}
 
@@ -27,8 +29,9 @@ def test_snapshot_on_the_sample_video(video, prepared_models_dir, tmp_path) -> N
     out = tmp_path / "snap.png"
     cfg = config(tmp_path, str(video), prepared_models_dir, roi=[[40, 120], [1240, 120], [1240, 715], [40, 715]])
     proc = run_cli(
-        "calibrate", "camera", "--json", "--config", str(cfg), "--camera", "entrance", "--out", str(out), "--at", "4"
-    )
+        "calibrate", "camera", "--json", "--config", str(cfg), "--camera", "entrance", "--out", str(out), "--at", "4",
+        "--seconds", "20",
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["ok"] is True and result["verdict"].startswith("OK: faces at the entry line are")
@@ -107,3 +110,50 @@ def test_config_refuses_bad_geometry(tmp_path: Path, camera: dict, fragments: li
         load_config(path)
     for fragment in fragments:
         assert fragment in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("variant", "works", "fragments"),
+    [(None, True, ["RECOGNITION WILL WORK"]),
+     (DARK, False, ["RECOGNITION WILL NOT WORK", "too dark", "night mode"]),
+     (BACKLIT, False, ["RECOGNITION WILL NOT WORK", "backlit", "wide dynamic range"])],
+    ids=["as-is", "dark", "backlit"],
+)  # fmt: skip
+def test_recognition_verdict_on_poor_variants(
+    video, face_models, prepared_models_dir, tmp_path, variant, works, fragments
+):
+    """The sample video as it is, very dark and noisy, and backlit (faces a silhouette against a bright street)."""
+    source = video if variant is None else degraded_video(video, tmp_path / "v.avi", variant, face_models, 20)
+    cfg = config(tmp_path, str(source), prepared_models_dir)
+    proc = run_cli(
+        "calibrate", "camera", "--json", "--config", str(cfg), "--camera", "entrance", "--out", str(tmp_path / "s.png"),
+        "--seconds", "20",
+    )  # fmt: skip
+    assert proc.returncode == (0 if works else 1), proc.stderr
+    rec = json.loads(proc.stdout)["recognition"]
+    assert rec["works"] is works and rec["faces"] >= 10
+    assert all(f in rec["verdict"] for f in fragments), rec["verdict"]
+
+
+def survey_of(**values: float) -> FaceSurvey:
+    base = dict(frames=40, faces=60, passing=55, width_px=120.0, brightness=125.0, snr=30.0, scene_brightness=128.0,
+                sharpness=600.0, yaw=0.1, blockiness=1.2, works=False, verdict="")  # fmt: skip
+    return FaceSurvey(**(base | values))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("values", "works", "fragment"),
+    [({}, True, "WILL WORK: 55 of 60"),
+     ({"brightness": 40.0, "scene_brightness": 42.0}, True, "could be better: too dark"),  # dark but clean: advice
+     ({"brightness": 20.0, "scene_brightness": 21.0, "snr": 1.5}, False, "too dark"),
+     ({"brightness": 60.0, "scene_brightness": 200.0}, True, "could be better: backlit"),
+     ({"brightness": 20.0, "scene_brightness": 200.0}, False, "backlit"),
+     ({"width_px": 24.0}, False, "faces too small (24 px, 32 needed)"),
+     ({"blockiness": 2.0}, True, "compression blocks: raise the stream's bitrate"),
+     ({"sharpness": 20.0, "passing": 10}, False, "focus the lens"),
+     ({"passing": 10}, False, "faces turned away"),
+     ({"faces": 0, "passing": 0}, False, "NO FACE SEEN in 40 frames")],
+)  # fmt: skip
+def test_recognition_verdict_rules(values: dict, works: bool, fragment: str) -> None:
+    ok, verdict = recognition_verdict(survey_of(**values), 32)
+    assert ok is works and fragment in verdict, verdict
