@@ -42,6 +42,19 @@ class EdgeMetrics:
         self.frame_age = Gauge(
             "storelens_camera_last_frame_age_seconds", "Seconds since the camera's last frame", ["camera"], registry=r
         )
+        self.decidable = Gauge(
+            "storelens_camera_decidable_track_share",
+            "Share of the camera's last ended tracks (up to 1000) with at least one face good enough to decide "
+            "(it passed the size, sharpness, pose and exposure gate); falls when a camera drifts dark or out of focus",
+            ["camera"],
+            registry=r,
+        )
+        self.brightness = Gauge(
+            "storelens_camera_frame_brightness",
+            "Mean grey level (0-255) of the camera's last analysed frame, as delivered, before any dark-frame lift",
+            ["camera"],
+            registry=r,
+        )
         self.detector = Histogram(
             "storelens_detector_seconds",
             "Face detector time per analysed frame",

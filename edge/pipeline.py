@@ -123,6 +123,17 @@ class CameraPipeline:
         self.lost = track_lost
         self.decider = TrackDecider(policy)
         self.attempts_per_track: deque[int] = deque(maxlen=ATTEMPT_HISTORY)  # for metrics and the benchmark
+        self.decidable: deque[bool] = deque(maxlen=ATTEMPT_HISTORY)  # per ended track: a face passed the gate
+        self.recognises = policy.max_attempts > 0
+
+    def decidable_share(self) -> float | None:
+        """Share of the last ended tracks (up to 1000) with a face good enough to decide.
+
+        None before the first track ends, or on a camera that does not recognise.
+        """
+        if not self.recognises or not self.decidable:
+            return None
+        return sum(self.decidable) / len(self.decidable)
 
     def detect(self, frame: Frame) -> Detections:
         """Faces in the region of interest that are large enough."""
@@ -212,6 +223,7 @@ class CameraPipeline:
         for state in ended:
             del self.tracks[state.track_id]
             self.attempts_per_track.append(state.evidence.attempts)
+            self.decidable.append(state.evidence.attempts > 0)
             if state.member is not None and self.gallery.is_staff(state.member):
                 people.append(None)  # staff: their entry is taken back
                 continue

@@ -90,6 +90,8 @@ class CameraStats:
     analyse_seconds: list[float] = field(default_factory=list)
     events: int = 0
     started: float = field(default_factory=time.monotonic)
+    decidable_share: float | None = None  # of the last ended tracks, those with a face good enough to decide
+    brightness: float | None = None  # mean grey level of the last analysed frame, as the camera delivered it
 
     def fps(self) -> float:
         """Analysed frames per second of wall time since start."""
@@ -199,6 +201,10 @@ class EdgeApp:
     def _refresh_metrics(self) -> None:
         for cam, stats in self.stats.items():
             self.metrics.fps.labels(camera=cam).set(round(stats.fps(), 3))
+            if stats.decidable_share is not None:
+                self.metrics.decidable.labels(camera=cam).set(round(stats.decidable_share, 4))
+            if stats.brightness is not None:
+                self.metrics.brightness.labels(camera=cam).set(round(stats.brightness, 1))
             reader = self.readers.get(cam)
             if reader is not None:
                 self.metrics.dropped.labels(camera=cam).set(reader.stats.frames_dropped)
@@ -256,6 +262,8 @@ class EdgeApp:
         events = pipeline.process(frame)
         stats = self.stats[camera.id]
         stats.analysed += 1
+        stats.decidable_share = pipeline.decidable_share()
+        stats.brightness = pipeline.lift.last_brightness
         stats.analyse_seconds.append(time.monotonic() - t0)
         if len(stats.analyse_seconds) > 1000:
             del stats.analyse_seconds[:500]

@@ -246,10 +246,19 @@ def write_section(path: Path, section: str, start: str, end: str) -> None:
 
 def run_bench(args: argparse.Namespace) -> int:
     """Run the benchmarks and report them."""
-    from storelens.cli import bench_api, bench_cli, bench_commerce, bench_edge, bench_gallery, bench_hq
+    from storelens.cli import (
+        bench_api,
+        bench_cli,
+        bench_commerce,
+        bench_degradation,
+        bench_edge,
+        bench_gallery,
+        bench_hq,
+    )
 
     directory = models_dir(args.models_dir)
-    parts = ["models", "gallery", "edge", "api", "commerce", "hq", "cli"] if args.part == "all" else [args.part]
+    every = ["models", "gallery", "edge", "api", "commerce", "hq", "cli", "degradation"]
+    parts = every if args.part == "all" else [args.part]
     packs = list(dict.fromkeys(args.pack or DEFAULT_PACKS))
     date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     sections: list[tuple[str, str, str]] = []
@@ -303,6 +312,12 @@ def run_bench(args: argparse.Namespace) -> int:
         md = bench_cli.cli_markdown(result, machine(), date, command_line())
         emit(args, result, md)
         sections.append((md, bench_cli.START, bench_cli.END))
+    if "degradation" in parts:
+        step("part 8, recognition under poor cameras")
+        result = bench_degradation.measure_degradation(directory)
+        md = bench_degradation.degradation_markdown(result, machine(), date, command_line())
+        emit(args, result, md)
+        sections.append((md, bench_degradation.START, bench_degradation.END))
     if len(packs) > 1 and (by_pack["models"] or by_pack["edge"]):
         md = sets_markdown(by_pack["models"], by_pack["edge"])
         if not args.json:

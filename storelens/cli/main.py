@@ -351,7 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--write", metavar="FILE", help="also write the results into this Markdown file")
     sp.add_argument(
         "--part",
-        choices=["all", "models", "gallery", "edge", "api", "commerce", "hq", "cli"],
+        choices=["all", "models", "gallery", "edge", "api", "commerce", "hq", "cli", "degradation"],
         default="all",
         help="which part",
     )

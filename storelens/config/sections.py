@@ -161,7 +161,7 @@ class DetectionConfig(Section):
     score_threshold: float | None = Field(default=None, ge=0.05, le=0.99, description="None: manifest value")
     min_face_px: int = Field(default=24, ge=8, le=2000, description="Faces narrower than this are ignored")
     lift_dark_below: float = Field(
-        default=48.0,
+        default=32.0,
         ge=0,
         le=128,
         allow_inf_nan=False,

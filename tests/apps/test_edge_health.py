@@ -44,6 +44,7 @@ def test_health_and_metrics_while_running(
         assert m[("storelens_camera_analysed_fps", cam)] > 0
         assert m[("storelens_camera_last_frame_age_seconds", cam)] < 5
         assert m[("storelens_camera_reconnects", cam)] == 0
+        assert 100 < m[("storelens_camera_frame_brightness", cam)] < 160  # the sample video, as delivered
         assert m[("storelens_detector_seconds_count", ())] >= 3
         assert m[("storelens_recogniser_seconds_count", ())] >= 1
         assert m[("storelens_events_published_total", cam)] >= 1

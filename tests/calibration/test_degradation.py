@@ -10,6 +10,7 @@ import pytest
 
 from storelens.calibration.degradation import measure
 from storelens.calibration.degrade import DEGRADATIONS, Degradation
+from storelens.config import default_config
 from storelens.exposure import DarkFrameLift
 from storelens.images import load_image
 from tests.helpers.cli import run_cli
@@ -18,7 +19,11 @@ PICK = {d.name: d for d in DEGRADATIONS}
 TRIED = tuple(PICK[n] for n in ("clean", "JPEG 15", "very dark x0.15, noise 10", "size 0.25, blur, JPEG 20"))
 
 
-@pytest.mark.parametrize(("lift_below", "dark_accepted"), [(48.0, (4, 6)), (0.0, (0, 1))], ids=["lift", "no-lift"])
+@pytest.mark.parametrize(
+    ("lift_below", "dark_accepted"),
+    [(default_config().detection.lift_dark_below, (4, 6)), (0.0, (0, 1))],
+    ids=["lift", "no-lift"],
+)
 def test_degraded_registry_faces(labelled: Path, face_models, lift_below: float, dark_accepted: tuple[int, int]):
     """Obama x3 (6 ordered same-person pairs) among 31 people: no stranger accepted under any degradation; in the
     very dark, noisy frame, most of Obama's pairs are recognised only when dark frames are lifted."""
