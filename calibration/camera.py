@@ -11,6 +11,7 @@ will work at this camera and, when not, what to change.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -51,13 +52,11 @@ class CameraCheck:
     ok: bool
 
 
-def grab(
-    camera: CameraConfig, detect: FaceModels, at_seconds: float, search_seconds: float = 10.0
-) -> tuple[Frame, Detections]:
-    """The frame with the most faces in ``search_seconds`` from ``at_seconds`` (files) or from now (live).
+def looks(camera: CameraConfig, at_seconds: float, seconds: float) -> Iterator[Frame]:
+    """Two frames a second of ``seconds`` of video, from ``at_seconds`` (files) or from now (live).
 
     Raises:
-        CaptureError: the camera cannot be opened or gives no frame.
+        CaptureError: the camera cannot be opened.
     """
     cap = open_capture(camera.source)
     if not cap.isOpened():
@@ -66,21 +65,31 @@ def grab(
         fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
         if not is_live(camera.source) and at_seconds > 0:
             cap.set(cv2.CAP_PROP_POS_MSEC, at_seconds * 1000)
-        best: tuple[Frame, Detections] | None = None
-        deadline = time.monotonic() + search_seconds + 10
-        step = max(1, int(fps / 2))  # two looks per second of video
-        for i in range(int(search_seconds * fps)):
+        deadline = time.monotonic() + seconds + 10
+        step = max(1, round(fps / 2))
+        for i in range(max(1, int(seconds * fps))):
             ok, image = cap.read()
             if not ok or image is None or time.monotonic() > deadline:
                 break
-            if i % step:
-                continue
-            frame = Frame(np.ascontiguousarray(image), camera.id, i)
-            faces = detect.detector.detect(frame)
-            if best is None or len(faces) > len(best[1]):
-                best = (frame, faces)
+            if i % step == 0:
+                yield Frame(np.ascontiguousarray(image), camera.id, i)
     finally:
         cap.release()
+
+
+def grab(
+    camera: CameraConfig, detect: FaceModels, at_seconds: float, search_seconds: float = 10.0
+) -> tuple[Frame, Detections]:
+    """The frame with the most faces in ``search_seconds`` from ``at_seconds`` (files) or from now (live).
+
+    Raises:
+        CaptureError: the camera cannot be opened or gives no frame.
+    """
+    best: tuple[Frame, Detections] | None = None
+    for frame in looks(camera, at_seconds, search_seconds):
+        faces = detect.detector.detect(frame)
+        if best is None or len(faces) > len(best[1]):
+            best = (frame, faces)
     if best is None:
         raise CaptureError(f"camera {camera.id}: no frame from {camera.source}")
     return best
@@ -264,9 +273,6 @@ def survey(
     Raises:
         CaptureError: the camera cannot be opened or gives no frame.
     """
-    cap = open_capture(camera.source)
-    if not cap.isOpened():
-        raise CaptureError(f"camera {camera.id}: cannot open {camera.source}")
     widths: list[float] = []
     bright: list[float] = []
     sharp: list[float] = []
@@ -275,40 +281,26 @@ def survey(
     scene: list[float] = []
     snrs: list[float] = []
     passing = frames = 0
-    try:
-        fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
-        if not is_live(camera.source) and at_seconds > 0:
-            cap.set(cv2.CAP_PROP_POS_MSEC, at_seconds * 1000)
-        step = max(1, round(fps / 2))
-        deadline = time.monotonic() + seconds + 10
-        for i in range(max(1, int(seconds * fps))):
-            ok, image = cap.read()
-            if not ok or image is None or time.monotonic() > deadline:
-                break
-            if i % step:
-                continue
-            frames += 1
-            raw = Frame(np.ascontiguousarray(image), camera.id, i)
-            scene.append(frame_brightness(raw.image))
-            shown = lift.lift(raw)
-            faces = roi_filter(fm.detector.detect(shown), camera.roi)
-            for box, score, kps in zip(faces.boxes, faces.scores, faces.keypoints, strict=True):
-                x1, y1, x2, y2 = (int(v) for v in box)
-                gx, gy = max(x1, 0) // 8 * 8, max(y1, 0) // 8 * 8
-                as_delivered = measure_exposure(raw.image[gy : max(y2, 1), gx : max(x2, 1)])
-                snrs.append(signal_to_noise(raw.image[max(y1, 0) : max(y2, 1), max(x1, 0) : max(x2, 1)]))
-                crop = shown.image[max(y1, 0) : max(y2, 1), max(x1, 0) : max(x2, 1)]
-                if crop.size:
-                    patch = cv2.cvtColor(cv2.resize(crop, (64, 64)), cv2.COLOR_BGR2GRAY)
-                    sharp.append(float(cv2.Laplacian(patch, cv2.CV_64F).var()))
-                widths.append(float(x2 - x1))
-                bright.append(as_delivered.brightness)
-                blocks.append(as_delivered.blockiness)
-                yaws.append(abs(head_pose(kps)[0]))
-                quality = face_quality(shown, box, float(score), kps)
-                passing += int(quality >= min_quality and x2 - x1 >= min_embed_px)
-    finally:
-        cap.release()
+    for raw in looks(camera, at_seconds, seconds):
+        frames += 1
+        scene.append(frame_brightness(raw.image))
+        shown = lift.lift(raw)
+        faces = roi_filter(fm.detector.detect(shown), camera.roi)
+        for box, score, kps in zip(faces.boxes, faces.scores, faces.keypoints, strict=True):
+            x1, y1, x2, y2 = (int(v) for v in box)
+            gx, gy = max(x1, 0) // 8 * 8, max(y1, 0) // 8 * 8
+            as_delivered = measure_exposure(raw.image[gy : max(y2, 1), gx : max(x2, 1)])
+            snrs.append(signal_to_noise(raw.image[max(y1, 0) : max(y2, 1), max(x1, 0) : max(x2, 1)]))
+            crop = shown.image[max(y1, 0) : max(y2, 1), max(x1, 0) : max(x2, 1)]
+            if crop.size:
+                patch = cv2.cvtColor(cv2.resize(crop, (64, 64)), cv2.COLOR_BGR2GRAY)
+                sharp.append(float(cv2.Laplacian(patch, cv2.CV_64F).var()))
+            widths.append(float(x2 - x1))
+            bright.append(as_delivered.brightness)
+            blocks.append(as_delivered.blockiness)
+            yaws.append(abs(head_pose(kps)[0]))
+            quality = face_quality(shown, box, float(score), kps)
+            passing += int(quality >= min_quality and x2 - x1 >= min_embed_px)
     if frames == 0:
         raise CaptureError(f"camera {camera.id}: no frame from {camera.source}")
     found = FaceSurvey(

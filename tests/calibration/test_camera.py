@@ -123,11 +123,11 @@ def test_recognition_verdict_on_poor_variants(
     video, face_models, prepared_models_dir, tmp_path, variant, works, fragments
 ):
     """The sample video as it is, very dark and noisy, and backlit (faces a silhouette against a bright street)."""
-    source = video if variant is None else degraded_video(video, tmp_path / "v.avi", variant, face_models, 20)
+    source = video if variant is None else degraded_video(video, tmp_path / "v.avi", variant, face_models, 12)
     cfg = config(tmp_path, str(source), prepared_models_dir)
     proc = run_cli(
         "calibrate", "camera", "--json", "--config", str(cfg), "--camera", "entrance", "--out", str(tmp_path / "s.png"),
-        "--seconds", "20",
+        "--seconds", "12",
     )  # fmt: skip
     assert proc.returncode == (0 if works else 1), proc.stderr
     rec = json.loads(proc.stdout)["recognition"]
