@@ -23,6 +23,7 @@ from storelens.clock import iso
 from storelens.config import CameraConfig, EdgeConfig
 from storelens.edge.decide import Attempt, DecisionPolicy, TrackDecider, TrackEvidence
 from storelens.edge.footfall import FootfallAggregator
+from storelens.edge.motion import MotionGate
 from storelens.edge.track import FaceTracker, roi_filter
 from storelens.edge.visits import AnonymousRegistry, ArrivalCooldown, new_token
 from storelens.events import ArrivalEvent, FootfallEvent, VisitorEvent
@@ -88,6 +89,7 @@ class CameraPipeline:
             not a member ends as nobody, its embeddings dropped, and no visitor event is sent.
         timing: called with (stage, seconds) for the detector and embedder (metrics).
         lift: lifts dark frames before anything reads them (``detection.lift_dark_below``); None: frames as they come.
+        gate: motion gating (``edge.motion_gating``); None: the detector runs on every frame.
     """
 
     def __init__(
@@ -106,8 +108,10 @@ class CameraPipeline:
         reidentify: bool = True,
         timing: Callable[[str, float], None] | None = None,
         lift: DarkFrameLift | None = None,
+        gate: MotionGate | None = None,
     ) -> None:
         self.lift = lift or DarkFrameLift(0.0)
+        self.gate = gate
         self.reidentify = reidentify
         self.timing = timing or (lambda stage, seconds: None)
         self.store_id = store_id
@@ -146,7 +150,8 @@ class CameraPipeline:
     def process(self, frame: Frame) -> list[PipelineEvent]:
         """Analyse one frame; returns the events it caused, in order."""
         frame = self.lift.lift(frame)  # a dark frame is lifted once, for the detector and the recogniser alike
-        tracks = self.tracker.update(frame, self.detect(frame))
+        look = self.gate is None or self.gate.wants(frame, tracks_alive=bool(self.tracks))
+        tracks = self.tracker.update(frame, self.detect(frame) if look else Detections.empty())
         for tid in tracks.ids:
             if int(tid) not in self.tracks:
                 self.tracks[int(tid)] = TrackState(int(tid), frame.ts, frame.ts)

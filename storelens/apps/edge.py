@@ -26,6 +26,7 @@ from storelens.config import CameraConfig, Config
 from storelens.edge.capture import FileReader, LiveReader, is_live
 from storelens.edge.footfall import FootfallAggregator
 from storelens.edge.metrics import STALE_SECONDS, EdgeMetrics, MetricsServer, age
+from storelens.edge.motion import MotionGate
 from storelens.edge.outbox import Outbox
 from storelens.edge.pipeline import CameraPipeline, PipelineEvent, decision_policy
 from storelens.edge.publisher import CameraPublisher, camera_transport
@@ -79,6 +80,9 @@ def build_pipeline(
         reidentify=rules.visitor_reid,
         timing=timing,
         lift=DarkFrameLift(config.detection.lift_dark_below),
+        gate=MotionGate(edge.motion_min_share, timedelta(seconds=edge.full_detection_seconds), camera.roi)
+        if edge.motion_gating
+        else None,
     )
 
 

@@ -113,6 +113,17 @@ class EdgeConfig(Section):
     )
     footfall_interval_minutes: int = Field(default=15, ge=1, le=24 * 60, description="Footfall event interval")
     max_embeddings_per_track: int = Field(default=12, ge=1, le=100, description="Embedding attempts per track")
+    motion_gating: bool = Field(
+        default=False,
+        description="Run the face detector only when something moves in the region of interest, while a track is "
+        "alive, or every full_detection_seconds",
+    )
+    motion_min_share: float = Field(
+        default=0.002, gt=0, lt=1, description="Share of the region's pixels that must change to count as motion"
+    )
+    full_detection_seconds: float = Field(
+        default=2.0, ge=0.2, le=60, description="With motion gating, a full detection at least this often"
+    )
     embed_interval_seconds: float = Field(
         default=0.3, ge=0, le=10, description="Least time between two embedding attempts on one track"
     )
