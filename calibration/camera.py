@@ -23,8 +23,8 @@ from storelens.config import CameraConfig
 from storelens.edge.capture import is_live, open_capture
 from storelens.edge.track import roi_filter
 from storelens.errors import CaptureError, StoreLensError
-from storelens.exposure import DarkFrameLift, frame_brightness, measure_exposure, signal_to_noise
-from storelens.faces import face_quality, head_pose
+from storelens.exposure import DarkFrameLift, face_exposure, signal_to_noise
+from storelens.faces import face_quality, measure_face
 from storelens.messages import Detections, FaceModels, Frame
 
 GREEN, RED, BLUE, YELLOW = (60, 200, 60), (40, 40, 230), (230, 160, 40), (0, 220, 255)
@@ -283,22 +283,21 @@ def survey(
     passing = frames = 0
     for raw in looks(camera, at_seconds, seconds):
         frames += 1
-        scene.append(frame_brightness(raw.image))
         shown = lift.lift(raw)
+        scene.append(lift.last_brightness or 0.0)  # the lift measured the frame as delivered
         faces = roi_filter(fm.detector.detect(shown), camera.roi)
         for box, score, kps in zip(faces.boxes, faces.scores, faces.keypoints, strict=True):
             x1, y1, x2, y2 = (int(v) for v in box)
-            gx, gy = max(x1, 0) // 8 * 8, max(y1, 0) // 8 * 8
-            as_delivered = measure_exposure(raw.image[gy : max(y2, 1), gx : max(x2, 1)])
+            as_delivered = face_exposure(raw.image, box)
             snrs.append(signal_to_noise(raw.image[max(y1, 0) : max(y2, 1), max(x1, 0) : max(x2, 1)]))
             crop = shown.image[max(y1, 0) : max(y2, 1), max(x1, 0) : max(x2, 1)]
-            if crop.size:
-                patch = cv2.cvtColor(cv2.resize(crop, (64, 64)), cv2.COLOR_BGR2GRAY)
-                sharp.append(float(cv2.Laplacian(patch, cv2.CV_64F).var()))
+            patch = np.asarray(cv2.resize(crop, (64, 64)), np.uint8) if crop.size else crop
+            measures = measure_face(patch, box, float(score), kps)  # as face_quality measures it
+            sharp.append(measures.sharpness)
+            yaws.append(abs(measures.yaw))
             widths.append(float(x2 - x1))
             bright.append(as_delivered.brightness)
             blocks.append(as_delivered.blockiness)
-            yaws.append(abs(head_pose(kps)[0]))
             quality = face_quality(shown, box, float(score), kps)
             passing += int(quality >= min_quality and x2 - x1 >= min_embed_px)
     if frames == 0:

@@ -127,17 +127,10 @@ class CameraPipeline:
         self.lost = track_lost
         self.decider = TrackDecider(policy)
         self.attempts_per_track: deque[int] = deque(maxlen=ATTEMPT_HISTORY)  # for metrics and the benchmark
-        self.decidable: deque[bool] = deque(maxlen=ATTEMPT_HISTORY)  # per ended track: a face passed the gate
         self.recognises = policy.max_attempts > 0
-
-    def decidable_share(self) -> float | None:
-        """Share of the last ended tracks (up to 1000) with a face good enough to decide.
-
-        None before the first track ends, or on a camera that does not recognise.
-        """
-        if not self.recognises or not self.decidable:
-            return None
-        return sum(self.decidable) / len(self.decidable)
+        # Share of the last ended tracks (up to 1000) with a face good enough to decide (embedded at least once),
+        # worked out when tracks end; None before the first ends, or on a camera that does not recognise.
+        self.decidable_share: float | None = None
 
     def detect(self, frame: Frame) -> Detections:
         """Faces in the region of interest that are large enough."""
@@ -228,7 +221,6 @@ class CameraPipeline:
         for state in ended:
             del self.tracks[state.track_id]
             self.attempts_per_track.append(state.evidence.attempts)
-            self.decidable.append(state.evidence.attempts > 0)
             if state.member is not None and self.gallery.is_staff(state.member):
                 people.append(None)  # staff: their entry is taken back
                 continue
@@ -252,6 +244,8 @@ class CameraPipeline:
                         ts=iso(state.last_ts),
                     )
                 )
+        if ended and self.recognises:  # worked out when tracks end, not on every frame
+            self.decidable_share = sum(a > 0 for a in self.attempts_per_track) / len(self.attempts_per_track)
         return events, np.array([s.track_id for s in ended], np.int64), tuple(people)
 
     def finish(self, now: datetime) -> list[PipelineEvent]:

@@ -106,6 +106,18 @@ def measure_exposure(patch: NDArray[np.uint8]) -> Exposure:
     return Exposure(float(grey.mean()), float(grey.std()), noise_sigma(grey), blockiness(grey))
 
 
+def face_exposure(image: NDArray[np.uint8], box: NDArray[np.float32]) -> Exposure:
+    """Exposure of the face at ``box`` in a frame, its crop widened to start on the encoder's 8-pixel grid.
+
+    Args:
+        image: (H, W, 3) uint8 BGR frame.
+        box: (4,) x1, y1, x2, y2 in frame pixels.
+    """
+    x1, y1, x2, y2 = (int(v) for v in box)
+    gx, gy = max(x1, 0) // 8 * 8, max(y1, 0) // 8 * 8  # on the grid, so that blockiness sees the block edges
+    return measure_exposure(image[gy : max(y2, 1), gx : max(x2, 1)])
+
+
 def signal_to_noise(patch: NDArray[np.uint8], width: int = 112) -> float:
     """A face's contrast over its noise, as the recogniser sees it: the crop shrunk to ``width`` pixels first.
 

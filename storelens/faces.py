@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from storelens.exposure import measure_exposure
+from storelens.exposure import face_exposure
 from storelens.messages import Frame
 
 GOOD_FACE_PX = 64.0  # a face this wide or wider counts as full size in the quality score
@@ -103,8 +103,6 @@ def face_quality(frame: Frame, box: NDArray[np.float32], score: float, keypoints
     frontal = max(0.0, 1.0 - (m.yaw / MAX_YAW) ** 2) if PITCH_RANGE[0] <= m.pitch <= PITCH_RANGE[1] else 0.0
     size = min(max(x2 - x1, 1) / GOOD_FACE_PX, 1.0)
     quality = float(min(max(score, 0.0), 1.0) * size * frontal * sharp)
-    if quality > 0:  # the crop from the frame's 8-pixel grid: measure_exposure also judges compression blocks
-        gx, gy = max(x1, 0) // 8 * 8, max(y1, 0) // 8 * 8
-        if measure_exposure(frame.image[gy : max(y2, 1), gx : max(x2, 1)]).usable <= 0:
-            return 0.0
+    if quality > 0 and face_exposure(frame.image, box).usable <= 0:
+        return 0.0
     return quality

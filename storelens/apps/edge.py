@@ -266,7 +266,7 @@ class EdgeApp:
         events = pipeline.process(frame)
         stats = self.stats[camera.id]
         stats.analysed += 1
-        stats.decidable_share = pipeline.decidable_share()
+        stats.decidable_share = pipeline.decidable_share
         stats.brightness = pipeline.lift.last_brightness
         stats.analyse_seconds.append(time.monotonic() - t0)
         if len(stats.analyse_seconds) > 1000:

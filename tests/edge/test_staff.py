@@ -58,7 +58,7 @@ def test_staff_on_the_sample_video(video: Path, truth, face_models, members_gall
     assert sum(e.staff_excluded for e in footfall) == exp["staff_excluded"]
     assert sum(e.unique_visitors for e in footfall) == exp["unique_visitors"]
     assert sorted(e.member_id for e in events if e.type == "vip_arrival") == exp["arrivals"]  # never S-GAUSS
-    share = pipeline.decidable_share()  # /metrics: tracks with a face good enough to decide
+    share = pipeline.decidable_share  # /metrics: tracks with a face good enough to decide
     assert share is not None and share >= 0.8 and 100 < (pipeline.lift.last_brightness or 0) < 160
     gallery.remove("S-GAUSS")
     assert not gallery.is_staff("S-GAUSS")
