@@ -183,12 +183,12 @@ def cmd_degradation(args: argparse.Namespace, emit: Any) -> int:
     config = load_config(Path(args.config)) if args.config else default_config()
     fm = load_face_models(config, models_dir(args.models_dir or config.models.dir or None))
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     labelled = Path(args.labelled) if args.labelled else out / "registry-set"
     if not args.labelled:
         build_labelled_set(labelled, lambda image: fm.detector.detect(Frame(image)).boxes)
     threshold = match_policy(config, fm.recogniser_spec).threshold
     report = measure(labelled, fm, threshold, DarkFrameLift(config.detection.lift_dark_below))
+    out.mkdir(parents=True, exist_ok=True)  # only now: a refused set leaves nothing behind
     plot(report, out / "degradation.png")
     write_json(report, out / "degradation.json")
     if args.json:

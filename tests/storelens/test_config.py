@@ -45,6 +45,10 @@ def test_minimal_file_is_valid_with_defaults(tmp_path: Path) -> None:
         (MINIMAL + "[edge]\nmax_embeddings_per_track = 0\n", ["edge.max_embeddings_per_track", "value: 0"]),
         (MINIMAL + "[edge]\nembed_interval_seconds = -1\n", ["edge.embed_interval_seconds", "value: -1"]),
         (MINIMAL + "[edge]\nmin_face_quality = 1.5\n", ["edge.min_face_quality", "value: 1.5", "less than or equal"]),
+        (MINIMAL + "[detection]\nlift_dark_below = -1\n", ["detection.lift_dark_below", "value: -1"]),
+        (MINIMAL + "[detection]\nlift_dark_below = nan\n", ["detection.lift_dark_below", "finite number"]),
+        (MINIMAL + "[edge]\nmotion_min_share = 0\n", ["edge.motion_min_share", "value: 0", "greater than 0"]),
+        (MINIMAL + "[edge]\nfull_detection_seconds = 0.1\n", ["edge.full_detection_seconds", "value: 0.1"]),
         (MINIMAL + "[recognition]\nlookalike_threshold = 2\n", ["recognition.lookalike_threshold", "value: 2"]),
         (MINIMAL + "entry_line = { start = [nan, 420], end = [1200, 420], inside = [640, 700] }\n",
          ["cameras[0].entry_line.start[0]", "finite number"]),
@@ -60,7 +64,8 @@ def test_minimal_file_is_valid_with_defaults(tmp_path: Path) -> None:
         (MINIMAL + "[enrolment]\npurpose = '" + "p" * 100 + "'\n", ["enrolment.purpose", "at most 80"]),
     ],
     ids=["extra", "pattern", "bounds", "provider", "missing", "toml", "timezone", "min_votes_gone", "evidence",
-         "attempts", "interval", "quality", "lookalike", "line-nan", "line-inf", "roi-inf", "pitch-inverted",
+         "attempts", "interval", "quality", "lift-negative", "lift-nan", "motion-share-zero", "full-detection-short",
+         "lookalike", "line-nan", "line-inf", "roi-inf", "pitch-inverted",
          "drain-inf", "gap-nan", "tls-half", "pixels", "retention-negative", "purpose-long"],
 )  # fmt: skip
 def test_errors_name_path_value_reason(tmp_path: Path, text: str, fragments: list[str]) -> None:
