@@ -187,14 +187,16 @@ class FileReader:
     def next(self) -> Frame | None:
         """The next frame to analyse, or None at end of file."""
         while True:
-            ok, image = self.cap.read()
-            if not ok or image is None:
+            i = self.index
+            # Every frame is decoded (the codec needs it), but only analysed ones are converted to BGR and copied out.
+            ok = self.cap.grab()
+            image = self.cap.retrieve()[1] if ok and i % self.step == 0 else None
+            if not ok or (i % self.step == 0 and image is None):
                 self.cap.release()
                 return None
-            i = self.index
             self.index += 1
             self.stats.frames_read += 1
-            if i % self.step == 0:
+            if image is not None:
                 if self.realtime:  # play at the video's own pace, as a live camera would deliver it
                     time.sleep(max(0.0, self._t0 + i / self.video_fps - time.monotonic()))
                 self.stats.last_frame_monotonic = time.monotonic()

@@ -39,6 +39,10 @@ class DecisionPolicy:
         min_quality: faces below this quality are not embedded.
         min_face_px: faces narrower than this are not embedded.
         interval: least time between two attempts on one track.
+        better_by: a track whose attempts have named nobody so far is embedded again only for a face of at least
+            its best quality so far plus this (a better view can change the answer; a like one would not) ...
+        doubt: ... unless one attempt's best similarity reached this (just under the threshold): such a track is
+            in doubt, and every good face counts, paced.
         max_attempts: attempts per track.
         min_evidence: quality-weighted evidence that names a member.
         strong: similarity at or above which an attempt counts twice (threshold + strong margin).
@@ -49,6 +53,8 @@ class DecisionPolicy:
     min_quality: float
     min_face_px: float
     interval: timedelta
+    better_by: float
+    doubt: float
     max_attempts: int
     min_evidence: float
     strong: float
@@ -60,6 +66,8 @@ class TrackEvidence:
     """What one track has shown so far: a few numbers and at most ``KEEP_VECTORS`` vectors."""
 
     attempts: int = 0
+    best_quality: float = 0.0
+    closest: float = -1.0  # the highest similarity to any member over the attempts, named or not
     last_attempt: datetime | None = None
     for_member: dict[str, float] = field(default_factory=dict)
     unnamed: float = 0.0
@@ -112,8 +120,17 @@ class TrackDecider:
         return evidence.last_attempt is None or now - evidence.last_attempt >= p.interval
 
     def wants(self, evidence: TrackEvidence, now: datetime, quality: float, width: float) -> bool:
-        """Whether to embed this face of the track now: due, and a face good enough."""
-        return self.due(evidence, now) and quality >= self.policy.min_quality and width >= self.policy.min_face_px
+        """Whether to embed this face of the track now: due, a face good enough, and one that can change the answer.
+
+        A track is in doubt once an attempt named a member or came close (``doubt``): then every good face
+        counts, paced. Otherwise its faces have been far from every member, and the next attempt must be a
+        better face than the best one tried (by ``better_by``): the same view again gives the same "nobody".
+        """
+        p = self.policy
+        if not self.due(evidence, now) or quality < p.min_quality or width < p.min_face_px:
+            return False
+        in_doubt = bool(evidence.for_member) or evidence.closest >= p.doubt
+        return evidence.attempts == 0 or in_doubt or quality >= evidence.best_quality + p.better_by
 
     def add(self, evidence: TrackEvidence, attempt: Attempt, now: datetime, where: str) -> str | None:
         """Weigh one attempt; the member's id when the track is decided by it, else None.
@@ -126,6 +143,8 @@ class TrackDecider:
         """
         evidence.attempts += 1
         evidence.last_attempt = now
+        evidence.best_quality = max(evidence.best_quality, attempt.quality)
+        evidence.closest = max(evidence.closest, attempt.similarity)
         if attempt.member_id is None:
             evidence.unnamed += attempt.quality
         else:

@@ -7,12 +7,11 @@ from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import onnxruntime as ort
 from numpy.typing import NDArray
 
 from storelens.errors import ModelError
 from storelens.manifest import ModelSpec
-from storelens.messages import Detections, Frame
+from storelens.messages import Detections, Frame, InferenceSession
 
 if TYPE_CHECKING:
     from insightface.model_zoo.scrfd import SCRFD
@@ -36,7 +35,7 @@ class YuNetDecoder:
         score_threshold: minimum confidence.
     """
 
-    def __init__(self, session: ort.InferenceSession, spec: ModelSpec, score_threshold: float) -> None:
+    def __init__(self, session: InferenceSession, spec: ModelSpec, score_threshold: float) -> None:
         self.session = session
         self.spec = spec
         self.score_threshold = score_threshold
@@ -71,9 +70,11 @@ class YuNetDecoder:
             boxes.append(np.concatenate([centre - size / 2, size], axis=1))
             scores.append(np.sqrt(cls * obj))
             kps.append((kp + grid[:, None, :]) * s)
-        xywh = np.concatenate(boxes).astype(np.float32)
         score = np.concatenate(scores).astype(np.float32)
-        points = np.concatenate(kps).astype(np.float32)
+        likely = score >= self.score_threshold  # NMSBoxes drops the rest; it takes Python lists: fewer is faster
+        xywh = np.concatenate(boxes)[likely].astype(np.float32)
+        points = np.concatenate(kps)[likely].astype(np.float32)
+        score = score[likely]
         nms = float(self.spec.nms_threshold or 0.3)
         found = cv2.dnn.NMSBoxes(xywh.tolist(), score.tolist(), self.score_threshold, nms, top_k=YUNET_TOP_K)
         keep = np.asarray(found, dtype=np.intp).reshape(-1)
@@ -92,7 +93,7 @@ class FaceDetector:
 
     def __init__(
         self,
-        session: ort.InferenceSession,
+        session: InferenceSession,
         spec: ModelSpec,
         score_threshold: float | None = None,
     ) -> None:
@@ -103,6 +104,7 @@ class FaceDetector:
         threshold = float(score_threshold if score_threshold is not None else spec.score_threshold or 0.5)
         self._mean = np.asarray(spec.mean, np.float32).reshape(1, 3, 1, 1)
         self._std = np.asarray(spec.std, np.float32).reshape(1, 3, 1, 1)
+        self._normalise = bool(np.any(self._mean != 0) or np.any(self._std != 1))
         self._yunet: YuNetDecoder | None = None
         self._scrfd: SCRFD | None = None
         if spec.decoder == "yunet":
@@ -136,8 +138,10 @@ class FaceDetector:
         nw, nh = max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))
         canvas = np.zeros((h, w, 3), np.uint8)
         canvas[:nh, :nw] = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-        pixels = canvas[:, :, ::-1] if self.spec.colour_order == "RGB" else canvas
-        blob = (pixels.transpose(2, 0, 1)[None].astype(np.float32) - self._mean) / self._std
+        # OpenCV's blobFromImage: HWC uint8 to NCHW float32 (and the channel swap) in one pass, a third of numpy's time
+        blob = np.asarray(cv2.dnn.blobFromImage(canvas, swapRB=self.spec.colour_order == "RGB"), np.float32)
+        if self._normalise:
+            blob = (blob - self._mean) / self._std
         return np.ascontiguousarray(blob, np.float32), scale
 
     def _raw(self, image: NDArray[np.uint8]) -> Detections:

@@ -63,6 +63,8 @@ def decision_policy(edge: EdgeConfig, match: MatchPolicy, recognise: bool = True
         min_quality=edge.min_face_quality,
         min_face_px=float(edge.min_embed_face_px),
         interval=timedelta(seconds=edge.embed_interval_seconds),
+        better_by=edge.embed_better_by,
+        doubt=match.threshold - (edge.doubt_margin if edge.doubt_margin is not None else 2 * match.strong_margin),
         max_attempts=edge.max_embeddings_per_track if recognise else 0,
         min_evidence=edge.min_evidence,
         strong=match.threshold + match.strong_margin,

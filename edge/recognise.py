@@ -3,25 +3,24 @@
 from __future__ import annotations
 
 import numpy as np
-import onnxruntime as ort
 from numpy.typing import NDArray
 
 from storelens.edge.align import align_faces
 from storelens.errors import ModelError
 from storelens.manifest import ModelSpec
-from storelens.messages import Detections, Embeddings, Frame
+from storelens.messages import Detections, Embeddings, Frame, InferenceSession
 
 
 class FaceEmbedder:
     """Turns detected faces into unit-length descriptors.
 
     Args:
-        session: ONNX Runtime session of a recognition model (injected).
+        session: a session of a recognition model (injected: ONNX Runtime, or OpenCV DNN where measured faster).
         spec: the model's manifest entry (input size, mean, std, colour order, alignment).
         batch: faces per inference call.
     """
 
-    def __init__(self, session: ort.InferenceSession, spec: ModelSpec, batch: int = 32) -> None:
+    def __init__(self, session: InferenceSession, spec: ModelSpec, batch: int = 32) -> None:
         if spec.task != "recognition":
             raise ModelError(f"{spec.name} is a {spec.task} model, not a recogniser")
         self.spec = spec

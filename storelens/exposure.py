@@ -148,7 +148,8 @@ def frame_brightness(image: NDArray[np.uint8]) -> float:
         image: (H, W, 3) uint8 BGR.
     """
     scale = min(1.0, MEASURE_WIDTH / image.shape[1])
-    small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else image
+    # nearest-neighbour sampling: a mean over ~15,000 samples needs no averaging filter (INTER_AREA cost 1 ms a frame)
+    small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST) if scale < 1 else image
     return float(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).mean())
 
 

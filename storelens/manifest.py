@@ -79,6 +79,10 @@ class ModelSpec(BaseModel):
         default=None, ge=-1, le=1, description="An enrolment photo this close to another member is refused"
     )
     training_data: str = Field(default="", description="What the weights were trained on, as far as published")
+    cpu_engine: Literal["onnxruntime", "opencv"] = Field(
+        default="onnxruntime",
+        description="The faster engine for this file on the CPU, by measurement (storelens bench --part models)",
+    )
 
     @model_validator(mode="after")
     def _task_fields(self) -> ModelSpec:

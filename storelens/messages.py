@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -257,6 +257,30 @@ class Embedder(Protocol):
 
     def embed(self, frame: Frame, faces: Detections) -> Embeddings:
         """Descriptors (N, D) for every face in ``faces``."""
+        ...
+
+
+class InferenceSession(Protocol):
+    """A model session as the stages use it.
+
+    ONNX Runtime's ``InferenceSession``, or the OpenCV DNN adapter (``storelens.models.runtime.OpenCVSession``)
+    that offers the same four calls on the same ONNX file.
+    """
+
+    def get_inputs(self) -> list[Any]:
+        """The model's inputs (``.name``, ``.shape``)."""
+        ...
+
+    def get_outputs(self) -> list[Any]:
+        """The model's outputs (``.name``, ``.shape``)."""
+        ...
+
+    def get_providers(self) -> list[str]:
+        """Where it runs, e.g. ``["CPUExecutionProvider"]``."""
+        ...
+
+    def run(self, output_names: list[str] | None, input_feed: dict[str, Any]) -> list[Any]:
+        """The outputs named (all when None) for the inputs fed."""
         ...
 
 

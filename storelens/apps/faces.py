@@ -9,7 +9,7 @@ from storelens.edge.detect import FaceDetector
 from storelens.edge.recognise import FaceEmbedder
 from storelens.manifest import load_manifest, models_dir
 from storelens.messages import FaceModels
-from storelens.models.runtime import make_session
+from storelens.models.runtime import open_session
 from storelens.models.verify import verify_model_file
 
 
@@ -20,8 +20,8 @@ def load_face_models(config: Config | HqConfig, directory: Path | None = None) -
     where = directory or models_dir(config.models.dir or None)
     det_spec = manifest.get(pack.detector)
     rec_spec = manifest.recogniser_of(pack.name)
-    det_session = make_session(verify_model_file(det_spec, where), config.models.runtime)
-    rec_session = make_session(verify_model_file(rec_spec, where), config.models.runtime)
+    det_session = open_session(verify_model_file(det_spec, where), det_spec, config.models.runtime)
+    rec_session = open_session(verify_model_file(rec_spec, where), rec_spec, config.models.runtime)
     # No size filter here: each camera applies its own minimum (config.min_face_px_for), and calibration must see
     # the small faces to say TOO SMALL.
     detector = FaceDetector(det_session, det_spec, config.detection.score_threshold)

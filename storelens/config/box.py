@@ -130,6 +130,20 @@ class EdgeConfig(Section):
     min_face_quality: float = Field(
         default=0.2, ge=0, le=1, description="Faces of lower quality (size x sharpness x pose x score) are not embedded"
     )
+    embed_better_by: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="A track whose attempts named nobody is embedded again only for a face this much better (quality) "
+        "than its best so far",
+    )
+    doubt_margin: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="A track whose best similarity came within this of the threshold stays in doubt and is embedded "
+        "again, paced; None: twice the recogniser's strong margin",
+    )
     min_embed_face_px: int = Field(default=32, ge=8, le=2000, description="Faces narrower than this are not embedded")
     min_evidence: float = Field(
         default=1.5, gt=0, le=20, description="Quality-weighted evidence that names a member (one good attempt: ~1)"

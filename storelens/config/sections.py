@@ -139,6 +139,12 @@ class RuntimeConfig(Section):
     )
     intra_op_threads: int = Field(default=0, ge=0, le=256, description="Threads per operator; 0 = ORT default")
     inter_op_threads: int = Field(default=0, ge=0, le=256, description="Threads across operators; 0 = ORT default")
+    engine: Literal["auto", "onnxruntime", "opencv"] = Field(
+        default="auto",
+        description="What runs each model on the CPU: auto, the engine its manifest entry names as measured fastest "
+        "(storelens bench --part models); onnxruntime; or opencv (OpenCV DNN, the same ONNX file). With a GPU "
+        "provider first, always ONNX Runtime",
+    )
 
 
 class ModelsConfig(Section):

@@ -18,8 +18,8 @@ from storelens.events import ArrivalEvent
 from storelens.gallery.factory import open_gallery
 from tests.helpers.staging import T0, face_crop, stage
 
-POLICY = DecisionPolicy(min_quality=0.2, min_face_px=32, interval=timedelta(seconds=0.3), max_attempts=12,
-                        min_evidence=1.5, strong=0.70, stranger_evidence=3.0)  # fmt: skip
+POLICY = DecisionPolicy(min_quality=0.2, min_face_px=32, interval=timedelta(seconds=0.3), better_by=0.1, doubt=0.5,
+                        max_attempts=12, min_evidence=1.5, strong=0.70, stranger_evidence=3.0)  # fmt: skip
 
 
 def run(attempts: list[tuple[float, str | None, float]]) -> tuple[str | None, int]:
@@ -57,9 +57,26 @@ def test_wants_good_faces_paced_within_budget() -> None:
     assert not decider.wants(ev, T0, 0.9, 20)  # too small
     decider.add(ev, Attempt(0.5, None, None, 0.1, 0.0), T0, "test")
     assert not decider.wants(ev, T0 + timedelta(seconds=0.2), 0.9, 60)  # too soon after the last attempt
+    assert not decider.wants(ev, T0 + timedelta(seconds=0.3), 0.55, 60)  # far from everyone: a like face is not tried
     assert decider.wants(ev, T0 + timedelta(seconds=0.3), 0.9, 60)
     ev.attempts = POLICY.max_attempts
     assert not decider.wants(ev, T0 + timedelta(seconds=9), 0.9, 60)  # budget spent
+
+
+@pytest.mark.parametrize(
+    ("first", "then", "wanted"),
+    [
+        (Attempt(0.7, None, "A", 0.2, 0.1), 0.75, False),  # far from every member: the same view is not tried again
+        (Attempt(0.7, None, "A", 0.2, 0.1), 0.80, True),  # ... a better one is
+        (Attempt(0.7, None, "A", 0.55, 0.1), 0.60, True),  # close to A (in doubt): any good face, paced
+        (Attempt(0.7, "A", "A", 0.65, 0.1), 0.30, True),  # A named, not yet decided: any good face
+        (Attempt(0.7, None, "A", 0.2, 0.1), 0.15, False),  # under the quality gate, whatever came before
+    ],
+)
+def test_embeds_again_only_what_can_change_the_answer(first: Attempt, then: float, wanted: bool) -> None:
+    decider, ev = TrackDecider(POLICY), TrackEvidence()
+    decider.add(ev, first, T0, "test")
+    assert decider.wants(ev, T0 + timedelta(seconds=1), then, 60) is wanted
 
 
 def test_good_faces_that_name_nobody_settle_a_stranger() -> None:
