@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from storelens.config import CameraConfig
+from storelens.config import CameraConfig, EdgeConfig
 from storelens.edge.capture import is_live, open_capture
 from storelens.edge.track import roi_filter
 from storelens.errors import CaptureError, StoreLensError
@@ -144,9 +144,24 @@ def check(camera: CameraConfig, frame: Frame, faces: Detections, min_face_px: in
     return CameraCheck((w, h), widths, near, min_face_px, verdict, True)
 
 
-def draw(camera: CameraConfig, frame: Frame, faces: Detections, result: CameraCheck) -> NDArray[np.uint8]:
-    """The frame with the ROI, the entry line and its entering direction, and each face and its width."""
+def gating_note(edge: EdgeConfig) -> str:
+    """One line on when the detector runs at this camera (``edge.motion_gating`` and its settings)."""
+    if not edge.motion_gating:
+        return "motion gating off: the face detector runs on every analysed frame"
+    return (
+        f"motion gating on: the face detector runs when {edge.motion_min_share:.1%} of the region of interest "
+        f"changes, while a face is tracked, and at least every {edge.full_detection_seconds:g} s"
+    )
+
+
+def draw(
+    camera: CameraConfig, frame: Frame, faces: Detections, result: CameraCheck, note: str = ""
+) -> NDArray[np.uint8]:
+    """The frame with the ROI, the entry line and its entering direction, each face and its width, and ``note``."""
     img = frame.image.copy()
+    if note:  # a banner at the top: what the detector looks at (motion gating)
+        cv2.rectangle(img, (0, 0), (img.shape[1], 30), (0, 0, 0), -1)
+        cv2.putText(img, note[:150], (10, 21), cv2.FONT_HERSHEY_SIMPLEX, 0.55, BLUE, 1)
     if camera.roi is not None:
         cv2.polylines(img, [np.asarray(camera.roi, np.int32).reshape(-1, 1, 2)], True, BLUE, 2)
         cv2.putText(
@@ -183,8 +198,12 @@ def draw(camera: CameraConfig, frame: Frame, faces: Detections, result: CameraCh
     return np.asarray(img, dtype=np.uint8)
 
 
-def snapshot(camera: CameraConfig, fm: FaceModels, min_face_px: int, out: Path, at_seconds: float = 0.0) -> CameraCheck:
-    """Grab, judge, draw and write ``out`` (PNG); the geometry is checked against the real frame size.
+def snapshot(
+    camera: CameraConfig, fm: FaceModels, min_face_px: int, out: Path, at_seconds: float = 0.0, note: str = ""
+) -> CameraCheck:
+    """Grab, judge, draw and write ``out`` (PNG), with ``note`` as a banner.
+
+    The geometry is checked against the real frame size.
 
     Raises:
         StoreLensError: the camera gives no frame, its geometry lies outside the frame, or ``out`` is unwritable.
@@ -193,7 +212,7 @@ def snapshot(camera: CameraConfig, fm: FaceModels, min_face_px: int, out: Path, 
     w, h = frame.size
     CameraConfig.model_validate(camera.model_dump() | {"frame_size": (w, h)})  # refuses geometry off the frame
     result = check(camera, frame, faces, min_face_px)
-    if not cv2.imwrite(str(out), draw(camera, frame, faces, result)):
+    if not cv2.imwrite(str(out), draw(camera, frame, faces, result, note)):
         raise StoreLensError(f"{out}: cannot write the snapshot (PNG)")
     return result
 

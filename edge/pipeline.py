@@ -114,6 +114,7 @@ class CameraPipeline:
     ) -> None:
         self.lift = lift or DarkFrameLift(0.0)
         self.gate = gate
+        self._faces_last_look = False  # whether the detector's last run found a face (motion gating)
         self.reidentify = reidentify
         self.timing = timing or (lambda stage, seconds: None)
         self.store_id = store_id
@@ -145,8 +146,14 @@ class CameraPipeline:
     def process(self, frame: Frame) -> list[PipelineEvent]:
         """Analyse one frame; returns the events it caused, in order."""
         frame = self.lift.lift(frame)  # a dark frame is lifted once, for the detector and the recogniser alike
-        look = self.gate is None or self.gate.wants(frame, tracks_alive=bool(self.tracks))
-        tracks = self.tracker.update(frame, self.detect(frame) if look else Detections.empty())
+        # The tracker confirms a face over consecutive detections: while the last look found one, keep looking,
+        # or a face that stops moving in its first frame would wait for the next full detection.
+        busy = bool(self.tracks) or self._faces_last_look
+        look = self.gate is None or self.gate.wants(frame, tracks_alive=busy)
+        faces = self.detect(frame) if look else Detections.empty()
+        if look:
+            self._faces_last_look = len(faces) > 0
+        tracks = self.tracker.update(frame, faces)
         for tid in tracks.ids:
             if int(tid) not in self.tracks:
                 self.tracks[int(tid)] = TrackState(int(tid), frame.ts, frame.ts)

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
 TRUTH = HERE / "truth.json"
+STORE_DAY = HERE / "store_day.json"  # the long, mostly quiet clip the gating benchmark runs on
 GENERATOR_VERSION = "2"
 
 
@@ -193,6 +194,7 @@ def render(truth: dict[str, Any], fm: FaceModels, out: Path, progress: Progress 
             raise RuntimeError(f"{tmp}: OpenCV cannot write mp4v video")
         line = truth["camera"]["entry_line"]
         frames = int(seconds * fps)
+        pool = [_noise_pair(rng, frame_shape=(height, width, 3)) for _ in range(int(video.get("noise_pool", 0)))]
         for i in range(frames):
             if progress is not None:
                 progress(i, frames)
@@ -214,6 +216,10 @@ def render(truth: dict[str, Any], fm: FaceModels, out: Path, progress: Progress 
                     look_at(person, t),
                     colour,
                 )
+            if pool:  # a long clip: sensor noise drawn once, then cycled (the sample video draws it per frame)
+                up, down = pool[i % len(pool)]
+                writer.write(cv2.subtract(cv2.add(frame, up), down))
+                continue
             noise = rng.normal(0, 3.0, frame.shape).astype(np.float32)
             writer.write(np.clip(frame.astype(np.float32) + noise, 0, 255).astype(np.uint8))
         writer.release()
@@ -221,8 +227,30 @@ def render(truth: dict[str, Any], fm: FaceModels, out: Path, progress: Progress 
 
 
 def _progress(person: dict[str, Any], t: float) -> float:
-    """How far along their walk a person is at ``t``: 0 when they appear, 1 when they leave."""
-    return min(max((t - person["t0"]) / (person["t1"] - person["t0"]), 0.0), 1.0)
+    """How far along their walk a person is at ``t``: 0 when they appear, 1 when they leave.
+
+    A person with ``stand: [from_s, to_s]`` (seconds since they appear) stops where they are for that while.
+    """
+    local, walking = t - person["t0"], person["t1"] - person["t0"]
+    if "stand" in person:
+        start, end = (float(v) for v in person["stand"])
+        local = local if local < start else start if local < end else local - (end - start)
+        walking -= end - start
+    return min(max(local / walking, 0.0), 1.0)
+
+
+def clear_view_at(person: dict[str, Any]) -> float:
+    """The clip time from which a person's face is in clear view: their blur, turn and cover are over."""
+    ends = [float(end) for key in ("blur", "turn", "occlude") for _, end, _ in person.get(key, [])]
+    return float(person["t0"]) + max(ends, default=0.0)
+
+
+def _noise_pair(
+    rng: np.random.Generator, frame_shape: tuple[int, int, int]
+) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
+    """Gaussian noise (sigma 3) split into its positive and negative parts, to add and subtract with saturation."""
+    noise = np.rint(rng.normal(0, 3.0, frame_shape))
+    return np.clip(noise, 0, 255).astype(np.uint8), np.clip(-noise, 0, 255).astype(np.uint8)
 
 
 def _size(person: dict[str, Any], t: float) -> float:

@@ -33,7 +33,7 @@ from storelens.edge.publisher import CameraPublisher, camera_transport
 from storelens.edge.track import FaceTracker
 from storelens.edge.visits import AnonymousRegistry, ArrivalCooldown
 from storelens.errors import StoreLensError
-from storelens.events import KIND_OF, topic
+from storelens.events import KIND_OF, ArrivalEvent, topic
 from storelens.exposure import DarkFrameLift
 from storelens.gallery.factory import open_gallery
 from storelens.gallery.gallery import Gallery
@@ -184,6 +184,9 @@ class EdgeApp:
         # event id -> monotonic time its frame was captured; bounded, like everything in a 24/7 process
         self.capture_times: OrderedDict[str, float] = OrderedDict()
         self.latencies_ms: deque[float] = deque(maxlen=LATENCY_WINDOW)
+        # arrival event id -> member, until acked; then (member, when the broker acked it), for time to greet
+        self.arrival_members: OrderedDict[str, str] = OrderedDict()
+        self.greeted: deque[tuple[str, datetime]] = deque(maxlen=LATENCY_WINDOW)
         self._threads: list[threading.Thread] = []
         self.failures: dict[str, str] = {}
         self.metrics = EdgeMetrics()
@@ -241,6 +244,9 @@ class EdgeApp:
         t = self.capture_times.pop(event_id, None)
         if t is not None:
             self.latencies_ms.append((time.monotonic() - t) * 1000)
+        member = self.arrival_members.pop(event_id, None)
+        if member is not None:
+            self.greeted.append((member, datetime.now(UTC)))
 
     def _queue(self, camera_id: str, events: Sequence[PipelineEvent], captured: float) -> None:
         for ev in events:
@@ -253,6 +259,10 @@ class EdgeApp:
             self.capture_times[ev.event_id] = captured
             while len(self.capture_times) > PENDING_CAPTURES:
                 self.capture_times.popitem(last=False)
+            if isinstance(ev, ArrivalEvent):
+                self.arrival_members[ev.event_id] = ev.member_id
+                while len(self.arrival_members) > PENDING_CAPTURES:
+                    self.arrival_members.popitem(last=False)
             self.stats[camera_id].events += 1
             log.info("camera %s: %s event %s", camera_id, ev.type, ev.event_id)
 

@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +127,7 @@ def measure_models(runs: int, directory: Path, pack: str) -> dict[str, Any]:
     # dlib's network takes its own 150x150 chips of the same faces, whatever the set's recogniser takes.
     dlib_chips = align_faces(full.image, dets.keypoints, load_manifest().get("dlib_resnet_v1"))
     dlib_ms = dlib_baseline(np.ascontiguousarray(dlib_chips[..., ::-1]), max(1, runs // 2))
+    engines = measure_engines(fm, directory, frame640, chips, runs)
     return {
         "part": "models",
         "pack": pack,
@@ -134,7 +136,7 @@ def measure_models(runs: int, directory: Path, pack: str) -> dict[str, Any]:
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": command_line(),
         "runs": runs,
-        "onnxruntime": f"{ort.__version__} {session_provider(fm)}",
+        "onnxruntime": f"{ort.__version__}; the recogniser on {session_provider(fm)}",
         "detector": fm.detector_spec.name,
         "recogniser": fm.recogniser_spec.name,
         "faces": n,
@@ -145,7 +147,46 @@ def measure_models(runs: int, directory: Path, pack: str) -> dict[str, Any]:
         "dlib_ms_per_face": round(dlib_ms, 3) if dlib_ms is not None else None,
         "ratio_ours_batched_to_dlib": round(rec_batch_ms / dlib_ms, 4) if dlib_ms else None,
         "ratio_ours_single_to_dlib": round(rec_single_ms / dlib_ms, 4) if dlib_ms else None,
+        "engines": engines,
     }
+
+
+def measure_engines(
+    fm: FaceModels, directory: Path, frame640: Frame, chips: np.ndarray, runs: int
+) -> dict[str, dict[str, Any]]:
+    """Each model of the set on ONNX Runtime and on OpenCV DNN, same file, same input, in this run.
+
+    Per model: milliseconds per call on each engine (the detector on a 640x640 frame, the recogniser on one
+    face), the largest difference of their outputs, and the engine the manifest names (``cpu_engine``).
+    """
+    from storelens.config import RuntimeConfig
+    from storelens.edge.detect import FaceDetector
+    from storelens.errors import ModelError
+    from storelens.models.runtime import open_session
+
+    out: dict[str, dict[str, Any]] = {}
+    for spec in (fm.detector_spec, fm.recogniser_spec):
+        path = directory / spec.file
+        row: dict[str, Any] = {"manifest": spec.cpu_engine}
+        results = {}
+        for engine in ("onnxruntime", "opencv"):
+            try:
+                session = open_session(path, spec, RuntimeConfig(engine=engine))
+            except ModelError as exc:
+                row[engine] = f"cannot run it ({str(exc)[:80]})"
+                continue
+            if spec.task == "detection":
+                detector = FaceDetector(session, spec)
+                row[engine] = round(median_ms(partial(detector.detect, frame640), runs), 2)
+                results[engine] = detector.detect(frame640).boxes
+            else:
+                embedder = FaceEmbedder(session, spec)
+                row[engine] = round(median_ms(partial(embedder.embed_chips, chips[:1]), runs), 2)
+                results[engine] = embedder.embed_chips(chips)
+        if len(results) == 2 and results["onnxruntime"].shape == results["opencv"].shape:
+            row["max_difference"] = float(np.abs(results["onnxruntime"] - results["opencv"]).max(initial=0.0))
+        out[spec.name] = row
+    return out
 
 
 def to_markdown(r: dict[str, Any]) -> str:
@@ -173,12 +214,28 @@ def to_markdown(r: dict[str, Any]) -> str:
         f"| ratio ours / dlib, batched (goal <= 0.5) | {ratio_b if ratio_b is not None else 'n/a'} |",
         f"| ratio ours / dlib, one at a time (goal <= 0.5) | {ratio_s if ratio_s is not None else 'n/a'} |",
         "",
+        "Each model on both engines, the same file and input (detector: ms per 640x640 frame, boxes compared;",
+        "recogniser: ms per face one at a time, the unit descriptors of every face compared); `auto` runs each on",
+        "the engine its manifest names:",
+        "",
+        "| model | ONNX Runtime, ms | OpenCV DNN, ms | largest output difference | manifest's engine |",
+        "|---|---|---|---|---|",
+        *[
+            f"| {name} | {e.get('onnxruntime')} | {e.get('opencv')} | {_diff(e.get('max_difference'))} "
+            f"| {e['manifest']} |"
+            for name, e in r.get("engines", {}).items()
+        ],
+        "",
         "The dlib baseline is the PyPI `dlib-bin` wheel (dlib's own C++ on the CPU, no CUDA), on the same",
         "chips. `dlib_resnet_v1` is that network converted to ONNX by `models/dlib_convert.py` (outputs match",
         "dlib's to a cosine of at least 0.999 on every chip, tests/models/test_dlib_convert.py).",
         END.format(pack=r["pack"]),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _diff(value: Any) -> str:
+    return f"{value:.1e}" if isinstance(value, float) else "n/a"
 
 
 def sets_markdown(models: dict[str, dict[str, Any]], edge: dict[str, dict[str, Any]]) -> str:
@@ -253,11 +310,12 @@ def run_bench(args: argparse.Namespace) -> int:
         bench_degradation,
         bench_edge,
         bench_gallery,
+        bench_gating,
         bench_hq,
     )
 
     directory = models_dir(args.models_dir)
-    every = ["models", "gallery", "edge", "api", "commerce", "hq", "cli", "degradation"]
+    every = ["models", "gallery", "edge", "api", "commerce", "hq", "cli", "degradation", "gating"]
     parts = every if args.part == "all" else [args.part]
     packs = list(dict.fromkeys(args.pack or DEFAULT_PACKS))
     date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -318,6 +376,14 @@ def run_bench(args: argparse.Namespace) -> int:
         md = bench_degradation.degradation_markdown(result, machine(), date, command_line())
         emit(args, result, md)
         sections.append((md, bench_degradation.START, bench_degradation.END))
+    if "gating" in parts:
+        step("part 9, motion gating, cameras per box and time to greet")
+        result = bench_gating.measure_gating(
+            load_face_models(default_config(pack=packs[0]), directory), args.max_cameras
+        )
+        md = bench_gating.gating_markdown(result, machine(), date, command_line())
+        emit(args, result, md)
+        sections.append((md, bench_gating.START, bench_gating.END))
     if len(packs) > 1 and (by_pack["models"] or by_pack["edge"]):
         md = sets_markdown(by_pack["models"], by_pack["edge"])
         if not args.json:

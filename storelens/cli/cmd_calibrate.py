@@ -16,7 +16,7 @@ def cmd_camera(args: argparse.Namespace, emit: Any) -> int:
     from pydantic import ValidationError
 
     from storelens.apps.faces import load_face_models
-    from storelens.calibration.camera import snapshot, survey
+    from storelens.calibration.camera import gating_note, snapshot, survey
     from storelens.config import config_errors, load_config
     from storelens.exposure import DarkFrameLift
     from storelens.manifest import models_dir
@@ -29,7 +29,7 @@ def cmd_camera(args: argparse.Namespace, emit: Any) -> int:
     fm = load_face_models(config, models_dir(args.models_dir or config.models.dir or None))
     min_px = config.min_face_px_for(camera)
     try:
-        result = snapshot(camera, fm, min_px, Path(args.out), args.at)
+        result = snapshot(camera, fm, min_px, Path(args.out), args.at, gating_note(config.edge))
     except ValidationError as exc:
         lines = config_errors(exc, camera.model_dump())
         raise ConfigError(f"cameras[{camera.id}]: " + "; ".join(lines)) from exc
@@ -47,6 +47,7 @@ def cmd_camera(args: argparse.Namespace, emit: Any) -> int:
                 "faces_px": [round(w) for w in result.faces],
                 "near_line_px": [round(w) for w in result.near_line],
                 "min_face_px": result.min_face_px,
+                "detector": gating_note(config.edge),
                 "recognition": {
                     "works": faces.works,
                     "verdict": faces.verdict,
@@ -71,6 +72,7 @@ def cmd_camera(args: argparse.Namespace, emit: Any) -> int:
             f"{faces.sharpness:.0f}, yaw {faces.yaw:.2f}, compression blocks {faces.blockiness:.2f}"
         )
         print(f"camera {camera.id}: {faces.verdict}")
+        print(f"camera {camera.id}: {gating_note(config.edge)}")
         print(f"snapshot: {args.out}")
     return 0 if result.ok and faces.works else 1
 

@@ -351,7 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--write", metavar="FILE", help="also write the results into this Markdown file")
     sp.add_argument(
         "--part",
-        choices=["all", "models", "gallery", "edge", "api", "commerce", "hq", "cli", "degradation"],
+        choices=["all", "models", "gallery", "edge", "api", "commerce", "hq", "cli", "degradation", "gating"],
         default="all",
         help="which part",
     )
@@ -374,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="members,transactions of the commerce part (default 100000,1000000)",
     )
     sp.add_argument("--arrivals", type=_positive_int, default=200, help="arrivals pushed in the live benchmark")
-    sp.add_argument("--max-cameras", type=_positive_int, default=8, help="most cameras tried at once (default 8)")
+    sp.add_argument("--max-cameras", type=_positive_int, default=64, help="most cameras tried at once (default 64)")
     sp.add_argument(
         "--baseline-seconds",
         type=float,

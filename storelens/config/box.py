@@ -114,7 +114,7 @@ class EdgeConfig(Section):
     footfall_interval_minutes: int = Field(default=15, ge=1, le=24 * 60, description="Footfall event interval")
     max_embeddings_per_track: int = Field(default=12, ge=1, le=100, description="Embedding attempts per track")
     motion_gating: bool = Field(
-        default=False,
+        default=True,
         description="Run the face detector only when something moves in the region of interest, while a track is "
         "alive, or every full_detection_seconds",
     )

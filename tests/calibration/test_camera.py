@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from storelens.calibration.camera import FaceSurvey, recognition_verdict
-from storelens.config import load_config
+from storelens.calibration.camera import FaceSurvey, gating_note, recognition_verdict
+from storelens.config import EdgeConfig, load_config
 from storelens.errors import ConfigError
 from tests.helpers.cli import run_cli
 from tests.helpers.configs import write_toml
@@ -40,6 +40,27 @@ def test_snapshot_on_the_sample_video(video, prepared_models_dir, tmp_path) -> N
     assert img.shape == (720, 1280, 3)
     line_row = img[420, 100:1180]  # the entry line is drawn in yellow (BGR 0, 220, 255)
     assert np.mean(np.all(np.abs(line_row.astype(int) - [0, 220, 255]) < 40, axis=1)) > 0.5
+    assert result["detector"].startswith("motion gating on: the face detector runs when 0.2% of the region")
+    banner = img[2:28, 600:]  # the note's banner: black behind blue text, over the top of the frame
+    assert np.mean(banner.max(axis=2) < 30) > 0.8 and np.any(
+        np.all(np.abs(img[2:28].astype(int) - [230, 160, 40]) < 60, axis=2)
+    )
+
+
+@pytest.mark.parametrize(
+    ("edge", "expected"),
+    [
+        ({"motion_gating": False}, "motion gating off: the face detector runs on every analysed frame"),
+        (
+            {},
+            "motion gating on: the face detector runs when 0.2% of the region of interest changes, while a face is "
+            "tracked, and at least every 2 s",
+        ),
+        ({"motion_gating": True, "motion_min_share": 0.05, "full_detection_seconds": 0.5}, "when 5.0% of the region"),
+    ],
+)
+def test_gating_note(edge: dict, expected: str) -> None:
+    assert expected in gating_note(EdgeConfig.model_validate(edge))
 
 
 @pytest.mark.parametrize(

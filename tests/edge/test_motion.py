@@ -15,6 +15,7 @@ from storelens.edge.motion import MotionGate
 from storelens.edge.visits import AnonymousRegistry, ArrivalCooldown
 from storelens.gallery.factory import open_gallery
 from storelens.messages import Frame
+from tests.helpers.staging import face_crop, stage
 from tests.helpers.video import play
 
 T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
@@ -77,3 +78,18 @@ def test_sample_video_with_gating_gives_the_same_results(video: Path, truth, fac
             assert pipeline.gate is not None and pipeline.gate.looked > 0
     assert results[True] == results[False]
     assert results[False][2] == truth["expected"]["arrivals"]
+
+
+def test_a_face_that_never_moves_is_still_tracked_and_named(face_models, members_gallery, photos, tmp_path) -> None:
+    """Identical frames from the first: no motion after the first, yet the face is confirmed, looked at, named."""
+    shutil.copytree(members_gallery, tmp_path / "g")
+    config = Config.model_validate({"store": {"id": "s"}, "cameras": [{"id": "entrance", "source": "x"}]})
+    assert config.edge.motion_gating  # on by default
+    gallery = open_gallery(config, face_models.recogniser_spec, tmp_path / "g")
+    pipeline = build_pipeline(config, config.cameras[0], face_models, gallery, ArrivalCooldown(30),
+                              AnonymousRegistry(12, 10, gallery.policy.visitor_match))  # fmt: skip
+    (obama,) = [face_crop(Path(photos["obama2.jpg"]), face_models)]
+    named = [e.member_id for i in range(10) for e in pipeline.process(stage(obama, i, 90)) if e.type == "vip_arrival"]
+    gallery.close()
+    assert named == ["M-OBAMA"]
+    assert pipeline.gate is not None and (pipeline.gate.looked, pipeline.gate.skipped) == (10, 0)

@@ -69,6 +69,9 @@ def test_bench_writes_markdown_and_json(prepared_models_dir: Path, tmp_path: Pat
     ):
         assert result[key] is not None, key
     assert result["faces"] == 29
+    sface = result["engines"]["sface_2021dec"]  # both engines measured in the same run, same outputs
+    assert sface["manifest"] == "opencv" and sface["onnxruntime"] > 0 and sface["opencv"] > 0
+    assert sface["max_difference"] <= 1e-4
     assert gallery["part"] == "gallery" and gallery["enrolment_photos_per_s"] > 0
     (point,) = gallery["scales"]
     assert point["vectors"] == 2000 and point["index"] == "flat (exact)" and point["recall_at_1"] == 1.0

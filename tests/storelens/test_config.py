@@ -62,11 +62,15 @@ def test_minimal_file_is_valid_with_defaults(tmp_path: Path) -> None:
         (MINIMAL + "[enrolment]\nmax_photo_pixels = 1000000000\n", ["enrolment.max_photo_pixels", "less than"]),
         (MINIMAL + "[gallery]\nretention_days = -1\n", ["gallery.retention_days", "value: -1"]),
         (MINIMAL + "[enrolment]\npurpose = '" + "p" * 100 + "'\n", ["enrolment.purpose", "at most 80"]),
+        (MINIMAL + "[edge]\nembed_better_by = 1.5\n", ["edge.embed_better_by", "value: 1.5"]),
+        (MINIMAL + "[edge]\ndoubt_margin = -0.1\n", ["edge.doubt_margin", "value: -0.1"]),
+        (MINIMAL + "[models.runtime]\nengine = 'tensorflow'\n", ["models.runtime.engine", "tensorflow"]),
     ],
     ids=["extra", "pattern", "bounds", "provider", "missing", "toml", "timezone", "min_votes_gone", "evidence",
          "attempts", "interval", "quality", "lift-negative", "lift-nan", "motion-share-zero", "full-detection-short",
          "lookalike", "line-nan", "line-inf", "roi-inf", "pitch-inverted",
-         "drain-inf", "gap-nan", "tls-half", "pixels", "retention-negative", "purpose-long"],
+         "drain-inf", "gap-nan", "tls-half", "pixels", "retention-negative", "purpose-long", "better-by-high",
+         "doubt-negative", "engine-unknown"],
 )  # fmt: skip
 def test_errors_name_path_value_reason(tmp_path: Path, text: str, fragments: list[str]) -> None:
     path = write(tmp_path, text)
