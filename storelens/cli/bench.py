@@ -316,7 +316,7 @@ def run_bench(args: argparse.Namespace) -> int:
 
     directory = models_dir(args.models_dir)
     every = ["models", "gallery", "edge", "api", "commerce", "hq", "cli", "degradation", "gating"]
-    parts = every if args.part == "all" else [args.part]
+    parts = every if "all" in args.part else list(dict.fromkeys(args.part))
     packs = list(dict.fromkeys(args.pack or DEFAULT_PACKS))
     date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     sections: list[tuple[str, str, str]] = []

@@ -198,7 +198,7 @@ def gating_markdown(r: dict[str, Any], machine: str, date: str, command: str) ->
         START,
         f"## Part 9: motion gating, cameras per box and time to greet ({r['set']})",
         "",
-        f"- Machine: {machine} ({r['cores']} cores)",
+        f"- Machine: {machine}",
         f"- Date: {date}",
         f"- Command: `{command}`",
         "- Clips: the busy sample video and the store-day clip (sample_videos/store_day.json), generated from the",

@@ -352,8 +352,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "--part",
         choices=["all", "models", "gallery", "edge", "api", "commerce", "hq", "cli", "degradation", "gating"],
-        default="all",
-        help="which part",
+        nargs="+",
+        default=["all"],
+        help="which parts (one or more; default all): parts measured together also fill the side-by-side table",
     )
     sp.add_argument(
         "--hq-scale",
