@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
 import shutil
@@ -201,6 +202,9 @@ def naive_baseline(fm: FaceModels, gallery: Gallery, frames: list[Frame]) -> tup
 def face_recognition_baseline(frames: list[Frame]) -> tuple[float, set[str], int] | None:
     """The face_recognition library per frame (HOG, its default upsampling, tolerance 0.6)."""
     try:
+        # face_recognition prints a line and quits when its models package cannot load (it needs setuptools'
+        # pkg_resources): that package is imported first, so a bench without it skips the baseline cleanly.
+        importlib.import_module("face_recognition_models")
         import face_recognition  # bench-only: pip install --no-deps face_recognition==1.3.0
     except ImportError:
         return None

@@ -35,12 +35,11 @@ def _recognition_sentence(config: Config, rules: PrivacyRules) -> str:
             "Cameras at this entrance count how many people come in. No face is recognised and no face is "
             "stored: the count is all that is kept."
         )
-    if rules.recognising_cameras != set(cameras):
-        where = ", ".join(sorted(rules.recognising_cameras))
+    if rules.recognising_cameras != set(cameras):  # members-only areas; a shopper is never told camera ids
         return (
             "Cameras at this entrance count how many people come in, without recognising anyone. Face "
-            f"recognition is used only in members-only areas (cameras: {where}), for loyalty members who "
-            "consented to it, so that staff can greet them."
+            "recognition is used only in the store's members-only areas, for loyalty members who consented "
+            "to it, so that staff can greet them."
         )
     return (
         "Cameras at this entrance detect faces and compare them with those of loyalty members who consented "
@@ -59,8 +58,20 @@ def _strangers_sentence(config: Config, rules: PrivacyRules) -> str:
     return "People who are not consenting members are never identified, remembered or followed."
 
 
+# Who sets the rules, in words for a shopper (the profile's identifier and the record's wording stay internal).
+RULES_FROM = {
+    "cn": "the rules of China's face-recognition security measures and PIPL",
+    "eu": "the rules of the EU's GDPR",
+    "us-il": "the rules of Illinois' Biometric Information Privacy Act",
+    "custom": "the rules this store set",
+}
+
+
 def notice_text(config: Config, today: date | None = None) -> NoticeText:
-    """The words of the entrance sign for ``config``.
+    """The words of the entrance sign for ``config``: only what the box does under its effective rules.
+
+    Where no camera recognises anyone, the sign says so and nothing else about members: no greeting, no
+    face template, no consent to give. It names no internal identifier (purpose, profile or camera ids).
 
     Raises:
         ConfigError: ``privacy.controller`` or ``privacy.contact`` is empty (a sign must name both).
@@ -72,29 +83,33 @@ def notice_text(config: Config, today: date | None = None) -> NoticeText:
                 f"privacy.{name} is not set: the notice sign must name who is responsible and how to reach them"
             )
     rules = config.privacy_rules()
-    keep = rules.member_retention_days
+    recognising = bool(rules.recognising_cameras)
+    what = _recognition_sentence(config, rules)
+    if recognising or rules.visitor_reid:
+        what += " " + _strangers_sentence(config, rules)
+    why = "Greeting loyalty members who asked for it, and counting visitors." if recognising else "Counting visitors."
+    kept = f"Visit records are kept {rules.event_retention_days} days."
     paragraphs: list[tuple[str, str]] = [
-        ("What the cameras do", _recognition_sentence(config, rules) + " " + _strangers_sentence(config, rules)),
-        (
-            "Why",
-            f"Purpose ({config.enrolment.purpose}): greeting loyalty members who asked for it, and counting "
-            "visitors. No video is recorded by this system and no image leaves the store.",
-        ),
-        (
-            "How long",
-            f"A member's face template is erased {keep} days after their last visit, or at once on request. "
-            f"Visit records are kept {rules.event_retention_days} days.",
-        ),
-        ("Without your face", p.non_face_route),
-        ("Your choice", _consent_sentence(rules)),
-        ("Who is responsible", f"{p.controller}. Questions, access to your data, erasure: {p.contact}."),
+        ("What the cameras do", what),
+        ("Why", why + " No video is recorded by this system and no image leaves the store."),
     ]
+    if recognising:
+        keep = rules.member_retention_days
+        paragraphs += [
+            ("How long", f"A member's face template is erased {keep} days after their last visit, or at once on "
+             f"request. {kept}"),
+            ("Without your face", p.non_face_route),
+            ("Your choice", _consent_sentence(rules)),
+        ]  # fmt: skip
+    else:
+        paragraphs.append(("How long", kept.replace("Visit records", "Visitor counts")))
+    paragraphs.append(("Who is responsible", f"{p.controller}. Questions, access to your data, erasure: {p.contact}."))
     day = (today or date.today()).isoformat()
     footer = (
-        f"Notice version {config.enrolment.notice_version} · privacy profile {rules.profile} "
-        f"({DEFAULTS[rules.profile].law}) · store {config.store.id} · {day}"
+        f"Notice version {config.enrolment.notice_version} · {RULES_FROM[rules.profile]} · "
+        f"{config.store.name or config.store.id} · {day}"
     )
-    title = "Face recognition in this store" if rules.recognising_cameras else "Visitor counting in this store"
+    title = "Face recognition in this store" if recognising else "Visitor counting in this store"
     return NoticeText(title, tuple(paragraphs), footer)
 
 

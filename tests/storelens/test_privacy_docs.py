@@ -32,23 +32,44 @@ def data(profile: str, **privacy: Any) -> dict[str, Any]:
 
 # profile, extra privacy settings, words the sign must hold, words it must not
 NOTICE_CASES = [
-    ("eu", {}, ["count how many people come in, without recognising anyone", "cameras: lounge", "given on its own",
-                "under 16", "never identified"], ["anonymous number"]),
+    ("eu", {}, ["count how many people come in, without recognising anyone", "members-only areas", "given on its own",
+                "under 16", "never identified", "the rules of the EU's GDPR"], ["anonymous number"]),
     ("cn", {"notice_posted": True}, ["compare them with those of loyalty members", "under 14",
                                      "anonymous number for at most 12 hours", "erased 365 days"], ["members-only"]),
     ("us-il", {}, ["a written release you sign", "under 18", "erased 1095 days", "never identified"], []),
-    ("custom", {}, ["anonymous number", "erased 1095 days", "Give your phone number"], ["given on its own"]),
+    ("custom", {}, ["anonymous number", "erased 1095 days", "Give your phone number", "the rules this store set"],
+     ["given on its own", "none chosen"]),
 ]  # fmt: skip
+INTERNAL = ["vip-recognition", "Purpose (", "privacy profile", "lounge", "door", "custom"]  # never shown to a shopper
+
+
+def words_of(notice: Any) -> str:
+    return notice.title + " " + " ".join(text for _, text in notice.paragraphs) + " " + notice.footer
 
 
 @pytest.mark.parametrize(("profile", "privacy", "present", "absent"), NOTICE_CASES)
 def test_the_notice_says_what_the_profile_does(profile, privacy, present, absent) -> None:
-    notice = notice_text(Config.model_validate(data(profile, **privacy)), today=date(2026, 11, 30))
-    words = notice.title + " " + " ".join(text for _, text in notice.paragraphs) + " " + notice.footer
-    for phrase in [*present, PRIVACY["controller"], PRIVACY["contact"], f"privacy profile {profile}"]:
+    words = words_of(notice_text(Config.model_validate(data(profile, **privacy)), today=date(2026, 11, 30)))
+    for phrase in [*present, PRIVACY["controller"], PRIVACY["contact"], "Rivoli"]:
         assert phrase in words, phrase
-    for phrase in absent:
+    for phrase in [*absent, *INTERNAL]:
         assert phrase not in words, phrase
+
+
+@pytest.mark.parametrize("profile", ["eu", "custom"])
+def test_where_nobody_is_recognised_the_sign_says_nothing_about_members(profile: str) -> None:
+    """Under eu with no members-only camera (or with recognition off), nobody is recognised: the sign says that
+    and does not go on about greeting members, face templates or consent."""
+    cfg = data(profile) | {"cameras": [CAMERAS[0]]}
+    if profile == "custom":
+        cfg["recognition"] = {"enabled": False}
+    notice = notice_text(Config.model_validate(cfg), today=date(2026, 11, 30))
+    words = words_of(notice)
+    assert notice.title == "Visitor counting in this store"
+    assert "No face is recognised and no face is stored" in words and "Visitor counts are kept" in words
+    for phrase in ["greet", "template", "consent", "Members are recognised", "loyalty", *INTERNAL]:
+        assert phrase not in words, phrase
+    assert [h for h, _ in notice.paragraphs] == ["What the cameras do", "Why", "How long", "Who is responsible"]
 
 
 def test_count_only_notice_says_no_face_is_recognised() -> None:
