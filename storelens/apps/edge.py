@@ -181,12 +181,11 @@ class EdgeApp:
                 "privacy profile %s: strangers are not re-identified; unique visitors unavailable", self.rules.profile
             )
         self.stats = {c.id: CameraStats() for c in config.cameras}
-        # event id -> monotonic time its frame was captured; bounded, like everything in a 24/7 process
-        self.capture_times: OrderedDict[str, float] = OrderedDict()
+        # event id -> (monotonic time its frame was captured, the member of an arrival) until the broker acks it;
+        # bounded, like everything in a 24/7 process
+        self.pending: OrderedDict[str, tuple[float, str | None]] = OrderedDict()
         self.latencies_ms: deque[float] = deque(maxlen=LATENCY_WINDOW)
-        # arrival event id -> member, until acked; then (member, when the broker acked it), for time to greet
-        self.arrival_members: OrderedDict[str, str] = OrderedDict()
-        self.greeted: deque[tuple[str, datetime]] = deque(maxlen=LATENCY_WINDOW)
+        self.greeted: deque[tuple[str, datetime]] = deque(maxlen=LATENCY_WINDOW)  # (member, acked at): time to greet
         self._threads: list[threading.Thread] = []
         self.failures: dict[str, str] = {}
         self.metrics = EdgeMetrics()
@@ -241,10 +240,11 @@ class EdgeApp:
         return ok, {"cameras": cameras, "outbox_depth": self.outbox.depth()}
 
     def _acked(self, event_id: str) -> None:
-        t = self.capture_times.pop(event_id, None)
-        if t is not None:
-            self.latencies_ms.append((time.monotonic() - t) * 1000)
-        member = self.arrival_members.pop(event_id, None)
+        pending = self.pending.pop(event_id, None)
+        if pending is None:
+            return
+        captured, member = pending
+        self.latencies_ms.append((time.monotonic() - captured) * 1000)
         if member is not None:
             self.greeted.append((member, datetime.now(UTC)))
 
@@ -256,13 +256,9 @@ class EdgeApp:
                 topic(self.config.store.id, camera_id, KIND_OF[ev.type]),
                 ev.model_dump_json().encode(),
             )
-            self.capture_times[ev.event_id] = captured
-            while len(self.capture_times) > PENDING_CAPTURES:
-                self.capture_times.popitem(last=False)
-            if isinstance(ev, ArrivalEvent):
-                self.arrival_members[ev.event_id] = ev.member_id
-                while len(self.arrival_members) > PENDING_CAPTURES:
-                    self.arrival_members.popitem(last=False)
+            self.pending[ev.event_id] = (captured, ev.member_id if isinstance(ev, ArrivalEvent) else None)
+            while len(self.pending) > PENDING_CAPTURES:
+                self.pending.popitem(last=False)
             self.stats[camera_id].events += 1
             log.info("camera %s: %s event %s", camera_id, ev.type, ev.event_id)
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import importlib
 import math
 import os
-import shutil
 import statistics
 import tempfile
 import threading
@@ -29,7 +28,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from storelens.apps.edge import build_pipeline
+from storelens.apps.edge import EdgeApp, build_pipeline
+from storelens.cli.broker import LocalBroker, mosquitto_binary
 from storelens.config import Config
 from storelens.edge.capture import FileReader
 from storelens.edge.pipeline import CameraPipeline
@@ -230,39 +230,36 @@ def face_recognition_baseline(frames: list[Frame]) -> tuple[float, set[str], int
     return time.perf_counter() - t0, found, sightings
 
 
+def edge_through_broker(fm: FaceModels, config: Config, realtime: bool = False) -> EdgeApp | None:
+    """The edge process on ``config``'s cameras, publishing to a Mosquitto of its own (None when not installed).
+
+    Returns the app after its run: its latencies (capture to PUBACK) and its greeted members.
+    """
+    if mosquitto_binary() is None:
+        return None
+    broker = LocalBroker().start()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            edge = {"outbox": str(Path(tmp) / "o.sqlite"), "metrics_port": -1, "file_realtime": realtime}
+            live = config.model_copy(
+                update={
+                    "mqtt": config.mqtt.model_copy(update={"url": broker.url}),
+                    "edge": config.edge.model_copy(update=edge),
+                }
+            )
+            app = EdgeApp(live, fm)
+            app.run()
+            return app
+    finally:
+        broker.stop()
+
+
 def latency(fm: FaceModels, video: Path, gallery_dir: Path) -> dict[str, Any] | None:
     """Capture-to-PUBACK latency through a real Mosquitto (None when Mosquitto is not installed)."""
-    binary = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
-    if binary is None:
+    runner = edge_through_broker(fm, scenario_config(video, gallery_dir))
+    if runner is None:
         return None
-    import socket
-    import subprocess
-
-    from storelens.apps.edge import EdgeApp
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    with tempfile.TemporaryDirectory() as tmp:
-        conf = Path(tmp) / "m.conf"
-        conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-        broker = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            time.sleep(0.5)
-            config = scenario_config(
-                video,
-                gallery_dir,
-                {
-                    "mqtt": {"url": f"mqtt://127.0.0.1:{port}"},
-                    "edge": {"outbox": str(Path(tmp) / "o.sqlite"), "metrics_port": -1},
-                },
-            )
-            runner = EdgeApp(config, fm)
-            runner.run()
-            summary = runner.summary()
-        finally:
-            broker.kill()
-            broker.wait()
+    summary = runner.summary()
     return {
         "p50_ms": summary["latency_ms_p50"],
         "p95_ms": summary["latency_ms_p95"],

@@ -21,10 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import socket
 import statistics
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -33,7 +30,15 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from storelens.cli.bench_edge import START_AT, enrol_members, new_pipeline, scenario_config, slowest_factor, sustained
+from storelens.cli.bench_edge import (
+    START_AT,
+    edge_through_broker,
+    enrol_members,
+    new_pipeline,
+    scenario_config,
+    slowest_factor,
+    sustained,
+)
 from storelens.config import Config
 from storelens.edge.capture import FileReader
 from storelens.events import ArrivalEvent, FootfallEvent
@@ -91,34 +96,10 @@ def time_to_greet(fm: FaceModels, config: Config, video: Path, truth: dict[str, 
 
     Returns per member the seconds from clear view to the arrival's PUBACK, and the run's latency p50/p95.
     """
-    binary = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
-    if binary is None:
+    app = edge_through_broker(fm, config, realtime=True)
+    if app is None:
         return None
-    from storelens.apps.edge import EdgeApp
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    with tempfile.TemporaryDirectory() as tmp:
-        conf = Path(tmp) / "m.conf"
-        conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-        broker = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            time.sleep(0.5)
-            live = config.model_copy(
-                update={
-                    "mqtt": config.mqtt.model_copy(update={"url": f"mqtt://127.0.0.1:{port}"}),
-                    "edge": config.edge.model_copy(
-                        update={"outbox": str(Path(tmp) / "o.sqlite"), "metrics_port": -1, "file_realtime": True}
-                    ),
-                }
-            )
-            app = EdgeApp(live, fm)
-            app.run()
-            summary = app.summary()
-        finally:
-            broker.kill()
-            broker.wait()
+    summary = app.summary()
     reader = app.readers["entrance"]
     if not isinstance(reader, FileReader):
         raise RuntimeError("the clip was not read as a file")

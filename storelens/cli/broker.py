@@ -44,6 +44,11 @@ def _wait(port: int, timeout: float) -> bool:
     return False
 
 
+def mosquitto_binary() -> str | None:
+    """Mosquitto's binary, when installed (Debian puts it in /usr/sbin, often off a user's PATH)."""
+    return shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+
+
 class LocalBroker:
     """A broker on a free loopback port.
 
@@ -70,7 +75,7 @@ class LocalBroker:
 
     def start(self) -> LocalBroker:
         """Start it; raises :class:`BrokerError` when neither broker can run."""
-        binary = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+        binary = mosquitto_binary()
         if self.prefer_mosquitto and binary:
             self._tmp = tempfile.TemporaryDirectory(prefix="storelens-mosquitto-")
             conf = Path(self._tmp.name) / "mosquitto.conf"
