@@ -6,7 +6,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from storelens.api.schema import access_log
 from storelens.apps.api import RetentionWorker
@@ -51,9 +51,11 @@ def test_access_log_entries_past_their_period_are_deleted(store) -> None:
     member = f"M-{uuid.uuid4().hex[:8]}"
     for _ in range(3):
         store.access.log_access(member, "ipad-1", "associate", "card", "arrival")
-    with store.engine.begin() as conn:  # two of them were written 100 days ago
-        first_two = [r["at"] for r in store.access.access_log(member)][:2]
-        conn.execute(update(access_log).where(access_log.c.member_ref == member, access_log.c.at.in_(first_two))
+    with store.engine.begin() as conn:  # two of them were written 100 days ago (picked by row: the three may share
+        # one millisecond, and picking by time then aged all three)
+        ids = conn.execute(select(access_log.c.id).where(access_log.c.member_ref == member)
+                           .order_by(access_log.c.id)).scalars().all()  # fmt: skip
+        conn.execute(update(access_log).where(access_log.c.id.in_(ids[:2]))
                      .values(at=iso(utc_now() - timedelta(days=100))))  # fmt: skip
     deleted = RetentionWorker(store, 365, 90, every=3600).purge()
     assert deleted[1] >= 2 and len(store.access.access_log(member)) == 1
