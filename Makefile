@@ -4,10 +4,10 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-# Debian packages: what the demo runs (a real MQTT broker; fonts for its charts), and what the tests add: GStreamer's
+# Debian packages: what the demo runs (a real MQTT broker; fonts for its charts and signs, Chinese included), and what the tests add: GStreamer's
 # RTSP server (with Debian's Python bindings), Chromium for the pages' browser tests, and RabbitMQ (its MQTT plugin
 # as head office's central broker; mosquitto_pub, the head-office benchmark's publisher).
-DEMO_PACKAGES := mosquitto fonts-dejavu-core
+DEMO_PACKAGES := mosquitto fonts-dejavu-core fonts-wqy-microhei
 TEST_PACKAGES := $(DEMO_PACKAGES) mosquitto-clients rabbitmq-server python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base \
 	gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad gstreamer1.0-libav chromium
 
@@ -84,6 +84,7 @@ lint: $(EXTRAS) install typecheck-tree
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	cd $(TYPECHECK) && $(CURDIR)/$(BIN)/lint-imports --no-cache --config $(CURDIR)/pyproject.toml
+	$(BIN)/python -m tests.helpers.catalogues check  # every message shown has its French and Chinese
 
 # pytest runs from the venv's own script (never `python -m`, which would put the tree on sys.path) with
 # --import-mode=append (pyproject.toml): `storelens` is the installed wheel, tests/conftest.py checks it.

@@ -21,7 +21,18 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
-from storelens.api.routers import events, health, imports, live, members, notifications, reports, today, tokens
+from storelens.api.routers import (
+    events,
+    health,
+    imports,
+    live,
+    locale,
+    members,
+    notifications,
+    reports,
+    today,
+    tokens,
+)
 from storelens.api.services import Services
 
 PAGE = Path(__file__).with_name("static") / "index.html"
@@ -56,6 +67,7 @@ def create_app(services: Services, title: str = "StoreLens store API") -> FastAP
         return response
 
     app.mount("/docs/assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+    app.mount("/static", StaticFiles(directory=str(PAGE.parent)), name="static")  # the pages' shared script
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
@@ -89,6 +101,7 @@ def create_app(services: Services, title: str = "StoreLens store API") -> FastAP
         today.router,
         live.router,
         imports.router,
+        locale.router,
     ):
         app.include_router(router, prefix="/api/v1")
 

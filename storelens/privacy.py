@@ -24,7 +24,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from storelens.i18n import N_, check_locale
 
 Profile = Literal["cn", "eu", "us-il", "custom"]
 PROFILES: tuple[Profile, ...] = ("cn", "eu", "us-il", "custom")
@@ -157,7 +159,7 @@ class PrivacyConfig(BaseModel):
         default="", max_length=200, description="Where people exercise their rights (e-mail, desk): on the notice"
     )
     non_face_route: str = Field(
-        default="Give your phone number or show your member code to an associate: you are served the same way.",
+        default=N_("Give your phone number or show your member code to an associate: you are served the same way."),
         min_length=1,
         max_length=300,
         description="How a member gets VIP service without the face: on the notice sign",
@@ -183,6 +185,20 @@ class PrivacyConfig(BaseModel):
         default=None,
         description="Re-identify anonymous visitors (short-lived embeddings in memory) for unique-visitor counts",
     )
+    sign_locales: tuple[str, ...] = Field(
+        default=(),
+        max_length=2,
+        description='The notice sign\'s languages, as CLDR locales (e.g. ["fr_FR", "en_GB"] for a bilingual '
+        "sign); empty: store.locale alone",
+    )
+
+    @field_validator("sign_locales")
+    @classmethod
+    def _known_locales(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        locales = tuple(check_locale(v) for v in value)
+        if len(set(locales)) != len(locales):
+            raise ValueError("a locale is named twice")
+        return locales
 
 
 @dataclass(frozen=True)

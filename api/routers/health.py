@@ -1,4 +1,4 @@
-"""Health (the only route without a token) and the process's counters."""
+"""Health (with /locale, the only routes without a token) and the process's counters."""
 
 from __future__ import annotations
 

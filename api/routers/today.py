@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+from zoneinfo import ZoneInfo
+
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from storelens.api.auth import Associate, Svc
-from storelens.api.reports import Row, footfall_rows, store_day
+from storelens.api.reports import Row, footfall_rows, parse_ts, store_day
 from storelens.clock import iso, utc_now
 
 router = APIRouter(prefix="/today", tags=["today"])
@@ -25,6 +28,10 @@ class Today(BaseModel):
     date: str
     entries_per_hour: list[HourCount]
     entries: int
+    counted_to: str | None = Field(
+        description="The store-local end (ISO) of the last interval counted: entries are counted when an interval "
+        "closes (edge.interval_minutes), so VIP arrivals, announced at once, can be ahead of them; null before any"
+    )
     unique_visitors: int | None = Field(
         description="null when the privacy rules forbid re-identifying strangers: unavailable, not zero"
     )
@@ -56,6 +63,7 @@ def today(svc: Svc, who: Associate) -> Today:
         date=date.isoformat(),
         entries_per_hour=[HourCount(hour=r.local_start[11:16], entries=r.entries) for r in hours],
         entries=sum(r.entries for r in hours),
+        counted_to=_counted_to(events, zone),
         unique_visitors=None
         if any(r.unique_visitors is None for r in day_rows)
         else sum(r.unique_visitors or 0 for r in day_rows),
@@ -67,6 +75,13 @@ def today(svc: Svc, who: Associate) -> Today:
         member_sales_share=day.member_sales_share if day else None,
         currency=currency,
     )
+
+
+def _counted_to(events: list[dict[str, Any]], zone: str) -> str | None:
+    """The local end of the latest interval among ``events`` (footfall payloads), ISO; None without any."""
+    if not events:
+        return None
+    return max(parse_ts(e["interval_end"]) for e in events).astimezone(ZoneInfo(zone)).isoformat()
 
 
 def _store_rows(rows: list[Row]) -> list[Row]:

@@ -84,16 +84,17 @@ def cmd_show(args: argparse.Namespace, emit: Any) -> int:
 
 def cmd_notice(args: argparse.Namespace) -> int:
     """The entrance notice sign, as PNG or PDF (by the file's suffix)."""
-    from storelens.cli.privacy_docs import notice_text, render_notice
+    from storelens.cli.privacy_docs import notice_texts, render_notice
     from storelens.config import load_config
 
     config = load_config(Path(args.config))
     fmt = args.out.suffix.lower().lstrip(".")
     if fmt not in ("png", "pdf"):
         raise ConfigError(f"--out {args.out}: the sign is written as .png or .pdf")
-    notice = notice_text(config)
-    write_file(args.out, render_notice(notice, fmt))
-    print(f"{args.out}: notice sign ({notice.title}; privacy profile {config.privacy.profile})")
+    notices = notice_texts(config)
+    write_file(args.out, render_notice(notices, fmt))
+    languages = ", ".join(n.language for n in notices)
+    print(f"{args.out}: notice sign ({notices[0].title}; privacy profile {config.privacy.profile}; {languages})")
     return 0
 
 

@@ -8,7 +8,9 @@ the record is Markdown a data-protection officer can file or convert.
 from __future__ import annotations
 
 import io
-import textwrap
+import logging
+import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from urllib.parse import urlsplit
@@ -16,59 +18,69 @@ from urllib.parse import urlsplit
 from storelens import __version__
 from storelens.config import Config
 from storelens.errors import ConfigError
-from storelens.privacy import DEFAULTS, PrivacyRules
+from storelens.i18n import N_, Translator
+from storelens.privacy import DEFAULTS, PrivacyConfig, PrivacyRules
 
 
 @dataclass(frozen=True)
 class NoticeText:
-    """What the entrance sign says: a title and paragraphs, each a (heading, text) pair."""
+    """What the entrance sign says in one language: a title, paragraphs as (heading, text) pairs, a footer."""
 
     title: str
     paragraphs: tuple[tuple[str, str], ...]
     footer: str
+    language: str = "en"
 
 
-def _recognition_sentence(config: Config, rules: PrivacyRules) -> str:
+def _recognition_sentence(tr: Translator, config: Config, rules: PrivacyRules) -> str:
     cameras = [c.id for c in config.cameras]
     if not rules.recognising_cameras:
-        return (
+        return tr.gettext(
             "Cameras at this entrance count how many people come in. No face is recognised and no face is "
             "stored: the count is all that is kept."
         )
     if rules.recognising_cameras != set(cameras):  # members-only areas; a shopper is never told camera ids
-        return (
+        return tr.gettext(
             "Cameras at this entrance count how many people come in, without recognising anyone. Face "
             "recognition is used only in the store's members-only areas, for loyalty members who consented "
             "to it, so that staff can greet them."
         )
-    return (
+    return tr.gettext(
         "Cameras at this entrance detect faces and compare them with those of loyalty members who consented "
         "to face recognition, so that staff can greet them. If you are not such a member, no image or "
         "face template of you is stored."
     )
 
 
-def _strangers_sentence(config: Config, rules: PrivacyRules) -> str:
+def _strangers_sentence(tr: Translator, config: Config, rules: PrivacyRules) -> str:
     if rules.visitor_reid:
-        hours = config.edge.visitor_ttl_hours
-        return (
-            f"To count each visitor once, a face seen here is remembered as an anonymous number for at most "
-            f"{hours:g} hours, in this store's device memory only; it is never written down or sent."
+        return tr.gettext(
+            "To count each visitor once, a face seen here is remembered as an anonymous number for at most "
+            "{hours} hours, in this store's device memory only; it is never written down or sent.",
+            hours=tr.number(config.edge.visitor_ttl_hours),
         )
-    return "People who are not consenting members are never identified, remembered or followed."
+    return tr.gettext("People who are not consenting members are never identified, remembered or followed.")
 
 
 # Who sets the rules, in words for a shopper (the profile's identifier and the record's wording stay internal).
 RULES_FROM = {
-    "cn": "the rules of China's face-recognition security measures and PIPL",
-    "eu": "the rules of the EU's GDPR",
-    "us-il": "the rules of Illinois' Biometric Information Privacy Act",
-    "custom": "the rules this store set",
+    "cn": N_("the rules of China's face-recognition security measures and PIPL"),
+    "eu": N_("the rules of the EU's GDPR"),
+    "us-il": N_("the rules of Illinois' Biometric Information Privacy Act"),
+    "custom": N_("the rules this store set"),
 }
 
 
-def notice_text(config: Config, today: date | None = None) -> NoticeText:
-    """The words of the entrance sign for ``config``: only what the box does under its effective rules.
+def notice_texts(config: Config, today: date | None = None) -> list[NoticeText]:
+    """The sign's words in each of its languages (``privacy.sign_locales``, else ``store.locale``)."""
+    locales = config.privacy.sign_locales or (config.store.locale,)
+    return [notice_text(config, today, locale) for locale in locales]
+
+
+def notice_text(config: Config, today: date | None = None, locale: str | None = None) -> NoticeText:
+    """The words of the entrance sign for ``config`` in ``locale`` (default ``store.locale``).
+
+    The sign says only what the box does under its effective rules.
 
     Where no camera recognises anyone, the sign says so and nothing else about members: no greeting, no
     face template, no consent to give. It names no internal identifier (purpose, profile or camera ids).
@@ -82,75 +94,181 @@ def notice_text(config: Config, today: date | None = None) -> NoticeText:
             raise ConfigError(
                 f"privacy.{name} is not set: the notice sign must name who is responsible and how to reach them"
             )
+    tr = Translator(locale or config.store.locale)
     rules = config.privacy_rules()
     recognising = bool(rules.recognising_cameras)
-    what = _recognition_sentence(config, rules)
+    what = _recognition_sentence(tr, config, rules)
     if recognising or rules.visitor_reid:
-        what += " " + _strangers_sentence(config, rules)
-    why = "Greeting loyalty members who asked for it, and counting visitors." if recognising else "Counting visitors."
-    kept = f"Visit records are kept {rules.event_retention_days} days."
+        what += " " + _strangers_sentence(tr, config, rules)
+    why = (
+        tr.gettext("Greeting loyalty members who asked for it, and counting visitors.")
+        if recognising
+        else tr.gettext("Counting visitors.")
+    )
+    no_video = tr.gettext("No video is recorded by this system and no image leaves the store.")
     paragraphs: list[tuple[str, str]] = [
-        ("What the cameras do", what),
-        ("Why", why + " No video is recorded by this system and no image leaves the store."),
+        (tr.gettext("What the cameras do"), what),
+        (tr.gettext("Why"), f"{why} {no_video}"),
     ]
     if recognising:
-        keep = rules.member_retention_days
+        route = p.non_face_route
+        if route == PrivacyConfig.model_fields["non_face_route"].default:
+            route = tr.gettext(route)  # the default words are in the catalogues; a store's own are its own
         paragraphs += [
-            ("How long", f"A member's face template is erased {keep} days after their last visit, or at once on "
-             f"request. {kept}"),
-            ("Without your face", p.non_face_route),
-            ("Your choice", _consent_sentence(rules)),
-        ]  # fmt: skip
+            (
+                tr.gettext("How long"),
+                tr.gettext(
+                    "A member's face template is erased {days} days after their last visit, or at once on "
+                    "request. Visit records are kept {kept} days.",
+                    days=rules.member_retention_days,
+                    kept=rules.event_retention_days,
+                ),
+            ),
+            (tr.gettext("Without your face"), route),
+            (tr.gettext("Your choice"), _consent_sentence(tr, rules)),
+        ]
     else:
-        paragraphs.append(("How long", kept.replace("Visit records", "Visitor counts")))
-    paragraphs.append(("Who is responsible", f"{p.controller}. Questions, access to your data, erasure: {p.contact}."))
-    day = (today or date.today()).isoformat()
-    footer = (
-        f"Notice version {config.enrolment.notice_version} · {RULES_FROM[rules.profile]} · "
-        f"{config.store.name or config.store.id} · {day}"
+        kept = tr.gettext("Visitor counts are kept {kept} days.", kept=rules.event_retention_days)
+        paragraphs.append((tr.gettext("How long"), kept))
+    paragraphs.append(
+        (
+            tr.gettext("Who is responsible"),
+            tr.gettext(
+                "{controller}. Questions, access to your data, erasure: {contact}.",
+                controller=p.controller,
+                contact=p.contact,
+            ),
+        )
     )
-    title = "Face recognition in this store" if recognising else "Visitor counting in this store"
-    return NoticeText(title, tuple(paragraphs), footer)
-
-
-def _consent_sentence(rules: PrivacyRules) -> str:
-    needs = ["your consent, given on its own" if rules.separate_consent else "your consent"]
-    if rules.written_release:
-        needs.append("a written release you sign")
-    text = (
-        f"Members are recognised only with {' and '.join(needs)}; under {rules.guardian_age}, with a guardian's "
-        "consent. You can withdraw it at any time, and are served the same way without it."
+    footer = " · ".join(
+        [
+            tr.gettext("Notice version {version}", version=config.enrolment.notice_version),
+            tr.gettext(RULES_FROM[rules.profile]),
+            config.store.name or config.store.id,
+            tr.date(today or date.today(), "long"),
+        ]
     )
-    return text
+    title = (
+        tr.gettext("Face recognition in this store") if recognising else tr.gettext("Visitor counting in this store")
+    )
+    return NoticeText(title, tuple(paragraphs), footer, tr.language)
 
 
-def render_notice(notice: NoticeText, fmt: str) -> bytes:
-    """The sign as an A4 portrait page, ``fmt`` "png" (150 dpi) or "pdf"."""
+def _consent_sentence(tr: Translator, rules: PrivacyRules) -> str:
+    if rules.separate_consent and rules.written_release:
+        needs = tr.gettext("your consent, given on its own, and a written release you sign")
+    elif rules.separate_consent:
+        needs = tr.gettext("your consent, given on its own")
+    elif rules.written_release:
+        needs = tr.gettext("your consent and a written release you sign")
+    else:
+        needs = tr.gettext("your consent")
+    return tr.gettext(
+        "Members are recognised only with {needs}; under {age}, with a guardian's consent. You can withdraw it "
+        "at any time, and are served the same way without it.",
+        needs=needs,
+        age=rules.guardian_age,
+    )
+
+
+# Fonts tried in order for each character: DejaVu for Latin scripts, WenQuanYi Micro Hei (fonts-wqy-microhei)
+# for Chinese; matplotlib falls back along the list per glyph.
+SIGN_FONTS = ["DejaVu Sans", "WenQuanYi Micro Hei"]
+
+
+def wrap(text: str, width: int) -> str:
+    """``text`` in lines of at most ``width`` columns, a CJK character counting two.
+
+    Written by hand: ``textwrap`` breaks only at spaces and counts every character as one column, so a
+    Chinese paragraph (no spaces, double-width characters) would come out as one line off the page.
+    """
+    lines: list[str] = []
+    line, used = "", 0
+    for word in re.findall(r"[\u2e80-\u9fff\uff00-\uffef][，。；：、）」]?\s*|\S+\s*", text):
+        cost = columns(word.rstrip())
+        if line and used + cost > width:
+            lines.append(line.rstrip())
+            line, used = "", 0
+        line += word
+        used += cost + (len(word) - len(word.rstrip()))
+    if line.strip():
+        lines.append(line.rstrip())
+    return "\n".join(lines)
+
+
+def columns(text: str) -> int:
+    """The width of ``text`` in columns, a wide (CJK) character counting two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def render_notice(notices: list[NoticeText], fmt: str) -> bytes:
+    """The sign as an A4 portrait page, ``fmt`` "png" (150 dpi) or "pdf".
+
+    One language, or two one above the other in each paragraph (the second in grey), in the largest type that
+    fits the page.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.patches import Ellipse, Rectangle
 
-    fig = plt.figure(figsize=(8.27, 11.69), dpi=150)
-    fig.patch.set_facecolor("white")
-    fig.add_artist(Rectangle((0.04, 0.03), 0.92, 0.94, fill=False, lw=3, ec="#1d3557", transform=fig.transFigure))
-    fig.text(0.5, 0.925, notice.title, ha="center", va="top", fontsize=26, weight="bold", color="#1d3557")
-    squash = 8.27 / 11.69  # figure fractions: a circle is this much shorter than wide
-    fig.add_artist(Ellipse((0.5, 0.84), 0.07, 0.07 * squash, fill=False, lw=3, ec="#1d3557", transform=fig.transFigure))
-    fig.add_artist(Ellipse((0.5, 0.84), 0.024, 0.024 * squash, color="#1d3557", transform=fig.transFigure))
-    y = 0.78
-    for heading, text in notice.paragraphs:
-        fig.text(0.08, y, heading, ha="left", va="top", fontsize=15, weight="bold", color="#1d3557")
-        y -= 0.028
-        body = textwrap.fill(text, width=78)
-        fig.text(0.08, y, body, ha="left", va="top", fontsize=11.5, linespacing=1.4)
-        y -= 0.0215 * (body.count("\n") + 1) + 0.03
-    fig.text(0.5, 0.05, textwrap.fill(notice.footer, 100), ha="center", va="bottom", fontsize=8, color="#555555")
-    out = io.BytesIO()
-    fig.savefig(out, format=fmt)
-    plt.close(fig)
+    # WenQuanYi has no bold face: matplotlib uses the regular one, and would log that for every heading
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
+    first = notices[0]
+    size, bodies = _fit(notices)
+    with plt.rc_context({"font.family": SIGN_FONTS}):
+        fig = plt.figure(figsize=(8.27, 11.69), dpi=150)
+        fig.patch.set_facecolor("white")
+        fig.add_artist(Rectangle((0.04, 0.03), 0.92, 0.94, fill=False, lw=3, ec=INK, transform=fig.transFigure))
+        titles = [n.title for n in notices]
+        fig.text(0.5, 0.935, titles[0], ha="center", va="top", fontsize=_title_size(titles[0], 24), weight="bold",
+                 color=INK)  # fmt: skip
+        if len(titles) > 1:
+            fig.text(0.5, 0.895, titles[1], ha="center", va="top", fontsize=_title_size(titles[1], 17), color=GREY)
+        squash = 8.27 / 11.69  # figure fractions: a circle is this much shorter than wide
+        mark = (0.5, 0.835)
+        fig.add_artist(Ellipse(mark, 0.06, 0.06 * squash, fill=False, lw=3, ec=INK, transform=fig.transFigure))
+        fig.add_artist(Ellipse(mark, 0.02, 0.02 * squash, color=INK, transform=fig.transFigure))
+        y = 0.785
+        line = size * LINE_PER_POINT
+        for index in range(len(first.paragraphs)):
+            headings = " / ".join(dict.fromkeys(n.paragraphs[index][0] for n in notices))
+            fig.text(0.08, y, headings, ha="left", va="top", fontsize=size + 3, weight="bold", color=INK)
+            y -= line * 1.5
+            for which, body in enumerate(bodies[index]):
+                fig.text(0.08, y, body, ha="left", va="top", fontsize=size, linespacing=1.4,
+                         color="black" if which == 0 else GREY)  # fmt: skip
+                y -= line * (body.count("\n") + 1) + line * 0.5
+            y -= line * 0.6
+        footer = "\n".join(wrap(n.footer, 110) for n in notices)
+        fig.text(0.5, 0.05, footer, ha="center", va="bottom", fontsize=8, color="#555555")
+        out = io.BytesIO()
+        fig.savefig(out, format=fmt)
+        plt.close(fig)
     return out.getvalue()
+
+
+INK, GREY = "#1d3557", "#4a5568"
+LINE_PER_POINT = 0.00185  # a line of 1 pt type at 1.4 spacing, in A4 figure heights
+ROOM = 0.68  # the height paragraphs may fill, between the mark and the footer
+
+
+def _title_size(title: str, largest: float) -> float:
+    """The type size at which ``title`` fits inside the frame (about 0.62 em a column, 500 pt of width)."""
+    return min(largest, 500 / (0.62 * max(1, columns(title))))
+
+
+def _fit(notices: list[NoticeText]) -> tuple[float, list[list[str]]]:
+    """The largest type size (11.5 pt down to 7) at which every paragraph fits, and the wrapped bodies."""
+    size = 11.5
+    while True:
+        width = int(78 * 11.5 / size)
+        bodies = [[wrap(n.paragraphs[i][1], width) for n in notices] for i in range(len(notices[0].paragraphs))]
+        lines = sum(b.count("\n") + 1.5 for group in bodies for b in group) + 2.1 * len(bodies)
+        if lines * size * LINE_PER_POINT <= ROOM or size <= 7:
+            return size, bodies
+        size -= 0.5
 
 
 def _where(url: str) -> str:

@@ -210,3 +210,60 @@ def test_the_card_shows_purchases_value_and_recommendations(served, tmp_path) ->
         expect(page.locator("#t-conv")).to_have_text(f"{round(today['conversion'] * 100)}%")
         page.screenshot(path=str(ARTIFACTS / "ipad-card.png"), full_page=True)
         browser.close()
+
+
+VIEWPORTS = [(768, 1024), (1024, 1366), (1366, 1024)]  # iPad mini/Air portrait, iPad Pro portrait and landscape
+# locale asked for (?lang=), the connection pill's word once live (every one keeps a 24-hour clock)
+LANGUAGES = [("en_GB", "live"), ("fr_FR", "en direct"), ("zh_Hans_CN", "已连接")]
+
+
+def overflow(page) -> tuple[int, int]:
+    return page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is installed by `make test` (system-deps)")
+def test_the_page_fits_every_ipad_in_every_language(served) -> None:
+    """At 768x1024, 1024x1366 and 1366x1024, in English, French and Chinese, with an arrival and a lookup
+    shown: no horizontal overflow, no console error, no message without a translation, times on a 24-hour
+    clock where the locale keeps one, and an arrival outlined as new only for its first seconds."""
+    import re
+
+    from playwright.sync_api import expect, sync_playwright
+
+    base, broker, tokens = served
+    start, end = just_now()
+    publish(broker.port, "footfall", FootfallEvent(store_id="paris-01", camera_id="entrance", interval_start=start,
+            interval_end=end, entries=3, unique_visitors=3, vip_arrivals=1).model_dump_json())  # fmt: skip
+    arrival = ArrivalEvent(store_id="paris-01", camera_id="entrance", member_id="M-1042", similarity=0.9, track_id=2)
+    publish(broker.port, "arrival", arrival.model_dump_json())
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        for locale, live in LANGUAGES:
+            for width, height in VIEWPORTS:
+                ctx = browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=1)
+                page = ctx.new_page()
+                errors: list[str] = []
+                page.on("console", lambda m, errors=errors: errors.append(m.text) if m.type == "error" else None)
+                page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
+                page.goto(f"{base}/?lang={locale}")
+                page.fill("#token", tokens["ipad-1"])
+                page.click("#signin-form button")
+                expect(page.locator("#state")).to_have_text(live, timeout=10_000)
+                card = page.locator(f'[data-event-id="{arrival.event_id}"]')
+                expect(card).to_contain_text("Ada Lovelace", timeout=5_000)
+                # outlined as new for 8 s after the arrival, then not, and never again on a later page
+                expect(card).not_to_have_class(re.compile(r"\bnew\b"), timeout=10_000)
+                expect(page.locator("#t-entries")).to_have_text("3", timeout=5_000)
+                page.fill("#lookup", "GOLD-1042")
+                page.click("#lookup-form button")
+                expect(page.locator("#lookup-result")).to_contain_text("Ada Lovelace", timeout=5_000)
+                scroll, inner = overflow(page)
+                assert scroll <= inner, f"{locale} {width}x{height}: {scroll} px wide in a {inner} px window"
+                clock = card.locator(".cool").inner_text()
+                assert re.search(r"\d{2}:\d{2}", clock) and not re.search(r"AM|PM", clock), clock
+                assert page.evaluate("[...SL.state.missing]") == [], locale
+                assert errors == [], errors
+                page.screenshot(path=str(ARTIFACTS / f"ipad-{locale}-{width}x{height}.png"), full_page=True)
+                ctx.close()
+        browser.close()

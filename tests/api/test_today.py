@@ -86,3 +86,15 @@ def test_unique_visitors_unavailable_are_said_so(store, hours, unique, cells) ->
     assert [r["unique_visitors"] for r in json.loads(to_json(hourly))] == [
         None if c == "unavailable" else int(c) for c in cells
     ]
+
+
+@pytest.mark.parametrize(("hours", "counted_to"), [([], None), ([10], "10:15"), ([9, 11, 10], "11:15")])
+def test_today_says_to_when_entries_are_counted(store, hours: list[int], counted_to: str | None) -> None:
+    """Entries come when an interval closes and arrivals at once: the page shows how far entries are counted."""
+    for hour in hours:
+        store.events.add(counted_hour(hour, 2, True))
+    token = new_token()
+    store.tokens.add_token(token, "ipad", "associate")
+    client = TestClient(create_app(Services(default_config(), store)))
+    today = client.get("/api/v1/today", headers={"Authorization": f"Bearer {token}"}).json()
+    assert (today["counted_to"] and today["counted_to"][11:16]) == counted_to

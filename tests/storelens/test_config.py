@@ -65,12 +65,16 @@ def test_minimal_file_is_valid_with_defaults(tmp_path: Path) -> None:
         (MINIMAL + "[edge]\nembed_better_by = 1.5\n", ["edge.embed_better_by", "value: 1.5"]),
         (MINIMAL + "[edge]\ndoubt_margin = -0.1\n", ["edge.doubt_margin", "value: -0.1"]),
         (MINIMAL + "[models.runtime]\nengine = 'tensorflow'\n", ["models.runtime.engine", "tensorflow"]),
+        (MINIMAL.replace('id = "paris-01"', 'id = "paris-01"\nlocale = "xx_YY"'), ["store.locale", "unknown locale"]),
+        (MINIMAL.replace('id = "paris-01"', 'id = "paris-01"\nlocale = "fr FR"'), ["store.locale", "pattern"]),
+        (MINIMAL + "[privacy]\nsign_locales = ['fr_FR', 'fr-FR']\n", ["privacy.sign_locales", "named twice"]),
+        (MINIMAL + "[privacy]\nsign_locales = ['fr', 'en', 'zh']\n", ["privacy.sign_locales", "at most 2"]),
     ],
     ids=["extra", "pattern", "bounds", "provider", "missing", "toml", "timezone", "min_votes_gone", "evidence",
          "attempts", "interval", "quality", "lift-negative", "lift-nan", "motion-share-zero", "full-detection-short",
          "lookalike", "line-nan", "line-inf", "roi-inf", "pitch-inverted",
          "drain-inf", "gap-nan", "tls-half", "pixels", "retention-negative", "purpose-long", "better-by-high",
-         "doubt-negative", "engine-unknown"],
+         "doubt-negative", "engine-unknown", "locale-unknown", "locale-pattern", "sign-twice", "sign-three"],
 )  # fmt: skip
 def test_errors_name_path_value_reason(tmp_path: Path, text: str, fragments: list[str]) -> None:
     path = write(tmp_path, text)

@@ -143,3 +143,61 @@ def test_record_goes_to_stdout_without_out(tmp_path: Path) -> None:
     path = write_toml(tmp_path / "c.toml", data("cn", notice_posted=True))
     done = run_cli("privacy", "record", "--config", str(path))
     assert done.returncode == 0 and done.stdout == processing_record(load_config(path))
+
+
+# profile, cameras, the sign's locales, words it must hold, words it must not (another language's included)
+LANGUAGE_CASES = [
+    ("eu", [CAMERAS[0]], ("fr_FR",), ["Comptage des visiteurs dans ce magasin", "Aucun visage n'est reconnu",
+     "les règles du RGPD", "3 décembre 2026", "Rivoli"],
+     ["accueillir", "gabarit", "consentement", "Cameras", "How long"]),
+    ("eu", CAMERAS, ("fr_FR",), ["Reconnaissance faciale dans ce magasin", "espaces réservés aux membres",
+     "donné séparément", "avant 16 ans", "Donnez votre numéro"], ["numéro anonyme", "Cameras", "lounge"]),
+    ("cn", CAMERAS[:1], ("zh_Hans_CN",), ["本店使用人脸识别", "匿名编号的形式保留最多 12 小时", "未满 14 周岁",
+     "个人信息保护法", "2026年12月3日"], ["Cameras", "members-only", "会员专区"]),
+    ("cn", CAMERAS[:1], ("zh_Hans_CN", "en_GB"), ["本店使用人脸识别", "Face recognition in this store",
+     "anonymous number for at most 12 hours"], ["members-only"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("profile", "cameras", "locales", "present", "absent"), LANGUAGE_CASES)
+def test_the_sign_speaks_the_store_s_languages(profile, cameras, locales, present, absent) -> None:
+    """The sign in French under eu, in Chinese under cn, and bilingual where the store asks: every sentence from
+    the catalogues, with no English left in a sign that is not English and no internal identifier."""
+    from storelens.cli.privacy_docs import notice_texts
+
+    cfg = data(profile, notice_posted=True, sign_locales=list(locales)) | {"cameras": cameras}
+    notices = notice_texts(Config.model_validate(cfg), today=date(2026, 12, 3))
+    assert [n.language for n in notices] == [{"fr_FR": "fr", "zh_Hans_CN": "zh_Hans"}.get(x, "en") for x in locales]
+    words = " ".join(words_of(n) for n in notices)
+    for phrase in present:
+        assert phrase in words, phrase
+    for phrase in [*absent, *INTERNAL]:
+        assert phrase not in words, phrase
+    english = notice_text(Config.model_validate(cfg), today=date(2026, 12, 3), locale="en")
+    first = notices[0]
+    assert len(first.paragraphs) == len(english.paragraphs)
+    for (heading, text), (en_heading, en_text) in zip(first.paragraphs, english.paragraphs, strict=True):
+        assert heading != en_heading and text != en_text  # translated, each one
+
+
+@pytest.mark.parametrize(("name", "profile", "store"), [
+    ("eu-fr", "eu", {"locale": "fr_FR"}),
+    ("cn-zh", "cn", {"locale": "zh_Hans_CN", "name": "南京西路店"}),
+])  # fmt: skip
+def test_the_sign_renders_in_its_language(tmp_path: Path, name: str, profile: str, store: dict[str, str]) -> None:
+    cfg = data(profile, notice_posted=True)
+    cfg["store"] |= store
+    if profile == "cn":
+        cfg["privacy"]["sign_locales"] = ["zh_Hans_CN", "en_GB"]
+    path = write_toml(tmp_path / "c.toml", cfg)
+    out = ARTIFACTS / f"privacy-notice-{name}.png"
+    out.parent.mkdir(exist_ok=True)
+    out.unlink(missing_ok=True)
+    done = run_cli("privacy", "notice", "--config", str(path), "--out", str(out))
+    assert done.returncode == 0 and not done.stderr, done.stderr  # no font warning either
+    image = cv2.imdecode(np.frombuffer(out.read_bytes(), np.uint8), cv2.IMREAD_GRAYSCALE)
+    dark = image < 128
+    assert image.shape == (1753, 1240) and np.flatnonzero(dark[:, 100:-100].any(axis=1)).size > 400
+    # the frame is drawn at x 50 and 1190 (y 52 and 1700); text starts at x 99: none crosses or touches it
+    assert not dark[:, :44].any() and not dark[:, 1197:].any()
+    assert not dark[60:-60, 58:95].any() and not dark[60:-60, 1150:1183].any()

@@ -1,0 +1,47 @@
+"""The store's locale and the pages' messages in it: the one route a page reads before signing in."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, status
+from pydantic import BaseModel, Field
+
+from storelens.api.auth import Svc
+from storelens.i18n import LOCALE_PATTERN, Translator
+
+router = APIRouter(prefix="/locale", tags=["locale"])
+
+
+class PageLocale(BaseModel):
+    """How the pages speak and write in this store."""
+
+    locale: str = Field(description="CLDR locale (store.locale, or the lang asked for)")
+    bcp47: str = Field(description="The same locale as the browser's Intl names it (fr-FR, zh-Hans-CN)")
+    language: str = Field(description="The catalogue used: en, fr or zh_Hans")
+    timezone: str = Field(description="store.timezone: times on the pages are the store's")
+    currency: str
+    store_name: str
+    messages: dict[str, str] = Field(description="English message -> its translation (empty in English)")
+
+
+@router.get("", response_model=PageLocale)
+def page_locale(
+    svc: Svc,
+    lang: Annotated[str | None, Query(pattern=LOCALE_PATTERN, max_length=35, description="another locale")] = None,
+) -> PageLocale:
+    """The store's locale (or ``lang``) and every message of its catalogue. No token: nothing here is private."""
+    store = svc.config.store
+    try:
+        tr = Translator(lang or store.locale)
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"lang: {exc}") from None
+    return PageLocale(
+        locale=tr.locale,
+        bcp47=tr.locale.replace("_", "-"),
+        language=tr.language,
+        timezone=store.timezone,
+        currency=store.currency,
+        store_name=store.name or store.id,
+        messages=tr.messages(),
+    )

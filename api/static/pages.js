@@ -1,0 +1,43 @@
+// What every StoreLens page shares: the token, API calls, the store's language and its formats.
+// Words are marked data-i18n=(the English words) for text, data-i18n-placeholder / -title / -label (attributes) and
+// t(English words) in scripts; /api/v1/locale sends their translations in the store's locale (or ?lang=), and
+// the browser's Intl formats dates, times, numbers and money in that locale and the store's time zone.
+"use strict";
+const SL = (() => {
+  const state = {locale: "en", bcp47: "en", timezone: "UTC", currency: "EUR", messages: {}, missing: new Set()};
+  const token = () => localStorage.getItem("storelens-token") || "";
+  const api = (path, opts = {}) => fetch(path, {...opts, headers: {...(opts.headers || {}), Authorization: "Bearer " + token()}});
+  const $ = (id) => document.getElementById(id);
+  const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
+  // A message in the page's language, its {placeholders} filled from values (escaped by the caller where HTML).
+  function t(message, values = {}) {
+    let text = state.messages[message];
+    if (text === undefined) { if (state.bcp47.split("-")[0] !== "en") state.missing.add(message); text = message; }
+    return text.replace(/\{(\w+)\}/g, (m, name) => (name in values ? String(values[name]) : m));
+  }
+  function translate(root = document) {
+    for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+    for (const attr of ["placeholder", "title", "label"]) {
+      for (const el of root.querySelectorAll(`[data-i18n-${attr}]`)) {
+        const text = t(el.getAttribute(`data-i18n-${attr}`));
+        el.setAttribute(attr === "label" ? "aria-label" : attr, text);
+      }
+    }
+  }
+  async function loadLocale() {
+    const lang = new URLSearchParams(location.search).get("lang");
+    const res = await fetch("/api/v1/locale" + (lang ? "?lang=" + encodeURIComponent(lang) : ""));
+    if (res.ok) Object.assign(state, await res.json());
+    document.documentElement.lang = state.bcp47;
+    translate();
+    return state;
+  }
+  const zone = () => ({timeZone: state.timezone});
+  const time = (iso) => iso ? new Intl.DateTimeFormat(state.bcp47, {...zone(), hour: "2-digit", minute: "2-digit"}).format(new Date(iso)) : "";
+  const date = (iso, style = "medium") => iso ? new Intl.DateTimeFormat(state.bcp47, {...zone(), dateStyle: style}).format(new Date(iso)) : "";
+  const dateTime = (iso) => iso ? new Intl.DateTimeFormat(state.bcp47, {...zone(), dateStyle: "medium", timeStyle: "short"}).format(new Date(iso)) : "";
+  const number = (v, digits = 0) => v == null ? "–" : new Intl.NumberFormat(state.bcp47, {maximumFractionDigits: digits}).format(v);
+  const percent = (v, digits = 0) => v == null ? "–" : new Intl.NumberFormat(state.bcp47, {style: "percent", maximumFractionDigits: digits}).format(v);
+  const money = (v, cur) => v == null ? "–" : new Intl.NumberFormat(state.bcp47, {style: "currency", currency: cur || state.currency, maximumFractionDigits: 0}).format(v);
+  return {state, token, api, $, esc, t, translate, loadLocale, time, date, dateTime, number, percent, money};
+})();

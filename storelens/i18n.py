@@ -1,0 +1,179 @@
+"""What a person reads, in the store's language: message catalogues and CLDR formatting (Babel).
+
+Messages are English source strings marked ``tr.gettext("...")`` (or ``N_("...")`` where they are defined
+before a translator exists); translations live in ``storelens/locale/<language>/LC_MESSAGES/storelens.po``,
+one catalogue per language (``fr``, ``zh_Hans``), checked complete by ``make lint``. Placeholders are named,
+``{name}``, and filled by ``str.format`` after translation, so a translator can move them.
+
+A locale is a CLDR identifier (``fr_FR``, ``zh_Hans_CN``, ``en_GB``): it chooses the catalogue by its
+language (and script: Chinese without one is Simplified), and Babel formats its dates, times, numbers and
+currency. A locale without a catalogue formats in its own way and reads in English.
+"""
+
+from __future__ import annotations
+
+import gettext as stdlib_gettext
+import io
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, tzinfo
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+DOMAIN = "storelens"
+CATALOGUES = Path(__file__).with_name("locale")
+SOURCE_LANGUAGE = "en"
+LANGUAGES = ("en", "fr", "zh_Hans")  # a catalogue each (English is the source); `make lint` checks them
+LOCALE_PATTERN = r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8}){0,3}$"
+
+
+def N_(message: str) -> str:
+    """Mark ``message`` for the catalogues where it is defined; it is translated where it is shown."""
+    return message
+
+
+def check_locale(value: str) -> str:
+    """``value`` as a CLDR locale identifier Babel knows (``fr-FR`` becomes ``fr_FR``).
+
+    Raises:
+        ValueError: Babel has no data for it (pydantic reports it as the setting's error).
+    """
+    from babel import Locale, UnknownLocaleError
+
+    try:
+        return str(Locale.parse(value.replace("-", "_")))
+    except (UnknownLocaleError, ValueError) as exc:
+        raise ValueError(
+            f"unknown locale {value!r} (expected a CLDR locale, e.g. 'en_GB', 'fr_FR', 'zh_Hans_CN')"
+        ) from exc
+
+
+def language_of(locale: str) -> str:
+    """The catalogue ``locale`` reads in: one of ``LANGUAGES`` (English where there is none)."""
+    from babel import Locale
+
+    parsed = Locale.parse(check_locale(locale))
+    if parsed.language == "zh":
+        script = parsed.script or ("Hant" if parsed.territory in ("TW", "HK", "MO") else "Hans")
+        return f"zh_{script}" if f"zh_{script}" in LANGUAGES else SOURCE_LANGUAGE
+    return parsed.language if parsed.language in LANGUAGES else SOURCE_LANGUAGE
+
+
+def catalogue_path(language: str) -> Path:
+    """Where the catalogue of ``language`` lives."""
+    return CATALOGUES / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+
+
+@cache
+def _catalog(language: str) -> Any:
+    """Babel's reading of the catalogue of ``language`` (a ``babel.messages.Catalog``), once per process."""
+    from babel.messages.pofile import read_po
+
+    with catalogue_path(language).open("rb") as handle:
+        return read_po(handle, locale=language, domain=DOMAIN)
+
+
+@cache
+def _translations(language: str) -> stdlib_gettext.NullTranslations:
+    """The compiled catalogue of ``language``.
+
+    Babel writes the .mo in memory, which the standard library's gettext reads with the language's plural
+    rule (no build step; a few ms, once per process).
+    """
+    if language == SOURCE_LANGUAGE:
+        return stdlib_gettext.NullTranslations()
+    from babel.messages.mofile import write_mo
+
+    compiled = io.BytesIO()
+    write_mo(compiled, _catalog(language), use_fuzzy=False)
+    compiled.seek(0)
+    return stdlib_gettext.GNUTranslations(compiled)
+
+
+@dataclass(frozen=True)
+class Translator:
+    """Messages and formats of one locale.
+
+    Args:
+        locale: CLDR locale identifier (checked).
+        timezone: where times are shown (the store's zone); None shows them as given.
+    """
+
+    locale: str = "en"
+    timezone: tzinfo | None = None
+    language: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "locale", check_locale(self.locale))
+        object.__setattr__(self, "language", language_of(self.locale))
+
+    def gettext(self, message: str, **values: Any) -> str:
+        """``message`` in this locale's language, its ``{placeholders}`` filled from ``values``."""
+        text = _translations(self.language).gettext(message)
+        return text.format(**values) if values else text
+
+    def ngettext(self, singular: str, plural: str, n: int, **values: Any) -> str:
+        """The form of ``singular``/``plural`` for ``n`` in this language; ``{n}`` is filled in too."""
+        text = _translations(self.language).ngettext(singular, plural, n)
+        return text.format(n=self.number(n), **values)
+
+    def messages(self) -> dict[str, str]:
+        """Every translated message of this language (source -> translation), for a page that translates.
+
+        Empty in English, whose messages are their own translations.
+        """
+        if self.language == SOURCE_LANGUAGE:
+            return {}
+        return {
+            m.id: m.string
+            for m in _catalog(self.language)
+            if isinstance(m.id, str) and m.id and isinstance(m.string, str) and m.string and not m.fuzzy
+        }
+
+    def date(self, value: date | datetime, format: str = "medium") -> str:
+        """A date as this locale writes it (``format``: short, medium, long or a CLDR pattern)."""
+        from babel.dates import format_date
+
+        if isinstance(value, datetime) and self.timezone is not None:
+            value = value.astimezone(self.timezone)
+        return format_date(value, format=format, locale=self.locale)
+
+    def time(self, value: datetime | time, format: str = "short") -> str:
+        """A time of day in this locale's clock (24-hour in Paris and Shanghai) and the store's zone."""
+        from babel.dates import format_time
+
+        if isinstance(value, datetime) and self.timezone is not None:
+            value = value.astimezone(self.timezone)
+        return format_time(value, format=format, locale=self.locale)
+
+    def datetime(self, value: datetime, format: str = "short") -> str:
+        """A date and time, in the store's zone."""
+        from babel.dates import format_datetime
+
+        if self.timezone is not None:
+            value = value.astimezone(self.timezone)
+        return format_datetime(value, format=format, locale=self.locale)
+
+    def number(self, value: float, decimals: int | None = None) -> str:
+        """A number with this locale's separators."""
+        from babel.numbers import format_decimal
+
+        pattern = None if decimals is None else "#,##0" + ("." + "0" * decimals if decimals else "")
+        return format_decimal(value, format=pattern, locale=self.locale)
+
+    def percent(self, value: float, decimals: int = 0) -> str:
+        """``value`` (0.167) as a percentage in this locale's pattern (``16,7 %`` in French), ``decimals`` at most."""
+        from babel.numbers import format_percent
+
+        return format_percent(round(value, decimals + 2), locale=self.locale, decimal_quantization=False)
+
+    def money(self, value: float, currency: str, whole: bool = False) -> str:
+        """An amount in ``currency`` as this locale writes it (``1 234,50 €``, ``€1,234.50``), ``whole``: rounded."""
+        from babel import Locale
+        from babel.numbers import format_currency
+
+        if not whole:
+            return format_currency(value, currency, locale=self.locale)
+        pattern = Locale.parse(self.locale).currency_formats["standard"].pattern.split(";")[0]
+        pattern = pattern.replace(".00", "")
+        return format_currency(round(value), currency, format=pattern, locale=self.locale, currency_digits=False)

@@ -1,0 +1,64 @@
+"""Messages and formats in the store's locale: catalogue choice, CLDR formats, placeholders."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from storelens.i18n import LANGUAGES, Translator, catalogue_path, language_of
+
+# locale asked for, the catalogue it reads
+LANGUAGE_CASES = [("fr_FR", "fr"), ("fr-CA", "fr"), ("zh_Hans_CN", "zh_Hans"), ("zh_CN", "zh_Hans"), ("zh", "zh_Hans"),
+                  ("zh_TW", "en"), ("en_GB", "en"), ("de_DE", "en")]  # fmt: skip
+
+
+@pytest.mark.parametrize(("locale", "language"), LANGUAGE_CASES)
+def test_a_locale_reads_its_language_or_english(locale: str, language: str) -> None:
+    assert language_of(locale) == language
+
+
+@pytest.mark.parametrize("locale", ["xx_YY", "", "fr_FR_toolong_variant!"])
+def test_an_unknown_locale_is_refused_with_its_name(locale: str) -> None:
+    with pytest.raises(ValueError, match="unknown locale"):
+        Translator(locale)
+
+
+ARRIVAL = datetime(2026, 12, 2, 9, 41, tzinfo=UTC)  # 10:41 in Paris, 17:41 in Shanghai
+# locale, zone, time, money 1234.5 EUR, percent 0.167
+FORMAT_CASES = [
+    ("fr_FR", "Europe/Paris", "10:41", "1\u202f234,50\u00a0€", "16,7\u00a0%"),
+    ("zh_Hans_CN", "Asia/Shanghai", "17:41", "€1,234.50", "16.7%"),
+    ("en_US", "America/New_York", "4:41\u202fAM", "€1,234.50", "16.7%"),
+    ("en_GB", "Europe/London", "09:41", "€1,234.50", "16.7%"),
+]
+
+
+@pytest.mark.parametrize(("locale", "zone", "clock", "money", "percent"), FORMAT_CASES)
+def test_times_money_and_percentages_are_written_as_the_locale_writes_them(locale, zone, clock, money, percent) -> None:
+    tr = Translator(locale, ZoneInfo(zone))
+    assert tr.time(ARRIVAL) == clock
+    assert tr.money(1234.5, "EUR") == money
+    assert tr.percent(0.1666, decimals=1) == percent
+
+
+# language, a source message, words its translation holds
+MESSAGE_CASES = [
+    ("fr", "Visitor counts are kept {kept} days.", "Les comptages de visiteurs sont conservés 30 jours."),
+    ("zh_Hans", "Visitor counts are kept {kept} days.", "访客统计数据保存 30 天。"),
+    ("en", "Visitor counts are kept {kept} days.", "Visitor counts are kept 30 days."),
+]
+
+
+@pytest.mark.parametrize(("locale", "message", "expected"), MESSAGE_CASES)
+def test_a_message_is_translated_and_its_placeholders_filled(locale: str, message: str, expected: str) -> None:
+    assert Translator(locale).gettext(message, kept=30) == expected
+
+
+@pytest.mark.parametrize("language", [lang for lang in LANGUAGES if lang != "en"])
+def test_each_language_ships_a_catalogue_the_pages_can_read(language: str) -> None:
+    assert catalogue_path(language).is_file()
+    messages = Translator(language).messages()
+    assert len(messages) > 50 and all(text and text != "" for text in messages.values())
+    assert Translator("en").messages() == {}
