@@ -23,7 +23,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
-from storelens.api.schema import acks, event_tables, events, meta, quarantine
+from storelens.api.schema import acks, event_tables, events, meta, quarantine, verdicts
 from storelens.api.stores import Part, Store
 from storelens.clock import iso, utc_now
 from storelens.errors import DatabaseError, first_error
@@ -59,13 +59,37 @@ def _quarantine_invalid(conn: Any) -> None:
         log.warning("event store: stored event %d is not a valid event (%s); moved to events_quarantine", seq, reason)
 
 
+def _add_verdicts(conn: Any) -> None:
+    """Schema 3 -> 4: the ``verdicts`` table (``create_all`` made it already; this makes sure of it)."""
+    verdicts.create(conn, checkfirst=True)
+
+
 EVENTS = Part(
     "events",
     event_tables,
-    version=3,  # 2: events.member_id; 3: events_quarantine
-    steps={1: _add_member_id, 2: _quarantine_invalid},
+    version=4,  # 2: events.member_id; 3: events_quarantine; 4: verdicts
+    steps={1: _add_member_id, 2: _quarantine_invalid, 3: _add_verdicts},
     legacy=lambda one_store: min(one_store, 3),  # one-store schemas 1-3 were these steps; 4 and 5 other tables'
 )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """An associate's word on an arrival, and who gave it when."""
+
+    verdict: str
+    by: str
+    at: str
+
+
+@dataclass(frozen=True)
+class VerdictRow:
+    """One verdict as the threshold and the console read it (no member, no image)."""
+
+    camera_id: str
+    similarity: float
+    verdict: str
+    at: str
 
 
 COPY_COLUMNS = ("event_id", "type", "store_id", "camera_id", "ts", "member_id", "payload", "received_at")
@@ -210,12 +234,15 @@ class EventStore(Store):
         with self.engine.begin() as conn:
             old = select(events.c.event_id).where(events.c.ts < cutoff)
             conn.execute(acks.delete().where(acks.c.event_id.in_(old)))
+            conn.execute(verdicts.delete().where(verdicts.c.at < cutoff))
             return int(conn.execute(events.delete().where(events.c.ts < cutoff)).rowcount or 0)
 
     def erase(self, conn: Any, member_id: str) -> dict[str, int]:
         """Delete a member's arrival events and their acknowledgements, in the caller's transaction; returns counts."""
         ids = [r[0] for r in conn.execute(select(events.c.event_id).where(events.c.member_id == member_id))]
         n_acks = conn.execute(acks.delete().where(acks.c.event_id.in_(ids))).rowcount if ids else 0
+        if ids:  # the verdicts stay for the store's threshold (camera, similarity, word), linked to nothing
+            conn.execute(verdicts.update().where(verdicts.c.event_id.in_(ids)).values(event_id=None))
         n_events = conn.execute(events.delete().where(events.c.member_id == member_id)).rowcount
         return {"arrival_events": int(n_events or 0), "acknowledgements": int(n_acks or 0)}
 
@@ -236,6 +263,63 @@ class EventStore(Store):
         with self.engine.connect() as conn:
             row = conn.execute(select(acks.c.taken_by, acks.c.at).where(acks.c.event_id == event_id)).one()
         return str(row[0]), str(row[1])
+
+    def judge(self, event_id: str, verdict: str, by: str) -> Verdict:
+        """Record an associate's word on an arrival: ``confirmed`` (taken) or ``rejected`` ("Not this person").
+
+        A rejection stands over an earlier confirmation (an associate who took the arrival may find it was
+        someone else), never the reverse. Returns the verdict that stands.
+        """
+        now = iso(utc_now())
+        with self.engine.begin() as conn:
+            payload = conn.execute(select(events.c.payload).where(events.c.event_id == event_id)).scalar_one()
+            arrival = json.loads(payload)
+            row = {"camera_id": arrival["camera_id"], "similarity": float(arrival["similarity"]),
+                   "verdict": verdict, "by": by, "at": now}  # fmt: skip
+            found = conn.execute(select(verdicts.c.verdict).where(verdicts.c.event_id == event_id)).scalar()
+            if found is None:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(insert(verdicts).values(event_id=event_id, **row))
+                except IntegrityError:  # another associate's word came first
+                    found = "confirmed"
+            if found == "confirmed" and verdict == "rejected":
+                conn.execute(verdicts.update().where(verdicts.c.event_id == event_id).values(**row))
+            stood = conn.execute(
+                select(verdicts.c.verdict, verdicts.c.by, verdicts.c.at).where(verdicts.c.event_id == event_id)
+            ).one()
+        return Verdict(str(stood[0]), str(stood[1]), str(stood[2]))
+
+    def verdicts(self, start: str, end: str) -> list[VerdictRow]:
+        """The associates' verdicts given in [start, end), oldest first."""
+        query = select(verdicts.c.camera_id, verdicts.c.similarity, verdicts.c.verdict, verdicts.c.at).where(
+            verdicts.c.at >= start, verdicts.c.at < end
+        )
+        with self.engine.connect() as conn:
+            return [
+                VerdictRow(str(r[0]), float(r[1]), str(r[2]), str(r[3]))
+                for r in conn.execute(query.order_by(verdicts.c.at))
+            ]
+
+    def arrivals_by_camera(self, start: str, end: str) -> dict[str, int]:
+        """Arrivals announced in [start, end), per camera."""
+        query = (
+            select(events.c.camera_id, func.count())
+            .where(events.c.type == "vip_arrival", events.c.ts >= start, events.c.ts < end)
+            .group_by(events.c.camera_id)
+        )
+        with self.engine.connect() as conn:
+            return {str(r[0]): int(r[1]) for r in conn.execute(query)}
+
+    def rejected(self, event_ids: list[str]) -> dict[str, Verdict]:
+        """The rejections among these arrivals."""
+        if not event_ids:
+            return {}
+        query = select(verdicts.c.event_id, verdicts.c.by, verdicts.c.at).where(
+            verdicts.c.event_id.in_(event_ids), verdicts.c.verdict == "rejected"
+        )
+        with self.engine.connect() as conn:
+            return {str(r[0]): Verdict("rejected", str(r[1]), str(r[2])) for r in conn.execute(query)}
 
     def taken(self, event_ids: list[str]) -> dict[str, tuple[str, str]]:
         """Who took which of these arrivals, and when."""

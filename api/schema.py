@@ -11,7 +11,7 @@ milliseconds, as in the events, so that ranges compare as text on SQLite and Pos
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Column, Float, Index, Integer, MetaData, String, Table, Text
 
 event_tables = MetaData()
 commerce_tables = MetaData()
@@ -62,6 +62,17 @@ tokens = Table(
     Column("name", String(128), nullable=False),
     Column("role", String(16), nullable=False),
     Column("created_at", String(32), nullable=False),
+)
+verdicts = Table(  # the associates' word on an announcement: confirmed (taken) or rejected ("Not this person")
+    "verdicts",
+    event_tables,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(64), nullable=True, unique=True),  # NULL once the member is erased: no link left
+    Column("camera_id", String(64), nullable=False),
+    Column("similarity", Float, nullable=False),
+    Column("verdict", String(16), nullable=False),
+    Column("by", String(128), nullable=False),
+    Column("at", String(32), nullable=False, index=True),
 )
 quarantine = Table(  # rows an older StoreLens stored that are not valid events: kept aside, never read as events
     "events_quarantine",

@@ -230,6 +230,7 @@ class Services:
     def arrival_message(self, seq: int, event: dict[str, Any]) -> dict[str, Any]:
         """A live/replayed arrival: the event, the member card, who took it, and the visit's cooldown."""
         taken = self.books.events.taken([event["event_id"]]).get(event["event_id"])
+        rejected = self.books.events.rejected([event["event_id"]]).get(event["event_id"])
         until = parse_iso(event["ts"]) + timedelta(minutes=self.config.edge.arrival_cooldown_minutes)
         return {
             "kind": "arrival",
@@ -237,6 +238,7 @@ class Services:
             "event": event,
             "card": self.card(event["member_id"]),
             "taken": {"by": taken[0], "at": taken[1]} if taken else None,
+            "rejected": {"by": rejected.by, "at": rejected.at} if rejected else None,
             "cooldown_until": iso(until),
         }
 

@@ -20,6 +20,13 @@ class Taken(BaseModel):
     at: str
 
 
+class Rejected(BaseModel):
+    """Who said an arrival was not the member announced ("Not this person"), and when."""
+
+    by: str
+    at: str
+
+
 class Notification(BaseModel):
     """An arrival with the member card, who took it, and until when the visit's cooldown runs."""
 
@@ -28,6 +35,7 @@ class Notification(BaseModel):
     event: dict[str, Any]
     card: dict[str, Any]
     taken: Taken | None
+    rejected: Rejected | None = None
     cooldown_until: str
 
 
@@ -49,5 +57,20 @@ def take(event_id: Annotated[str, Path(pattern=EVENT_ID)], svc: Svc, who: Associ
     if not svc.books.events.has_event(event_id, "vip_arrival"):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no arrival {event_id!r}")
     by, at = svc.books.events.take(event_id, who.name)
+    svc.books.events.judge(event_id, "confirmed", who.name)
     svc.hub.publish({"kind": "taken", "event_id": event_id, "taken": {"by": by, "at": at}})
     return Taken(by=by, at=at)
+
+
+@router.post("/{event_id}/reject", response_model=Rejected)
+def reject(event_id: Annotated[str, Path(pattern=EVENT_ID)], svc: Svc, who: Associate) -> Rejected:
+    """Record "Not this person": the associate's word, with the camera and the similarity (never an image).
+
+    It stands over an earlier "I'll take this"; every iPad shows it; the store console counts it per camera,
+    and ``storelens calibrate threshold --outcomes`` weighs it.
+    """
+    if not svc.books.events.has_event(event_id, "vip_arrival"):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no arrival {event_id!r}")
+    stood = svc.books.events.judge(event_id, "rejected", who.name)
+    svc.hub.publish({"kind": "rejected", "event_id": event_id, "rejected": {"by": stood.by, "at": stood.at}})
+    return Rejected(by=stood.by, at=stood.at)

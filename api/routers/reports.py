@@ -65,6 +65,52 @@ def footfall_chart(
     return Response(chart_png(rows, f"Entries per {interval}, {start[:10]} to {end[:10]}"), media_type="image/png")
 
 
+class CameraOutcomes(BaseModel):
+    """What the associates said of one camera's announcements in a period."""
+
+    camera_id: str
+    announced: int = Field(description="VIP arrivals announced")
+    confirmed: int = Field(description="taken by an associate (I'll take this) and not rejected")
+    rejected: int = Field(description="'Not this person'")
+    unanswered: int
+    rejected_share: float | None = Field(description="rejected / (confirmed + rejected); null before any answer")
+    lowest_confirmed: float | None = Field(description="the lowest similarity an associate confirmed")
+    highest_rejected: float | None = Field(description="the highest similarity an associate rejected")
+
+
+@router.get("/announcements", response_model=list[CameraOutcomes])
+def announcements(
+    svc: Svc,
+    who: Admin,
+    start: Annotated[str, Query(alias="from", max_length=40, description="ISO 8601 start, inclusive; " + LOCAL)],
+    end: Annotated[str, Query(alias="to", max_length=40, description="ISO 8601 end, exclusive; " + LOCAL)],
+) -> list[CameraOutcomes]:
+    """Each camera's announcements and the associates' verdicts on them (confirmed, rejected, unanswered)."""
+    a, b = _period(svc, start, end)
+    announced = svc.books.events.arrivals_by_camera(iso(a), iso(b))
+    said: dict[str, list[tuple[str, float]]] = {}
+    for v in svc.books.events.verdicts(iso(a), iso(b)):
+        said.setdefault(v.camera_id, []).append((v.verdict, v.similarity))
+    out = []
+    for camera in sorted(set(announced) | set(said)):
+        words = said.get(camera, [])
+        yes = [s for w, s in words if w == "confirmed"]
+        no = [s for w, s in words if w == "rejected"]
+        out.append(
+            CameraOutcomes(
+                camera_id=camera,
+                announced=announced.get(camera, 0),
+                confirmed=len(yes),
+                rejected=len(no),
+                unanswered=max(0, announced.get(camera, 0) - len(words)),
+                rejected_share=round(len(no) / len(words), 4) if words else None,
+                lowest_confirmed=min(yes) if yes else None,
+                highest_rejected=max(no) if no else None,
+            )
+        )
+    return out
+
+
 class HealthReport(BaseModel):
     """The store health radar: five scores (0-100, null without data), the measures, and the reference."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Any
@@ -104,10 +105,15 @@ def cmd_threshold(args: argparse.Namespace, emit: Any) -> int:
     from storelens.config import default_config, load_config
     from storelens.manifest import models_dir
 
+    if args.outcomes and not args.config:
+        raise ConfigError("--outcomes reads the store's database: give the store's --config")
     config = load_config(Path(args.config)) if args.config else default_config()
     fm = load_face_models(config, models_dir(args.models_dir or config.models.dir or None))
     scores = embed_labelled(Path(args.labelled), fm)
     rec = recommend(scores, args.gallery_size, args.target)
+    store = _store_outcomes(config, args.outcomes_days, rec.threshold) if args.outcomes else None
+    if store is not None and store.decision == "raised":
+        rec = dataclasses.replace(rec, threshold=store.threshold)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     plot(scores, rec, out / "far_frr.png")
@@ -137,6 +143,7 @@ def cmd_threshold(args: argparse.Namespace, emit: Any) -> int:
                 "impostor_pairs": len(scores.impostor),
                 "plot": str(out / "far_frr.png"),
                 "curve": str(out / "threshold.json"),
+                "store_outcomes": dataclasses.asdict(store) if store else None,
             }
         )
         return 0
@@ -165,10 +172,52 @@ def cmd_threshold(args: argparse.Namespace, emit: Any) -> int:
         f"{rec.false_announcements_per_visitor:.2g} false announcements per visitor"
     )
     print(f"  members missed per attempt (FRR): {rec.frr_at_threshold:.1%} of same-person pairs")
+    if store is not None:
+        print(_outcomes_lines(store, args.outcomes_days))
     print(f"plot: {out / 'far_frr.png'}, curve: {out / 'threshold.json'}")
     if args.write_config:
         print(f"written into {args.write_config} [recognition]")
     return 0
+
+
+def _store_outcomes(config: Any, days: int, floor: float) -> Any:
+    """The associates' verdicts of the last ``days`` from the store's database, weighed from ``floor``."""
+    from datetime import timedelta
+
+    import numpy as np
+
+    from storelens.api.event_store import EventStore
+    from storelens.calibration.outcomes import weigh
+    from storelens.clock import iso, utc_now
+
+    store = EventStore(config.api.database_url)
+    try:
+        now = utc_now()
+        rows = store.verdicts(iso(now - timedelta(days=days)), iso(now + timedelta(seconds=1)))
+    finally:
+        store.close()
+    yes = np.array([r.similarity for r in rows if r.verdict == "confirmed"])
+    no = np.array([r.similarity for r in rows if r.verdict == "rejected"])
+    return weigh(yes, no, floor)
+
+
+def _outcomes_lines(store: Any, days: int) -> str:
+    """What the store's verdicts did to the threshold, in words."""
+    from storelens.calibration.outcomes import KEEP_CONFIRMED, MIN_OUTCOMES
+
+    head = (
+        f"store outcomes (last {days} days): {store.confirmed} confirmed, {store.rejected} rejected "
+        f"('Not this person'); {store.rejected_at_floor} rejected at or above {store.floor:.3f}"
+    )
+    kept = "" if store.confirmed_kept is None else f", {store.confirmed_kept:.0%} of confirmed kept"
+    said = {
+        "too-few": f"  fewer than {MIN_OUTCOMES} verdicts: the threshold stays {store.floor:.3f}",
+        "none-rejected": f"  no rejection at or above {store.floor:.3f}: the threshold stays",
+        "raised": f"  raised to {store.threshold:.3f}: {store.rejected_left} rejected left{kept}",
+        "would-lose-members": f"  no raise keeps {KEEP_CONFIRMED:.0%} of the confirmed announcements: the "
+        f"threshold stays {store.floor:.3f}{kept}",
+    }
+    return head + "\n" + said[store.decision]
 
 
 def cmd_degradation(args: argparse.Namespace, emit: Any) -> int:
@@ -302,5 +351,18 @@ def add_calibrate_commands(sub: Any, add: Any, emit: Any) -> None:
         type=existing_file,
         help="write the threshold and margin into this config (checked before it is written)",
     )
-    sp.add_argument("--config", help="configuration (models); default: built-in defaults")
+    sp.add_argument("--config", help="configuration (models; the store's database for --outcomes)")
+    sp.add_argument(
+        "--outcomes",
+        action="store_true",
+        help="weigh the associates' verdicts on announcements (confirmed, 'Not this person') from the store's "
+        "database (needs --config): they can raise the threshold, never lower it",
+    )
+    sp.add_argument(
+        "--outcomes-days",
+        type=number(int, "outcomes_days", ge=1, le=3650),
+        default=90,
+        metavar="DAYS",
+        help="verdicts of the last DAYS days, 1 to 3650 (default 90)",
+    )
     add_models_dir(sp, config=True)

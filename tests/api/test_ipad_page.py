@@ -139,6 +139,14 @@ def test_arrival_appears_and_is_taken_across_ipads(served) -> None:
         a.locator(f'[data-event-id="{arrival.event_id}"] button.take').click()
         expect(b.locator(f'[data-event-id="{arrival.event_id}"]')).to_contain_text("Taken by ipad-1", timeout=5_000)
         expect(b.locator(f'[data-event-id="{arrival.event_id}"] button.take')).to_be_disabled()
+        # "Not this person" on one iPad: both show it, and the word is kept with camera and similarity
+        wrong = ArrivalEvent(store_id="paris-01", camera_id="entrance", member_id="M-1042", similarity=0.63,
+                             track_id=9)  # fmt: skip
+        publish(broker.port, "arrival", wrong.model_dump_json())
+        b.locator(f'[data-event-id="{wrong.event_id}"] button.reject').click(timeout=5_000)
+        expect(a.locator(f'[data-event-id="{wrong.event_id}"]')).to_contain_text("Not this person: noted by ipad-2",
+                                                                                timeout=5_000)  # fmt: skip
+        expect(a.locator(f'[data-event-id="{wrong.event_id}"] button.take')).to_have_count(0)
         expect(b.locator("#t-entries")).to_have_text("7", timeout=5_000)
         b.fill("#lookup", "GOLD-1042")
         b.click("#lookup-form button")

@@ -211,3 +211,38 @@ def test_registry_set_never_empties_a_directory_it_did_not_make(kind, prepared_m
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and str(out) in proc.stderr
     assert (out.read_text() if kind == "file" else (out / "thesis.tex").read_text()) == "keep me"
+
+
+def test_the_store_s_verdicts_raise_the_threshold_written(small_labelled: Path, prepared_models_dir, tmp_path) -> None:
+    """`--outcomes`: the associates' "Not this person" above the photos' threshold raises it, and what is
+    written into the config is the raised one."""
+    from storelens.api.books import StoreBooks
+    from storelens.events import ArrivalEvent
+
+    database = tmp_path / "events.sqlite"
+    cfg = tmp_path / "store.toml"
+    cfg.write_text(CONFIG + f'\n[api]\ndatabase_url = "sqlite:///{database}"\n')
+    common = ["--json", "--labelled", str(small_labelled), "--gallery-size", "5", "--target", "0.05",
+              "--models-dir", str(prepared_models_dir), "--config", str(cfg)]  # fmt: skip
+    plain = run_cli("calibrate", "threshold", *common, "--out", str(tmp_path / "a"))
+    assert plain.returncode == 0, plain.stderr
+    floor = json.loads(plain.stdout)["threshold"]
+    books = StoreBooks(f"sqlite:///{database}")
+    said = [(floor + 0.2 + i / 200, "take") for i in range(24)] + [(floor + 0.05, "reject"), (floor - 0.1, "reject")]
+    for similarity, verdict in said:
+        event = ArrivalEvent(store_id="paris-01", camera_id="entrance", member_id="M-1",
+                             similarity=min(similarity, 1.0), track_id=1)  # fmt: skip
+        books.events.add(event.model_dump())
+        books.events.judge(event.event_id, "confirmed" if verdict == "take" else "rejected", "ipad-1")
+    books.close()
+    done = run_cli("calibrate", "threshold", *common, "--out", str(tmp_path / "b"), "--outcomes",
+                   "--write-config", str(cfg))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    store = result["store_outcomes"]
+    counts = (store["decision"], store["confirmed"], store["rejected"], store["rejected_at_floor"])
+    assert counts == ("raised", 24, 2, 1)
+    assert result["threshold"] == pytest.approx(round(floor + 0.051, 3)) and store["rejected_left"] == 0
+    assert load_config(cfg).recognition.match_threshold == pytest.approx(result["threshold"], abs=1e-3)
+    refused = run_cli("calibrate", "threshold", "--labelled", str(small_labelled), "--outcomes")
+    assert refused.returncode == 2 and "--outcomes reads the store's database" in refused.stderr

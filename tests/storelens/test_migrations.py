@@ -134,7 +134,7 @@ def test_event_store_v1_upgrades(backend: str, tmp_path: Path, request) -> None:
         versions = dict(conn.execute(text("SELECT key, value FROM meta")).all())
     assert versions == {
         "schema_version": "1",
-        "schema.events": "3",
+        "schema.events": "4",
         "schema.commerce": "1",
         "schema.access_log": "1",
         "schema.tokens": "1",
@@ -172,10 +172,11 @@ def test_head_office_creates_only_what_it_uses(tmp_path: Path) -> None:
     with db.engine.connect() as conn:
         versions = dict(conn.execute(text("SELECT key, value FROM meta")).all())
     db.close()
-    assert tables == {"meta", "events", "acks", "events_quarantine", "tokens", "chain_members", "chain_deliveries",
+    assert tables == {"meta", "events", "acks", "verdicts", "events_quarantine", "tokens", "chain_members",
+                      "chain_deliveries",
                       "chain_erasures", "chain_erasure_boxes", "chain_boxes", "chain_box_keys", "chain_box_reports",
                       "crm_outbox", "crm_reexport"}  # fmt: skip
-    assert versions == {"schema.events": "3", "schema.tokens": "1", "schema.chain": "3", "schema.crm": "1"}
+    assert versions == {"schema.events": "4", "schema.tokens": "1", "schema.chain": "3", "schema.crm": "1"}
 
 
 def test_a_chain_of_schema_1_gains_the_box_keys(tmp_path: Path) -> None:
