@@ -38,6 +38,7 @@ from sqlalchemy import func, select
 from storelens.api.reports import parse_ts
 from storelens.api.schema import acks, events, transactions
 from storelens.clock import iso
+from storelens.i18n import N_, Translator
 
 AXES = ("acquisition", "conversion", "service", "retention", "member_value")
 TAKE_WITHIN_SECONDS = 60.0
@@ -170,42 +171,94 @@ def report(measures: Measures, reference: Measures | None, basis: str) -> dict[s
     }
 
 
-def radar_png(result: dict[str, Any], title: str) -> bytes:
-    """The five scores as a radar chart (PNG), with the reference's polygon for comparison."""
+AXIS_WORDS = {
+    "acquisition": N_("acquisition"),
+    "conversion": N_("conversion"),
+    "service": N_("service"),
+    "retention": N_("retention"),
+    "member_value": N_("member value"),
+}
+
+
+def radar_title(tr: Translator, store: str, start: datetime, end: datetime) -> str:
+    """The radar's title, the same from the CLI and the API: the store and the days it covers."""
+    return tr.gettext("Store health, {store}, {period}", store=store, period=tr.days(start, end))
+
+
+def reference_note(tr: Translator, result: dict[str, Any]) -> str:
+    """What the dashed polygon is, and why an axis has none: said under the radar and on the console."""
+    ref = result.get("reference_scores")
+    if not ref:
+        return tr.gettext(
+            "No reference: the four previous periods of the same length have no data (a new store), so "
+            "acquisition and conversion are scored 50."
+        )
+    missing = [tr.gettext(AXIS_WORDS[a]) for a in AXES if ref.get(a) is None]
+    text = tr.gettext(
+        "Dashed: the reference ({basis}); 50 on acquisition and conversion means as good as the reference.",
+        basis=_basis_words(tr, result["basis"]),
+    )
+    if missing:
+        text += " " + tr.gettext(
+            "No reference for {axes}: the reference periods have no data for it.", axes=", ".join(missing)
+        )
+    return text
+
+
+def _basis_words(tr: Translator, basis: str) -> str:
+    if basis.startswith("own baseline"):
+        return tr.gettext("the mean of the four previous periods")
+    stores = basis.rsplit(" of ", 1)[-1].split()[0] if " of " in basis else "?"
+    return tr.gettext("the chain's median store of {stores} stores", stores=stores)
+
+
+def radar_png(result: dict[str, Any], title: str, tr: Translator | None = None) -> bytes:
+    """The five scores as a radar chart (PNG), the reference dashed where it has data.
+
+    A note under it says what the reference is and where it has none.
+    """
     import math
+    import textwrap
 
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = [a.replace("_", " ") for a in AXES]
-    angles = [2 * math.pi * i / len(AXES) for i in range(len(AXES))] + [0.0]
-    fig = plt.figure(figsize=(6, 6), dpi=100)
-    ax: Any = fig.add_subplot(projection="polar")  # a PolarAxes, which the stubs do not say
-    ax.set_theta_offset(math.pi / 2)  # acquisition at the top, then clockwise
-    ax.set_theta_direction(-1)
-    ref = result.get("reference_scores")
-    if ref:
-        values = [ref[a] or 0 for a in AXES]
-        ax.plot(angles, [*values, values[0]], color="#999999", linestyle="--", label=result["basis"])
-    values = [result["scores"][a] or 0 for a in AXES]
-    ax.plot(angles, [*values, values[0]], color="#2f6fb0", linewidth=2, label="this period")
-    ax.fill(angles, [*values, values[0]], color="#2f6fb0", alpha=0.25)
-    ax.set_xticks(
-        angles[:-1],
-        [
-            f"{lab}\n{'no data' if result['scores'][a] is None else result['scores'][a]}"
-            for lab, a in zip(labels, AXES, strict=True)
-        ],
-    )
-    ax.set_ylim(0, 100)
-    ax.set_title(title)
-    fig.legend(loc="lower center", ncol=2, fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
-    out = io.BytesIO()
-    fig.savefig(out, format="png")
-    plt.close(fig)
+    tr = tr or Translator()
+    angles = [2 * math.pi * i / len(AXES) for i in range(len(AXES))]
+    with plt.rc_context({"font.family": ["DejaVu Sans", "WenQuanYi Micro Hei"]}):
+        fig = plt.figure(figsize=(7, 7.4), dpi=100)
+        ax: Any = fig.add_axes((0.17, 0.2, 0.66, 0.62), projection="polar")  # room for labels on every side
+        ax.set_theta_offset(math.pi / 2)  # acquisition at the top, then clockwise
+        ax.set_theta_direction(-1)
+        ref = result.get("reference_scores")
+        if ref:  # a gap (NaN) where the reference has no data, never a false 0
+            values = [float("nan") if ref[a] is None else ref[a] for a in AXES]
+            ax.plot([*angles, angles[0]], [*values, values[0]], color="#666666", linestyle="--",
+                    label=tr.gettext("reference"))  # fmt: skip
+        values = [result["scores"][a] or 0 for a in AXES]
+        ax.plot(
+            [*angles, angles[0]], [*values, values[0]], color="#2f6fb0", linewidth=2, label=tr.gettext("this period")
+        )
+        ax.fill([*angles, angles[0]], [*values, values[0]], color="#2f6fb0", alpha=0.25)
+        ticks = []
+        for a in AXES:
+            score = result["scores"][a]
+            shown = tr.gettext("no data") if score is None else tr.number(score)
+            ticks.append(tr.gettext(AXIS_WORDS[a]) + "\n" + shown)
+        ax.set_xticks(angles, ticks, fontsize=10)
+        ax.tick_params(axis="x", pad=14)
+        ax.set_ylim(0, 100)
+        ax.set_yticks([25, 50, 75, 100], ["25", "50", "75", "100"], fontsize=8, color="#666666")
+        fig.suptitle(title, fontsize=12, y=0.97)
+        fig.legend(loc="upper center", bbox_to_anchor=(0.5, 0.93), ncol=2, fontsize=9, frameon=False)
+        wide = any("\u4e00" <= ch <= "\u9fff" for ch in title)  # Chinese: half the characters to a line
+        note = textwrap.fill(reference_note(tr, result), 45 if wide else 90)
+        fig.text(0.5, 0.04, note, ha="center", va="bottom", fontsize=9, color="#444444")
+        out = io.BytesIO()
+        fig.savefig(out, format="png")
+        plt.close(fig)
     return out.getvalue()
 
 

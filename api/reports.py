@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 from storelens.bounds import EARLIEST_YEAR, LATEST_YEAR
 from storelens.clock import floor_interval, iso
+from storelens.i18n import N_, Translator
 
 if TYPE_CHECKING:
     from fastapi import Response
@@ -259,40 +260,75 @@ def to_xlsx(rows: list[Row]) -> bytes:
     return out.getvalue()
 
 
-def chart_png(rows: list[Row], title: str) -> bytes:
-    """Entries per interval, a bar per interval (all cameras of the store).
+INTERVAL_WORDS = {"15m": N_("Entries per 15 minutes"), "1h": N_("Entries per hour"), "1d": N_("Entries per day")}
 
-    When the store sold anything, conversion (transactions / entries) is drawn as a line on the right axis.
+
+def footfall_title(tr: Translator, interval: str, start: datetime, end: datetime, where: str) -> str:
+    """The footfall chart's title, the same from the CLI, the store API and head office.
+
+    The period is the store-local days [start, end) covers: one day for a day, never its exclusive end.
+    """
+    what = tr.gettext(INTERVAL_WORDS[interval])
+    return tr.gettext("{what}, {where}, {period}", what=what, where=where, period=tr.days(start, end))
+
+
+MAX_LABELS = 16  # more buckets than this: every n-th one is labelled
+
+
+def chart_png(rows: list[Row], title: str, tr: Translator | None = None) -> bytes:
+    """Entries per interval, a bar per interval (all cameras of the store), labelled in the store's locale.
+
+    When the store sold anything, conversion (transactions / entries) is drawn as a line on a fixed 0-100 %
+    right axis, so that two charts compare; a legend names both.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
+    tr = tr or Translator()
     cameras = {r.camera_id for r in rows}
     keep = [r for r in rows if r.camera_id == "all" or len(cameras) == 1]
-    fig, ax = plt.subplots(figsize=(9, 4), dpi=100)
-    labels = [r.local_start[5:16].replace("T", " ") for r in keep]
-    ax.bar(labels, [r.entries for r in keep], color="#2f6fb0")
-    ax.set_ylabel("entries")
-    if any(r.transactions for r in keep):
-        conv = ax.twinx()
-        conv.plot(
-            labels,
-            [100 * r.conversion if r.conversion is not None else float("nan") for r in keep],
-            color="#b7791f",
-            marker="o",
-            linewidth=2,
-        )
-        conv.set_ylabel("conversion, %")
-        conv.set_ylim(bottom=0)
-    ax.set_title(title)
-    ax.tick_params(axis="x", rotation=60, labelsize=7)
-    fig.tight_layout()
-    out = io.BytesIO()
-    fig.savefig(out, format="png")
-    plt.close(fig)
+    starts = [datetime.fromisoformat(r.local_start) for r in keep]
+    daily = bool(keep) and all(
+        parse_ts(r.interval_end) - parse_ts(r.interval_start) >= timedelta(hours=23) for r in keep
+    )
+    one_day = len({s.date() for s in starts}) <= 1
+    labels = [
+        tr.date(s, "d MMM") if daily else tr.time(s) if one_day else f"{tr.date(s, 'd MMM')}\n{tr.time(s)}"
+        for s in starts
+    ]
+    with plt.rc_context({"font.family": CHART_FONTS}):
+        fig, ax = plt.subplots(figsize=(9, 4.2), dpi=100)
+        x = list(range(len(keep)))
+        bars = ax.bar(x, [r.entries for r in keep], color="#2f6fb0", label=tr.gettext("entries"))
+        ax.set_ylabel(tr.gettext("entries"))
+        step = max(1, -(-len(x) // MAX_LABELS))
+        ax.set_xticks(x[::step], labels[::step])
+        ax.tick_params(axis="x", labelsize=9)
+        handles: list[Any] = [bars]
+        if any(r.transactions for r in keep):
+            conv = ax.twinx()
+            (line,) = conv.plot(x, [100 * r.conversion if r.conversion is not None else float("nan") for r in keep],
+                                color="#b7791f", marker="o", linewidth=2, label=tr.gettext("conversion"))  # fmt: skip
+            conv.set_ylim(0, 100)
+            conv.yaxis.set_major_formatter(FuncFormatter(lambda v, _: tr.percent(v / 100)))
+            conv.set_ylabel(tr.gettext("conversion"))
+            handles.append(line)
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.16 if one_day or daily else -0.24),
+                  ncol=2, fontsize=9, frameon=False)  # fmt: skip
+        ax.set_title(title, fontsize=12)
+        ax.set_xlim(-0.6, max(len(x), 6) - 0.4)  # a few buckets stay bars, not a wall
+        fig.tight_layout()
+        out = io.BytesIO()
+        fig.savefig(out, format="png")
+        plt.close(fig)
     return out.getvalue()
+
+
+# DejaVu for Latin scripts, WenQuanYi Micro Hei (fonts-wqy-microhei) for Chinese: per glyph, in order
+CHART_FONTS = ["DejaVu Sans", "WenQuanYi Micro Hei"]
 
 
 FORMATS = {

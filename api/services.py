@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from storelens.api.books import StoreBooks
 from storelens.api.event_store import StoredEvent
@@ -28,6 +29,7 @@ from storelens.errors import GalleryError, StoreLensError
 from storelens.gallery.enrol import Enroller, enroll_photos
 from storelens.gallery.gallery import Gallery
 from storelens.gallery.records import Consent, EnrolmentResult, MemberInfo
+from storelens.i18n import Translator
 from storelens.messages import FaceModels
 
 
@@ -61,6 +63,7 @@ class Services:
         self.photos_dir = Path(config.api.photos_dir)
         self.mqtt_subscribed: threading.Event | None = None  # set by whoever wires the MQTT ingest
         self.after_import: Callable[[], None] = lambda: None  # the wiring pokes the insights worker here
+        self.translator = Translator(config.store.locale, ZoneInfo(config.store.timezone))  # reports and charts
 
     def mqtt_state(self) -> str:
         """``subscribed`` when the ingest receives the store's events, ``connecting``, or ``no ingest``."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import gettext as stdlib_gettext
 import io
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -146,13 +146,24 @@ class Translator:
             value = value.astimezone(self.timezone)
         return format_time(value, format=format, locale=self.locale)
 
-    def datetime(self, value: datetime, format: str = "short") -> str:
+    def date_time(self, value: datetime, format: str = "short") -> str:
         """A date and time, in the store's zone."""
         from babel.dates import format_datetime
 
         if self.timezone is not None:
             value = value.astimezone(self.timezone)
         return format_datetime(value, format=format, locale=self.locale)
+
+    def days(self, start: datetime, end: datetime) -> str:
+        """The store-local days [start, end) covers: ``2 December 2026``, or ``1–7 Dec 2026`` (the end excluded)."""
+        from babel.dates import format_interval
+
+        last = end - timedelta(microseconds=1)
+        if self.timezone is not None:
+            start, last = start.astimezone(self.timezone), last.astimezone(self.timezone)
+        if start.date() == last.date():
+            return self.date(start.date(), "long")
+        return format_interval(start.date(), last.date(), "yMMMd", locale=self.locale)
 
     def number(self, value: float, decimals: int | None = None) -> str:
         """A number with this locale's separators."""

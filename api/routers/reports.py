@@ -9,8 +9,17 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import BaseModel, Field
 
 from storelens.api.auth import Admin, Svc
-from storelens.api.radar import radar_png, store_health
-from storelens.api.reports import FORMATS, Interval, Row, chart_png, export_response, footfall_rows, parse_ts
+from storelens.api.radar import radar_png, radar_title, reference_note, store_health
+from storelens.api.reports import (
+    FORMATS,
+    Interval,
+    Row,
+    chart_png,
+    export_response,
+    footfall_rows,
+    footfall_title,
+    parse_ts,
+)
 from storelens.bounds import IDENT
 from storelens.clock import iso
 
@@ -62,7 +71,10 @@ def footfall_chart(
 ) -> Response:
     """A bar chart of entries per interval (PNG)."""
     rows = _rows(svc, start, end, interval)
-    return Response(chart_png(rows, f"Entries per {interval}, {start[:10]} to {end[:10]}"), media_type="image/png")
+    a, b = _period(svc, start, end)
+    store = svc.config.store
+    title = footfall_title(svc.translator, interval, a, b, store.name or store.id)
+    return Response(chart_png(rows, title, svc.translator), media_type="image/png")
 
 
 class CameraOutcomes(BaseModel):
@@ -120,6 +132,7 @@ class HealthReport(BaseModel):
     reference: dict[str, float | None] | None
     reference_scores: dict[str, float | None] | None
     basis: str = Field(description="own baseline (4 previous periods), or the chain median at head office")
+    note: str = Field(description="What the reference is and where it has no data, in the store's language")
 
 
 @router.get("/health", response_model=HealthReport, responses={200: {"content": {"image/png": {}}}})
@@ -137,5 +150,7 @@ def health(
     with svc.books.engine.connect() as conn:
         result = {"store_id": store_id} | store_health(conn, store_id, a, b, svc.config.store.currency)
     if format == "png":
-        return Response(radar_png(result, f"Store health: {store_id}"), media_type="image/png")
-    return HealthReport(**result)
+        name = svc.config.store.name if store_id == svc.config.store.id and svc.config.store.name else store_id
+        title = radar_title(svc.translator, name, a, b)
+        return Response(radar_png(result, title, svc.translator), media_type="image/png")
+    return HealthReport(**result, note=reference_note(svc.translator, result))

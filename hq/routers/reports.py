@@ -7,10 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import BaseModel
 
-from storelens.api.reports import FORMATS, Interval, Row, chart_png, export_response
+from storelens.api.reports import FORMATS, Interval, Row, chart_png, export_response, footfall_title, parse_ts
 from storelens.bounds import IDENT
 from storelens.hq.access import Analyst, Hq
 from storelens.hq.chain_reports import Level, RankBy
+from storelens.i18n import Translator
 
 router = APIRouter(prefix="/chain", tags=["chain reports"])
 LOCAL = "ISO 8601; a date or a time without an offset is each store's local time"
@@ -55,7 +56,10 @@ def footfall_chart(
 ) -> Response:
     """Entries per bucket (PNG)."""
     rows = _rows(hq, start, end, interval, level)
-    return Response(chart_png(rows, f"Entries per {interval}, {level}"), media_type="image/png")
+    tr = Translator()
+    where = {"chain": tr.gettext("the chain"), "region": tr.gettext("each region"), "store": tr.gettext("each store")}
+    title = footfall_title(tr, interval, parse_ts(start), parse_ts(end), where[level])
+    return Response(chart_png(rows, title, tr), media_type="image/png")
 
 
 class Ranked(BaseModel):

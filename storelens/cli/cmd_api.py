@@ -85,10 +85,13 @@ def period(start: str, end: str, zone: str) -> tuple[datetime, datetime]:
 
 def cmd_report(args: argparse.Namespace, emit: Any) -> int:
     """Footfall export per store and camera (without --config: the default database, every store in it)."""
+    from zoneinfo import ZoneInfo
+
     from storelens.api.books import StoreBooks
-    from storelens.api.reports import FORMATS, chart_png, footfall_rows
+    from storelens.api.reports import FORMATS, chart_png, footfall_rows, footfall_title
     from storelens.clock import iso
     from storelens.config import CONFIG_DIR, ApiConfig, load_config
+    from storelens.i18n import Translator
     from storelens.manifest import storelens_home
 
     config = load_config(Path(args.config)) if args.config else None
@@ -115,8 +118,10 @@ def cmd_report(args: argparse.Namespace, emit: Any) -> int:
     else:
         sys.stdout.write(data.decode())
     if args.chart:
-        where = config.store.id if config else "all stores"
-        Path(args.chart).write_bytes(chart_png(rows, f"Entries per {args.interval}, {where}"))
+        tr = Translator(config.store.locale if config else "en", ZoneInfo(zone))
+        where = (config.store.name or config.store.id) if config else tr.gettext("all stores")
+        title = footfall_title(tr, args.interval, start, end, where)
+        Path(args.chart).write_bytes(chart_png(rows, title, tr))
     return 0
 
 

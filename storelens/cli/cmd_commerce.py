@@ -54,9 +54,12 @@ def cmd_import(args: argparse.Namespace, kind: Kind, emit: Any) -> int:
 
 def cmd_health(args: argparse.Namespace, emit: Any) -> int:
     """The store health radar for a period: JSON on stdout, and a PNG with --chart."""
+    from zoneinfo import ZoneInfo
+
     from storelens.api.books import StoreBooks
-    from storelens.api.radar import radar_png, store_health
+    from storelens.api.radar import radar_png, radar_title, store_health
     from storelens.config import load_config
+    from storelens.i18n import Translator
 
     config = load_config(Path(args.config))
     start, end = period(args.start, args.end, config.store.timezone)
@@ -75,7 +78,9 @@ def cmd_health(args: argparse.Namespace, emit: Any) -> int:
     else:
         sys.stdout.write(text)
     if args.chart:
-        write_file(args.chart, radar_png(result, f"Store health: {store_id}, {args.start} to {args.end}"))
+        tr = Translator(config.store.locale, ZoneInfo(config.store.timezone))
+        name = config.store.name if store_id == config.store.id and config.store.name else store_id
+        write_file(args.chart, radar_png(result, radar_title(tr, name, start, end), tr))
     return 0
 
 

@@ -143,3 +143,72 @@ def test_the_chart_draws_conversion_when_the_store_sold(store) -> None:
     gold = [int(((abs(im[:, :, 0].astype(int) - 0x1F) < 40) & (abs(im[:, :, 2].astype(int) - 0xB7) < 40)).sum())
             for im in images]  # fmt: skip
     assert gold[0] > 20 and gold[1] == 0  # the conversion marker is drawn only with sales
+
+
+def gold_height(png: bytes) -> float:
+    """The top row of the conversion line's gold pixels (smaller: higher; the legend's is under the axis)."""
+    import cv2
+    import numpy as np
+
+    im = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    gold = (abs(im[:, :, 0].astype(int) - 0x1F) < 40) & (abs(im[:, :, 2].astype(int) - 0xB7) < 40)
+    return float(np.flatnonzero(gold.any(axis=1)).min())
+
+
+def test_conversion_is_drawn_on_one_fixed_scale_with_a_legend_and_local_labels(store, tmp_path) -> None:
+    """16.7 % and 83 % are drawn at their own heights (the axis is 0-100 % in every chart, not rescaled), the
+    legend names the line, and the title and labels are the store's own words and days."""
+    from zoneinfo import ZoneInfo
+
+    from storelens.api.reports import chart_png, footfall_title
+    from storelens.i18n import Translator
+
+    tr = Translator("fr_FR", ZoneInfo("Europe/Paris"))
+    heights = []
+    for store_id, sold in (("low", 1), ("high", 5)):
+        store.events.add(footfall(store_id, DAY + timedelta(hours=10), 6, minutes=60))
+        receipts(store, [(f"{store_id}-{i}", DAY + timedelta(hours=10, minutes=i), "10.00", "EUR", None)
+                         for i in range(sold)], store_id=store_id)  # fmt: skip
+        start, end = iso(DAY), iso(DAY + timedelta(days=1))
+        rows = footfall_rows(store.events.footfall(start, end, store_id), "1h", "Europe/Paris",
+                             store.commerce.sales(start, end, store_id), "EUR")  # fmt: skip
+        assert rows[0].conversion == round(sold / 6, 4)
+        title = footfall_title(tr, "1h", DAY - timedelta(hours=1), DAY + timedelta(hours=23), "Rivoli")
+        png = chart_png(rows, title, tr)
+        (tmp_path / f"{store_id}.png").write_bytes(png)
+        heights.append(gold_height(png))
+    assert title == "Entrées par heure, Rivoli, 21 novembre 2026"  # one day, not "to the 22nd"
+    low, high = heights
+    # 83 % is drawn about 5x as high above the axis as 16.7 %: the plot area spans ~300 px for 0-100 %
+    assert low - high > 150, heights
+
+
+# reference scores (None: no reference at all), words the note must hold
+NOTE_CASES = [
+    (None, ["No reference", "scored 50"]),
+    ({"acquisition": 50, "conversion": None, "service": 80, "retention": 40, "member_value": None},
+     ["Dashed: the reference (the mean of the four previous periods)", "No reference for conversion, member value"]),
+    ({"acquisition": 50, "conversion": 50, "service": 80, "retention": 40, "member_value": 30},
+     ["Dashed: the reference"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("reference", "words"), NOTE_CASES)
+def test_the_radar_says_what_its_reference_is_and_where_it_has_none(reference, words, tmp_path) -> None:
+    from storelens.api.radar import radar_png, reference_note
+    from storelens.i18n import Translator
+
+    result = {"scores": {"acquisition": 62, "conversion": 40, "service": None, "retention": 55, "member_value": 70},
+              "reference_scores": reference, "basis": "own baseline (4 previous periods)"}  # fmt: skip
+    note = reference_note(Translator(), result)
+    for phrase in words:
+        assert phrase in note, note
+    if reference and all(v is not None for v in reference.values()):
+        assert "No reference" not in note
+    png = radar_png(result, "Store health, Rivoli, 21 November 2026", Translator("fr_FR"))
+    import cv2
+    import numpy as np
+
+    image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE)
+    ink = image < 200
+    assert not ink[:, :4].any() and not ink[:, -4:].any() and not ink[:4].any()  # no label touches an edge
