@@ -1,1 +1,1 @@
-"""The store API: a store box's books (events, commerce, access log, tokens), MQTT ingest, routers, iPad page."""
+"""The store API: a box's books (events, commerce, access log, tokens), MQTT ingest, routers, iPad page, console."""

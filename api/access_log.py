@@ -35,6 +35,14 @@ class AccessLog(Store):
             ).all()
         return [{"at": r[0], "who": r[1], "role": r[2], "what": r[3], "why": r[4]} for r in rows]
 
+    def recent(self, limit: int) -> list[dict[str, Any]]:
+        """The latest ``limit`` reads of any member's data, newest first, with the member (or receipt) read."""
+        cols = (access_log.c.at, access_log.c.member_ref, access_log.c.who, access_log.c.role, access_log.c.what,
+                access_log.c.why)  # fmt: skip
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(*cols).order_by(access_log.c.id.desc()).limit(limit)).all()
+        return [{"at": r[0], "member": r[1], "who": r[2], "role": r[3], "what": r[4], "why": r[5]} for r in rows]
+
     def purge_access_log(self, days: int) -> int:
         """Drop access-log entries older than ``days``; returns how many."""
         cutoff = iso(utc_now() - timedelta(days=days))

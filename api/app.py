@@ -1,8 +1,8 @@
 """The store API: an app factory with one router per resource under /api/v1.
 
-The associate's iPad page is served at /, and OpenAPI at /docs (Swagger UI from the
-``swagger-ui-bundle-v2`` package: it works on a box with no internet). Every response carries security
-headers; a request body over ``api.max_upload_bytes`` is refused with 413 before it is read.
+The associate's iPad page is served at /, the store manager's console at /console, and OpenAPI at /docs
+(Swagger UI from the ``swagger-ui-bundle-v2`` package: it works on a box with no internet). Every response
+carries security headers; a request body over ``api.max_upload_bytes`` is refused with 413 before it is read.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
 from storelens.api.routers import (
+    cameras,
     events,
     health,
     imports,
@@ -29,6 +30,7 @@ from storelens.api.routers import (
     locale,
     members,
     notifications,
+    privacy,
     reports,
     today,
     tokens,
@@ -102,6 +104,8 @@ def create_app(services: Services, title: str = "StoreLens store API") -> FastAP
         live.router,
         imports.router,
         locale.router,
+        privacy.router,
+        cameras.router,
     ):
         app.include_router(router, prefix="/api/v1")
 
@@ -109,6 +113,11 @@ def create_app(services: Services, title: str = "StoreLens store API") -> FastAP
     def page() -> FileResponse:
         """The associate's iPad page."""
         return FileResponse(PAGE, media_type="text/html")
+
+    @app.get("/console", response_class=FileResponse, include_in_schema=False)
+    def console() -> FileResponse:
+        """The store manager's console (an admin token)."""
+        return FileResponse(PAGE.with_name("console.html"), media_type="text/html")
 
     def openapi() -> dict[str, Any]:
         """The OpenAPI document, with errors documented as they are sent: ``{"detail": "..."}``."""
@@ -131,7 +140,7 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
     # the page and the docs are served from here; inline style and script are the page's own
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
     "script-src 'self' 'unsafe-inline'; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'",
 }
 ERROR_SCHEMA: dict[str, Any] = {

@@ -66,6 +66,22 @@ class CommerceStore(Store):
             return self._one(members.c.member_code == code)
         return None
 
+    def search(self, text: str, limit: int) -> list[dict[str, Any]]:
+        """Profiles whose name, member id, member code or phone holds ``text`` (any case), by name."""
+        query = (
+            select(members.c.member_id, members.c.name, members.c.tier, members.c.member_code)
+            .where(
+                members.c.name.icontains(text, autoescape=True)  # % and _ are the member's, not wildcards
+                | members.c.member_id.icontains(text, autoescape=True)
+                | members.c.member_code.icontains(text, autoescape=True)
+                | members.c.phone.icontains(text, autoescape=True)
+            )
+            .order_by(members.c.name)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
     def _one(self, where: Any) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(members).where(where)).mappings().first()

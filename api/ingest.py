@@ -13,15 +13,17 @@ import queue
 from collections.abc import Callable
 from typing import Any, cast
 
+from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from storelens.api.event_store import EventStore
 from storelens.config import MqttConfig
-from storelens.errors import PayloadError
+from storelens.errors import PayloadError, first_error
 from storelens.events import (
     KIND_OF,
     ArrivalEvent,
     FootfallEvent,
+    StatusEvent,
     VisitorEvent,
     parse_event_payload,
     parse_topic,
@@ -44,6 +46,7 @@ class Ingest:
         transport: the broker connection, owned by the ingest from now on (see :func:`ingest_transport`).
         store_id: the store whose topics are read; ``+``: every store (head office).
         on_new: called with the sequence number and payload of each newly stored event (the live push).
+        on_status: called with each valid camera status (retained; never stored): the console shows it.
         shared_group: subscribe as a shared subscription of this group, so that several processes share the
             load (each message goes to one of them; head office).
         batch: store in batches of up to this many events, one transaction each, acknowledging each message
@@ -57,12 +60,14 @@ class Ingest:
         transport: Transport,
         store_id: str,
         on_new: Callable[[int, dict[str, Any]], None] | None = None,
+        on_status: Callable[[StatusEvent], None] | None = None,
         shared_group: str | None = None,
         batch: int = 0,
     ) -> None:
         self.store = store
         self.store_id = store_id
         self.on_new = on_new
+        self.on_status = on_status
         self.rejected = 0
         self.duplicates = 0
         self.transport = transport
@@ -92,6 +97,17 @@ class Ingest:
             store_id, camera_id, kind = parse_topic(topic)
         except ValueError as exc:
             self._reject(topic, "topic", str(exc))
+            return None
+        if kind == "status" and not camera_id.startswith("_") and self.on_status is not None:
+            try:
+                status = StatusEvent.model_validate_json(payload)
+            except ValidationError as exc:
+                self._reject(topic, *first_error(exc))
+                return None
+            if (status.store_id, status.camera_id) == (store_id, camera_id):
+                self.on_status(status)
+            else:
+                self._reject(topic, "store_id/camera_id", "the status names another camera than its topic")
             return None
         if kind == "status" or camera_id.startswith("_"):  # status; head office's commands and boxes' receipts
             return None

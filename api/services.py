@@ -26,7 +26,8 @@ from storelens.api.reports import store_day
 from storelens.clock import iso, utc_now
 from storelens.config import Config
 from storelens.errors import GalleryError, StoreLensError
-from storelens.gallery.enrol import Enroller, enroll_photos
+from storelens.events import StatusEvent
+from storelens.gallery.enrol import Enroller, PhotoCheck, enroll_photos
 from storelens.gallery.gallery import Gallery
 from storelens.gallery.records import Consent, EnrolmentResult, MemberInfo
 from storelens.i18n import Translator
@@ -63,6 +64,10 @@ class Services:
         self.photos_dir = Path(config.api.photos_dir)
         self.mqtt_subscribed: threading.Event | None = None  # set by whoever wires the MQTT ingest
         self.after_import: Callable[[], None] = lambda: None  # the wiring pokes the insights worker here
+        # the cameras' last retained status (online, reconnecting, offline), for configured cameras only
+        self.camera_status: dict[str, StatusEvent] = {}
+        # a camera's calibration snapshot (PNG), from the wiring, which can reach the stages that draw it
+        self.snapshot: Callable[[str], bytes] | None = None
         self.translator = Translator(config.store.locale, ZoneInfo(config.store.timezone))  # reports and charts
 
     def mqtt_state(self) -> str:
@@ -114,6 +119,46 @@ class Services:
             shutil.copyfile(photos[0], dest)
             self.books.commerce.put_member(member_id, {"photo": str(dest)})
         return result
+
+    def translator_for(self, locale: str | None) -> Translator:
+        """The store's translator, or one for ``locale`` (a page read in another language), in the store's zone.
+
+        Raises:
+            ValueError: ``locale`` is not one CLDR knows.
+        """
+        return self.translator if not locale else Translator(locale, ZoneInfo(self.config.store.timezone))
+
+    def note_status(self, status: StatusEvent) -> None:
+        """Keep a configured camera's latest status (the ingest calls this; unknown cameras are ignored)."""
+        if any(c.id == status.camera_id for c in self.config.cameras):
+            self.camera_status[status.camera_id] = status
+
+    def check_photo(self, photo: Path) -> PhotoCheck:
+        """The enrolment checks' verdict on one photo, nothing stored (shown before saving).
+
+        Raises:
+            EnrolmentError: the photo cannot be read as an image.
+        """
+        return Enroller(self.face_models(), self.config.enrolment, self.config.privacy_rules()).check(photo)
+
+    def search_members(self, text: str, limit: int) -> list[dict[str, Any]]:
+        """Members whose profile (name, id, code, phone) or gallery entry (id, name) holds ``text``.
+
+        Each with whether the gallery holds their face (``vectors``); at most ``limit``, by name.
+        """
+        found = {row["member_id"]: row | {"vectors": 0} for row in self.books.commerce.search(text, limit)}
+        needle = text.casefold()
+        try:
+            records = self.gallery().members()
+        except StoreLensError:  # an API without a gallery lists profiles only
+            records = []
+        for record in records:
+            if record.member_id in found:
+                found[record.member_id]["vectors"] = record.vectors
+            elif needle in record.member_id.casefold() or needle in record.name.casefold():
+                found[record.member_id] = {"member_id": record.member_id, "name": record.name, "tier": "",
+                                           "member_code": None, "vectors": record.vectors}  # fmt: skip
+        return sorted(found.values(), key=lambda r: (r["name"].casefold(), r["member_id"]))[:limit]
 
     def erase(self, member_id: str, report: bool = True) -> tuple[str, str, dict[str, int]] | None:
         """Erase every trace of a member in the gallery, the card photo and the event store.

@@ -30,6 +30,17 @@ class TokenStore(Store):
                 insert(tokens).values(token_hash=token_hash(token), name=name, role=role, created_at=iso(utc_now()))
             )
 
+    def listing(self) -> list[tuple[str, str, str]]:
+        """Every token's (name, role, created at), by name; never the token, which is not kept."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(tokens.c.name, tokens.c.role, tokens.c.created_at).order_by(tokens.c.name))
+            return [(str(r[0]), str(r[1]), str(r[2])) for r in rows]
+
+    def revoke(self, name: str) -> int:
+        """Forget every token of ``name`` (a lost iPad); returns how many. Its next request gets 401."""
+        with self.engine.begin() as conn:
+            return int(conn.execute(tokens.delete().where(tokens.c.name == name)).rowcount or 0)
+
     def token(self, token: str) -> tuple[str, str] | None:
         """(name, role) of a token, or None when unknown."""
         with self.engine.connect() as conn:

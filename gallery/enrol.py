@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 
 from storelens.config import EnrolmentConfig
 from storelens.errors import EnrolmentError, StoreLensError
@@ -19,6 +21,21 @@ from storelens.gallery.records import Consent, EnrolmentResult, MemberInfo, chec
 from storelens.images import load_image
 from storelens.messages import Embeddings, FaceModels, Frame
 from storelens.privacy import PrivacyRules
+
+
+@dataclass(frozen=True)
+class PhotoCheck:
+    """The enrolment checks' verdict on one photo.
+
+    Attributes:
+        faces: faces found.
+        quality: the one face's measures (None unless exactly one face).
+        problem: why the photo would be refused, or None when it is usable.
+    """
+
+    faces: int
+    quality: FaceQuality | None
+    problem: str | None
 
 
 class Enroller:
@@ -52,27 +69,38 @@ class Enroller:
             )
         return None
 
-    def vector(self, photo: Path) -> NewVector:
-        """The vector of the one usable face in ``photo``.
+    def check(self, photo: Path) -> PhotoCheck:
+        """The enrolment checks' verdict on ``photo``, without storing anything (the console shows it first).
 
         Raises:
-            EnrolmentError: naming the photo and the reason.
+            EnrolmentError: the photo cannot be read as an image (named, with the reason).
         """
+        return self._inspect(photo)[0]
+
+    def _inspect(self, photo: Path) -> tuple[PhotoCheck, NDArray[np.uint8] | None, bytes]:
+        """The verdict, the aligned face chip (when there is one face) and the photo's bytes."""
         try:
             data = photo.read_bytes() if photo.is_file() else b""
             frame = Frame(load_image(photo, self.config.max_photo_pixels), camera_id=str(photo))
         except StoreLensError as exc:
             raise EnrolmentError(str(exc)) from exc
         faces = self.fm.detector.detect(frame)
-        if len(faces) == 0:
-            raise EnrolmentError(f"{photo}: no face found")
-        if len(faces) > 1:
-            raise EnrolmentError(f"{photo}: {len(faces)} faces found; an enrolment photo must show one person")
+        if len(faces) != 1:
+            many = f"{len(faces)} faces found; an enrolment photo must show one person"
+            return PhotoCheck(len(faces), None, "no face found" if len(faces) == 0 else many), None, data
         chip = self.fm.embedder.chips(frame, faces)[0]
         quality = measure_face(chip, faces.boxes[0], float(faces.scores[0]), faces.keypoints[0])
-        reason = self.problem(quality)
-        if reason:
-            raise EnrolmentError(f"{photo}: {reason}")
+        return PhotoCheck(1, quality, self.problem(quality)), chip, data
+
+    def vector(self, photo: Path) -> NewVector:
+        """The vector of the one usable face in ``photo``.
+
+        Raises:
+            EnrolmentError: naming the photo and the reason.
+        """
+        verdict, chip, data = self._inspect(photo)
+        if verdict.problem or chip is None:
+            raise EnrolmentError(f"{photo}: {verdict.problem}")
         vec = self.fm.embedder.embed_chips(chip[None])[0]
         return NewVector(vec, hashlib.sha256(data).hexdigest(), photo)
 

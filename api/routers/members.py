@@ -106,6 +106,69 @@ class ErasureReceipt(BaseModel):
     removed: dict[str, int]
 
 
+class MemberRow(BaseModel):
+    """A member as the console lists them."""
+
+    member_id: str
+    name: str
+    tier: str
+    member_code: str | None
+    vectors: int = Field(description="Face vectors in the gallery: 0 when the member is not enrolled")
+
+
+class PhotoVerdict(BaseModel):
+    """The enrolment checks on one photo, before anything is stored."""
+
+    usable: bool
+    problem: str | None = Field(description="Why the photo would be refused, in words; null when usable")
+    faces: int
+    width: float | None = Field(description="The face's width in pixels")
+    score: float | None = Field(description="Detector confidence")
+    sharpness: float | None
+    yaw: float | None = Field(description="0 is frontal")
+    pitch: float | None
+
+
+@router.get("", response_model=list[MemberRow])
+def search(
+    svc: Svc,
+    who: Admin,
+    q: Annotated[str, Query(min_length=1, max_length=80, description="Part of a name, member id, code or phone")],
+    limit: Annotated[int, Query(ge=1, le=100)] = 25,
+) -> list[MemberRow]:
+    """Members whose profile or gallery entry holds ``q``; each listing is in the access log."""
+    rows = [MemberRow(**row) for row in svc.search_members(q, limit)]
+    for row in rows:
+        svc.log_read(row.member_id, who, "listing", "search")
+    return rows
+
+
+@router.post("/photo-check", response_model=PhotoVerdict)
+def photo_check(
+    svc: Svc, who: Admin, photo: Annotated[UploadFile, File(description="One photo, one face")]
+) -> PhotoVerdict:
+    """The enrolment checks' verdict on a photo (faces, size, confidence, sharpness, pose); nothing is kept."""
+    with tempfile.TemporaryDirectory() as tmp:
+        name = SAFE_NAME.sub("_", FilePath(photo.filename or "photo.jpg").name)[-60:]
+        path = FilePath(tmp) / name
+        _save_bounded(photo, path, svc.config.api.max_upload_bytes)
+        try:
+            verdict = svc.check_photo(path)
+        except StoreLensError as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc).replace(tmp + "/", "")) from exc
+    q = verdict.quality
+    return PhotoVerdict(
+        usable=verdict.problem is None,
+        problem=verdict.problem,
+        faces=verdict.faces,
+        width=round(q.width, 1) if q else None,
+        score=round(q.score, 3) if q else None,
+        sharpness=round(q.sharpness, 1) if q else None,
+        yaw=round(q.yaw, 3) if q else None,
+        pitch=round(q.pitch, 3) if q else None,
+    )
+
+
 def _card(svc: Svc, member_id: str, who: Principal, why: str) -> MemberCard:
     if svc.books.commerce.member(member_id) is None and not svc.books.events.visits(member_id):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no member {member_id!r}")

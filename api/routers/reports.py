@@ -22,9 +22,22 @@ from storelens.api.reports import (
 )
 from storelens.bounds import IDENT
 from storelens.clock import iso
+from storelens.i18n import LOCALE_PATTERN, Translator
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 LOCAL = "without an offset, the store's local time (store.timezone)"
+
+
+Lang = Annotated[
+    str | None, Query(pattern=LOCALE_PATTERN, max_length=35, description="words in this locale; default store.locale")
+]
+
+
+def _translator(svc: Svc, lang: str | None) -> Translator:
+    try:
+        return svc.translator_for(lang)
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"lang: {exc}") from None
 
 
 def _period(svc: Svc, start: str, end: str) -> tuple[datetime, datetime]:
@@ -68,13 +81,15 @@ def footfall_chart(
     start: Annotated[str, Query(alias="from", max_length=40)],
     end: Annotated[str, Query(alias="to", max_length=40)],
     interval: Annotated[Interval, Query()] = "1h",
+    lang: Lang = None,
 ) -> Response:
     """A bar chart of entries per interval (PNG)."""
+    tr = _translator(svc, lang)
     rows = _rows(svc, start, end, interval)
     a, b = _period(svc, start, end)
     store = svc.config.store
-    title = footfall_title(svc.translator, interval, a, b, store.name or store.id)
-    return Response(chart_png(rows, title, svc.translator), media_type="image/png")
+    title = footfall_title(tr, interval, a, b, store.name or store.id)
+    return Response(chart_png(rows, title, tr), media_type="image/png")
 
 
 class CameraOutcomes(BaseModel):
@@ -143,14 +158,15 @@ def health(
     end: Annotated[str, Query(alias="to", max_length=40, description="ISO 8601 end, exclusive; " + LOCAL)],
     store: Annotated[str | None, Query(max_length=64, pattern=IDENT, description="default: this store")] = None,
     format: Annotated[str, Query(pattern="^(json|png)$")] = "json",
+    lang: Lang = None,
 ) -> object:
     """The store health radar for a period (README: every formula), as JSON or a PNG radar."""
+    tr = _translator(svc, lang)
     a, b = _period(svc, start, end)
     store_id = store or svc.config.store.id
     with svc.books.engine.connect() as conn:
         result = {"store_id": store_id} | store_health(conn, store_id, a, b, svc.config.store.currency)
     if format == "png":
         name = svc.config.store.name if store_id == svc.config.store.id and svc.config.store.name else store_id
-        title = radar_title(svc.translator, name, a, b)
-        return Response(radar_png(result, title, svc.translator), media_type="image/png")
-    return HealthReport(**result, note=reference_note(svc.translator, result))
+        return Response(radar_png(result, radar_title(tr, name, a, b), tr), media_type="image/png")
+    return HealthReport(**result, note=reference_note(tr, result))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, status
 from pydantic import BaseModel, Field
 
 from storelens.api.auth import Admin, Role, Tokens, new_token
@@ -31,3 +33,35 @@ def create_token(body: TokenIn, store: Tokens, who: Admin) -> TokenOut:
     token = new_token()
     store.add_token(token, body.name, body.role)
     return TokenOut(name=body.name, role=body.role, token=token)
+
+
+class TokenRow(BaseModel):
+    """A token as listed: its name, role and when it was made (the token itself is never kept)."""
+
+    name: str
+    role: Role
+    created_at: str
+
+
+@router.get("", response_model=list[TokenRow])
+def list_tokens(store: Tokens, who: Admin) -> list[TokenRow]:
+    """Every device token's name, role and date."""
+    return [TokenRow(name=n, role=r, created_at=c) for n, r, c in store.listing()]  # type: ignore[arg-type]
+
+
+class Revoked(BaseModel):
+    """What revoking a name did."""
+
+    name: str
+    revoked: int
+
+
+@router.delete("/{name}", response_model=Revoked)
+def revoke_token(name: Annotated[str, Path(min_length=1, max_length=128)], store: Tokens, who: Admin) -> Revoked:
+    """Revoke every token of ``name`` (a lost iPad); its next request gets 401. Not your own."""
+    if name == who.name:
+        raise HTTPException(status.HTTP_409_CONFLICT, "a token cannot revoke itself; use another admin token")
+    revoked = store.revoke(name)
+    if not revoked:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no token named {name!r}")
+    return Revoked(name=name, revoked=revoked)

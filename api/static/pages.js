@@ -5,7 +5,10 @@
 "use strict";
 const SL = (() => {
   const state = {locale: "en", bcp47: "en", timezone: "UTC", currency: "EUR", messages: {}, missing: new Set()};
-  const token = () => localStorage.getItem("storelens-token") || "";
+  // each page keeps its own token (an iPad's associate token, the console's admin token)
+  const key = () => (document.body && document.body.dataset.tokenKey) || "storelens-token";
+  const token = () => localStorage.getItem(key()) || "";
+  const setToken = (value) => value ? localStorage.setItem(key(), value) : localStorage.removeItem(key());
   const api = (path, opts = {}) => fetch(path, {...opts, headers: {...(opts.headers || {}), Authorization: "Bearer " + token()}});
   const $ = (id) => document.getElementById(id);
   const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
@@ -39,5 +42,36 @@ const SL = (() => {
   const number = (v, digits = 0) => v == null ? "–" : new Intl.NumberFormat(state.bcp47, {maximumFractionDigits: digits}).format(v);
   const percent = (v, digits = 0) => v == null ? "–" : new Intl.NumberFormat(state.bcp47, {style: "percent", maximumFractionDigits: digits}).format(v);
   const money = (v, cur) => v == null ? "–" : new Intl.NumberFormat(state.bcp47, {style: "currency", currency: cur || state.currency, maximumFractionDigits: 0}).format(v);
-  return {state, token, api, $, esc, t, translate, loadLocale, time, date, dateTime, number, percent, money};
+  // an image only a token may fetch (a chart, a snapshot): fetched, then shown from memory
+  async function image(el, url) {
+    const res = await api(url);
+    if (!res.ok) { el.removeAttribute("src"); el.hidden = true; return res; }
+    if (el.dataset.blob) URL.revokeObjectURL(el.dataset.blob);
+    el.dataset.blob = URL.createObjectURL(await res.blob());
+    const shown = new Promise((done) => { el.onload = done; el.onerror = done; });
+    el.src = el.dataset.blob; el.hidden = false;
+    await shown;
+    return res;
+  }
+  async function download(url, name) {
+    const res = await api(url);
+    if (!res.ok) return res;
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(await res.blob()); a.download = name;
+    document.body.append(a); a.click(); a.remove();
+    return res;
+  }
+  // a table from headers (already translated) and rows of cells (HTML, escaped by the caller)
+  function table(el, headers, rows, empty) {
+    el.innerHTML = rows.length
+      ? `<thead><tr>${headers.map((h) => `<th>${esc(h)}</th>`).join("")}</tr></thead><tbody>${rows.map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join("")}</tr>`).join("")}</tbody>`
+      : `<tbody><tr><td class="empty">${esc(empty || "")}</td></tr></tbody>`;
+  }
+  async function detail(res) {
+    try { return (await res.json()).detail || res.statusText; } catch (e) { return res.statusText; }
+  }
+  // "&lang=xx" when the page was opened with ?lang= (server-drawn charts then speak the page's language)
+  const langParam = () => { const l = new URLSearchParams(location.search).get("lang"); return l ? "&lang=" + encodeURIComponent(l) : ""; };
+  return {state, langParam, token, setToken, api, $, esc, t, translate, loadLocale, time, date, dateTime, number, percent, money,
+          image, download, table, detail};
 })();

@@ -29,7 +29,7 @@ from storelens.api.serving import Served
 from storelens.api.visit_reporter import VisitReporter
 from storelens.apps.faces import load_face_models
 from storelens.config import Config
-from storelens.errors import ConfigError
+from storelens.errors import ConfigError, StoreLensError
 from storelens.gallery.factory import open_gallery
 from storelens.gallery.gallery import Gallery
 from storelens.manifest import load_manifest
@@ -84,9 +84,31 @@ def open_store_gallery(config: Config) -> Gallery:
 
 def build_services(config: Config, books: StoreBooks) -> Services:
     """The API's shared state, with the face models and the gallery loaded on first use."""
-    return Services(
+    services = Services(
         config, books, face_models=lambda: load_face_models(config), gallery=lambda: open_store_gallery(config)
     )
+    services.snapshot = lambda camera_id: camera_snapshot(config, services, camera_id)
+    return services
+
+
+def camera_snapshot(config: Config, services: Services, camera_id: str) -> bytes:
+    """A frame of the camera with its region, entry line, minimum face size and verdict drawn (PNG).
+
+    Raises:
+        StoreLensError: the camera gives no frame, or its geometry lies outside it.
+    """
+    from pydantic import ValidationError
+
+    from storelens.calibration.camera import gating_note, snapshot
+
+    camera = next(c for c in config.cameras if c.id == camera_id)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "snapshot.png"
+        try:
+            snapshot(camera, services.face_models(), config.min_face_px_for(camera), out, 0.0, gating_note(config.edge))
+        except ValidationError as exc:
+            raise StoreLensError(f"cameras[{camera_id}]: the region or the entry line lies outside the frame") from exc
+        return out.read_bytes()
 
 
 class ApiApp:
@@ -103,7 +125,13 @@ class ApiApp:
         self.port = port or config.api.port
         self.services = build_services(config, StoreBooks(config.api.database_url))
         transport = ingest_transport(config.mqtt, config.store.id)
-        self.ingest = Ingest(self.services.books.events, transport, config.store.id, on_new=self.services.push)
+        self.ingest = Ingest(
+            self.services.books.events,
+            transport,
+            config.store.id,
+            on_new=self.services.push,
+            on_status=self.services.note_status,
+        )
         self.services.mqtt_subscribed = transport.subscribed
         self.chain = BoxChainAgent(  # head office's member changes, signed
             self.services,

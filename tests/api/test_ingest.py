@@ -65,3 +65,31 @@ def test_events_sent_while_the_api_is_down_are_stored_when_it_is_back(tmp_path, 
     assert sorted(e.payload["event_id"] for e in store.since()) == sorted(ev.event_id for ev in sent)
     pub.loop_stop()
     again.stop()
+
+
+def test_camera_status_reaches_the_console_and_a_hostile_one_is_refused(tmp_path, broker) -> None:
+    from storelens.events import StatusEvent
+
+    seen: list[StatusEvent] = []
+    transport = ingest_transport(MqttConfig(url=broker.url), "paris-01")
+    ingest = Ingest(EventStore(f"sqlite:///{tmp_path / 'e.sqlite'}"), transport, "paris-01", on_status=seen.append)
+    ingest.start()
+    assert ingest.transport.wait_subscribed(10)
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-status")
+    pub.connect("127.0.0.1", broker.port)
+    pub.loop_start()
+    good = StatusEvent(store_id="paris-01", camera_id="door", state="reconnecting", detail="no frame for 5 s")
+    where = topic("paris-01", "door", "status")
+    sent = [good.model_dump_json(),
+            '{"type":"status"}',  # missing fields
+            good.model_dump_json().replace('"door"', '"till"'),  # another camera than its topic's
+            '{"type":"status","state":"online","x":"' + "A" * 9000 + '"}']  # fmt: skip
+    for payload in sent:
+        pub.publish(where, payload, qos=1).wait_for_publish(5)
+    deadline = time.monotonic() + 10
+    while ingest.rejected < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [(s.camera_id, s.state, s.detail) for s in seen] == [("door", "reconnecting", "no frame for 5 s")]
+    assert ingest.rejected == 3
+    pub.loop_stop()
+    ingest.stop()
