@@ -296,8 +296,7 @@ def chart_png(rows: list[Row], title: str, tr: Translator | None = None) -> byte
     )
     one_day = len({s.date() for s in starts}) <= 1
     labels = [
-        tr.date(s, "d MMM") if daily else tr.time(s) if one_day else f"{tr.date(s, 'd MMM')}\n{tr.time(s)}"
-        for s in starts
+        tr.day(s.date()) if daily else tr.time(s) if one_day else f"{tr.day(s.date())}\n{tr.time(s)}" for s in starts
     ]
     with plt.rc_context({"font.family": CHART_FONTS}):
         fig, ax = plt.subplots(figsize=(9, 4.2), dpi=100)

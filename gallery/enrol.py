@@ -31,11 +31,14 @@ class PhotoCheck:
         faces: faces found.
         quality: the one face's measures (None unless exactly one face).
         problem: why the photo would be refused, or None when it is usable.
+        code: the reason's code (``no-face``, ``many-faces``, ``too-small``, ``low-confidence``, ``blurred``,
+            ``turned``, ``tilted``), or None when usable.
     """
 
     faces: int
     quality: FaceQuality | None
     problem: str | None
+    code: str | None = None
 
 
 class Enroller:
@@ -52,21 +55,24 @@ class Enroller:
         self.config = config
         self.rules = rules
 
-    def problem(self, q: FaceQuality) -> str | None:
-        """Why a face is not usable for enrolment, or None when it is."""
+    def refusal(self, q: FaceQuality) -> tuple[str, str] | None:
+        """Why a face is not usable for enrolment, as (code, words), or None when it is.
+
+        The code (``too-small``, ``low-confidence``, ``blurred``, ``turned``, ``tilted``) lets a page say it
+        in its own language; the words are the CLI's.
+        """
         c = self.config
         if q.width < c.min_face_px:
-            return f"face too small ({q.width:.0f} px wide, at least {c.min_face_px} px needed)"
+            return "too-small", f"face too small ({q.width:.0f} px wide, at least {c.min_face_px} px needed)"
         if q.score < c.min_det_score:
-            return f"face detection confidence {q.score:.2f} is below {c.min_det_score:.2f}"
+            return "low-confidence", f"face detection confidence {q.score:.2f} is below {c.min_det_score:.2f}"
         if q.sharpness < c.min_sharpness:
-            return f"face too blurred (sharpness {q.sharpness:.1f}, at least {c.min_sharpness:.1f} needed)"
+            return "blurred", f"face too blurred (sharpness {q.sharpness:.1f}, at least {c.min_sharpness:.1f} needed)"
         if abs(q.yaw) > c.max_yaw:
-            return f"face turned too far sideways (yaw {q.yaw:+.2f}, at most {c.max_yaw:.2f})"
+            return "turned", f"face turned too far sideways (yaw {q.yaw:+.2f}, at most {c.max_yaw:.2f})"
         if not c.pitch_range[0] <= q.pitch <= c.pitch_range[1]:
-            return (
-                f"face tilted too far up or down (pitch {q.pitch:.2f}, allowed {c.pitch_range[0]}-{c.pitch_range[1]})"
-            )
+            low, high = c.pitch_range
+            return "tilted", f"face tilted too far up or down (pitch {q.pitch:.2f}, allowed {low}-{high})"
         return None
 
     def check(self, photo: Path) -> PhotoCheck:
@@ -85,12 +91,15 @@ class Enroller:
         except StoreLensError as exc:
             raise EnrolmentError(str(exc)) from exc
         faces = self.fm.detector.detect(frame)
-        if len(faces) != 1:
+        if len(faces) == 0:
+            return PhotoCheck(0, None, "no face found", "no-face"), None, data
+        if len(faces) > 1:
             many = f"{len(faces)} faces found; an enrolment photo must show one person"
-            return PhotoCheck(len(faces), None, "no face found" if len(faces) == 0 else many), None, data
+            return PhotoCheck(len(faces), None, many, "many-faces"), None, data
         chip = self.fm.embedder.chips(frame, faces)[0]
         quality = measure_face(chip, faces.boxes[0], float(faces.scores[0]), faces.keypoints[0])
-        return PhotoCheck(1, quality, self.problem(quality)), chip, data
+        code, words = self.refusal(quality) or (None, None)
+        return PhotoCheck(1, quality, words, code), chip, data
 
     def vector(self, photo: Path) -> NewVector:
         """The vector of the one usable face in ``photo``.

@@ -24,6 +24,7 @@ DOMAIN = "storelens"
 CATALOGUES = Path(__file__).with_name("locale")
 SOURCE_LANGUAGE = "en"
 LANGUAGES = ("en", "fr", "zh_Hans")  # a catalogue each (English is the source); `make lint` checks them
+Day = date | datetime  # named here: inside Translator, ``date`` is its method
 LOCALE_PATTERN = r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8}){0,3}$"
 
 
@@ -137,6 +138,16 @@ class Translator:
         if isinstance(value, datetime) and self.timezone is not None:
             value = value.astimezone(self.timezone)
         return format_date(value, format=format, locale=self.locale)
+
+    def day(self, value: Day) -> str:
+        """A short day and month as this locale writes them: ``2 Dec``, ``2 déc.``, ``12月2日`` (CLDR's MMMd)."""
+        from babel.dates import format_skeleton
+
+        if isinstance(value, datetime):
+            if self.timezone is not None:
+                value = value.astimezone(self.timezone)
+            value = value.date()
+        return format_skeleton("MMMd", datetime.combine(value, time(12)), locale=self.locale)
 
     def time(self, value: datetime | time, format: str = "short") -> str:
         """A time of day in this locale's clock (24-hour in Paris and Shanghai) and the store's zone."""

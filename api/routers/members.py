@@ -121,6 +121,9 @@ class PhotoVerdict(BaseModel):
 
     usable: bool
     problem: str | None = Field(description="Why the photo would be refused, in words; null when usable")
+    code: str | None = Field(
+        description="The reason: no-face, many-faces, too-small, low-confidence, blurred, turned, tilted"
+    )
     faces: int
     width: float | None = Field(description="The face's width in pixels")
     score: float | None = Field(description="Detector confidence")
@@ -160,6 +163,7 @@ def photo_check(
     return PhotoVerdict(
         usable=verdict.problem is None,
         problem=verdict.problem,
+        code=verdict.code,
         faces=verdict.faces,
         width=round(q.width, 1) if q else None,
         score=round(q.score, 3) if q else None,

@@ -161,8 +161,11 @@ $("e-photo").onchange = async () => {
   const v = await res.json();
   const measures = v.faces === 1 ? t("face {width} px wide, confidence {score}, sharpness {sharpness}, yaw {yaw}, pitch {pitch}",
     {width: SL.number(v.width), score: SL.number(v.score, 2), sharpness: SL.number(v.sharpness), yaw: SL.number(v.yaw, 2), pitch: SL.number(v.pitch, 2)}) : "";
+  const reasons = {"no-face": t("no face found"), "many-faces": t("{n} faces found: an enrolment photo shows one person", {n: v.faces}),
+    "too-small": t("the face is too small"), "low-confidence": t("the face is not clear enough to the detector"),
+    blurred: t("the face is blurred"), turned: t("the face is turned sideways"), tilted: t("the face is tilted up or down")};
   box.className = "verdict " + (v.usable ? "good" : "bad");
-  box.textContent = (v.usable ? t("Usable: {measures}", {measures}) : t("Refused: {problem}", {problem: v.problem}) + (measures ? ` (${measures})` : ""));
+  box.textContent = (v.usable ? t("Usable: {measures}", {measures}) : t("Refused: {problem}", {problem: reasons[v.code] || v.problem}) + (measures ? ` (${measures})` : ""));
   $("e-save").disabled = !v.usable;
 };
 $("e-minor").onchange = () => { $("e-guardian-row").hidden = !$("e-minor").checked; };

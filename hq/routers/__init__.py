@@ -1,1 +1,1 @@
-"""The chain API's routers, one per resource: boxes, members, reports."""
+"""The chain API's routers, one per resource: boxes, members, reports, the console's locale."""

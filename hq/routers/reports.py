@@ -11,7 +11,7 @@ from storelens.api.reports import FORMATS, Interval, Row, chart_png, export_resp
 from storelens.bounds import IDENT
 from storelens.hq.access import Analyst, Hq
 from storelens.hq.chain_reports import Level, RankBy
-from storelens.i18n import Translator
+from storelens.i18n import LOCALE_PATTERN, Translator
 
 router = APIRouter(prefix="/chain", tags=["chain reports"])
 LOCAL = "ISO 8601; a date or a time without an offset is each store's local time"
@@ -53,10 +53,14 @@ def footfall_chart(
     end: To,
     interval: Annotated[Interval, Query()] = "1d",
     level: Annotated[Level, Query()] = "chain",
+    lang: Annotated[str | None, Query(pattern=LOCALE_PATTERN, max_length=35, description="default: hq locale")] = None,
 ) -> Response:
-    """Entries per bucket (PNG)."""
+    """Entries per bucket (PNG), in head office's language (or ``lang``)."""
     rows = _rows(hq, start, end, interval, level)
-    tr = Translator()
+    try:
+        tr = Translator(lang or hq.config.locale)
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"lang: {exc}") from None
     where = {"chain": tr.gettext("the chain"), "region": tr.gettext("each region"), "store": tr.gettext("each store")}
     title = footfall_title(tr, interval, parse_ts(start), parse_ts(end), where[level])
     return Response(chart_png(rows, title, tr), media_type="image/png")

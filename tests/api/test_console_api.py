@@ -46,14 +46,14 @@ def test_members_are_found_by_any_part_and_each_listing_is_logged(client, store)
     assert {(r["member"], r["who"], r["what"], r["why"]) for r in log} >= {("M-1", "manager", "listing", "search")}
 
 
-# photo, usable, words of the verdict
-PHOTO_CASES = [("obama.jpg", True, None), ("solvay_conference_1927.jpg", False, "faces found"),
-               ("tiny", False, "face too small")]  # fmt: skip
+# photo, usable, words of the verdict, its code (the console says it in its language)
+PHOTO_CASES = [("obama.jpg", True, None, None), ("solvay_conference_1927.jpg", False, "faces found", "many-faces"),
+               ("tiny", False, "face too small", "too-small")]  # fmt: skip
 
 
-@pytest.mark.parametrize(("photo", "usable", "problem"), PHOTO_CASES)
+@pytest.mark.parametrize(("photo", "usable", "problem", "code"), PHOTO_CASES)
 def test_the_photo_check_gives_the_enrolment_verdict_and_keeps_nothing(client, photos, tmp_path, photo, usable,
-                                                                       problem) -> None:  # fmt: skip
+                                                                       problem, code) -> None:  # fmt: skip
     import cv2
 
     if photo == "tiny":
@@ -66,7 +66,7 @@ def test_the_photo_check_gives_the_enrolment_verdict_and_keeps_nothing(client, p
         answer = client.post("/api/v1/members/photo-check", headers=client.manager, files={"photo": (path.name, fh)})
     assert answer.status_code == 200, answer.text
     verdict = answer.json()
-    assert verdict["usable"] is usable
+    assert verdict["usable"] is usable and verdict["code"] == code
     if problem:
         assert problem in verdict["problem"]
     else:

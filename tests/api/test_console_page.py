@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -34,11 +35,11 @@ PAGES = [("overview", "#today-tiles .tile"), ("reports", "#r-table tr"), ("healt
 needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is installed by `make test`")
 
 
-def store_config(tmp_path: Path, video: Path, broker_url: str, port: int) -> Path:
+def store_config(tmp_path: Path, video: Path, broker_url: str, port: int, store_id: str) -> Path:
     return write_toml(
         tmp_path / "store.toml",
         {
-            "store": {"id": "paris-01", "name": "Rivoli", "timezone": "Europe/Paris", "locale": "fr_FR"},
+            "store": {"id": store_id, "name": "Rivoli", "timezone": "Europe/Paris", "locale": "fr_FR"},
             # eu: faces are recognised only where every entrant consented (a members' lounge)
             "cameras": [{"id": "lounge", "source": str(video), "analysis_fps": 5.0, "members_only": True}],
             "mqtt": {"url": broker_url},
@@ -54,7 +55,9 @@ def store_config(tmp_path: Path, video: Path, broker_url: str, port: int) -> Pat
 @pytest.fixture
 def console(tmp_path, video, prepared_models_dir, broker):
     port = free_port()
-    cfg = store_config(tmp_path, video, broker.url, port)
+    # a store id of its own: `api serve` holds one lock per store id on this machine, and tests run in parallel
+    store_id = f"rivoli-{uuid.uuid4().hex[:8]}"
+    cfg = store_config(tmp_path, video, broker.url, port, store_id)
     tokens = {}
     for name, role in (("manager", "admin"), ("ipad-1", "associate")):
         made = run_cli("api", "token", "create", "--json", "--config", str(cfg), "--name", name, "--role", role)
@@ -63,11 +66,11 @@ def console(tmp_path, video, prepared_models_dir, broker):
     now = utc_now().replace(minute=0, second=0, microsecond=0)
     for hours_ago in range(2, 24 * 7, 5):
         start = now - timedelta(hours=hours_ago)
-        books.events.add(FootfallEvent(store_id="paris-01", camera_id="lounge", interval_start=iso(start),
+        books.events.add(FootfallEvent(store_id=store_id, camera_id="lounge", interval_start=iso(start),
                                        interval_end=iso(start + timedelta(minutes=15)), entries=3 + hours_ago % 7,
                                        unique_visitors=0, vip_arrivals=0, unique_visitors_available=False,
                                        visitor_tokens=()).model_dump())  # fmt: skip
-    arrival = ArrivalEvent(store_id="paris-01", camera_id="lounge", member_id="M-1", similarity=0.7, track_id=1)
+    arrival = ArrivalEvent(store_id=store_id, camera_id="lounge", member_id="M-1", similarity=0.7, track_id=1)
     books.events.add(arrival.model_dump())
     books.events.judge(arrival.event_id, "rejected", "ipad-1")
     books.close()

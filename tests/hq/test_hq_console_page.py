@@ -1,0 +1,103 @@
+"""The head-office console in Debian's Chromium: chain, region and store footfall on store-local days, the
+ranking, VIP arrival counts, boxes and their software, members and erasures; every page at three iPad sizes in
+three languages, with no overflow, no console error and no untranslated message."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from storelens.api.auth import new_token
+from storelens.clock import iso, utc_now
+from storelens.config import HqConfig
+from storelens.events import ArrivalEvent, FootfallEvent, StatusEvent
+from storelens.hq.access import HqServices
+from storelens.hq.chain_reports import ChainReports
+from storelens.hq.registry import ChainMembers, record_status
+from storelens.hq.web import create_hq_app
+from tests.helpers.api_server import serving
+from tests.helpers.cli import ARTIFACTS
+
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip
+VIEWPORTS = [(768, 1024), (1024, 1366), (1366, 1024)]
+LANGUAGES = ["en_GB", "fr_FR", "zh_Hans_CN"]
+PAGES = [("chain", "#chain-table tr"), ("ranking", "#rank-table tr"), ("boxes", "#boxes-table tr"),
+         ("members", "#members-table tr")]  # fmt: skip
+STORES = [
+    {"id": "paris", "name": "Paris Opéra", "region": "FR", "timezone": "Europe/Paris"},
+    {"id": "shanghai", "name": "南京西路", "region": "CN", "timezone": "Asia/Shanghai"},
+    {"id": "ny", "name": "New York 5th", "region": "US", "timezone": "America/New_York"},
+]
+
+
+@pytest.fixture
+def chain_console(tmp_path: Path):
+    from storelens.api.books import StoreBooks
+
+    books = StoreBooks(f"sqlite:///{tmp_path / 'hq.sqlite'}")
+    members = ChainMembers(books.engine)  # makes the chain's tables
+    day = datetime.combine((utc_now() - timedelta(days=1)).date(), datetime.min.time(), UTC)
+    for k, store in enumerate(("paris", "shanghai", "ny")):
+        for hour in (2, 9, 14):
+            start = day + timedelta(hours=hour)
+            books.events.add(FootfallEvent(store_id=store, camera_id="door", interval_start=iso(start),
+                                           interval_end=iso(start + timedelta(minutes=15)), entries=5 + 7 * k + hour,
+                                           unique_visitors=0, vip_arrivals=0).model_dump())  # fmt: skip
+        books.events.add(ArrivalEvent(store_id=store, camera_id="door", member_id=f"M-{k}", similarity=0.8,
+                                      track_id=1, ts=iso(day + timedelta(hours=10))).model_dump())  # fmt: skip
+        record_status(books.engine, StatusEvent(store_id=store, camera_id="door", state="online", fps=5.0))
+    config = HqConfig.model_validate({"stores": STORES, "locale": "fr_FR", "timezone": "Europe/Paris"})
+    reports = ChainReports(books.events, {s.id: s for s in config.stores}, "EUR")
+    tokens = {role: new_token() for role in ("analyst", "admin")}
+    for role, token in tokens.items():
+        books.tokens.add_token(token, f"{role}-1", role)
+    hq = HqServices(config, books.events, books.tokens, members, reports, threading.Event())
+    with serving(create_hq_app(hq)) as base:
+        yield base, tokens
+    books.close()
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is installed by `make test`")
+def test_every_head_office_page_fits_and_speaks_each_language(chain_console) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    base, tokens = chain_console
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        for lang in LANGUAGES:
+            for width, height in VIEWPORTS:
+                page = browser.new_context(viewport={"width": width, "height": height}).new_page()
+                errors: list[str] = []
+                page.on("console", lambda m, errors=errors: errors.append(m.text) if m.type == "error" else None)
+                page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
+                page.goto(f"{base}/console?lang={lang}")
+                page.fill("#token", tokens["admin"])
+                page.click("#signin-form button")
+                for name, ready in PAGES:
+                    page.click(f'#tabs a[href="#{name}"]')
+                    expect(page.locator(f'body[data-ready="{name}"]')).to_have_count(1, timeout=15_000)
+                    expect(page.locator(ready).first).to_be_visible()
+                    scroll, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+                    assert scroll <= inner, f"{name} {lang} {width}x{height}: {scroll} px wide in {inner} px"
+                    assert page.evaluate("[...SL.state.missing]") == [], (name, lang)
+                    page.screenshot(path=str(ARTIFACTS / f"hq-{name}-{lang}-{width}x{height}.png"), full_page=True)
+                assert errors == [], (lang, width, errors)
+                page.context.close()
+        # what the pages say: each store's day, the ranking, the software versions, and an analyst kept out
+        page = browser.new_context(viewport={"width": 1366, "height": 1024}).new_page()
+        page.goto(f"{base}/console?lang=en_GB#ranking")
+        page.fill("#token", tokens["analyst"])
+        page.click("#signin-form button")
+        expect(page.locator("#rank-table tbody tr").first).to_contain_text("New York 5th", timeout=10_000)
+        expect(page.locator("#arrivals-table")).to_contain_text("shanghai")
+        page.click('#tabs a[href="#boxes"]')
+        expect(page.locator("#boxes-table")).to_contain_text("0.1.0")
+        page.click('#tabs a[href="#members"]')
+        expect(page.locator("#members-note")).to_contain_text("admin tokens", timeout=10_000)
+        browser.close()
