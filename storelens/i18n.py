@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field
 
 DOMAIN = "storelens"
 CATALOGUES = Path(__file__).with_name("locale")
@@ -47,6 +49,10 @@ def check_locale(value: str) -> str:
         raise ValueError(
             f"unknown locale {value!r} (expected a CLDR locale, e.g. 'en_GB', 'fr_FR', 'zh_Hans_CN')"
         ) from exc
+
+
+# A locale setting (store.locale, hq's locale, privacy.sign_locales): the same bounds and check everywhere.
+LocaleName = Annotated[str, Field(pattern=LOCALE_PATTERN, max_length=35), AfterValidator(check_locale)]
 
 
 def language_of(locale: str) -> str:

@@ -26,7 +26,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from storelens.i18n import N_, check_locale
+from storelens.i18n import N_, LocaleName
 
 Profile = Literal["cn", "eu", "us-il", "custom"]
 PROFILES: tuple[Profile, ...] = ("cn", "eu", "us-il", "custom")
@@ -185,7 +185,7 @@ class PrivacyConfig(BaseModel):
         default=None,
         description="Re-identify anonymous visitors (short-lived embeddings in memory) for unique-visitor counts",
     )
-    sign_locales: tuple[str, ...] = Field(
+    sign_locales: tuple[LocaleName, ...] = Field(
         default=(),
         max_length=2,
         description='The notice sign\'s languages, as CLDR locales (e.g. ["fr_FR", "en_GB"] for a bilingual '
@@ -194,11 +194,10 @@ class PrivacyConfig(BaseModel):
 
     @field_validator("sign_locales")
     @classmethod
-    def _known_locales(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        locales = tuple(check_locale(v) for v in value)
-        if len(set(locales)) != len(locales):
+    def _once_each(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
             raise ValueError("a locale is named twice")
-        return locales
+        return value
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,20 @@ class PageLocale(BaseModel):
     messages: dict[str, str] = Field(description="English message -> its translation (empty in English)")
 
 
+def translator_or_422(locale: str) -> Translator:
+    """A translator for a page's ``lang`` (or the configured locale); 422 for a locale CLDR does not know."""
+    try:
+        return Translator(locale)
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"lang: {exc}") from None
+
+
+def page_locale_of(tr: Translator, timezone: str, currency: str, name: str) -> PageLocale:
+    """What a page reads before signing in: the locale, its Intl name, the zone, the currency and messages."""
+    return PageLocale(locale=tr.locale, bcp47=tr.locale.replace("_", "-"), language=tr.language, timezone=timezone,
+                      currency=currency, store_name=name, messages=tr.messages())  # fmt: skip
+
+
 @router.get("", response_model=PageLocale)
 def page_locale(
     svc: Svc,
@@ -32,16 +46,5 @@ def page_locale(
 ) -> PageLocale:
     """The store's locale (or ``lang``) and every message of its catalogue. No token: nothing here is private."""
     store = svc.config.store
-    try:
-        tr = Translator(lang or store.locale)
-    except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"lang: {exc}") from None
-    return PageLocale(
-        locale=tr.locale,
-        bcp47=tr.locale.replace("_", "-"),
-        language=tr.language,
-        timezone=store.timezone,
-        currency=store.currency,
-        store_name=store.name or store.id,
-        messages=tr.messages(),
-    )
+    return page_locale_of(translator_or_422(lang or store.locale), store.timezone, store.currency,
+                          store.name or store.id)  # fmt: skip

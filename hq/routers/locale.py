@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query
 
-from storelens.api.routers.locale import PageLocale
+from storelens.api.routers.locale import PageLocale, page_locale_of, translator_or_422
 from storelens.hq.access import Hq
-from storelens.i18n import LOCALE_PATTERN, Translator
+from storelens.i18n import LOCALE_PATTERN
 
 router = APIRouter(prefix="/locale", tags=["locale"])
 
@@ -19,16 +19,5 @@ def page_locale(
     lang: Annotated[str | None, Query(pattern=LOCALE_PATTERN, max_length=35, description="another locale")] = None,
 ) -> PageLocale:
     """Head office's locale (or ``lang``), its zone and currency, and every message of its catalogue."""
-    try:
-        tr = Translator(lang or hq.config.locale)
-    except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"lang: {exc}") from None
-    return PageLocale(
-        locale=tr.locale,
-        bcp47=tr.locale.replace("_", "-"),
-        language=tr.language,
-        timezone=hq.config.timezone,
-        currency=hq.config.currency,
-        store_name=hq.config.id,
-        messages=tr.messages(),
-    )
+    tr = translator_or_422(lang or hq.config.locale)
+    return page_locale_of(tr, hq.config.timezone, hq.config.currency, hq.config.id)

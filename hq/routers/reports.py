@@ -8,10 +8,11 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import BaseModel
 
 from storelens.api.reports import FORMATS, Interval, Row, chart_png, export_response, footfall_title, parse_ts
+from storelens.api.routers.locale import translator_or_422
 from storelens.bounds import IDENT
 from storelens.hq.access import Analyst, Hq
 from storelens.hq.chain_reports import Level, RankBy
-from storelens.i18n import LOCALE_PATTERN, Translator
+from storelens.i18n import LOCALE_PATTERN
 
 router = APIRouter(prefix="/chain", tags=["chain reports"])
 LOCAL = "ISO 8601; a date or a time without an offset is each store's local time"
@@ -57,10 +58,7 @@ def footfall_chart(
 ) -> Response:
     """Entries per bucket (PNG), in head office's language (or ``lang``)."""
     rows = _rows(hq, start, end, interval, level)
-    try:
-        tr = Translator(lang or hq.config.locale)
-    except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"lang: {exc}") from None
+    tr = translator_or_422(lang or hq.config.locale)
     where = {"chain": tr.gettext("the chain"), "region": tr.gettext("each region"), "store": tr.gettext("each store")}
     title = footfall_title(tr, interval, parse_ts(start), parse_ts(end), where[level])
     return Response(chart_png(rows, title, tr), media_type="image/png")

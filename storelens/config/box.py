@@ -26,7 +26,7 @@ from storelens.config.sections import (
     load_toml,
     sqlite_beside_config,
 )
-from storelens.i18n import LOCALE_PATTERN, check_locale
+from storelens.i18n import LocaleName
 from storelens.privacy import PrivacyConfig, PrivacyRules, derive_rules
 from storelens.signing import PublicKey
 
@@ -45,9 +45,8 @@ class StoreConfig(Section):
         "reports, and today's totals on the iPad",
     )
 
-    locale: str = Field(
+    locale: LocaleName = Field(
         default="en",
-        pattern=LOCALE_PATTERN,
         description="CLDR locale (e.g. fr_FR, zh_Hans_CN, en_GB) of what the store's people read: the iPad page, "
         "the console, reports and the sign; its language (English, French, Simplified Chinese) and its dates, "
         "times, numbers and currency",
@@ -57,11 +56,6 @@ class StoreConfig(Section):
     @classmethod
     def _known_zone(cls, value: str) -> str:
         return check_timezone(value)
-
-    @field_validator("locale")
-    @classmethod
-    def _known_locale(cls, value: str) -> str:
-        return check_locale(value)
 
 
 class CameraConfig(Section):

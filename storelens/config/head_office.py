@@ -25,7 +25,7 @@ from storelens.config.sections import (
     sqlite_beside_config,
 )
 from storelens.errors import ConfigError
-from storelens.i18n import LOCALE_PATTERN, check_locale
+from storelens.i18n import LocaleName
 from storelens.privacy import PrivacyConfig, PrivacyRules, derive_rules
 
 ACCESS_LOG_DAYS = 365  # the box's default: head office keeps no access log, so the profile's bound is what counts
@@ -135,24 +135,15 @@ class HqConfig(Section):
     )
     _url_beside_config = field_validator("database_url")(sqlite_beside_config)
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$", description="Sales are summed in it")
-    locale: str = Field(
+    locale: LocaleName = Field(
         default="en",
-        pattern=LOCALE_PATTERN,
         description="CLDR locale of the head-office console and charts (e.g. zh_Hans_CN, fr_FR, en_GB)",
     )
     timezone: str = Field(
         default="UTC", description="IANA time zone head office reads times in (each store's days stay its own)"
     )
 
-    @field_validator("locale")
-    @classmethod
-    def _known_locale(cls, value: str) -> str:
-        return check_locale(value)
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_hq_zone(cls, value: str) -> str:
-        return check_timezone(value)
+    _known_zone = field_validator("timezone")(check_timezone)
 
     signing_keys_file: str = Field(
         default="hq-signing-keys.json",

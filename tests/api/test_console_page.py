@@ -20,19 +20,14 @@ import pytest
 from storelens.api.books import StoreBooks
 from storelens.clock import iso, utc_now
 from storelens.events import ArrivalEvent, FootfallEvent
+from tests.helpers.browser import CHROMIUM, FLAGS, LANGUAGES, VIEWPORTS, assert_fits, needs_chromium, watch
 from tests.helpers.cli import ARTIFACTS, REPO, STORELENS, run_cli
 from tests.helpers.configs import write_toml
 from tests.helpers.services import free_port, wait_port
 
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip
-VIEWPORTS = [(768, 1024), (1024, 1366), (1366, 1024)]
-LANGUAGES = ["en_GB", "fr_FR", "zh_Hans_CN"]
 # page, what shows once it has loaded
 PAGES = [("overview", "#today-tiles .tile"), ("reports", "#r-table tr"), ("health", "#h-table tr"),
          ("members", "#a-table tr"), ("cameras", "#c-table tr"), ("tokens", "#t-table tr")]  # fmt: skip
-needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is installed by `make test`")
 
 
 def store_config(tmp_path: Path, video: Path, broker_url: str, port: int, store_id: str) -> Path:
@@ -89,13 +84,6 @@ def _env(extra: dict[str, str]) -> dict[str, str]:
     return os.environ | extra
 
 
-def watch(page) -> list[str]:
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    return errors
-
-
 def sign_in(page, base: str, token: str, path: str = "/console") -> None:
     from playwright.sync_api import expect
 
@@ -123,9 +111,7 @@ def test_every_console_page_fits_every_ipad_in_every_language(console) -> None:
                     page.click(f'#tabs a[href="#{name}"]')
                     expect(page.locator(f'body[data-ready="{name}"]')).to_have_count(1, timeout=15_000)
                     expect(page.locator(ready).first).to_be_visible()
-                    scroll, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-                    assert scroll <= inner, f"{name} {lang} {width}x{height}: {scroll} px wide in {inner} px"
-                    assert page.evaluate("[...SL.state.missing]") == [], (name, lang)
+                    assert_fits(page, f"{name} {lang} {width}x{height}")
                     page.screenshot(path=str(ARTIFACTS / f"console-{name}-{lang}-{width}x{height}.png"), full_page=True)
                 assert errors == [], (lang, width, errors)
                 ctx.close()

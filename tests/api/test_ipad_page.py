@@ -10,7 +10,6 @@ import json
 import subprocess
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import httpx2 as httpx
 import paho.mqtt.client as mqtt
@@ -19,13 +18,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from storelens.clock import iso, utc_now
 from storelens.events import ArrivalEvent, FootfallEvent, topic
+from tests.helpers.browser import CHROMIUM, FLAGS, VIEWPORTS, assert_fits, watch
 from tests.helpers.cli import ARTIFACTS, REPO, STORELENS, run_cli
 from tests.helpers.configs import write_toml
 from tests.helpers.services import Mosquitto, free_port, wait_port
-
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip
 
 
 @pytest.fixture
@@ -220,13 +216,8 @@ def test_the_card_shows_purchases_value_and_recommendations(served, tmp_path) ->
         browser.close()
 
 
-VIEWPORTS = [(768, 1024), (1024, 1366), (1366, 1024)]  # iPad mini/Air portrait, iPad Pro portrait and landscape
 # locale asked for (?lang=), the connection pill's word once live (every one keeps a 24-hour clock)
 LANGUAGES = [("en_GB", "live"), ("fr_FR", "en direct"), ("zh_Hans_CN", "已连接")]
-
-
-def overflow(page) -> tuple[int, int]:
-    return page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is installed by `make test` (system-deps)")
@@ -251,9 +242,7 @@ def test_the_page_fits_every_ipad_in_every_language(served) -> None:
             for width, height in VIEWPORTS:
                 ctx = browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=1)
                 page = ctx.new_page()
-                errors: list[str] = []
-                page.on("console", lambda m, errors=errors: errors.append(m.text) if m.type == "error" else None)
-                page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
+                errors = watch(page)
                 page.goto(f"{base}/?lang={locale}")
                 page.fill("#token", tokens["ipad-1"])
                 page.click("#signin-form button")
@@ -266,11 +255,9 @@ def test_the_page_fits_every_ipad_in_every_language(served) -> None:
                 page.fill("#lookup", "GOLD-1042")
                 page.click("#lookup-form button")
                 expect(page.locator("#lookup-result")).to_contain_text("Ada Lovelace", timeout=5_000)
-                scroll, inner = overflow(page)
-                assert scroll <= inner, f"{locale} {width}x{height}: {scroll} px wide in a {inner} px window"
+                assert_fits(page, f"{locale} {width}x{height}")
                 clock = card.locator(".cool").inner_text()
                 assert re.search(r"\d{2}:\d{2}", clock) and not re.search(r"AM|PM", clock), clock
-                assert page.evaluate("[...SL.state.missing]") == [], locale
                 assert errors == [], errors
                 page.screenshot(path=str(ARTIFACTS / f"ipad-{locale}-{width}x{height}.png"), full_page=True)
                 ctx.close()

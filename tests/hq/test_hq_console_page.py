@@ -19,13 +19,9 @@ from storelens.hq.chain_reports import ChainReports
 from storelens.hq.registry import ChainMembers, record_status
 from storelens.hq.web import create_hq_app
 from tests.helpers.api_server import serving
+from tests.helpers.browser import CHROMIUM, FLAGS, LANGUAGES, VIEWPORTS, assert_fits, needs_chromium, watch
 from tests.helpers.cli import ARTIFACTS
 
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip
-VIEWPORTS = [(768, 1024), (1024, 1366), (1366, 1024)]
-LANGUAGES = ["en_GB", "fr_FR", "zh_Hans_CN"]
 PAGES = [("chain", "#chain-table tr"), ("ranking", "#rank-table tr"), ("boxes", "#boxes-table tr"),
          ("members", "#members-table tr")]  # fmt: skip
 STORES = [
@@ -62,7 +58,7 @@ def chain_console(tmp_path: Path):
     books.close()
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is installed by `make test`")
+@needs_chromium
 def test_every_head_office_page_fits_and_speaks_each_language(chain_console) -> None:
     from playwright.sync_api import expect, sync_playwright
 
@@ -73,9 +69,7 @@ def test_every_head_office_page_fits_and_speaks_each_language(chain_console) -> 
         for lang in LANGUAGES:
             for width, height in VIEWPORTS:
                 page = browser.new_context(viewport={"width": width, "height": height}).new_page()
-                errors: list[str] = []
-                page.on("console", lambda m, errors=errors: errors.append(m.text) if m.type == "error" else None)
-                page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
+                errors = watch(page)
                 page.goto(f"{base}/console?lang={lang}")
                 page.fill("#token", tokens["admin"])
                 page.click("#signin-form button")
@@ -83,9 +77,7 @@ def test_every_head_office_page_fits_and_speaks_each_language(chain_console) -> 
                     page.click(f'#tabs a[href="#{name}"]')
                     expect(page.locator(f'body[data-ready="{name}"]')).to_have_count(1, timeout=15_000)
                     expect(page.locator(ready).first).to_be_visible()
-                    scroll, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-                    assert scroll <= inner, f"{name} {lang} {width}x{height}: {scroll} px wide in {inner} px"
-                    assert page.evaluate("[...SL.state.missing]") == [], (name, lang)
+                    assert_fits(page, f"{name} {lang} {width}x{height}")
                     page.screenshot(path=str(ARTIFACTS / f"hq-{name}-{lang}-{width}x{height}.png"), full_page=True)
                 assert errors == [], (lang, width, errors)
                 page.context.close()
