@@ -9,13 +9,16 @@ const isoDay = (d) => new Intl.DateTimeFormat("en-CA", {timeZone: SL.state.timez
 const addDays = (day, n) => { const d = new Date(day + "T12:00:00Z"); d.setUTCDate(d.getUTCDate() + n); return d.toISOString().slice(0, 10); };
 const tile = (label, value, note) => `<div class="tile"><span>${esc(label)}</span><b${/\p{L}{3}/u.test(value) ? ' class="word"' : ""}>${esc(value)}</b>${note ? `<span>${esc(note)}</span>` : ""}</div>`;
 
+let navigation = 0;
+
 async function show(page) {
   if (!PAGES.includes(page)) page = "overview";
   for (const p of PAGES) $("page-" + p).hidden = p !== page;
   for (const a of document.querySelectorAll("#tabs a")) a.classList.toggle("on", a.getAttribute("href") === "#" + page);
+  const mine = ++navigation;  // a slower earlier page must not say it is this one
   delete document.body.dataset.ready;
   await ({overview, reports, health, members, cameras, tokens})[page]();
-  document.body.dataset.ready = page;  // everything the page asked for has come (the browser tests wait on it)
+  if (mine === navigation) document.body.dataset.ready = page;  // everything the page asked for has come (the browser tests wait on it)
 }
 
 async function overview() {

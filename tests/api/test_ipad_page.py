@@ -7,6 +7,7 @@ other; a member is found by code; a screenshot is written to test-artifacts/ for
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from datetime import timedelta
@@ -23,6 +24,9 @@ from tests.helpers.cli import ARTIFACTS, REPO, STORELENS, run_cli
 from tests.helpers.configs import write_toml
 from tests.helpers.services import Mosquitto, free_port, wait_port
 
+# `api serve` holds one lock per store id on a machine: each test worker (a process) has a store of its own
+STORE = f"paris-{os.getpid()}"
+
 
 @pytest.fixture
 def served(tmp_path):
@@ -31,7 +35,7 @@ def served(tmp_path):
     cfg = write_toml(
         tmp_path / "store.toml",
         {
-            "store": {"id": "paris-01"},
+            "store": {"id": STORE},
             "cameras": [{"id": "entrance", "source": "rtsp://x/1"}],
             "mqtt": {"url": broker.url},
             "gallery": {"dir": str(tmp_path / "gallery")},
@@ -84,7 +88,7 @@ def publish(port: int, kind: str, payload: str) -> None:
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{time.monotonic_ns()}")
     client.connect("127.0.0.1", port)
     client.loop_start()
-    client.publish(topic("paris-01", "entrance", kind), payload, qos=1).wait_for_publish(5)
+    client.publish(topic(STORE, "entrance", kind), payload, qos=1).wait_for_publish(5)
     client.loop_stop()
     client.disconnect()
 
@@ -112,7 +116,7 @@ def test_arrival_appears_and_is_taken_across_ipads(served) -> None:
             broker.port,
             "footfall",
             FootfallEvent(
-                store_id="paris-01",
+                store_id=STORE,
                 camera_id="entrance",
                 interval_start=start,
                 interval_end=end,
@@ -121,9 +125,7 @@ def test_arrival_appears_and_is_taken_across_ipads(served) -> None:
                 vip_arrivals=1,
             ).model_dump_json(),
         )
-        arrival = ArrivalEvent(
-            store_id="paris-01", camera_id="entrance", member_id="M-1042", similarity=0.962, track_id=4
-        )
+        arrival = ArrivalEvent(store_id=STORE, camera_id="entrance", member_id="M-1042", similarity=0.962, track_id=4)
         sent = time.monotonic()
         publish(broker.port, "arrival", arrival.model_dump_json())
         for page in ipads:
@@ -136,7 +138,7 @@ def test_arrival_appears_and_is_taken_across_ipads(served) -> None:
         expect(b.locator(f'[data-event-id="{arrival.event_id}"]')).to_contain_text("Taken by ipad-1", timeout=5_000)
         expect(b.locator(f'[data-event-id="{arrival.event_id}"] button.take')).to_be_disabled()
         # "Not this person" on one iPad: both show it, and the word is kept with camera and similarity
-        wrong = ArrivalEvent(store_id="paris-01", camera_id="entrance", member_id="M-1042", similarity=0.63,
+        wrong = ArrivalEvent(store_id=STORE, camera_id="entrance", member_id="M-1042", similarity=0.63,
                              track_id=9)  # fmt: skip
         publish(broker.port, "arrival", wrong.model_dump_json())
         b.locator(f'[data-event-id="{wrong.event_id}"] button.reject').click(timeout=5_000)
@@ -170,7 +172,7 @@ def test_the_card_shows_purchases_value_and_recommendations(served, tmp_path) ->
 
     base, broker, tokens = served
     admin = {"Authorization": f"Bearer {tokens['hq']}"}
-    shop = generate_shop(tmp_path / "shop", "paris-01", members=120, transactions=1500,
+    shop = generate_shop(tmp_path / "shop", STORE, members=120, transactions=1500,
                          named={"M-1042": "Ada Lovelace"}, recent=3)  # fmt: skip
     for kind, path in (("products", shop.products), ("members", shop.members), ("transactions", shop.transactions)):
         with path.open("rb") as fh:
@@ -194,9 +196,9 @@ def test_the_card_shows_purchases_value_and_recommendations(served, tmp_path) ->
         expect(page.locator("#state")).to_have_text("live", timeout=10_000)
         start, end = just_now()
         publish(broker.port, "footfall", FootfallEvent(
-            store_id="paris-01", camera_id="entrance", interval_start=start,
+            store_id=STORE, camera_id="entrance", interval_start=start,
             interval_end=end, entries=6, unique_visitors=5, vip_arrivals=1).model_dump_json())  # fmt: skip
-        arrival = ArrivalEvent(store_id="paris-01", camera_id="entrance", member_id="M-1042", similarity=0.9,
+        arrival = ArrivalEvent(store_id=STORE, camera_id="entrance", member_id="M-1042", similarity=0.9,
                                track_id=1)  # fmt: skip
         publish(broker.port, "arrival", arrival.model_dump_json())
         shown = page.locator(f'[data-event-id="{arrival.event_id}"]')
@@ -231,9 +233,9 @@ def test_the_page_fits_every_ipad_in_every_language(served) -> None:
 
     base, broker, tokens = served
     start, end = just_now()
-    publish(broker.port, "footfall", FootfallEvent(store_id="paris-01", camera_id="entrance", interval_start=start,
+    publish(broker.port, "footfall", FootfallEvent(store_id=STORE, camera_id="entrance", interval_start=start,
             interval_end=end, entries=3, unique_visitors=3, vip_arrivals=1).model_dump_json())  # fmt: skip
-    arrival = ArrivalEvent(store_id="paris-01", camera_id="entrance", member_id="M-1042", similarity=0.9, track_id=2)
+    arrival = ArrivalEvent(store_id=STORE, camera_id="entrance", member_id="M-1042", similarity=0.9, track_id=2)
     publish(broker.port, "arrival", arrival.model_dump_json())
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as pw:
