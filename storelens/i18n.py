@@ -55,6 +55,20 @@ def check_locale(value: str) -> str:
 LocaleName = Annotated[str, Field(pattern=LOCALE_PATTERN, max_length=35), AfterValidator(check_locale)]
 
 
+def operator_locale() -> str:
+    """The locale of whoever runs a command, from the environment as gettext reads it.
+
+    ``LANGUAGE``, ``LC_ALL``, ``LC_MESSAGES``, ``LANG``, in that order; English where they name none, or one
+    CLDR does not know (``C``).
+    """
+    from babel.core import default_locale
+
+    try:
+        return check_locale(default_locale(("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")) or "en")
+    except ValueError:
+        return SOURCE_LANGUAGE
+
+
 def language_of(locale: str) -> str:
     """The catalogue ``locale`` reads in: one of ``LANGUAGES`` (English where there is none)."""
     from babel import Locale

@@ -15,6 +15,7 @@ from storelens.config import CameraConfig, Config
 from storelens.edge.capture import open_capture
 from storelens.errors import StoreLensError
 from storelens.gallery.gallery import holds_gallery
+from storelens.i18n import Translator
 from storelens.manifest import load_manifest, models_dir
 from storelens.models.verify import verify_model_file
 from storelens.transport import MqttTransport
@@ -32,7 +33,7 @@ class Check:
     fix: str = ""
 
 
-def check_models(config: Config) -> Check:
+def check_models(config: Config, tr: Translator) -> Check:
     """The configured detector and recogniser are present with the right checksums."""
     manifest = load_manifest()
     pack = manifest.pack(config.models.pack)
@@ -41,46 +42,54 @@ def check_models(config: Config) -> Check:
         for name in (pack.detector, pack.recogniser):
             verify_model_file(manifest.get(name), directory)
     except StoreLensError as exc:
-        return Check("models", False, str(exc), f"run `storelens models prepare --models-dir {directory}`")
-    return Check("models", True, f"{pack.detector} and {pack.recogniser} present in {directory}, checksums match")
+        fix = tr.gettext("run `storelens models prepare --models-dir {directory}`", directory=directory)
+        return Check("models", False, str(exc), fix)
+    found = tr.gettext("{detector} and {recogniser} present in {directory}, checksums match",
+                       detector=pack.detector, recogniser=pack.recogniser, directory=directory)  # fmt: skip
+    return Check("models", True, found)
 
 
-def check_camera(camera: CameraConfig, timeout: float = 10.0) -> Check:
+def check_camera(camera: CameraConfig, tr: Translator, timeout: float = 10.0) -> Check:
     """The camera opens and gives a frame, of the configured size when one is set."""
     name = f"camera {camera.id}"
-    fix = "check the camera's address, user name and password, power and network cable"
+    fix = tr.gettext("check the camera's address, user name and password, power and network cable")
     cap = open_capture(camera.source)
     try:
         if not cap.isOpened():
-            return Check(name, False, f"cannot open {camera.source}", fix)
+            return Check(name, False, tr.gettext("cannot open {source}", source=camera.source), fix)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             ok, frame = cap.read()
             if ok and frame is not None:
                 h, w = frame.shape[:2]
+                size = "x".join(map(str, (w, h)))
                 if camera.frame_size and tuple(camera.frame_size) != (w, h):
+                    wanted = "x".join(map(str, camera.frame_size))
                     return Check(
                         name,
                         False,
-                        f"gives {w}x{h} frames, the config expects {camera.frame_size[0]}x{camera.frame_size[1]}",
-                        "set the camera's stream resolution, or correct cameras[].frame_size",
+                        tr.gettext("gives {got} frames, the config expects {wanted}", got=size, wanted=wanted),
+                        tr.gettext("set the camera's stream resolution, or correct cameras[].frame_size"),
                     )
-                return Check(name, True, f"{camera.source}: {w}x{h} frames")
-        return Check(name, False, f"{camera.source} opened but gave no frame in {timeout:.0f} s", fix)
+                return Check(name, True, tr.gettext("{source}: {size} frames", source=camera.source, size=size))
+        silent = tr.gettext(
+            "{source} opened but gave no frame in {seconds} s", source=camera.source, seconds=tr.number(timeout)
+        )
+        return Check(name, False, silent, fix)
     finally:
         cap.release()
 
 
-def check_broker(config: Config, timeout: float = 5.0) -> Check:
+def check_broker(config: Config, tr: Translator, timeout: float = 5.0) -> Check:
     """The MQTT broker accepts a connection with the configured credentials and TLS settings."""
-    fix = "start the broker (`systemctl start mosquitto`), or correct mqtt.url and the credentials"
+    fix = tr.gettext("start the broker (`systemctl start mosquitto`), or correct mqtt.url and the credentials")
     try:
         transport = MqttTransport(config.mqtt, f"storelens-doctor-{time.monotonic_ns()}")  # the edge's own set-up
     except StoreLensError as exc:
-        return Check("broker", False, str(exc), "correct the [mqtt] settings")
+        return Check("broker", False, str(exc), tr.gettext("correct the [mqtt] settings"))
     refused = transport.probe(timeout)
     if refused is None:
-        return Check("broker", True, f"{config.mqtt.url} accepts connections")
+        return Check("broker", True, tr.gettext("{url} accepts connections", url=config.mqtt.url))
     return Check("broker", False, f"{config.mqtt.url}: {refused}", fix)
 
 
@@ -88,7 +97,7 @@ BRIDGE_STATE = "$SYS/broker/connection/+/state"  # retained by Mosquitto for eac
 HELD = "$SYS/broker/store/messages/count"  # messages the broker holds: queued for the bridge among them
 
 
-def check_bridge(config: Config, wait: float = 2.0) -> Check:
+def check_bridge(config: Config, tr: Translator, wait: float = 2.0) -> Check:
     """The store broker's bridge to head office (``storelens deploy bridge``): connected, and messages held.
 
     The bridge announces its state on the store broker itself (``notifications_local_only``), retained; a box
@@ -110,19 +119,28 @@ def check_bridge(config: Config, wait: float = 2.0) -> Check:
     bridges = {t.split("/")[3]: state for t, state in seen.items() if t.endswith("/state")}
     held = seen.get(HELD, "?")
     if not bridges:
-        return Check("bridge", True, "no bridge to head office on this broker (a box on its own)")
+        return Check("bridge", True, tr.gettext("no bridge to head office on this broker (a box on its own)"))
     down = sorted(name for name, state in bridges.items() if state.strip() != "1")
     if down:
         return Check(
             "bridge",
             False,
-            f"{', '.join(down)} down; the broker holds {held} message(s) until it is back",
-            "check the head-office broker's address, the network and the bridge's password (journalctl -u mosquitto)",
+            tr.gettext(
+                "{bridges} down; the broker holds {held} message(s) until it is back",
+                bridges=", ".join(down),
+                held=held,
+            ),
+            tr.gettext(
+                "check the head-office broker's address, the network and the bridge's password "
+                "(journalctl -u mosquitto)"
+            ),
         )
-    return Check("bridge", True, f"{', '.join(sorted(bridges))} connected; the broker holds {held} message(s)")
+    up = tr.gettext("{bridges} connected; the broker holds {held} message(s)", bridges=", ".join(sorted(bridges)),
+                    held=held)  # fmt: skip
+    return Check("bridge", True, up)
 
 
-def check_database(config: Config) -> Check:
+def check_database(config: Config, tr: Translator) -> Check:
     """The event database opens."""
     from storelens.api.event_store import EventStore
     from storelens.api.stores import sqlite_file
@@ -130,34 +148,37 @@ def check_database(config: Config) -> Check:
     url = config.api.database_url
     path = sqlite_file(url)
     if path is not None and not path.is_file():  # never create it here
-        return Check("database", True, f"{url}: not created yet (the API creates it when it first starts)")
+        later = tr.gettext("{url}: not created yet (the API creates it when it first starts)", url=url)
+        return Check("database", True, later)
     try:
         store = EventStore(url)
         count = store.count()
         url = store.safe_url
         store.close()
     except StoreLensError as exc:
-        return Check("database", False, str(exc), "start PostgreSQL, or correct api.database_url")
-    return Check("database", True, f"{url}: {count} event(s)")
+        return Check("database", False, str(exc), tr.gettext("start PostgreSQL, or correct api.database_url"))
+    return Check("database", True, tr.gettext("{url}: {count} event(s)", url=url, count=count))
 
 
-def check_gallery(config: Config) -> Check:
+def check_gallery(config: Config, tr: Translator) -> Check:
     """The gallery opens with the configured recogniser."""
     from storelens.gallery.factory import open_gallery
 
     manifest = load_manifest()
     if not holds_gallery(Path(config.gallery.dir)):  # a check must not create an empty gallery
-        return Check("gallery", True, f"{config.gallery.dir}: no gallery yet (enrolling the first member creates it)")
+        empty = tr.gettext("{dir}: no gallery yet (enrolling the first member creates it)", dir=config.gallery.dir)
+        return Check("gallery", True, empty)
     try:
         gallery = open_gallery(config, manifest.recogniser_of(config.models.pack))
         members = len(gallery.members())
         gallery.close()
     except StoreLensError as exc:
-        return Check("gallery", False, str(exc), "check gallery.dir; a gallery of another model must be re-enrolled")
-    return Check("gallery", True, f"{config.gallery.dir}: {members} member(s)")
+        fix = tr.gettext("check gallery.dir; a gallery of another model must be re-enrolled")
+        return Check("gallery", False, str(exc), fix)
+    return Check("gallery", True, tr.gettext("{dir}: {members} member(s)", dir=config.gallery.dir, members=members))
 
 
-def check_disk(config: Config) -> Check:
+def check_disk(config: Config, tr: Translator) -> Check:
     """At least 1 GiB free where the gallery, outbox and logs live."""
     places = {Path(config.gallery.dir), Path(config.edge.outbox).parent}
     if config.logging.file:
@@ -167,17 +188,20 @@ def check_disk(config: Config) -> Check:
         probe = place if place.exists() else next((p for p in place.parents if p.exists()), Path("/"))
         free = shutil.disk_usage(probe).free
         if free < MIN_FREE_BYTES:
-            low.append(f"{place} ({free / 2**30:.1f} GiB free)")
+            low.append(tr.gettext("{place} ({free} GiB free)", place=place, free=tr.number(free / 2**30, 1)))
     if low:
-        return Check("disk", False, "low space: " + ", ".join(low), "free up space or move the data directories")
-    return Check("disk", True, f"at least 1 GiB free for {len(places)} data location(s)")
+        short = tr.gettext("low space: {places}", places=", ".join(low))
+        return Check("disk", False, short, tr.gettext("free up space or move the data directories"))
+    return Check("disk", True, tr.gettext("at least 1 GiB free for {n} data location(s)", n=len(places)))
 
 
-def check_clock() -> Check:
+def check_clock(tr: Translator) -> Check:
     """The clock is plausible and, where systemd can tell, synchronised."""
     now = datetime.now(UTC)
+    minute = now.strftime("%Y-%m-%d %H:%M")
     if not 2024 <= now.year <= 2100:
-        return Check("clock", False, f"the clock says {now:%Y-%m-%d %H:%M} UTC", "set the date and enable NTP")
+        wrong = tr.gettext("the clock says {now} UTC", now=minute)
+        return Check("clock", False, wrong, tr.gettext("set the date and enable NTP"))
     try:
         synced = subprocess.run(
             ["timedatectl", "show", "-p", "NTPSynchronized", "--value"],
@@ -189,27 +213,30 @@ def check_clock() -> Check:
     except (OSError, subprocess.TimeoutExpired):
         synced = ""
     if synced == "no":
-        return Check("clock", False, f"{now:%Y-%m-%d %H:%M} UTC, not synchronised", "run `timedatectl set-ntp true`")
-    note = "synchronised" if synced == "yes" else "synchronisation status unknown"
+        adrift = tr.gettext("{now} UTC, not synchronised", now=minute)
+        return Check("clock", False, adrift, tr.gettext("run `timedatectl set-ntp true`"))
+    note = tr.gettext("synchronised") if synced == "yes" else tr.gettext("synchronisation status unknown")
     return Check("clock", True, f"{now:%Y-%m-%d %H:%M:%S} UTC, {note}")
 
 
-def run_checks(config: Config) -> list[Check]:
-    """Every check, in the order an installer would fix them."""
-    steps: list[tuple[str, Callable[[], Check]]] = [("models", lambda: check_models(config))]
-    steps += [(f"camera {cam.id}", partial(check_camera, cam)) for cam in config.cameras]
+def run_checks(config: Config, tr: Translator | None = None) -> list[Check]:
+    """Every check, in the order an installer would fix them; what they say in ``tr``'s language."""
+    tr = tr or Translator()
+    steps: list[tuple[str, Callable[[], Check]]] = [("models", lambda: check_models(config, tr))]
+    steps += [(f"camera {cam.id}", partial(check_camera, cam, tr)) for cam in config.cameras]
     steps += [
-        ("broker", lambda: check_broker(config)),
-        ("bridge", lambda: check_bridge(config)),
-        ("database", lambda: check_database(config)),
-        ("gallery", lambda: check_gallery(config)),
-        ("disk", lambda: check_disk(config)),
-        ("clock", check_clock),
+        ("broker", lambda: check_broker(config, tr)),
+        ("bridge", lambda: check_bridge(config, tr)),
+        ("database", lambda: check_database(config, tr)),
+        ("gallery", lambda: check_gallery(config, tr)),
+        ("disk", lambda: check_disk(config, tr)),
+        ("clock", lambda: check_clock(tr)),
     ]
     out: list[Check] = []
     for name, step in steps:
         if name == "bridge" and not next(c.ok for c in out if c.name == "broker"):
-            out.append(Check(name, False, "not checked: the store broker does not answer", "fix the broker first"))
+            out.append(Check(name, False, tr.gettext("not checked: the store broker does not answer"),
+                             tr.gettext("fix the broker first")))  # fmt: skip
             continue
         try:
             out.append(step())

@@ -185,8 +185,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     """`storelens doctor`: one line per check; exit 1 when any fails."""
     from storelens.cli.doctor import run_checks
     from storelens.config import load_config
+    from storelens.i18n import Translator, operator_locale
 
-    checks = run_checks(load_config(Path(args.config)))
+    checks = run_checks(load_config(Path(args.config)), Translator(operator_locale()))
     for c in checks:
         if args.json:
             emit_json({"check": c.name, "ok": c.ok, "detail": c.detail, "fix": c.fix})

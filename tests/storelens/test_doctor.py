@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.helpers.cli import run_cli
 from tests.helpers.configs import write_toml
 from tests.helpers.services import Mosquitto, free_port
@@ -52,3 +54,22 @@ def test_broken_box_says_what_to_do(tmp_path) -> None:
     assert lines["camera"].startswith("FAIL") and "user name and password" in lines["camera"]
     assert lines["broker"].startswith("FAIL") and "systemctl start mosquitto" in lines["broker"]
     assert lines["disk"].startswith("OK") and lines["clock"].startswith("OK")
+
+
+# the operator's environment, words the broken box's report holds in it
+LANGUAGE_CASES = [
+    ({"LANG": "fr_FR.UTF-8"}, ["lancez `storelens models prepare", "identifiant et le mot de passe",
+                               "démarrez le broker", "non vérifié : le broker du magasin ne répond pas"]),
+    ({"LC_ALL": "zh_CN.UTF-8"}, ["运行 `storelens models prepare", "请检查摄像头地址", "请启动消息代理"]),
+    ({"LANG": "C.UTF-8", "LC_ALL": "", "LANGUAGE": ""}, ["run `storelens models prepare", "user name and password"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("env", "words"), LANGUAGE_CASES)
+def test_the_installer_reads_the_doctor_in_their_language(tmp_path, env: dict[str, str], words: list[str]) -> None:
+    cfg = config(tmp_path, f"rtsp://127.0.0.1:{free_port()}/cam", f"mqtt://127.0.0.1:{free_port()}", tmp_path / "none")
+    proc = run_cli("doctor", "--config", str(cfg), env={"LANGUAGE": "", "LC_ALL": "", "LC_MESSAGES": ""} | env)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    for phrase in words:
+        assert phrase in proc.stdout, (phrase, proc.stdout)
+    assert [line.split()[0] for line in proc.stdout.splitlines()][:2] == ["FAIL", "FAIL"]  # the verdicts stay
