@@ -133,11 +133,6 @@ class Translator:
         text = _translations(self.language).gettext(message)
         return text.format(**values) if values else text
 
-    def ngettext(self, singular: str, plural: str, n: int, **values: Any) -> str:
-        """The form of ``singular``/``plural`` for ``n`` in this language; ``{n}`` is filled in too."""
-        text = _translations(self.language).ngettext(singular, plural, n)
-        return text.format(n=self.number(n), **values)
-
     def messages(self) -> dict[str, str]:
         """Every translated message of this language (source -> translation), for a page that translates.
 
@@ -177,14 +172,6 @@ class Translator:
             value = value.astimezone(self.timezone)
         return format_time(value, format=format, locale=self.locale)
 
-    def date_time(self, value: datetime, format: str = "short") -> str:
-        """A date and time, in the store's zone."""
-        from babel.dates import format_datetime
-
-        if self.timezone is not None:
-            value = value.astimezone(self.timezone)
-        return format_datetime(value, format=format, locale=self.locale)
-
     def days(self, start: datetime, end: datetime) -> str:
         """The store-local days [start, end) covers: ``2 December 2026``, or ``1–7 Dec 2026`` (the end excluded)."""
         from babel.dates import format_interval
@@ -208,14 +195,3 @@ class Translator:
         from babel.numbers import format_percent
 
         return format_percent(round(value, decimals + 2), locale=self.locale, decimal_quantization=False)
-
-    def money(self, value: float, currency: str, whole: bool = False) -> str:
-        """An amount in ``currency`` as this locale writes it (``1 234,50 €``, ``€1,234.50``), ``whole``: rounded."""
-        from babel import Locale
-        from babel.numbers import format_currency
-
-        if not whole:
-            return format_currency(value, currency, locale=self.locale)
-        pattern = Locale.parse(self.locale).currency_formats["standard"].pattern.split(";")[0]
-        pattern = pattern.replace(".00", "")
-        return format_currency(round(value), currency, format=pattern, locale=self.locale, currency_digits=False)

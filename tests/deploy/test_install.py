@@ -72,12 +72,14 @@ def test_example_config_is_valid() -> None:
     config = load_config(DEPLOY / "storelens.toml.example")
     assert config.store.id == "paris-01" and config.cameras[0].entry_line is not None
     assert config.logging.json_lines is True
+    assert (config.store.locale, config.store.timezone) == ("fr_FR", "Europe/Paris")  # a Paris store reads French
 
 
 def test_example_hq_config_is_valid() -> None:
     config = load_hq_config(DEPLOY / "hq.toml.example")
     assert [s.id for s in config.stores] == ["paris-01", "lyon-02"] and config.stores[0].timezone == "Europe/Paris"
     assert config.partition_by_month and config.privacy_rules().profile == "eu"
+    assert (config.locale, config.timezone) == ("fr_FR", "Europe/Paris")
 
 
 def test_install_script_refuses_a_bridge_file_that_is_not_one(tmp_path: Path) -> None:
