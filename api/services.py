@@ -67,7 +67,7 @@ class Services:
         # the cameras' last retained status (online, reconnecting, offline), for configured cameras only
         self.camera_status: dict[str, StatusEvent] = {}
         # a camera's calibration snapshot (PNG), from the wiring, which can reach the stages that draw it
-        self.snapshot: Callable[[str], bytes] | None = None
+        self.snapshot: Callable[[str, str | None], bytes] | None = None
         self.translator = Translator(config.store.locale, ZoneInfo(config.store.timezone))  # reports and charts
 
     def mqtt_state(self) -> str:

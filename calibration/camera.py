@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -25,6 +26,7 @@ from storelens.edge.track import roi_filter
 from storelens.errors import CaptureError, StoreLensError
 from storelens.exposure import DarkFrameLift, face_exposure, signal_to_noise
 from storelens.faces import face_quality, measure_face
+from storelens.i18n import Translator
 from storelens.messages import Detections, FaceModels, Frame
 
 GREEN, RED, BLUE, YELLOW = (60, 200, 60), (40, 40, 230), (230, 160, 40), (0, 220, 255)
@@ -104,8 +106,11 @@ def _line_distance(
     return np.linalg.norm(p - (a + t[:, None] * ab), axis=1).astype(np.float32)
 
 
-def check(camera: CameraConfig, frame: Frame, faces: Detections, min_face_px: int) -> CameraCheck:
-    """Judge one frame: are faces large enough where people cross the line?"""
+def check(
+    camera: CameraConfig, frame: Frame, faces: Detections, min_face_px: int, tr: Translator | None = None
+) -> CameraCheck:
+    """Judge one frame: are faces large enough where people cross the line? The verdict in ``tr``'s language."""
+    tr = tr or Translator()
     widths = [float(w) for w in faces.widths]
     w, h = frame.size
     near: list[float] = []
@@ -119,54 +124,110 @@ def check(camera: CameraConfig, frame: Frame, faces: Detections, min_face_px: in
             [],
             [],
             min_face_px,
-            "NO FACE SEEN: ask someone to walk through the entrance while this runs, then check again",
+            tr.gettext("NO FACE SEEN: ask someone to walk through the entrance while this runs, then check again"),
             False,
         )
     judged = near if camera.entry_line is not None else widths
     if camera.entry_line is not None and not near:
-        verdict = (
-            f"NO FACE NEAR THE LINE: {len(widths)} face(s) seen, none within {NEAR_LINE_PX} px of the entry "
-            "line; move the line to where people walk, or re-aim the camera"
+        verdict = tr.gettext(
+            "NO FACE NEAR THE LINE: {n} face(s) seen, none within {px} px of the entry line; move the line to "
+            "where people walk, or re-aim the camera",
+            n=len(widths),
+            px=NEAR_LINE_PX,
         )
         return CameraCheck((w, h), widths, near, min_face_px, verdict, False)
     small = [x for x in judged if x < min_face_px]
-    where = "at the entry line" if camera.entry_line is not None else "in view"
+    where = tr.gettext("at the entry line") if camera.entry_line is not None else tr.gettext("in view")
     if small:
-        verdict = (
-            f"TOO SMALL: {len(small)} of {len(judged)} face(s) {where} are under {min_face_px} px wide "
-            f"(smallest {min(small):.0f} px); zoom in or mount the camera closer"
+        verdict = tr.gettext(
+            "TOO SMALL: {n} of {of} face(s) {where} are under {px} px wide (smallest {smallest} px); zoom in or "
+            "mount the camera closer",
+            n=len(small),
+            of=len(judged),
+            where=where,
+            px=min_face_px,
+            smallest=round(min(small)),
         )
         return CameraCheck((w, h), widths, near, min_face_px, verdict, False)
-    verdict = (
-        f"OK: faces {where} are {min(judged):.0f}-{max(judged):.0f} px wide (minimum {min_face_px} px) "
-        f"in a {w}x{h} frame"
+    verdict = tr.gettext(
+        "OK: faces {where} are {low}-{high} px wide (minimum {px} px) in a {size} frame",
+        where=where,
+        low=round(min(judged)),
+        high=round(max(judged)),
+        px=min_face_px,
+        size="x".join(map(str, (w, h))),
     )
     return CameraCheck((w, h), widths, near, min_face_px, verdict, True)
 
 
-def gating_note(edge: EdgeConfig) -> str:
+def gating_note(edge: EdgeConfig, tr: Translator | None = None) -> str:
     """One line on when the detector runs at this camera (``edge.motion_gating`` and its settings)."""
+    tr = tr or Translator()
     if not edge.motion_gating:
-        return "motion gating off: the face detector runs on every analysed frame"
-    return (
-        f"motion gating on: the face detector runs when {edge.motion_min_share:.1%} of the region of interest "
-        f"changes, while a face is tracked, and at least every {edge.full_detection_seconds:g} s"
+        return tr.gettext("motion gating off: the face detector runs on every analysed frame")
+    return tr.gettext(
+        "motion gating on: the face detector runs when {share} of the region of interest changes, while a face "
+        "is tracked, and at least every {seconds} s",
+        share=tr.percent(edge.motion_min_share, 1),
+        seconds=tr.number(edge.full_detection_seconds),
     )
 
 
+def _put_text(
+    img: NDArray[np.uint8], text: str, origin: tuple[int, int], scale: float, colour: Any, thick: int
+) -> None:
+    """Draw ``text`` at ``origin`` (its baseline's left end), in place.
+
+    OpenCV's Hershey font for ASCII; Pillow with WenQuanYi Micro Hei (fonts-wqy-microhei) for anything else,
+    since Hershey fonts draw ASCII only.
+    """
+    if text.isascii():
+        cv2.putText(img, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thick)
+        return
+    from PIL import Image, ImageDraw
+
+    size = max(10, int(32 * scale))
+    font = _wide_font(size)
+    canvas = Image.fromarray(cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
+    ImageDraw.Draw(canvas).text((origin[0], origin[1] - size), text, font=font, fill=tuple(reversed(colour)))
+    img[:] = cv2.cvtColor(np.asarray(canvas), cv2.COLOR_RGB2BGR)
+
+
+def _wide_font(size: int) -> Any:
+    """A font with Latin and CJK glyphs at ``size`` px (Pillow's own default where none is installed)."""
+    from PIL import ImageFont
+
+    for path in WIDE_FONTS:
+        if Path(path).is_file():
+            return ImageFont.truetype(path, size)
+    return ImageFont.load_default(size)
+
+
+WIDE_FONTS = ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+
+
 def draw(
-    camera: CameraConfig, frame: Frame, faces: Detections, result: CameraCheck, note: str = ""
+    camera: CameraConfig,
+    frame: Frame,
+    faces: Detections,
+    result: CameraCheck,
+    note: str = "",
+    tr: Translator | None = None,
 ) -> NDArray[np.uint8]:
-    """The frame with the ROI, the entry line and its entering direction, each face and its width, and ``note``."""
-    img = frame.image.copy()
+    """The frame with the ROI, the entry line and its entering direction, each face and its width, and ``note``.
+
+    Returns:
+        (h, w, 3) uint8 BGR image, its words in ``tr``'s language.
+    """
+    tr = tr or Translator()
+    img = np.ascontiguousarray(frame.image.copy())
     if note:  # a banner at the top: what the detector looks at (motion gating)
         cv2.rectangle(img, (0, 0), (img.shape[1], 30), (0, 0, 0), -1)
-        cv2.putText(img, note[:150], (10, 21), cv2.FONT_HERSHEY_SIMPLEX, 0.55, BLUE, 1)
+        _put_text(img, note[:150], (10, 21), 0.55, BLUE, 1)
     if camera.roi is not None:
         cv2.polylines(img, [np.asarray(camera.roi, np.int32).reshape(-1, 1, 2)], True, BLUE, 2)
-        cv2.putText(
-            img, "region of interest", tuple(int(v) for v in camera.roi[0]), cv2.FONT_HERSHEY_SIMPLEX, 0.6, BLUE, 2
-        )
+        corner = (int(camera.roi[0][0]), int(camera.roi[0][1]))
+        _put_text(img, tr.gettext("region of interest"), corner, 0.6, BLUE, 2)
     if camera.entry_line is not None:
         line = camera.entry_line
         a, b = np.array(line.start, float), np.array(line.end, float)
@@ -178,28 +239,26 @@ def draw(
             normal = -normal
         tip = mid + 80 * normal
         cv2.arrowedLine(img, tuple(mid.astype(int)), tuple(tip.astype(int)), YELLOW, 3, tipLength=0.3)
-        cv2.putText(img, "entering", tuple((tip + 10).astype(int)), cv2.FONT_HERSHEY_SIMPLEX, 0.7, YELLOW, 2)
+        _put_text(img, tr.gettext("entering"), (int(tip[0] + 10), int(tip[1] + 10)), 0.7, YELLOW, 2)
     for box, width in zip(faces.boxes, result.faces, strict=True):
         x1, y1, x2, y2 = (int(v) for v in box)
         colour = GREEN if width >= result.min_face_px else RED
         cv2.rectangle(img, (x1, y1), (x2, y2), colour, 2)
-        label = f"{width:.0f}px " + ("ok" if width >= result.min_face_px else "too small")
-        cv2.putText(img, label, (x1, max(y1 - 8, 14)), cv2.FONT_HERSHEY_SIMPLEX, 0.6, colour, 2)
+        fits = tr.gettext("ok") if width >= result.min_face_px else tr.gettext("too small")
+        _put_text(img, f"{round(width)}px {fits}", (x1, max(y1 - 8, 14)), 0.6, colour, 2)
     cv2.rectangle(img, (0, img.shape[0] - 34), (img.shape[1], img.shape[0]), (0, 0, 0), -1)
-    cv2.putText(
-        img,
-        result.verdict[:150],
-        (10, img.shape[0] - 10),
-        cv2.FONT_HERSHEY_SIMPLEX,
-        0.6,
-        GREEN if result.ok else RED,
-        2,
-    )
+    _put_text(img, result.verdict[:150], (10, img.shape[0] - 10), 0.6, GREEN if result.ok else RED, 2)
     return np.asarray(img, dtype=np.uint8)
 
 
 def snapshot(
-    camera: CameraConfig, fm: FaceModels, min_face_px: int, out: Path, at_seconds: float = 0.0, note: str = ""
+    camera: CameraConfig,
+    fm: FaceModels,
+    min_face_px: int,
+    out: Path,
+    at_seconds: float = 0.0,
+    note: str = "",
+    tr: Translator | None = None,
 ) -> CameraCheck:
     """Grab, judge, draw and write ``out`` (PNG), with ``note`` as a banner.
 
@@ -211,8 +270,8 @@ def snapshot(
     frame, faces = grab(camera, fm, at_seconds)
     w, h = frame.size
     CameraConfig.model_validate(camera.model_dump() | {"frame_size": (w, h)})  # refuses geometry off the frame
-    result = check(camera, frame, faces, min_face_px)
-    if not cv2.imwrite(str(out), draw(camera, frame, faces, result, note)):
+    result = check(camera, frame, faces, min_face_px, tr)
+    if not cv2.imwrite(str(out), draw(camera, frame, faces, result, note, tr)):
         raise StoreLensError(f"{out}: cannot write the snapshot (PNG)")
     return result
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from pydantic import BaseModel, Field
 
 from storelens.api.auth import Admin, Svc
 from storelens.bounds import IDENT
 from storelens.errors import StoreLensError
+from storelens.i18n import LOCALE_PATTERN
 
 router = APIRouter(prefix="/cameras", tags=["cameras"])
+LANG_HELP = "the snapshot's words in this locale; default the store's"
 
 
 class CameraStatus(BaseModel):
@@ -67,7 +69,15 @@ def cameras(svc: Svc, who: Admin) -> list[Camera]:
 
 
 @router.get("/{camera_id}/snapshot.png", response_class=Response, responses={200: {"content": {"image/png": {}}}})
-def camera_snapshot(camera_id: Annotated[str, Path(pattern=IDENT, max_length=64)], svc: Svc, who: Admin) -> Response:
+def camera_snapshot(
+    camera_id: Annotated[str, Path(pattern=IDENT, max_length=64)],
+    svc: Svc,
+    who: Admin,
+    lang: Annotated[
+        str | None,
+        Query(pattern=LOCALE_PATTERN, max_length=35, description="words in this locale; default the store's"),
+    ] = None,
+) -> Response:
     """A frame with the region of interest, the entry line, the minimum face size and the verdict drawn.
 
     The image stays on this box: it is drawn for the manager's screen and not kept.
@@ -77,7 +87,9 @@ def camera_snapshot(camera_id: Annotated[str, Path(pattern=IDENT, max_length=64)
     if svc.snapshot is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "snapshots are not available in this process")
     try:
-        png = svc.snapshot(camera_id)
+        png = svc.snapshot(camera_id, lang)
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"lang: {exc}") from None
     except StoreLensError as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"camera {camera_id}: {exc}") from exc
     return Response(png, media_type="image/png")

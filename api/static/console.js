@@ -214,7 +214,7 @@ async function cameras() {
       `<button class="secondary snap" data-id="${esc(c.id)}">${esc(t("Snapshot"))}</button>`]));
   for (const b of document.querySelectorAll("#c-table .snap")) b.onclick = async () => {
     $("c-error").textContent = t("Taking a snapshot…");
-    const shot = await SL.image($("c-snapshot"), `/api/v1/cameras/${encodeURIComponent(b.dataset.id)}/snapshot.png`);
+    const shot = await SL.image($("c-snapshot"), `/api/v1/cameras/${encodeURIComponent(b.dataset.id)}/snapshot.png${SL.langParam().replace("&", "?")}`);
     $("c-error").textContent = shot.ok ? "" : await SL.detail(shot);
   };
   const today = isoDay(new Date());

@@ -87,12 +87,14 @@ def build_services(config: Config, books: StoreBooks) -> Services:
     services = Services(
         config, books, face_models=lambda: load_face_models(config), gallery=lambda: open_store_gallery(config)
     )
-    services.snapshot = lambda camera_id: camera_snapshot(config, services, camera_id)
+    services.snapshot = lambda camera_id, lang=None: camera_snapshot(config, services, camera_id, lang)
     return services
 
 
-def camera_snapshot(config: Config, services: Services, camera_id: str) -> bytes:
+def camera_snapshot(config: Config, services: Services, camera_id: str, lang: str | None = None) -> bytes:
     """A frame of the camera with its region, entry line, minimum face size and verdict drawn (PNG).
+
+    Its words are in ``lang`` (default the store's locale).
 
     Raises:
         StoreLensError: the camera gives no frame, or its geometry lies outside it.
@@ -102,10 +104,12 @@ def camera_snapshot(config: Config, services: Services, camera_id: str) -> bytes
     from storelens.calibration.camera import gating_note, snapshot
 
     camera = next(c for c in config.cameras if c.id == camera_id)
+    tr = services.translator_for(lang)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "snapshot.png"
         try:
-            snapshot(camera, services.face_models(), config.min_face_px_for(camera), out, 0.0, gating_note(config.edge))
+            note = gating_note(config.edge, tr)
+            snapshot(camera, services.face_models(), config.min_face_px_for(camera), out, 0.0, note, tr)
         except ValidationError as exc:
             raise StoreLensError(f"cameras[{camera_id}]: the region or the entry line lies outside the frame") from exc
         return out.read_bytes()

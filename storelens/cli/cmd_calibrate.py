@@ -20,8 +20,10 @@ def cmd_camera(args: argparse.Namespace, emit: Any) -> int:
     from storelens.calibration.camera import gating_note, snapshot, survey
     from storelens.config import config_errors, load_config
     from storelens.exposure import DarkFrameLift
+    from storelens.i18n import Translator, operator_locale
     from storelens.manifest import models_dir
 
+    tr = Translator(operator_locale())  # the snapshot's words, in the installer's language
     config = load_config(Path(args.config))
     cameras = {c.id: c for c in config.cameras}
     if args.camera not in cameras:
@@ -30,7 +32,7 @@ def cmd_camera(args: argparse.Namespace, emit: Any) -> int:
     fm = load_face_models(config, models_dir(args.models_dir or config.models.dir or None))
     min_px = config.min_face_px_for(camera)
     try:
-        result = snapshot(camera, fm, min_px, Path(args.out), args.at, gating_note(config.edge))
+        result = snapshot(camera, fm, min_px, Path(args.out), args.at, gating_note(config.edge, tr), tr)
     except ValidationError as exc:
         lines = config_errors(exc, camera.model_dump())
         raise ConfigError(f"cameras[{camera.id}]: " + "; ".join(lines)) from exc
@@ -48,7 +50,7 @@ def cmd_camera(args: argparse.Namespace, emit: Any) -> int:
                 "faces_px": [round(w) for w in result.faces],
                 "near_line_px": [round(w) for w in result.near_line],
                 "min_face_px": result.min_face_px,
-                "detector": gating_note(config.edge),
+                "detector": gating_note(config.edge, tr),
                 "recognition": {
                     "works": faces.works,
                     "verdict": faces.verdict,
@@ -73,7 +75,7 @@ def cmd_camera(args: argparse.Namespace, emit: Any) -> int:
             f"{faces.sharpness:.0f}, yaw {faces.yaw:.2f}, compression blocks {faces.blockiness:.2f}"
         )
         print(f"camera {camera.id}: {faces.verdict}")
-        print(f"camera {camera.id}: {gating_note(config.edge)}")
+        print(f"camera {camera.id}: {gating_note(config.edge, tr)}")
         print(f"snapshot: {args.out}")
     return 0 if result.ok and faces.works else 1
 

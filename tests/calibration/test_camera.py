@@ -56,7 +56,7 @@ def test_snapshot_on_the_sample_video(video, prepared_models_dir, tmp_path) -> N
             "motion gating on: the face detector runs when 0.2% of the region of interest changes, while a face is "
             "tracked, and at least every 2 s",
         ),
-        ({"motion_gating": True, "motion_min_share": 0.05, "full_detection_seconds": 0.5}, "when 5.0% of the region"),
+        ({"motion_gating": True, "motion_min_share": 0.05, "full_detection_seconds": 0.5}, "when 5% of the region"),
     ],
 )
 def test_gating_note(edge: dict, expected: str) -> None:
@@ -178,3 +178,37 @@ def survey_of(**values: float) -> FaceSurvey:
 def test_recognition_verdict_rules(values: dict, works: bool, fragment: str) -> None:
     ok, verdict = recognition_verdict(survey_of(**values), 32)
     assert ok is works and fragment in verdict, verdict
+
+
+# locale, the verdict's first words, the gating banner's
+SNAPSHOT_LANGUAGES = [
+    ("en_GB", "OK: faces in view", "motion gating on"),
+    ("fr_FR", "OK : les visages dans le champ", "filtrage par mouvement activé"),
+    ("zh_Hans_CN", "正常：画面中的人脸", "运动门控开启"),
+]
+
+
+@pytest.mark.parametrize(("locale", "verdict", "banner"), SNAPSHOT_LANGUAGES)
+def test_the_snapshot_speaks_the_reader_s_language(face_models, photos, locale, verdict, banner) -> None:
+    """The console's snapshot in the page's language: Chinese is drawn (Hershey fonts draw ASCII only)."""
+    from storelens.calibration.camera import check, draw
+    from storelens.config import CameraConfig
+    from storelens.i18n import Translator
+    from storelens.images import load_image
+    from storelens.messages import Frame
+    from tests.helpers.cli import ARTIFACTS
+
+    tr = Translator(locale)
+    frame = Frame(load_image(photos["obama.jpg"]), camera_id="entrance")
+    camera = CameraConfig(id="entrance", source="0", roi=[[10, 10], [400, 10], [400, 400]])
+    faces = face_models.detector.detect(frame)
+    result = check(camera, frame, faces, 24, tr)
+    note = gating_note(EdgeConfig(), tr)
+    assert result.ok and result.verdict.startswith(verdict) and note.startswith(banner)
+    image = draw(camera, frame, faces, result, note, tr)
+    plain = draw(camera, frame, faces, result, "", tr)
+    assert image.shape == frame.image.shape
+    top, bottom = image[:30], image[-34:]
+    assert (top != plain[:30]).any() and (bottom.max(axis=2) > 100).mean() > 0.01  # banner and verdict drawn
+    ARTIFACTS.mkdir(exist_ok=True)
+    cv2.imwrite(str(ARTIFACTS / f"snapshot-{locale}.png"), image)
