@@ -337,7 +337,12 @@ def report(feed: list[dict[str, Any]], truth: dict[str, Any], code: int, interru
     footfall = [e for e in feed if e["type"] == "footfall"]
     staff = sum(e.get("staff_excluded", 0) for e in footfall)
     counted = all(e.get("unique_visitors_available", True) for e in footfall)
-    unique = sum(e["unique_visitors"] for e in footfall)
+    # a person is one visitor however many 15-minute intervals the run spans: distinct tokens, as the reports
+    # count them, plus visitors without a token yet (a sum over intervals counted a run across :00, :15 ...
+    # twice)
+    tokens = {t for e in footfall for t in e.get("visitor_tokens", ())}
+    untokened = sum(max(0, e["unique_visitors"] - len(e.get("visitor_tokens", ()))) for e in footfall)
+    unique = len(tokens) + untokened
     rows = [
         ("entries", entries, exp["entries"]),
         ("staff excluded", staff, exp["staff_excluded"]),
