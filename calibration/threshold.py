@@ -15,7 +15,7 @@ import math
 import os
 import re
 import tomllib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from itertools import combinations
 from pathlib import Path
 
@@ -135,18 +135,39 @@ def curves(scores: Scores, grid: NDArray[np.float64]) -> dict[str, list[float]]:
     return {"threshold": [round(float(t), 4) for t in grid], "far": far, "frr": frr}
 
 
+def _far_at(scores: Scores, t: float, need: float, fit: tuple[float, float]) -> float:
+    """FAR at ``t``: measured, or at least the tail of ``fit`` (the impostors' mean, std).
+
+    The fitted tail counts where ``need`` is rarer than one impostor pair in the data: below one pair, only the
+    fit can say anything.
+    """
+    empirical = float(np.mean(scores.impostor >= t))
+    return max(empirical, _normal_tail(t, *fit)) if need < 1.0 / len(scores.impostor) else empirical
+
+
+def _fit(scores: Scores) -> tuple[float, float]:
+    return float(scores.impostor.mean()), float(scores.impostor.std())
+
+
+def at_threshold(scores: Scores, rec: Recommendation, threshold: float) -> Recommendation:
+    """``rec`` moved to ``threshold`` (a store's verdicts raised it): FAR, FRR and false announcements there."""
+    far = _far_at(scores, threshold, rec.far_target, _fit(scores))
+    return replace(rec, threshold=round(threshold, 3), far_at_threshold=far,
+                   frr_at_threshold=float(np.mean(scores.genuine < threshold)),
+                   false_announcements_per_visitor=rec.gallery_size * far)  # fmt: skip
+
+
 def recommend(scores: Scores, gallery_size: int, target: float) -> Recommendation:
     """The lowest threshold whose FAR is at most ``target / gallery_size``."""
     need = target / max(gallery_size, 1)
-    mean, std = float(scores.impostor.mean()), float(scores.impostor.std())
+    fit = _fit(scores)
+    std = fit[1]
     measurable = 1.0 / len(scores.impostor)
     grid = np.round(np.arange(0.0, 1.0001, 0.001), 4)
     source = "measured" if need >= measurable else "normal fit of impostor similarities"
 
     def far_at(t: float) -> float:
-        empirical = float(np.mean(scores.impostor >= t))
-        # below one impostor pair in the data, only the fitted tail can say anything
-        return max(empirical, _normal_tail(t, mean, std)) if need < measurable else empirical
+        return _far_at(scores, t, need, fit)
 
     c = curves(scores, grid)
     gap = [abs(a - b) for a, b in zip(c["far"], c["frr"], strict=True)]

@@ -103,7 +103,14 @@ def cmd_registry_set(args: argparse.Namespace, emit: Any) -> int:
 def cmd_threshold(args: argparse.Namespace, emit: Any) -> int:
     """FAR/FRR from labelled photos and the recommended threshold and margin."""
     from storelens.apps.faces import load_face_models
-    from storelens.calibration.threshold import embed_labelled, plot, recommend, write_into_config, write_json
+    from storelens.calibration.threshold import (
+        at_threshold,
+        embed_labelled,
+        plot,
+        recommend,
+        write_into_config,
+        write_json,
+    )
     from storelens.config import default_config, load_config
     from storelens.manifest import models_dir
 
@@ -115,7 +122,7 @@ def cmd_threshold(args: argparse.Namespace, emit: Any) -> int:
     rec = recommend(scores, args.gallery_size, args.target)
     store = _store_outcomes(config, args.outcomes_days, rec.threshold) if args.outcomes else None
     if store is not None and store.decision == "raised":
-        rec = dataclasses.replace(rec, threshold=store.threshold)
+        rec = at_threshold(scores, rec, store.threshold)  # FAR and FRR said at the threshold written
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     plot(scores, rec, out / "far_frr.png")
