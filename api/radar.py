@@ -38,7 +38,7 @@ from sqlalchemy import func, select
 from storelens.api.reports import parse_ts
 from storelens.api.schema import acks, events, transactions
 from storelens.clock import iso
-from storelens.i18n import N_, Translator
+from storelens.i18n import FONT_FAMILIES, N_, Translator
 
 AXES = ("acquisition", "conversion", "service", "retention", "member_value")
 TAKE_WITHIN_SECONDS = 60.0
@@ -227,7 +227,7 @@ def radar_png(result: dict[str, Any], title: str, tr: Translator | None = None) 
 
     tr = tr or Translator()
     angles = [2 * math.pi * i / len(AXES) for i in range(len(AXES))]
-    with plt.rc_context({"font.family": ["DejaVu Sans", "WenQuanYi Micro Hei"]}):
+    with plt.rc_context({"font.family": FONT_FAMILIES}):
         fig = plt.figure(figsize=(7, 7.4), dpi=100)
         ax: Any = fig.add_axes((0.17, 0.2, 0.66, 0.62), projection="polar")  # room for labels on every side
         ax.set_theta_offset(math.pi / 2)  # acquisition at the top, then clockwise

@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 from storelens.bounds import EARLIEST_YEAR, LATEST_YEAR
 from storelens.clock import floor_interval, iso
-from storelens.i18n import N_, Translator
+from storelens.i18n import FONT_FAMILIES, N_, Translator
 
 if TYPE_CHECKING:
     from fastapi import Response
@@ -298,7 +298,7 @@ def chart_png(rows: list[Row], title: str, tr: Translator | None = None) -> byte
     labels = [
         tr.day(s.date()) if daily else tr.time(s) if one_day else f"{tr.day(s.date())}\n{tr.time(s)}" for s in starts
     ]
-    with plt.rc_context({"font.family": CHART_FONTS}):
+    with plt.rc_context({"font.family": FONT_FAMILIES}):
         fig, ax = plt.subplots(figsize=(9, 4.2), dpi=100)
         x = list(range(len(keep)))
         bars = ax.bar(x, [r.entries for r in keep], color="#2f6fb0", label=tr.gettext("entries"))
@@ -324,10 +324,6 @@ def chart_png(rows: list[Row], title: str, tr: Translator | None = None) -> byte
         fig.savefig(out, format="png")
         plt.close(fig)
     return out.getvalue()
-
-
-# DejaVu for Latin scripts, WenQuanYi Micro Hei (fonts-wqy-microhei) for Chinese: per glyph, in order
-CHART_FONTS = ["DejaVu Sans", "WenQuanYi Micro Hei"]
 
 
 FORMATS = {

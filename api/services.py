@@ -67,7 +67,7 @@ class Services:
         # the cameras' last retained status (online, reconnecting, offline), for configured cameras only
         self.camera_status: dict[str, StatusEvent] = {}
         # a camera's calibration snapshot (PNG), from the wiring, which can reach the stages that draw it
-        self.snapshot: Callable[[str, str | None], bytes] | None = None
+        self.snapshot: Callable[[str, Translator], bytes] | None = None
         self.translator = Translator(config.store.locale, ZoneInfo(config.store.timezone))  # reports and charts
 
     def mqtt_state(self) -> str:
@@ -119,14 +119,6 @@ class Services:
             shutil.copyfile(photos[0], dest)
             self.books.commerce.put_member(member_id, {"photo": str(dest)})
         return result
-
-    def translator_for(self, locale: str | None) -> Translator:
-        """The store's translator, or one for ``locale`` (a page read in another language), in the store's zone.
-
-        Raises:
-            ValueError: ``locale`` is not one CLDR knows.
-        """
-        return self.translator if not locale else Translator(locale, ZoneInfo(self.config.store.timezone))
 
     def note_status(self, status: StatusEvent) -> None:
         """Keep a configured camera's latest status (the ingest calls this; unknown cameras are ignored)."""

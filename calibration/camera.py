@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -193,6 +194,7 @@ def _put_text(
     img[:] = cv2.cvtColor(np.asarray(canvas), cv2.COLOR_RGB2BGR)
 
 
+@cache
 def _wide_font(size: int) -> Any:
     """A font with Latin and CJK glyphs at ``size`` px (Pillow's own default where none is installed)."""
     from PIL import ImageFont

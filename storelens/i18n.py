@@ -12,8 +12,6 @@ currency. A locale without a catalogue formats in its own way and reads in Engli
 
 from __future__ import annotations
 
-import gettext as stdlib_gettext
-import io
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 from functools import cache
@@ -27,6 +25,9 @@ CATALOGUES = Path(__file__).with_name("locale")
 SOURCE_LANGUAGE = "en"
 LANGUAGES = ("en", "fr", "zh_Hans")  # a catalogue each (English is the source); `make lint` checks them
 Day = date | datetime  # named here: inside Translator, ``date`` is its method
+# The fonts drawn words use (matplotlib picks per glyph, in order): DejaVu for Latin scripts, WenQuanYi Micro
+# Hei (Debian's fonts-wqy-microhei) for Chinese: the sign, the charts, the radar
+FONT_FAMILIES = ["DejaVu Sans", "WenQuanYi Micro Hei"]
 LOCALE_PATTERN = r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8}){0,3}$"
 
 
@@ -86,29 +87,22 @@ def catalogue_path(language: str) -> Path:
 
 
 @cache
-def _catalog(language: str) -> Any:
-    """Babel's reading of the catalogue of ``language`` (a ``babel.messages.Catalog``), once per process."""
+def _translations(language: str) -> dict[str, str]:
+    """The translated messages of ``language`` (source -> translation), read by Babel once per process.
+
+    Fuzzy and empty entries are left out, so their source shows (no plurals: every message is one form).
+    """
+    if language == SOURCE_LANGUAGE:
+        return {}
     from babel.messages.pofile import read_po
 
     with catalogue_path(language).open("rb") as handle:
-        return read_po(handle, locale=language, domain=DOMAIN)
-
-
-@cache
-def _translations(language: str) -> stdlib_gettext.NullTranslations:
-    """The compiled catalogue of ``language``.
-
-    Babel writes the .mo in memory, which the standard library's gettext reads with the language's plural
-    rule (no build step; a few ms, once per process).
-    """
-    if language == SOURCE_LANGUAGE:
-        return stdlib_gettext.NullTranslations()
-    from babel.messages.mofile import write_mo
-
-    compiled = io.BytesIO()
-    write_mo(compiled, _catalog(language), use_fuzzy=False)
-    compiled.seek(0)
-    return stdlib_gettext.GNUTranslations(compiled)
+        catalog = read_po(handle, locale=language, domain=DOMAIN)
+    return {
+        m.id: m.string
+        for m in catalog
+        if isinstance(m.id, str) and m.id and isinstance(m.string, str) and m.string and not m.fuzzy
+    }
 
 
 @dataclass(frozen=True)
@@ -130,7 +124,7 @@ class Translator:
 
     def gettext(self, message: str, **values: Any) -> str:
         """``message`` in this locale's language, its ``{placeholders}`` filled from ``values``."""
-        text = _translations(self.language).gettext(message)
+        text = _translations(self.language).get(message, message)
         return text.format(**values) if values else text
 
     def messages(self) -> dict[str, str]:
@@ -138,13 +132,7 @@ class Translator:
 
         Empty in English, whose messages are their own translations.
         """
-        if self.language == SOURCE_LANGUAGE:
-            return {}
-        return {
-            m.id: m.string
-            for m in _catalog(self.language)
-            if isinstance(m.id, str) and m.id and isinstance(m.string, str) and m.string and not m.fuzzy
-        }
+        return dict(_translations(self.language))
 
     def date(self, value: date | datetime, format: str = "medium") -> str:
         """A date as this locale writes it (``format``: short, medium, long or a CLDR pattern)."""

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Response, status
+from fastapi import APIRouter, HTTPException, Path, Response, status
 from pydantic import BaseModel, Field
 
 from storelens.api.auth import Admin, Svc
+from storelens.api.routers.locale import Lang, store_translator
 from storelens.bounds import IDENT
 from storelens.errors import StoreLensError
-from storelens.i18n import LOCALE_PATTERN
 
 router = APIRouter(prefix="/cameras", tags=["cameras"])
-LANG_HELP = "the snapshot's words in this locale; default the store's"
 
 
 class CameraStatus(BaseModel):
@@ -73,10 +72,7 @@ def camera_snapshot(
     camera_id: Annotated[str, Path(pattern=IDENT, max_length=64)],
     svc: Svc,
     who: Admin,
-    lang: Annotated[
-        str | None,
-        Query(pattern=LOCALE_PATTERN, max_length=35, description="words in this locale; default the store's"),
-    ] = None,
+    lang: Lang = None,
 ) -> Response:
     """A frame with the region of interest, the entry line, the minimum face size and the verdict drawn.
 
@@ -86,10 +82,9 @@ def camera_snapshot(
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no camera {camera_id!r}")
     if svc.snapshot is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "snapshots are not available in this process")
+    tr = store_translator(svc, lang)
     try:
-        png = svc.snapshot(camera_id, lang)
-    except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"lang: {exc}") from None
+        png = svc.snapshot(camera_id, tr)
     except StoreLensError as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"camera {camera_id}: {exc}") from exc
     return Response(png, media_type="image/png")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, Field
@@ -25,12 +26,24 @@ class PageLocale(BaseModel):
     messages: dict[str, str] = Field(description="English message -> its translation (empty in English)")
 
 
-def translator_or_422(locale: str) -> Translator:
+# A page's ?lang=: the same bounds on every route that draws words (store API and head office)
+Lang = Annotated[
+    str | None,
+    Query(pattern=LOCALE_PATTERN, max_length=35, description="words in this locale; default the configured one"),
+]
+
+
+def translator_or_422(locale: str, timezone: str | None = None) -> Translator:
     """A translator for a page's ``lang`` (or the configured locale); 422 for a locale CLDR does not know."""
     try:
-        return Translator(locale)
+        return Translator(locale, ZoneInfo(timezone) if timezone else None)
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"lang: {exc}") from None
+
+
+def store_translator(svc: Svc, lang: str | None) -> Translator:
+    """The store's translator (``store.locale``, its zone), or one for a page's ``lang`` in the same zone."""
+    return svc.translator if lang is None else translator_or_422(lang, svc.config.store.timezone)
 
 
 def page_locale_of(tr: Translator, timezone: str, currency: str, name: str) -> PageLocale:
@@ -40,10 +53,7 @@ def page_locale_of(tr: Translator, timezone: str, currency: str, name: str) -> P
 
 
 @router.get("", response_model=PageLocale)
-def page_locale(
-    svc: Svc,
-    lang: Annotated[str | None, Query(pattern=LOCALE_PATTERN, max_length=35, description="another locale")] = None,
-) -> PageLocale:
+def page_locale(svc: Svc, lang: Lang = None) -> PageLocale:
     """The store's locale (or ``lang``) and every message of its catalogue. No token: nothing here is private."""
     store = svc.config.store
     return page_locale_of(translator_or_422(lang or store.locale), store.timezone, store.currency,

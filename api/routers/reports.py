@@ -20,24 +20,12 @@ from storelens.api.reports import (
     footfall_title,
     parse_ts,
 )
+from storelens.api.routers.locale import Lang, store_translator
 from storelens.bounds import IDENT
 from storelens.clock import iso
-from storelens.i18n import LOCALE_PATTERN, Translator
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 LOCAL = "without an offset, the store's local time (store.timezone)"
-
-
-Lang = Annotated[
-    str | None, Query(pattern=LOCALE_PATTERN, max_length=35, description="words in this locale; default store.locale")
-]
-
-
-def _translator(svc: Svc, lang: str | None) -> Translator:
-    try:
-        return svc.translator_for(lang)
-    except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"lang: {exc}") from None
 
 
 def _period(svc: Svc, start: str, end: str) -> tuple[datetime, datetime]:
@@ -84,7 +72,7 @@ def footfall_chart(
     lang: Lang = None,
 ) -> Response:
     """A bar chart of entries per interval (PNG)."""
-    tr = _translator(svc, lang)
+    tr = store_translator(svc, lang)
     rows = _rows(svc, start, end, interval)
     a, b = _period(svc, start, end)
     store = svc.config.store
@@ -161,7 +149,7 @@ def health(
     lang: Lang = None,
 ) -> object:
     """The store health radar for a period (README: every formula), as JSON or a PNG radar."""
-    tr = _translator(svc, lang)
+    tr = store_translator(svc, lang)
     a, b = _period(svc, start, end)
     store_id = store or svc.config.store.id
     with svc.books.engine.connect() as conn:

@@ -1,25 +1,9 @@
 // The store console: the manager's pages over the store API (an admin token). Every word through t().
 "use strict";
-const {api, $, esc, t} = SL;
-const PAGES = ["overview", "reports", "health", "members", "cameras", "tokens"];
+const {api, $, esc, t, isoDay, addDays, signOut} = SL;
 let rules = null;  // what a consent must hold under the store's privacy profile
 
-// Dates as the store counts them: "YYYY-MM-DD" in the store's zone; the API reads them as local midnights.
-const isoDay = (d) => new Intl.DateTimeFormat("en-CA", {timeZone: SL.state.timezone}).format(d);
-const addDays = (day, n) => { const d = new Date(day + "T12:00:00Z"); d.setUTCDate(d.getUTCDate() + n); return d.toISOString().slice(0, 10); };
 const tile = (label, value, note) => `<div class="tile"><span>${esc(label)}</span><b${/\p{L}{3}/u.test(value) ? ' class="word"' : ""}>${esc(value)}</b>${note ? `<span>${esc(note)}</span>` : ""}</div>`;
-
-let navigation = 0;
-
-async function show(page) {
-  if (!PAGES.includes(page)) page = "overview";
-  for (const p of PAGES) $("page-" + p).hidden = p !== page;
-  for (const a of document.querySelectorAll("#tabs a")) a.classList.toggle("on", a.getAttribute("href") === "#" + page);
-  const mine = ++navigation;  // a slower earlier page must not say it is this one
-  delete document.body.dataset.ready;
-  await ({overview, reports, health, members, cameras, tokens})[page]();
-  if (mine === navigation) document.body.dataset.ready = page;  // everything the page asked for has come (the browser tests wait on it)
-}
 
 async function overview() {
   const res = await api("/api/v1/today");
@@ -256,21 +240,17 @@ $("health-form").onsubmit = (e) => { e.preventDefault(); health(); };
 $("r-csv").onclick = () => SL.download(`/api/v1/reports/footfall?${period("r-from", "r-to")}&interval=${$("r-interval").value}&format=csv`, "footfall.csv");
 $("r-xlsx").onclick = () => SL.download(`/api/v1/reports/footfall?${period("r-from", "r-to")}&interval=${$("r-interval").value}&format=xlsx`, "footfall.xlsx");
 
-function signOut(message) {
-  SL.setToken("");
-  $("app").hidden = true; $("signin").hidden = false; $("signin-error").textContent = message || "";
-}
-
 async function start() {
   if (!SL.token()) { signOut(""); return; }
   const res = await api("/api/v1/tokens");
   if (res.status === 401) { signOut(t("Unknown token.")); return; }
   if (res.status === 403) { signOut(t("This console needs an admin token.")); return; }
-  $("signin").hidden = true; $("app").hidden = false;
+  SL.showApp();
   $("store-name").textContent = SL.state.store_name;
   await show(location.hash.slice(1));
 }
 
+const show = SL.pages({overview, reports, health, members, cameras, tokens});
 window.onhashchange = () => show(location.hash.slice(1));
-$("signin-form").onsubmit = (e) => { e.preventDefault(); SL.setToken($("token").value.trim()); start(); };
+SL.onSignIn(start);
 SL.loadLocale().then(start);

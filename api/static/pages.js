@@ -70,8 +70,37 @@ const SL = (() => {
   async function detail(res) {
     try { return (await res.json()).detail || res.statusText; } catch (e) { return res.statusText; }
   }
+  // The sign-in screen or the app: signing out forgets this page's token.
+  function signOut(message) {
+    setToken("");
+    $("app").hidden = true; $("signin").hidden = false; $("signin-error").textContent = message || "";
+  }
+  function showApp() { $("signin").hidden = true; $("app").hidden = false; }
+  function onSignIn(start) {
+    $("signin-form").onsubmit = (e) => { e.preventDefault(); setToken($("token").value.trim()); start(); };
+  }
+  // A console's pages by #hash, from handlers {name: async draw}: one shown, its tab lit, then
+  // body[data-ready=name] once the latest navigation has drawn everything it asked for (the browser tests
+  // wait on it; a slower earlier page never claims to be the current one). ``before(name)`` runs first.
+  function pages(handlers, before = () => {}) {
+    const names = Object.keys(handlers);
+    let navigation = 0;
+    return async function show(page) {
+      if (!names.includes(page)) page = names[0];
+      for (const p of names) $("page-" + p).hidden = p !== page;
+      for (const a of document.querySelectorAll("#tabs a")) a.classList.toggle("on", a.getAttribute("href") === "#" + page);
+      before(page);
+      const mine = ++navigation;
+      delete document.body.dataset.ready;
+      await handlers[page]();
+      if (mine === navigation) document.body.dataset.ready = page;
+    };
+  }
+  // Days as "YYYY-MM-DD" in the page's zone (the store's, or head office's); the APIs read them as local midnights.
+  const isoDay = (d) => new Intl.DateTimeFormat("en-CA", {timeZone: state.timezone}).format(d);
+  const addDays = (day, n) => { const d = new Date(day + "T12:00:00Z"); d.setUTCDate(d.getUTCDate() + n); return d.toISOString().slice(0, 10); };
   // "&lang=xx" when the page was opened with ?lang= (server-drawn charts then speak the page's language)
   const langParam = () => { const l = new URLSearchParams(location.search).get("lang"); return l ? "&lang=" + encodeURIComponent(l) : ""; };
-  return {state, langParam, token, setToken, api, $, esc, t, translate, loadLocale, time, date, dateTime, number, percent, money,
+  return {state, langParam, token, setToken, signOut, showApp, onSignIn, pages, isoDay, addDays, api, $, esc, t, translate, loadLocale, time, date, dateTime, number, percent, money,
           image, download, table, detail};
 })();

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Query
-
-from storelens.api.routers.locale import PageLocale, page_locale_of, translator_or_422
+from storelens.api.routers.locale import Lang, PageLocale, page_locale_of, translator_or_422
 from storelens.hq.access import Hq
-from storelens.i18n import LOCALE_PATTERN
 
 router = APIRouter(prefix="/locale", tags=["locale"])
 
 
 @router.get("", response_model=PageLocale)
-def page_locale(
-    hq: Hq,
-    lang: Annotated[str | None, Query(pattern=LOCALE_PATTERN, max_length=35, description="another locale")] = None,
-) -> PageLocale:
+def page_locale(hq: Hq, lang: Lang = None) -> PageLocale:
     """Head office's locale (or ``lang``), its zone and currency, and every message of its catalogue."""
     tr = translator_or_422(lang or hq.config.locale)
     return page_locale_of(tr, hq.config.timezone, hq.config.currency, hq.config.id)

@@ -8,11 +8,10 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import BaseModel
 
 from storelens.api.reports import FORMATS, Interval, Row, chart_png, export_response, footfall_title, parse_ts
-from storelens.api.routers.locale import translator_or_422
+from storelens.api.routers.locale import Lang, translator_or_422
 from storelens.bounds import IDENT
 from storelens.hq.access import Analyst, Hq
 from storelens.hq.chain_reports import Level, RankBy
-from storelens.i18n import LOCALE_PATTERN
 
 router = APIRouter(prefix="/chain", tags=["chain reports"])
 LOCAL = "ISO 8601; a date or a time without an offset is each store's local time"
@@ -54,7 +53,7 @@ def footfall_chart(
     end: To,
     interval: Annotated[Interval, Query()] = "1d",
     level: Annotated[Level, Query()] = "chain",
-    lang: Annotated[str | None, Query(pattern=LOCALE_PATTERN, max_length=35, description="default: hq locale")] = None,
+    lang: Lang = None,
 ) -> Response:
     """Entries per bucket (PNG), in head office's language (or ``lang``)."""
     rows = _rows(hq, start, end, interval, level)

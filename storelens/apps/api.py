@@ -32,6 +32,7 @@ from storelens.config import Config
 from storelens.errors import ConfigError, StoreLensError
 from storelens.gallery.factory import open_gallery
 from storelens.gallery.gallery import Gallery
+from storelens.i18n import Translator
 from storelens.manifest import load_manifest
 from storelens.workers import Periodic, stop_in_order
 
@@ -87,14 +88,12 @@ def build_services(config: Config, books: StoreBooks) -> Services:
     services = Services(
         config, books, face_models=lambda: load_face_models(config), gallery=lambda: open_store_gallery(config)
     )
-    services.snapshot = lambda camera_id, lang=None: camera_snapshot(config, services, camera_id, lang)
+    services.snapshot = lambda camera_id, tr: camera_snapshot(config, services, camera_id, tr)
     return services
 
 
-def camera_snapshot(config: Config, services: Services, camera_id: str, lang: str | None = None) -> bytes:
-    """A frame of the camera with its region, entry line, minimum face size and verdict drawn (PNG).
-
-    Its words are in ``lang`` (default the store's locale).
+def camera_snapshot(config: Config, services: Services, camera_id: str, tr: Translator) -> bytes:
+    """A frame of the camera with its region, entry line, minimum face size and verdict drawn (PNG), in ``tr``'s words.
 
     Raises:
         StoreLensError: the camera gives no frame, or its geometry lies outside it.
@@ -104,7 +103,6 @@ def camera_snapshot(config: Config, services: Services, camera_id: str, lang: st
     from storelens.calibration.camera import gating_note, snapshot
 
     camera = next(c for c in config.cameras if c.id == camera_id)
-    tr = services.translator_for(lang)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "snapshot.png"
         try:

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from storelens import __version__
 from storelens.config import Config
 from storelens.errors import ConfigError
-from storelens.i18n import N_, Translator
+from storelens.i18n import FONT_FAMILIES, N_, Translator
 from storelens.privacy import DEFAULTS, PrivacyConfig, PrivacyRules
 
 
@@ -171,11 +171,6 @@ def _consent_sentence(tr: Translator, rules: PrivacyRules) -> str:
     )
 
 
-# Fonts tried in order for each character: DejaVu for Latin scripts, WenQuanYi Micro Hei (fonts-wqy-microhei)
-# for Chinese; matplotlib falls back along the list per glyph.
-SIGN_FONTS = ["DejaVu Sans", "WenQuanYi Micro Hei"]
-
-
 def wrap(text: str, width: int) -> str:
     """``text`` in lines of at most ``width`` columns, a CJK character counting two.
 
@@ -217,7 +212,7 @@ def render_notice(notices: list[NoticeText], fmt: str) -> bytes:
     logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
     first = notices[0]
     size, bodies = _fit(notices)
-    with plt.rc_context({"font.family": SIGN_FONTS}):
+    with plt.rc_context({"font.family": FONT_FAMILIES}):
         fig = plt.figure(figsize=(8.27, 11.69), dpi=150)
         fig.patch.set_facecolor("white")
         fig.add_artist(Rectangle((0.04, 0.03), 0.92, 0.94, fill=False, lw=3, ec=INK, transform=fig.transFigure))
