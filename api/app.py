@@ -8,16 +8,15 @@ carries security headers; a request body over ``api.max_upload_bytes`` is refuse
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request, Response, status
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
@@ -36,6 +35,7 @@ from storelens.api.routers import (
     tokens,
 )
 from storelens.api.services import Services
+from storelens.web.pages import console_page, serve_pages
 
 PAGE = Path(__file__).with_name("static") / "index.html"
 
@@ -50,26 +50,9 @@ def create_app(services: Services, title: str = "StoreLens store API") -> FastAP
 
     app = FastAPI(title=title, version="1", docs_url=None, openapi_url="/openapi.json", lifespan=lifespan)
     app.state.services = services
-    limit = services.config.api.max_upload_bytes
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        """Refuse an oversized body from its declared length; add the security headers to every response."""
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            response: Response = JSONResponse(
-                {"detail": f"request body of {int(declared):,} bytes; at most {limit:,} accepted"},
-                status_code=status.HTTP_413_CONTENT_TOO_LARGE,
-            )
-        else:
-            response = await call_next(request)
-        response.headers.update(SECURITY_HEADERS)
-        if request.url.path.startswith("/api/"):
-            response.headers["Cache-Control"] = "no-store"  # member cards are not kept by browsers or proxies
-        return response
-
+    serve_pages(app, PAGE.parent, max_body=services.config.api.max_upload_bytes)
     app.mount("/docs/assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
-    app.mount("/static", StaticFiles(directory=str(PAGE.parent)), name="static")  # the pages' shared script
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
@@ -81,17 +64,6 @@ def create_app(services: Services, title: str = "StoreLens store API") -> FastAP
             swagger_css_url="/docs/assets/swagger-ui.css",
             swagger_favicon_url="/docs/assets/favicon-32x32.png",
         )
-
-    @app.exception_handler(RequestValidationError)
-    async def one_error_shape(request: Request, exc: RequestValidationError) -> JSONResponse:
-        """Validation errors in the same shape as every other error: {"detail": "field: reason; ..."}."""
-        parts = [
-            f"body: not valid JSON ({e['msg']})"
-            if e["type"] == "json_invalid"
-            else f"{'.'.join(str(p) for p in e['loc'][1:]) or e['loc'][0]}: {e['msg']}"
-            for e in exc.errors()
-        ]
-        return JSONResponse({"detail": "; ".join(parts)}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
     for router in (
         health.router,
@@ -114,10 +86,10 @@ def create_app(services: Services, title: str = "StoreLens store API") -> FastAP
         """The associate's iPad page."""
         return FileResponse(PAGE, media_type="text/html")
 
-    @app.get("/console", response_class=FileResponse, include_in_schema=False)
-    def console() -> FileResponse:
+    @app.get("/console", response_class=HTMLResponse, include_in_schema=False)
+    def console() -> HTMLResponse:
         """The store manager's console (an admin token)."""
-        return FileResponse(PAGE.with_name("console.html"), media_type="text/html")
+        return HTMLResponse(console_page(PAGE.with_name("console.html")))
 
     def openapi() -> dict[str, Any]:
         """The OpenAPI document, with errors documented as they are sent: ``{"detail": "..."}``."""
@@ -134,15 +106,6 @@ def create_app(services: Services, title: str = "StoreLens store API") -> FastAP
     return app
 
 
-SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
-    # the page and the docs are served from here; inline style and script are the page's own
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
-    "script-src 'self' 'unsafe-inline'; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'",
-}
 ERROR_SCHEMA: dict[str, Any] = {
     "title": "Error",
     "type": "object",

@@ -1,23 +1,23 @@
-"""A store box's books: its four stores (events, commerce, access log, tokens) on one database."""
+"""A store box's books: its four books (events, commerce, access log, tokens) on one database."""
 
 from __future__ import annotations
 
-from storelens.api.access_log import AccessLog
-from storelens.api.commerce_store import CommerceStore
-from storelens.api.event_store import EventStore
-from storelens.api.stores import Database
-from storelens.api.token_store import TokenStore
+from storelens.api.commerce_book import CommerceBook
+from storelens.books.access_log import AccessLog
+from storelens.books.database import Database
+from storelens.books.event_log import EventLog
+from storelens.books.token_book import TokenBook
 
 
 class StoreBooks(Database):
-    """The box's stores, each with its own schema version, sharing one engine (``api.database_url``)."""
+    """The box's books, each with its own schema version, sharing one engine (``api.database_url``)."""
 
-    def open_stores(self) -> None:
+    def open_books(self) -> None:
         """Events, commerce, the access log and tokens."""
-        self.events = EventStore(self.engine)
-        self.commerce = CommerceStore(self.engine)
+        self.events = EventLog(self.engine)
+        self.commerce = CommerceBook(self.engine)
         self.access = AccessLog(self.engine)
-        self.tokens = TokenStore(self.engine)
+        self.tokens = TokenBook(self.engine)
 
     def erase_member(self, member_id: str, receipt_id: str | None = None) -> dict[str, int]:
         """Delete a member's profile, arrival events, acknowledgements, value segment and recommendations, at once.

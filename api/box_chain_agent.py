@@ -1,13 +1,13 @@
 """The box's side of the chain: head office's member changes applied to this store's gallery, each answered.
 
-Changes arrive on :func:`storelens.chain.command_topic` (carried in by the store broker's bridge, queued by the
+Changes arrive on :func:`storelens.chain_messages.command_topic` (carried in by the store broker's bridge, queued by the
 brokers while the box is away, and sent again by head office until it has a receipt), each signed by head office:
 a message that no key of this box's :class:`storelens.signing.Keyring` signed changes nothing, gets no receipt,
 and is logged in one line and counted in ``/metrics``. A change is applied once, whatever the order or repetition:
 only when its version is newer than the one this box last applied for that member (an erasure's version outlives
-the member, under the member's hash). Every signed delivery is answered with a :class:`storelens.chain.BoxReceipt`
-on :func:`storelens.chain.receipt_topic`, signed with this box's own key (``chain.key_file``), which head office
-registered when the box joined.
+the member, under the member's hash). Every signed delivery is answered with a
+:class:`storelens.chain_messages.BoxReceipt` on :func:`storelens.chain_messages.receipt_topic`, signed with this box's
+own key (``chain.key_file``), which head office registered when the box joined.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from storelens.api.services import Services
-from storelens.chain import (
+from storelens.chain_messages import (
     MAX_VECTORS,
     BoxReceipt,
     MemberChange,
@@ -36,13 +36,13 @@ from storelens.chain import (
 )
 from storelens.clock import now_iso
 from storelens.config import Config
+from storelens.edge_events import parse_payload
 from storelens.errors import ConfigError, EnrolmentError, PayloadError, SignatureError, StoreLensError
-from storelens.events import parse_payload
 from storelens.gallery.gallery import Gallery
 from storelens.gallery.records import check_consent
 from storelens.members import MemberInfo, member_hash
 from storelens.signing import Keyring, SigningKey
-from storelens.transport import Transport
+from storelens.transport.base import Transport
 from storelens.workers import Periodic, drain
 
 log = logging.getLogger(__name__)
@@ -181,17 +181,17 @@ class BoxChainAgent(Periodic):
         """
         gallery = self.services.gallery()
         if not self.keyring.keys:  # outside any chain: no head office to tell, and nothing kept for one
-            if gallery.store.reports(1) and gallery.store.clear_reports():  # a write only when there is any
+            if gallery.templates.reports(1) and gallery.templates.clear_reports():  # a write only when there is any
                 log.info("this box is in no chain (no head-office key): its member reports were dropped")
             return 0
         for noted in drain(self._noted, MAX_QUEUED):
-            if gallery.store.drop_report(noted.report_id):
+            if gallery.templates.drop_report(noted.report_id):
                 log.info("head office noted report %s: %s", noted.report_id, noted.outcome[:200])
             self._report_sent.pop(noted.report_id, None)
         if not self.transport.is_connected():
             return 0
         now, sent = time.monotonic(), 0
-        waiting = gallery.store.reports(REPORT_BATCH)
+        waiting = gallery.templates.reports(REPORT_BATCH)
         still = {w[0] for w in waiting}
         self._report_sent = {r: t for r, t in self._report_sent.items() if r in still}
         key = None
@@ -200,7 +200,7 @@ class BoxChainAgent(Periodic):
                 continue
             report = self._report(gallery, report_id, member_id, member_ref, op, reason)
             if report is None:  # an enrolment since erased: its erasure's report follows
-                gallery.store.drop_report(report_id)
+                gallery.templates.drop_report(report_id)
                 continue
             key = key or self.signer()
             if key is None:
@@ -217,8 +217,8 @@ class BoxChainAgent(Periodic):
         base = {"report_id": report_id, "store_id": self.store_id, "member_ref": member_ref, "op": op}
         if op != "enrolled" or member_id is None:
             return MemberReport.model_validate({**base, "reason": reason})
-        consent, record = gallery.store.consent(member_id), gallery.store.member(member_id)
-        _, vectors, _ = gallery.store.member_vectors(member_id)
+        consent, record = gallery.templates.consent(member_id), gallery.templates.member(member_id)
+        _, vectors, _ = gallery.templates.member_vectors(member_id)
         if consent is None or record is None or not len(vectors):
             return None
         member = MemberInfo(member_id=member_id, name=record.name)
@@ -291,7 +291,7 @@ class BoxChainAgent(Periodic):
                 "op": change.op,
                 "outcome": outcome,
                 "detail": detail[:300],
-                "held_vectors": len(gallery.store.member_vectors(change.member_id)[0]),
+                "held_vectors": len(gallery.templates.member_vectors(change.member_id)[0]),
                 "removed": removed or {},
             }
         )

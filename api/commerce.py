@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from storelens.api.schema import member_insights, transaction_lines, transactions
+from storelens.books.schema import member_insights, transaction_lines, transactions
 from storelens.clock import iso
 
 LAST_PURCHASES = 5

@@ -49,7 +49,7 @@ from pydantic import (
 )
 from sqlalchemy import bindparam, insert, select
 
-from storelens.api.schema import members, products, transaction_lines, transactions
+from storelens.books.schema import members, products, transaction_lines, transactions
 from storelens.bounds import EARLIEST_YEAR, LATEST_YEAR, Ident, MemberId, check_prose, check_text
 from storelens.clock import iso, utc_now
 from storelens.errors import ImportRefused, first_error

@@ -36,9 +36,9 @@ from scipy.sparse import csr_matrix
 from scipy.stats import rankdata
 from sqlalchemy import delete, func, insert, select
 
-from storelens.api.reports import parse_ts as parse_iso
-from storelens.api.schema import member_insights, members, products, transaction_lines, transactions
+from storelens.books.schema import member_insights, members, products, transaction_lines, transactions
 from storelens.clock import iso, utc_now
+from storelens.web.reports import parse_ts as parse_iso
 from storelens.workers import Periodic
 
 log = logging.getLogger(__name__)

@@ -35,10 +35,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from storelens.api.reports import parse_ts
-from storelens.api.schema import acks, events, transactions
+from storelens.books.schema import acks, events, transactions
 from storelens.clock import iso
 from storelens.i18n import FONT_FAMILIES, N_, Translator
+from storelens.web.reports import parse_ts
 
 AXES = ("acquisition", "conversion", "service", "retention", "member_value")
 TAKE_WITHIN_SECONDS = 60.0

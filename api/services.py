@@ -17,21 +17,21 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from storelens.api.books import StoreBooks
-from storelens.api.event_store import StoredEvent
 from storelens.api.live import LiveHub
 from storelens.api.metrics import ApiMetrics
-from storelens.api.ratelimit import FailedTokens
-from storelens.api.reports import parse_ts as parse_iso
-from storelens.api.reports import store_day
+from storelens.books.event_log import StoredEvent
 from storelens.clock import iso, utc_now
 from storelens.config import Config
+from storelens.edge_events import StatusEvent
 from storelens.errors import GalleryError, StoreLensError
-from storelens.events import StatusEvent
 from storelens.gallery.enrol import Enroller, PhotoCheck, enroll_photos
 from storelens.gallery.gallery import Gallery
 from storelens.gallery.records import Consent, EnrolmentResult, MemberInfo
 from storelens.i18n import Translator
-from storelens.messages import FaceModels
+from storelens.stage_messages import FaceModels
+from storelens.web.ratelimit import FailedTokens
+from storelens.web.reports import parse_ts as parse_iso
+from storelens.web.reports import store_day
 
 
 class Services:
@@ -195,7 +195,7 @@ class Services:
             nothing at all is held.
         """
         profile = self.books.commerce.member(member_id)
-        record = self.gallery().store.member(member_id)
+        record = self.gallery().templates.member(member_id)
         visits = self.books.events.visits(member_id, limit=100_000)
         log = self.books.access.access_log(member_id)
         purchases = self.books.commerce.purchases(member_id)

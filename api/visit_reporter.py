@@ -4,7 +4,7 @@ A visit is a member's arrival at this store and the ``chain.visit_minutes`` afte
 iPad, and whether the member bought here within that window (the POS imports). Only a member whose consent
 covers it (``Consent.share_visits``) is reported. The worker walks the arrivals in order of storage, a cursor in
 the events database marking how far it got: a visit is published at QoS 1 on
-:func:`storelens.chain.visit_topic` and the cursor moves only once the store broker has acknowledged it (the
+:func:`storelens.chain_messages.visit_topic` and the cursor moves only once the store broker has acknowledged it (the
 broker's bridge then queues it for head office), so a restart or a broker away loses none and sends some again
 (head office keeps one per visit id).
 """
@@ -16,10 +16,11 @@ from datetime import timedelta
 
 from storelens.api.services import Services
 from storelens.bounds import parse_ts
-from storelens.chain import VisitRecord, visit_topic
+from storelens.chain_messages import VisitRecord, visit_topic
 from storelens.clock import iso, utc_now
 from storelens.errors import StoreLensError
-from storelens.transport import MqttTransport
+from storelens.members import shares_visits
+from storelens.transport.mqtt import MqttTransport
 from storelens.workers import Periodic
 
 log = logging.getLogger(__name__)
@@ -89,8 +90,8 @@ class VisitReporter(Periodic):
     def _record(self, payload: dict[str, str], taken: tuple[str, str] | None) -> VisitRecord | None:
         """The visit of one arrival, or None when the member's consent does not cover sharing it."""
         member_id = payload["member_id"]
-        consent = self.services.gallery().store.consent(member_id)
-        if consent is None or not consent.share_visits:
+        consent = self.services.gallery().templates.consent(member_id)
+        if not shares_visits(consent, unknown=False):
             return None
         start = payload["ts"]
         end = iso(parse_ts(start) + self.window)

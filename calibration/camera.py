@@ -28,7 +28,7 @@ from storelens.errors import CaptureError, StoreLensError
 from storelens.exposure import DarkFrameLift, face_exposure, signal_to_noise
 from storelens.faces import face_quality, measure_face
 from storelens.i18n import Translator
-from storelens.messages import Detections, FaceModels, Frame
+from storelens.stage_messages import Detections, FaceModels, Frame
 
 GREEN, RED, BLUE, YELLOW = (60, 200, 60), (40, 40, 230), (230, 160, 40), (0, 220, 255)
 NEAR_LINE_PX = 150

@@ -23,7 +23,7 @@ from storelens.errors import CalibrationError, StoreLensError
 from storelens.exposure import DarkFrameLift
 from storelens.faces import face_quality
 from storelens.images import load_image
-from storelens.messages import Detections, FaceModels, Frame
+from storelens.stage_messages import Detections, FaceModels, Frame
 
 
 @dataclass(frozen=True)

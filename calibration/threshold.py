@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from storelens.config import Config
 from storelens.errors import CalibrationError, ConfigError, StoreLensError
 from storelens.images import load_image
-from storelens.messages import FaceModels, Frame
+from storelens.stage_messages import FaceModels, Frame
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from storelens.errors import CaptureError
-from storelens.messages import Frame
+from storelens.stage_messages import Frame
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 
 from storelens.errors import ModelError
 from storelens.manifest import ModelSpec
-from storelens.messages import Detections, Frame, InferenceSession
+from storelens.stage_messages import Detections, Frame, InferenceSession
 
 if TYPE_CHECKING:
     from insightface.model_zoo.scrfd import SCRFD

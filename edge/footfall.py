@@ -11,8 +11,8 @@ from numpy.typing import NDArray
 
 from storelens.clock import floor_interval, iso
 from storelens.config import EntryLine
-from storelens.events import FootfallEvent
-from storelens.messages import TrackOutcomes
+from storelens.edge_events import FootfallEvent
+from storelens.stage_messages import TrackOutcomes
 
 
 class EntryCounter:

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from storelens.messages import Frame
+from storelens.stage_messages import Frame
 
 SMALL_WIDTH = 160  # frames are compared on a grey copy this wide
 PIXEL_CHANGE = 15  # grey levels (after a 5x5 blur) that count as a changed pixel

@@ -26,10 +26,19 @@ from storelens.edge.footfall import FootfallAggregator
 from storelens.edge.motion import MotionGate
 from storelens.edge.track import FaceTracker, roi_filter
 from storelens.edge.visits import AnonymousRegistry, ArrivalCooldown, new_token
-from storelens.events import ArrivalEvent, FootfallEvent, VisitorEvent
+from storelens.edge_events import ArrivalEvent, FootfallEvent, VisitorEvent
 from storelens.exposure import DarkFrameLift
 from storelens.faces import face_quality
-from storelens.messages import Detections, Embeddings, FaceModels, Frame, Matcher, MatchPolicy, TrackOutcomes, Tracks
+from storelens.stage_messages import (
+    Detections,
+    Embeddings,
+    FaceModels,
+    Frame,
+    Matcher,
+    MatchPolicy,
+    TrackOutcomes,
+    Tracks,
+)
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 The publisher drains the outbox: it publishes pending events with QoS 1 while connected and deletes
 each one when the broker's PUBACK arrives. A lost connection re-sends what was unacknowledged (at
 least once). Camera status is retained, and the broker announces ``offline`` as the client's will.
-The connection itself is the ground floor's :class:`storelens.transport.MqttTransport`.
+The connection itself is the ground floor's :class:`storelens.transport.mqtt.MqttTransport`.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from collections.abc import Callable
 from storelens.clock import now_iso
 from storelens.config import MqttConfig
 from storelens.edge.outbox import Outbox
-from storelens.events import StatusEvent, topic
+from storelens.edge_events import StatusEvent, topic
 from storelens.redact import redact
-from storelens.transport import MqttTransport, Transport
+from storelens.transport.base import Transport
+from storelens.transport.mqtt import MqttTransport
 
 log = logging.getLogger(__name__)
 

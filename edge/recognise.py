@@ -8,7 +8,7 @@ from numpy.typing import NDArray
 from storelens.edge.align import align_faces
 from storelens.errors import ModelError
 from storelens.manifest import ModelSpec
-from storelens.messages import Detections, Embeddings, Frame, InferenceSession
+from storelens.stage_messages import Detections, Embeddings, Frame, InferenceSession
 
 
 class FaceEmbedder:

@@ -7,7 +7,7 @@ import numpy as np
 import supervision as sv
 from trackers import ByteTrackTracker
 
-from storelens.messages import Detections, Frame, Tracks
+from storelens.stage_messages import Detections, Frame, Tracks
 
 
 def roi_filter(faces: Detections, roi: list[tuple[float, float]] | None) -> Detections:

@@ -19,8 +19,8 @@ from storelens.faces import FaceQuality, measure_face
 from storelens.gallery.gallery import Gallery, NewVector
 from storelens.gallery.records import Consent, EnrolmentResult, MemberInfo, check_consent
 from storelens.images import load_image
-from storelens.messages import Embeddings, FaceModels, Frame
 from storelens.privacy import PrivacyRules
+from storelens.stage_messages import Embeddings, FaceModels, Frame
 
 
 @dataclass(frozen=True)

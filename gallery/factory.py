@@ -7,7 +7,7 @@ from pathlib import Path
 from storelens.config import Config
 from storelens.gallery.gallery import Gallery
 from storelens.manifest import ModelSpec
-from storelens.messages import MatchPolicy
+from storelens.stage_messages import MatchPolicy
 
 
 def _pick(configured: float | None, manifest: float | None) -> float:

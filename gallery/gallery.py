@@ -26,8 +26,8 @@ from storelens.config import GalleryConfig
 from storelens.errors import GalleryError
 from storelens.gallery.index import VectorIndex, choose_kind
 from storelens.gallery.records import Consent, DeletionReceipt, EnrolmentResult, MemberInfo, MemberRecord
-from storelens.gallery.store import GalleryStore, member_hash
-from storelens.messages import Embeddings, Matches, MatchPolicy
+from storelens.gallery.templates import TemplateBook, member_hash
+from storelens.stage_messages import Embeddings, Matches, MatchPolicy
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class Gallery:
         if not directory.is_dir():
             raise GalleryError(f"{directory}: not a directory")
         self.model, self.dim, self.policy, self.config = model, dim, policy, config
-        self.store = GalleryStore(directory / DB_NAME, model, dim)
+        self.templates = TemplateBook(directory / DB_NAME, model, dim)
         self._lock = threading.RLock()
         self._last_check = 0.0
         self.index = VectorIndex(dim, "flat", config.ivf_nprobe)
@@ -99,7 +99,7 @@ class Gallery:
             from_file: try the saved index first (False: it is known to be older, rebuild).
             save: save a rebuilt index (False: the caller saves it once, after its change).
         """
-        db_gen = self.store.generation()
+        db_gen = self.templates.generation()
         path = self.directory / INDEX_NAME
         loaded = False
         if from_file and path.is_file():
@@ -109,7 +109,7 @@ class Gallery:
                     self.index, loaded = index, True
             except GalleryError as exc:
                 log.warning("rebuilding the gallery index: %s", exc)
-        ids, vecs, owners = self.store.all_vectors()
+        ids, vecs, owners = self.templates.all_vectors()
         if not loaded:
             kind = choose_kind(len(ids), self.config.index, self.config.ivf_min_vectors)
             self.index = VectorIndex(self.dim, kind, self.config.ivf_nprobe)
@@ -117,7 +117,7 @@ class Gallery:
             if save:
                 self.index.save(path, db_gen)
         self._set_owners(ids, owners)
-        self._staff = frozenset(self.store.staff_ids())
+        self._staff = frozenset(self.templates.staff_ids())
         self.generation = db_gen
 
     def _set_owners(self, ids: NDArray[np.int64], owners: list[str]) -> None:
@@ -152,7 +152,7 @@ class Gallery:
             return False
         self._last_check = now
         with self._lock:
-            if self.store.generation() == self.generation:
+            if self.templates.generation() == self.generation:
                 return False
             self._load()
             log.info("gallery reloaded at generation %d (%d vectors)", self.generation, self.index.ntotal)
@@ -160,7 +160,7 @@ class Gallery:
 
     def close(self) -> None:
         """Close the database."""
-        self.store.close()
+        self.templates.close()
 
     # --- matching ---------------------------------------------------------------------------
 
@@ -223,14 +223,14 @@ class Gallery:
 
     def _catch_up(self) -> None:
         """Inside a write transaction: make sure the in-memory index holds the latest generation."""
-        if self.store.generation() != self.generation:
+        if self.templates.generation() != self.generation:
             self._load()
 
     def _maybe_rebuild(self) -> None:
         wanted = choose_kind(self.index.ntotal, self.config.index, self.config.ivf_min_vectors)
         grown = self.index.kind == "ivf" and self.index.ntotal > 4 * max(self.index.trained_on, 1)
         if wanted != self.index.kind or grown:
-            ids, vecs, _ = self.store.all_vectors()
+            ids, vecs, _ = self.templates.all_vectors()
             self.index = VectorIndex(self.dim, wanted, self.config.ivf_nprobe)
             self.index.build(ids, vecs)
 
@@ -244,10 +244,10 @@ class Gallery:
         same transaction, for head office (``report``: the box's chain agent sends it).
         """
         with self._lock, self._consistent():
-            with self.store.write():
+            with self.templates.write():
                 self._catch_up()
                 at = iso(utc_now())
-                _, existing, shas = self.store.member_vectors(member.member_id)
+                _, existing, shas = self.templates.member_vectors(member.member_id)
                 kept: list[NDArray[np.float32]] = list(existing)
                 duplicates: list[str] = []
                 fresh: list[NewVector] = []
@@ -262,10 +262,10 @@ class Gallery:
                     kept.append(nv.vector)
                     shas.append(nv.photo_sha256)
                     fresh.append(nv)
-                self.store.upsert_member(member, consent, at)
+                self.templates.upsert_member(member, consent, at)
                 if report and member.kind == "member":
-                    self.store.add_report(str(uuid.uuid4()), member.member_id, "enrolled", "", at)
-                new_ids = [self.store.add_vector(member.member_id, nv.vector, nv.photo_sha256, at) for nv in fresh]
+                    self.templates.add_report(str(uuid.uuid4()), member.member_id, "enrolled", "", at)
+                new_ids = [self.templates.add_vector(member.member_id, nv.vector, nv.photo_sha256, at) for nv in fresh]
                 photos_kept = 0
                 if self.config.keep_photos:
                     folder = self.directory / PHOTOS_DIR / member_hash(member.member_id)[:32]
@@ -273,9 +273,9 @@ class Gallery:
                     for vid, nv in zip(new_ids, fresh, strict=True):
                         dest = folder / f"{vid}{nv.photo.suffix.lower() or '.jpg'}"
                         shutil.copyfile(nv.photo, dest)
-                        self.store.set_photo_path(vid, str(dest.relative_to(self.directory)))
+                        self.templates.set_photo_path(vid, str(dest.relative_to(self.directory)))
                         photos_kept += 1
-                generation = self.store.bump_generation()
+                generation = self.templates.bump_generation()
                 ids_arr = np.array(new_ids, dtype=np.int64)
                 self.index.add(
                     ids_arr, np.stack([nv.vector for nv in fresh]) if fresh else np.zeros((0, self.dim), np.float32)
@@ -306,19 +306,19 @@ class Gallery:
             GalleryError: the member is not enrolled.
         """
         with self._lock, self._consistent():
-            with self.store.write():
+            with self.templates.write():
                 self._catch_up()
-                if not self.store.has_member(member_id):
+                if not self.templates.has_member(member_id):
                     raise GalleryError(f"member {member_id!r} is not enrolled in {self.directory}")
-                ids, _, _ = self.store.member_vectors(member_id)
-                photos = [self.directory / p for p in self.store.photo_paths(member_id)]
+                ids, _, _ = self.templates.member_vectors(member_id)
+                photos = [self.directory / p for p in self.templates.photo_paths(member_id)]
                 at = iso(utc_now())
-                record = self.store.member(member_id)
-                n_vec, n_photo, n_consent = self.store.delete_member(member_id, at, reason)
-                self.store.drop_member_reports(member_id)
+                record = self.templates.member(member_id)
+                n_vec, n_photo, n_consent = self.templates.delete_member(member_id, at, reason)
+                self.templates.drop_member_reports(member_id)
                 if report is not None and record is not None and record.kind == "member":
-                    self.store.add_report(str(uuid.uuid4()), member_id, report, reason[:200], at)
-                generation = self.store.bump_generation()
+                    self.templates.add_report(str(uuid.uuid4()), member_id, report, reason[:200], at)
+                generation = self.templates.bump_generation()
                 self.index.remove(ids)
                 self._remove_owners(ids)
                 self._staff = self._staff - {member_id}
@@ -327,7 +327,7 @@ class Gallery:
             folder = self.directory / PHOTOS_DIR / member_hash(member_id)[:32]
             if folder.is_dir():
                 shutil.rmtree(folder)
-            self.store.checkpoint()
+            self.templates.checkpoint()
             self._after_change(generation)
         return DeletionReceipt(
             member_id=member_id,
@@ -341,14 +341,14 @@ class Gallery:
 
     def report(self, member_id: str, op: Literal["enrolled", "erased", "purged"], reason: str = "") -> None:
         """Queue a report to head office on its own (an erasure asked here of a member this box holds no face of)."""
-        with self.store.write():
+        with self.templates.write():
             if op != "enrolled":
-                self.store.drop_member_reports(member_id)
-            self.store.add_report(str(uuid.uuid4()), member_id, op, reason[:200], iso(utc_now()))
+                self.templates.drop_member_reports(member_id)
+            self.templates.add_report(str(uuid.uuid4()), member_id, op, reason[:200], iso(utc_now()))
 
     def chain_version(self, member_id: str) -> int:
         """The version of head office's last change applied to this member here (0: none)."""
-        return self.store.chain_version(member_id)
+        return self.templates.chain_version(member_id)
 
     def put_chain_members(self, changes: list[tuple[MemberInfo, Consent, NDArray[np.float32], int]]) -> list[int]:
         """Hold exactly head office's vectors of each member, replacing any, and record each change's version.
@@ -366,20 +366,20 @@ class Gallery:
         held: list[int] = []
         bulk = len(changes) > BULK
         with self._lock, self._consistent():
-            with self.store.write():
+            with self.templates.write():
                 self._catch_up()
                 at = iso(utc_now())
                 photos: list[Path] = []
                 for member, consent, vectors, version in changes:
-                    old_ids, _, _ = self.store.member_vectors(member.member_id)
-                    photos += [self.directory / p for p in self.store.photo_paths(member.member_id)]
-                    self.store.delete_vectors(member.member_id)
-                    self.store.upsert_member(member, consent, at)
+                    old_ids, _, _ = self.templates.member_vectors(member.member_id)
+                    photos += [self.directory / p for p in self.templates.photo_paths(member.member_id)]
+                    self.templates.delete_vectors(member.member_id)
+                    self.templates.upsert_member(member, consent, at)
                     new_ids = [
-                        self.store.add_vector(member.member_id, v, f"hq-{version}-{i}", at)
+                        self.templates.add_vector(member.member_id, v, f"hq-{version}-{i}", at)
                         for i, v in enumerate(vectors)
                     ]
-                    self.store.set_chain_version(member.member_id, version, "upsert", at)
+                    self.templates.set_chain_version(member.member_id, version, "upsert", at)
                     if not bulk:
                         self.index.remove(old_ids)
                         self._remove_owners(old_ids)
@@ -389,7 +389,7 @@ class Gallery:
                         mid = member.member_id
                         self._staff = (self._staff | {mid}) if member.kind == "staff" else self._staff - {mid}
                     held.append(len(new_ids))
-                generation = self.store.bump_generation()
+                generation = self.templates.bump_generation()
                 if bulk:  # one rebuild from the database beats re-sorting the owners once per member
                     self._load(from_file=False, save=False)  # saved once, by _after_change
                 else:
@@ -401,8 +401,8 @@ class Gallery:
 
     def note_chain_version(self, member_id: str, version: int, op: str) -> None:
         """Record that head office's change ``version`` (e.g. an erasure, done by the caller) was applied."""
-        with self.store.write():
-            self.store.set_chain_version(member_id, version, op, iso(utc_now()))
+        with self.templates.write():
+            self.templates.set_chain_version(member_id, version, op, iso(utc_now()))
 
     def _after_change(self, generation: int) -> None:
         with self._lock:
@@ -415,8 +415,8 @@ class Gallery:
 
     def touch(self, member_id: str, at: datetime | None = None) -> None:
         """Record that a member was seen now (retention counts from the last visit)."""
-        with self.store.write():
-            self.store.touch(member_id, iso(at or utc_now()))
+        with self.templates.write():
+            self.templates.touch(member_id, iso(at or utc_now()))
 
     def expired(self, retention_days: int, now: datetime | None = None) -> list[MemberRecord]:
         """Members not seen (or enrolled) within ``retention_days`` (``PrivacyRules``): who a purge would erase."""
@@ -424,8 +424,8 @@ class Gallery:
         if days < 1:
             raise GalleryError(f"retention must be at least 1 day, got {days}: a purge would erase every member")
         before = iso((now or utc_now()) - timedelta(days=days))
-        wanted = set(self.store.expired(before))
-        return [m for m in self.store.members() if m.member_id in wanted]
+        wanted = set(self.templates.expired(before))
+        return [m for m in self.templates.members() if m.member_id in wanted]
 
     def purge_expired(self, retention_days: int, now: datetime | None = None) -> list[DeletionReceipt]:
         """Erase members not seen (or enrolled) within ``retention_days``."""
@@ -438,7 +438,7 @@ class Gallery:
 
     def members(self) -> list[MemberRecord]:
         """Every enrolled member."""
-        return self.store.members()
+        return self.templates.members()
 
     def __len__(self) -> int:
         return self.index.ntotal

@@ -2,7 +2,7 @@
 
 A period given as dates (or times without an offset) means each store's local time: ``2026-11-29`` is that
 day from each store's own midnight (``[[stores]] timezone`` at head office, UTC when unknown). Store rows are
-the store API's (:func:`storelens.api.reports.footfall_rows`); region and chain rows sum them per local
+the store API's (:func:`storelens.web.reports.footfall_rows`); region and chain rows sum them per local
 bucket, so a region's Monday is each of its stores' Monday.
 """
 
@@ -15,12 +15,12 @@ from typing import Any, Literal
 
 from sqlalchemy import func, select
 
-from storelens.api.event_store import EventStore
-from storelens.api.reports import Interval, Row, footfall_rows, parse_ts
-from storelens.api.schema import events
+from storelens.books.event_log import EventLog
+from storelens.books.schema import events
 from storelens.clock import iso
 from storelens.config import ChainStore
 from storelens.hq.rollups import Rollups
+from storelens.web.reports import Interval, Row, footfall_rows, parse_ts
 
 Level = Literal["store", "region", "chain"]
 RankBy = Literal["entries", "conversion", "sales", "vip_arrivals"]
@@ -50,14 +50,14 @@ class ChainReports:
     """Reports over every store's events in head office's database.
 
     Args:
-        store: head office's event database.
+        events: head office's event log.
         stores: the chain's stores by id (names, regions, time zones).
         currency: sales are summed in it.
     """
 
-    def __init__(self, store: EventStore, stores: dict[str, ChainStore], currency: str) -> None:
-        self.store, self.stores, self.currency = store, stores, currency
-        self.rollups = Rollups(store.engine)
+    def __init__(self, events: EventLog, stores: dict[str, ChainStore], currency: str) -> None:
+        self.events, self.stores, self.currency = events, stores, currency
+        self.rollups = Rollups(events.engine)
         self.zones = {s.id: s.timezone for s in stores.values()}
 
     def catch_up(self) -> int:
@@ -109,7 +109,7 @@ class ChainReports:
         lo = min([utc[0], *(a for a, _ in windows.values())])
         hi = max([utc[1], *(b for _, b in windows.values())])
         by_store: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for ev in self.store.footfall(iso(lo), iso(hi), store_id):
+        for ev in self.events.footfall(iso(lo), iso(hi), store_id):
             a, b = windows.get(ev["store_id"], utc)
             if iso(a) <= ev["interval_start"] < iso(b):
                 by_store[ev["store_id"]].append(ev)
@@ -192,7 +192,7 @@ class ChainReports:
             .group_by(events.c.store_id)
             .order_by(events.c.store_id)
         )
-        with self.store.engine.connect() as conn:
+        with self.events.engine.connect() as conn:
             return [
                 {"store_id": s, "region": self.meta(s).region, "arrivals": int(n), "members": int(m)}
                 for s, n, m in conn.execute(query)

@@ -1,6 +1,6 @@
 """Members' visits out to the chain's member platform (CRM/CDP): a signed webhook, retried until acknowledged.
 
-Boxes send each member's closed visit (:class:`storelens.chain.VisitRecord`, only for members whose consent
+Boxes send each member's closed visit (:class:`storelens.chain_messages.VisitRecord`, only for members whose consent
 covers it). Head office keeps one row per visit id in ``crm_outbox`` (a redelivered visit changes nothing) and
 :class:`CrmWebhook` POSTs each one, oldest first, until the platform answers 2xx: a failure or a timeout is
 retried after 1, 2, 4 ... seconds (at most ``crm.max_backoff_seconds``), across restarts, since the outbox is the
@@ -34,9 +34,9 @@ from typing import Any
 from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, Text, delete, func, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from storelens.api.stores import Part, open_part
 from storelens.atomic import replacing
-from storelens.chain import VisitRecord
+from storelens.books.database import Part, open_part
+from storelens.chain_messages import VisitRecord
 from storelens.clock import iso, utc_now
 from storelens.members import member_hash
 from storelens.workers import Periodic

@@ -1,7 +1,7 @@
 """Head office's database: every store's events, the chain's tokens and its member registry; nothing else.
 
 Head office creates only what it uses (events, tokens, the chain tables), each with its own schema version
-(``storelens.api.stores``); the stores' commerce and access log stay in each box.
+(``storelens.books.database``); the stores' commerce and access log stay in each box.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import time
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from storelens.api.event_store import EventStore
-from storelens.api.stores import Database
-from storelens.api.token_store import TokenStore
+from storelens.books.database import Database
+from storelens.books.event_log import EventLog
+from storelens.books.token_book import TokenBook
 from storelens.errors import DatabaseError
 from storelens.hq.registry import ChainMembers
 
@@ -23,10 +23,10 @@ log = logging.getLogger(__name__)
 class HqDatabase(Database):
     """The chain's stores on one database (``database_url``; PostgreSQL in production)."""
 
-    def open_stores(self) -> None:
+    def open_books(self) -> None:
         """Events, tokens and the member registry."""
-        self.events = EventStore(self.engine)
-        self.tokens = TokenStore(self.engine)
+        self.events = EventLog(self.engine)
+        self.tokens = TokenBook(self.engine)
         self.members = ChainMembers(self.engine)
 
 

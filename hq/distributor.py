@@ -3,11 +3,11 @@
 Every change goes out signed with head office's current key (:class:`storelens.hq.keys.HqKeys`); a receipt is
 counted only when it verifies against the key registered for its store's box (``storelens hq box-key``).
 
-Members flow both ways: a box reports what it did on its own (:class:`storelens.chain.MemberReport`, signed with the
-same box key). An enrolment made at a store's counter is recorded here and sent to the other stores its consent's
-scope covers; an erasure asked at any store erases the member chain-wide; a box's retention purge is recorded
+Members flow both ways: a box reports what it did on its own (:class:`storelens.chain_messages.MemberReport`, signed
+with the same box key). An enrolment made at a store's counter is recorded here and sent to the other stores its
+consent's scope covers; an erasure asked at any store erases the member chain-wide; a box's retention purge is recorded
 against that store. Each report is acted on once (by its id) and answered with a signed
-:class:`storelens.chain.ReportNoted`, which lets the box forget it.
+:class:`storelens.chain_messages.ReportNoted`, which lets the box forget it.
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ from typing import TypeVar
 from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 
-from storelens.chain import BoxReceipt, MemberReport, ReportNoted, command_topic
+from storelens.chain_messages import BoxReceipt, MemberReport, ReportNoted, command_topic
 from storelens.clock import now_iso
+from storelens.edge_events import parse_payload
 from storelens.errors import PayloadError, SignatureError
-from storelens.events import parse_payload
 from storelens.hq.keys import HqKeys
 from storelens.hq.registry import ChainMembers
 from storelens.signing import Keyring, Purpose
-from storelens.transport import Transport
+from storelens.transport.base import Transport
 from storelens.workers import Periodic, drain
 
 log = logging.getLogger(__name__)

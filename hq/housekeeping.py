@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from storelens.api.event_store import EventStore
+from storelens.books.event_log import EventLog
 from storelens.clock import iso, utc_now
 from storelens.hq.partitions import drop_months_before, partition_by_month
 from storelens.hq.rollups import Rollups
@@ -20,7 +20,7 @@ class Housekeeping(Periodic):
     """Monthly partitions ready ahead (PostgreSQL) and event history past its retention gone: at start, then hourly.
 
     Args:
-        store: head office's event database.
+        events: head office's event log.
         partition: partition ``events`` by month (PostgreSQL only).
         event_days: the privacy profile's event retention.
         every: seconds between two rounds.
@@ -28,19 +28,19 @@ class Housekeeping(Periodic):
     """
 
     def __init__(
-        self, store: EventStore, partition: bool, event_days: int, every: float = 3600.0, rollups: Rollups | None = None
+        self, events: EventLog, partition: bool, event_days: int, every: float = 3600.0, rollups: Rollups | None = None
     ) -> None:
         super().__init__("housekeeping", every, retry_on=(SQLAlchemyError,))
-        self.store, self.partition, self.event_days, self.rollups = store, partition, event_days, rollups
+        self.events, self.partition, self.event_days, self.rollups = events, partition, event_days, rollups
 
     def tick(self) -> None:
         """One round now."""
         now = utc_now()
         if self.partition:
-            partition_by_month(self.store.engine, now)
+            partition_by_month(self.events.engine, now)
         cutoff = now - timedelta(days=self.event_days)
-        dropped = drop_months_before(self.store.engine, cutoff)
-        gone = self.store.purge_events(self.event_days)
+        dropped = drop_months_before(self.events.engine, cutoff)
+        gone = self.events.purge_events(self.event_days)
         if self.rollups is not None:  # the rollups keep no longer than the events they sum
             self.rollups.purge(iso(cutoff))
         if dropped or gone:

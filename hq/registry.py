@@ -35,12 +35,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from storelens.api.schema import events
-from storelens.api.stores import Part, open_part
-from storelens.chain import BoxReceipt, MemberChange, Scope, encode_vectors
+from storelens.books.database import Part, open_part
+from storelens.books.schema import events
+from storelens.chain_messages import BoxReceipt, MemberChange, Scope, encode_vectors
 from storelens.clock import iso, utc_now
+from storelens.edge_events import StatusEvent
 from storelens.errors import StoreLensError
-from storelens.events import StatusEvent
 from storelens.hq.crm import CRM, erase_visits
 from storelens.members import Consent, MemberInfo, member_hash
 

@@ -6,7 +6,7 @@ redelivered event is never stored twice) and adds them to typed columns, in one 
 watermark, so that two processes never count an event twice. Each bucket carries the store's local day and hour
 (``[[stores]] timezone``; an hour by its UTC start, as autumn has two 01:00), so a report groups by them in SQL;
 visitor tokens are kept per bucket, so unique visitors stay distinct over an hour or a day. A store whose time
-zone changes is rolled up again from its raw events. Rows equal :func:`storelens.api.reports.footfall_rows` over
+zone changes is rolled up again from its raw events. Rows equal :func:`storelens.web.reports.footfall_rows` over
 the raw events (tested).
 """
 
@@ -36,10 +36,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 
-from storelens.api.reports import Interval, Row, bucket, money_fields, parse_ts
-from storelens.api.schema import events
-from storelens.api.stores import Part, open_part
+from storelens.books.database import Part, open_part
+from storelens.books.schema import events
 from storelens.clock import floor_interval, iso
+from storelens.web.reports import Interval, Row, bucket, money_fields, parse_ts
 from storelens.workers import Periodic
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from google.protobuf.message import DecodeError
 from storelens.config import RuntimeConfig
 from storelens.errors import ModelError
 from storelens.manifest import ModelSpec
-from storelens.messages import InferenceSession
+from storelens.stage_messages import InferenceSession
 
 log = logging.getLogger(__name__)
 

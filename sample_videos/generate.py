@@ -22,9 +22,9 @@ from numpy.typing import NDArray
 
 from storelens.atomic import one_at_a_time, replacing
 from storelens.images import load_image
-from storelens.messages import FaceModels, Frame
 from storelens.models.prepare import cache_dir
 from storelens.sample_videos.photos import fetch_photos
+from storelens.stage_messages import FaceModels, Frame
 
 Progress = Callable[[int, int], None]  # (done, in all)
 log = logging.getLogger(__name__)

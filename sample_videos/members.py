@@ -8,8 +8,8 @@ from storelens.config import Config
 from storelens.gallery.enrol import Enroller, enroll_photos
 from storelens.gallery.gallery import Gallery
 from storelens.gallery.records import Consent, MemberInfo
-from storelens.messages import FaceModels
 from storelens.sample_videos.photos import fetch_photos
+from storelens.stage_messages import FaceModels
 
 
 def enrol_scenario_members(

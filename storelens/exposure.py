@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from storelens.messages import Frame
+from storelens.stage_messages import Frame
 
 # Immerkaer's kernel: the difference of two Laplacians, blind to image structure up to second order.
 _NOISE_KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)

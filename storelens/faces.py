@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from storelens.exposure import face_exposure
-from storelens.messages import Frame
+from storelens.stage_messages import Frame
 
 GOOD_FACE_PX = 64.0  # a face this wide or wider counts as full size in the quality score
 SHARP_VARIANCE = 300.0  # Laplacian variance of a 64x64 grey crop that counts as fully sharp

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from storelens.errors import ImageError
-from storelens.messages import Frame
+from storelens.stage_messages import Frame
 
 MIN_SIDE = 1
 MAX_PIXELS = 50_000_000  # default photo limit: above a 48-megapixel phone camera (enrolment.max_photo_pixels)

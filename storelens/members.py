@@ -71,3 +71,15 @@ class MemberInfo(BaseModel):
     kind: Literal["member", "staff"] = Field(
         default="member", description="staff: on the staff list, never announced and never counted as a visitor"
     )
+
+
+def shares_visits(consent: Consent | None, unknown: bool) -> bool:
+    """Whether a member's visits may go to the chain's member platform (``Consent.share_visits``).
+
+    Args:
+        consent: the member's consent where it is known here, else None.
+        unknown: the answer where it is not known: a box, which holds every consent it enrols under, shares no
+            visit of an unknown member; head office, which may not hold a store-enrolled member's consent,
+            relies on the box that sent the visit having checked it.
+    """
+    return unknown if consent is None else consent.share_visits

@@ -18,10 +18,10 @@ from storelens.config import Config, default_config
 from storelens.gallery.factory import open_gallery
 from storelens.images import load_image
 from storelens.manifest import models_dir
-from storelens.messages import FaceModels, Frame
 from storelens.models.prepare import prepare_all
 from storelens.sample_videos.members import enrol_scenario_members
 from storelens.sample_videos.photos import fetch_group_photos, fetch_photos
+from storelens.stage_messages import FaceModels, Frame
 from tests.helpers.cli import REPO
 from tests.helpers.dlib_tools import DlibTools
 from tests.helpers.services import Collector, Mosquitto, Postgres

@@ -8,9 +8,10 @@ from fastapi import APIRouter, HTTPException, Path, Response, status
 from pydantic import BaseModel, Field
 
 from storelens.api.auth import Admin, Svc
-from storelens.api.routers.locale import Lang, store_translator
+from storelens.api.routers.locale import store_translator
 from storelens.bounds import IDENT
 from storelens.errors import StoreLensError
+from storelens.web.locale import Lang
 
 router = APIRouter(prefix="/cameras", tags=["cameras"])
 

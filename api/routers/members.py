@@ -11,10 +11,11 @@ from fastapi import APIRouter, File, Form, HTTPException, Path, Query, UploadFil
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field, ValidationError
 
-from storelens.api.auth import Admin, Associate, Principal, Svc
+from storelens.api.auth import Admin, Associate, Svc
 from storelens.bounds import MEMBER_ID, Prose, Text
 from storelens.errors import StoreLensError, first_error
 from storelens.gallery.records import Consent, EnrolmentResult
+from storelens.web.auth import Principal
 
 MemberPath = Annotated[str, Path(min_length=1, max_length=128, pattern=MEMBER_ID, description="The CRM member id")]
 
@@ -227,7 +228,7 @@ class ConsentRecord(BaseModel):
 @router.get("/{member_id}/consent", response_model=ConsentRecord)
 def consent_record(member_id: MemberPath, svc: Svc, who: Admin) -> ConsentRecord:
     """The member's latest consent record and how many face vectors it covers."""
-    record = svc.gallery().store.member(member_id)
+    record = svc.gallery().templates.member(member_id)
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"{member_id!r} has no biometrics enrolled")
     svc.log_read(member_id, who, "consent", "admin")

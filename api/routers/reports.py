@@ -10,7 +10,11 @@ from pydantic import BaseModel, Field
 
 from storelens.api.auth import Admin, Svc
 from storelens.api.radar import radar_png, radar_title, reference_note, store_health
-from storelens.api.reports import (
+from storelens.api.routers.locale import store_translator
+from storelens.bounds import IDENT
+from storelens.clock import iso
+from storelens.web.locale import Lang
+from storelens.web.reports import (
     FORMATS,
     Interval,
     Row,
@@ -20,9 +24,6 @@ from storelens.api.reports import (
     footfall_title,
     parse_ts,
 )
-from storelens.api.routers.locale import Lang, store_translator
-from storelens.bounds import IDENT
-from storelens.clock import iso
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 LOCAL = "without an offset, the store's local time (store.timezone)"

@@ -9,8 +9,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from storelens.api.auth import Associate, Svc
-from storelens.api.reports import Row, footfall_rows, parse_ts, store_day
 from storelens.clock import iso, utc_now
+from storelens.web.reports import Row, footfall_rows, parse_ts, store_day
 
 router = APIRouter(prefix="/today", tags=["today"])
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, status
 from pydantic import BaseModel, Field
 
-from storelens.api.auth import Admin, Role, Tokens, new_token
+from storelens.api.auth import Admin, Role, Tokens
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
 
@@ -28,11 +28,9 @@ class TokenOut(BaseModel):
 
 
 @router.post("", response_model=TokenOut, status_code=201)
-def create_token(body: TokenIn, store: Tokens, who: Admin) -> TokenOut:
+def create_token(body: TokenIn, tokens: Tokens, who: Admin) -> TokenOut:
     """Make a device token."""
-    token = new_token()
-    store.add_token(token, body.name, body.role)
-    return TokenOut(name=body.name, role=body.role, token=token)
+    return TokenOut(name=body.name, role=body.role, token=tokens.create(body.name, body.role))
 
 
 class TokenRow(BaseModel):
@@ -44,9 +42,9 @@ class TokenRow(BaseModel):
 
 
 @router.get("", response_model=list[TokenRow])
-def list_tokens(store: Tokens, who: Admin) -> list[TokenRow]:
+def list_tokens(tokens: Tokens, who: Admin) -> list[TokenRow]:
     """Every device token's name, role and date."""
-    return [TokenRow(name=n, role=r, created_at=c) for n, r, c in store.listing()]  # type: ignore[arg-type]
+    return [TokenRow(name=n, role=r, created_at=c) for n, r, c in tokens.listing()]  # type: ignore[arg-type]
 
 
 class Revoked(BaseModel):
@@ -57,11 +55,11 @@ class Revoked(BaseModel):
 
 
 @router.delete("/{name}", response_model=Revoked)
-def revoke_token(name: Annotated[str, Path(min_length=1, max_length=128)], store: Tokens, who: Admin) -> Revoked:
+def revoke_token(name: Annotated[str, Path(min_length=1, max_length=128)], tokens: Tokens, who: Admin) -> Revoked:
     """Revoke every token of ``name`` (a lost iPad); its next request gets 401. Not your own."""
     if name == who.name:
         raise HTTPException(status.HTTP_409_CONFLICT, "a token cannot revoke itself; use another admin token")
-    revoked = store.revoke(name)
+    revoked = tokens.revoke(name)
     if not revoked:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no token named {name!r}")
     return Revoked(name=name, revoked=revoked)

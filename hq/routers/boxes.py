@@ -37,10 +37,10 @@ class Health(BaseModel):
 @router.get("/boxes", response_model=list[BoxStatus])
 def boxes(hq: Hq, who: Analyst) -> list[dict[str, Any]]:
     """Every store camera's last status."""
-    return box_status(hq.store.engine)
+    return box_status(hq.events.engine)
 
 
 @router.get("/health", response_model=Health)
 def health(hq: Hq) -> Health:
     """Up, and whether the central broker's subscription stands (no token)."""
-    return Health(status="ok", events=hq.store.count(), mqtt="subscribed" if hq.subscribed.is_set() else "connecting")
+    return Health(status="ok", events=hq.events.count(), mqtt="subscribed" if hq.subscribed.is_set() else "connecting")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from storelens.api.routers.locale import Lang, PageLocale, page_locale_of, translator_or_422
 from storelens.hq.access import Hq
+from storelens.web.locale import Lang, PageLocale, page_locale_of, translator_or_422
 
 router = APIRouter(prefix="/locale", tags=["locale"])
 

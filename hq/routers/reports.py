@@ -7,11 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import BaseModel
 
-from storelens.api.reports import FORMATS, Interval, Row, chart_png, export_response, footfall_title, parse_ts
-from storelens.api.routers.locale import Lang, translator_or_422
 from storelens.bounds import IDENT
 from storelens.hq.access import Analyst, Hq
 from storelens.hq.chain_reports import Level, RankBy
+from storelens.web.locale import Lang, translator_or_422
+from storelens.web.reports import FORMATS, Interval, Row, chart_png, export_response, footfall_title, parse_ts
 
 router = APIRouter(prefix="/chain", tags=["chain reports"])
 LOCAL = "ISO 8601; a date or a time without an offset is each store's local time"

@@ -22,18 +22,18 @@ from sqlalchemy.exc import SQLAlchemyError
 from storelens.api.app import create_app
 from storelens.api.books import StoreBooks
 from storelens.api.box_chain_agent import BoxChainAgent, chain_keyring
-from storelens.api.ingest import Ingest, ingest_transport
 from storelens.api.insights import InsightsBuilder, InsightsWorker
 from storelens.api.services import Services
-from storelens.api.serving import Served
 from storelens.api.visit_reporter import VisitReporter
 from storelens.apps.faces import load_face_models
+from storelens.books.ingest import Ingest, ingest_transport
 from storelens.config import Config
 from storelens.errors import ConfigError, StoreLensError
 from storelens.gallery.factory import open_gallery
 from storelens.gallery.gallery import Gallery
 from storelens.i18n import Translator
 from storelens.manifest import load_manifest
+from storelens.web.serving import Served
 from storelens.workers import Periodic, stop_in_order
 
 log = logging.getLogger(__name__)

@@ -32,12 +32,12 @@ from storelens.edge.pipeline import CameraPipeline, PipelineEvent, decision_poli
 from storelens.edge.publisher import CameraPublisher, camera_transport
 from storelens.edge.track import FaceTracker
 from storelens.edge.visits import AnonymousRegistry, ArrivalCooldown
+from storelens.edge_events import KIND_OF, ArrivalEvent, topic
 from storelens.errors import StoreLensError
-from storelens.events import KIND_OF, ArrivalEvent, topic
 from storelens.exposure import DarkFrameLift
 from storelens.gallery.factory import open_gallery
 from storelens.gallery.gallery import Gallery
-from storelens.messages import FaceModels, Frame
+from storelens.stage_messages import FaceModels, Frame
 from storelens.workers import Periodic, stop_in_order
 
 log = logging.getLogger(__name__)

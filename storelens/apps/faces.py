@@ -8,9 +8,9 @@ from storelens.config import Config, HqConfig
 from storelens.edge.detect import FaceDetector
 from storelens.edge.recognise import FaceEmbedder
 from storelens.manifest import load_manifest, models_dir
-from storelens.messages import FaceModels
 from storelens.models.runtime import open_session
 from storelens.models.verify import verify_model_file
+from storelens.stage_messages import FaceModels
 
 
 def load_face_models(config: Config | HqConfig, directory: Path | None = None) -> FaceModels:

@@ -5,13 +5,13 @@ registry; head office's signing keys (made on first start); housekeeping (events
 PostgreSQL, history past its retention deleted, then hourly); connect to the central broker with a persistent
 session (a shared subscription when ``shared_group`` is set) and subscribe to every store's events, statuses,
 receipts and member reports (with ``ingest.queue = "rabbitmq"`` the events come instead from RabbitMQ's durable
-quorum queue over AMQP, shared by every worker: ``storelens.hq.amqp_queue``); roll up the stored footfall every
+quorum queue over AMQP, shared by every worker: ``storelens.transport.amqp``); roll up the stored footfall every
 few seconds (reports read the rollups); start the distributor, which acts on the boxes' member reports and sends
 pending member changes and erasures, again every ``chase_seconds`` until each box has confirmed; serve the chain
 API (``api.host``/``api.port``); run until SIGTERM or Ctrl-C. ``stop()`` undoes them in reverse.
 
 Every store's events arrive over the store brokers' Mosquitto bridges. The ingest is the store API's
-(``storelens.api.ingest``): the same validation, a payload whose store id differs from its topic's is refused, and
+(``storelens.books.ingest``): the same validation, a payload whose store id differs from its topic's is refused, and
 every event is stored once whatever the bridges redeliver (deduplicated by ``event_id``).
 """
 
@@ -23,26 +23,24 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
-
-from storelens.api.ingest import Ingest
-from storelens.api.serving import Served
-from storelens.chain import VisitRecord, receipt_topic, report_topic, visit_topic
+from storelens.books.ingest import Ingest
+from storelens.chain_messages import receipt_topic, report_topic, visit_topic
 from storelens.config import HqConfig
-from storelens.errors import PayloadError
-from storelens.events import StatusEvent, parse_payload, parse_topic, topic_filter
+from storelens.edge_events import topic_filter
 from storelens.hq.access import HqServices
-from storelens.hq.amqp_queue import AmqpQueue
+from storelens.hq.box_messages import BoxMessages
 from storelens.hq.chain_reports import ChainReports
 from storelens.hq.crm import CrmOutbox, CrmWebhook
 from storelens.hq.database import open_database
 from storelens.hq.distributor import Distributor
 from storelens.hq.housekeeping import Housekeeping
 from storelens.hq.keys import HqKeys
-from storelens.hq.registry import record_status, seen_stores
+from storelens.hq.registry import seen_stores
 from storelens.hq.rollups import RollupWorker
 from storelens.hq.web import create_hq_app
-from storelens.transport import MqttTransport
+from storelens.transport.amqp import AmqpQueue
+from storelens.transport.mqtt import MqttTransport
+from storelens.web.serving import Served
 from storelens.workers import stop_in_order
 
 log = logging.getLogger(__name__)
@@ -60,7 +58,7 @@ class HqApp:
         # the member platform's key before anything is opened or made: a bad one is one line, nothing half-started
         crm_secret = config.crm.secret() if config.crm.webhook_url is not None else b""
         self.database = open_database(config.database_url)
-        self.store, self.members = self.database.events, self.database.members
+        self.events, self.members = self.database.events, self.database.members
         self.transport = MqttTransport(
             config.mqtt, f"storelens-hq-{config.id}"[:64], persistent_session=True, manual_ack=True
         )
@@ -68,10 +66,10 @@ class HqApp:
         if config.ingest.queue == "rabbitmq":
             prefetch = 2 * config.ingest.batch  # one batch being written while the next arrives
             self.queue = AmqpQueue(config.ingest.amqp_url, config.mqtt, config.ingest.queue_name, prefetch)
-            self.ingest = Ingest(self.store, self.queue, "+", batch=config.ingest.batch)
+            self.ingest = Ingest(self.events, self.queue, "+", batch=config.ingest.batch)
         else:
             self.ingest = Ingest(
-                self.store, self.transport, "+", shared_group=config.shared_group, batch=config.ingest.batch
+                self.events, self.transport, "+", shared_group=config.shared_group, batch=config.ingest.batch
             )
         self.keys = HqKeys(Path(config.signing_keys_file))  # every change it sends is signed
         self.distributor = Distributor(
@@ -79,14 +77,15 @@ class HqApp:
         )
         self.transport.subscribe(receipt_topic(), self.distributor.on_receipt)
         self.transport.subscribe(report_topic(), self.distributor.on_report)  # the boxes' own member changes
-        self.crm = CrmOutbox(self.store.engine)  # members' visits for the chain's member platform
-        self.transport.subscribe(visit_topic(), self._on_visit)
-        self.transport.subscribe(topic_filter("+", "+", "status"), self._on_status)
+        self.crm = CrmOutbox(self.events.engine)  # members' visits for the chain's member platform
+        self.box_messages = BoxMessages(self.members, self.crm, self.events.engine)
+        self.transport.subscribe(visit_topic(), self.box_messages.on_visit)
+        self.transport.subscribe(topic_filter("+", "+", "status"), self.box_messages.on_status)
         rules = config.privacy_rules()
-        reports = ChainReports(self.store, {s.id: s for s in config.stores}, config.currency)
+        reports = ChainReports(self.events, {s.id: s for s in config.stores}, config.currency)
         self.rollups = RollupWorker(reports.rollups, reports.zones)  # reports read rollups, not raw events
         self.housekeeping = Housekeeping(
-            self.store, config.partition_by_month, rules.event_retention_days, rollups=reports.rollups
+            self.events, config.partition_by_month, rules.event_retention_days, rollups=reports.rollups
         )
         crm = config.crm
         self.webhook: CrmWebhook | None = None
@@ -102,47 +101,13 @@ class HqApp:
             )
         self._stop = threading.Event()
         tokens = self.database.tokens
-        services = HqServices(config, self.store, tokens, self.members, reports, self.transport.subscribed)
+        services = HqServices(config, self.events, tokens, self.members, reports, self.transport.subscribed)
         self.app = create_hq_app(services)
         self.server: Served | None = None
 
     def _known_stores(self) -> list[str]:
         """The configured stores and every store whose events have arrived (chain-scope members go to all)."""
-        return sorted({s.id for s in self.config.stores} | set(seen_stores(self.store.engine)))
-
-    def _on_visit(self, topic: str, payload: bytes) -> None:
-        """A member's closed visit from a box: checked, kept once for the member platform."""
-        try:
-            store_id = parse_topic(topic)[0]
-            visit = parse_payload(VisitRecord, payload)
-        except (ValueError, PayloadError) as exc:
-            log.warning("refused a message on %s: %s", topic[:200], str(exc).splitlines()[0][:300])
-            return
-        if visit.store_id != store_id:
-            log.warning("refused a message on %s: a visit of another store than its topic's", topic[:200])
-            return
-        try:
-            consent = self.members.consent_of(visit.member_id)
-            if consent is not None and not consent.share_visits:
-                log.warning("refused a visit on %s: the member's consent does not cover sharing visits", topic[:200])
-                return
-            self.crm.add_visit(visit, self.members.erased_at(visit.member_id))
-        except SQLAlchemyError as exc:  # the database is away: the box's bridge does not resend, so say so
-            log.error("a visit on %s was not kept: %s", topic[:200], exc.__class__.__name__)
-
-    def _on_status(self, topic: str, payload: bytes) -> None:
-        try:
-            store_id, camera_id, _ = parse_topic(topic)
-            if camera_id.startswith("_"):
-                return
-            status = parse_payload(StatusEvent, payload)
-        except (ValueError, PayloadError) as exc:
-            log.warning("refused a message on %s: %s", topic[:200], str(exc).splitlines()[0][:300])
-            return
-        if (status.store_id, status.camera_id) != (store_id, camera_id):
-            log.warning("refused a message on %s: the status names another store or camera than its topic", topic[:200])
-            return
-        record_status(self.store.engine, status)
+        return sorted({s.id for s in self.config.stores} | set(seen_stores(self.events.engine)))
 
     def start(self, wait_seconds: float = 15.0) -> bool:
         """Connect and subscribe in the background, start distributing, serve the chain API; True once subscribed."""

@@ -34,15 +34,13 @@ def cmd_serve(args: argparse.Namespace, emit: Any) -> int:
 
 def cmd_token(args: argparse.Namespace, emit: Any) -> int:
     """Make a device token; it is printed once and stored only as a hash."""
-    from storelens.api.auth import new_token
-    from storelens.api.token_store import TokenStore
+    from storelens.books.token_book import TokenBook
     from storelens.config import load_config
 
     config = load_config(Path(args.config))
-    store = TokenStore(config.api.database_url)
-    token = new_token()
-    store.add_token(token, args.name, args.role)
-    store.engine.dispose()
+    book = TokenBook(config.api.database_url)
+    token = book.create(args.name, args.role)
+    book.engine.dispose()
     if args.json:
         emit({"name": args.name, "role": args.role, "token": token})
     else:
@@ -57,7 +55,7 @@ def existing_database(url: str, where: str) -> None:
     Raises:
         ConfigError: naming the file and where its name came from.
     """
-    from storelens.api.stores import sqlite_file
+    from storelens.books.database import sqlite_file
 
     path = sqlite_file(url)
     if path is not None and not path.is_file():
@@ -70,7 +68,7 @@ def period(start: str, end: str, zone: str) -> tuple[datetime, datetime]:
     Raises:
         ConfigError: not ISO 8601 times between 2000 and 2100, or ``--to`` not after ``--from``.
     """
-    from storelens.api.reports import parse_ts
+    from storelens.web.reports import parse_ts
 
     try:
         a, b = parse_ts(start, zone), parse_ts(end, zone)
@@ -88,11 +86,11 @@ def cmd_report(args: argparse.Namespace, emit: Any) -> int:
     from zoneinfo import ZoneInfo
 
     from storelens.api.books import StoreBooks
-    from storelens.api.reports import FORMATS, chart_png, footfall_rows, footfall_title
     from storelens.clock import iso
     from storelens.config import CONFIG_DIR, ApiConfig, load_config
     from storelens.i18n import Translator
     from storelens.manifest import storelens_home
+    from storelens.web.reports import FORMATS, chart_png, footfall_rows, footfall_title
 
     config = load_config(Path(args.config)) if args.config else None
     zone = args.timezone or (config.store.timezone if config else "UTC")

@@ -85,8 +85,8 @@ def cmd_registry_set(args: argparse.Namespace, emit: Any) -> int:
     from storelens.apps.faces import load_face_models
     from storelens.config import default_config, load_config
     from storelens.manifest import models_dir
-    from storelens.messages import Frame
     from storelens.sample_videos.photos import build_labelled_set
+    from storelens.stage_messages import Frame
 
     config = load_config(Path(args.config)) if args.config else default_config()
     fm = load_face_models(config, models_dir(args.models_dir or config.models.dir or None))
@@ -195,11 +195,11 @@ def _store_outcomes(config: Any, days: int, floor: float) -> Any:
 
     import numpy as np
 
-    from storelens.api.event_store import EventStore
+    from storelens.books.event_log import EventLog
     from storelens.calibration.outcomes import weigh
     from storelens.clock import iso, utc_now
 
-    store = EventStore(config.api.database_url)
+    store = EventLog(config.api.database_url)
     try:
         now = utc_now()
         rows = store.verdicts(iso(now - timedelta(days=days)), iso(now + timedelta(seconds=1)))
@@ -237,8 +237,8 @@ def cmd_degradation(args: argparse.Namespace, emit: Any) -> int:
     from storelens.exposure import DarkFrameLift
     from storelens.gallery.factory import match_policy
     from storelens.manifest import models_dir
-    from storelens.messages import Frame
     from storelens.sample_videos.photos import build_labelled_set
+    from storelens.stage_messages import Frame
 
     config = load_config(Path(args.config)) if args.config else default_config()
     fm = load_face_models(config, models_dir(args.models_dir or config.models.dir or None))

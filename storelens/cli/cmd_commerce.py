@@ -21,14 +21,14 @@ if TYPE_CHECKING:
 
 def cmd_import(args: argparse.Namespace, kind: Kind, emit: Any) -> int:
     """Import one file, all or nothing; then recompute value segments and recommendations."""
-    from storelens.api.commerce_store import CommerceStore
+    from storelens.api.commerce_book import CommerceBook
     from storelens.api.imports import file_format
     from storelens.api.insights import InsightsBuilder
     from storelens.config import load_config
 
     config = load_config(Path(args.config))
     file_format(args.file.name)  # a file of the wrong kind is refused before any database is opened
-    store = CommerceStore(config.api.database_url)
+    store = CommerceBook(config.api.database_url)
     try:
         with args.file.open("rb") as fh, Progress(f"importing {args.file.name}") as progress:
             report = store.import_file(kind, counted(fh, progress), args.file.name)

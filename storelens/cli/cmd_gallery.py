@@ -13,7 +13,7 @@ from storelens.errors import ConfigError, EnrolmentError
 if TYPE_CHECKING:
     from storelens.config import Config
     from storelens.gallery.gallery import Gallery
-    from storelens.messages import FaceModels
+    from storelens.stage_messages import FaceModels
 
 
 def _config(args: argparse.Namespace) -> Config:

@@ -10,7 +10,6 @@ import argparse
 import contextlib
 import json
 import os
-import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,107 +26,13 @@ from storelens.cli.args import (
     number,
 )
 from storelens.cli.cmd_api import existing_database, period
-from storelens.cli.deploy_values import broker_password, existing_config_path, mqtt_url, public_key, user_name
 from storelens.cli.progress import Progress
 from storelens.errors import StoreLensError
+from storelens.transport.broker_files import bridge_files
+from storelens.transport.values import broker_password, existing_config_path, mqtt_url, public_key, user_name
 
 if TYPE_CHECKING:
     from storelens.hq.database import HqDatabase
-
-QUEUE_MESSAGES = 200_000  # a day offline for a busy store: footfall, visitors and arrivals of 4 cameras
-
-
-KINDS = ("arrival", "visitor", "footfall", "status")
-
-
-def _rabbit_key(topic: str) -> str:
-    """An MQTT topic as RabbitMQ's routing key regex (its MQTT plugin maps ``/`` to ``.``; ``+`` is one level)."""
-    return "^" + "\\.".join("[^.]+" if part == "+" else part.replace(".", "\\.") for part in topic.split("/")) + "$"
-
-
-def rabbitmq_script(store_id: str, username: str) -> str:
-    """The ``rabbitmqctl`` commands giving the store's bridge user what the Mosquitto ACL gives it, no more.
-
-    RabbitMQ's MQTT plugin publishes to ``amq.topic`` and keeps a persistent session in a queue named after
-    the client id; topic permissions bound what the user may publish (write) and subscribe to (read).
-    """
-    from storelens.chain import box_topics, command_topic
-    from storelens.events import TOPIC_ROOT
-
-    queue = f"mqtt-subscription-storelens-bridge-{store_id}".replace(".", "\\.")
-    user = shlex.quote(username)
-    configure, access = shlex.quote(f"^{queue}.*"), shlex.quote(f"^(amq\\.topic|{queue}.*)$")
-    reads = shlex.quote(_rabbit_key(command_topic(store_id)))
-    writes = (
-        "|".join(_rabbit_key(f"{TOPIC_ROOT}/{store_id}/+/{k}") for k in KINDS)
-        + "|"
-        + "|".join(_rabbit_key(t) for t in box_topics(store_id))
-    )
-    lines = [
-        "#!/bin/sh",
-        f"# StoreLens: store {store_id}'s bridge user on a RabbitMQ central broker (MQTT plugin). Written by",
-        "# `storelens deploy bridge --hq-broker rabbitmq`. Usage: sh THIS_FILE PASSWORD_FILE [VHOST]",
-        "set -e",
-        'vhost="${2:-/}"',
-        f'rabbitmqctl add_user {user} "$(cat "$1")" 2>/dev/null ||',
-        f'  rabbitmqctl change_password {user} "$(cat "$1")"',
-        f'rabbitmqctl set_permissions -p "$vhost" {user} {configure} {access} {access}',
-        f'rabbitmqctl set_topic_permissions -p "$vhost" {user} amq.topic {shlex.quote(writes)} {reads}',
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def bridge_files(
-    store_id: str, hq_url: str, username: str, password: str, ca_file: str | None, hq_broker: str = "mosquitto"
-) -> dict[str, str]:
-    """The store broker's bridge configuration, and the central broker's access rules for this store."""
-    from storelens.chain import box_topics, command_topic
-    from storelens.events import TOPIC_ROOT
-
-    tls = hq_url.startswith("mqtts://")
-    host, _, port = hq_url.split("://", 1)[1].rstrip("/").partition(":")
-    lines = [
-        f"# StoreLens: store {store_id} -> head office ({hq_url}). Written by `storelens deploy bridge`.",
-        "# Goes in the store broker's configuration (e.g. /etc/mosquitto/conf.d/storelens-bridge.conf).",
-        "# The edge's on-disk outbox and event ids stay the guarantee: head office removes duplicates.",
-        "persistence true",
-        f"max_queued_messages {QUEUE_MESSAGES}",
-        "",
-        f"connection storelens-hq-{store_id}",
-        f"address {host}:{port or ('8883' if tls else '1883')}",
-        f"remote_clientid storelens-bridge-{store_id}",
-        f"remote_username {username}",
-        f"remote_password {password}",
-        "cleansession false",
-        "restart_timeout 2 30",
-        # the bridge's state, retained on the store broker only: `storelens doctor` reads it
-        "notifications true",
-        "notifications_local_only true",
-        # a Mosquitto central broker knows a bridge (loop detection, retained flags); others refuse the flag
-        f"try_private {'true' if hq_broker == 'mosquitto' else 'false'}",
-        # Out: the store's events and statuses, and its receipts; in: head office's commands for this store.
-        # Listed kind by kind so that a command brought in is never sent back out (brokers without
-        # try_private, e.g. RabbitMQ, would loop it).
-        *(f"topic {TOPIC_ROOT}/{store_id}/+/{kind} out 1" for kind in KINDS),
-        *(f"topic {t} out 1" for t in box_topics(store_id)),
-        f"topic {command_topic(store_id)} in 1",
-    ]
-    if tls:
-        lines.append(f"bridge_cafile {ca_file or '/etc/ssl/certs/ca-certificates.crt'}")
-    acl = [
-        f"# The central broker's ACL for store {store_id} (its bridge logs in as {username}): it may publish",
-        "# its own events, statuses and receipts only, and read head office's commands for it only.",
-        f"user {username}",
-        *(f"topic write {TOPIC_ROOT}/{store_id}/+/{kind}" for kind in KINDS),
-        *(f"topic write {t}" for t in box_topics(store_id)),
-        f"topic read {command_topic(store_id)}",
-        "",
-    ]
-    bridge = "\n".join(lines) + "\n"
-    if hq_broker == "rabbitmq":
-        return {"storelens-bridge.conf": bridge, f"hq-rabbitmq-{store_id}.sh": rabbitmq_script(store_id, username)}
-    return {"storelens-bridge.conf": bridge, f"hq-acl-{store_id}.conf": "\n".join(acl)}
 
 
 def cmd_bridge(args: argparse.Namespace) -> int:
@@ -208,15 +113,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Footfall of every store (or region, or the chain) on each store's own days: the chain API's rows."""
     from dataclasses import asdict
 
-    from storelens.api.event_store import EventStore
-    from storelens.api.reports import FORMATS
+    from storelens.books.event_log import EventLog
     from storelens.config import load_hq_config
     from storelens.hq.chain_reports import ChainReports
+    from storelens.web.reports import FORMATS
 
     config = load_hq_config(Path(args.config))
     period(args.start, args.end, "UTC")  # a bad period is refused before the database is opened
     existing_database(config.database_url, f"database_url in {args.config}")
-    store = EventStore(config.database_url)
+    store = EventLog(config.database_url)
     try:  # no sales: transactions stay in each box's books
         reports = ChainReports(store, {s.id: s for s in config.stores}, config.currency)
         rows = reports.rows(args.start, args.end, args.interval, args.level, args.store)
@@ -428,12 +333,9 @@ def cmd_box_key(args: argparse.Namespace) -> int:
 
 def cmd_token(args: argparse.Namespace) -> int:
     """Make a chain API token (shown once, stored hashed)."""
-    from storelens.api.auth import new_token
-
     _, db = _registry(args.config, create=True)
-    token = new_token()
     try:
-        db.tokens.add_token(token, args.name, args.role)
+        token = db.tokens.create(args.name, args.role)
     finally:
         db.close()
     print(token)
@@ -499,7 +401,7 @@ def add_hq_commands(sub: Any, add: Any) -> None:
     sp.add_argument(
         "--reason",
         default="erasure request",
-        type=bounded("storelens.chain:MemberChange", "reason"),
+        type=bounded("storelens.chain_messages:MemberChange", "reason"),
         help="why the member is erased (kept with the receipt)",
     )
     sp = add(hq, "members", cmd_members, "members enrolled at head office and what each box confirmed", True)

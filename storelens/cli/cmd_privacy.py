@@ -20,7 +20,7 @@ from storelens.errors import ConfigError, GalleryError
 
 def cmd_access_log(args: argparse.Namespace, emit: Any) -> int:
     """Every recorded read of a member (or, after erasure, of the erasure receipt id given as --member-id)."""
-    from storelens.api.access_log import AccessLog
+    from storelens.books.access_log import AccessLog
     from storelens.config import load_config
 
     config = load_config(Path(args.config))
@@ -43,10 +43,10 @@ def cmd_access_log(args: argparse.Namespace, emit: Any) -> int:
 
 def cmd_export(args: argparse.Namespace, emit: Any) -> int:
     """A member's subject access request: everything held on them, as one JSON document (never a vector)."""
-    from storelens.api.auth import Principal
     from storelens.api.books import StoreBooks
     from storelens.apps.api import build_services
     from storelens.config import load_config
+    from storelens.web.auth import Principal
 
     config = load_config(Path(args.config))
     existing_database(config.api.database_url, f"api.database_url in {args.config}")

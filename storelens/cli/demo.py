@@ -29,26 +29,26 @@ from zoneinfo import ZoneInfo
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from storelens.api.auth import new_token
 from storelens.api.imports import Kind
 from storelens.apps.api import ApiApp
 from storelens.apps.edge import EdgeApp
 from storelens.apps.faces import load_face_models
 from storelens.atomic import write_file
-from storelens.cli.broker import LocalBroker, free_port
-from storelens.cli.cmd_deploy import API_USER, EDGE_USER, write_store_broker
+from storelens.books.token_book import new_token
 from storelens.cli.progress import Progress
 from storelens.config import Config, MqttConfig, default_config, load_config
+from storelens.edge_events import topic_filter
 from storelens.errors import ConfigError
-from storelens.events import topic_filter
 from storelens.gallery.factory import open_gallery
 from storelens.manifest import models_dir
-from storelens.messages import FaceModels
 from storelens.models.prepare import prepare_all
 from storelens.sample_videos.generate import load_truth, sample_video
 from storelens.sample_videos.members import enrol_scenario_members, enrol_scenario_staff
 from storelens.sample_videos.photos import fetch_photos
 from storelens.sample_videos.shop import generate_shop
+from storelens.stage_messages import FaceModels
+from storelens.transport.broker_files import API_USER, EDGE_USER, write_store_broker
+from storelens.transport.local import LocalBroker, free_port
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from storelens.gallery.gallery import holds_gallery
 from storelens.i18n import Translator
 from storelens.manifest import load_manifest, models_dir
 from storelens.models.verify import verify_model_file
-from storelens.transport import MqttTransport
+from storelens.transport.mqtt import MqttTransport
 
 MIN_FREE_BYTES = 1 << 30
 
@@ -142,8 +142,8 @@ def check_bridge(config: Config, tr: Translator, wait: float = 2.0) -> Check:
 
 def check_database(config: Config, tr: Translator) -> Check:
     """The event database opens."""
-    from storelens.api.event_store import EventStore
-    from storelens.api.stores import sqlite_file
+    from storelens.books.database import sqlite_file
+    from storelens.books.event_log import EventLog
 
     url = config.api.database_url
     path = sqlite_file(url)
@@ -151,7 +151,7 @@ def check_database(config: Config, tr: Translator) -> Check:
         later = tr.gettext("{url}: not created yet (the API creates it when it first starts)", url=url)
         return Check("database", True, later)
     try:
-        store = EventStore(url)
+        store = EventLog(url)
         count = store.count()
         url = store.safe_url
         store.close()

@@ -146,7 +146,7 @@ def cmd_faces_compare(args: argparse.Namespace) -> int:
 
     from storelens.errors import ImageError
     from storelens.images import load_image
-    from storelens.messages import Frame
+    from storelens.stage_messages import Frame
 
     fm = _face_models(args)
     vecs = []
@@ -201,7 +201,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """`storelens bench`."""
-    from storelens.cli.bench import run_bench
+    from storelens.bench.run import run_bench
 
     return run_bench(args)
 

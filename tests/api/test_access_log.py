@@ -9,11 +9,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from storelens.api.app import create_app
-from storelens.api.auth import new_token
 from storelens.api.books import StoreBooks
 from storelens.apps.api import build_services
+from storelens.books.token_book import new_token
 from storelens.config import Config
-from storelens.events import ArrivalEvent
+from storelens.edge_events import ArrivalEvent
 from tests.helpers.cli import run_cli
 from tests.helpers.configs import write_toml
 

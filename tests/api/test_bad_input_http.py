@@ -15,9 +15,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from storelens.api.app import create_app
-from storelens.api.auth import new_token
 from storelens.api.books import StoreBooks
 from storelens.apps.api import build_services
+from storelens.books.token_book import new_token
 from storelens.config import Config
 from tests.helpers.api_server import serving
 from tests.helpers.images import png_declaring
@@ -110,7 +110,7 @@ def test_security_headers_and_offline_docs(api) -> None:
 
 
 def test_failed_tokens_are_logged_and_rate_limited(api, caplog) -> None:
-    with caplog.at_level(logging.WARNING, logger="storelens.api.ratelimit"):
+    with caplog.at_level(logging.WARNING, logger="storelens.web.ratelimit"):
         codes = [httpx.get(api["url"] + "/api/v1/events", headers={"Authorization": f"Bearer guess-{i}"}).status_code
                  for i in range(12)]  # fmt: skip
     assert codes[:10] == [401] * 10 and codes[10:] == [429, 429]

@@ -15,9 +15,9 @@ from sqlalchemy import select
 
 from storelens.api.books import StoreBooks
 from storelens.api.box_chain_agent import BoxChainAgent
-from storelens.api.event_store import EventStore
 from storelens.api.services import Services
-from storelens.chain import (
+from storelens.books.event_log import EventLog
+from storelens.chain_messages import (
     BoxReceipt,
     MemberChange,
     MemberReport,
@@ -27,14 +27,14 @@ from storelens.chain import (
     report_topic,
 )
 from storelens.config import Config
-from storelens.events import ArrivalEvent
+from storelens.edge_events import ArrivalEvent
 from storelens.gallery.factory import open_gallery
 from storelens.hq.distributor import Distributor
 from storelens.hq.keys import HqKeys
 from storelens.hq.registry import ChainMembers, chain_members, deliveries, erasures
 from storelens.members import Consent, MemberInfo, member_hash
-from storelens.messages import Embeddings
 from storelens.signing import Keyring, SigningKey
+from storelens.stage_messages import Embeddings
 from tests.helpers.chain import SETS, SPEC, unit
 from tests.helpers.transport import MemoryBroker, MemoryTransport
 
@@ -82,7 +82,7 @@ class Box:
         self.transport.start()
 
     def held(self, member_id: str) -> np.ndarray:
-        return self.services.gallery().store.member_vectors(member_id)[1]
+        return self.services.gallery().templates.member_vectors(member_id)[1]
 
     def close(self) -> None:
         self.transport.stop()
@@ -131,7 +131,7 @@ def test_changes_apply_once_in_version_order(box: Box, steps, outcomes, held_ver
     assert got == outcomes
     held = box.held("M-1")
     if held_version is None:
-        assert len(held) == 0 and box.services.gallery().store.member("M-1") is None
+        assert len(held) == 0 and box.services.gallery().templates.member("M-1") is None
     else:
         np.testing.assert_allclose(held, SETS[held_version], atol=1e-6)
         assert len(box.services.gallery()) == len(SETS[held_version])  # the index holds exactly this set
@@ -268,14 +268,14 @@ def test_a_batch_applies_in_order_in_one_transaction(box: Box) -> None:
     assert [r.outcome for r in receipts] == ["applied"] * 41 + ["already"]
     gallery = box.services.gallery()
     assert len(gallery) == 2 * 39 and box.held("M-3").size == 0
-    assert gallery.generation == gallery.store.generation()  # the in-memory index is the database's
+    assert gallery.generation == gallery.templates.generation()  # the in-memory index is the database's
     probe = np.stack([v[0] for m, v in vectors.items() if m != "M-3"])
     found = gallery.match(Embeddings(probe, gallery.model)).member_ids
     assert list(found) == [m for m in vectors if m != "M-3"]
 
 
 def test_a_repeated_delivery_keeps_the_first_receipt_as_the_proof(box: Box, tmp_path: Path) -> None:
-    registry = ChainMembers(EventStore(f"sqlite:///{tmp_path / 'hq.sqlite'}").engine)
+    registry = ChainMembers(EventLog(f"sqlite:///{tmp_path / 'hq.sqlite'}").engine)
     consent = Consent(reference="CF-1", notice_version="1", purpose="vip-recognition")
     registry.enrol(MemberInfo(member_id="M-1"), consent, SPEC.name, SETS[1], "home", "store-a", [], ["store-a"])
     [out] = registry.due(chase_seconds=0)
@@ -300,7 +300,7 @@ def hq_with_boxes(
     broker = MemoryBroker()
     keys = HqKeys(tmp_path / "hq-keys.json")
     boxes = {s: Box(tmp_path, broker, s, trusts=[keys.current.public]) for s in stores}
-    registry = ChainMembers(EventStore(f"sqlite:///{tmp_path / 'hq.sqlite'}").engine)
+    registry = ChainMembers(EventLog(f"sqlite:///{tmp_path / 'hq.sqlite'}").engine)
     for store_id, b in boxes.items():
         registry.register_box(store_id, b.agent.signer().public)
     hq = MemoryTransport(broker, "hq", persistent_session=True)

@@ -79,7 +79,7 @@ def test_the_card_holds_purchases_and_value(shop: Services) -> None:
 def test_money_in_another_currency_is_summed_in_its_own_and_the_future_does_not_count(shop: Services) -> None:
     from sqlalchemy import insert
 
-    from storelens.api.schema import transactions
+    from storelens.books.schema import transactions
     from storelens.clock import iso
 
     usd = json.loads(receipt("T7", "M-ADA", 1, "SHIRT-A", amount="75.00")) | {"currency": "USD"}
@@ -130,7 +130,7 @@ def test_segment_rule(r, f, m, name) -> None:
 
 
 def test_erasure_unlinks_purchases_and_the_export_holds_them(shop: Services) -> None:
-    from storelens.api.auth import Principal
+    from storelens.web.auth import Principal
 
     who = Principal("dpo", "admin")
     export = shop.subject_access("M-ADA", who)

@@ -7,10 +7,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from storelens.api.app import create_app
-from storelens.api.auth import new_token
 from storelens.api.services import Services
+from storelens.books.token_book import new_token
 from storelens.config import Config
-from storelens.events import StatusEvent
+from storelens.edge_events import StatusEvent
 
 CONFIG = {
     "store": {"id": "paris-01", "name": "Rivoli"},

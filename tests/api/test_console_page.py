@@ -19,7 +19,7 @@ import pytest
 
 from storelens.api.books import StoreBooks
 from storelens.clock import iso, utc_now
-from storelens.events import ArrivalEvent, FootfallEvent
+from storelens.edge_events import ArrivalEvent, FootfallEvent
 from tests.helpers.browser import CHROMIUM, FLAGS, LANGUAGES, VIEWPORTS, assert_fits, needs_chromium, watch
 from tests.helpers.cli import ARTIFACTS, REPO, STORELENS, run_cli
 from tests.helpers.configs import write_toml

@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import insert
 
 from storelens.api.radar import scores, store_health
-from storelens.api.reports import footfall_rows, to_csv
-from storelens.api.schema import acks
+from storelens.books.schema import acks
 from storelens.clock import iso
-from storelens.events import ArrivalEvent, FootfallEvent, VisitorEvent
+from storelens.edge_events import ArrivalEvent, FootfallEvent, VisitorEvent
+from storelens.web.reports import footfall_rows, to_csv
 
 DAY = datetime(2026, 11, 21, tzinfo=UTC)
 
@@ -132,7 +132,7 @@ def test_the_chart_draws_conversion_when_the_store_sold(store) -> None:
     import cv2
     import numpy as np
 
-    from storelens.api.reports import chart_png
+    from storelens.web.reports import chart_png
 
     store.events.add(footfall("s1", DAY + timedelta(hours=10), 10))
     receipts(store, [("T1", DAY + timedelta(hours=10, minutes=5), "10.00", "EUR", None)])
@@ -160,8 +160,8 @@ def test_conversion_is_drawn_on_one_fixed_scale_with_a_legend_and_local_labels(s
     legend names the line, and the title and labels are the store's own words and days."""
     from zoneinfo import ZoneInfo
 
-    from storelens.api.reports import chart_png, footfall_title
     from storelens.i18n import Translator
+    from storelens.web.reports import chart_png, footfall_title
 
     tr = Translator("fr_FR", ZoneInfo("Europe/Paris"))
     heights = []

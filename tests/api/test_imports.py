@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from storelens.api.schema import members, products, transaction_lines, transactions
+from storelens.books.schema import members, products, transaction_lines, transactions
 from storelens.errors import ImportRefused
 from tests.helpers.cli import run_cli
 from tests.helpers.configs import write_toml

@@ -7,14 +7,14 @@ import time
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from storelens.api.event_store import EventStore
-from storelens.api.ingest import Ingest, ingest_transport
+from storelens.books.event_log import EventLog
+from storelens.books.ingest import Ingest, ingest_transport
 from storelens.config import MqttConfig
-from storelens.events import ArrivalEvent, topic
+from storelens.edge_events import ArrivalEvent, topic
 
 
 def test_ingest_dedups_and_rejects(tmp_path, broker) -> None:
-    store = EventStore(f"sqlite:///{tmp_path / 'e.sqlite'}")
+    store = EventLog(f"sqlite:///{tmp_path / 'e.sqlite'}")
     pushed: list[dict] = []
     ingest = Ingest(
         store,
@@ -43,7 +43,7 @@ def test_ingest_dedups_and_rejects(tmp_path, broker) -> None:
 
 def test_events_sent_while_the_api_is_down_are_stored_when_it_is_back(tmp_path, broker) -> None:
     """The broker keeps the ingest's session: an API restart loses no event."""
-    store = EventStore(f"sqlite:///{tmp_path / 'e.sqlite'}")
+    store = EventLog(f"sqlite:///{tmp_path / 'e.sqlite'}")
     first = Ingest(store, ingest_transport(MqttConfig(url=broker.url), "paris-01"), "paris-01")
     first.start()
     assert first.transport.wait_subscribed(10)
@@ -68,11 +68,11 @@ def test_events_sent_while_the_api_is_down_are_stored_when_it_is_back(tmp_path, 
 
 
 def test_camera_status_reaches_the_console_and_a_hostile_one_is_refused(tmp_path, broker) -> None:
-    from storelens.events import StatusEvent
+    from storelens.edge_events import StatusEvent
 
     seen: list[StatusEvent] = []
     transport = ingest_transport(MqttConfig(url=broker.url), "paris-01")
-    ingest = Ingest(EventStore(f"sqlite:///{tmp_path / 'e.sqlite'}"), transport, "paris-01", on_status=seen.append)
+    ingest = Ingest(EventLog(f"sqlite:///{tmp_path / 'e.sqlite'}"), transport, "paris-01", on_status=seen.append)
     ingest.start()
     assert ingest.transport.wait_subscribed(10)
     pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-status")

@@ -18,10 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from storelens.api.event_store import EventStore
-from storelens.api.ingest import Ingest
+from storelens.books.event_log import EventLog
+from storelens.books.ingest import Ingest
 from storelens.clock import iso, utc_now
-from storelens.events import ArrivalEvent, FootfallEvent, VisitorEvent, parse_event, topic
+from storelens.edge_events import ArrivalEvent, FootfallEvent, VisitorEvent, parse_event, topic
 from tests.helpers.transport import MemoryBroker, MemoryTransport
 
 STORE, CAMERA = "paris-01", "entrance"
@@ -97,7 +97,7 @@ BAD: list[tuple[str, str, bytes | Callable[[], Any], str]] = [
 @pytest.fixture
 def ingest(tmp_path: Path):
     broker = MemoryBroker()
-    store = EventStore(f"sqlite:///{tmp_path / 'events.sqlite'}")
+    store = EventLog(f"sqlite:///{tmp_path / 'events.sqlite'}")
     ingest = Ingest(store, MemoryTransport(broker, "api"), STORE)
     ingest.start()
     sender = MemoryTransport(broker, "hostile")
@@ -115,7 +115,7 @@ def payload_of(made: bytes | Callable[[], Any]) -> bytes:
 @pytest.mark.parametrize(("name", "where", "made", "named"), BAD, ids=[row[0] for row in BAD])
 def test_a_bad_message_is_logged_and_not_stored(ingest, caplog, name, where, made, named) -> None:
     ingest_, sender, store = ingest
-    with caplog.at_level(logging.WARNING, logger="storelens.api.ingest"):
+    with caplog.at_level(logging.WARNING, logger="storelens.books.ingest"):
         sender.publish(where, payload_of(made))
     lines = [r.getMessage() for r in caplog.records]
     assert store.count() == 0 and ingest_.rejected == 1

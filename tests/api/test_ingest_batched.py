@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from storelens.api.event_store import EventStore
-from storelens.api.ingest import Ingest
-from storelens.events import ArrivalEvent, VisitorEvent, topic
-from storelens.transport import AckedHandler
+from storelens.books.event_log import EventLog
+from storelens.books.ingest import Ingest
+from storelens.edge_events import ArrivalEvent, VisitorEvent, topic
+from storelens.transport.base import AckedHandler
 
 
 class AckingFake:
@@ -72,7 +72,7 @@ def wait_for(check: Callable[[], bool], seconds: float = 10) -> bool:
 
 @pytest.fixture
 def setup(tmp_path: Path):
-    store = EventStore(f"sqlite:///{tmp_path / 'hq.sqlite'}")
+    store = EventLog(f"sqlite:///{tmp_path / 'hq.sqlite'}")
     fake = AckingFake()
     ingest = Ingest(store, fake, "+", batch=50)  # type: ignore[arg-type]
     ingest.start()
@@ -117,7 +117,7 @@ def test_nothing_is_acknowledged_while_the_database_is_away(setup, monkeypatch) 
 
 
 def test_a_stop_stores_what_was_taken(tmp_path: Path) -> None:
-    store = EventStore(f"sqlite:///{tmp_path / 'hq.sqlite'}")
+    store = EventLog(f"sqlite:///{tmp_path / 'hq.sqlite'}")
     fake = AckingFake()
     ingest = Ingest(store, fake, "+", batch=1000)  # type: ignore[arg-type]
     for mid in range(30):  # taken before the writer ever ran

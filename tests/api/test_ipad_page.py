@@ -18,7 +18,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from storelens.clock import iso, utc_now
-from storelens.events import ArrivalEvent, FootfallEvent, topic
+from storelens.edge_events import ArrivalEvent, FootfallEvent, topic
 from tests.helpers.browser import CHROMIUM, FLAGS, VIEWPORTS, assert_fits, watch
 from tests.helpers.cli import ARTIFACTS, REPO, STORELENS, run_cli
 from tests.helpers.configs import write_toml

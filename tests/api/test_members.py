@@ -6,11 +6,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from storelens.api.app import create_app
-from storelens.api.auth import new_token
 from storelens.api.books import StoreBooks
 from storelens.apps.api import build_services
+from storelens.books.token_book import new_token
 from storelens.config import Config
-from storelens.events import ArrivalEvent
+from storelens.edge_events import ArrivalEvent
 
 
 @pytest.fixture
@@ -151,8 +151,8 @@ def test_live_websocket_replays_then_pushes(api) -> None:
 def test_the_ipad_day_starts_at_the_stores_midnight(api, zone) -> None:
     from datetime import timedelta
 
-    from storelens.api.reports import store_day
     from storelens.clock import iso, utc_now
+    from storelens.web.reports import store_day
 
     svc = api.services
     svc.config = svc.config.model_copy(update={"store": svc.config.store.model_copy(update={"timezone": zone})})

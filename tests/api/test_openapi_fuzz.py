@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 from storelens.api.app import create_app
-from storelens.api.auth import new_token
 from storelens.api.books import StoreBooks
 from storelens.apps.api import build_services
+from storelens.books.token_book import new_token
 from storelens.config import Config
 
 ADMIN = new_token()

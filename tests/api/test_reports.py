@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from storelens.api.reports import footfall_rows, parse_ts, store_day
+from storelens.web.reports import footfall_rows, parse_ts, store_day
 
 
 def _footfall(

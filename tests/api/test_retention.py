@@ -8,11 +8,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from storelens.api.schema import access_log
 from storelens.apps.api import RetentionWorker
+from storelens.books.schema import access_log
 from storelens.clock import iso, utc_now
 from storelens.config import Config
-from storelens.events import ArrivalEvent, FootfallEvent
+from storelens.edge_events import ArrivalEvent, FootfallEvent
 
 
 def arrival(days_ago: float, member: str) -> dict:

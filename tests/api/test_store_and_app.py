@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
 from storelens.api.app import create_app
-from storelens.api.auth import new_token
 from storelens.api.services import Services
-from storelens.events import ArrivalEvent, FootfallEvent, VisitorEvent
+from storelens.books.token_book import new_token
+from storelens.edge_events import ArrivalEvent, FootfallEvent, VisitorEvent
 
 
 def footfall(camera: str, start: str, end: str, entries: int, unique: int, vip: int) -> dict:

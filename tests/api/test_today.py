@@ -9,12 +9,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from storelens.api.app import create_app
-from storelens.api.auth import new_token
-from storelens.api.reports import footfall_rows, store_day
 from storelens.api.services import Services
+from storelens.books.token_book import new_token
 from storelens.clock import iso, utc_now
 from storelens.config import default_config
-from storelens.events import FootfallEvent
+from storelens.edge_events import FootfallEvent
+from storelens.web.reports import footfall_rows, store_day
 
 
 def hour_of_today(hour: int, entries: int, tokens: tuple[str, ...]) -> dict:
@@ -69,7 +69,7 @@ def test_unique_visitors_unavailable_are_said_so(store, hours, unique, cells) ->
 
     from openpyxl import load_workbook
 
-    from storelens.api.reports import to_csv, to_json, to_xlsx
+    from storelens.web.reports import to_csv, to_json, to_xlsx
 
     for hour, entries, available in hours:
         store.events.add(counted_hour(hour, entries, available))

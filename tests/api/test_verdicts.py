@@ -8,11 +8,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from storelens.api.app import create_app
-from storelens.api.auth import new_token
 from storelens.api.services import Services
+from storelens.books.token_book import new_token
 from storelens.clock import iso, utc_now
 from storelens.config import default_config
-from storelens.events import ArrivalEvent
+from storelens.edge_events import ArrivalEvent
 
 
 @pytest.fixture
@@ -83,7 +83,7 @@ def test_erasure_leaves_the_verdict_linked_to_nothing(client, store) -> None:
     store.erase_member("M-9")
     from sqlalchemy import select
 
-    from storelens.api.schema import verdicts
+    from storelens.books.schema import verdicts
 
     with store.engine.connect() as conn:
         rows = conn.execute(select(verdicts.c.event_id, verdicts.c.similarity, verdicts.c.verdict)).all()

@@ -17,7 +17,7 @@ from storelens.apps.edge import build_pipeline
 from storelens.config import Config
 from storelens.edge.visits import AnonymousRegistry, ArrivalCooldown
 from storelens.gallery.factory import open_gallery
-from storelens.messages import FaceModels
+from storelens.stage_messages import FaceModels
 from tests.helpers.video import play
 
 T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import shutil
 from collections import Counter
 
-from storelens.api.reports import footfall_rows
 from storelens.apps.edge import EdgeApp
 from storelens.config import Config
+from storelens.web.reports import footfall_rows
 from tests.helpers.configs import edge_config
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from storelens.cli.bench_edge import scenario_config, sustained
-from storelens.cli.bench_gating import gated, gating_markdown, outcomes
+from storelens.bench.edge import scenario_config, sustained
+from storelens.bench.gating import gated, gating_markdown, outcomes
 from storelens.sample_videos.generate import STORE_DAY, load_truth, render, sample_video
 
 

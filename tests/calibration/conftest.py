@@ -9,8 +9,8 @@ import cv2
 import pytest
 
 from storelens.images import load_image
-from storelens.messages import Frame
 from storelens.sample_videos.photos import cut_faces
+from storelens.stage_messages import Frame
 
 
 @pytest.fixture(scope="session")

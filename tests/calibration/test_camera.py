@@ -195,7 +195,7 @@ def test_the_snapshot_speaks_the_reader_s_language(face_models, photos, locale, 
     from storelens.config import CameraConfig
     from storelens.i18n import Translator
     from storelens.images import load_image
-    from storelens.messages import Frame
+    from storelens.stage_messages import Frame
     from tests.helpers.cli import ARTIFACTS
 
     tr = Translator(locale)

@@ -217,7 +217,7 @@ def test_the_store_s_verdicts_raise_the_threshold_written(small_labelled: Path, 
     """`--outcomes`: the associates' "Not this person" above the photos' threshold raises it, and what is
     written into the config is the raised one."""
     from storelens.api.books import StoreBooks
-    from storelens.events import ArrivalEvent
+    from storelens.edge_events import ArrivalEvent
 
     database = tmp_path / "events.sqlite"
     cfg = tmp_path / "store.toml"

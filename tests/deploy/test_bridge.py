@@ -19,7 +19,7 @@ import pytest
 
 from storelens.apps.hq import HqApp
 from storelens.clock import iso, utc_now
-from storelens.events import ArrivalEvent, FootfallEvent, topic
+from storelens.edge_events import ArrivalEvent, FootfallEvent, topic
 from tests.helpers.chain import Chain, footfall, publish, wait_until
 from tests.helpers.cli import run_cli
 from tests.helpers.configs import write_toml

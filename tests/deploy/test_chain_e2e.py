@@ -29,7 +29,7 @@ import requests
 from storelens.apps.api import ApiApp
 from storelens.clock import iso, utc_now
 from storelens.config import load_config
-from storelens.events import ArrivalEvent
+from storelens.edge_events import ArrivalEvent
 from tests.helpers.chain import Chain, wait_until
 from tests.helpers.cli import REPO, STORELENS, run_cli
 from tests.helpers.configs import edge_config
@@ -238,7 +238,7 @@ def test_members_flow_both_ways(tmp_path, video, truth, photos, prepared_models_
         member = first["member_id"]
         want = {member: {"store-a": "confirmed", "store-b": "confirmed"}, second["member_id"]: {"store-a": "confirmed"}}
         assert wait_until(lambda: states() == want, 60), states()
-        held = {s: len(apis[s].services.gallery().store.member_vectors(member)[0]) for s in STORES}
+        held = {s: len(apis[s].services.gallery().templates.member_vectors(member)[0]) for s in STORES}
         assert held["store-b"] == held["store-a"] >= 1  # store B recognises them with store A's vectors
         assert second["member_id"] not in [m.member_id for m in apis["store-b"].services.gallery().members()]
         gallery_a, gallery_b = (Path(stores[s]["gallery"]["dir"]) for s in STORES)

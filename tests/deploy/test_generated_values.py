@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from storelens.cli.cmd_hq import rabbitmq_script
 from storelens.cli.main import main
+from storelens.transport.broker_files import rabbitmq_script
 from tests.helpers.cli import REPO
 from tests.helpers.configs import write_toml
 

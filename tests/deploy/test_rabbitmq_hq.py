@@ -20,7 +20,7 @@ from storelens.apps.api import ApiApp
 from storelens.apps.hq import HqApp
 from storelens.clock import iso, utc_now
 from storelens.config import HqConfig, load_config
-from storelens.events import topic
+from storelens.edge_events import topic
 from storelens.hq.keys import HqKeys
 from storelens.members import Consent, MemberInfo
 from tests.helpers.chain import SETS, SPEC, Broker, footfall, publish, wait_until
@@ -99,7 +99,7 @@ def test_rabbitmq_as_the_central_broker(tmp_path: Path) -> None:
         consent = Consent(reference="CF-R", notice_version="1", purpose="vip-recognition")
         hq.members.enrol(MemberInfo(member_id="M-R"), consent, SPEC.name, SETS[1], "home", "store-a", [], [])
         assert wait_until(lambda: hq.members.members()[0]["stores"]["store-a"]["state"] == "confirmed", 60)
-        assert [len(a.services.gallery().store.member_vectors("M-R")[0]) for a in apps] == [2, 0]
+        assert [len(a.services.gallery().templates.member_vectors("M-R")[0]) for a in apps] == [2, 0]
 
         # store-a's user may not publish under store-b's topic (RabbitMQ's topic permissions) ...
         publish(rabbit.port, [footfall("store-b", 5, entries=99)], "store-store-a", secrets["store-a"])

@@ -20,10 +20,10 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from storelens.apps.api import ApiApp
-from storelens.chain import command_topic
+from storelens.chain_messages import command_topic
 from storelens.cli.main import main
 from storelens.config import load_config
-from storelens.events import FootfallEvent, topic
+from storelens.edge_events import FootfallEvent, topic
 from tests.helpers.chain import wait_until
 from tests.helpers.configs import write_toml
 from tests.helpers.services import ServerProcess, free_port

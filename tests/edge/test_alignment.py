@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from storelens.messages import Frame
+from storelens.stage_messages import Frame
 
 PORTRAITS = ("obama.jpg", "obama2.jpg", "obama3.jpg", "obama_partial_face.jpg", "obama_partial_face2.jpg", "biden.jpg")
 TEMPLATE_SOURCES = (*PORTRAITS, "solvay_conference_1927.jpg", "gauss.png", "newton.png")

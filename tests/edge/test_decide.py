@@ -14,7 +14,7 @@ from storelens.config import Config
 from storelens.edge.decide import Attempt, DecisionPolicy, TrackDecider, TrackEvidence
 from storelens.edge.pipeline import CameraPipeline
 from storelens.edge.visits import AnonymousRegistry, ArrivalCooldown
-from storelens.events import ArrivalEvent
+from storelens.edge_events import ArrivalEvent
 from storelens.gallery.factory import open_gallery
 from tests.helpers.staging import T0, face_crop, stage
 

@@ -8,9 +8,9 @@ import tarfile
 import numpy as np
 import pytest
 
-from storelens.messages import Detections, Embeddings, Frame
 from storelens.models.prepare import cache_dir, pip_download
 from storelens.sample_videos.photos import SOURCES
+from storelens.stage_messages import Detections, Embeddings, Frame
 
 
 def scrfd_reference_boxes() -> dict[str, list[tuple[float, float, float, float]]]:

@@ -9,7 +9,7 @@ import pytest
 
 from storelens.config import EntryLine
 from storelens.edge.footfall import FootfallAggregator
-from storelens.messages import TrackOutcomes
+from storelens.stage_messages import TrackOutcomes
 
 T0 = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
 LINE = EntryLine(start=(0, 400), end=(1280, 400), inside=(640, 700))  # the store is below y = 400

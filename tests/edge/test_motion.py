@@ -14,7 +14,7 @@ from storelens.config import Config
 from storelens.edge.motion import MotionGate
 from storelens.edge.visits import AnonymousRegistry, ArrivalCooldown
 from storelens.gallery.factory import open_gallery
-from storelens.messages import Frame
+from storelens.stage_messages import Frame
 from tests.helpers.staging import face_crop, stage
 from tests.helpers.video import play
 

@@ -12,9 +12,9 @@ import pytest
 from storelens.config import MqttConfig
 from storelens.edge.outbox import Outbox
 from storelens.edge.publisher import CameraPublisher, camera_transport
+from storelens.edge_events import ArrivalEvent, topic
 from storelens.errors import ConfigError
-from storelens.events import ArrivalEvent, topic
-from storelens.transport import parse_url
+from storelens.transport.mqtt import parse_url
 from tests.helpers.services import free_port, wait_port
 
 

@@ -12,11 +12,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from storelens.api.event_store import EventStore
-from storelens.api.ingest import Ingest
+from storelens.books.event_log import EventLog
+from storelens.books.ingest import Ingest
 from storelens.edge.outbox import Outbox
 from storelens.edge.publisher import CameraPublisher
-from storelens.events import ArrivalEvent, topic
+from storelens.edge_events import ArrivalEvent, topic
 from tests.helpers.transport import MemoryBroker, MemoryTransport
 
 
@@ -39,7 +39,7 @@ def drain(*publishers: CameraPublisher, rounds: int = 100) -> None:
 def world(tmp_path: Path):
     broker = MemoryBroker()
     outbox = Outbox(tmp_path / "outbox.sqlite")
-    store = EventStore(f"sqlite:///{tmp_path / 'events.sqlite'}")
+    store = EventLog(f"sqlite:///{tmp_path / 'events.sqlite'}")
     ingest = Ingest(store, MemoryTransport(broker, "api", persistent_session=True), "s")
     ingest.start()
     pub = CameraPublisher(outbox, MemoryTransport(broker, "edge-c"), "s", "c", window=8)
@@ -51,7 +51,7 @@ def world(tmp_path: Path):
     outbox.close()
 
 
-def stored_ids(store: EventStore) -> list[str]:
+def stored_ids(store: EventLog) -> list[str]:
     return [e.payload["event_id"] for e in store.since(limit=10_000)]
 
 

@@ -20,7 +20,7 @@ from storelens.config import EntryLine
 from storelens.edge.footfall import EntryCounter, FootfallAggregator
 from storelens.edge.outbox import Outbox
 from storelens.edge.visits import AnonymousRegistry, ArrivalCooldown
-from storelens.events import ArrivalEvent, parse_event, topic
+from storelens.edge_events import ArrivalEvent, parse_event, topic
 
 T0 = datetime(2026, 11, 21, 10, 0, 0, tzinfo=UTC)
 
@@ -202,7 +202,7 @@ def footfall_calls() -> Iterator[list[str]]:
 
 def test_roi_keeps_faces_inside_the_polygon() -> None:
     from storelens.edge.track import roi_filter
-    from storelens.messages import Detections
+    from storelens.stage_messages import Detections
 
     faces = Detections(
         np.array([[10, 10, 50, 50], [600, 300, 680, 380], [1200, 650, 1260, 710]], np.float32),

@@ -17,7 +17,7 @@ from tests.helpers.configs import consent, member
 
 
 def state(gallery) -> tuple:
-    return ([m.model_dump() for m in gallery.members()], gallery.store.generation(), len(gallery))
+    return ([m.model_dump() for m in gallery.members()], gallery.templates.generation(), len(gallery))
 
 
 def _scaled(src: Path, dst: Path, factor: float) -> Path:

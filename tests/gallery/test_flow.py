@@ -8,7 +8,7 @@ from pathlib import Path
 from storelens.gallery.enrol import enroll_photos
 from storelens.gallery.factory import open_gallery
 from storelens.images import load_image
-from storelens.messages import Frame
+from storelens.stage_messages import Frame
 from tests.helpers.cli import run_cli
 from tests.helpers.configs import consent, member
 

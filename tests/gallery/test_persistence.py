@@ -12,7 +12,7 @@ from storelens.errors import GalleryError
 from storelens.gallery.enrol import enroll_photos
 from storelens.gallery.factory import open_gallery
 from storelens.gallery.gallery import NewVector
-from storelens.messages import Embeddings, Matches
+from storelens.stage_messages import Embeddings, Matches
 from tests.helpers.cli import run_cli
 from tests.helpers.configs import consent, make_config, member
 
@@ -26,7 +26,7 @@ def test_erasure_leaves_no_trace_on_disk(gallery, enroller, photos) -> None:
         [photos["obama.jpg"], photos["obama3.jpg"]],
     )
     enroll_photos(gallery, enroller, member("M-0001", "Joe Biden"), consent("CF-B"), [photos["biden.jpg"]])
-    _, vecs, _ = gallery.store.member_vectors("M-4711")
+    _, vecs, _ = gallery.templates.member_vectors("M-4711")
     receipt = gallery.remove("M-4711")
     assert (receipt.removed_vectors, receipt.removed_consents) == (2, 1)
     blobs = b"".join(p.read_bytes() for p in gallery.directory.rglob("*") if p.is_file())
@@ -41,7 +41,7 @@ def test_erasure_leaves_no_trace_on_disk(gallery, enroller, photos) -> None:
 def test_a_running_reader_sees_changes_without_restart(gallery, face_models, photos, config, prepared_models_dir):
     reader = open_gallery(config, face_models.recogniser_spec, gallery.directory)
     from storelens.images import load_image
-    from storelens.messages import Frame
+    from storelens.stage_messages import Frame
 
     frame = Frame(load_image(photos["obama2.jpg"]))
     emb = face_models.embedder.embed(frame, face_models.detector.detect(frame))
@@ -73,7 +73,7 @@ def test_damaged_or_stale_index_is_rebuilt(gallery, enroller, face_models, photo
     index_file = gallery.directory / "index.faiss"
     old = index_file.read_bytes()
     enroll_photos(gallery, enroller, member("biden"), consent(), [photos["biden.jpg"]])
-    probe = Embeddings(np.stack([gallery.store.member_vectors(m)[1][0] for m in ("obama", "biden")]), gallery.model)
+    probe = Embeddings(np.stack([gallery.templates.member_vectors(m)[1][0] for m in ("obama", "biden")]), gallery.model)
     expected = gallery.match(probe)
     gallery.close()
     if damage == "stale":  # a crash between the database commit and the index rename
@@ -105,7 +105,7 @@ def test_retention_purges_members_not_seen(gallery, enroller, photos) -> None:
     now = utc_now()
     gallery.touch("old", now - timedelta(days=1200))
     gallery.touch("recent", now - timedelta(days=3))
-    gallery.store.db.execute("UPDATE members SET enrolled_at = '2020-01-01T00:00:00.000Z'")
+    gallery.templates.db.execute("UPDATE members SET enrolled_at = '2020-01-01T00:00:00.000Z'")
     receipts = gallery.purge_expired(1095, now=now)
     assert [(r.member_id, r.reason) for r in receipts] == [("old", "retention: not seen for 1095 days")]
     assert [m.member_id for m in gallery.members()] == ["recent"]

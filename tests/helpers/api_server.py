@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 from fastapi import FastAPI
 
-from storelens.api.serving import Served
+from storelens.web.serving import Served
 from tests.helpers.services import free_port
 
 

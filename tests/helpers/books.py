@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from storelens.api.books import StoreBooks
-from storelens.api.schema import access_tables, commerce_tables, event_tables, token_tables
+from storelens.books.schema import access_tables, commerce_tables, event_tables, token_tables
 
 
 def books_for(request: pytest.FixtureRequest, tmp_path: Path) -> StoreBooks:

@@ -20,7 +20,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from storelens.apps.hq import HqApp
 from storelens.clock import iso, utc_now
 from storelens.config import HqConfig
-from storelens.events import FootfallEvent, topic
+from storelens.edge_events import FootfallEvent, topic
 from storelens.hq.keys import HqKeys
 from storelens.manifest import load_manifest
 from tests.helpers.cli import run_cli

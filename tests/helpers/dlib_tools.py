@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from storelens.manifest import Origin, load_manifest
-from storelens.messages import Frame
 from storelens.models.prepare import cache_dir, fetch_origin
+from storelens.stage_messages import Frame
 
 SHAPE_PREDICTOR_5 = Origin(
     package="face_recognition_models",

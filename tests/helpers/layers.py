@@ -21,7 +21,21 @@ STAGE_DIRS = ("edge", "models", "gallery", "api", "hq", "calibration", "sample_v
 LAYERS = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"][0]["layers"]
 SHELL = [m.strip() for m in LAYERS[0].split(":")]  # the top layer's modules
 GROUND = [m.strip() for m in LAYERS[-1].split(":")]  # the ground floor's modules
-ORDER = ["shell", "apps", "hq", "api", "calibration", "sample_videos", "edge", "gallery", "models", "ground floor"]
+ORDER = [
+    "shell",
+    "bench",
+    "apps",
+    "hq",
+    "api",
+    "web",
+    "calibration",
+    "sample_videos",
+    "books",
+    "edge",
+    "gallery",
+    "models",
+    "ground floor",
+]
 
 
 def _copy(src: str, dst: str) -> None:

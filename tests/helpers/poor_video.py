@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from storelens.calibration.degrade import Degradation
-from storelens.messages import FaceModels, Frame
+from storelens.stage_messages import FaceModels, Frame
 
 DARK = Degradation("very dark", gain=0.15, noise_sigma=10.0)
 BACKLIT = Degradation("backlit", backlight=0.1, noise_sigma=6.0)  # a silhouette against the street

@@ -6,7 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from storelens.cli.broker import LocalRabbitMq
+from storelens.transport.local import LocalRabbitMq
 
 __all__ = ["RabbitMq", "available"]
 
@@ -16,7 +16,7 @@ def available() -> bool:
 
 
 class RabbitMq(LocalRabbitMq):
-    """The product's local node (storelens.cli.broker), with what the deployment tests add."""
+    """The product's local node (storelens.transport.local), with what the deployment tests add."""
 
     def run_script(self, script: Path, *args: str) -> subprocess.CompletedProcess[str]:
         """A shell script whose ``rabbitmqctl`` reaches this node."""

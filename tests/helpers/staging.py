@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from storelens.images import load_image
-from storelens.messages import FaceModels, Frame
+from storelens.stage_messages import FaceModels, Frame
 
 T0 = datetime(2026, 11, 21, 10, 0, 0, tzinfo=UTC)
 SCENE = (640, 360)

@@ -1,4 +1,4 @@
-"""An in-memory broker and transport (storelens.transport.Transport) for fast delivery tests.
+"""An in-memory broker and transport (storelens.transport.mqtt.Transport) for fast delivery tests.
 
 Beside, not instead of, the real Mosquitto tests: it keeps MQTT's rules that the code relies on
 (QoS 1 acks, retained messages, persistent sessions queue while away, resend after a lost connection),
@@ -14,7 +14,7 @@ from itertools import count
 
 from paho.mqtt.client import topic_matches_sub
 
-from storelens.transport import Handler
+from storelens.transport.base import Handler
 
 
 class MemoryBroker:

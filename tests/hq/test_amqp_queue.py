@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from storelens.api.event_store import EventStore
-from storelens.cli.bench_hq import publish_events
+from storelens.bench.hq import publish_events
+from storelens.books.event_log import EventLog
 from storelens.config import MqttConfig
 from storelens.errors import ConfigError
-from storelens.hq.amqp_queue import AmqpQueue, binding_key, topic_of
 from storelens.hq.database import HqDatabase
+from storelens.transport.amqp import AmqpQueue, binding_key, topic_of
 from tests.helpers.chain import wait_until
 from tests.helpers.configs import write_toml
 from tests.helpers.rabbitmq import RabbitMq, available
@@ -87,7 +87,7 @@ def test_workers_joining_and_one_killed_mid_batch_lose_and_double_nothing(tmp_pa
     db_url = postgres.database(f"amqp_{uuid.uuid4().hex[:8]}")  # type: ignore[attr-defined]
     HqDatabase(db_url).close()  # the tables made once, before four processes race to
     workers: list[tuple[subprocess.Popen[bytes], Path]] = []
-    store = EventStore(db_url)
+    store = EventLog(db_url)
     try:
         workers.append(_worker(tmp_path, "hq-0", db_url, rabbit, password))  # declares and binds the queue
         assert wait_until(lambda: "consuming the quorum queue" in workers[0][1].read_text(), 60), workers[0][

@@ -13,11 +13,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from storelens.api.auth import new_token
 from storelens.api.books import StoreBooks
+from storelens.books.token_book import new_token
 from storelens.clock import iso, utc_now
 from storelens.config import HqConfig
-from storelens.events import ArrivalEvent, FootfallEvent, StatusEvent
+from storelens.edge_events import ArrivalEvent, FootfallEvent, StatusEvent
 from storelens.hq.access import HqServices
 from storelens.hq.chain_reports import ChainReports
 from storelens.hq.registry import ChainMembers, chain_tables, record_status

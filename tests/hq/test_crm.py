@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import create_engine
 
-from storelens.chain import VisitRecord
+from storelens.chain_messages import VisitRecord
 from storelens.clock import iso, utc_now
 from storelens.hq.crm import CrmOutbox, CrmWebhook, signature
 from storelens.hq.registry import ChainMembers

@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import create_engine, text
 
-from storelens.api.event_store import EventStore
+from storelens.books.event_log import EventLog
 from storelens.clock import iso, utc_now
-from storelens.events import ArrivalEvent, FootfallEvent
+from storelens.edge_events import ArrivalEvent, FootfallEvent
 from storelens.hq.partitions import drop_months_before, is_partitioned, partition_by_month
 
 
@@ -33,7 +33,7 @@ def footfall(days_ago: int, entries: int) -> dict:
 
 
 def test_events_partitioned_by_month_keep_every_row_once(url: str) -> None:
-    store = EventStore(url)
+    store = EventLog(url)
     old = [footfall(d, d) for d in (70, 40, 1)]
     for event in old:
         assert store.add(event) is not None
@@ -47,7 +47,7 @@ def test_events_partitioned_by_month_keep_every_row_once(url: str) -> None:
     assert store.add(arrival) is not None and store.erase_member("M-1")["arrival_events"] == 1
     assert partition_by_month(store.engine, utc_now()) == made  # again: nothing changes, nothing fails
     store.close()
-    again = EventStore(url)  # a later start opens the partitioned table as it is
+    again = EventLog(url)  # a later start opens the partitioned table as it is
     assert again.count() == 4 and is_partitioned(again.engine)
 
     month = utc_now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)

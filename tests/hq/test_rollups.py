@@ -13,7 +13,7 @@ import pytest
 from storelens.api.books import StoreBooks
 from storelens.clock import iso
 from storelens.config import ChainStore
-from storelens.events import FootfallEvent
+from storelens.edge_events import FootfallEvent
 from storelens.hq.chain_reports import ChainReports
 from storelens.hq.rollups import Rollups
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import storelens.sample_videos
-from storelens.cli.bench_gating import _in_view_share
+from storelens.bench.gating import _in_view_share
 from storelens.models.prepare import cache_dir
 from storelens.sample_videos.generate import STORE_DAY, TRUTH, _progress, clear_view_at, load_truth, scenario_key
 

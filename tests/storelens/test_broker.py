@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from storelens.cli.broker import LocalBroker
 from storelens.config import MqttConfig
 from storelens.edge.outbox import Outbox
 from storelens.edge.publisher import CameraPublisher, camera_transport
-from storelens.events import ArrivalEvent, topic
+from storelens.edge_events import ArrivalEvent, topic
+from storelens.transport.local import LocalBroker
 from tests.helpers.services import Collector
 
 

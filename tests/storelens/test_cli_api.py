@@ -12,7 +12,7 @@ import httpx2 as httpx
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from storelens.events import FootfallEvent, topic
+from storelens.edge_events import FootfallEvent, topic
 from tests.helpers.cli import REPO, STORELENS, run_cli
 from tests.helpers.configs import write_toml
 from tests.helpers.services import free_port, wait_port

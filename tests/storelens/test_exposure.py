@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from storelens.exposure import DarkFrameLift, blockiness, measure_exposure, noise_sigma, signal_to_noise
-from storelens.messages import Frame
+from storelens.stage_messages import Frame
 
 RNG = np.random.default_rng(7)
 GRADIENT = np.tile(np.linspace(60, 190, 256), (256, 1))

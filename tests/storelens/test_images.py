@@ -63,7 +63,7 @@ def test_load_image(bad_photos: Path, face_models, name: str, reason: str | None
             load_image(path)
         assert str(path) in str(err.value)
     else:
-        from storelens.messages import Frame
+        from storelens.stage_messages import Frame
 
         img = load_image(path)
         assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3

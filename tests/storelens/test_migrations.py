@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from storelens.api.books import StoreBooks
-from storelens.api.event_store import EventStore
+from storelens.books.event_log import EventLog
 from storelens.config import GalleryConfig
 from storelens.edge.outbox import Outbox
+from storelens.edge_events import ArrivalEvent
 from storelens.errors import DatabaseError, GalleryError, SchemaError
-from storelens.events import ArrivalEvent
 from storelens.gallery.gallery import Gallery, MatchPolicy, NewVector
 from storelens.gallery.records import Consent, MemberInfo
 from storelens.members import member_hash
@@ -82,12 +82,14 @@ def test_gallery_v1_upgrades_and_keeps_members(tmp_path: Path) -> None:
     assert (kept.minor, kept.separate, kept.written_release, kept.profile) == (False, False, None, "custom")
     assert kept.kind == "member" and not g.is_staff("b")
     assert g.remove("a").removed_consents == 1
-    logged = g.store.db.execute("SELECT consents FROM erasures").fetchone()[0]
-    assert logged == 1 and g.store.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "6"
+    logged = g.templates.db.execute("SELECT consents FROM erasures").fetchone()[0]
+    assert (
+        logged == 1 and g.templates.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "6"
+    )
     assert g.chain_version("b") == 0
-    consent_b = g.store.consent("b")
+    consent_b = g.templates.consent("b")
     assert consent_b is not None and (consent_b.scope, consent_b.share_visits) == ("home", False)
-    assert g.store.reports(10)[-1][2:4] == (member_hash("a"), "erased")  # the erasure, by hash only
+    assert g.templates.reports(10)[-1][2:4] == (member_hash("a"), "erased")  # the erasure, by hash only
     g.close()
 
 
@@ -152,14 +154,14 @@ def test_event_store_v1_upgrades(backend: str, tmp_path: Path, request) -> None:
 )
 def test_newer_event_store_is_refused_by_the_same_rule(tmp_path: Path, statements: list[str]) -> None:
     url = f"sqlite:///{tmp_path / 'events.sqlite'}"
-    EventStore(url).close()
+    EventLog(url).close()
     engine = create_engine(url)
     with engine.begin() as conn:
         for statement in statements:
             conn.execute(text(statement))
     engine.dispose()
     with pytest.raises(SchemaError, match="schema 9 is newer than this StoreLens"):
-        EventStore(url)
+        EventLog(url)
 
 
 def test_head_office_creates_only_what_it_uses(tmp_path: Path) -> None:
@@ -213,7 +215,7 @@ def test_rows_an_older_ingest_stored_invalid_are_quarantined(tmp_path: Path) -> 
     """Schema 2 -> 3: an arrival whose ts is not a time (stored by an older ingest) stops breaking readers."""
     url = f"sqlite:///{tmp_path / 'events.sqlite'}"
     good = ArrivalEvent(store_id="s", camera_id="c", member_id="M-1", similarity=0.9, track_id=1)
-    EventStore(url).close()
+    EventLog(url).close()
     engine = create_engine(url)
     with engine.begin() as conn:
         for seq, ts, payload in ((1, good.ts, good.model_dump_json()),
@@ -224,7 +226,7 @@ def test_rows_an_older_ingest_stored_invalid_are_quarantined(tmp_path: Path) -> 
                          {"seq": seq, "id": f"id-{seq}", "ts": ts, "payload": payload})  # fmt: skip
         conn.execute(text("UPDATE meta SET value = '2' WHERE key = 'schema.events'"))
     engine.dispose()
-    store = EventStore(url)
+    store = EventLog(url)
     assert [e.seq for e in store.since()] == [1]
     with store.engine.connect() as conn:
         moved = conn.execute(text("SELECT seq, reason FROM events_quarantine")).all()
@@ -234,7 +236,7 @@ def test_rows_an_older_ingest_stored_invalid_are_quarantined(tmp_path: Path) -> 
 
 @pytest.mark.parametrize("change", [{"ts": "not-a-time"}, {"similarity": float("nan")}, {"event_id": "x"}])
 def test_the_store_refuses_an_invalid_event(tmp_path: Path, change: dict) -> None:
-    store = EventStore(f"sqlite:///{tmp_path / 'events.sqlite'}")
+    store = EventLog(f"sqlite:///{tmp_path / 'events.sqlite'}")
     bad = ArrivalEvent(store_id="s", camera_id="c", member_id="M-1", similarity=0.9, track_id=1).model_dump() | change
     with pytest.raises(DatabaseError, match="not a valid event"):
         store.add(bad)

@@ -10,8 +10,8 @@ import time
 import pytest
 
 from storelens.bounds import MAX_PAYLOAD_BYTES
+from storelens.edge_events import StatusEvent, parse_event_payload, parse_payload
 from storelens.errors import PayloadError
-from storelens.events import StatusEvent, parse_event_payload, parse_payload
 from storelens.workers import Periodic, drain, stop_in_order
 
 

@@ -35,10 +35,9 @@ from sqlalchemy import func, select, text
 
 from storelens.api.books import StoreBooks
 from storelens.api.box_chain_agent import BoxChainAgent
-from storelens.api.event_store import COPY_COLUMNS, EventStore
 from storelens.api.services import Services
 from storelens.apps.hq import HqApp
-from storelens.cli.broker import LocalBroker, LocalPostgres, LocalRabbitMq
+from storelens.books.event_log import COPY_COLUMNS, EventLog
 from storelens.config import ChainStore, Config, HqConfig
 from storelens.errors import BrokerError, ConfigError
 from storelens.gallery.factory import open_gallery
@@ -52,7 +51,8 @@ from storelens.hq.rollups import days as day_table
 from storelens.manifest import load_manifest
 from storelens.members import Consent, MemberInfo
 from storelens.signing import Keyring
-from storelens.transport import MqttTransport
+from storelens.transport.local import LocalBroker, LocalPostgres, LocalRabbitMq
+from storelens.transport.mqtt import MqttTransport
 
 log = logging.getLogger(__name__)
 DAY_COLUMNS = (
@@ -222,7 +222,7 @@ def measure_ingest(
         ]
         logs = [c.with_suffix(".log") for c in confs]
         children = [_worker(c, log_file) for c, log_file in zip(confs, logs, strict=True)]
-        store = EventStore(url)
+        store = EventLog(url)
         try:
             _wait_subscribed(logs, 90)  # each connects and subscribes (and partitions the table, once)
             user = (RABBIT_USER, RABBIT_PASSWORD) if kind == "rabbitmq" else (None, None)
@@ -264,7 +264,7 @@ def measure_ingest(
 
 def load_footfall(url: str, stores: int, days: int) -> tuple[int, float]:
     """STORES x DAYS of 15-minute footfall (one camera) into a partitioned events table; (rows, seconds)."""
-    store = EventStore(url)
+    store = EventLog(url)
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     partition_by_month(store.engine, today)
     raw = store.engine.raw_connection()
@@ -303,7 +303,7 @@ def load_footfall(url: str, stores: int, days: int) -> tuple[int, float]:
 
 def measure_report(url: str, stores: int, days: int, runs: int = 5) -> dict[str, Any]:
     """The daily chain report at each level (median of ``runs``) and the table's size per store-year."""
-    store = EventStore(url)
+    store = EventLog(url)
     meta = {
         f"s{s:04d}": ChainStore(id=f"s{s:04d}", region=f"R{s % 10}", timezone=ZONES[s % len(ZONES)])
         for s in range(stores)
@@ -347,7 +347,7 @@ def measure_report_at_scale(url: str, stores: int, days: int, runs: int = 5) -> 
     One row per store and local day in ``rollup_footfall_day`` (what the rollup job writes for one camera), the
     stores spread over three time zones; the report of one day and of the whole period at chain level.
     """
-    store = EventStore(url)
+    store = EventLog(url)
     Rollups(store.engine)  # the rollup tables, made as hq serve makes them
     first = (datetime.now(UTC) - timedelta(days=days + 1)).date()
     started = time.monotonic()
@@ -403,7 +403,7 @@ def measure_drain(pg: LocalPostgres, rabbit: LocalRabbitMq, work: Path, backlog:
         first.send_signal(signal.SIGTERM)
         first.wait(60)
         sent = publish_events(rabbit.port, 20_000.0, backlog / 20_000.0, PUBLISHER_STORES, RABBIT_USER, RABBIT_PASSWORD)
-        store = EventStore(url)
+        store = EventLog(url)
         children = [_worker(c, log_file) for c, log_file in zip(confs, logs, strict=True)]
         try:
             deadline = time.monotonic() + 300
@@ -513,7 +513,7 @@ def measure_distribution(
         time.sleep(0.5)
     reached = time.monotonic() - t0
     confirmed_at_reach = confirmed()
-    held = [len(s.gallery().store.members()) for _, _, s in agents]
+    held = [len(s.gallery().templates.members()) for _, _, s in agents]
     latencies = []
     for m in rng.choice(members, size=erasures_n, replace=False):
         t1 = time.monotonic()

@@ -7,8 +7,8 @@ consumer, stays unacknowledged until that worker's batch is committed, and goes 
 worker) when that worker dies or disconnects. A worker starting, stopping or being killed mid-batch therefore
 never loses an event, and a redelivered one is stored once (the event store deduplicates by ``event_id``).
 
-:class:`AmqpQueue` is a transport (``storelens.transport.AckingTransport``) so that the MQTT ingest's validation
-and batching (``storelens.api.ingest.Ingest``) serve both brokers unchanged. pika's blocking connection is not
+:class:`AmqpQueue` is a transport (``storelens.transport.mqtt.AckingTransport``) so that the MQTT ingest's validation
+and batching (``storelens.books.ingest.Ingest``) serve both brokers unchanged. pika's blocking connection is not
 thread-safe: it lives in one worker thread, and acknowledgements made by the ingest's writer are handed to it
 through a queue.
 """
@@ -26,7 +26,7 @@ from urllib.parse import urlparse
 
 from storelens.config import MqttConfig
 from storelens.errors import ConfigError
-from storelens.transport import Ack, AckedHandler, Handler, check_tls_files, matches
+from storelens.transport.base import Ack, AckedHandler, Handler, check_tls_files, matches
 from storelens.workers import Periodic, drain
 
 if TYPE_CHECKING:

@@ -31,9 +31,9 @@ from storelens.config import default_config
 from storelens.edge.recognise import FaceEmbedder
 from storelens.images import load_image
 from storelens.manifest import load_manifest, models_dir
-from storelens.messages import FaceModels, Frame
 from storelens.models.prepare import cache_dir, fetch_origin
 from storelens.sample_videos.photos import fetch_photos
+from storelens.stage_messages import FaceModels, Frame
 
 log = logging.getLogger(__name__)
 
@@ -303,16 +303,14 @@ def write_section(path: Path, section: str, start: str, end: str) -> None:
 
 def run_bench(args: argparse.Namespace) -> int:
     """Run the benchmarks and report them."""
-    from storelens.cli import (
-        bench_api,
-        bench_cli,
-        bench_commerce,
-        bench_degradation,
-        bench_edge,
-        bench_gallery,
-        bench_gating,
-        bench_hq,
-    )
+    from storelens.bench import api as bench_api
+    from storelens.bench import commerce as bench_commerce
+    from storelens.bench import degradation as bench_degradation
+    from storelens.bench import edge as bench_edge
+    from storelens.bench import gallery as bench_gallery
+    from storelens.bench import gating as bench_gating
+    from storelens.bench import hq as bench_hq
+    from storelens.bench import startup as bench_cli
 
     directory = models_dir(args.models_dir)
     every = ["models", "gallery", "edge", "api", "commerce", "hq", "cli", "degradation", "gating"]

@@ -22,8 +22,8 @@ def measure_degradation(directory: Path | None) -> dict[str, Any]:
     from storelens.config import default_config
     from storelens.exposure import DarkFrameLift
     from storelens.gallery.factory import match_policy
-    from storelens.messages import Frame
     from storelens.sample_videos.photos import build_labelled_set
+    from storelens.stage_messages import Frame
 
     config = default_config()
     fm = load_face_models(config, directory)

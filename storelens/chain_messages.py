@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from storelens.bounds import Count, EventId, Ident, MemberId, Name, Timestamp
 from storelens.clock import now_iso
-from storelens.events import TOPIC_ROOT, new_event_id
+from storelens.edge_events import TOPIC_ROOT, new_event_id
 from storelens.members import Consent, MemberInfo, member_hash
 
 CHAIN_VERSION = 1

@@ -1,9 +1,4 @@
-"""The message transport: the ``Transport`` seam and its MQTT implementation (paho), for every process.
-
-:class:`MqttTransport` (paho-mqtt), below, is the real one, used alike by the edge's publishers, the store API's
-ingest, head office, ``doctor`` and the benchmark; the tests also use an in-memory one
-(``tests/helpers/transport.py``) for fast delivery, dedupe and ordering checks.
-"""
+"""MQTT behind the transport seam (:mod:`storelens.transport.base`): one paho client that reconnects by itself."""
 
 from __future__ import annotations
 
@@ -13,8 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
@@ -22,61 +16,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from storelens.config import MqttConfig
 from storelens.errors import ConfigError
+from storelens.transport.base import AckedHandler, Handler, check_tls_files, matches
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[[str, bytes], None]
-Ack = Callable[[], None]
-AckedHandler = Callable[[str, bytes, Ack], None]  # acknowledges the message itself, once it is safe
-
-
-class Transport(Protocol):
-    """A broker connection that reconnects by itself.
-
-    Attributes:
-        on_connect: called after each successful (re)connection.
-        on_ack: called with a message id when the broker has acknowledged that message (QoS 1).
-        on_lost: called when the connection drops; unacknowledged messages must be sent again.
-    """
-
-    on_connect: Callable[[], None]
-    on_ack: Callable[[int], None]
-    on_lost: Callable[[], None]
-
-    def start(self) -> None:
-        """Connect in the background."""
-        ...
-
-    def is_connected(self) -> bool:
-        """Whether the broker is connected now."""
-        ...
-
-    def wait_subscribed(self, timeout: float) -> bool:
-        """Wait until the broker has acknowledged this client's subscriptions; False on timeout."""
-        ...
-
-    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> int:
-        """Send; returns a message id, acknowledged later through ``on_ack``."""
-        ...
-
-    def subscribe(self, pattern: str, handler: Handler) -> None:
-        """Receive messages on topics matching ``pattern`` (again after every reconnect)."""
-        ...
-
-    def stop(self) -> None:
-        """Disconnect cleanly and stop."""
-        ...
-
-
-class AckingTransport(Transport, Protocol):
-    """A transport whose subscriber acknowledges a QoS 1 message only once it has kept it.
-
-    Head office's batched ingest acknowledges after the batch's commit, so that a crash before it loses nothing.
-    """
-
-    def subscribe_acked(self, pattern: str, handler: AckedHandler) -> None:
-        """Receive messages on topics matching ``pattern``; the handler calls the ack it is given."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -99,18 +41,6 @@ def parse_url(url: str) -> Broker:
         raise ConfigError(f"mqtt.url: expected mqtt://host:port or mqtts://host:port, got {url!r}")
     tls = parsed.scheme == "mqtts"
     return Broker(parsed.hostname, parsed.port or (8883 if tls else 1883), tls)
-
-
-def check_tls_files(config: MqttConfig, url: str) -> None:
-    """The CA, certificate and key files ``url`` needs over TLS exist.
-
-    Raises:
-        ConfigError: naming the missing one.
-    """
-    for name in ("ca_file", "cert_file", "key_file"):
-        given = getattr(config, name)
-        if given and not Path(given).is_file():
-            raise ConfigError(f"mqtt.{name}: {given} does not exist (needed for {url})")
 
 
 class MqttTransport:
@@ -298,10 +228,3 @@ class MqttTransport:
         self.stopping = True
         self.client.disconnect()
         self.client.loop_stop()
-
-
-def matches(pattern: str, topic: str) -> bool:
-    """Whether ``topic`` is one of ``pattern``'s topics (an MQTT filter, ``$share/GROUP/`` allowed)."""
-    # a shared subscription ($share/GROUP/filter) delivers topics of its filter
-    plain = pattern.split("/", 2)[2] if pattern.startswith("$share/") else pattern
-    return bool(mqtt.topic_matches_sub(plain, topic))

@@ -1,7 +1,7 @@
 """Subscribes to the store's MQTT topics and stores every valid event once (deduplicated by event_id).
 
 The one validation layer of the MQTT boundary: a message is stored only when its payload fits its
-versioned event model (``storelens.events``: bounded sizes and ranges, its own ``event_id``, a plausible
+versioned event model (``storelens.edge_events``: bounded sizes and ranges, its own ``event_id``, a plausible
 time) and its store, camera and kind are those of its topic. Anything else is logged with its topic
 and the first bad field, counted, and never stored.
 """
@@ -16,10 +16,9 @@ from typing import Any, cast
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from storelens.api.event_store import EventStore
+from storelens.books.event_log import EventLog
 from storelens.config import MqttConfig
-from storelens.errors import PayloadError, first_error
-from storelens.events import (
+from storelens.edge_events import (
     KIND_OF,
     ArrivalEvent,
     FootfallEvent,
@@ -29,7 +28,9 @@ from storelens.events import (
     parse_topic,
     topic_filter,
 )
-from storelens.transport import Ack, AckingTransport, MqttTransport, Transport
+from storelens.errors import PayloadError, first_error
+from storelens.transport.base import Ack, AckingTransport, Transport
+from storelens.transport.mqtt import MqttTransport
 from storelens.workers import Periodic, drain
 
 log = logging.getLogger(__name__)
@@ -39,10 +40,10 @@ WRITE_EVERY = 0.005  # seconds between two looks at what is pending
 
 
 class Ingest:
-    """Events from MQTT into the event store.
+    """Events from MQTT into the event log.
 
     Args:
-        store: the event database.
+        events: the event log.
         transport: the broker connection, owned by the ingest from now on (see :func:`ingest_transport`).
         store_id: the store whose topics are read; ``+``: every store (head office).
         on_new: called with the sequence number and payload of each newly stored event (the live push).
@@ -56,7 +57,7 @@ class Ingest:
 
     def __init__(
         self,
-        store: EventStore,
+        events: EventLog,
         transport: Transport,
         store_id: str,
         on_new: Callable[[int, dict[str, Any]], None] | None = None,
@@ -64,7 +65,7 @@ class Ingest:
         shared_group: str | None = None,
         batch: int = 0,
     ) -> None:
-        self.store = store
+        self.events = events
         self.store_id = store_id
         self.on_new = on_new
         self.on_status = on_status
@@ -127,7 +128,7 @@ class Ingest:
         if event is None:
             return
         data = event.model_dump()
-        seq = self.store.add(data)
+        seq = self.events.add(data)
         if seq is None:
             self.duplicates += 1
         elif self.on_new:
@@ -173,7 +174,7 @@ class _BatchWriter(Periodic):
             return 0
         while True:
             try:
-                stored = ingest.store.add_many([e for e, _ in taken])
+                stored = ingest.events.add_many([e for e, _ in taken])
                 break
             except SQLAlchemyError as exc:  # the database is away: keep the batch, unacknowledged, and retry
                 log.error("storing %d event(s) failed, retried: %s", len(taken), exc.__class__.__name__)

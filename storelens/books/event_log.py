@@ -23,11 +23,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
-from storelens.api.schema import acks, event_tables, events, meta, quarantine, verdicts
-from storelens.api.stores import Part, Store
+from storelens.books.database import Book, Part
+from storelens.books.schema import acks, event_tables, events, meta, quarantine, verdicts
 from storelens.clock import iso, utc_now
+from storelens.edge_events import EVENT_ADAPTER, ArrivalEvent, FootfallEvent, VisitorEvent
 from storelens.errors import DatabaseError, first_error
-from storelens.events import EVENT_ADAPTER, ArrivalEvent, FootfallEvent, VisitorEvent
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ class StoredEvent:
     payload: dict[str, Any]
 
 
-class EventStore(Store):
+class EventLog(Book):
     """Events, their acknowledgements and the quarantine."""
 
     PART = EVENTS

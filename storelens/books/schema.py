@@ -1,6 +1,6 @@
 """The databases' tables (SQLAlchemy Core), in one place, one ``MetaData`` per concern.
 
-Each concern is a :class:`storelens.api.stores.Part` with its own schema version: events (with their
+Each concern is a :class:`storelens.books.database.Part` with its own schema version: events (with their
 acknowledgements and the quarantine), commerce (members' profiles, the catalogue, transactions, member
 insights), the access log, and device tokens. A store box has all four in one database; head office
 creates only the events and tokens (and its own chain tables, ``storelens.hq.registry``).

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 
 from sqlalchemy import insert, select
 
-from storelens.api.schema import token_tables, tokens
-from storelens.api.stores import Part, Store
+from storelens.books.database import Book, Part
+from storelens.books.schema import token_tables, tokens
 from storelens.clock import iso, utc_now
 
 TOKENS = Part("tokens", token_tables, version=1, legacy=lambda one_store: 1)
+
+
+def new_token() -> str:
+    """A random device token (shown once, stored hashed)."""
+    return secrets.token_urlsafe(32)
 
 
 def token_hash(token: str) -> str:
@@ -18,7 +24,7 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class TokenStore(Store):
+class TokenBook(Book):
     """Device tokens (iPads, managers, head office's analysts and admins)."""
 
     PART = TOKENS
@@ -29,6 +35,12 @@ class TokenStore(Store):
             conn.execute(
                 insert(tokens).values(token_hash=token_hash(token), name=name, role=role, created_at=iso(utc_now()))
             )
+
+    def create(self, name: str, role: str) -> str:
+        """A new token for ``name`` in ``role``, kept hashed; the token itself is returned once, never kept."""
+        token = new_token()
+        self.add_token(token, name, role)
+        return token
 
     def listing(self) -> list[tuple[str, str, str]]:
         """Every token's (name, role, created at), by name; never the token, which is not kept."""

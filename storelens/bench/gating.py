@@ -30,7 +30,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from storelens.cli.bench_edge import (
+from storelens.bench.edge import (
     START_AT,
     edge_through_broker,
     enrol_members,
@@ -41,10 +41,10 @@ from storelens.cli.bench_edge import (
 )
 from storelens.config import Config
 from storelens.edge.capture import FileReader
-from storelens.events import ArrivalEvent, FootfallEvent
+from storelens.edge_events import ArrivalEvent, FootfallEvent
 from storelens.gallery.factory import open_gallery
-from storelens.messages import FaceModels
 from storelens.sample_videos.generate import STORE_DAY, TRUTH, clear_view_at, load_truth, sample_video
+from storelens.stage_messages import FaceModels
 
 log = logging.getLogger(__name__)
 START = "<!-- storelens-bench:gating:start -->"

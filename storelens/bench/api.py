@@ -19,11 +19,11 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from websockets.sync.client import connect
 
-from storelens.api.auth import new_token
 from storelens.apps.api import ApiApp
-from storelens.cli.broker import LocalBroker, free_port
+from storelens.books.token_book import new_token
 from storelens.config import Config
-from storelens.events import ArrivalEvent, topic
+from storelens.edge_events import ArrivalEvent, topic
+from storelens.transport.local import LocalBroker, free_port
 
 START = "<!-- storelens-bench:api:start -->"
 END = "<!-- storelens-bench:api:end -->"

@@ -54,7 +54,7 @@ COLUMNS = [
     "other_sales",
 ]
 
-Sale = tuple[str, int, str, bool]  # (time, amount in minor units, currency, by a member): EventStore.sales
+Sale = tuple[str, int, str, bool]  # (time, amount in minor units, currency, by a member): EventLog.sales
 
 
 @dataclass(frozen=True)

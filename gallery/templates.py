@@ -107,7 +107,7 @@ def _v6(db: sqlite3.Connection) -> None:
 MIGRATIONS = {0: _v1, 1: _v2, 2: _v3, 3: _v4, 4: _v5, 5: _v6}
 
 
-class GalleryStore:
+class TemplateBook:
     """The gallery database.
 
     Args:

@@ -1,8 +1,8 @@
-"""One database, several stores: each concern's tables are a :class:`Part` with a schema version of its own.
+"""One database, several books: each concern's tables are a :class:`Part` with a schema version of its own.
 
 A part's version is kept in the shared ``meta`` table under ``schema.<part>``; its steps ``{v: step to v + 1}``
 run inside the transaction that opens it (:func:`storelens.migrations.pending_steps` refuses a database newer
-than this StoreLens). A database written before the stores were split holds one ``schema_version`` (1 to 5)
+than this StoreLens). A database written before the books were split holds one ``schema_version`` (1 to 5)
 for everything: each part reads its own version off it (:attr:`Part.legacy`), once.
 """
 
@@ -17,13 +17,13 @@ from typing import Any, ClassVar
 from sqlalchemy import Engine, MetaData, create_engine, insert, inspect, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from storelens.api.schema import meta, meta_tables
+from storelens.books.schema import meta, meta_tables
 from storelens.errors import DatabaseError
 from storelens.migrations import pending_steps
 
 log = logging.getLogger(__name__)
 SCHEMA_LOCK = 0x5354_4C53  # PostgreSQL advisory lock: one process at a time creates or migrates tables
-LEGACY_KEY = "schema_version"  # the one version of a database written before the stores were split
+LEGACY_KEY = "schema_version"  # the one version of a database written before the books were split
 LEGACY_LAST = 5  # the last one-store schema
 
 
@@ -74,26 +74,26 @@ def safe_url(engine: Engine) -> str:
 
 
 class Database:
-    """Stores on one database: a subclass opens them in :meth:`open_stores` (all or none).
+    """Stores on one database: a subclass opens them in :meth:`open_books` (all or none).
 
     Args:
         url: SQLAlchemy URL (the database is this object's own), or the engine of a database shared with others.
 
     Raises:
         DatabaseError: the database cannot be used.
-        SchemaError: one of its stores is newer than this StoreLens.
+        SchemaError: one of its books is newer than this StoreLens.
     """
 
     def __init__(self, url: str | Engine) -> None:
         self.engine: Engine = connect(url) if isinstance(url, str) else url
         try:
-            self.open_stores()
+            self.open_books()
         except Exception:
             if isinstance(url, str):
                 self.engine.dispose()
             raise
 
-    def open_stores(self) -> None:
+    def open_books(self) -> None:
         """Open each store on :attr:`engine`."""
         raise NotImplementedError
 
@@ -107,13 +107,13 @@ class Database:
         self.engine.dispose()
 
 
-class Store(Database):
-    """One concern's store: its :attr:`PART` on a database of its own or shared with others."""
+class Book(Database):
+    """One concern's book: its :attr:`PART` on a database of its own or shared with others."""
 
     PART: ClassVar[Part]
 
-    def open_stores(self) -> None:
-        """Create or bring forward this store's part."""
+    def open_books(self) -> None:
+        """Create or bring forward this book's part."""
         open_part(self.engine, self.PART)
 
 

@@ -29,18 +29,18 @@ import cv2
 import numpy as np
 
 from storelens.apps.edge import EdgeApp, build_pipeline
-from storelens.cli.broker import LocalBroker, mosquitto_binary
 from storelens.config import Config
 from storelens.edge.capture import FileReader
 from storelens.edge.pipeline import CameraPipeline
 from storelens.edge.visits import AnonymousRegistry, ArrivalCooldown
-from storelens.events import ArrivalEvent
+from storelens.edge_events import ArrivalEvent
 from storelens.gallery.factory import open_gallery
 from storelens.gallery.gallery import Gallery
-from storelens.messages import FaceModels, Frame
 from storelens.sample_videos.generate import load_truth, sample_video
 from storelens.sample_videos.members import enrol_scenario_members
 from storelens.sample_videos.photos import fetch_photos
+from storelens.stage_messages import FaceModels, Frame
+from storelens.transport.local import LocalBroker, mosquitto_binary
 
 START_AT = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)  # one footfall interval holds each clip: no split counts
 START = "<!-- storelens-bench:edge:{pack}:start -->"

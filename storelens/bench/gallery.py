@@ -22,8 +22,8 @@ from storelens.gallery.enrol import Enroller, enroll_photos
 from storelens.gallery.factory import open_gallery
 from storelens.gallery.index import VectorIndex, choose_kind
 from storelens.gallery.records import Consent, MemberInfo
-from storelens.messages import FaceModels
 from storelens.sample_videos.photos import fetch_photos
+from storelens.stage_messages import FaceModels
 
 START = "<!-- storelens-bench:gallery:start -->"
 END = "<!-- storelens-bench:gallery:end -->"

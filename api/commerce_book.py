@@ -9,8 +9,8 @@ from sqlalchemy import func, insert, inspect, select, text
 
 from storelens.api.commerce import member_purchases, member_value, store_sales, unlink_member
 from storelens.api.imports import ImportReport, Kind, import_stream
-from storelens.api.schema import commerce_tables, members, transactions
-from storelens.api.stores import Part, Store
+from storelens.books.database import Book, Part
+from storelens.books.schema import commerce_tables, members, transactions
 from storelens.clock import iso, utc_now
 
 
@@ -31,7 +31,7 @@ COMMERCE = Part(
 )
 
 
-class CommerceStore(Store):
+class CommerceBook(Book):
     """Members' profiles and what they bought."""
 
     PART = COMMERCE

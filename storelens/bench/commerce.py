@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from storelens.api.app import create_app
-from storelens.api.auth import new_token
 from storelens.api.books import StoreBooks
 from storelens.api.insights import InsightsBuilder
 from storelens.api.services import Services
+from storelens.books.token_book import new_token
 from storelens.config import default_config
 from storelens.sample_videos.shop import generate_shop
 

@@ -7,14 +7,14 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from storelens.api.schema import access_log, access_tables
-from storelens.api.stores import Part, Store
+from storelens.books.database import Book, Part
+from storelens.books.schema import access_log, access_tables
 from storelens.clock import iso, utc_now
 
 ACCESS_LOG = Part("access_log", access_tables, version=1, legacy=lambda one_store: 1)  # create_all made it
 
 
-class AccessLog(Store):
+class AccessLog(Book):
     """Reads of members' data, accountable after an erasure (the member id replaced by the receipt's)."""
 
     PART = ACCESS_LOG

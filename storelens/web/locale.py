@@ -1,0 +1,44 @@
+"""The pages' locale: what a page reads before signing in, and the one ``?lang=`` type of both tiers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import HTTPException, Query, status
+from pydantic import BaseModel, Field
+
+from storelens.i18n import LOCALE_PATTERN, Translator
+
+
+class PageLocale(BaseModel):
+    """How the pages speak and write in this store."""
+
+    locale: str = Field(description="CLDR locale (store.locale, or the lang asked for)")
+    bcp47: str = Field(description="The same locale as the browser's Intl names it (fr-FR, zh-Hans-CN)")
+    language: str = Field(description="The catalogue used: en, fr or zh_Hans")
+    timezone: str = Field(description="store.timezone: times on the pages are the store's")
+    currency: str
+    store_name: str
+    messages: dict[str, str] = Field(description="English message -> its translation (empty in English)")
+
+
+# A page's ?lang=: the same bounds on every route that draws words (store API and head office)
+Lang = Annotated[
+    str | None,
+    Query(pattern=LOCALE_PATTERN, max_length=35, description="words in this locale; default the configured one"),
+]
+
+
+def translator_or_422(locale: str, timezone: str | None = None) -> Translator:
+    """A translator for a page's ``lang`` (or the configured locale); 422 for a locale CLDR does not know."""
+    try:
+        return Translator(locale, ZoneInfo(timezone) if timezone else None)
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"lang: {exc}") from None
+
+
+def page_locale_of(tr: Translator, timezone: str, currency: str, name: str) -> PageLocale:
+    """What a page reads before signing in: the locale, its Intl name, the zone, the currency and messages."""
+    return PageLocale(locale=tr.locale, bcp47=tr.locale.replace("_", "-"), language=tr.language, timezone=timezone,
+                      currency=currency, store_name=name, messages=tr.messages())  # fmt: skip

@@ -1,0 +1,89 @@
+"""What both tiers serve their pages with: security headers, one error shape, static assets, the consoles' shell.
+
+The kit's assets (``pages.js``, ``console.css``) are served at ``/static/kit/``, a tier's own at ``/static/``.
+A console page is the shell (``static/console-shell.html``) with each ``<!-- slot:NAME -->`` replaced by the
+tier's ``<!-- fill:NAME -->`` part: the sign-in, header and layout are written once for both consoles.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from functools import cache
+from pathlib import Path
+
+from fastapi import FastAPI, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+KIT = Path(__file__).with_name("static")
+SHELL = KIT / "console-shell.html"
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+    # the page and the docs are served from here; inline style and script are the page's own
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self' 'unsafe-inline'; connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'",
+}
+_FILL = re.compile(r"^<!-- fill:([a-z-]+) -->\n", re.MULTILINE)
+
+
+@cache
+def console_page(fill: Path) -> str:
+    """The shell with a tier's parts in its slots (read once per process).
+
+    Raises:
+        ValueError: a slot of the shell that the tier's file does not fill, or a part the shell has no slot for.
+    """
+    pieces = _FILL.split(fill.read_text(encoding="utf-8"))
+    parts = {name: body.rstrip("\n") for name, body in zip(pieces[1::2], pieces[2::2], strict=True)}
+    page = SHELL.read_text(encoding="utf-8")
+    slots = set(re.findall(r"<!-- slot:([a-z-]+) -->", page))
+    if slots != set(parts):
+        raise ValueError(f"{fill.name}: fills {sorted(parts)}, the shell has slots {sorted(slots)}")
+    for name, body in parts.items():
+        page = page.replace(f"<!-- slot:{name} -->", body)
+    return page
+
+
+def serve_pages(app: FastAPI, own_static: Path, max_body: int | None = None) -> None:
+    """Security headers on every response (``no-store`` under ``/api/``), one error shape, the static assets.
+
+    Args:
+        app: the tier's app.
+        own_static: the tier's own static folder, served at ``/static/``.
+        max_body: refuse a request whose declared body is longer (413), None for no limit.
+    """
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        """Refuse an oversized body from its declared length; add the security headers to every response."""
+        declared = request.headers.get("content-length", "")
+        if max_body is not None and declared.isdigit() and int(declared) > max_body:
+            response: Response = JSONResponse(
+                {"detail": f"request body of {int(declared):,} bytes; at most {max_body:,} accepted"},
+                status_code=status.HTTP_413_CONTENT_TOO_LARGE,
+            )
+        else:
+            response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        if request.url.path.startswith("/api/"):
+            response.headers["Cache-Control"] = "no-store"  # member cards and chain data are not kept by browsers
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def one_error_shape(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """Validation errors in the same shape as every other error: {"detail": "field: reason; ..."}."""
+        parts = [
+            f"body: not valid JSON ({e['msg']})"
+            if e["type"] == "json_invalid"
+            else f"{'.'.join(str(p) for p in e['loc'][1:]) or e['loc'][0]}: {e['msg']}"
+            for e in exc.errors()
+        ]
+        return JSONResponse({"detail": "; ".join(parts)}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+    app.mount("/static/kit", StaticFiles(directory=str(KIT)), name="kit")  # before /static: the longer prefix
+    app.mount("/static", StaticFiles(directory=str(own_static)), name="static")
