@@ -31,13 +31,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, Text, delete, func, select, update
+from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from storelens.atomic import replacing
 from storelens.books.database import Part, open_part
 from storelens.chain_messages import VisitRecord
 from storelens.clock import iso, utc_now
+from storelens.hq.schema import crm_outbox, crm_reexport, crm_tables
 from storelens.members import member_hash
 from storelens.workers import Periodic
 
@@ -45,27 +46,6 @@ log = logging.getLogger(__name__)
 EXPORT_DAYS = 7  # recent days whose export file is written (again) when missing
 ROUND = 50  # deliveries per round
 
-crm_tables = MetaData()
-crm_outbox = Table(
-    "crm_outbox",
-    crm_tables,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("kind", String(8), nullable=False, doc="visit or erasure"),
-    Column("key", String(40), nullable=False, unique=True, doc="the visit id or the erasure id: idempotency key"),
-    Column("member_ref", String(64), nullable=False, index=True, doc="member_hash of the member"),
-    Column("day", String(10), nullable=False, index=True, doc="the visit's UTC day (its export file)"),
-    Column("body", Text, nullable=False),
-    Column("state", String(10), nullable=False, index=True, doc="pending or delivered"),
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("next_at", String(24), nullable=False, index=True),
-    Column("delivered_at", String(24)),
-    Column("last_error", String(300), nullable=False, default=""),
-)
-crm_reexport = Table(
-    "crm_reexport",
-    crm_tables,
-    Column("day", String(10), primary_key=True, doc="an export day to write again (an erased member's visit)"),
-)
 CRM = Part("crm", crm_tables, version=1)
 
 

@@ -19,15 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy import (
-    Column,
     Engine,
-    Float,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
     func,
     or_,
     select,
@@ -42,72 +34,17 @@ from storelens.clock import iso, utc_now
 from storelens.edge_events import StatusEvent
 from storelens.errors import StoreLensError
 from storelens.hq.crm import CRM, erase_visits
+from storelens.hq.schema import (
+    box_keys,
+    box_reports,
+    boxes,
+    chain_members,
+    chain_tables,
+    deliveries,
+    erasure_boxes,
+    erasures,
+)
 from storelens.members import Consent, MemberInfo, member_hash
-
-chain_tables = MetaData()
-chain_members = Table(
-    "chain_members",
-    chain_tables,
-    Column("member_id", String(128), primary_key=True),
-    Column("member_ref", String(64), index=True, doc="member_hash: a box's erasure report names only this"),
-    Column("version", Integer, nullable=False),
-    Column("scope", String(8), nullable=False),
-    Column("home_store", String(64)),
-    Column("stores", Text, nullable=False, doc="JSON list: the listed stores (scope 'stores')"),
-    Column("model", String(80), nullable=False),
-    Column("vectors", Text, nullable=False, doc="JSON list of base64 float32 vectors"),
-    Column("member", Text, nullable=False),
-    Column("consent", Text, nullable=False),
-    Column("updated_at", String(24), nullable=False),
-)
-deliveries = Table(
-    "chain_deliveries",
-    chain_tables,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("member_id", String(128), nullable=False, index=True),
-    Column("store_id", String(64), nullable=False),
-    Column("version", Integer, nullable=False),
-    Column("op", String(8), nullable=False),
-    Column("change_id", String(36), nullable=False, unique=True),
-    Column(
-        "state",
-        String(10),
-        nullable=False,
-        index=True,
-        doc="pending, confirmed, refused, purged (by the box's retention)",
-    ),
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("sent_at", String(24)),
-    Column("confirmed_at", String(24)),
-    Column("held_vectors", Integer),
-    Column("detail", String(300), nullable=False, default=""),
-    UniqueConstraint("member_id", "store_id"),
-)
-erasures = Table(
-    "chain_erasures",
-    chain_tables,
-    Column("erasure_id", String(40), primary_key=True),
-    Column("member_ref", String(64), nullable=False, index=True),
-    Column("member_id", String(128), doc="kept only until every box has confirmed"),
-    Column("version", Integer, nullable=False),
-    Column("reason", String(200), nullable=False),
-    Column("requested_at", String(24), nullable=False),
-    Column("completed_at", String(24)),
-)
-erasure_boxes = Table(
-    "chain_erasure_boxes",
-    chain_tables,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("erasure_id", String(40), nullable=False, index=True),
-    Column("store_id", String(64), nullable=False),
-    Column("change_id", String(36), nullable=False, unique=True),
-    Column("state", String(10), nullable=False, index=True),
-    Column("attempts", Integer, nullable=False, default=0),
-    Column("sent_at", String(24)),
-    Column("confirmed_at", String(24)),
-    Column("removed", Text, nullable=False, default="{}"),
-    Column("receipt_id", String(36)),
-)
 
 
 @dataclass(frozen=True)
@@ -125,25 +62,6 @@ def targets(scope: Scope, home_store: str | None, listed: list[str], known: list
     if scope == "stores":
         return sorted(set(listed))
     return sorted(set(known))
-
-
-box_keys = Table(
-    "chain_box_keys",
-    chain_tables,
-    Column("store_id", String(64), primary_key=True),
-    Column("public_key", String(44), nullable=False, doc="Ed25519, base64: the box's receipts verify against it"),
-    Column("registered_at", String(24), nullable=False),
-)
-
-box_reports = Table(
-    "chain_box_reports",
-    chain_tables,
-    Column("report_id", String(36), primary_key=True, doc="the box's report id: each is acted on once"),
-    Column("store_id", String(64), nullable=False),
-    Column("op", String(8), nullable=False),
-    Column("outcome", String(300), nullable=False),
-    Column("at", String(24), nullable=False),
-)
 
 
 def judge(receipt: BoxReceipt, op: str, version: int) -> tuple[str | None, str]:
@@ -628,20 +546,6 @@ class ChainMembers:
                 }
             )
         return out
-
-
-boxes = Table(
-    "chain_boxes",
-    chain_tables,
-    Column("store_id", String(64), primary_key=True),
-    Column("camera_id", String(64), primary_key=True),
-    Column("state", String(16), nullable=False),
-    Column("ts", String(24), nullable=False),
-    Column("fps", Float, nullable=False),
-    Column("detail", String(300), nullable=False),
-    Column("software", String(40), nullable=False),
-    Column("received_at", String(24), nullable=False),
-)
 
 
 def record_status(engine: Engine, status: StatusEvent) -> None:

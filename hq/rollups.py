@@ -20,14 +20,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
-    BigInteger,
-    Column,
     Engine,
-    Integer,
-    MetaData,
-    String,
     Table,
-    Text,
     func,
     select,
     update,
@@ -39,6 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from storelens.books.database import Part, open_part
 from storelens.books.schema import events
 from storelens.clock import floor_interval, iso
+from storelens.hq.schema import buckets, day_tokens, days, rollup_tables, state, tokens
 from storelens.web.reports import Interval, Row, bucket, money_fields, parse_ts
 from storelens.workers import Periodic
 
@@ -46,54 +41,6 @@ log = logging.getLogger(__name__)
 BATCH = 20_000  # events rolled up per round trip
 WATERMARK = "seq"
 
-rollup_tables = MetaData()
-buckets = Table(
-    "rollup_footfall",
-    rollup_tables,
-    Column("store_id", String(64), primary_key=True),
-    Column("camera_id", String(64), primary_key=True),
-    Column("bucket_start", String(24), primary_key=True, index=True, doc="UTC start of the 15-minute bucket"),
-    Column("local_day", String(10), nullable=False, doc="the store's date of the bucket"),
-    Column("hour_start", String(24), nullable=False, doc="UTC start of the store's local hour (twice 01:00 in autumn)"),
-    Column("entries", BigInteger, nullable=False),
-    Column("vip_arrivals", BigInteger, nullable=False),
-    Column("staff_excluded", BigInteger, nullable=False),
-    Column("untokened", BigInteger, nullable=False, doc="unique visitors counted without a token"),
-    Column("unavailable", Integer, nullable=False, doc="events that could not count unique visitors"),
-)
-tokens = Table(
-    "rollup_visitor_tokens",
-    rollup_tables,
-    Column("store_id", String(64), primary_key=True),
-    Column("camera_id", String(64), primary_key=True),
-    Column("bucket_start", String(24), primary_key=True, index=True),
-    Column("token", String(32), primary_key=True),
-    Column("local_day", String(10), nullable=False),
-    Column("hour_start", String(24), nullable=False),
-)
-days = Table(
-    "rollup_footfall_day",
-    rollup_tables,
-    Column("store_id", String(64), primary_key=True),
-    Column("camera_id", String(64), primary_key=True),
-    Column("local_day", String(10), primary_key=True, index=True, doc="the store's date"),
-    *(Column(c, BigInteger, nullable=False) for c in ("entries", "vip_arrivals", "staff_excluded", "untokened")),
-    Column("unavailable", Integer, nullable=False),
-)
-day_tokens = Table(
-    "rollup_visitor_tokens_day",
-    rollup_tables,
-    Column("store_id", String(64), primary_key=True),
-    Column("camera_id", String(64), primary_key=True),
-    Column("local_day", String(10), primary_key=True, index=True),
-    Column("token", String(32), primary_key=True),
-)
-state = Table(
-    "rollup_state",
-    rollup_tables,
-    Column("key", String(80), primary_key=True, doc="seq (the watermark), or zone:STORE"),
-    Column("value", Text, nullable=False),
-)
 ROLLUPS = Part("rollups", rollup_tables, version=1)
 SUMS = ("entries", "vip_arrivals", "staff_excluded", "untokened", "unavailable")
 

@@ -1,50 +1,41 @@
 """The edge process, wired in one place: models, gallery, outbox, transports, per-camera pipelines, threads.
 
 Start steps, in order (:meth:`EdgeApp.run`): publishers connect; /health and /metrics serve; the
-delivery thread drains the outbox; one thread per camera reads, analyses and queues. ``run`` returns
-after stopping everything in reverse, in its ``finally``.
-
-Every long-running worker loops on ``while not stop.wait(t)`` and stops in ``finally``. A camera
-that fails is logged and retried; it never stops another camera or the process.
+delivery thread drains the outbox; one thread per camera runs its :class:`storelens.edge.camera_loop.CameraLoop`
+(read, analyse, queue; reconnect with backoff). ``run`` returns after stopping everything in reverse, in its
+``finally``. The loops themselves live in ``edge/``: this module only builds and wires them.
 """
 
 from __future__ import annotations
 
 import logging
-import statistics
 import threading
 import time
-from collections import OrderedDict, deque
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from storelens.apps.faces import load_face_models
 from storelens.config import CameraConfig, Config
-from storelens.edge.capture import FileReader, LiveReader, is_live
+from storelens.edge.camera_loop import CameraLoop, DeliveryTimes
 from storelens.edge.footfall import FootfallAggregator
 from storelens.edge.metrics import STALE_SECONDS, EdgeMetrics, MetricsServer, age
 from storelens.edge.motion import MotionGate
 from storelens.edge.outbox import Outbox
-from storelens.edge.pipeline import CameraPipeline, PipelineEvent, decision_policy
+from storelens.edge.pipeline import CameraPipeline, decision_policy
 from storelens.edge.publisher import CameraPublisher, camera_transport
 from storelens.edge.track import FaceTracker
+from storelens.edge.upkeep import Delivery, MemberRetention
 from storelens.edge.visits import AnonymousRegistry, ArrivalCooldown
-from storelens.edge_events import KIND_OF, ArrivalEvent, topic
-from storelens.errors import StoreLensError
 from storelens.exposure import DarkFrameLift
 from storelens.gallery.factory import open_gallery
 from storelens.gallery.gallery import Gallery
-from storelens.stage_messages import FaceModels, Frame
-from storelens.workers import Periodic, stop_in_order
+from storelens.stage_messages import FaceModels
+from storelens.workers import stop_in_order
 
 log = logging.getLogger(__name__)
-PURGE_EVERY_SECONDS = 6 * 3600
-DELIVER_EVERY = 0.02  # seconds between two delivery rounds
-LATENCY_WINDOW = 10_000  # capture-to-PUBACK latencies kept for the summary (the most recent ones)
-PENDING_CAPTURES = 100_000  # events whose capture time is remembered until acked (oldest dropped first)
 
 
 def build_pipeline(
@@ -86,63 +77,6 @@ def build_pipeline(
     )
 
 
-@dataclass
-class CameraStats:
-    """Per-camera measurements (for status, metrics and the benchmark)."""
-
-    analysed: int = 0
-    analyse_seconds: list[float] = field(default_factory=list)
-    events: int = 0
-    started: float = field(default_factory=time.monotonic)
-    decidable_share: float | None = None  # of the last ended tracks, those with a face good enough to decide
-    brightness: float | None = None  # mean grey level of the last analysed frame, as the camera delivered it
-
-    def fps(self) -> float:
-        """Analysed frames per second of wall time since start."""
-        elapsed = time.monotonic() - self.started
-        return self.analysed / elapsed if elapsed > 0 else 0.0
-
-
-class Delivery(Periodic):
-    """Every camera's outbox onto the broker, and the gallery's changes in, every ``DELIVER_EVERY`` seconds.
-
-    It outlives the cameras: their last events still go out.
-
-    Args:
-        publishers: one per camera.
-        gallery: the store's members (reloaded when another process changed them).
-    """
-
-    def __init__(self, publishers: list[CameraPublisher], gallery: Gallery) -> None:
-        super().__init__("deliver", DELIVER_EVERY)
-        self.publishers, self.gallery = publishers, gallery
-
-    def tick(self) -> None:
-        """One round: pump each publisher, then look for gallery changes."""
-        for pub in self.publishers:
-            pub.pump()
-        self.gallery.refresh()
-
-
-class MemberRetention(Periodic):
-    """Members not seen for the privacy profile's period erased from the gallery: at start, then periodically.
-
-    Args:
-        gallery: the store's members.
-        days: ``PrivacyRules.member_retention_days``.
-        every: seconds between two purges.
-    """
-
-    def __init__(self, gallery: Gallery, days: int, every: float = PURGE_EVERY_SECONDS) -> None:
-        super().__init__("member-retention", every, first_now=True, retry_on=(Exception,))  # retried next round
-        self.gallery, self.days = gallery, days
-
-    def tick(self) -> None:
-        """One purge now."""
-        for receipt in self.gallery.purge_expired(self.days):
-            log.info("retention purge: erased a member not seen for %d days at %s", self.days, receipt.at)
-
-
 class EdgeApp:
     """Runs the configured cameras until stopped, or until every file source has ended and is delivered.
 
@@ -180,17 +114,21 @@ class EdgeApp:
             log.info(
                 "privacy profile %s: strangers are not re-identified; unique visitors unavailable", self.rules.profile
             )
-        self.stats = {c.id: CameraStats() for c in config.cameras}
-        # event id -> (monotonic time its frame was captured, the member of an arrival) until the broker acks it;
-        # bounded, like everything in a 24/7 process
-        self.pending: OrderedDict[str, tuple[float, str | None]] = OrderedDict()
-        self.latencies_ms: deque[float] = deque(maxlen=LATENCY_WINDOW)
-        self.greeted: deque[tuple[str, datetime]] = deque(maxlen=LATENCY_WINDOW)  # (member, acked at): time to greet
-        self._threads: list[threading.Thread] = []
-        self.failures: dict[str, str] = {}
+        self.times = DeliveryTimes()
         self.metrics = EdgeMetrics()
-        self.readers: dict[str, LiveReader | FileReader] = {}
-        self.finished: set[str] = set()
+        self.loops = {
+            c.id: CameraLoop(
+                store,
+                c,
+                config.edge,
+                partial(self._pipeline, c),
+                self.publishers[c.id],
+                self.outbox,
+                self.times,
+                self.stop_event,
+            )
+            for c in config.cameras
+        }
         self.metrics_server: MetricsServer | None = None
         for cam, pub in self.publishers.items():
             pub.acked_latency_hook = self._acked_for(cam)
@@ -200,18 +138,24 @@ class EdgeApp:
 
         def acked(event_id: str) -> None:
             counter.inc()
-            self._acked(event_id)
+            self.times.acked(event_id)
 
         return acked
 
+    def _pipeline(self, camera: CameraConfig) -> CameraPipeline:
+        return build_pipeline(
+            self.config, camera, self.fm, self.gallery, self.cooldown, self.visitors, self.metrics.observe
+        )
+
     def _refresh_metrics(self) -> None:
-        for cam, stats in self.stats.items():
+        for cam, loop in self.loops.items():
+            stats = loop.stats
             self.metrics.fps.labels(camera=cam).set(round(stats.fps(), 3))
             if stats.decidable_share is not None:
                 self.metrics.decidable.labels(camera=cam).set(round(stats.decidable_share, 4))
             if stats.brightness is not None:
                 self.metrics.brightness.labels(camera=cam).set(round(stats.brightness, 1))
-            reader = self.readers.get(cam)
+            reader = loop.reader
             if reader is not None:
                 self.metrics.dropped.labels(camera=cam).set(reader.stats.frames_dropped)
                 self.metrics.reconnects.labels(camera=cam).set(reader.stats.reconnects)
@@ -226,126 +170,24 @@ class EdgeApp:
         """Healthy when every running camera delivered a frame within the last 30 seconds."""
         cameras = {}
         ok = True
-        for cam in self.stats:
-            reader = self.readers.get(cam)
-            last = age(reader.stats.last_frame_monotonic) if reader else 1e9
-            fresh = cam in self.finished or last < STALE_SECONDS
+        for cam, loop in self.loops.items():
+            last = age(loop.reader.stats.last_frame_monotonic) if loop.reader else 1e9
+            fresh = loop.finished or last < STALE_SECONDS
             ok = ok and fresh
             cameras[cam] = {
                 "ok": fresh,
                 "last_frame_age_s": round(min(last, 1e6), 1),
-                "finished": cam in self.finished,
-                "analysed_fps": round(self.stats[cam].fps(), 2),
+                "finished": loop.finished,
+                "analysed_fps": round(loop.stats.fps(), 2),
             }
         return ok, {"cameras": cameras, "outbox_depth": self.outbox.depth()}
 
-    def _acked(self, event_id: str) -> None:
-        pending = self.pending.pop(event_id, None)
-        if pending is None:
-            return
-        captured, member = pending
-        self.latencies_ms.append((time.monotonic() - captured) * 1000)
-        if member is not None:
-            self.greeted.append((member, datetime.now(UTC)))
-
-    def _queue(self, camera_id: str, events: Sequence[PipelineEvent], captured: float) -> None:
-        for ev in events:
-            self.outbox.put(
-                ev.event_id,
-                camera_id,
-                topic(self.config.store.id, camera_id, KIND_OF[ev.type]),
-                ev.model_dump_json().encode(),
-            )
-            self.pending[ev.event_id] = (captured, ev.member_id if isinstance(ev, ArrivalEvent) else None)
-            while len(self.pending) > PENDING_CAPTURES:
-                self.pending.popitem(last=False)
-            self.stats[camera_id].events += 1
-            log.info("camera %s: %s event %s", camera_id, ev.type, ev.event_id)
-
-    def _pipeline(self, camera: CameraConfig) -> CameraPipeline:
-        return build_pipeline(
-            self.config, camera, self.fm, self.gallery, self.cooldown, self.visitors, self.metrics.observe
-        )
-
-    def _analyse(self, camera: CameraConfig, pipeline: CameraPipeline, frame: Frame) -> None:
-        t0 = time.monotonic()
-        events = pipeline.process(frame)
-        stats = self.stats[camera.id]
-        stats.analysed += 1
-        stats.decidable_share = pipeline.decidable_share
-        stats.brightness = pipeline.lift.last_brightness
-        stats.analyse_seconds.append(time.monotonic() - t0)
-        if len(stats.analyse_seconds) > 1000:
-            del stats.analyse_seconds[:500]
-        self._queue(camera.id, events, t0)
-
-    def _run_file(self, camera: CameraConfig) -> None:
-        pub = self.publishers[camera.id]
-        reader = FileReader(camera.id, camera.source, camera.analysis_fps, realtime=self.config.edge.file_realtime)
-        self.readers[camera.id] = reader
-        pipeline = self._pipeline(camera)
-        pub.set_status("online", detail="file source")
-        last_ts = reader.start
-        try:
-            while not self.stop_event.is_set():
-                frame = reader.next()
-                if frame is None:
-                    break
-                last_ts = frame.ts
-                self._analyse(camera, pipeline, frame)
-            self._queue(camera.id, pipeline.finish(last_ts), time.monotonic())
-            self.finished.add(camera.id)
-        finally:
-            reader.stop()
-
-    def _run_live(self, camera: CameraConfig) -> None:
-        pub = self.publishers[camera.id]
-        stats = self.stats[camera.id]
-
-        def status(state: str, detail: str) -> None:
-            log.info("camera %s: %s %s", camera.id, state, detail)
-            pub.set_status(state, stats.fps(), detail)
-
-        reader = LiveReader(camera.id, camera.source, status, self.config.edge.reconnect_max_seconds)
-        self.readers[camera.id] = reader
-        pipeline = self._pipeline(camera)
-        period = 1.0 / camera.analysis_fps
-        reader.start()
-        next_at = time.monotonic()
-        try:
-            while not self.stop_event.wait(max(0.0, next_at - time.monotonic())):
-                next_at = time.monotonic() + period
-                frame = reader.latest(timeout=period)
-                if frame is None:
-                    self._queue(camera.id, pipeline.flush(datetime.now(UTC)), time.monotonic())
-                    continue
-                self._analyse(camera, pipeline, frame)
-        finally:
-            reader.stop()
-            self._queue(camera.id, pipeline.finish(datetime.now(UTC)), time.monotonic())
-
-    def _camera_thread(self, camera: CameraConfig) -> None:
-        backoff = 1.0
-        while not self.stop_event.is_set():
-            try:
-                if is_live(camera.source):
-                    self._run_live(camera)
-                else:
-                    self._run_file(camera)
-                return
-            except Exception as exc:  # never die of a camera: log, report, retry
-                if isinstance(exc, StoreLensError):  # expected (a source that will not open): one line
-                    log.error("camera %s: %s", camera.id, exc)
-                else:  # a bug: with its traceback
-                    log.exception("camera %s failed", camera.id)
-                self.failures[camera.id] = str(exc)
-                self.publishers[camera.id].set_status("reconnecting", detail=str(exc)[:200])
-                if not is_live(camera.source) or self.stop_event.wait(backoff):
-                    return
-                backoff = min(backoff * 2, self.config.edge.reconnect_max_seconds)
-
     def run(self) -> int:
-        """Run until stopped or until every file source is done and delivered; returns an exit code."""
+        """Run until stopped or until every file source is done and delivered; returns an exit code.
+
+        Start steps, in order: the publishers connect; /health and /metrics serve; delivery and the retention
+        purge start; one thread per camera. Everything is stopped in reverse in the ``finally``.
+        """
         for pub in self.publishers.values():
             pub.start()
         edge = self.config.edge
@@ -363,8 +205,7 @@ class EdgeApp:
         retention.start()
         try:
             cams = [
-                threading.Thread(target=self._camera_thread, args=(c,), name=f"camera-{c.id}", daemon=True)
-                for c in self.config.cameras
+                threading.Thread(target=loop.run, name=f"camera-{cam}", daemon=True) for cam, loop in self.loops.items()
             ]
             for t in cams:
                 t.start()
@@ -401,7 +242,7 @@ class EdgeApp:
                 self.outbox.path,
             )
             return 1
-        return 0 if not self.failures else 1
+        return 0 if not any(loop.failure for loop in self.loops.values()) else 1
 
     def stop(self) -> None:
         """Ask every worker to stop."""
@@ -409,18 +250,5 @@ class EdgeApp:
 
     def summary(self) -> dict[str, object]:
         """Counts and timings of this run."""
-        lat = sorted(self.latencies_ms)
-        return {
-            cam: {
-                "analysed": s.analysed,
-                "events": s.events,
-                "fps": round(s.fps(), 2),
-                "median_analyse_ms": round(statistics.median(s.analyse_seconds) * 1000, 1)
-                if s.analyse_seconds
-                else None,
-            }
-            for cam, s in self.stats.items()
-        } | {
-            "latency_ms_p50": lat[len(lat) // 2] if lat else None,
-            "latency_ms_p95": lat[int(len(lat) * 0.95)] if lat else None,
-        }
+        cameras: dict[str, object] = {cam: loop.stats.summary() for cam, loop in self.loops.items()}
+        return cameras | self.times.percentiles()

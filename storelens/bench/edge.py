@@ -263,7 +263,7 @@ def latency(fm: FaceModels, video: Path, gallery_dir: Path) -> dict[str, Any] | 
     return {
         "p50_ms": summary["latency_ms_p50"],
         "p95_ms": summary["latency_ms_p95"],
-        "events": len(runner.latencies_ms),
+        "events": len(runner.times.latencies_ms),
     }
 
 

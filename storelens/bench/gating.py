@@ -100,7 +100,7 @@ def time_to_greet(fm: FaceModels, config: Config, video: Path, truth: dict[str, 
     if app is None:
         return None
     summary = app.summary()
-    reader = app.readers["entrance"]
+    reader = app.loops["entrance"].reader
     if not isinstance(reader, FileReader):
         raise RuntimeError("the clip was not read as a file")
     start = reader.start
@@ -110,15 +110,15 @@ def time_to_greet(fm: FaceModels, config: Config, video: Path, truth: dict[str, 
             first_sight[person["member_id"]] = clear_view_at(person)
     greet = {
         member: round((acked - (start + timedelta(seconds=first_sight[member]))).total_seconds(), 2)
-        for member, acked in app.greeted
+        for member, acked in app.times.greeted
         if member in first_sight
     }
     return {
         "greet_seconds": dict(sorted(greet.items())),
-        "named": sorted(member for member, _ in app.greeted),
+        "named": sorted(member for member, _ in app.times.greeted),
         "latency_p50_ms": summary["latency_ms_p50"],
         "latency_p95_ms": summary["latency_ms_p95"],
-        "events": len(app.latencies_ms),
+        "events": len(app.times.latencies_ms),
     }
 
 

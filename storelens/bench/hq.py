@@ -45,9 +45,9 @@ from storelens.hq.chain_reports import ChainReports
 from storelens.hq.database import HqDatabase
 from storelens.hq.keys import HqKeys
 from storelens.hq.partitions import partition_by_month
-from storelens.hq.registry import deliveries, erasures
 from storelens.hq.rollups import Rollups
-from storelens.hq.rollups import days as day_table
+from storelens.hq.schema import days as day_table
+from storelens.hq.schema import deliveries, erasures
 from storelens.manifest import load_manifest
 from storelens.members import Consent, MemberInfo
 from storelens.signing import Keyring

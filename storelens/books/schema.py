@@ -13,6 +13,12 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Column, Float, Index, Integer, MetaData, String, Table, Text
 
+
+def camera_key() -> tuple[Column[str], Column[str]]:
+    """A table's (store, camera) primary key, as every table keyed by camera has it (ids bounded as in the events)."""
+    return Column("store_id", String(64), primary_key=True), Column("camera_id", String(64), primary_key=True)
+
+
 event_tables = MetaData()
 commerce_tables = MetaData()
 access_tables = MetaData()

@@ -203,3 +203,19 @@ def add_enrolment_arguments(sp: argparse.ArgumentParser) -> None:
         help="the member agreed that their store visits go to the chain's member platform (CRM) for follow-up",
     )
     sp.add_argument("photos", nargs="+", metavar="PHOTO", help="photo files (JPEG or PNG)")
+
+
+def add_token_arguments(sp: argparse.ArgumentParser, roles: tuple[str, str], name_help: str, role_help: str) -> None:
+    """``token create --name NAME --role ROLE``, the same bounds for the store's tokens and head office's.
+
+    Args:
+        sp: the ``token`` command's parser (its configuration flag is added by the caller).
+        roles: the tier's lesser role and ``admin``.
+        name_help: what a name is, on this tier.
+        role_help: what each role may do, on this tier.
+    """
+    sp.add_argument("action", choices=["create"], help="what to do")
+    sp.add_argument(
+        "--name", required=True, type=bounded("storelens.api.routers.tokens:TokenIn", "name"), help=name_help
+    )
+    sp.add_argument("--role", required=True, choices=list(roles), help=role_help)

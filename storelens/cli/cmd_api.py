@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from storelens.cli.args import bounded, timezone_name, writable_file
+from storelens.cli.args import add_token_arguments, bounded, timezone_name, writable_file
 from storelens.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -133,19 +133,12 @@ def add_api_commands(api_sub: Any, report_sub: Any, add: Any, emit: Any) -> None
     sp.add_argument("--config", required=True, help="the store's configuration file (TOML)")
     sp.add_argument("--port", type=bounded("storelens.config:ApiConfig", "port"), help="override api.port (1 to 65535)")
     sp = add(api_sub, "token", bind(cmd_token), "make a device token (admin or associate)", True)
-    sp.add_argument("action", choices=["create"], help="what to do")
     sp.add_argument("--config", required=True, help="the store's configuration file (TOML)")
-    sp.add_argument(
-        "--name",
-        required=True,
-        type=bounded("storelens.api.routers.tokens:TokenIn", "name"),
-        help="device or person, e.g. ipad-counter-1 (1 to 128 characters)",
-    )
-    sp.add_argument(
-        "--role",
-        required=True,
-        choices=["associate", "admin"],
-        help="what the token may do: associate (an iPad) or admin",
+    add_token_arguments(
+        sp,
+        ("associate", "admin"),
+        "device or person, e.g. ipad-counter-1 (1 to 128 characters)",
+        "what the token may do: associate (an iPad) or admin",
     )
     sp = add(report_sub, "footfall", bind(cmd_report), "footfall export per store and camera")
     sp.add_argument("--config", help="configuration (database, store); default: the default database, all stores")

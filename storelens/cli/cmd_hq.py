@@ -19,6 +19,7 @@ from storelens.cli.args import (
     add_enrolment_arguments,
     add_hq_config,
     add_member_id,
+    add_token_arguments,
     bounded,
     existing_file,
     iso_day,
@@ -429,19 +430,12 @@ def add_hq_commands(sub: Any, add: Any) -> None:
     sp.add_argument("--store", required=True, type=bounded("storelens.config:ChainStore", "id"), help="the store's id")
     sp.add_argument("--public-key", required=True, type=public_key, help="what `deploy bridge` printed on the box")
     sp = add(hq, "token", cmd_token, "make a chain API token: analyst (reports, boxes) or admin (also members)")
-    sp.add_argument("action", choices=["create"], help="what to do")
     add_hq_config(sp)
-    sp.add_argument(
-        "--name",
-        required=True,
-        type=bounded("storelens.api.routers.tokens:TokenIn", "name"),
-        help="who or what holds it",
-    )
-    sp.add_argument(
-        "--role",
-        required=True,
-        choices=["analyst", "admin"],
-        help="what the token may do: analyst (reports) or admin (members, erasures)",
+    add_token_arguments(
+        sp,
+        ("analyst", "admin"),
+        "who or what holds it",
+        "what the token may do: analyst (reports) or admin (members, erasures)",
     )
     sp = add(hq, "report", cmd_report, "footfall of every store, region or the chain, on each store's own days")
     add_hq_config(sp)

@@ -31,7 +31,8 @@ from storelens.edge_events import ArrivalEvent
 from storelens.gallery.factory import open_gallery
 from storelens.hq.distributor import Distributor
 from storelens.hq.keys import HqKeys
-from storelens.hq.registry import ChainMembers, chain_members, deliveries, erasures
+from storelens.hq.registry import ChainMembers
+from storelens.hq.schema import chain_members, deliveries, erasures
 from storelens.members import Consent, MemberInfo, member_hash
 from storelens.signing import Keyring, SigningKey
 from storelens.stage_messages import Embeddings

@@ -20,7 +20,8 @@ from storelens.config import HqConfig
 from storelens.edge_events import ArrivalEvent, FootfallEvent, StatusEvent
 from storelens.hq.access import HqServices
 from storelens.hq.chain_reports import ChainReports
-from storelens.hq.registry import ChainMembers, chain_tables, record_status
+from storelens.hq.registry import ChainMembers, record_status
+from storelens.hq.schema import chain_tables
 from storelens.hq.web import create_hq_app
 
 DAY = (utc_now() - timedelta(days=2)).date()

@@ -34,7 +34,7 @@ def footfall(days_ago: int, entries: int) -> dict:
 
 def test_events_partitioned_by_month_keep_every_row_once(url: str) -> None:
     store = EventLog(url)
-    old = [footfall(d, d) for d in (70, 40, 1)]
+    old = [footfall(d, d) for d in (100, 40, 1)]  # 60 days apart: the oldest is in an earlier month, whatever today
     for event in old:
         assert store.add(event) is not None
     made = partition_by_month(store.engine, utc_now())
@@ -59,7 +59,8 @@ def test_events_partitioned_by_month_keep_every_row_once(url: str) -> None:
         plan = " ".join(r[0] for r in explained)
     assert f"events_{month:%Y_%m}" in plan and f"events_{month - timedelta(days=40):%Y_%m}" not in plan
 
-    dropped = drop_months_before(again.engine, utc_now() - timedelta(days=35))
-    assert f"events_{utc_now() - timedelta(days=70):%Y_%m}" in dropped
-    assert again.count() == 4 - 1  # the 70-day-old month went; the rest stays
+    forty = utc_now() - timedelta(days=40)
+    dropped = drop_months_before(again.engine, forty.replace(day=1, hour=0, minute=0, second=0, microsecond=0))
+    assert f"events_{utc_now() - timedelta(days=100):%Y_%m}" in dropped
+    assert again.count() == 4 - 1  # the 100-day-old month went; the rest stays
     again.close()

@@ -98,7 +98,7 @@ def test_health_and_metrics_never_carry_a_secret(tmp_path: Path, face_models, vi
         "gallery": {"dir": str(tmp_path / "g")}, "edge": {"outbox": str(tmp_path / "o.sqlite")},
     })  # fmt: skip
     edge = EdgeApp(config, face_models)
-    edge.failures["a"] = f"cannot open rtsp://admin:{RTSP_PASSWORD}@127.0.0.1:9/s"
+    edge.loops["a"].failure = f"cannot open rtsp://admin:{RTSP_PASSWORD}@127.0.0.1:9/s"
     edge._refresh_metrics()
     shown = json.dumps(edge.health()[1]) + generate_latest(edge.metrics.registry).decode()
     edge.outbox.close()
