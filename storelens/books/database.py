@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from storelens.books.schema import meta, meta_tables
 from storelens.errors import DatabaseError
+from storelens.extras import require_extra
 from storelens.migrations import pending_steps
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,10 @@ def connect(url: str) -> Engine:
 
     Raises:
         DatabaseError: the URL is not one SQLAlchemy can use.
+        ConfigError: a PostgreSQL URL on an install without PostgreSQL's driver (an extra).
     """
+    if url.startswith("postgresql"):
+        require_extra("postgresql", f"the database {url.split('@')[-1]!r}")
     try:
         return create_engine(url, future=True, pool_pre_ping=True)
     except (SQLAlchemyError, ValueError) as exc:

@@ -98,6 +98,9 @@ def install_bridge(bridge: Path, conf_dir: Path) -> Path:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run head office's ingest until stopped."""
+    from storelens.extras import require_extra
+
+    require_extra("hq", "storelens hq serve")  # before anything is opened: a box has no head-office parts
     from storelens.apps.hq import HqApp
     from storelens.cli.logs import setup_logging
     from storelens.config import load_hq_config

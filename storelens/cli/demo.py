@@ -267,19 +267,34 @@ def write_tokens(folder: Path, tokens: dict[str, str]) -> None:
     write_file(folder / "tokens.txt", "".join(f"{role} {token}\n" for role, token in tokens.items()), 0o600)
 
 
+def command_name() -> str:
+    """``storelens`` as the user can type it here.
+
+    The bare name where the PATH finds this install's command, else its path (``.venv/bin/storelens`` after
+    ``make demo``, whose venv is not on the PATH).
+    """
+    script = Path(sys.executable).with_name("storelens")
+    found = shutil.which("storelens")
+    if found is not None and Path(found).resolve() == script.resolve():
+        return "storelens"
+    here = Path.cwd()
+    return str(script.relative_to(here)) if script.is_relative_to(here) else str(script)
+
+
 def next_steps(folder: Path, config: Config, url: str) -> str:
     """What to try next on the store folder the demo leaves (every command works on it as printed)."""
     here = Path.cwd()
     rel = folder.relative_to(here) if folder.is_relative_to(here) else folder
     cfg = rel / "store.toml"
+    storelens = command_name()
     today = datetime.now(ZoneInfo(config.store.timezone)).date()
     steps = [
-        (f"storelens api serve --config {cfg}", f"the iPad page again, {url}"),
+        (f"{storelens} api serve --config {cfg}", f"the iPad page again, {url}"),
         (
-            f"storelens report footfall --config {cfg} --from {today} --to {today + timedelta(days=1)} --format csv",
+            f"{storelens} report footfall --config {cfg} --from {today} --to {today + timedelta(days=1)} --format csv",
             "today's footfall",
         ),
-        (f"storelens gallery list --gallery {rel / 'gallery'}", "the members enrolled"),
+        (f"{storelens} gallery list --gallery {rel / 'gallery'}", "the members enrolled"),
         (f"{url}docs", "the API: Authorize with the admin token"),
     ]
     width = max(len(command) for command, _ in steps)

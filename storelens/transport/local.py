@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from storelens.errors import BrokerError
+from storelens.extras import require_extra
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,7 @@ class LocalBroker:
         return self
 
     def _start_amqtt(self) -> None:
+        require_extra("demo", "a broker without Mosquitto (Debian: mosquitto)")
         from amqtt.broker import Broker
 
         ready = threading.Event()

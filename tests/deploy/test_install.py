@@ -101,3 +101,13 @@ def test_install_script_refuses_a_path_it_cannot_write_as_is(tmp_path: Path, nam
     proc = subprocess.run(["bash", str(DEPLOY / "install.sh")], capture_output=True, text=True, env=env, check=False)
     assert proc.returncode == 2 and proc.stderr.startswith(f"install.sh: {name}=") and proc.stdout == ""
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("value", ["hq", "postgresql,hq", "scrfd;id", "postgresql scrfd", "[demo]", ",", ",postgresql"])
+def test_install_script_refuses_an_extra_a_box_does_not_take(tmp_path: Path, value: str) -> None:
+    if subprocess.run(["id", "-u"], capture_output=True, text=True).stdout.strip() != "0":
+        pytest.skip("install.sh runs as root")
+    env = {"PATH": "/usr/bin:/bin:/usr/sbin:/sbin", "SKIP_APT": "1", "EXTRAS": value, "BRIDGE": str(tmp_path / "none")}
+    proc = subprocess.run(["bash", str(DEPLOY / "install.sh")], capture_output=True, text=True, env=env, check=False)
+    assert proc.returncode == 2 and proc.stderr.startswith("install.sh: EXTRAS=") and proc.stdout == ""
+    assert len(proc.stderr.strip().splitlines()) == 1

@@ -135,3 +135,16 @@ def test_the_installed_box_runs_the_sample_video_and_serves_the_api(
         api.send_signal(signal.SIGTERM)
         _, err = api.communicate(timeout=60)
     assert api.returncode == 0 and "Traceback" not in err
+
+
+def test_the_box_has_no_head_office_parts_and_refuses_hq_serve_naming_the_extra(box: dict[str, Path]) -> None:
+    python = str(box["venv"] / "bin" / "python")
+    for module in ("pika", "psycopg", "amqtt", "insightface"):  # head office's, the demo's and SCRFD's extras
+        found = subprocess.run([python, "-c", f"import {module}"], capture_output=True, text=True, check=False)
+        assert found.returncode == 1 and "ModuleNotFoundError" in found.stderr, module
+    proc = run(box, "hq", "serve", "--config", str(REPO / "deploy" / "hq.toml.example"))
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [
+        "storelens: error: storelens hq serve needs StoreLens's [hq] extra (pika, psycopg not installed): "
+        "pip install 'storelens[hq]'"
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -53,7 +54,10 @@ def test_demo_runs_the_main_job_and_leaves_a_store(prepared_models_dir, video, t
     assert (store / "tokens.txt").stat().st_mode & 0o077 == 0
     roles = dict(line.split() for line in (store / "tokens.txt").read_text().splitlines())
     assert set(roles) == {"associate", "admin"} and roles["associate"] in proc.stdout
-    commands = [line.split("#")[0].strip() for line in proc.stdout.splitlines() if line.startswith("  storelens ")]
+    # the command as the user can type it: `storelens` where the PATH finds it, else the venv's (.venv/bin/storelens)
+    commands = [
+        line.split("#")[0].strip() for line in proc.stdout.splitlines() if re.match(r"  (\S*/)?storelens ", line)
+    ]
     assert len(commands) == 3
     for command in commands:
         argv = shlex.split(command)[1:]
@@ -106,3 +110,16 @@ def test_a_failure_while_enrolling_leaves_no_broker_running(prepared_models_dir,
     (broker,) = started
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", broker.port)) != 0  # nothing listens any more
+
+
+def test_the_next_commands_name_storelens_as_it_can_be_typed_here(tmp_path: Path, monkeypatch) -> None:
+    from storelens.cli.demo import command_name
+
+    venv_command = Path(sys.executable).with_name("storelens")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # after `make demo`: the venv is not on the PATH
+    assert command_name() == str(venv_command)
+    monkeypatch.chdir(venv_command.parent.parent.parent)  # the checkout, beside .venv
+    assert command_name() == str(venv_command.relative_to(venv_command.parent.parent.parent))
+    monkeypatch.setenv("PATH", f"{venv_command.parent}:/usr/bin:/bin")  # activated: the bare name
+    assert command_name() == "storelens"
