@@ -22,7 +22,7 @@ DEMO_EXTRAS := $(VENV)/.demo-extras
 WHEELS := build/wheel
 PIP    := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: setup install install-hq dev system-deps system-deps-test models demo test lint typecheck-tree bench clean
+.PHONY: setup install install-hq dev system-deps system-deps-test models demo test lint docs typecheck-tree bench clean
 
 $(BASE): pyproject.toml setup.py
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "StoreLens needs Python >= 3.11")'
@@ -96,9 +96,14 @@ lint: $(EXTRAS) install typecheck-tree
 	cd $(TYPECHECK) && $(CURDIR)/$(BIN)/lint-imports --no-cache --config $(CURDIR)/pyproject.toml
 	$(BIN)/python -m tests.helpers.catalogues check  # every message shown has its French and Chinese
 
+# The manual, offline, strict: a broken link or anchor, a page left out of the nav, any warning fails the build.
+# (NO_MKDOCS_2_WARNING: Material's notice about MkDocs 2.0 is a banner, not a finding about this manual.)
+docs: $(EXTRAS)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir build/site
+
 # pytest runs from the venv's own script (never `python -m`, which would put the tree on sys.path) with
 # --import-mode=append (pyproject.toml): `storelens` is the installed wheel, tests/conftest.py checks it.
-test: system-deps-test $(EXTRAS) models lint
+test: system-deps-test $(EXTRAS) models lint docs
 	$(BIN)/pytest -n auto --durations=25
 
 bench: system-deps-test $(EXTRAS) models

@@ -1,6 +1,6 @@
 """The store health radar: five scores from 0 to 100 for a store and a period.
 
-Every formula is here and in the README.
+Every formula is here and in the manual (docs/store-manager.md).
 
 Measures of the period (store-local days as for reports):
 

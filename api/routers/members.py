@@ -75,7 +75,7 @@ class MemberCard(BaseModel):
     purchases_12m: int = Field(description="Receipts in store.currency over 12 months (spend_12m is their sum)")
     other_currencies: list[CurrencySpend] = Field(description="Receipts in other currencies, summed in each")
     average_basket: float | None
-    segment: str | None = Field(description="RFM value segment (README: the rule); null until first computed")
+    segment: str | None = Field(description="RFM value segment (the manual: the rule); null until first computed")
     value_scores: ValueScores | None
     last_purchases: list[Purchase]
     favourite_categories: list[str]

@@ -149,7 +149,7 @@ def health(
     format: Annotated[str, Query(pattern="^(json|png)$")] = "json",
     lang: Lang = None,
 ) -> object:
-    """The store health radar for a period (README: every formula), as JSON or a PNG radar."""
+    """The store health radar for a period (the manual: every formula), as JSON or a PNG radar."""
     tr = store_translator(svc, lang)
     a, b = _period(svc, start, end)
     store_id = store or svc.config.store.id

@@ -2,7 +2,7 @@
 
 Not a speed figure: the accuracy figures of ``storelens calibrate degradation`` on the registry set, with the
 dark-frame lift on and off in the same run, written into docs/benchmarks.md (part 8) so that the figures the
-README quotes come from one command.
+manual quotes come from one command.
 """
 
 from __future__ import annotations

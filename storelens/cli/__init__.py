@@ -1,1 +1,1 @@
-"""The shell: the ``storelens`` command (``main``), its subcommands (``cmd_*``), benchmarks, demo, doctor, broker."""
+"""The shell: the ``storelens`` command (``main``), its subcommands (``cmd_*``), the demo, doctor: parse, call."""

@@ -69,7 +69,7 @@ class Row:
     entries: int
     unique_visitors: int | None  # None: unavailable under the privacy rules in force
     vip_arrivals: int
-    staff_excluded: int = 0  # staff passes not counted as entries (README: Staff are not customers)
+    staff_excluded: int = 0  # staff passes not counted as entries (the manual: Staff are not customers)
     transactions: int | None = None  # store rows only (sales are the store's, not a camera's)
     conversion: float | None = None  # transactions / entries
     sales: float | None = None  # in store.currency

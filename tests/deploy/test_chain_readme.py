@@ -1,4 +1,4 @@
-"""The README's "Try a chain on one machine", run as written, in order, with free ports in place of its ports.
+"""The manual's "Try a chain on one machine" (docs/head-office.md), run as written, with free ports for its ports.
 
 A store (the demo's folder), a central Mosquitto made by ``deploy hq-broker``, head office (``hq serve``), the
 store's own Mosquitto bridged with the password made for it, ``doctor`` seeing the bridge up, the sample video
@@ -11,7 +11,6 @@ import contextlib
 import csv
 import io
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.cli import REPO
+from tests.helpers.manual import block
 from tests.helpers.services import free_port
 
 README_PORTS = ("18883", "11883", "12883", "18090")
@@ -28,9 +27,7 @@ pytestmark = pytest.mark.skipif(shutil.which("mosquitto") is None, reason="needs
 
 
 def trial_script() -> str:
-    readme = (REPO / "README.md").read_text()
-    section = readme[readme.index("### Try a chain on one machine") :]
-    (script,) = re.findall(r"```sh\n(.*?)```", section, flags=re.S)[:1]
+    script = block("chain-trial")
     for port in README_PORTS:
         assert port in script
         script = script.replace(port, str(free_port()))

@@ -1,7 +1,7 @@
 """Delivery from the outbox to the API's store over the transport seam, on the in-memory broker.
 
 Fast and exact: the broker goes down, or an ack is lost, at a chosen point. The same paths run against
-a real Mosquitto in ``test_delivery.py``, ``tests/api/test_ingest.py`` and ``test_mqtt_security.py``.
+a real Mosquitto in ``test_delivery.py``, ``tests/books/test_ingest.py`` and ``test_mqtt_security.py``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The README's Layout section, drawn from the code: the packages and what each holds, the ground floor, the graph.
+"""The manual's Layout section (docs/developer.md), drawn from the code: the packages, the ground floor, the graph.
 
 The packages' rows come from their ``__init__`` docstrings and modules, the ground floor's lines from its modules'
 docstrings, the package graph from grimp (import-linter's engine) on the installed layout.
@@ -17,6 +17,7 @@ from pathlib import Path
 
 from tests.helpers.cli import REPO
 
+MANUAL_PAGE = REPO / "docs" / "developer.md"  # the developer's page of the manual holds the Layout section
 STAGE_DIRS = ("edge", "models", "gallery", "api", "hq", "calibration", "sample_videos")  # as in the Makefile
 LAYERS = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"][0]["layers"]
 SHELL = [m.strip() for m in LAYERS[0].split(":")]  # the top layer's modules
@@ -88,6 +89,52 @@ def package_graph(tree: Path) -> dict[str, set[str]]:
     return graph
 
 
+def module_cycles(tree: Path) -> list[list[str]]:
+    """Every set of modules that import each other in a circle (Tarjan's strongly connected components, more
+    than one module each), over grimp's graph of the installed layout: deferred imports count as well."""
+    code = (
+        "import grimp, json\n"
+        "g = grimp.build_graph('storelens', cache_dir=None)\n"
+        "print(json.dumps({m: sorted(g.find_modules_directly_imported_by(m)) for m in sorted(g.modules)}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=tree, capture_output=True, text=True, check=True,
+                         env=dict(os.environ, PYTHONPATH=str(tree))).stdout  # fmt: skip
+    import json
+
+    edges: dict[str, list[str]] = json.loads(out)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:  # recursion depth is the import chain's length: a few dozen at most
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in edges.get(node, []):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                top = stack.pop()
+                on_stack.discard(top)
+                component.append(top)
+                if top == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(edges):
+        if node not in index:
+            visit(node)
+    return sorted(found)
+
+
 def cycles(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
     """Pairs of groups that reach each other (a cycle between packages)."""
 
@@ -105,7 +152,7 @@ def cycles(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
 
 
 def render(graph: dict[str, set[str]]) -> str:
-    """The README block: each group and the groups it imports, top layer first."""
+    """The manual's block: each group and the groups it imports, top layer first."""
     lines = ["```text"]
     for group in ORDER:
         targets = [g for g in ORDER if g in graph[group]]

@@ -1,5 +1,5 @@
 """``storelens demo``, run as a user would: the main job ends matching the sample's truth, leaves a store folder
-whose next commands work as printed, and prints what the README shows."""
+whose next commands work as printed, and prints what the README shows (its runnable blocks, tests/helpers/manual.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.helpers.cli import REPO, run_cli
+from tests.helpers.cli import run_cli
+from tests.helpers.manual import block
 
 
 def normalise(text: str) -> list[str]:
@@ -25,18 +26,24 @@ def normalise(text: str) -> list[str]:
 
 
 def readme_demo_output() -> list[str]:
-    """The README's example of what `make demo` prints (the first text block after "Set-up: two commands").
+    """The README's example of what `make demo` prints (its block marked ``demo-output``).
 
     The footfall line is left out: where the run falls in a 15-minute interval decides how its counts split.
     """
-    readme = (REPO / "README.md").read_text()
-    section = readme[readme.index("## Set-up: two commands") :]
-    blocks = re.findall(r"```text\n(.*?)```", section, flags=re.S)
-    return [line for line in normalise(blocks[0]) if line and "  footfall  " not in line]
+    return [line for line in normalise(block("demo-output")) if line and "  footfall  " not in line]
+
+
+def next_commands(text: str) -> list[str]:
+    """The next commands' lines, spacing collapsed and the command as ``storelens`` (printed with the venv's path,
+    which in the README is ``.venv/bin`` and in a test the test's venv)."""
+    lines = [
+        re.sub(r"\s+", " ", line.strip()) for line in normalise(text) if re.match(r"  (\S*/)?storelens |  http", line)
+    ]
+    return [re.sub(r"^\S*/storelens ", "storelens ", line) for line in lines]
 
 
 def test_demo_runs_the_main_job_and_leaves_a_store(prepared_models_dir, video, tmp_path: Path) -> None:
-    store = tmp_path / "store"
+    store = tmp_path / "demo-store"
     proc = run_cli("demo", "--fast", "--models-dir", str(prepared_models_dir), "--keep", str(store), cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "VIP ARRIVAL  Barack Obama (M-OBAMA)" in proc.stdout
@@ -49,6 +56,8 @@ def test_demo_runs_the_main_job_and_leaves_a_store(prepared_models_dir, video, t
     # what the README shows is what the demo prints
     printed = normalise(proc.stdout)
     assert [line for line in readme_demo_output() if line not in printed] == []
+    assert next_commands(block("demo-next")) == next_commands(proc.stdout)  # the README's next commands, as printed
+    assert block("demo-next").count(".venv/bin/storelens ") == 3  # as they run after `make demo`, from the checkout
     # the store folder stays, and every next command printed works on it as printed
     assert {"store.toml", "tokens.txt", "events.sqlite", "gallery"} <= {p.name for p in store.iterdir()}
     assert (store / "tokens.txt").stat().st_mode & 0o077 == 0

@@ -1,4 +1,4 @@
-"""One import root and the layers: the wheel, import-linter's contract, and the README's package graph."""
+"""One import root and the layers: the wheel, import-linter's contracts, no import cycle, the manual's graph."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.cli import REPO
-from tests.helpers.layers import cycles, installed_tree, layout, package_graph, render
+from tests.helpers.layers import MANUAL_PAGE, cycles, installed_tree, layout, module_cycles, package_graph, render
 
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
@@ -80,21 +80,34 @@ def test_a_new_folder_ships_without_editing_a_list(tmp_path: Path) -> None:
         assert expected in names
 
 
-def test_the_layers_hold_and_the_readme_graph_is_the_code_s(tmp_path: Path) -> None:
+def test_the_layers_hold_and_the_manual_graph_is_the_code_s(tmp_path: Path) -> None:
     tree = installed_tree(tmp_path)
     checked = lint_imports(tree)
-    assert checked.returncode == 0 and "1 kept, 0 broken" in checked.stdout, checked.stdout[-2000:]
+    assert checked.returncode == 0 and "2 kept, 0 broken" in checked.stdout, checked.stdout[-2000:]
+    assert "the store API and head office are independent KEPT" in checked.stdout
     graph = package_graph(tree)
     assert cycles(graph) == []
-    assert render(graph) in (REPO / "README.md").read_text(), "README Layout graph is stale: " + render(graph)
+    assert "api" not in graph["hq"] and "hq" not in graph["api"]  # siblings: what both use lives below them
+    assert render(graph) in MANUAL_PAGE.read_text(), "the manual's layout graph is stale: " + render(graph)
 
 
-def test_the_readme_layout_is_drawn_from_the_code() -> None:
+def test_no_module_imports_itself_through_others(tmp_path: Path) -> None:
+    """The import graph of every module (top-level and deferred imports alike) has no cycle."""
+    found = module_cycles(installed_tree(tmp_path))
+    assert found == [], found
+
+
+def test_a_module_cycle_is_found(tmp_path: Path) -> None:
+    tree = installed_tree(tmp_path)
+    (tree / "storelens" / "edge" / "zz_a.py").write_text("from storelens.edge import zz_b\n")
+    (tree / "storelens" / "edge" / "zz_b.py").write_text("def f() -> None:\n    from storelens.edge import zz_a\n")
+    assert ["storelens.edge.zz_a", "storelens.edge.zz_b"] in module_cycles(tree)
+
+
+def test_the_manual_layout_is_drawn_from_the_code() -> None:
     drawn = layout()
-    assert "`hq/` | `storelens.hq`" in drawn and "`storelens/cli/` | `storelens.cli`" in drawn
-    assert drawn in (REPO / "README.md").read_text(), (
-        "README Layout is stale; python -m tests.helpers.layers:\n" + drawn
-    )
+    assert "`hq/` | `storelens.hq`" in drawn and "`storelens/books/` | `storelens.books`" in drawn
+    assert drawn in MANUAL_PAGE.read_text(), "the manual's layout is stale; python -m tests.helpers.layers:\n" + drawn
 
 
 @pytest.mark.parametrize(
@@ -106,12 +119,12 @@ def test_the_readme_layout_is_drawn_from_the_code() -> None:
     ],
     ids=["new-module", "package-docstring", "ground-floor-docstring"],
 )
-def test_a_change_to_the_code_makes_the_readme_layout_stale(tmp_path: Path, path: str, source: str) -> None:
+def test_a_change_to_the_code_makes_the_manual_layout_stale(tmp_path: Path, path: str, source: str) -> None:
     tree = tmp_path / "tree"
     skip = shutil.ignore_patterns(".venv", ".git", "build", "__pycache__", "cache", "*.onnx", "test-artifacts")
     shutil.copytree(REPO, tree, ignore=skip, symlinks=True)
     (tree / path).write_text(source)
-    assert layout(tree) not in (REPO / "README.md").read_text()
+    assert layout(tree) not in MANUAL_PAGE.read_text()
 
 
 @pytest.mark.parametrize(
@@ -121,8 +134,19 @@ def test_a_change_to_the_code_makes_the_readme_layout_stale(tmp_path: Path, path
         ("edge/zz_back_arrow.py", "from storelens.apps.edge import EdgeApp\n", "storelens.apps.edge"),
         ("api/zz_back_arrow.py", "from storelens.calibration import camera\n", "storelens.calibration"),
         ("zz_back_arrow.py", "import storelens.cli.main\n", "zz_back_arrow"),  # a module in no layer at all
+        ("api/zz_back_arrow.py", "from storelens.hq import web\n", "storelens.hq"),  # a tier into its sibling
+        ("hq/zz_back_arrow.py", "from storelens.api import app\n", "storelens.api"),
+        ("books/zz_back_arrow.py", "from storelens.api import books\n", "storelens.api"),  # the books below both
     ],
-    ids=["stage-to-stage", "stage-to-wiring", "service-to-service", "unlisted-module"],
+    ids=[
+        "stage-to-stage",
+        "stage-to-wiring",
+        "service-to-service",
+        "unlisted-module",
+        "store-to-hq",
+        "hq-to-store",
+        "books-to-tier",
+    ],
 )
 def test_a_back_arrow_breaks_the_contract(tmp_path: Path, module: str, source: str, named: str) -> None:
     tree = installed_tree(tmp_path)
