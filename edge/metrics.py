@@ -1,7 +1,8 @@
 """Health and Prometheus metrics of the edge process, served on a small HTTP port.
 
 ``GET /health`` answers JSON (200 when every camera delivered a frame recently, 503 otherwise) and
-``GET /metrics`` the Prometheus text format. Each metric's meaning is in its help text and the manual (docs/developer.md).
+``GET /metrics`` the Prometheus text format. Each metric's meaning is in its help text and the manual
+(docs/developer.md).
 """
 
 from __future__ import annotations

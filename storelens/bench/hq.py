@@ -72,8 +72,8 @@ ZONES = ("Europe/Paris", "America/New_York", "Asia/Shanghai")
 PER_STORE_HOUR = {"visitor": 125.0, "footfall": 16.0, "vip_arrival": 5.0}
 OPENING_PEAK = 4.0  # the first hour's rate over the day's average
 SUSTAINED = 1500.0  # events/s of the extra one-process run (below what this 2-core machine keeps up with)
-# A central broker's settings for head office (the manual, head office: Running a chain): a deep queue per session, and a
-# window of unacknowledged messages wide enough for head office's batched commits.
+# A central broker's settings for head office (the manual, head office: Running a chain): a deep queue per
+# session, and a window of unacknowledged messages wide enough for head office's batched commits.
 RABBIT_USER, RABBIT_PASSWORD = "storelens-hq", uuid.uuid4().hex  # the benchmark's own node's head-office user
 CENTRAL_BROKER = "max_queued_messages 2000000\nmax_inflight_messages 2000\n"
 
@@ -656,8 +656,8 @@ competing): what the workers themselves sustain.
 
 On this 2-core machine more workers only share the same two cores with RabbitMQ and PostgreSQL: throughput does
 not grow from 1 to 4 workers here, and the figures above are what one machine gives. Growth comes from workers on
-more machines against the same queue (the manual, head office: Beyond one machine); that is the queue's design, not a figure
-measured here.
+more machines against the same queue (the manual, head office: Beyond one machine); that is the queue's design,
+not a figure measured here.
 
 A store sends about {r["events_per_store_s"]} events/s on average ({mix}
 per open hour), {OPENING_PEAK:g}x that at opening: the best rate above serves about
