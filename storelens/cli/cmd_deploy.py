@@ -25,15 +25,6 @@ from typing import Any
 from storelens.atomic import write_file
 from storelens.cli.args import add_hq_config, bounded, existing_file, new_or_dir, number
 from storelens.errors import ConfigError
-from storelens.transport.broker_files import (
-    API_USER,
-    EDGE_USER,
-    broker_secret,
-    mosquitto_files,
-    rabbitmq_files,
-    readable_by,
-    write_store_broker,
-)
 from storelens.transport.values import SAFE_PATH, USER_NAME, config_path
 
 
@@ -45,6 +36,7 @@ def _write(path: Path, text: str, mode: int = 0o644) -> None:
 def cmd_store_broker(args: argparse.Namespace) -> int:
     """Write the store broker's authentication and ACL, and the users' passwords for the edge and the API."""
     from storelens.config import load_config
+    from storelens.transport.broker_files import API_USER, EDGE_USER, write_store_broker
     from storelens.transport.mqtt import parse_url
 
     config = load_config(Path(args.config))
@@ -65,6 +57,7 @@ def cmd_store_broker(args: argparse.Namespace) -> int:
 def cmd_hq_broker(args: argparse.Namespace) -> int:
     """Write the central broker's configuration, users and access rules for every store of ``hq.toml``."""
     from storelens.config import load_hq_config
+    from storelens.transport.broker_files import broker_secret, mosquitto_files, rabbitmq_files, readable_by
 
     config = load_hq_config(Path(args.config))
     stores = [s.id for s in config.stores]

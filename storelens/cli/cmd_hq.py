@@ -29,7 +29,6 @@ from storelens.cli.args import (
 from storelens.cli.cmd_api import existing_database, period
 from storelens.cli.progress import Progress
 from storelens.errors import StoreLensError
-from storelens.transport.broker_files import bridge_files
 from storelens.transport.values import broker_password, existing_config_path, mqtt_url, public_key, user_name
 
 if TYPE_CHECKING:
@@ -46,6 +45,7 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     from storelens.api.box_chain_agent import chain_keyring
     from storelens.config import load_config
     from storelens.signing import SigningKey
+    from storelens.transport.broker_files import bridge_files
 
     config = load_config(Path(args.config))
     password = broker_password(args.password_file)

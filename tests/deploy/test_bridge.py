@@ -43,10 +43,10 @@ def chain(tmp_path: Path) -> Iterator[dict[str, Any]]:
 
 def wait_for(app: HqApp, count: int, seconds: float = 30) -> int:
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and app.store.count() < count:
+    while time.monotonic() < deadline and app.events.count() < count:
         time.sleep(0.2)
     time.sleep(0.5)  # and nothing more arrives after
-    return app.store.count()
+    return app.events.count()
 
 
 def test_every_store_event_reaches_head_office_once_across_an_outage(chain) -> None:
@@ -67,7 +67,7 @@ def test_every_store_event_reaches_head_office_once_across_an_outage(chain) -> N
     time.sleep(2)
     hq.start()
     assert wait_for(app, 62, seconds=60) == 62  # nothing lost, nothing twice
-    rows = app.store.footfall(iso(utc_now() - timedelta(hours=2)), iso(utc_now() + timedelta(hours=1)))
+    rows = app.events.footfall(iso(utc_now() - timedelta(hours=2)), iso(utc_now() + timedelta(hours=1)))
     per_store = {s: sum(r["entries"] for r in rows if r["store_id"] == s) for s in STORES}
     assert per_store == sent
     assert app.ingest.rejected == 0
@@ -90,7 +90,7 @@ def test_a_store_cannot_publish_under_another_stores_topic(chain) -> None:
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and app.ingest.rejected == 0:
         time.sleep(0.1)
-    assert app.store.count() == 0  # neither reached the database
+    assert app.events.count() == 0  # neither reached the database
     assert app.ingest.rejected == 1  # the second was refused by head office: its payload names another store
 
 

@@ -124,7 +124,7 @@ def test_two_boxes_and_head_office(tmp_path, video, truth, photos, prepared_mode
         chain.hq.start()  # the link is back: the store brokers' bridges deliver what they queued
         stored = {s: event_ids(tmp_path / s / "events.sqlite") for s in STORES}
         total = sum(len(ids) for ids in stored.values())
-        assert wait_until(lambda: chain.app is not None and chain.app.store.count() >= total, 90)
+        assert wait_until(lambda: chain.app is not None and chain.app.events.count() >= total, 90)
         time.sleep(2)  # and nothing more (no duplicate) arrives after
         at_hq = event_ids(tmp_path / "hq.sqlite")
         assert sorted(at_hq) == sorted(stored["store-a"] + stored["store-b"])  # every event, exactly once

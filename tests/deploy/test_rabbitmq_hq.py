@@ -89,11 +89,11 @@ def test_rabbitmq_as_the_central_broker(tmp_path: Path) -> None:
 
         for i, store_id in enumerate(STORES):
             publish(brokers[store_id].port, [footfall(store_id, 30 - k, entries=k + i) for k in range(15)])
-        assert wait_until(lambda: hq.store.count() >= 30, 60)
-        rows = hq.store.footfall(iso(utc_now() - timedelta(hours=1)), iso(utc_now() + timedelta(hours=1)))
+        assert wait_until(lambda: hq.events.count() >= 30, 60)
+        rows = hq.events.footfall(iso(utc_now() - timedelta(hours=1)), iso(utc_now() + timedelta(hours=1)))
         assert {s: sum(r["entries"] for r in rows if r["store_id"] == s) for s in STORES} == {
             "store-a": sum(range(15)), "store-b": sum(range(1, 16))}  # fmt: skip
-        assert hq.store.count() == 30
+        assert hq.events.count() == 30
 
         # a member change down to store-a's box and its receipt back, through RabbitMQ
         consent = Consent(reference="CF-R", notice_version="1", purpose="vip-recognition")
@@ -107,7 +107,7 @@ def test_rabbitmq_as_the_central_broker(tmp_path: Path) -> None:
         _, lying = footfall("store-b", 6, entries=98)
         publish(rabbit.port, [(topic("store-a", "door", "footfall"), lying)], "store-store-a", secrets["store-a"])
         assert wait_until(lambda: hq.ingest.rejected == 1, 15)
-        assert hq.store.count() == 30
+        assert hq.events.count() == 30
         assert "access_refused" in (rabbit.home / "log").joinpath(f"{rabbit.node}.log").read_text()
     finally:
         if hq is not None:
