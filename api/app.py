@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
@@ -35,7 +35,7 @@ from storelens.api.routers import (
     tokens,
 )
 from storelens.api.services import Services
-from storelens.web.pages import console_page, serve_pages
+from storelens.web.pages import page_of, serve_pages
 
 PAGE = Path(__file__).with_name("static") / "index.html"
 
@@ -81,15 +81,15 @@ def create_app(services: Services, title: str = "StoreLens store API") -> FastAP
     ):
         app.include_router(router, prefix="/api/v1")
 
-    @app.get("/", response_class=FileResponse, include_in_schema=False)
-    def page() -> FileResponse:
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def page() -> HTMLResponse:
         """The associate's iPad page."""
-        return FileResponse(PAGE, media_type="text/html")
+        return HTMLResponse(page_of(PAGE))
 
     @app.get("/console", response_class=HTMLResponse, include_in_schema=False)
     def console() -> HTMLResponse:
         """The store manager's console (an admin token)."""
-        return HTMLResponse(console_page(PAGE.with_name("console.html")))
+        return HTMLResponse(page_of(PAGE.with_name("console.html")))
 
     def openapi() -> dict[str, Any]:
         """The OpenAPI document, with errors documented as they are sent: ``{"detail": "..."}``."""

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 
 from storelens.hq.access import HqServices
 from storelens.hq.routers import boxes, locale, members, reports
-from storelens.web.pages import console_page, serve_pages
+from storelens.web.pages import page_of, serve_pages
 
 CONSOLE = Path(__file__).with_name("static") / "console.html"
 
@@ -29,6 +29,6 @@ def create_hq_app(hq: HqServices) -> FastAPI:
     @app.get("/console", response_class=HTMLResponse, include_in_schema=False)
     def console() -> HTMLResponse:
         """The head-office console."""
-        return HTMLResponse(console_page(CONSOLE))
+        return HTMLResponse(page_of(CONSOLE))
 
     return app

@@ -1,8 +1,9 @@
 """What both tiers serve their pages with: security headers, one error shape, static assets, the consoles' shell.
 
 The kit's assets (``pages.js``, ``console.css``) are served at ``/static/kit/``, a tier's own at ``/static/``.
-A console page is the shell (``static/console-shell.html``) with each ``<!-- slot:NAME -->`` replaced by the
-tier's ``<!-- fill:NAME -->`` part: the sign-in, header and layout are written once for both consoles.
+A page (the iPad's, the store console, head office's console) is the shell (``static/page-shell.html``) with each
+``<!-- slot:NAME -->`` replaced by the page's ``<!-- fill:NAME -->`` part: the document, the sign-in and the
+header's frame are written once for every page.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 KIT = Path(__file__).with_name("static")
-SHELL = KIT / "console-shell.html"
+SHELL = KIT / "page-shell.html"
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -32,11 +33,11 @@ _FILL = re.compile(r"^<!-- fill:([a-z-]+) -->\n", re.MULTILINE)
 
 
 @cache
-def console_page(fill: Path) -> str:
-    """The shell with a tier's parts in its slots (read once per process).
+def page_of(fill: Path) -> str:
+    """The shell with a page's parts in its slots (read once per process).
 
     Raises:
-        ValueError: a slot of the shell that the tier's file does not fill, or a part the shell has no slot for.
+        ValueError: a slot of the shell that the page's file does not fill, or a part the shell has no slot for.
     """
     pieces = _FILL.split(fill.read_text(encoding="utf-8"))
     parts = {name: body.rstrip("\n") for name, body in zip(pieces[1::2], pieces[2::2], strict=True)}
