@@ -38,6 +38,7 @@ from storelens.api.box_chain_agent import BoxChainAgent
 from storelens.api.services import Services
 from storelens.apps.hq import HqApp
 from storelens.books.event_log import COPY_COLUMNS, EventLog
+from storelens.books.local_postgres import LocalPostgres
 from storelens.config import ChainStore, Config, HqConfig
 from storelens.errors import BrokerError, ConfigError
 from storelens.gallery.factory import open_gallery
@@ -51,7 +52,7 @@ from storelens.hq.schema import deliveries, erasures
 from storelens.manifest import load_manifest
 from storelens.members import Consent, MemberInfo
 from storelens.signing import Keyring
-from storelens.transport.local import LocalBroker, LocalPostgres, LocalRabbitMq
+from storelens.transport.local import LocalBroker, LocalRabbitMq
 from storelens.transport.mqtt import MqttTransport
 
 log = logging.getLogger(__name__)

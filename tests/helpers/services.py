@@ -15,7 +15,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from storelens.transport.local import LocalPostgres, free_port
+from storelens.books.local_postgres import LocalPostgres
+from storelens.transport.local import free_port
 
 HERE = Path(__file__).resolve().parent
 __all__ = ["Collector", "Mosquitto", "Postgres", "RtspServer", "ServerProcess", "free_port", "wait_port"]
@@ -163,4 +164,4 @@ class RtspServer(ServerProcess):
 
 
 class Postgres(LocalPostgres):
-    """A PostgreSQL server of the test's own (storelens.transport.local.LocalPostgres)."""
+    """A PostgreSQL server of the test's own (storelens.books.local_postgres.LocalPostgres)."""
