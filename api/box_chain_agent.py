@@ -65,7 +65,7 @@ class BoxChainAgent(Periodic):
     head office.
 
     Args:
-        services: the API's services (the gallery, and the erasure that also clears the event store).
+        services: the API's services (the gallery, and the erasure that also clears the books).
         transport: the API's broker connection (the agent subscribes on it; the wiring starts and stops it).
         store_id: this store.
         keyring: head office's keys this box trusts.

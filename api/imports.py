@@ -380,10 +380,10 @@ def _product_row(p: Product) -> dict[str, Any]:
 
 
 class Importer:
-    """Imports one file into the event store's database, in one transaction.
+    """Imports one file into the books' database, in one transaction.
 
     Args:
-        engine: the event store's SQLAlchemy engine.
+        engine: the books' SQLAlchemy engine.
     """
 
     def __init__(self, engine: Any) -> None:

@@ -121,7 +121,7 @@ class InsightsBuilder:
     """Recomputes every member's value segment and recommendations.
 
     Args:
-        engine: the event store's SQLAlchemy engine.
+        engine: the books' SQLAlchemy engine.
         currency: the currency spend is summed in (``store.currency``).
     """
 

@@ -153,7 +153,7 @@ class Services:
         return sorted(found.values(), key=lambda r: (r["name"].casefold(), r["member_id"]))[:limit]
 
     def erase(self, member_id: str, report: bool = True) -> tuple[str, str, dict[str, int]] | None:
-        """Erase every trace of a member in the gallery, the card photo and the event store.
+        """Erase every trace of a member in the gallery, the card photo and the books.
 
         The access log keeps its entries under the receipt's id instead of the member id. An erasure asked at
         this store is reported to head office (``report``), which erases the member chain-wide, whether or not

@@ -1,6 +1,6 @@
-"""The store API process, wired in one place: event store, services, MQTT ingest, the app, uvicorn.
+"""The store API process, wired in one place: the books, services, MQTT ingest, the app, uvicorn.
 
-Start steps, in order: open the event store; build the services (face models and gallery load on first
+Start steps, in order: open the books; build the services (face models and gallery load on first
 use); connect the ingest and subscribe (the store's events, and head office's member changes for the chain
 agent); start the chain agent, the visit reporter (members' closed visits up to head office), the retention and
 insights workers; serve. ``stop()`` undoes them in reverse.
