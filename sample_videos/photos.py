@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 
 from storelens.atomic import download_dir, replacing
 from storelens.errors import PrepareError
+from storelens.extras import require_extra
 from storelens.images import load_image
 from storelens.models.prepare import cache_dir, failure_reason, pip_download, verify_archive
 
@@ -255,6 +256,7 @@ def fetch_photos(dest: Path | None = None) -> dict[str, Path]:
         out.update({n: dest / n for n in src.names})
     t1 = dest / "t1.jpg"
     if not t1.is_file():
+        require_extra("demo", "insightface's group photo t1.jpg")  # the wheel that carries it is an extra
         ref = resources.files("insightface") / "data" / "images" / "t1.jpg"
         with resources.as_file(ref) as path:
             shutil.copyfile(path, t1)
