@@ -107,7 +107,8 @@ test: system-deps-test $(EXTRAS) models lint docs
 	$(BIN)/pytest -n auto --durations=25
 
 bench: system-deps-test $(EXTRAS) models
-	$(BIN)/python -m pip install --quiet --no-deps face_recognition==1.3.0 face_recognition_models==0.3.0
+	# the face_recognition baseline; its models package reads pkg_resources, which setuptools 81 dropped
+	$(BIN)/python -m pip install --quiet --no-deps face_recognition==1.3.0 face_recognition_models==0.3.0 'setuptools>=77,<81'
 	$(BIN)/storelens bench --write docs/benchmarks.md
 
 clean:
