@@ -12,7 +12,7 @@ from fastapi import Depends, Request
 from storelens.api.services import Services
 from storelens.books.event_log import EventLog
 from storelens.books.token_book import TokenBook
-from storelens.web.auth import Lookup, Principal, role_check
+from storelens.web.auth import Lookup, Principal, principal, role_check
 from storelens.web.ratelimit import FailedTokens
 
 Role = Literal["associate", "admin"]
@@ -37,9 +37,7 @@ def get_tokens(request: Request) -> TokenBook:
 def principal_of(book: TokenBook, token: str | None) -> Principal | None:
     """The principal a token stands for, or None."""
     found = book.token(token) if token else None
-    if found is None:
-        return None
-    return Principal(found[0], "admin" if found[1] == "admin" else "associate")
+    return principal(found, "associate") if found is not None else None
 
 
 def _gate(request: Request) -> tuple[FailedTokens, Lookup]:

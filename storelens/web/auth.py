@@ -28,6 +28,12 @@ class Principal:
     role: str
 
 
+def principal(found: tuple[str, str], lesser: str) -> Principal:
+    """The principal of a token's (name, role): ``admin``, or the tier's lesser role for any other role."""
+    name, role = found
+    return Principal(name, "admin" if role == "admin" else lesser)
+
+
 def bearer_of(request: Request, failed: FailedTokens, lookup: Lookup, creds: Any) -> tuple[str, str]:
     """The (name, role) of a request's bearer token.
 
@@ -67,8 +73,7 @@ def role_check(lesser: str, gate: Callable[[Request], tuple[FailedTokens, Lookup
             request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
         ) -> Principal:
             failed, lookup = gate(request)
-            name, found = bearer_of(request, failed, lookup, creds)
-            who = Principal(name, "admin" if found == "admin" else lesser)
+            who = principal(bearer_of(request, failed, lookup, creds), lesser)
             if role == "admin" and who.role != "admin":
                 raise HTTPException(status.HTTP_403_FORBIDDEN, f"the {who.role} role may not do this; admin only")
             return who

@@ -63,12 +63,13 @@ def group_of(module: str) -> str:
     return part
 
 
-def package_graph(tree: Path) -> dict[str, set[str]]:
-    """Which group imports which (group -> the groups it imports), computed by grimp in a subprocess."""
+def module_imports(tree: Path) -> dict[str, set[str]]:
+    """Each module of the installed layout and the project's modules it imports (deferred imports too), by grimp
+    in a subprocess."""
     code = (
         "import grimp, json\n"
         "g = grimp.build_graph('storelens', cache_dir=None)\n"
-        "print(json.dumps([[m, sorted(g.find_modules_directly_imported_by(m))] for m in sorted(g.modules)]))\n"
+        "print(json.dumps({m: sorted(g.find_modules_directly_imported_by(m)) for m in sorted(g.modules)}))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code],
@@ -80,8 +81,13 @@ def package_graph(tree: Path) -> dict[str, set[str]]:
     ).stdout
     import json
 
+    return {module: set(imported) for module, imported in json.loads(out).items()}
+
+
+def package_graph(tree: Path) -> dict[str, set[str]]:
+    """Which group imports which (group -> the groups it imports)."""
     graph: dict[str, set[str]] = {g: set() for g in ORDER}
-    for module, imported in json.loads(out):
+    for module, imported in module_imports(tree).items():
         for other in imported:
             a, b = group_of(module), group_of(other)
             if a != b:
@@ -89,54 +95,13 @@ def package_graph(tree: Path) -> dict[str, set[str]]:
     return graph
 
 
-def module_cycles(tree: Path) -> list[list[str]]:
-    """Every set of modules that import each other in a circle (Tarjan's strongly connected components, more
-    than one module each), over grimp's graph of the installed layout: deferred imports count as well."""
-    code = (
-        "import grimp, json\n"
-        "g = grimp.build_graph('storelens', cache_dir=None)\n"
-        "print(json.dumps({m: sorted(g.find_modules_directly_imported_by(m)) for m in sorted(g.modules)}))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], cwd=tree, capture_output=True, text=True, check=True,
-                         env=dict(os.environ, PYTHONPATH=str(tree))).stdout  # fmt: skip
-    import json
-
-    edges: dict[str, list[str]] = json.loads(out)
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    found: list[list[str]] = []
-
-    def visit(node: str) -> None:  # recursion depth is the import chain's length: a few dozen at most
-        index[node] = low[node] = len(index)
-        stack.append(node)
-        on_stack.add(node)
-        for nxt in edges.get(node, []):
-            if nxt not in index:
-                visit(nxt)
-                low[node] = min(low[node], low[nxt])
-            elif nxt in on_stack:
-                low[node] = min(low[node], index[nxt])
-        if low[node] == index[node]:
-            component = []
-            while True:
-                top = stack.pop()
-                on_stack.discard(top)
-                component.append(top)
-                if top == node:
-                    break
-            if len(component) > 1:
-                found.append(sorted(component))
-
-    for node in sorted(edges):
-        if node not in index:
-            visit(node)
-    return sorted(found)
+def module_cycles(tree: Path) -> list[tuple[str, str]]:
+    """Pairs of modules that import each other, directly or through others (:func:`cycles` on the module graph)."""
+    return cycles(module_imports(tree))
 
 
 def cycles(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
-    """Pairs of groups that reach each other (a cycle between packages)."""
+    """Pairs of nodes (groups or modules) that reach each other: a cycle between them."""
 
     def reach(start: str) -> set[str]:
         seen, todo = set(), [start]
