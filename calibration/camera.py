@@ -365,7 +365,8 @@ def survey(
         frames += 1
         shown = lift.lift(raw)
         scene.append(lift.last_brightness or 0.0)  # the lift measured the frame as delivered
-        faces = roi_filter(fm.detector.detect(shown), camera.roi)
+        faces = fm.detector.detect(shown)
+        faces = faces.select(roi_filter(faces.boxes, camera.roi))
         for box, score, kps in zip(faces.boxes, faces.scores, faces.keypoints, strict=True):
             x1, y1, x2, y2 = (int(v) for v in box)
             as_delivered = face_exposure(raw.image, box)

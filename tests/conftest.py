@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 import storelens
-from storelens.apps.faces import load_face_models
+from storelens.apps.faces import load_face_models, load_person_detector
 from storelens.config import Config, default_config
+from storelens.edge.people import PersonDetector
 from storelens.gallery.factory import open_gallery
 from storelens.images import load_image
 from storelens.manifest import models_dir
@@ -62,6 +63,12 @@ def group_photos() -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def face_models(prepared_models_dir: Path) -> FaceModels:
     return load_face_models(default_config(), prepared_models_dir)
+
+
+@pytest.fixture(scope="session")
+def person_detector(prepared_models_dir: Path) -> PersonDetector:
+    """The default person detector (NanoDet), for cameras that count."""
+    return load_person_detector(default_config(), prepared_models_dir)
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from storelens.apps.faces import load_face_models
+from storelens.apps.faces import load_face_models, load_person_detector
 from storelens.config import CameraConfig, Config
 from storelens.edge.camera_loop import CameraLoop, DeliveryTimes
 from storelens.edge.footfall import FootfallAggregator
@@ -26,13 +26,13 @@ from storelens.edge.motion import MotionGate
 from storelens.edge.outbox import Outbox
 from storelens.edge.pipeline import CameraPipeline, decision_policy
 from storelens.edge.publisher import CameraPublisher, camera_transport
-from storelens.edge.track import FaceTracker
+from storelens.edge.track import PersonTracker
 from storelens.edge.upkeep import Delivery, MemberRetention
 from storelens.edge.visits import AnonymousRegistry, ArrivalCooldown
 from storelens.exposure import DarkFrameLift
 from storelens.gallery.factory import open_gallery
 from storelens.gallery.gallery import Gallery
-from storelens.stage_messages import FaceModels
+from storelens.stage_messages import FaceModels, PersonFinder
 from storelens.workers import stop_in_order
 
 log = logging.getLogger(__name__)
@@ -46,24 +46,33 @@ def build_pipeline(
     cooldown: ArrivalCooldown,
     visitors: AnonymousRegistry,
     timing: Callable[[str, float], None] | None = None,
+    people: PersonFinder | None = None,
 ) -> CameraPipeline:
     """One camera's pipeline, each of its parts given the settings it needs (and only those).
 
-    The privacy rules decide here, once, whether this camera's faces are embedded and whether strangers
-    are re-identified.
+    The camera's role and the privacy rules decide here, once, whether this camera looks for faces, whether
+    they are embedded and whether strangers are re-identified; a camera that counts runs ``people``.
     """
     edge = config.edge
     rules = config.privacy_rules()
+    recognises = config.recognises(camera)
+    settle = max(1, round(edge.line_settle_seconds * camera.analysis_fps))
     return CameraPipeline(
         store_id=config.store.id,
         camera=camera,
         min_face_px=config.min_face_px_for(camera),
         face_models=face_models,
         gallery=gallery,
-        policy=decision_policy(edge, gallery.policy, rules.recognises(camera.id)),
-        tracker=FaceTracker(camera.analysis_fps, edge.track_lost_seconds),
+        policy=decision_policy(edge, gallery.policy, recognises),
+        tracker=PersonTracker(camera.analysis_fps, edge.track_lost_seconds),
         footfall=FootfallAggregator(
-            config.store.id, camera.id, edge.footfall_interval_minutes, rules.visitor_reid, camera.entry_line
+            config.store.id,
+            camera.id,
+            edge.footfall_interval_minutes,
+            rules.visitor_reid,
+            camera.entry_line if camera.counts else None,
+            settle,
+            edge.line_band_px,
         ),
         cooldown=cooldown,
         visitors=visitors,
@@ -74,6 +83,8 @@ def build_pipeline(
         gate=MotionGate(edge.motion_min_share, timedelta(seconds=edge.full_detection_seconds), camera.roi)
         if edge.motion_gating
         else None,
+        people=people if camera.counts else None,
+        find_faces=recognises,
     )
 
 
@@ -89,6 +100,8 @@ class EdgeApp:
     def __init__(self, config: Config, face_models: FaceModels | None = None, outbox_path: Path | None = None) -> None:
         self.config = config
         self.fm = face_models or load_face_models(config)
+        # One person detector for every camera that counts (none loaded where no camera counts).
+        self.people = load_person_detector(config) if any(c.counts for c in config.cameras) else None
         # Build steps in order, each checking its settings before anything is written: the broker
         # connections (a TLS file that is missing is refused here), then the gallery and the outbox.
         store = config.store.id
@@ -144,7 +157,14 @@ class EdgeApp:
 
     def _pipeline(self, camera: CameraConfig) -> CameraPipeline:
         return build_pipeline(
-            self.config, camera, self.fm, self.gallery, self.cooldown, self.visitors, self.metrics.observe
+            self.config,
+            camera,
+            self.fm,
+            self.gallery,
+            self.cooldown,
+            self.visitors,
+            self.metrics.observe,
+            self.people,
         )
 
     def _refresh_metrics(self) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from storelens.config import Config, HqConfig
 from storelens.edge.detect import FaceDetector
+from storelens.edge.people import PersonDetector
 from storelens.edge.recognise import FaceEmbedder
 from storelens.manifest import load_manifest, models_dir
 from storelens.models.runtime import open_session
@@ -27,3 +28,12 @@ def load_face_models(config: Config | HqConfig, directory: Path | None = None) -
     detector = FaceDetector(det_session, det_spec, config.detection.score_threshold)
     embedder = FaceEmbedder(rec_session, rec_spec)
     return FaceModels(detector, embedder, det_spec, rec_spec)
+
+
+def load_person_detector(config: Config, directory: Path | None = None) -> PersonDetector:
+    """The person detector ``models.person`` names, its file verified; refuses an unknown or mismatched model."""
+    manifest = load_manifest()
+    spec = manifest.get(config.models.person)
+    where = directory or models_dir(config.models.dir or None)
+    session = open_session(verify_model_file(spec, where), spec, config.models.runtime)
+    return PersonDetector(session, spec, config.detection.person_score_threshold)

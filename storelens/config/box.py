@@ -76,6 +76,16 @@ class CameraConfig(Section):
     analysis_fps: float = Field(default=5.0, gt=0, le=60, description="Frames analysed per second")
     roi: list[Point] | None = Field(default=None, description="Region of interest polygon; None: whole frame")
     entry_line: EntryLine | None = Field(default=None, description="Entrance line for footfall; None: no counting")
+    role: Literal["count", "recognise", "both"] = Field(
+        default="both",
+        description="count: people are counted through the entry line and no face is ever looked for; recognise: "
+        "faces are recognised and nobody is counted; both",
+    )
+    door: str | None = Field(
+        default=None,
+        pattern=IDENT,
+        description="The entrance this camera watches; of the cameras on one door, only one may count",
+    )
     min_face_px: int | None = Field(default=None, ge=8, le=2000, description="Override of detection.min_face_px")
     members_only: bool = Field(
         default=False,
@@ -87,8 +97,17 @@ class CameraConfig(Section):
         description="(width, height) the camera delivers; when set, the ROI and the entry line must lie inside it",
     )
 
+    @property
+    def counts(self) -> bool:
+        """Whether this camera counts people through its entry line."""
+        return self.role != "recognise" and self.entry_line is not None
+
     @model_validator(mode="after")
     def _geometry(self) -> CameraConfig:
+        if self.role == "count" and self.entry_line is None:
+            raise ValueError("role = 'count' needs an entry_line across the entrance")
+        if self.role == "recognise" and self.entry_line is not None:
+            raise ValueError("role = 'recognise' counts nobody: remove entry_line, or set role = 'both'")
         if self.roi is not None:
             if len(self.roi) < 3:
                 raise ValueError("roi needs at least 3 points")
@@ -163,6 +182,20 @@ class EdgeConfig(Section):
         default=3.0, gt=0, le=100, description="'Nobody' evidence that settles a track as a stranger: no more embedding"
     )
     track_lost_seconds: float = Field(default=1.5, gt=0, le=60, description="A track unseen this long has ended")
+    line_settle_seconds: float = Field(
+        default=0.4,
+        ge=0,
+        le=10,
+        description="A crossing of the entry line counts once the person has stayed this long on the new side "
+        "(someone standing on the line is counted once)",
+    )
+    line_band_px: float = Field(
+        default=6.0,
+        ge=0,
+        le=200,
+        description="A crossing must pass a band this many pixels either side of the entry line (a box jittering "
+        "across the line is not counted)",
+    )
     reconnect_max_seconds: float = Field(default=30, gt=0, le=600, description="Longest wait between reconnects")
     outbox: str = Field(
         default="outbox.sqlite", validate_default=True, description="Persistent event outbox (SQLite file)"
@@ -306,10 +339,18 @@ class Config(Section):
     @model_validator(mode="after")
     def _consistent(self) -> Config:
         seen: set[str] = set()
+        counting: dict[str, str] = {}
         for cam in self.cameras:
             if cam.id in seen:
                 raise ValueError(f"camera id {cam.id!r} appears twice")
             seen.add(cam.id)
+            if cam.door is not None and cam.counts:
+                if cam.door in counting:
+                    raise ValueError(
+                        f"cameras {counting[cam.door]!r} and {cam.id!r} both count door {cam.door!r}: a person would "
+                        "be counted twice; give one of them role = 'recognise'"
+                    )
+                counting[cam.door] = cam.id
         self.privacy_rules()  # a setting looser than the profile allows is refused here, at load time
         return self
 
@@ -320,8 +361,12 @@ class Config(Section):
             member_retention_days=self.gallery.retention_days,
             access_log_days=self.api.access_log_days,
             recognition_enabled=self.recognition.enabled,
-            cameras=[(c.id, c.members_only) for c in self.cameras],
+            cameras=[(c.id, c.members_only) for c in self.cameras if c.role != "count"],
         )
+
+    def recognises(self, camera: CameraConfig) -> bool:
+        """Whether ``camera`` looks for faces at all: its role allows it and the privacy rules do."""
+        return camera.role != "count" and self.privacy_rules().recognises(camera.id)
 
     def min_face_px_for(self, camera: CameraConfig) -> int:
         """The minimum face width in force for ``camera``: its own override, else ``detection.min_face_px``."""

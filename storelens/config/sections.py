@@ -159,12 +159,20 @@ class ModelsConfig(Section):
         description="Model pack: default (YuNet + SFace), scrfd_dlib, or a placed buffalo_l, buffalo_s, antelopev2",
     )
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+    person: str = Field(
+        default="nanodet_m_416",
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="Person detector (a manifest entry of task person), run by cameras that count",
+    )
 
 
 class DetectionConfig(Section):
-    """Face detection settings."""
+    """Face and person detection settings."""
 
     score_threshold: float | None = Field(default=None, ge=0.05, le=0.99, description="None: manifest value")
+    person_score_threshold: float | None = Field(
+        default=None, ge=0.05, le=0.99, description="Person detector's minimum confidence; None: manifest value"
+    )
     min_face_px: int = Field(default=24, ge=8, le=2000, description="Faces narrower than this are ignored")
     lift_dark_below: float = Field(
         default=32.0,

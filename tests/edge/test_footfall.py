@@ -75,3 +75,42 @@ def test_without_an_entry_line_nothing_enters() -> None:
 def test_track_outcomes_are_checked(make, message: str) -> None:
     with pytest.raises((TypeError, ValueError), match=message):
         make()
+
+
+def test_a_person_lingering_on_the_line_for_20_seconds_counts_once() -> None:
+    # the defaults: 0.4 s at 5 fps (edge.line_settle_seconds), a band of 6 px (edge.line_band_px)
+    footfall = FootfallAggregator("s", "door", 15, line=LINE, settle=2, band=6)
+    footfall.take(frame(0, [1], [300]))
+    rng = np.random.default_rng(7)
+    for k in range(1, 101):  # 20 s at 5 fps standing on the line, the box's centre jittering 5 px either side
+        footfall.take(frame(k / 5, [1], [400 + float(rng.uniform(-5, 5))]))
+    footfall.take(frame(21, [1], [550]))  # then walks in
+    footfall.take(frame(21.2, [1], [560]))
+    _, due = footfall.take(frame(30, [], [], ended={1: "visitor-a"}), final=True)
+    (event,) = due
+    assert (event.entries, event.exits, event.passers_by) == (1, 0, 0)
+    without_band = FootfallAggregator("s", "door", 15, line=LINE, settle=2)  # the band is what keeps it at one
+    rng = np.random.default_rng(7)
+    for k in range(0, 101):
+        without_band.take(frame(k / 5, [1], [400 + float(rng.uniform(-5, 5))]))
+    _, due = without_band.take(frame(30, [], [], ended={1: "visitor-a"}), final=True)
+    assert due[0].exits + due[0].entries > 1
+
+
+@pytest.mark.parametrize(
+    ("ys", "entries", "exits", "passers_by"),
+    [
+        ([300, 320, 340, 320, 300], 0, 0, 1),  # seen outside, never crossed: a passer-by
+        ([300, 500, 520], 1, 0, 0),  # came in
+        ([500, 300, 280], 0, 1, 0),  # went out
+        ([500, 520, 540], 0, 0, 0),  # only ever inside: not a passer-by
+    ],
+)
+def test_exits_and_passers_by(ys, entries, exits, passers_by) -> None:
+    footfall = FootfallAggregator("s", "door", 15, line=LINE)
+    for k, y in enumerate(ys):
+        footfall.take(frame(k, [1], [y]))
+    _, due = footfall.take(frame(10, [], [], ended={1: "visitor-a"}), final=True)
+    (event,) = due
+    assert (event.entries, event.exits, event.passers_by) == (entries, exits, passers_by)
+    assert footfall.outside_seen == set() and footfall.exited == set()  # evicted with the track

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from storelens.apps.edge import build_pipeline
 from storelens.clock import floor_interval
 from storelens.config import EntryLine
-from storelens.edge.footfall import EntryCounter, FootfallAggregator
+from storelens.edge.footfall import FootfallAggregator, LineCounter
 from storelens.edge.outbox import Outbox
 from storelens.edge.visits import AnonymousRegistry, ArrivalCooldown
 from storelens.edge_events import ArrivalEvent, parse_event, topic
@@ -71,12 +71,15 @@ def test_member_tokens_are_random_stable_for_the_ttl_then_forgotten() -> None:
     [((640, 700), True), ((640, 100), False)],
 )
 def test_entry_line_direction(inside, moving_down_enters) -> None:
-    counter = EntryCounter(EntryLine(start=(0, 400), end=(1280, 400), inside=inside))
-    entered = []
+    counter = LineCounter(EntryLine(start=(0, 400), end=(1280, 400), inside=inside))
+    entered, exited = [], []
     for y in range(300, 520, 20):  # one track walking down across the line
         box = np.array([[600, y - 40, 680, y + 40]], np.float32)
-        entered += counter.trigger(np.array([7]), box).tolist()
+        came_in, went_out = counter.trigger(np.array([7]), box)
+        entered += came_in.tolist()
+        exited += went_out.tolist()
     assert entered == ([7] if moving_down_enters else [])
+    assert exited == ([] if moving_down_enters else [7])
 
 
 @pytest.mark.parametrize(
@@ -209,6 +212,6 @@ def test_roi_keeps_faces_inside_the_polygon() -> None:
         np.ones(3, np.float32),
         np.zeros((3, 5, 2), np.float32),
     )
-    kept = roi_filter(faces, [(100, 100), (1000, 100), (1000, 600), (100, 600)])
+    kept = faces.select(roi_filter(faces.boxes, [(100, 100), (1000, 100), (1000, 600), (100, 600)]))
     assert kept.boxes.tolist() == [[600, 300, 680, 380]]
-    assert len(roi_filter(faces, None)) == 3
+    assert roi_filter(faces.boxes, None).tolist() == [True, True, True]

@@ -1,0 +1,40 @@
+"""Counting on real footage against truth annotated by hand (sample_videos/real_clips.json).
+
+Entries and exits must be exact where fewer than 20 people cross, and within 5 % otherwise; each
+annotated crossing must be matched by a counted one in the same direction within a second.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from storelens.sample_videos.real_clips import clips, fetch_clip
+from tests.helpers.counting import count_clip
+
+LINES = [(c, line) for c in clips() for line in c["lines"]]
+
+
+@pytest.mark.parametrize(("clip", "line"), LINES, ids=[f"{c['name']}-{line['id']}" for c, line in LINES])
+def test_people_counted_through_the_line_match_the_truth(clip, line, face_models, person_detector) -> None:
+    video = fetch_clip(clip["name"])
+    counted = count_clip(video, clip, line, face_models, person_detector)
+    truth = line["crossings"]
+    want_in = sum(c["direction"] == "in" for c in truth)
+    want_out = len(truth) - want_in
+    if line["people"] < 20:
+        assert (counted.entries, counted.exits) == (want_in, want_out), counted.crossings
+    else:
+        assert abs(counted.entries - want_in) <= 0.05 * want_in and abs(counted.exits - want_out) <= 0.05 * want_out
+    unmatched = list(counted.crossings)
+    for crossing in truth:
+        near = [c for c in unmatched if c[1] == crossing["direction"] and abs(c[0] - crossing["frame"]) <= clip["fps"]]
+        assert near, f"annotated crossing {crossing} not counted; counted {counted.crossings}"
+        unmatched.remove(near[0])
+    assert counted.face_detections == 0  # a count-only camera looks for no face
+
+
+def test_an_unknown_clip_is_refused_in_one_line() -> None:
+    from storelens.errors import PrepareError
+
+    with pytest.raises(PrepareError, match="unknown clip 'nope'"):
+        fetch_clip("nope")
