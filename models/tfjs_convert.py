@@ -167,9 +167,9 @@ def _emit(b: _Builder, node: dict[str, Any], args: list[str], const: Callable[[s
             "Resize", [args[0], "", "", sizes], [name], mode="linear", axes=[1, 2], coordinate_transformation_mode=mode
         )
     elif op == "SplitV":
-        sizes = const(args[1]).astype(np.int64)
-        outputs = [name] + [f"{name}:{k}" for k in range(1, len(sizes))]
-        b.node("Split", [args[0], b.const(sizes, name)], outputs, axis=int(const(args[2])))
+        parts = const(args[1]).astype(np.int64)
+        outputs = [name] + [f"{name}:{k}" for k in range(1, len(parts))]
+        b.node("Split", [args[0], b.const(parts, name)], outputs, axis=int(const(args[2])))
     elif op == "Transpose":
         b.node("Transpose", [args[0]], [name], perm=const(args[1]).astype(np.int64).tolist())
     elif op == "Reshape":

@@ -37,6 +37,12 @@ class Today(BaseModel):
     )
     vip_arrivals: int
     staff_excluded: int = Field(description="Staff passes not counted as entries")
+    exits: int = Field(default=0, description="People who crossed the entry line towards the street")
+    passers_by: int = Field(default=0, description="People seen outside the entry line who did not come in")
+    capture_rate: float | None = Field(
+        default=None, description="entries / (entries + passers_by) (进店率); null before anyone was seen"
+    )
+    occupancy: int = Field(default=0, description="People inside now: entries minus exits since midnight, >= 0")
     transactions: int
     conversion: float | None = Field(description="transactions / entries; null before the first entry")
     average_basket: float | None = Field(description="In store.currency")
@@ -69,6 +75,10 @@ def today(svc: Svc, who: Associate) -> Today:
         else sum(r.unique_visitors or 0 for r in day_rows),
         vip_arrivals=arrivals,
         staff_excluded=sum(r.staff_excluded for r in day_rows),
+        exits=sum(r.exits for r in day_rows),
+        passers_by=sum(r.passers_by for r in day_rows),
+        capture_rate=day.capture_rate if day else None,
+        occupancy=day.occupancy if day else 0,
         transactions=day.transactions or 0 if day else len(till),
         conversion=day.conversion if day else None,
         average_basket=day.average_basket if day else None,

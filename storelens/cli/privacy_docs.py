@@ -36,8 +36,8 @@ def _recognition_sentence(tr: Translator, config: Config, rules: PrivacyRules) -
     cameras = [c.id for c in config.cameras]
     if not rules.recognising_cameras:
         return tr.gettext(
-            "Cameras at this entrance count how many people come in. No face is recognised and no face is "
-            "stored: the count is all that is kept."
+            "Cameras at this entrance count how many people come in, from the outline of their bodies. No face "
+            "is looked for, recognised or stored: the count is all that is kept."
         )
     if rules.recognising_cameras != set(cameras):  # members-only areas; a shopper is never told camera ids
         return tr.gettext(

@@ -22,7 +22,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
@@ -43,6 +43,10 @@ COLUMNS = [
     "interval_end",
     "local_start",
     "entries",
+    "exits",
+    "passers_by",
+    "capture_rate",
+    "occupancy",
     "unique_visitors",
     "vip_arrivals",
     "staff_excluded",
@@ -76,6 +80,10 @@ class Row:
     average_basket: float | None = None  # sales / transactions in store.currency
     member_sales_share: float | None = None  # sales to members / sales
     other_sales: str = ""  # sales in other currencies, each summed in its own: "USD 50.00; GBP 20.00"
+    exits: int = 0
+    passers_by: int = 0  # seen on the street side of the entry line, never crossed it
+    capture_rate: float | None = None  # entries / (entries + passers_by); None where nobody was seen
+    occupancy: int = 0  # people inside at the bucket's end: entries minus exits since the store's midnight, >= 0
 
 
 UNAVAILABLE = "unavailable"
@@ -86,6 +94,8 @@ class _Sums:
     """A bucket being summed: visitors with a token are counted once however many events name them."""
 
     entries: int = 0
+    exits: int = 0
+    passers_by: int = 0
     vip_arrivals: int = 0
     tokens: set[str] = field(default_factory=set)
     untokened: int = 0  # visitors without a token (still being decided, or events from before tokens)
@@ -152,6 +162,8 @@ def footfall_rows(
         for camera in (ev["camera_id"], "all"):
             acc = sums.setdefault((ev["store_id"], camera, start, end), _Sums())
             acc.entries += int(ev["entries"])
+            acc.exits += int(ev.get("exits") or 0)
+            acc.passers_by += int(ev.get("passers_by") or 0)
             acc.vip_arrivals += int(ev["vip_arrivals"])
             acc.tokens |= tokens
             acc.untokened += max(0, int(ev["unique_visitors"]) - len(tokens))
@@ -177,9 +189,28 @@ def footfall_rows(
                 v.vip_arrivals,
                 v.staff,
                 **money,
+                exits=v.exits,
+                passers_by=v.passers_by,
+                capture_rate=round(v.entries / (v.entries + v.passers_by), 4) if v.entries + v.passers_by else None,
             )
         )
-    return sorted(rows, key=lambda r: (r.interval_start, r.camera_id == "all", r.camera_id))
+    return with_occupancy(sorted(rows, key=lambda r: (r.interval_start, r.camera_id == "all", r.camera_id)), zone)
+
+
+def with_occupancy(rows: list[Row], zone: ZoneInfo) -> list[Row]:
+    """``rows`` (in time order) with each one's occupancy: the people inside at its end.
+
+    Entries minus exits, run per store and camera from the store's midnight (the count resets at opening;
+    a report that starts later in the day runs from its first row);
+    never below zero (someone who was inside before the count began, walking out, takes nobody away).
+    """
+    inside: dict[tuple[str, str, date], int] = {}
+    out = []
+    for r in rows:
+        key = (r.store_id, r.camera_id, parse_ts(r.interval_start).astimezone(zone).date())
+        inside[key] = max(0, inside.get(key, 0) + r.entries - r.exits)
+        out.append(replace(r, occupancy=inside[key]))
+    return out
 
 
 @dataclass

@@ -66,7 +66,7 @@ def test_where_nobody_is_recognised_the_sign_says_nothing_about_members(profile:
     notice = notice_text(Config.model_validate(cfg), today=date(2026, 11, 30))
     words = words_of(notice)
     assert notice.title == "Visitor counting in this store"
-    assert "No face is recognised and no face is stored" in words and "Visitor counts are kept" in words
+    assert "No face is looked for, recognised or stored" in words and "Visitor counts are kept" in words
     for phrase in ["greet", "template", "consent", "Members are recognised", "loyalty", *INTERNAL]:
         assert phrase not in words, phrase
     assert [h for h, _ in notice.paragraphs] == ["What the cameras do", "Why", "How long", "Who is responsible"]
@@ -76,7 +76,7 @@ def test_count_only_notice_says_no_face_is_recognised() -> None:
     cfg = Config.model_validate({**data("custom"), "recognition": {"enabled": False}})
     notice = notice_text(cfg)
     assert notice.title == "Visitor counting in this store"
-    assert "No face is recognised" in notice.paragraphs[0][1]
+    assert "No face is looked for" in notice.paragraphs[0][1]
 
 
 @pytest.mark.parametrize("fmt", ["png", "pdf"])
@@ -147,7 +147,7 @@ def test_record_goes_to_stdout_without_out(tmp_path: Path) -> None:
 
 # profile, cameras, the sign's locales, words it must hold, words it must not (another language's included)
 LANGUAGE_CASES = [
-    ("eu", [CAMERAS[0]], ("fr_FR",), ["Comptage des visiteurs dans ce magasin", "Aucun visage n'est reconnu",
+    ("eu", [CAMERAS[0]], ("fr_FR",), ["Comptage des visiteurs dans ce magasin", "Aucun visage n'est recherché",
      "les règles du RGPD", "3 décembre 2026", "Rivoli"],
      ["accueillir", "gabarit", "consentement", "Cameras", "How long"]),
     ("eu", CAMERAS, ("fr_FR",), ["Reconnaissance faciale dans ce magasin", "espaces réservés aux membres",
