@@ -5,7 +5,9 @@ direction, and every face with its width in pixels and whether it passes the min
 verdict on whether faces are large enough where people cross the line. Then a survey of the faces the
 camera shows over a stretch of video (:func:`survey`): their width, brightness, sharpness, pose and
 compression, the share the recogniser's quality gate would take, and one line saying whether recognition
-will work at this camera and, when not, what to change.
+will work at this camera and, when not, what to change. On a camera that counts, the people the person
+detector finds are drawn too (``calibration/counting.py`` says whether the camera is placed to count).
+A camera that does not recognise (its role, or the privacy rules) is never asked for faces.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -28,9 +31,10 @@ from storelens.errors import CaptureError, StoreLensError
 from storelens.exposure import DarkFrameLift, face_exposure, signal_to_noise
 from storelens.faces import face_quality, measure_face
 from storelens.i18n import Translator
-from storelens.stage_messages import Detections, FaceModels, Frame
+from storelens.stage_messages import Detections, FaceModels, Frame, People, PersonFinder
 
-GREEN, RED, BLUE, YELLOW = (60, 200, 60), (40, 40, 230), (230, 160, 40), (0, 220, 255)
+GREEN, RED, BLUE, YELLOW, WHITE = (60, 200, 60), (40, 40, 230), (230, 160, 40), (0, 220, 255), (240, 240, 240)
+START = datetime(2000, 1, 1, tzinfo=UTC)  # frames are stamped from here by their position in the stream
 NEAR_LINE_PX = 150
 
 
@@ -55,8 +59,8 @@ class CameraCheck:
     ok: bool
 
 
-def looks(camera: CameraConfig, at_seconds: float, seconds: float) -> Iterator[Frame]:
-    """Two frames a second of ``seconds`` of video, from ``at_seconds`` (files) or from now (live).
+def looks(camera: CameraConfig, at_seconds: float, seconds: float, per_second: float = 2.0) -> Iterator[Frame]:
+    """``per_second`` frames a second of ``seconds`` of video, from ``at_seconds`` (files) or from now (live).
 
     Raises:
         CaptureError: the camera cannot be opened.
@@ -69,30 +73,42 @@ def looks(camera: CameraConfig, at_seconds: float, seconds: float) -> Iterator[F
         if not is_live(camera.source) and at_seconds > 0:
             cap.set(cv2.CAP_PROP_POS_MSEC, at_seconds * 1000)
         deadline = time.monotonic() + seconds + 10
-        step = max(1, round(fps / 2))
+        step = max(1, round(fps / per_second))
         for i in range(max(1, int(seconds * fps))):
             ok, image = cap.read()
             if not ok or image is None or time.monotonic() > deadline:
                 break
             if i % step == 0:
-                yield Frame(np.ascontiguousarray(image), camera.id, i)
+                yield Frame(np.ascontiguousarray(image), camera.id, i, START + timedelta(seconds=i / fps))
     finally:
         cap.release()
 
 
 def grab(
-    camera: CameraConfig, detect: FaceModels, at_seconds: float, search_seconds: float = 10.0
-) -> tuple[Frame, Detections]:
-    """The frame with the most faces in ``search_seconds`` from ``at_seconds`` (files) or from now (live).
+    camera: CameraConfig,
+    detect: FaceModels | None,
+    at_seconds: float,
+    search_seconds: float = 10.0,
+    people: PersonFinder | None = None,
+) -> tuple[Frame, Detections, People]:
+    """The frame with the most faces and people in ``search_seconds`` from ``at_seconds`` (files) or from now (live).
+
+    Args:
+        camera: the camera.
+        detect: the face detector; None on a camera that looks for no face.
+        at_seconds: files only, where to start.
+        search_seconds: how long to look.
+        people: the person detector on a camera that counts, else None.
 
     Raises:
         CaptureError: the camera cannot be opened or gives no frame.
     """
-    best: tuple[Frame, Detections] | None = None
+    best: tuple[Frame, Detections, People] | None = None
     for frame in looks(camera, at_seconds, search_seconds):
-        faces = detect.detector.detect(frame)
-        if best is None or len(faces) > len(best[1]):
-            best = (frame, faces)
+        faces = detect.detector.detect(frame) if detect is not None else Detections.empty()
+        bodies = people.detect(frame) if people is not None else People.empty()
+        if best is None or len(faces) + len(bodies) > len(best[1]) + len(best[2]):
+            best = (frame, faces, bodies)
     if best is None:
         raise CaptureError(f"camera {camera.id}: no frame from {camera.source}")
     return best
@@ -108,12 +124,22 @@ def _line_distance(
 
 
 def check(
-    camera: CameraConfig, frame: Frame, faces: Detections, min_face_px: int, tr: Translator | None = None
+    camera: CameraConfig,
+    frame: Frame,
+    faces: Detections,
+    min_face_px: int,
+    tr: Translator | None = None,
+    find_faces: bool = True,
 ) -> CameraCheck:
-    """Judge one frame: are faces large enough where people cross the line? The verdict in ``tr``'s language."""
+    """Judge one frame: are faces large enough where people cross the line? The verdict in ``tr``'s language.
+
+    A camera that looks for no face (``find_faces`` False) is judged by counting alone (``calibration/counting.py``).
+    """
     tr = tr or Translator()
     widths = [float(w) for w in faces.widths]
     w, h = frame.size
+    if not find_faces:
+        return CameraCheck((w, h), [], [], min_face_px, tr.gettext("no face is looked for at this camera"), True)
     near: list[float] = []
     if camera.entry_line is not None and len(faces):
         centres = (faces.boxes[:, :2] + faces.boxes[:, 2:]) / 2
@@ -165,9 +191,9 @@ def gating_note(edge: EdgeConfig, tr: Translator | None = None) -> str:
     """One line on when the detector runs at this camera (``edge.motion_gating`` and its settings)."""
     tr = tr or Translator()
     if not edge.motion_gating:
-        return tr.gettext("motion gating off: the face detector runs on every analysed frame")
+        return tr.gettext("motion gating off: the detectors run on every analysed frame")
     return tr.gettext(
-        "motion gating on: the face detector runs when {share} of the region of interest changes, while a face "
+        "motion gating on: the detectors run when {share} of the region of interest changes, while someone "
         "is tracked, and at least every {seconds} s",
         share=tr.percent(edge.motion_min_share, 1),
         seconds=tr.number(edge.full_detection_seconds),
@@ -215,8 +241,9 @@ def draw(
     result: CameraCheck,
     note: str = "",
     tr: Translator | None = None,
+    people: People | None = None,
 ) -> NDArray[np.uint8]:
-    """The frame with the ROI, the entry line and its entering direction, each face and its width, and ``note``.
+    """The frame with the ROI, the entry line and its direction, each person, each face and its width, and ``note``.
 
     Returns:
         (h, w, 3) uint8 BGR image, its words in ``tr``'s language.
@@ -242,6 +269,10 @@ def draw(
         tip = mid + 80 * normal
         cv2.arrowedLine(img, tuple(mid.astype(int)), tuple(tip.astype(int)), YELLOW, 3, tipLength=0.3)
         _put_text(img, tr.gettext("entering"), (int(tip[0] + 10), int(tip[1] + 10)), 0.7, YELLOW, 2)
+    for box, score in zip((people or People.empty()).boxes, (people or People.empty()).scores, strict=True):
+        x1, y1, x2, y2 = (int(v) for v in box)
+        cv2.rectangle(img, (x1, y1), (x2, y2), WHITE, 2)
+        _put_text(img, tr.gettext("person {score}", score=tr.percent(float(score))), (x1 + 4, y2 - 8), 0.5, WHITE, 1)
     for box, width in zip(faces.boxes, result.faces, strict=True):
         x1, y1, x2, y2 = (int(v) for v in box)
         colour = GREEN if width >= result.min_face_px else RED
@@ -255,25 +286,27 @@ def draw(
 
 def snapshot(
     camera: CameraConfig,
-    fm: FaceModels,
+    fm: FaceModels | None,
     min_face_px: int,
     out: Path,
     at_seconds: float = 0.0,
     note: str = "",
     tr: Translator | None = None,
+    people: PersonFinder | None = None,
 ) -> CameraCheck:
     """Grab, judge, draw and write ``out`` (PNG), with ``note`` as a banner.
 
-    The geometry is checked against the real frame size.
+    The geometry is checked against the real frame size. ``fm`` None: the camera looks for no face (its
+    role, or the privacy rules); ``people``: the person detector of a camera that counts.
 
     Raises:
         StoreLensError: the camera gives no frame, its geometry lies outside the frame, or ``out`` is unwritable.
     """
-    frame, faces = grab(camera, fm, at_seconds)
+    frame, faces, bodies = grab(camera, fm, at_seconds, people=people)
     w, h = frame.size
     CameraConfig.model_validate(camera.model_dump() | {"frame_size": (w, h)})  # refuses geometry off the frame
-    result = check(camera, frame, faces, min_face_px, tr)
-    if not cv2.imwrite(str(out), draw(camera, frame, faces, result, note, tr)):
+    result = check(camera, frame, faces, min_face_px, tr, find_faces=fm is not None)
+    if not cv2.imwrite(str(out), draw(camera, frame, faces, result, note, tr, bodies)):
         raise StoreLensError(f"{out}: cannot write the snapshot (PNG)")
     return result
 

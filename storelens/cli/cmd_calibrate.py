@@ -13,11 +13,17 @@ from storelens.errors import CalibrationError, ConfigError
 
 
 def cmd_camera(args: argparse.Namespace, emit: Any) -> int:
-    """Snapshot with overlays, a geometry verdict and a recognition verdict; exit 1 when either fails."""
+    """Snapshot with overlays and the camera's verdicts (geometry, recognition, counting); exit 1 when one fails.
+
+    What is judged follows the camera's role: a camera that recognises is surveyed for faces, one that counts
+    for people crossing its line; a camera that does not recognise is never asked for a face.
+    """
     from pydantic import ValidationError
 
-    from storelens.apps.faces import load_face_models
+    from storelens.apps.faces import load_face_models, load_person_detector
     from storelens.calibration.camera import gating_note, snapshot, survey
+    from storelens.calibration.counting import count_survey
+    from storelens.cli.doctor import camera_role
     from storelens.config import config_errors, load_config
     from storelens.exposure import DarkFrameLift
     from storelens.i18n import Translator, operator_locale
@@ -29,20 +35,34 @@ def cmd_camera(args: argparse.Namespace, emit: Any) -> int:
     if args.camera not in cameras:
         raise ConfigError(f"--camera {args.camera!r}: no such camera (cameras: {', '.join(cameras)})")
     camera = cameras[args.camera]
-    fm = load_face_models(config, models_dir(args.models_dir or config.models.dir or None))
+    where = models_dir(args.models_dir or config.models.dir or None)
+    recognises = config.recognises(camera)
+    fm = load_face_models(config, where) if recognises else None
+    people = load_person_detector(config, where) if camera.counts else None
     min_px = config.min_face_px_for(camera)
+    role = camera_role(config, camera, tr)
     try:
-        result = snapshot(camera, fm, min_px, Path(args.out), args.at, gating_note(config.edge, tr), tr)
+        result = snapshot(camera, fm, min_px, Path(args.out), args.at, gating_note(config.edge, tr), tr, people)
     except ValidationError as exc:
         lines = config_errors(exc, camera.model_dump())
         raise ConfigError(f"cameras[{camera.id}]: " + "; ".join(lines)) from exc
     lift = DarkFrameLift(config.detection.lift_dark_below)
     edge = config.edge
-    faces = survey(camera, fm, lift, edge.min_embed_face_px, edge.min_face_quality, args.seconds, args.at)
+    faces = (
+        survey(camera, fm, lift, edge.min_embed_face_px, edge.min_face_quality, args.seconds, args.at) if fm else None
+    )
+    counting = None
+    if people is not None:
+        settle = max(1, round(edge.line_settle_seconds * camera.analysis_fps))
+        detector = fm.detector if fm is not None else None
+        counting = count_survey(camera, people, detector, lift, edge.min_embed_face_px, edge.min_face_quality,
+                                args.seconds, args.at, settle, edge.line_band_px, tr)  # fmt: skip
     if args.json:
         emit(
             {
                 "camera": camera.id,
+                "role": camera.role,
+                "does": role,
                 "snapshot": args.out,
                 "ok": result.ok,
                 "verdict": result.verdict,
@@ -51,7 +71,9 @@ def cmd_camera(args: argparse.Namespace, emit: Any) -> int:
                 "near_line_px": [round(w) for w in result.near_line],
                 "min_face_px": result.min_face_px,
                 "detector": gating_note(config.edge, tr),
-                "recognition": {
+                "recognition": None
+                if faces is None
+                else {
                     "works": faces.works,
                     "verdict": faces.verdict,
                     "frames": faces.frames,
@@ -65,19 +87,46 @@ def cmd_camera(args: argparse.Namespace, emit: Any) -> int:
                     "yaw": round(faces.yaw, 3),
                     "blockiness": round(faces.blockiness, 2),
                 },
+                "counting": None
+                if counting is None
+                else {
+                    "placed_to_count": counting.ok,
+                    "verdict": counting.verdict,
+                    "frames": counting.frames,
+                    "people": counting.people,
+                    "crossing": counting.crossing,
+                    "at_edge": counting.at_edge,
+                    "with_face": counting.with_face,
+                    "face_share": None if counting.face_share is None else round(counting.face_share, 3),
+                },
             }
         )
     else:
+        print(f"camera {camera.id}: {role}")
         print(f"camera {camera.id}: {result.verdict}")
-        print(
-            f"faces over {faces.frames} frames: {faces.faces} seen, median {faces.width_px:.0f} px wide, brightness "
-            f"{faces.brightness:.0f} (scene {faces.scene_brightness:.0f}), contrast/noise {faces.snr:.1f}, sharpness "
-            f"{faces.sharpness:.0f}, yaw {faces.yaw:.2f}, compression blocks {faces.blockiness:.2f}"
-        )
-        print(f"camera {camera.id}: {faces.verdict}")
+        if faces is not None:
+            print(
+                f"faces over {faces.frames} frames: {faces.faces} seen, median {faces.width_px:.0f} px wide, "
+                f"brightness {faces.brightness:.0f} (scene {faces.scene_brightness:.0f}), contrast/noise "
+                f"{faces.snr:.1f}, sharpness {faces.sharpness:.0f}, yaw {faces.yaw:.2f}, compression blocks "
+                f"{faces.blockiness:.2f}"
+            )
+            print(f"camera {camera.id}: {faces.verdict}")
+        if counting is not None:
+            print(f"camera {camera.id}: {counting.verdict}")
+            if counting.face_share is not None:
+                share = tr.gettext(
+                    "{share} of the people crossing ({n} of {of}) showed a face good enough to decide who they are",
+                    share=tr.percent(counting.face_share),
+                    n=counting.with_face,
+                    of=counting.crossing,
+                )
+                print(f"camera {camera.id}: {share}")
         print(f"camera {camera.id}: {gating_note(config.edge, tr)}")
         print(f"snapshot: {args.out}")
-    return 0 if result.ok and faces.works else 1
+    works = faces.works if faces is not None else True
+    placed = counting.ok if counting is not None else True
+    return 0 if result.ok and works and placed else 1
 
 
 def cmd_registry_set(args: argparse.Namespace, emit: Any) -> int:

@@ -38,19 +38,40 @@ def check_models(config: Config, tr: Translator) -> Check:
     manifest = load_manifest()
     pack = manifest.pack(config.models.pack)
     directory = models_dir(config.models.dir or None)
+    names = [pack.detector, pack.recogniser]
+    if any(c.counts for c in config.cameras):
+        names.append(config.models.person)
     try:
-        for name in (pack.detector, pack.recogniser):
+        for name in names:
             verify_model_file(manifest.get(name), directory)
     except StoreLensError as exc:
         fix = tr.gettext("run `storelens models prepare --models-dir {directory}`", directory=directory)
         return Check("models", False, str(exc), fix)
-    found = tr.gettext("{detector} and {recogniser} present in {directory}, checksums match",
-                       detector=pack.detector, recogniser=pack.recogniser, directory=directory)  # fmt: skip
+    found = tr.gettext("{models} present in {directory}, checksums match", models=", ".join(names),
+                       directory=directory)  # fmt: skip
     return Check("models", True, found)
 
 
-def check_camera(camera: CameraConfig, tr: Translator, timeout: float = 10.0) -> Check:
-    """The camera opens and gives a frame, of the configured size when one is set."""
+def camera_role(config: Config, camera: CameraConfig, tr: Translator) -> str:
+    """What ``camera`` does, in words: whether it counts people and whether it looks for faces, and why not."""
+    counts = camera.counts
+    faces = config.recognises(camera)
+    if counts and faces:
+        return tr.gettext("counts people through its entry line and recognises members' faces")
+    if counts and camera.role == "count":
+        return tr.gettext("counts people through its entry line; no face is looked for (role count)")
+    if counts:
+        return tr.gettext(
+            "counts people through its entry line; no face is looked for (privacy profile {profile})",
+            profile=config.privacy.profile,
+        )
+    if faces:
+        return tr.gettext("recognises members' faces; counts nobody (no entry line)")
+    return tr.gettext("neither counts nor recognises: give it an entry line or allow recognition")
+
+
+def check_camera(camera: CameraConfig, tr: Translator, timeout: float = 10.0, role: str = "") -> Check:
+    """The camera opens and gives a frame, of the configured size when one is set; ``role`` is said beside it."""
     name = f"camera {camera.id}"
     fix = tr.gettext("check the camera's address, user name and password, power and network cable")
     cap = open_capture(camera.source)
@@ -71,7 +92,8 @@ def check_camera(camera: CameraConfig, tr: Translator, timeout: float = 10.0) ->
                         tr.gettext("gives {got} frames, the config expects {wanted}", got=size, wanted=wanted),
                         tr.gettext("set the camera's stream resolution, or correct cameras[].frame_size"),
                     )
-                return Check(name, True, tr.gettext("{source}: {size} frames", source=camera.source, size=size))
+                found = tr.gettext("{source}: {size} frames", source=camera.source, size=size)
+                return Check(name, True, f"{found}; {role}" if role else found)
         silent = tr.gettext(
             "{source} opened but gave no frame in {seconds} s", source=camera.source, seconds=tr.number(timeout)
         )
@@ -223,7 +245,10 @@ def run_checks(config: Config, tr: Translator | None = None) -> list[Check]:
     """Every check, in the order an installer would fix them; what they say in ``tr``'s language."""
     tr = tr or Translator()
     steps: list[tuple[str, Callable[[], Check]]] = [("models", lambda: check_models(config, tr))]
-    steps += [(f"camera {cam.id}", partial(check_camera, cam, tr)) for cam in config.cameras]
+    steps += [
+        (f"camera {cam.id}", partial(check_camera, cam, tr, role=camera_role(config, cam, tr)))
+        for cam in config.cameras
+    ]
     steps += [
         ("broker", lambda: check_broker(config, tr)),
         ("bridge", lambda: check_bridge(config, tr)),

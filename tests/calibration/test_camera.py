@@ -40,7 +40,8 @@ def test_snapshot_on_the_sample_video(video, prepared_models_dir, tmp_path) -> N
     assert img.shape == (720, 1280, 3)
     line_row = img[420, 100:1180]  # the entry line is drawn in yellow (BGR 0, 220, 255)
     assert np.mean(np.all(np.abs(line_row.astype(int) - [0, 220, 255]) < 40, axis=1)) > 0.5
-    assert result["detector"].startswith("motion gating on: the face detector runs when 0.2% of the region")
+    assert result["detector"].startswith("motion gating on: the detectors run when 0.2% of the region")
+    assert result["role"] == "both" and result["counting"]["crossing"] >= 1  # the synthetic people's bodies are seen
     banner = img[2:28, 600:]  # the note's banner: black behind blue text, over the top of the frame
     assert np.mean(banner.max(axis=2) < 30) > 0.8 and np.any(
         np.all(np.abs(img[2:28].astype(int) - [230, 160, 40]) < 60, axis=2)
@@ -50,10 +51,10 @@ def test_snapshot_on_the_sample_video(video, prepared_models_dir, tmp_path) -> N
 @pytest.mark.parametrize(
     ("edge", "expected"),
     [
-        ({"motion_gating": False}, "motion gating off: the face detector runs on every analysed frame"),
+        ({"motion_gating": False}, "motion gating off: the detectors run on every analysed frame"),
         (
             {},
-            "motion gating on: the face detector runs when 0.2% of the region of interest changes, while a face is "
+            "motion gating on: the detectors run when 0.2% of the region of interest changes, while someone is "
             "tracked, and at least every 2 s",
         ),
         ({"motion_gating": True, "motion_min_share": 0.05, "full_detection_seconds": 0.5}, "when 5% of the region"),
@@ -212,3 +213,30 @@ def test_the_snapshot_speaks_the_reader_s_language(face_models, photos, locale, 
     assert (top != plain[:30]).any() and (bottom.max(axis=2) > 100).mean() > 0.01  # banner and verdict drawn
     ARTIFACTS.mkdir(exist_ok=True)
     cv2.imwrite(str(ARTIFACTS / f"snapshot-{locale}.png"), image)
+
+
+@pytest.mark.parametrize(
+    ("line", "placed", "verdict"),
+    [
+        ({"start": [150, 150], "end": [150, 345], "inside": [250, 250]}, True, "PLACED TO COUNT: 8 people crossed"),
+        ({"start": [20, 150], "end": [20, 345], "inside": [100, 250]}, False, "people crossed the line cut off"),
+    ],
+    ids=["across-the-walkway", "at-the-frame-edge"],
+)
+def test_a_counting_camera_on_real_footage(prepared_models_dir, tmp_path, line, placed, verdict) -> None:
+    from storelens.sample_videos.real_clips import fetch_clip
+
+    clip = str(fetch_clip("vtest"))
+    cfg = write_toml(tmp_path / "c.toml", {"store": {"id": "s"}, "models": {"dir": str(prepared_models_dir)},
+                                          "cameras": [{"id": "plaza", "source": clip, "role": "count",
+                                                       "entry_line": line}]})  # fmt: skip
+    out = tmp_path / "s.png"
+    proc = run_cli("calibrate", "camera", "--json", "--config", str(cfg), "--camera", "plaza", "--out", str(out),
+                   "--seconds", "80")  # fmt: skip
+    result = json.loads(proc.stdout)
+    assert result["recognition"] is None and result["faces_px"] == []  # a count-only camera is never asked for faces
+    assert result["counting"]["placed_to_count"] is placed and verdict in result["counting"]["verdict"]
+    assert result["does"].startswith("counts people through its entry line; no face is looked for")
+    assert proc.returncode == (0 if placed else 1)
+    img = cv2.imread(str(out))  # the people are drawn: white boxes
+    assert np.count_nonzero(np.all(img == [240, 240, 240], axis=2)) > 200

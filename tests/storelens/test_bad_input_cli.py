@@ -21,7 +21,7 @@ from tests.helpers.images import png_declaring
 
 
 @pytest.fixture
-def place(tmp_path: Path, video: Path) -> Path:
+def place(tmp_path: Path, video: Path, prepared_models_dir: Path) -> Path:
     """A folder with a gallery, configs good and bad, photos good and bad, a file where a folder belongs."""
     config = default_config()
     gallery = open_gallery(config, load_manifest().recogniser_of(config.models.pack), tmp_path / "gallery")
@@ -50,6 +50,22 @@ def place(tmp_path: Path, video: Path) -> Path:
     write_toml(tmp_path / "two-passwords.toml", base | {"mqtt": two_passwords})
     no_password_file = {"url": "mqtt://127.0.0.1:1883", "username": "u", "password_file": "nope.pw"}
     write_toml(tmp_path / "no-password-file.toml", base | {"mqtt": no_password_file})
+    line = {"start": [0, 400], "end": [1280, 400], "inside": [640, 700]}
+    outside = {"start": [0, 400], "end": [2000, 400], "inside": [640, 700]}
+    write_toml(tmp_path / "line-outside.toml", base | {"cameras": [
+        {"id": "a", "source": str(video), "entry_line": outside, "frame_size": [1280, 720]}]})  # fmt: skip
+    write_toml(tmp_path / "role-unknown.toml", base | {"cameras": [{"id": "a", "source": str(video), "role": "guard"}]})
+    write_toml(tmp_path / "one-door-twice.toml", base | {"cameras": [
+        {"id": "a", "source": str(video), "entry_line": line, "door": "main"},
+        {"id": "b", "source": str(video), "entry_line": line, "door": "main"}]})  # fmt: skip
+    tampered = tmp_path / "tampered-models"
+    tampered.mkdir()
+    for model in prepared_models_dir.glob("*.onnx"):
+        (tampered / model.name).symlink_to(model)
+    (tampered / "nanodet_m_416.onnx").unlink()
+    (tampered / "nanodet_m_416.onnx").write_bytes(b"not the person detector")
+    write_toml(tmp_path / "person-tampered.toml", base | {"cameras": [
+        {"id": "a", "source": str(video), "entry_line": line}], "models": {"dir": str(tampered)}})  # fmt: skip
     return tmp_path
 
 
@@ -139,6 +155,10 @@ ROWS = [
      "empty.pw --out b --install-into a-file", "a-file is a file"),
     ("mqtt-two-passwords", "privacy show --config two-passwords.toml", "set one of them"),
     ("mqtt-password-file-missing", "edge run --config no-password-file.toml", "mqtt.password_file"),
+    ("line-outside-frame", "edge run --config line-outside.toml", "lies outside the 1280x720 frame"),
+    ("role-unknown", "edge run --config role-unknown.toml", "role"),
+    ("one-door-counted-twice", "edge run --config one-door-twice.toml", "both count door 'main'"),
+    ("person-detector-tampered", "edge run --config person-tampered.toml", "nanodet_m_416"),
     ("no-command", "", "a command is required"),
     ("unknown-flag", "gallery list --gallery gallery --colour red", "unrecognized arguments"),
 ]  # fmt: skip
