@@ -20,10 +20,10 @@ from storelens.books.schema import events
 from storelens.clock import iso
 from storelens.config import ChainStore
 from storelens.hq.rollups import Rollups
-from storelens.web.reports import Interval, Row, footfall_rows, parse_ts
+from storelens.web.reports import Interval, Row, footfall_rows, parse_ts, people_fields, with_occupancy
 
 Level = Literal["store", "region", "chain"]
-RankBy = Literal["entries", "conversion", "sales", "vip_arrivals"]
+RankBy = Literal["entries", "conversion", "sales", "vip_arrivals", "capture_rate"]
 UNASSIGNED = "unassigned"
 
 
@@ -38,6 +38,8 @@ class _Acc:
     start: str
     end: str
     entries: int = 0
+    exits: int = 0
+    passers_by: int = 0
     unique: int | None = 0
     vip: int = 0
     staff: int = 0
@@ -88,7 +90,7 @@ class ChainReports:
             out = summed if summed is not None else self.rollups.rows(windows, utc, self.zones, interval)
         else:
             out = self.rollups.rows(windows, utc, self.zones, interval)
-        return out if level == "store" else self._grouped(out, level)
+        return with_occupancy(out if level == "store" else self._grouped(out, level))
 
     def _windows(self, start: str, end: str) -> tuple[dict[str, tuple[datetime, datetime]], tuple[datetime, datetime]]:
         windows = {s: (parse_ts(start, m.timezone), parse_ts(end, m.timezone)) for s, m in self.stores.items()}
@@ -118,9 +120,7 @@ class ChainReports:
             mine: dict[str, list[tuple[str, int, str, bool]]] = {store_id: []}  # sales stay in each box's books
             zone = self.meta(store_id).timezone
             out += store_rows(footfall_rows(by_store[store_id], interval, zone, mine, self.currency))
-        if level == "store":
-            return out
-        return self._grouped(out, level)
+        return with_occupancy(out if level == "store" else self._grouped(out, level))
 
     def _group(self, store_id: str, level: Level) -> str:
         """The row a store's figures go into at ``level``: ``chain``, or ``region:NAME``."""
@@ -134,6 +134,8 @@ class ChainReports:
             acc = groups.setdefault((key, local), _Acc(r.interval_start, r.interval_end))
             acc.start, acc.end = min(acc.start, r.interval_start), max(acc.end, r.interval_end)
             acc.entries += r.entries
+            acc.exits += r.exits
+            acc.passers_by += r.passers_by
             acc.unique = None if acc.unique is None or r.unique_visitors is None else acc.unique + r.unique_visitors
             acc.vip += r.vip_arrivals
             acc.staff += r.staff_excluded
@@ -156,6 +158,7 @@ class ChainReports:
                 sales=round(a.sales, 2),
                 average_basket=round(a.sales / a.transactions, 2) if a.transactions else None,
                 member_sales_share=round(a.member_sales / a.sales, 4) if a.sales else None,
+                **people_fields(a.entries, a.exits, a.passers_by),
             )
             for (key, local), a in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0]))
         ]
@@ -164,13 +167,19 @@ class ChainReports:
         """Stores ranked over the period (best first), with their totals and region."""
         totals: dict[str, dict[str, Any]] = {}
         for r in self.rows(start, end, "1d"):
-            t = totals.setdefault(r.store_id, {"entries": 0, "vip_arrivals": 0, "transactions": 0, "sales": 0.0})
+            t = totals.setdefault(
+                r.store_id,
+                {"entries": 0, "exits": 0, "passers_by": 0, "vip_arrivals": 0, "transactions": 0, "sales": 0.0},
+            )
             t["entries"] += r.entries
+            t["exits"] += r.exits
+            t["passers_by"] += r.passers_by
             t["vip_arrivals"] += r.vip_arrivals
             t["transactions"] += r.transactions or 0
             t["sales"] = round(t["sales"] + (r.sales or 0.0), 2)
         for t in totals.values():
             t["conversion"] = round(t["transactions"] / t["entries"], 4) if t["entries"] else None
+            t["capture_rate"] = people_fields(t["entries"], t["exits"], t["passers_by"])["capture_rate"]
         ranked = sorted(totals.items(), key=lambda kv: (-(kv[1][by] or 0), kv[0]))
         return [
             {

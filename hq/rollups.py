@@ -24,6 +24,7 @@ from sqlalchemy import (
     Table,
     func,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -34,15 +35,22 @@ from storelens.books.database import Part, open_part
 from storelens.books.schema import events
 from storelens.clock import floor_interval, iso
 from storelens.hq.schema import buckets, day_tokens, days, rollup_tables, state, tokens
-from storelens.web.reports import Interval, Row, bucket, money_fields, parse_ts
+from storelens.web.reports import Interval, Row, bucket, money_fields, parse_ts, people_fields
 from storelens.workers import Periodic
 
 log = logging.getLogger(__name__)
 BATCH = 20_000  # events rolled up per round trip
 WATERMARK = "seq"
 
-ROLLUPS = Part("rollups", rollup_tables, version=1)
-SUMS = ("entries", "vip_arrivals", "staff_excluded", "untokened", "unavailable")
+def _add_exits(conn: Any) -> None:
+    """Version 2: exits and passers-by (people are counted from their bodies, both ways through the line)."""
+    for table in ("rollup_footfall", "rollup_footfall_day"):
+        for column in ("exits", "passers_by"):
+            conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} BIGINT NOT NULL DEFAULT 0"))
+
+
+ROLLUPS = Part("rollups", rollup_tables, version=2, steps={1: _add_exits})
+SUMS = ("entries", "vip_arrivals", "staff_excluded", "untokened", "unavailable", "exits", "passers_by")
 
 
 class Rollups:
@@ -125,6 +133,8 @@ class Rollups:
             acc["staff_excluded"] += int(ev.get("staff_excluded") or 0)
             acc["untokened"] += max(0, int(ev["unique_visitors"]) - len(named))
             acc["unavailable"] += int(ev.get("unique_visitors_available") is False)
+            acc["exits"] += int(ev.get("exits") or 0)
+            acc["passers_by"] += int(ev.get("passers_by") or 0)
             for token in named:
                 if (*key, token) not in seen:
                     seen.add((*key, token))
@@ -253,7 +263,7 @@ class Rollups:
             .where(days.c.local_day >= lo, days.c.local_day < hi, days.c.store_id.in_(stores))
             .group_by(days.c.local_day)
         )
-        for day, entries, vip, staff, untokened, unavailable in conn.execute(query):
+        for day, entries, vip, staff, untokened, unavailable, exits, passers in conn.execute(query):
             start, end = bucket(datetime.combine(date.fromisoformat(str(day)), time(0), zone), "1d", zone)
             unique = None if unavailable else distinct.get(str(day), 0) + int(untokened)
             local = start.astimezone(zone).isoformat(timespec="minutes")
@@ -269,6 +279,7 @@ class Rollups:
                     int(vip),
                     int(staff),
                     **money_fields(int(entries)),
+                    **people_fields(int(entries), int(exits), int(passers)),
                 )
             )
 
@@ -331,7 +342,7 @@ class Rollups:
             .where(*where(sums_table))
             .group_by(sums_table.c.store_id, sums_table.c[key_of])
         )
-        for store_id, key, first, entries, vip, staff, untokened, unavailable in conn.execute(query):
+        for store_id, key, first, entries, vip, staff, untokened, unavailable, exits, passers in conn.execute(query):
             zone = ZoneInfo(zones.get(store_id, "UTC"))
             at = datetime.combine(date.fromisoformat(first), time(0), zone) if whole_days else parse_ts(first)
             start, end = bucket(at, interval, zone)
@@ -348,6 +359,7 @@ class Rollups:
                     int(vip),
                     int(staff),
                     **money_fields(int(entries)),
+                    **people_fields(int(entries), int(exits), int(passers)),
                 )
             )
 

@@ -26,6 +26,8 @@ buckets = Table(
     Column("staff_excluded", BigInteger, nullable=False),
     Column("untokened", BigInteger, nullable=False, doc="unique visitors counted without a token"),
     Column("unavailable", Integer, nullable=False, doc="events that could not count unique visitors"),
+    Column("exits", BigInteger, nullable=False, server_default="0"),
+    Column("passers_by", BigInteger, nullable=False, server_default="0", doc="seen outside the line, never crossed"),
 )
 tokens = Table(
     "rollup_visitor_tokens",
@@ -43,6 +45,8 @@ days = Table(
     Column("local_day", String(10), primary_key=True, index=True, doc="the store's date"),
     *(Column(c, BigInteger, nullable=False) for c in ("entries", "vip_arrivals", "staff_excluded", "untokened")),
     Column("unavailable", Integer, nullable=False),
+    Column("exits", BigInteger, nullable=False, server_default="0"),
+    Column("passers_by", BigInteger, nullable=False, server_default="0"),
 )
 day_tokens = Table(
     "rollup_visitor_tokens_day",

@@ -13,6 +13,10 @@ async function overview() {
     tile(t("Entries"), SL.number(d.entries)),
     tile(t("Unique visitors"), d.unique_visitors == null ? t("unavailable") : SL.number(d.unique_visitors)),
     tile(t("VIP arrivals"), SL.number(d.vip_arrivals)),
+    tile(t("Inside now"), SL.number(d.occupancy)),
+    tile(t("Exits"), SL.number(d.exits)),
+    tile(t("Passers-by"), SL.number(d.passers_by)),
+    tile(t("Capture rate"), SL.percent(d.capture_rate, 1), t("entries / (entries + passers-by)")),
     tile(t("Transactions"), SL.number(d.transactions)),
     tile(t("Conversion"), SL.percent(d.conversion, 1)),
     tile(t("Average basket"), SL.money(d.average_basket, d.currency)),
@@ -26,12 +30,15 @@ async function overview() {
   const rows = await (await api(`/api/v1/reports/footfall?from=${from}&to=${to}&interval=1d`)).json();
   const store = storeRows(rows);
   const sum = (f) => store.reduce((a, r) => a + (r[f] || 0), 0);
-  const entries = sum("entries"), txn = sum("transactions"), sales = sum("sales");
+  const entries = sum("entries"), txn = sum("transactions"), sales = sum("sales"), passers = sum("passers_by");
   const uniques = store.some((r) => r.unique_visitors == null) ? t("unavailable") : SL.number(sum("unique_visitors"));
   $("week-tiles").innerHTML = [
     tile(t("Entries"), SL.number(entries)),
     tile(t("Unique visitors"), uniques, t("sum of each day's")),
     tile(t("VIP arrivals"), SL.number(sum("vip_arrivals"))),
+    tile(t("Exits"), SL.number(sum("exits"))),
+    tile(t("Passers-by"), SL.number(passers)),
+    tile(t("Capture rate"), entries + passers ? SL.percent(entries / (entries + passers), 1) : "–"),
     tile(t("Transactions"), SL.number(txn)),
     tile(t("Conversion"), entries ? SL.percent(txn / entries, 1) : "–"),
     tile(t("Average basket"), txn ? SL.money(sales / txn) : "–"),
@@ -58,8 +65,10 @@ async function reports() {
   const rows = storeRows(await res.json());
   const chart = SL.image($("r-chart"), "/api/v1/reports/footfall/chart.png?" + q + SL.langParam());
   const when = (r) => $("r-interval").value === "1d" ? SL.date(r.interval_start) : SL.dateTime(r.interval_start);
-  SL.table($("r-table"), [t("Start"), t("Entries"), t("Unique visitors"), t("VIP arrivals"), t("Transactions"), t("Conversion"), t("Average basket")],
-    rows.map((r) => [esc(when(r)), SL.number(r.entries), r.unique_visitors == null ? esc(t("unavailable")) : SL.number(r.unique_visitors),
+  SL.table($("r-table"), [t("Start"), t("Entries"), t("Exits"), t("Passers-by"), t("Capture rate"), t("Inside"), t("Unique visitors"),
+    t("VIP arrivals"), t("Transactions"), t("Conversion"), t("Average basket")],
+    rows.map((r) => [esc(when(r)), SL.number(r.entries), SL.number(r.exits), SL.number(r.passers_by), esc(SL.percent(r.capture_rate, 1)),
+      SL.number(r.occupancy), r.unique_visitors == null ? esc(t("unavailable")) : SL.number(r.unique_visitors),
       SL.number(r.vip_arrivals), SL.number(r.transactions), esc(SL.percent(r.conversion, 1)), esc(SL.money(r.average_basket))]),
     t("Nothing counted in this period."));
   await chart;

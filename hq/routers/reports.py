@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from storelens.bounds import IDENT
 from storelens.hq.access import Analyst, Hq
@@ -71,6 +71,9 @@ class Ranked(BaseModel):
     name: str
     region: str
     entries: int
+    exits: int = 0
+    passers_by: int = 0
+    capture_rate: float | None = Field(default=None, description="entries / (entries + passers_by)")
     vip_arrivals: int
     transactions: int
     sales: float
@@ -81,7 +84,7 @@ class Ranked(BaseModel):
 def ranking(
     hq: Hq, who: Analyst, start: From, end: To, by: Annotated[RankBy, Query()] = "entries"
 ) -> list[dict[str, Any]]:
-    """Stores ranked, best first, by entries, conversion, sales or VIP arrivals."""
+    """Stores ranked, best first, by entries, conversion, sales, VIP arrivals or capture rate."""
     try:
         return hq.reports.ranking(start, end, by)
     except ValueError as exc:

@@ -10,9 +10,10 @@ async function chain() {
   if (await fail(res)) return;
   const rows = await res.json();
   const chart = SL.image($("chain-chart"), "/api/v1/chain/footfall/chart.png?" + q + SL.langParam());
-  SL.table($("chain-table"), [t("Day"), t("Where"), t("Entries"), t("Unique visitors"), t("VIP arrivals"), t("Transactions"), t("Conversion"), t("Sales")],
+  SL.table($("chain-table"), [t("Day"), t("Where"), t("Entries"), t("Exits"), t("Passers-by"), t("Capture rate"), t("Unique visitors"),
+    t("VIP arrivals"), t("Transactions"), t("Conversion"), t("Sales")],
     rows.map((r) => [esc(SL.date(r.local_start.slice(0, 10) + "T12:00:00Z")), esc(r.store_id === "chain" ? t("the chain") : r.store_id),
-      SL.number(r.entries), r.unique_visitors == null ? esc(t("unavailable")) : SL.number(r.unique_visitors), SL.number(r.vip_arrivals),
+      SL.number(r.entries), SL.number(r.exits), SL.number(r.passers_by), esc(SL.percent(r.capture_rate, 1)), r.unique_visitors == null ? esc(t("unavailable")) : SL.number(r.unique_visitors), SL.number(r.vip_arrivals),
       SL.number(r.transactions), esc(SL.percent(r.conversion, 1)), esc(SL.money(r.sales))]),
     t("Nothing counted in this period."));
   await chart;
@@ -21,9 +22,9 @@ async function chain() {
 async function ranking() {
   const res = await api(`/api/v1/chain/ranking?${period()}&by=${$("by").value}`);
   if (await fail(res)) return;
-  SL.table($("rank-table"), ["#", t("Store"), t("Region"), t("Entries"), t("VIP arrivals"), t("Transactions"), t("Conversion"), t("Sales")],
+  SL.table($("rank-table"), ["#", t("Store"), t("Region"), t("Entries"), t("Capture rate"), t("VIP arrivals"), t("Transactions"), t("Conversion"), t("Sales")],
     (await res.json()).map((r) => [SL.number(r.rank), `<b>${esc(r.name || r.store_id)}</b>`, esc(r.region), SL.number(r.entries),
-      SL.number(r.vip_arrivals), SL.number(r.transactions), esc(SL.percent(r.conversion, 1)), esc(SL.money(r.sales))]),
+      esc(SL.percent(r.capture_rate, 1)), SL.number(r.vip_arrivals), SL.number(r.transactions), esc(SL.percent(r.conversion, 1)), esc(SL.money(r.sales))]),
     t("Nothing counted in this period."));
   const arrivals = await api(`/api/v1/chain/arrivals?${period()}`);
   if (await fail(arrivals)) return;

@@ -189,28 +189,27 @@ def footfall_rows(
                 v.vip_arrivals,
                 v.staff,
                 **money,
-                exits=v.exits,
-                passers_by=v.passers_by,
-                capture_rate=round(v.entries / (v.entries + v.passers_by), 4) if v.entries + v.passers_by else None,
+                **people_fields(v.entries, v.exits, v.passers_by),
             )
         )
-    return with_occupancy(sorted(rows, key=lambda r: (r.interval_start, r.camera_id == "all", r.camera_id)), zone)
+    return with_occupancy(sorted(rows, key=lambda r: (r.interval_start, r.camera_id == "all", r.camera_id)))
 
 
-def with_occupancy(rows: list[Row], zone: ZoneInfo) -> list[Row]:
-    """``rows`` (in time order) with each one's occupancy: the people inside at its end.
+def with_occupancy(rows: list[Row]) -> list[Row]:
+    """``rows`` (in their order) with each one's occupancy: the people inside at its end.
 
-    Entries minus exits, run per store and camera from the store's midnight (the count resets at opening;
-    a report that starts later in the day runs from its first row);
-    never below zero (someone who was inside before the count began, walking out, takes nobody away).
+    Entries minus exits, run per store (or group) and camera through each local day in time order, from its
+    first row (the count resets at the store's midnight, its opening); never below zero (someone who was inside
+    before the count began, walking out, takes nobody away).
     """
-    inside: dict[tuple[str, str, date], int] = {}
-    out = []
-    for r in rows:
-        key = (r.store_id, r.camera_id, parse_ts(r.interval_start).astimezone(zone).date())
+    inside: dict[tuple[str, str, str], int] = {}
+    occupancy = [0] * len(rows)
+    for i in sorted(range(len(rows)), key=lambda k: rows[k].local_start):
+        r = rows[i]
+        key = (r.store_id, r.camera_id, r.local_start[:10])
         inside[key] = max(0, inside.get(key, 0) + r.entries - r.exits)
-        out.append(replace(r, occupancy=inside[key]))
-    return out
+        occupancy[i] = inside[key]
+    return [replace(r, occupancy=n) for r, n in zip(rows, occupancy, strict=True)]
 
 
 @dataclass
@@ -237,6 +236,12 @@ def _sales_by_bucket(
             else:  # never counted without being summed: in its own currency
                 till.others[cur] = till.others.get(cur, 0) + amount
     return out
+
+
+def people_fields(entries: int, exits: int, passers_by: int) -> dict[str, Any]:
+    """Exits, passers-by and the capture rate (进店率: entries / (entries + passers-by)) of a row."""
+    seen = entries + passers_by
+    return {"exits": exits, "passers_by": passers_by, "capture_rate": round(entries / seen, 4) if seen else None}
 
 
 def money_fields(entries: int, till: _Till | None = None) -> dict[str, Any]:

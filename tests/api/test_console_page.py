@@ -20,6 +20,7 @@ import pytest
 from storelens.api.books import StoreBooks
 from storelens.clock import iso, utc_now
 from storelens.edge_events import ArrivalEvent, FootfallEvent
+from storelens.i18n import Translator
 from tests.helpers.browser import CHROMIUM, FLAGS, LANGUAGES, VIEWPORTS, assert_fits, needs_chromium, watch
 from tests.helpers.cli import ARTIFACTS, REPO, STORELENS, run_cli
 from tests.helpers.configs import write_toml
@@ -63,8 +64,8 @@ def console(tmp_path, video, prepared_models_dir, broker):
         start = now - timedelta(hours=hours_ago)
         books.events.add(FootfallEvent(store_id=store_id, camera_id="lounge", interval_start=iso(start),
                                        interval_end=iso(start + timedelta(minutes=15)), entries=3 + hours_ago % 7,
-                                       unique_visitors=0, vip_arrivals=0, unique_visitors_available=False,
-                                       visitor_tokens=()).model_dump())  # fmt: skip
+                                       exits=1 + hours_ago % 3, passers_by=4, unique_visitors=0, vip_arrivals=0,
+                                       unique_visitors_available=False, visitor_tokens=()).model_dump())  # fmt: skip
     arrival = ArrivalEvent(store_id=store_id, camera_id="lounge", member_id="M-1", similarity=0.7, track_id=1)
     books.events.add(arrival.model_dump())
     books.events.judge(arrival.event_id, "rejected", "ipad-1")
@@ -107,12 +108,22 @@ def test_every_console_page_fits_every_ipad_in_every_language(console) -> None:
                 page = ctx.new_page()
                 errors = watch(page)
                 sign_in(page, base, console["tokens"]["manager"], f"/console?lang={lang}")
+                tr = Translator(lang)
                 for name, ready in PAGES:
                     page.click(f'#tabs a[href="#{name}"]')
                     expect(page.locator(f'body[data-ready="{name}"]')).to_have_count(1, timeout=15_000)
                     expect(page.locator(ready).first).to_be_visible()
                     assert_fits(page, f"{name} {lang} {width}x{height}")
                     page.screenshot(path=str(ARTIFACTS / f"console-{name}-{lang}-{width}x{height}.png"), full_page=True)
+                    if name == "overview":  # the week's people through the door, in the reader's words
+                        week = page.locator("#week-tiles")
+                        for word in ("Exits", "Passers-by", "Capture rate"):
+                            expect(week).to_contain_text(tr.gettext(word))
+                        capture = week.locator(".tile", has_text=tr.gettext("Capture rate")).locator("b")
+                        expect(capture).to_contain_text("%")
+                    if name == "reports":
+                        for word in ("Exits", "Passers-by", "Capture rate", "Inside"):
+                            expect(page.locator("#r-table th", has_text=tr.gettext(word)).first).to_be_visible()
                 assert errors == [], (lang, width, errors)
                 ctx.close()
         # the pages show what the API says: the rejected announcement, and the radar's explained reference

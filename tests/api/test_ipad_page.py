@@ -19,6 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from storelens.clock import iso, utc_now
 from storelens.edge_events import ArrivalEvent, FootfallEvent, topic
+from storelens.i18n import Translator
 from tests.helpers.browser import CHROMIUM, FLAGS, VIEWPORTS, assert_fits, watch
 from tests.helpers.cli import ARTIFACTS, REPO, STORELENS, run_cli
 from tests.helpers.configs import write_toml
@@ -222,6 +223,9 @@ def test_the_card_shows_purchases_value_and_recommendations(served, tmp_path) ->
 LANGUAGES = [("en_GB", "live"), ("fr_FR", "en direct"), ("zh_Hans_CN", "已连接")]
 
 
+CAPTURE_RATE = {"en_GB": "Capture rate", "fr_FR": "Taux d'entrée", "zh_Hans_CN": "进店率"}
+
+
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is installed by `make test` (system-deps)")
 def test_the_page_fits_every_ipad_in_every_language(served) -> None:
     """At 768x1024, 1024x1366 and 1366x1024, in English, French and Chinese, with an arrival and a lookup
@@ -234,7 +238,8 @@ def test_the_page_fits_every_ipad_in_every_language(served) -> None:
     base, broker, tokens = served
     start, end = just_now()
     publish(broker.port, "footfall", FootfallEvent(store_id=STORE, camera_id="entrance", interval_start=start,
-            interval_end=end, entries=3, unique_visitors=3, vip_arrivals=1).model_dump_json())  # fmt: skip
+            interval_end=end, entries=3, unique_visitors=3, vip_arrivals=1, exits=1,
+            passers_by=1).model_dump_json())  # fmt: skip
     arrival = ArrivalEvent(store_id=STORE, camera_id="entrance", member_id="M-1042", similarity=0.9, track_id=2)
     publish(broker.port, "arrival", arrival.model_dump_json())
     ARTIFACTS.mkdir(exist_ok=True)
@@ -254,6 +259,15 @@ def test_the_page_fits_every_ipad_in_every_language(served) -> None:
                 # outlined as new for 8 s after the arrival, then not, and never again on a later page
                 expect(card).not_to_have_class(re.compile(r"\bnew\b"), timeout=10_000)
                 expect(page.locator("#t-entries")).to_have_text("3", timeout=5_000)
+                # people through the door: 3 in, 1 out, 1 passed by: 2 inside, a capture rate of 3 / 4
+                expect(page.locator("#t-occupancy")).to_have_text("2")
+                expect(page.locator("#t-exits")).to_have_text("1")
+                expect(page.locator("#t-passers")).to_have_text("1")
+                expect(page.locator("#t-capture")).to_contain_text("75")
+                words = Translator(locale)
+                for word in ("Inside now", "Exits", "Passers-by", "Capture rate"):
+                    expect(page.locator("main")).to_contain_text(words.gettext(word))
+                expect(page.locator("main")).to_contain_text(CAPTURE_RATE[locale])  # the word a manager reads
                 page.fill("#lookup", "GOLD-1042")
                 page.click("#lookup-form button")
                 expect(page.locator("#lookup-result")).to_contain_text("Ada Lovelace", timeout=5_000)

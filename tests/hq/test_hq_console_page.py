@@ -18,6 +18,7 @@ from storelens.hq.access import HqServices
 from storelens.hq.chain_reports import ChainReports
 from storelens.hq.registry import ChainMembers, record_status
 from storelens.hq.web import create_hq_app
+from storelens.i18n import Translator
 from tests.helpers.api_server import serving
 from tests.helpers.browser import CHROMIUM, FLAGS, LANGUAGES, VIEWPORTS, assert_fits, needs_chromium, watch
 from tests.helpers.cli import ARTIFACTS
@@ -43,7 +44,8 @@ def chain_console(tmp_path: Path):
             start = day + timedelta(hours=hour)
             books.events.add(FootfallEvent(store_id=store, camera_id="door", interval_start=iso(start),
                                            interval_end=iso(start + timedelta(minutes=15)), entries=5 + 7 * k + hour,
-                                           unique_visitors=0, vip_arrivals=0).model_dump())  # fmt: skip
+                                           exits=2, passers_by=10, unique_visitors=0,
+                                           vip_arrivals=0).model_dump())  # fmt: skip
         books.events.add(ArrivalEvent(store_id=store, camera_id="door", member_id=f"M-{k}", similarity=0.8,
                                       track_id=1, ts=iso(day + timedelta(hours=10))).model_dump())  # fmt: skip
         record_status(books.engine, StatusEvent(store_id=store, camera_id="door", state="online", fps=5.0))
@@ -73,12 +75,17 @@ def test_every_head_office_page_fits_and_speaks_each_language(chain_console) -> 
                 page.goto(f"{base}/console?lang={lang}")
                 page.fill("#token", tokens["admin"])
                 page.click("#signin-form button")
+                tr = Translator(lang)
                 for name, ready in PAGES:
                     page.click(f'#tabs a[href="#{name}"]')
                     expect(page.locator(f'body[data-ready="{name}"]')).to_have_count(1, timeout=15_000)
                     expect(page.locator(ready).first).to_be_visible()
                     assert_fits(page, f"{name} {lang} {width}x{height}")
                     page.screenshot(path=str(ARTIFACTS / f"hq-{name}-{lang}-{width}x{height}.png"), full_page=True)
+                    if name == "chain":  # exits, passers-by and the capture rate, in the reader's words
+                        for word in ("Exits", "Passers-by", "Capture rate"):
+                            expect(page.locator("#chain-table th", has_text=tr.gettext(word)).first).to_be_visible()
+                        expect(page.locator("#chain-table tbody")).to_contain_text("%")
                 assert errors == [], (lang, width, errors)
                 page.context.close()
         # what the pages say: each store's day, the ranking, the software versions, and an analyst kept out

@@ -38,7 +38,8 @@ def random_events(rng: random.Random, n: int) -> list[FootfallEvent]:
             interval_end=iso(start + timedelta(minutes=1)), entries=rng.randrange(0, 6),
             unique_visitors=(len(named) + rng.randrange(0, 2)) if available else 0,
             visitor_tokens=tuple(named) if available else (), unique_visitors_available=available,
-            vip_arrivals=rng.randrange(0, 2), staff_excluded=rng.randrange(0, 2)))  # fmt: skip
+            vip_arrivals=rng.randrange(0, 2), staff_excluded=rng.randrange(0, 2), exits=rng.randrange(0, 4),
+            passers_by=rng.randrange(0, 4)))  # fmt: skip
     return out
 
 
@@ -49,6 +50,8 @@ def same(reports: ChainReports, start: str, end: str) -> None:
             want = reports.rows_from_events(start, end, interval, level)  # type: ignore[arg-type]
             assert got == want, (interval, level)
             assert got or level != "store"
+            assert any(r.exits for r in got) and any(r.capture_rate for r in got), (interval, level)
+            assert any(r.occupancy for r in got), (interval, level, [(r.entries, r.exits) for r in got][:8])
         every = reports.rows_from_events(start, end, interval)  # type: ignore[arg-type]
         for store_id in [*STORES, "popup"]:
             assert reports.rows(start, end, interval, "store", store_id) == [  # type: ignore[arg-type]

@@ -271,3 +271,33 @@ def test_event_store_v4_gains_the_commerce_tables_and_keeps_members(tmp_path: Pa
     assert member is not None and (member["name"], member["notes"], member["home_store"]) == (
         "Ada L.", "prefers French", "paris-01")  # fmt: skip
     store.close()
+
+
+def test_rollups_of_schema_1_gain_exits_and_passers_by(tmp_path: Path) -> None:
+    """Rollups 1 -> 2: exits and passers-by columns (0 for what was rolled up before), then summed as they come."""
+    from datetime import UTC, datetime, timedelta
+
+    from storelens.books.event_log import EventLog
+    from storelens.clock import iso
+    from storelens.edge_events import FootfallEvent
+    from storelens.hq.rollups import Rollups
+
+    url = f"sqlite:///{tmp_path / 'hq.sqlite'}"
+    log = EventLog(url)
+    Rollups(log.engine)
+    with log.engine.begin() as conn:  # as rollups schema 1 left them, with a bucket rolled up
+        for table in ("rollup_footfall", "rollup_footfall_day"):
+            conn.execute(text(f"ALTER TABLE {table} DROP COLUMN exits"))
+            conn.execute(text(f"ALTER TABLE {table} DROP COLUMN passers_by"))
+        conn.execute(text("UPDATE meta SET value = '1' WHERE key = 'schema.rollups'"))
+    rollups = Rollups(log.engine)
+    start = datetime(2026, 12, 1, 10, tzinfo=UTC)
+    log.add_many([FootfallEvent(store_id="s", camera_id="door", interval_start=iso(start),
+                                interval_end=iso(start + timedelta(minutes=15)), entries=5, unique_visitors=0,
+                                vip_arrivals=0, exits=3, passers_by=7)])  # fmt: skip
+    assert rollups.catch_up({"s": "UTC"}) == 1
+    (row,) = rollups.rows({"s": (start, start + timedelta(days=1))}, (start, start + timedelta(days=1)), {"s": "UTC"},
+                          "1d")  # fmt: skip
+    assert (row.entries, row.exits, row.passers_by, row.capture_rate) == (5, 3, 7, round(5 / 12, 4))
+    with log.engine.connect() as conn:
+        assert conn.execute(text("SELECT value FROM meta WHERE key = 'schema.rollups'")).scalar() == "2"
