@@ -49,6 +49,10 @@ def make_session(path: Path, runtime: RuntimeConfig) -> ort.InferenceSession:
     opts.intra_op_num_threads = runtime.intra_op_threads
     opts.inter_op_num_threads = runtime.inter_op_threads
     opts.log_severity_level = 3
+    # Several sessions (face and person detectors, the recogniser) and several cameras share the cores: a thread
+    # that spins waiting for its next operator burns a core another session needs, so threads sleep instead.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
     try:
         session = ort.InferenceSession(str(path), sess_options=opts, providers=list(runtime.providers))
     except Exception as exc:  # ORT raises its own Fail/InvalidGraph types without a common base

@@ -39,7 +39,7 @@ from storelens.gallery.gallery import Gallery
 from storelens.sample_videos.generate import load_truth, sample_video
 from storelens.sample_videos.members import enrol_scenario_members
 from storelens.sample_videos.photos import fetch_photos
-from storelens.stage_messages import FaceModels, Frame
+from storelens.stage_messages import FaceModels, Frame, PersonFinder
 from storelens.transport.local import LocalBroker, mosquitto_binary
 
 START_AT = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)  # one footfall interval holds each clip: no split counts
@@ -91,17 +91,22 @@ def read_frames(video: Path, seconds: float | None = None, every: int = 1) -> li
     return frames
 
 
-def new_pipeline(fm: FaceModels, config: Config, gallery: Gallery) -> CameraPipeline:
-    """A fresh pipeline for the scenario's camera, with its own cooldown and anonymous registry."""
+def new_pipeline(
+    fm: FaceModels, config: Config, gallery: Gallery, people: PersonFinder | None = None
+) -> CameraPipeline:
+    """A fresh pipeline for the scenario's camera, with its own cooldown and anonymous registry.
+
+    ``people``: the person detector, so that people are counted from their bodies as the edge counts them.
+    """
     visitors = AnonymousRegistry(12, 10, gallery.policy.visitor_match)
-    return build_pipeline(config, config.cameras[0], fm, gallery, ArrivalCooldown(30), visitors)
+    return build_pipeline(config, config.cameras[0], fm, gallery, ArrivalCooldown(30), visitors, people=people)
 
 
 def run_pipeline(
-    fm: FaceModels, config: Config, gallery: Gallery, frames: list[Frame]
+    fm: FaceModels, config: Config, gallery: Gallery, frames: list[Frame], people: PersonFinder | None = None
 ) -> tuple[float, set[str], list[int]]:
     """Seconds to analyse ``frames`` with a fresh pipeline, the members it announced, and attempts per track."""
-    pipeline = new_pipeline(fm, config, gallery)
+    pipeline = new_pipeline(fm, config, gallery, people)
     t0 = time.perf_counter()
     events = []
     for f in frames:
@@ -111,8 +116,12 @@ def run_pipeline(
     return elapsed, {e.member_id for e in events if isinstance(e, ArrivalEvent)}, list(pipeline.attempts_per_track)
 
 
-def slowest_factor(fm: FaceModels, config: Config, gallery_dir: Path, video: Path, n: int) -> tuple[float, float]:
+def slowest_factor(
+    fm: FaceModels, config: Config, gallery_dir: Path, video: Path, n: int, people: PersonFinder | None = None
+) -> tuple[float, float]:
     """``n`` cameras analyse their own copy of ``video`` at once, decoding included.
+
+    One person detector is shared by the cameras, as the edge shares it.
 
     Returns the slowest camera's real-time factor (>= 1: it keeps up), and the process's CPU seconds per
     second of clip per camera (what one more camera costs).
@@ -125,7 +134,7 @@ def slowest_factor(fm: FaceModels, config: Config, gallery_dir: Path, video: Pat
     def one(k: int) -> None:
         gallery = open_gallery(config, fm.recogniser_spec, gallery_dir)
         try:
-            pipeline = new_pipeline(fm, config, gallery)
+            pipeline = new_pipeline(fm, config, gallery, people)
             reader = FileReader(f"cam{k}", str(video), 5.0, start=START_AT)
             ready.wait()
             t0 = time.perf_counter()
@@ -268,9 +277,14 @@ def latency(fm: FaceModels, video: Path, gallery_dir: Path) -> dict[str, Any] | 
 
 
 def measure_edge(
-    fm: FaceModels, pack: str, runs: int, baseline_seconds: float = 15.0, max_cameras: int = 64
+    fm: FaceModels,
+    pack: str,
+    runs: int,
+    baseline_seconds: float = 15.0,
+    max_cameras: int = 64,
+    people: PersonFinder | None = None,
 ) -> dict[str, Any]:
-    """Part 3 results for the model set ``pack`` (loaded as ``fm``)."""
+    """Part 3 results for the model set ``pack`` (loaded as ``fm``), people counted by ``people``."""
     video = sample_video(fm)
     truth = load_truth()
     with tempfile.TemporaryDirectory() as tmp:
@@ -279,15 +293,17 @@ def measure_edge(
         config = scenario_config(video, gallery_dir, {"models": {"pack": pack}})
         gallery = open_gallery(config, fm.recogniser_spec)
         analysed = read_frames(video, every=5)
-        pipe = [run_pipeline(fm, config, gallery, analysed) for _ in range(runs)]
+        pipe = [run_pipeline(fm, config, gallery, analysed, people) for _ in range(runs)]
         pipe_s = statistics.median(p[0] for p in pipe)
         det_s = statistics.median(_timed(lambda: [fm.detector.detect(f) for f in analysed]) for _ in range(runs))
-        alone, cpu_rate = slowest_factor(fm, config, gallery_dir, video, 1)
-        cameras, tried = sustained(lambda n: slowest_factor(fm, config, gallery_dir, video, n), cpu_rate, max_cameras)
+        alone, cpu_rate = slowest_factor(fm, config, gallery_dir, video, 1, people)
+        cameras, tried = sustained(
+            lambda n: slowest_factor(fm, config, gallery_dir, video, n, people), cpu_rate, max_cameras
+        )
         factor_by_n = {1: round(alone, 2)} | {k: round(v, 2) for k, v in tried.items()}
         lat = latency(fm, video, gallery_dir)
         clip = read_frames(video, seconds=baseline_seconds)
-        ours_s, ours_found, _ = run_pipeline(fm, config, gallery, clip[::5])
+        ours_s, ours_found, _ = run_pipeline(fm, config, gallery, clip[::5], people)
         decode_s = _timed(lambda: read_frames(video, seconds=baseline_seconds))
         naive_s, naive_found, naive_sightings = naive_baseline(fm, gallery, clip)
         fr = face_recognition_baseline(clip)

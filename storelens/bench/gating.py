@@ -41,10 +41,11 @@ from storelens.bench.edge import (
 )
 from storelens.config import Config
 from storelens.edge.capture import FileReader
+from storelens.edge.people import PersonDetector
 from storelens.edge_events import ArrivalEvent, FootfallEvent
 from storelens.gallery.factory import open_gallery
 from storelens.sample_videos.generate import STORE_DAY, TRUTH, clear_view_at, load_truth, sample_video
-from storelens.stage_messages import FaceModels
+from storelens.stage_messages import FaceModels, PersonFinder
 
 log = logging.getLogger(__name__)
 START = "<!-- storelens-bench:gating:start -->"
@@ -57,11 +58,11 @@ def gated(config: Config, on: bool) -> Config:
     return config.model_copy(update={"edge": config.edge.model_copy(update={"motion_gating": on})})
 
 
-def outcomes(fm: FaceModels, config: Config, video: Path) -> dict[str, Any]:
+def outcomes(fm: FaceModels, config: Config, video: Path, people: PersonFinder | None = None) -> dict[str, Any]:
     """One camera through the clip at 5 fps, as fast as it goes: what it found, and its CPU seconds."""
     gallery = open_gallery(config, fm.recogniser_spec)
     try:
-        pipeline = new_pipeline(fm, config, gallery)
+        pipeline = new_pipeline(fm, config, gallery, people)
         reader = FileReader("entrance", str(video), 5.0, start=START_AT)
         events: list[Any] = []
         cpu, wall = time.process_time(), time.perf_counter()
@@ -84,6 +85,8 @@ def outcomes(fm: FaceModels, config: Config, video: Path) -> dict[str, Any]:
         "wall_seconds": round(wall, 2),
         "arrivals": sorted(e.member_id for e in events if isinstance(e, ArrivalEvent)),
         "entries": sum(e.entries for e in footfall),
+        "exits": sum(e.exits for e in footfall),
+        "passers_by": sum(e.passers_by for e in footfall),
         "unique_visitors": sum(e.unique_visitors or 0 for e in footfall),
         "embeddings_per_track_mean": round(statistics.mean(attempts), 2) if attempts else 0.0,
         "tracks": len(attempts),
@@ -122,8 +125,8 @@ def time_to_greet(fm: FaceModels, config: Config, video: Path, truth: dict[str, 
     }
 
 
-def measure_gating(fm: FaceModels, max_cameras: int = 64) -> dict[str, Any]:
-    """Part 9, for the default model set loaded as ``fm``."""
+def measure_gating(fm: FaceModels, max_cameras: int = 64, people: PersonFinder | None = None) -> dict[str, Any]:
+    """Part 9, for the default model set loaded as ``fm``, people counted from their bodies by ``people``."""
     cores = os.cpu_count() or 1
     clips: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -136,9 +139,9 @@ def measure_gating(fm: FaceModels, max_cameras: int = 64) -> dict[str, Any]:
             rows: dict[str, Any] = {}
             for on in (False, True):
                 config = gated(base, on)
-                found = outcomes(fm, config, video)
+                found = outcomes(fm, config, video, people)
                 cameras, tried = sustained(
-                    partial(slowest_factor, fm, config, gallery_dir, video),
+                    partial(slowest_factor, fm, config, gallery_dir, video, people=people),
                     found["cpu_seconds"] / found["clip_seconds"],
                     max_cameras,
                 )
@@ -156,7 +159,8 @@ def measure_gating(fm: FaceModels, max_cameras: int = 64) -> dict[str, Any]:
             }
     return {
         "part": "gating",
-        "set": f"{fm.detector_spec.name} + {fm.recogniser_spec.name}",
+        "set": f"{fm.detector_spec.name} + {fm.recogniser_spec.name}"
+        + (f", people by {people.spec.name}" if isinstance(people, PersonDetector) else ""),
         "cores": cores,
         "clips": clips,
     }
@@ -199,7 +203,9 @@ def gating_markdown(r: dict[str, Any], machine: str, date: str, command: str) ->
     add("frames the detector ran on", "detector_frames")
     add("CPU seconds for the clip, one camera", "cpu_seconds")
     add("members announced", "arrivals", "each member once", lambda v: ", ".join(v or []) or "none")
-    add("entries", "entries", "truth")
+    add("entries (people counted from their bodies)", "entries", "truth")
+    add("exits", "exits")
+    add("passers-by", "passers_by")
     add("unique visitors", "unique_visitors", "truth")
     add("embeddings per track, mean", "embeddings_per_track_mean", "<= 2.5 (busy)")
     for name, c in r["clips"].items():

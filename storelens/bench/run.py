@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from storelens.apps.faces import load_face_models
+from storelens.apps.faces import load_face_models, load_person_detector
 from storelens.config import default_config
 from storelens.edge.recognise import FaceEmbedder
 from storelens.images import load_image
@@ -330,7 +330,8 @@ def run_bench(args: argparse.Namespace) -> int:
             step(f"part 3, the edge pipeline with set {pack}")
             fm = load_face_models(default_config(pack=pack), directory)
             runs = max(1, min(args.runs, 3))
-            result = bench_edge.measure_edge(fm, pack, runs, args.baseline_seconds, args.max_cameras)
+            people = load_person_detector(default_config(pack=pack), directory)
+            result = bench_edge.measure_edge(fm, pack, runs, args.baseline_seconds, args.max_cameras, people)
             by_pack["edge"][pack] = result
             md = bench_edge.edge_markdown(result, machine(), date, command_line())
             emit(args, result, md)
@@ -377,7 +378,9 @@ def run_bench(args: argparse.Namespace) -> int:
     if "gating" in parts:
         step("part 9, motion gating, cameras per box and time to greet")
         result = bench_gating.measure_gating(
-            load_face_models(default_config(pack=packs[0]), directory), args.max_cameras
+            load_face_models(default_config(pack=packs[0]), directory),
+            args.max_cameras,
+            load_person_detector(default_config(pack=packs[0]), directory),
         )
         md = bench_gating.gating_markdown(result, machine(), date, command_line())
         emit(args, result, md)

@@ -75,6 +75,8 @@ def test_what_the_privacy_rules_let_the_pipeline_do(video: Path, truth, face_mod
     entries = sum(e.entries for e in footfall)
     arrivals = sorted(e.member_id for e in events if e.type == "vip_arrival")
     assert entries == truth["expected"]["entries"]  # counting never needs a face
+    assert sum(e.exits for e in footfall) == truth["expected"]["exits"]
+    assert sum(e.passers_by for e in footfall) == truth["expected"]["passers_by"]
     assert (spy.faces > 0) == embeds  # count-only: not one face embedded (the embedder's own count)
     assert (pipeline.face_detections > 0) == embeds  # ... nor even looked for
     assert arrivals == (sorted(truth["expected"]["arrivals"]) if names else [])

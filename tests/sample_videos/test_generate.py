@@ -54,6 +54,9 @@ def test_each_scenario_is_consistent_with_its_expected_results(path: Path) -> No
     assert truth["expected"]["entries"] == len(entrants)
     assert truth["expected"]["unique_visitors"] == len({p["who"] for p in entrants})
     assert truth["expected"]["arrivals"] == sorted({p["member_id"] for p in entrants if p["member_id"]})
+    line_y = truth["camera"]["entry_line"]["start"][1]  # a horizontal line, the store below it
+    assert truth["expected"]["exits"] == sum(p["from"][1] > line_y > p["to"][1] for p in people)
+    assert truth["expected"]["passers_by"] == sum(max(p["from"][1], p["to"][1]) < line_y for p in people)
     assert {p["member_id"] for p in people if p["member_id"]} <= members
     assert all(0 <= p["t0"] < p["t1"] <= truth["video"]["seconds"] for p in people)
 
