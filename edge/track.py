@@ -39,7 +39,7 @@ def roi_filter(boxes: NDArray[np.float32], roi: list[tuple[float, float]] | None
     return np.array([cv2.pointPolygonTest(poly, (float(x), float(y)), False) >= 0 for x, y in centres], dtype=bool)
 
 
-def _heads(bodies: NDArray[np.float32], centres: NDArray[np.float32]) -> NDArray[np.bool_]:
+def _heads(bodies: NDArray[np.floating], centres: NDArray[np.floating]) -> NDArray[np.bool_]:
     """(K, N) whether each face centre (K, 2) lies in the top part of each body box (N, 4)."""
     head_bottom = bodies[:, 1] + HEAD_SHARE * (bodies[:, 3] - bodies[:, 1])
     return np.asarray(
@@ -206,7 +206,7 @@ class PersonTracker:
             if not is_body[row]:
                 continue
             k = int(face_of_row[row])
-            centre = (faces.boxes[k, :2] + faces.boxes[k, 2:]) / 2 if k >= 0 else None
+            centre = ((faces.boxes[k, :2] + faces.boxes[k, 2:]) / 2).astype(np.float32) if k >= 0 else None
             self.bodies[tid] = (boxes[row].copy(), centre, self.frame_no)
         for tid in [t for t, (_, _, seen) in self.bodies.items() if self.frame_no - seen > self.lost_frames]:
             del self.bodies[tid]

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 BATCH = 20_000  # events rolled up per round trip
 WATERMARK = "seq"
 
+
 def _add_exits(conn: Any) -> None:
     """Version 2: exits and passers-by (people are counted from their bodies, both ways through the line)."""
     for table in ("rollup_footfall", "rollup_footfall_day"):
