@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -13,6 +14,8 @@ from storelens.clock import floor_interval, iso
 from storelens.config import EntryLine
 from storelens.edge_events import FootfallEvent
 from storelens.stage_messages import TrackOutcomes
+
+CROSSING_HISTORY = 1000
 
 
 class LineCounter:
@@ -133,6 +136,8 @@ class FootfallAggregator:
         band: float = 0.0,
     ) -> None:
         self.counter = LineCounter(line, settle, band) if line is not None else None
+        # the last crossings, (time, "in" or "out"), for the benchmark and calibration (bounded)
+        self.crossings: deque[tuple[datetime, str]] = deque(maxlen=CROSSING_HISTORY)
         # Per-track state, each evicted when the track ends: entered, exited, seen on the street side.
         self.inside: set[int] = set()
         self.exited: set[int] = set()
@@ -161,12 +166,14 @@ class FootfallAggregator:
         interval = self._at(ts)
         interval.entries += 1
         interval.pending.add(track_id)
+        self.crossings.append((ts, "in"))
 
     def exit(self, track_id: int, ts: datetime) -> None:
         """A track exited."""
         interval = self._at(ts)
         interval.exits += 1
         interval.leaving.add(track_id)
+        self.crossings.append((ts, "out"))
 
     def arrival(self, ts: datetime) -> None:
         """A VIP arrival was announced."""

@@ -92,31 +92,58 @@ def _pip_download(package: str, version: str, folder: Path) -> None:
         )
 
 
+NPM_REGISTRY = "https://registry.npmjs.org"
+ENV_NPM_REGISTRY = "STORELENS_NPM_REGISTRY"
+
+
 def npm_pack(package: str, version: str, archive: str, expected_sha256: str, dest: Path) -> Path:
     """Fetch a package's tarball from the npm registry (cached), checked by sha256.
 
+    With ``npm`` installed, ``npm pack`` fetches it (the machine's npm settings, a mirror included, apply);
+    without it, the tarball is downloaded over HTTPS from the registry (``$STORELENS_NPM_REGISTRY``, default
+    registry.npmjs.org), so that a store box needs no Node.js.
+
     Raises:
-        PrepareError: npm is missing, the registry cannot be reached, or the checksum differs.
+        PrepareError: the registry cannot be reached, or the checksum differs.
     """
     dest.mkdir(parents=True, exist_ok=True)
     path = dest / archive
     if not path.is_file():
-        npm = shutil.which("npm")
-        if npm is None:
-            raise PrepareError(f"cannot fetch {package}@{version}: npm is not installed")
         with download_dir(dest) as folder:  # a private folder: two processes may fetch it at once
-            proc = subprocess.run(
-                [npm, "pack", "--silent", f"{package}@{version}"],
-                cwd=folder,
-                capture_output=True,
-                text=True,
-                check=False,
-                timeout=600,
-            )
-            if proc.returncode != 0 or not (folder / archive).is_file():
-                raise PrepareError(f"cannot fetch {package}@{version} from the npm registry: {failure_reason(proc)}")
+            npm = shutil.which("npm")
+            if npm is not None:
+                proc = subprocess.run(
+                    [npm, "pack", "--silent", f"{package}@{version}"],
+                    cwd=folder,
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                    timeout=600,
+                )
+                if proc.returncode != 0 or not (folder / archive).is_file():
+                    raise PrepareError(
+                        f"cannot fetch {package}@{version} from the npm registry: {failure_reason(proc)}"
+                    )
+            else:
+                _https_tarball(package, version, folder / archive)
             (folder / archive).replace(path)
     return verify_archive(path, expected_sha256)
+
+
+def _https_tarball(package: str, version: str, out: Path) -> None:
+    """The registry's tarball of ``package@version`` (the registry's own URL scheme), written to ``out``."""
+    import urllib.error
+    import urllib.request
+
+    registry = os.environ.get(ENV_NPM_REGISTRY) or NPM_REGISTRY
+    url = f"{registry.rstrip('/')}/{package}/-/{package.split('/')[-1]}-{version}.tgz"
+    if not url.startswith("https://"):
+        raise PrepareError(f"${ENV_NPM_REGISTRY}: {registry!r} is not an https:// address")
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, out.open("wb") as file:
+            shutil.copyfileobj(response, file, 1 << 20)
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        raise PrepareError(f"cannot fetch {package}@{version} from {registry}: {exc}") from exc
 
 
 def failure_reason(proc: subprocess.CompletedProcess[str]) -> str:

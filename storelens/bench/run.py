@@ -305,6 +305,7 @@ def run_bench(args: argparse.Namespace) -> int:
     """Run the benchmarks and report them."""
     from storelens.bench import api as bench_api
     from storelens.bench import commerce as bench_commerce
+    from storelens.bench import counting as bench_counting
     from storelens.bench import degradation as bench_degradation
     from storelens.bench import edge as bench_edge
     from storelens.bench import gallery as bench_gallery
@@ -313,7 +314,7 @@ def run_bench(args: argparse.Namespace) -> int:
     from storelens.bench import startup as bench_cli
 
     directory = models_dir(args.models_dir)
-    every = ["models", "gallery", "edge", "api", "commerce", "hq", "cli", "degradation", "gating"]
+    every = ["models", "gallery", "edge", "api", "commerce", "hq", "cli", "degradation", "gating", "counting"]
     parts = every if "all" in args.part else list(dict.fromkeys(args.part))
     packs = list(dict.fromkeys(args.pack or DEFAULT_PACKS))
     date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -385,6 +386,14 @@ def run_bench(args: argparse.Namespace) -> int:
         md = bench_gating.gating_markdown(result, machine(), date, command_line())
         emit(args, result, md)
         sections.append((md, bench_gating.START, bench_gating.END))
+    if "counting" in parts:
+        step("part 10, people counted on real footage")
+        config = default_config(pack=packs[0])
+        people = load_person_detector(config, directory)
+        result = bench_counting.measure_counting(load_face_models(config, directory), people, config.models.person)
+        md = bench_counting.counting_markdown(result, machine(), date, command_line())
+        emit(args, result, md)
+        sections.append((md, bench_counting.START, bench_counting.END))
     if len(packs) > 1 and (by_pack["models"] or by_pack["edge"]):
         md = sets_markdown(by_pack["models"], by_pack["edge"])
         if not args.json:

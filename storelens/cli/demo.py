@@ -76,8 +76,9 @@ def describe(payload: dict[str, Any], names: dict[str, str]) -> str:
         unique = payload["unique_visitors"] if payload.get("unique_visitors_available", True) else "(unavailable)"
         return (
             f"{ts}  footfall     {payload['interval_start'][11:16]}-{payload['interval_end'][11:16]}{part}: "
-            f"{payload['entries']} entries, {unique} unique visitors, "
-            f"{payload['vip_arrivals']} VIP arrivals"
+            f"{payload['entries']} entries, {_counted(payload.get('exits', 0), 'exit', 'exits')}, "
+            f"{_counted(payload.get('passers_by', 0), 'passer-by', 'passers-by')}, "
+            f"{unique} unique visitors, {payload['vip_arrivals']} VIP arrivals"
             + (f", {payload['staff_excluded']} staff passes not counted" if payload.get("staff_excluded") else "")
         )
     return f"{ts}  status       camera {payload.get('camera_id')} {payload.get('state')}"
@@ -344,6 +345,10 @@ def subscribe(port: int, feed: list[dict[str, Any]], names: dict[str, str], logi
     return client
 
 
+def _counted(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
 def report(feed: list[dict[str, Any]], truth: dict[str, Any], code: int, interrupted: bool) -> bool:
     """Compare the events with the ground truth and print the verdict; True when they agree."""
     exp = truth["expected_with_staff"]  # the demo enrols the scenario's staff
@@ -360,6 +365,8 @@ def report(feed: list[dict[str, Any]], truth: dict[str, Any], code: int, interru
     unique = len(tokens) + untokened
     rows = [
         ("entries", entries, exp["entries"]),
+        ("exits", sum(e.get("exits", 0) for e in footfall), exp["exits"]),
+        ("passers-by", sum(e.get("passers_by", 0) for e in footfall), exp["passers_by"]),
         ("staff excluded", staff, exp["staff_excluded"]),
         ("unique visitors", unique if counted else "unavailable (privacy rules)", exp["unique_visitors"]),
         ("VIP arrivals", ", ".join(arrivals), ", ".join(exp["arrivals"])),

