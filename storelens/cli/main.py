@@ -354,7 +354,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--write", metavar="FILE", help="also write the results into this Markdown file")
     sp.add_argument(
         "--part",
-        choices=["all", "models", "gallery", "edge", "api", "commerce", "hq", "cli", "degradation", "gating", "counting"],
+        choices=[
+            "all", "models", "gallery", "edge", "api", "commerce", "hq", "cli", "degradation", "gating", "counting"
+        ],  # fmt: skip
         nargs="+",
         default=["all"],
         help="which parts (one or more; default all): parts measured together also fill the side-by-side table",
