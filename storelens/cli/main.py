@@ -231,6 +231,9 @@ def cmd_validate_config(path: str) -> int:
 # --- parser -------------------------------------------------------------------------------------
 
 
+BENCH_PARTS = ("models", "gallery", "edge", "api", "commerce", "hq", "cli", "degradation", "gating", "counting")
+
+
 def _scales(text: str) -> list[int]:
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
@@ -354,9 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--write", metavar="FILE", help="also write the results into this Markdown file")
     sp.add_argument(
         "--part",
-        choices=[
-            "all", "models", "gallery", "edge", "api", "commerce", "hq", "cli", "degradation", "gating", "counting"
-        ],  # fmt: skip
+        choices=["all", *BENCH_PARTS],
         nargs="+",
         default=["all"],
         help="which parts (one or more; default all): parts measured together also fill the side-by-side table",
