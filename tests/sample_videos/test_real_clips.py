@@ -34,3 +34,18 @@ def test_an_unknown_clip_is_refused_in_one_line() -> None:
 
     with pytest.raises(PrepareError, match="unknown clip 'nope'"):
         fetch_clip("nope")
+
+
+def test_without_apt_the_package_comes_from_the_archive_s_pool(tmp_path, monkeypatch) -> None:
+    """No apt-get (or no package lists): the .deb straight from Debian's pool over HTTPS, checked by sha256."""
+    from storelens.errors import PrepareError
+    from storelens.sample_videos import real_clips
+
+    hello = {"name": "hello", "package": "hello", "version": "2.10-3", "archive": "hello_2.10-3_amd64.deb",
+             "archive_url": "https://deb.debian.org/debian/pool/main/h/hello/hello_2.10-3_amd64.deb",
+             "archive_sha256": "2e6e2f1a0007dc43bc91c273fd36e91e40a4f1c2765a03eca68b70a42103878a"}  # fmt: skip
+    monkeypatch.setattr(real_clips.shutil, "which", lambda name: None)
+    got = real_clips._apt_download(hello, tmp_path)
+    assert got.read_bytes()[:8] == b"!<arch>\n"  # a Debian package
+    with pytest.raises(PrepareError, match="must be an https:// address"):
+        real_clips._apt_download(hello | {"archive_url": "http://deb.debian.org/x.deb"}, tmp_path / "again")
