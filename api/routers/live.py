@@ -1,7 +1,10 @@
 """The live feed: a WebSocket that replays what a client missed, then pushes arrivals and "taken" updates.
 
 Browsers cannot set headers on a WebSocket, so the first message carries the token:
-``{"token": "...", "since_seq": N}``.
+``{"token": "...", "since_seq": N}``. The token is checked again every half second while the feed is open:
+a revoked or expired token closes it (1008, "token revoked"), and the page signs the device out, so a lost
+iPad stops receiving member cards within a second. A client that has sent too many wrong tokens is refused
+as every other entry point refuses it (close code 4429, with the seconds to wait).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from storelens.errors import first_error
 
 router = APIRouter(tags=["live"])
 HELLO_SECONDS = 10
+RECHECK_SECONDS = 0.5  # how often an open feed's token is checked again (revoked: closed within a second)
+TOO_MANY = 4429  # a close code of the application range (4000-4999): too many wrong tokens, wait
 
 
 class Hello(BaseModel):
@@ -68,9 +73,14 @@ async def live(ws: WebSocket) -> None:
     hello = await _hello(ws)
     if hello is None:
         return
+    client = ws.client.host if ws.client else "unknown"
+    wait = svc.failed_tokens.blocked_for(client)
+    if wait > 0:  # the same brute-force block as every request that takes a token
+        with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+            await ws.close(code=TOO_MANY, reason=f"too many wrong tokens; try again in {int(wait) + 1} s")
+        return
     who = principal_of(svc.books.tokens, hello.token)
     if who is None:
-        client = ws.client.host if ws.client else "unknown"
         svc.failed_tokens.failed(client, "unknown token on the live feed")
         await _refuse(ws, "unknown token")
         return
@@ -83,12 +93,18 @@ async def live(ws: WebSocket) -> None:
             await ws.send_json(svc.arrival_message(e.seq, e.payload))
         await ws.send_json({"kind": "ready", "user": who.name})
         gone = asyncio.ensure_future(ws.receive())  # completes when the client goes away (or says anything)
+        nxt = asyncio.ensure_future(queue.get())
         while True:
-            nxt = asyncio.ensure_future(queue.get())
-            done, _ = await asyncio.wait({nxt, gone}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({nxt, gone}, timeout=RECHECK_SECONDS, return_when=asyncio.FIRST_COMPLETED)
             if gone in done:
                 break
+            if await asyncio.to_thread(principal_of, svc.books.tokens, hello.token) is None:  # revoked while open
+                await _refuse(ws, "token revoked")
+                break
+            if nxt not in done:
+                continue
             message = nxt.result()
+            nxt = asyncio.ensure_future(queue.get())
             if message.get("kind") == "arrival":  # the card reached this iPad: on the record
                 svc.log_read(message["event"]["member_id"], who, "card", "arrival")
             await ws.send_json(message)

@@ -252,7 +252,7 @@ $("r-xlsx").onclick = () => SL.download(`/api/v1/reports/footfall?${period("r-fr
 async function start() {
   if (!SL.token()) { signOut(""); return; }
   const res = await api("/api/v1/tokens");
-  if (res.status === 401) { signOut(t("Unknown token.")); return; }
+  if (SL.refused(res)) return;
   if (res.status === 403) { signOut(t("This console needs an admin token.")); return; }
   SL.showApp();
   $("store-name").textContent = SL.state.store_name;

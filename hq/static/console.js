@@ -63,7 +63,7 @@ async function members() {
 async function start() {
   if (!SL.token()) { signOut(""); return; }
   const res = await api("/api/v1/chain/boxes");
-  if (res.status === 401) { signOut(t("Unknown token.")); return; }
+  if (SL.refused(res)) return;
   SL.showApp();
   $("hq-name").textContent = SL.state.store_name;
   if (!$("from").value) { const today = SL.isoDay(new Date()); $("from").value = addDays(today, -6); $("to").value = today; }

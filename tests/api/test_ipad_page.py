@@ -278,3 +278,56 @@ def test_the_page_fits_every_ipad_in_every_language(served) -> None:
                 page.screenshot(path=str(ARTIFACTS / f"ipad-{locale}-{width}x{height}.png"), full_page=True)
                 ctx.close()
         browser.close()
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is installed by `make test` (system-deps)")
+def test_a_revoked_ipad_goes_dark_at_once(served) -> None:
+    """Console -> Tokens -> revoke the iPad's token: the open page is signed out within seconds, and an
+    arrival published after it never reaches it."""
+    import time
+
+    from playwright.sync_api import expect, sync_playwright
+
+    base, broker, tokens = served
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        page = browser.new_context(viewport={"width": 1180, "height": 820}).new_page()
+        errors = watch(page)
+        page.goto(f"{base}/?lang=en_GB")
+        page.fill("#token", tokens["ipad-2"])
+        page.click("#signin-form button")
+        expect(page.locator("#state")).to_have_text("live", timeout=10_000)
+        revoked = httpx.delete(f"{base}/api/v1/tokens/ipad-2", headers={"Authorization": f"Bearer {tokens['hq']}"})
+        assert revoked.status_code == 200
+        at = time.monotonic()
+        expect(page.locator("#signin")).to_be_visible(timeout=3_000)
+        assert time.monotonic() - at < 2.0
+        expect(page.locator("#signin-error")).to_have_text("This token is not valid any more.")
+        arrival = ArrivalEvent(store_id=STORE, camera_id="entrance", member_id="M-1042", similarity=0.9, track_id=9)
+        publish(broker.port, "arrival", arrival.model_dump_json())
+        page.wait_for_timeout(1500)
+        assert page.locator(f'[data-event-id="{arrival.event_id}"]').count() == 0  # no card on a lost iPad
+        assert page.evaluate("SL.token()") in ("", None)  # the device forgot the token
+        assert [e for e in errors if "401" not in e and "1008" not in e] == []
+        browser.close()
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is installed by `make test` (system-deps)")
+@pytest.mark.parametrize("path", ["/console", "/"])
+def test_after_too_many_wrong_tokens_the_pages_say_how_long_to_wait(served, path) -> None:
+    """Ten wrong tokens from a device, then the right one: the sign-in screen says to wait and for how long,
+    never an empty app."""
+    from playwright.sync_api import expect, sync_playwright
+
+    base, _, tokens = served
+    for _ in range(10):
+        assert httpx.get(f"{base}/api/v1/today", headers={"Authorization": "Bearer guess"}).status_code == 401
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        page = browser.new_context(viewport={"width": 1180, "height": 820}).new_page()
+        page.goto(f"{base}{path}?lang=en_GB")
+        page.fill("#token", tokens["hq"])
+        page.click("#signin-form button")
+        expect(page.locator("#signin-error")).to_contain_text("Too many wrong tokens from this device: try again in")
+        assert page.locator("#signin").is_visible() and not page.locator("#app").is_visible()
+        browser.close()

@@ -184,3 +184,39 @@ def test_the_ipad_day_starts_at_the_stores_midnight(api, zone) -> None:
         assert ws.receive_json()["kind"] == "ready"
     today = api.get("/api/v1/today", headers=api.associate).json()
     assert (today["date"], today["vip_arrivals"]) == (day.isoformat(), 1)
+
+
+def test_a_revoked_token_closes_its_live_feed_within_a_second(api) -> None:
+    """A lost iPad: revoked while its feed is open, the feed closes (1008) before any new card reaches it."""
+    import time
+
+    from starlette.websockets import WebSocketDisconnect
+
+    token = api.services.books.tokens.create("lost-ipad", "associate")
+    with api.websocket_connect("/api/v1/live") as ws:
+        ws.send_json({"token": token, "since_seq": 0})
+        assert ws.receive_json()["kind"] == "ready"
+        assert api.services.books.tokens.revoke("lost-ipad") == 1
+        revoked = time.monotonic()
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+        assert time.monotonic() - revoked < 1.0
+        assert closed.value.code == 1008 and closed.value.reason == "token revoked"
+
+
+def test_the_live_feed_refuses_a_device_that_guessed_too_often(api) -> None:
+    """The brute-force block of every other entry point holds on the live feed too: 4429 and the wait."""
+    from starlette.websockets import WebSocketDisconnect
+
+    for _ in range(api.services.failed_tokens.limit):
+        with api.websocket_connect("/api/v1/live") as ws:
+            ws.send_json({"token": "guess", "since_seq": 0})
+            with pytest.raises(WebSocketDisconnect):
+                ws.receive_json()
+    good = api.associate["Authorization"].split()[1]
+    with api.websocket_connect("/api/v1/live") as ws:  # even a good token waits its turn
+        ws.send_json({"token": good, "since_seq": 0})
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+    assert closed.value.code == 4429 and "try again in" in closed.value.reason
+    assert api.get("/api/v1/today", headers=api.associate).status_code == 429  # the same block over HTTP

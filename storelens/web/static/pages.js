@@ -76,6 +76,16 @@ const SL = (() => {
     $("app").hidden = true; $("signin").hidden = false; $("signin-error").textContent = message || "";
   }
   function showApp() { $("signin").hidden = true; $("app").hidden = false; }
+  // A refused token, said and signed out: 401 unknown (or revoked), 429 too many wrong tokens from this device,
+  // with the seconds to wait. True when the answer was such a refusal.
+  function refused(res) {
+    if (res.status === 401) { signOut(t("Unknown token.")); return true; }
+    if (res.status === 429) {
+      signOut(t("Too many wrong tokens from this device: try again in {seconds} s.", {seconds: res.headers.get("Retry-After") || "60"}));
+      return true;
+    }
+    return false;
+  }
   function onSignIn(start) {
     $("signin-form").onsubmit = (e) => { e.preventDefault(); setToken($("token").value.trim()); start(); };
   }
@@ -101,6 +111,6 @@ const SL = (() => {
   const addDays = (day, n) => { const d = new Date(day + "T12:00:00Z"); d.setUTCDate(d.getUTCDate() + n); return d.toISOString().slice(0, 10); };
   // "&lang=xx" when the page was opened with ?lang= (server-drawn charts then speak the page's language)
   const langParam = () => { const l = new URLSearchParams(location.search).get("lang"); return l ? "&lang=" + encodeURIComponent(l) : ""; };
-  return {state, langParam, token, setToken, signOut, showApp, onSignIn, pages, isoDay, addDays, api, $, esc, t, translate, loadLocale, time, date, dateTime, number, percent, money,
+  return {state, langParam, token, setToken, signOut, showApp, refused, onSignIn, pages, isoDay, addDays, api, $, esc, t, translate, loadLocale, time, date, dateTime, number, percent, money,
           image, download, table, detail};
 })();
