@@ -36,12 +36,13 @@ class LineCounter:
         self.line = line
         (x1, y1), (x2, y2) = line.start, line.end
         length = float(np.hypot(x2 - x1, y2 - y1))
-        # the unit normal towards the store side
-        nx, ny = (
+        # the unit normal towards the store side (outside(): which side of the line a box is on)
+        self.inward = np.array(
             (-(y2 - y1) / length, (x2 - x1) / length)
             if line.inside_side() > 0
             else ((y2 - y1) / length, -(x2 - x1) / length)
         )
+        nx, ny = self.inward
         self.zones = [
             sv.LineZone(
                 sv.Point(x1 + k * band * nx, y1 + k * band * ny),
@@ -86,10 +87,8 @@ class LineCounter:
 
     def outside(self, boxes: NDArray[np.float32]) -> NDArray[np.bool_]:
         """(N,) whether each box's centre lies on the street side of the line (the side away from ``inside``)."""
-        (x1, y1), (x2, y2) = self.line.start, self.line.end
         centres = (boxes[:, :2] + boxes[:, 2:]) / 2
-        side = (x2 - x1) * (centres[:, 1] - y1) - (y2 - y1) * (centres[:, 0] - x1)
-        return np.asarray(side * self.line.inside_side() < 0, dtype=bool)
+        return np.asarray((centres - np.asarray(self.line.start)) @ self.inward < 0, dtype=bool)
 
 
 @dataclass
@@ -136,7 +135,7 @@ class FootfallAggregator:
         band: float = 0.0,
     ) -> None:
         self.counter = LineCounter(line, settle, band) if line is not None else None
-        # the last crossings, (time, "in" or "out"), for the benchmark and calibration (bounded)
+        # the last crossings, (time, "in" or "out"), for the benchmark (bounded)
         self.crossings: deque[tuple[datetime, str]] = deque(maxlen=CROSSING_HISTORY)
         # Per-track state, each evicted when the track ends: entered, exited, seen on the street side.
         self.inside: set[int] = set()

@@ -120,7 +120,8 @@ class ChainReports:
             mine: dict[str, list[tuple[str, int, str, bool]]] = {store_id: []}  # sales stay in each box's books
             zone = self.meta(store_id).timezone
             out += store_rows(footfall_rows(by_store[store_id], interval, zone, mine, self.currency))
-        return with_occupancy(out if level == "store" else self._grouped(out, level))
+        # the store rows already carry their occupancy (footfall_rows); grouped rows run their own
+        return out if level == "store" else with_occupancy(self._grouped(out, level))
 
     def _group(self, store_id: str, level: Level) -> str:
         """The row a store's figures go into at ``level``: ``chain``, or ``region:NAME``."""

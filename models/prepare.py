@@ -132,18 +132,27 @@ def npm_pack(package: str, version: str, archive: str, expected_sha256: str, des
 
 def _https_tarball(package: str, version: str, out: Path) -> None:
     """The registry's tarball of ``package@version`` (the registry's own URL scheme), written to ``out``."""
-    import urllib.error
-    import urllib.request
-
     registry = os.environ.get(ENV_NPM_REGISTRY) or NPM_REGISTRY
     url = f"{registry.rstrip('/')}/{package}/-/{package.split('/')[-1]}-{version}.tgz"
     if not url.startswith("https://"):
         raise PrepareError(f"${ENV_NPM_REGISTRY}: {registry!r} is not an https:// address")
+    https_download(url, out, f"cannot fetch {package}@{version} from {registry}")
+
+
+def https_download(url: str, out: Path, failure: str) -> None:
+    """Write what ``url`` (an https:// address, checked by the caller) serves to ``out``.
+
+    Raises:
+        PrepareError: ``failure``, then why (unreachable, refused, cut off).
+    """
+    import urllib.error
+    import urllib.request
+
     try:
         with urllib.request.urlopen(url, timeout=60) as response, out.open("wb") as file:
             shutil.copyfileobj(response, file, 1 << 20)
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
-        raise PrepareError(f"cannot fetch {package}@{version} from {registry}: {exc}") from exc
+        raise PrepareError(f"{failure}: {exc}") from exc
 
 
 def failure_reason(proc: subprocess.CompletedProcess[str]) -> str:

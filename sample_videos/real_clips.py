@@ -18,7 +18,7 @@ from typing import Any
 
 from storelens.atomic import download_dir, replacing
 from storelens.errors import PrepareError
-from storelens.models.prepare import cache_dir, failure_reason, verify_archive
+from storelens.models.prepare import cache_dir, failure_reason, https_download, verify_archive
 from storelens.models.verify import sha256_file
 
 
@@ -53,17 +53,10 @@ def _apt_download(clip: dict[str, Any], cache: Path) -> Path:
 
 def _from_pool(clip: dict[str, Any], out: Path, reason: str) -> None:
     """The package straight from the archive's pool (``archive_url``, https only)."""
-    import urllib.error
-    import urllib.request
-
     url = str(clip["archive_url"])
     if not url.startswith("https://"):
         raise PrepareError(f"{clip['name']}: archive_url must be an https:// address")
-    try:
-        with urllib.request.urlopen(url, timeout=60) as response, out.open("wb") as file:
-            shutil.copyfileobj(response, file, 1 << 20)
-    except (urllib.error.URLError, OSError, TimeoutError) as exc:
-        raise PrepareError(f"cannot fetch {clip['package']} from Debian's archive ({reason}; {url}: {exc})") from exc
+    https_download(url, out, f"cannot fetch {clip['package']} from Debian's archive ({reason}; {url})")
 
 
 def fetch_clip(name: str, cache: Path | None = None) -> Path:
