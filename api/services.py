@@ -24,6 +24,7 @@ from storelens.clock import iso, utc_now
 from storelens.config import Config
 from storelens.edge_events import StatusEvent
 from storelens.errors import GalleryError, StoreLensError
+from storelens.face_path import FacePath, face_path
 from storelens.gallery.enrol import Enroller, PhotoCheck, enroll_photos
 from storelens.gallery.gallery import Gallery
 from storelens.gallery.records import Consent, EnrolmentResult, MemberInfo
@@ -85,6 +86,10 @@ class Services:
                 self._fm = self._load_fm()
             return self._fm
 
+    def face_path(self) -> FacePath:
+        """The one face path over the face models (a new one each call: its dark lift keeps no state worth sharing)."""
+        return face_path(self.face_models(), self.config.detection)
+
     def gallery(self) -> Gallery:
         """The store's gallery, opened once (it picks up other processes' changes by itself)."""
         with self._lock:
@@ -108,7 +113,7 @@ class Services:
         member = MemberInfo(member_id=member_id, name=profile["name"] if profile else "")
         result = enroll_photos(
             self.gallery(),
-            Enroller(self.face_models(), self.config.enrolment, self.config.privacy_rules()),
+            Enroller(self.face_path(), self.config.enrolment, self.config.privacy_rules()),
             member,
             consent,
             photos,
@@ -131,7 +136,7 @@ class Services:
         Raises:
             EnrolmentError: the photo cannot be read as an image.
         """
-        return Enroller(self.face_models(), self.config.enrolment, self.config.privacy_rules()).check(photo)
+        return Enroller(self.face_path(), self.config.enrolment, self.config.privacy_rules()).check(photo)
 
     def search_members(self, text: str, limit: int) -> list[dict[str, Any]]:
         """Members whose profile (name, id, code, phone) or gallery entry (id, name) holds ``text``.

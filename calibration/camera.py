@@ -28,8 +28,9 @@ from storelens.config import CameraConfig, EdgeConfig
 from storelens.edge.capture import is_live, open_capture
 from storelens.edge.track import roi_filter
 from storelens.errors import CaptureError, StoreLensError
-from storelens.exposure import DarkFrameLift, face_exposure, signal_to_noise
-from storelens.faces import face_quality, measure_face
+from storelens.exposure import face_exposure, signal_to_noise
+from storelens.face_path import FacePath
+from storelens.faces import measure_face
 from storelens.i18n import Translator
 from storelens.stage_messages import Detections, FaceModels, Frame, People, PersonFinder
 
@@ -365,8 +366,7 @@ def _median(values: list[float]) -> float:
 
 def survey(
     camera: CameraConfig,
-    fm: FaceModels,
-    lift: DarkFrameLift,
+    path: FacePath,
     min_embed_px: int,
     min_quality: float,
     seconds: float,
@@ -376,8 +376,8 @@ def survey(
 
     Args:
         camera: the camera (its source and region of interest).
-        fm: the detector (the recogniser is not run: the gate decides before it would be).
-        lift: the dark-frame lift in force, applied as the pipeline applies it.
+        path: the face path with the dark-frame lift in force, applied as the pipeline applies it (the recogniser
+            is not run: the gate decides before it would be).
         min_embed_px: ``edge.min_embed_face_px``.
         min_quality: ``edge.min_face_quality``.
         seconds: how long to look.
@@ -396,11 +396,11 @@ def survey(
     passing = frames = 0
     for raw in looks(camera, at_seconds, seconds):
         frames += 1
-        shown = lift.lift(raw)
-        scene.append(lift.last_brightness or 0.0)  # the lift measured the frame as delivered
-        faces = fm.detector.detect(shown)
+        shown = path.prepare(raw)
+        scene.append(path.lift.last_brightness or 0.0)  # the lift measured the frame as delivered
+        faces = path.detect(shown)
         faces = faces.select(roi_filter(faces.boxes, camera.roi))
-        for box, score, kps in zip(faces.boxes, faces.scores, faces.keypoints, strict=True):
+        for row, (box, score, kps) in enumerate(zip(faces.boxes, faces.scores, faces.keypoints, strict=True)):
             x1, y1, x2, y2 = (int(v) for v in box)
             as_delivered = face_exposure(raw.image, box)
             snrs.append(signal_to_noise(raw.image[max(y1, 0) : max(y2, 1), max(x1, 0) : max(x2, 1)]))
@@ -412,7 +412,7 @@ def survey(
             widths.append(float(x2 - x1))
             bright.append(as_delivered.brightness)
             blocks.append(as_delivered.blockiness)
-            quality = face_quality(shown, box, float(score), kps)
+            quality = path.quality_of(shown, faces, row)
             passing += int(quality >= min_quality and x2 - x1 >= min_embed_px)
     if frames == 0:
         raise CaptureError(f"camera {camera.id}: no frame from {camera.source}")

@@ -19,9 +19,9 @@ from storelens.edge.footfall import LineCounter
 from storelens.edge.track import PersonTracker, roi_filter
 from storelens.errors import CaptureError, ConfigError
 from storelens.exposure import DarkFrameLift
-from storelens.faces import face_quality
+from storelens.face_path import FacePath
 from storelens.i18n import Translator
-from storelens.stage_messages import Detections, Detector, PersonFinder
+from storelens.stage_messages import Detections, PersonFinder
 
 EDGE_SHARE = 0.02  # a box within 2 % of the frame's width or height from its border touches the edge
 AT_EDGE_LIMIT = 0.25  # more than a quarter of the crossings at the edge: the camera is not placed to count
@@ -58,7 +58,7 @@ class CountSurvey:
 def count_survey(
     camera: CameraConfig,
     people: PersonFinder,
-    faces: Detector | None,
+    faces: FacePath | None,
     lift: DarkFrameLift,
     min_embed_px: int,
     min_quality: float,
@@ -96,7 +96,7 @@ def count_survey(
         seen.update(tracks.ids.tolist())
         for row, tid in enumerate(tracks.face_ids.tolist()):
             box = tracks.faces.boxes[row]
-            quality = face_quality(frame, box, float(tracks.faces.scores[row]), tracks.faces.keypoints[row])
+            quality = faces.quality_of(frame, tracks.faces, row) if faces is not None else 0.0
             if quality >= min_quality and float(box[2] - box[0]) >= min_embed_px:
                 decidable.add(tid)
         came_in, went_out = counter.trigger(tracks.ids, tracks.boxes)

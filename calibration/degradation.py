@@ -20,10 +20,9 @@ from numpy.typing import NDArray
 from storelens.calibration.degrade import DEGRADATIONS, Degradation
 from storelens.calibration.threshold import PHOTO_SUFFIXES
 from storelens.errors import CalibrationError, StoreLensError
-from storelens.exposure import DarkFrameLift
-from storelens.faces import face_quality
+from storelens.face_path import FacePath
 from storelens.images import load_image
-from storelens.stage_messages import Detections, FaceModels, Frame
+from storelens.stage_messages import Detections, Frame
 
 
 @dataclass(frozen=True)
@@ -105,18 +104,16 @@ def _labelled(directory: Path) -> list[tuple[str, Path]]:
 
 def measure(
     directory: Path,
-    fm: FaceModels,
+    path: FacePath,
     threshold: float,
-    lift: DarkFrameLift,
     degradations: tuple[Degradation, ...] = DEGRADATIONS,
 ) -> DegradationReport:
     """Enrol every photo clean, then try each degradation of every other photo against it.
 
     Args:
         directory: ``DIR/person/photo``; photos without a face are left out.
-        fm: the product's detector and recogniser.
+        path: the product's face path, with the dark-frame lift under test (``FacePath.lift``).
         threshold: the match threshold (cosine similarity).
-        lift: the dark-frame lift in force.
         degradations: what to try; the first row is the undegraded one when it is named "clean".
 
     Raises:
@@ -126,19 +123,19 @@ def measure(
     images: list[Frame] = []
     clean: list[NDArray[np.float32]] = []
     boxes: list[NDArray[np.float32]] = []
-    for person, path in _labelled(directory):
+    for person, photo in _labelled(directory):
         try:
-            frame = Frame(load_image(path), f"{person}/{path.name}")  # the name seeds the noise
+            frame = Frame(load_image(photo), f"{person}/{photo.name}")  # the name seeds the noise
         except StoreLensError:
             continue
-        faces = fm.detector.detect(frame)
-        if len(faces) == 0:
+        found = path.find(frame)
+        if len(found) == 0:
             continue
-        face = _largest(faces)
+        face = _largest(found.faces)
         people.append(person)
         images.append(frame)
         boxes.append(face.boxes[0])
-        clean.append(fm.embedder.embed(frame, face).vectors[0])
+        clean.append(path.embed(found.frame, face).vectors[0])
     labels = np.array(people)
     same = labels[:, None] == labels[None, :]
     np.fill_diagonal(same, False)
@@ -153,17 +150,17 @@ def measure(
         not_found = refused = 0
         widths: list[float] = []
         for j, frame in enumerate(images):
-            shown = lift.lift(Frame(d.apply(frame.image, boxes[j], frame.camera_id), frame.camera_id))
-            faces = fm.detector.detect(shown)
-            if len(faces) == 0:
+            found = path.find(Frame(d.apply(frame.image, boxes[j], frame.camera_id), frame.camera_id))
+            if len(found) == 0:
                 not_found += 1
                 continue
-            face = _largest(faces)
+            row = int(np.argmax(found.faces.widths))
+            face = found.faces.select(np.array([row]))
             widths.append(float(face.widths[0]))
-            if face_quality(shown, face.boxes[0], float(face.scores[0]), face.keypoints[0]) <= 0:
+            if found.quality[row] <= 0:
                 refused += 1
                 continue
-            sims[:, j] = enrolled @ fm.embedder.embed(shown, face).vectors[0]
+            sims[:, j] = enrolled @ path.embed(found.frame, face).vectors[0]
         accepted = sims >= threshold
         if baseline is None:
             baseline = accepted

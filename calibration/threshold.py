@@ -25,8 +25,9 @@ from pydantic import ValidationError
 
 from storelens.config import Config
 from storelens.errors import CalibrationError, ConfigError, StoreLensError
+from storelens.face_path import FacePath, SubjectRule, choose_subject
 from storelens.images import load_image
-from storelens.stage_messages import FaceModels, Frame
+from storelens.stage_messages import Frame
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
@@ -48,8 +49,10 @@ class Scores:
     skipped: list[str]
 
 
-def embed_labelled(directory: Path, fm: FaceModels) -> Scores:
-    """Embed the largest face of every photo in ``directory/person/`` and score every pair.
+def embed_labelled(directory: Path, path: FacePath, rule: SubjectRule) -> Scores:
+    """Embed the subject of every photo in ``directory/person/`` through the face path and score every pair.
+
+    A photo where no face is clearly the subject (``rule``, as at enrolment) is skipped, with why.
 
     Raises:
         CalibrationError: fewer than two people, or no genuine pair.
@@ -66,16 +69,15 @@ def embed_labelled(directory: Path, fm: FaceModels) -> Scores:
             except StoreLensError as exc:
                 skipped.append(str(exc))
                 continue
-            faces = fm.detector.detect(frame)
-            if len(faces) == 0:
+            found = path.find(frame)
+            if len(found) == 0:
                 skipped.append(f"{photo}: no face found")
                 continue
-            widths = np.sort(faces.widths)[::-1]
-            if len(widths) > 1 and widths[1] >= 0.7 * widths[0]:
-                skipped.append(f"{photo}: {len(widths)} faces of similar size; a labelled photo must show one person")
+            row = choose_subject(found.faces, found.frame.size, rule)
+            if row is None:
+                skipped.append(f"{photo}: {len(found)} faces and none clearly the subject; a labelled photo shows one")
                 continue
-            largest = faces.select(np.array([int(np.argmax(faces.widths))]))
-            vectors.append(fm.embedder.embed(frame, largest).vectors[0])
+            vectors.append(path.embed(found.frame, found.faces.select(np.array([row]))).vectors[0])
             labels.append(person.name)
     if len(set(labels)) < 2:
         raise CalibrationError(f"{directory}: needs photos of at least two people (found {len(set(labels))})")

@@ -32,10 +32,9 @@ from storelens.edge.track import PersonTracker, roi_filter
 from storelens.edge.visits import AnonymousRegistry, ArrivalCooldown, new_token
 from storelens.edge_events import ArrivalEvent, FootfallEvent, VisitorEvent
 from storelens.exposure import DarkFrameLift
-from storelens.faces import face_quality
+from storelens.face_path import FacePath
 from storelens.stage_messages import (
     Detections,
-    Embeddings,
     FaceModels,
     Frame,
     Matcher,
@@ -132,6 +131,7 @@ class CameraPipeline:
         find_faces: bool = True,
     ) -> None:
         self.lift = lift or DarkFrameLift(0.0)
+        self.path = FacePath(face_models, self.lift)  # the one face path: lift, detect, judge, align, embed
         self.gate = gate
         self.people = people
         self.find_faces = find_faces
@@ -163,7 +163,7 @@ class CameraPipeline:
         if not self.find_faces:
             return Detections.empty()
         t0 = time.perf_counter()
-        faces = self.fm.detector.detect(frame)
+        faces = self.path.detect(frame)
         self.timing("detect", time.perf_counter() - t0)
         self.face_detections += len(faces)
         faces = faces.select(faces.widths >= self.min_face_px)
@@ -180,7 +180,7 @@ class CameraPipeline:
 
     def process(self, frame: Frame) -> list[PipelineEvent]:
         """Analyse one frame; returns the events it caused, in order."""
-        frame = self.lift.lift(frame)  # a dark frame is lifted once, for the detector and the recogniser alike
+        frame = self.path.prepare(frame)  # a dark frame is lifted once, for the detector and the recogniser alike
         # The tracker confirms a person over consecutive detections: while the last look found one, keep looking,
         # or someone who stops moving in their first frame would wait for the next full detection.
         busy = bool(self.tracks) or self._found_last_look
@@ -211,17 +211,15 @@ class CameraPipeline:
             state = self.tracks[int(tid)]
             if not self.decider.due(state.evidence, frame.ts):  # named, budget spent, or too soon: no pixels read
                 continue
-            faces = tracks.faces
-            q = face_quality(frame, faces.boxes[row], float(faces.scores[row]), faces.keypoints[row])
-            if self.decider.wants(state.evidence, frame.ts, q, float(faces.widths[row])):
+            q = self.path.quality_of(frame, tracks.faces, row)
+            if self.decider.wants(state.evidence, frame.ts, q, float(tracks.faces.widths[row])):
                 picked.append(row)
                 qualities.append(q)
         if not picked:
             return []
         rows = np.array(picked)
         t0 = time.perf_counter()
-        chips = self.fm.embedder.chips(frame, tracks.faces.select(rows))
-        embeddings = Embeddings(self.fm.embedder.embed_chips(chips), self.fm.recogniser_spec.name)
+        embeddings = self.path.embed(frame, tracks.faces.select(rows))
         self.embedded += len(embeddings)
         self.timing("embed", time.perf_counter() - t0)
         matches = self.gallery.match(embeddings)

@@ -1,6 +1,9 @@
-"""Enrolment photos: each must hold exactly one usable face (score, size, sharpness, pose).
+"""Enrolment photos: each must have one subject whose face is usable (score, size, sharpness, pose, exposure).
 
-Every photo is checked before anything is stored, so a refused photo leaves the member unchanged.
+The subject is the face that dominates the photo (``storelens.face_path.choose_subject``).
+Every photo goes through the one face path (``storelens.face_path.FacePath``) and is checked before anything is
+stored, so a refused photo leaves the member unchanged. Other faces in a photo with a clear subject are ignored,
+and the verdict says so.
 """
 
 from __future__ import annotations
@@ -15,12 +18,14 @@ from numpy.typing import NDArray
 
 from storelens.config import EnrolmentConfig
 from storelens.errors import EnrolmentError, StoreLensError
+from storelens.exposure import face_exposure
+from storelens.face_path import FacePath, choose_subject, subject_rule
 from storelens.faces import FaceQuality, measure_face
 from storelens.gallery.gallery import Gallery, NewVector
 from storelens.gallery.records import Consent, EnrolmentResult, MemberInfo, check_consent
 from storelens.images import load_image
 from storelens.privacy import PrivacyRules
-from storelens.stage_messages import Embeddings, FaceModels, Frame
+from storelens.stage_messages import Embeddings, Frame
 
 
 @dataclass(frozen=True)
@@ -29,31 +34,51 @@ class PhotoCheck:
 
     Attributes:
         faces: faces found.
-        quality: the one face's measures (None unless exactly one face).
+        quality: the subject's measures (None when there is no subject).
         problem: why the photo would be refused, or None when it is usable.
         code: the reason's code (``no-face``, ``many-faces``, ``too-small``, ``low-confidence``, ``blurred``,
-            ``turned``, ``tilted``), or None when usable.
+            ``turned``, ``tilted``, ``exposure``), or None when usable.
+        ignored: other faces in the photo, not its subject (ignored).
     """
 
     faces: int
     quality: FaceQuality | None
     problem: str | None
     code: str | None = None
+    ignored: int = 0
+
+
+@dataclass(frozen=True)
+class Inspected:
+    """One photo inspected: the verdict, the subject's aligned chip when usable, and the photo's checksum.
+
+    Attributes:
+        photo: the photo's path.
+        check: the verdict.
+        chip: (h, w, 3) uint8 BGR chip of the subject, None when the photo is refused.
+        sha256: checksum of the photo's bytes.
+    """
+
+    photo: Path
+    check: PhotoCheck
+    chip: NDArray[np.uint8] | None
+    sha256: str
 
 
 class Enroller:
     """Checks enrolment photos and turns each into one vector.
 
     Args:
-        face_models: detector and embedder.
-        config: quality gates.
+        path: the one face path (lift, detect, align, embed).
+        config: quality gates and the subject rule.
         rules: the privacy rules in force (what a consent record must hold).
     """
 
-    def __init__(self, face_models: FaceModels, config: EnrolmentConfig, rules: PrivacyRules) -> None:
-        self.fm = face_models
+    def __init__(self, path: FacePath, config: EnrolmentConfig, rules: PrivacyRules) -> None:
+        self.path = path
         self.config = config
         self.rules = rules
+        self.subject_rule = subject_rule(config)
 
     def refusal(self, q: FaceQuality) -> tuple[str, str] | None:
         """Why a face is not usable for enrolment, as (code, words), or None when it is.
@@ -81,37 +106,50 @@ class Enroller:
         Raises:
             EnrolmentError: the photo cannot be read as an image (named, with the reason).
         """
-        return self._inspect(photo)[0]
+        return self.inspect(photo).check
 
-    def _inspect(self, photo: Path) -> tuple[PhotoCheck, NDArray[np.uint8] | None, bytes]:
-        """The verdict, the aligned face chip (when there is one face) and the photo's bytes."""
+    def inspect(self, photo: Path) -> Inspected:
+        """The verdict on ``photo``, with its subject's aligned chip when usable (embedded later, in batches).
+
+        Raises:
+            EnrolmentError: the photo cannot be read as an image (named, with the reason).
+        """
         try:
             data = photo.read_bytes() if photo.is_file() else b""
             frame = Frame(load_image(photo, self.config.max_photo_pixels), camera_id=str(photo))
         except StoreLensError as exc:
             raise EnrolmentError(str(exc)) from exc
-        faces = self.fm.detector.detect(frame)
-        if len(faces) == 0:
-            return PhotoCheck(0, None, "no face found", "no-face"), None, data
-        if len(faces) > 1:
-            many = f"{len(faces)} faces found; an enrolment photo must show one person"
-            return PhotoCheck(len(faces), None, many, "many-faces"), None, data
-        chip = self.fm.embedder.chips(frame, faces)[0]
-        quality = measure_face(chip, faces.boxes[0], float(faces.scores[0]), faces.keypoints[0])
+        sha = hashlib.sha256(data).hexdigest()
+        found = self.path.find(frame)
+        n = len(found)
+        if n == 0:
+            return Inspected(photo, PhotoCheck(0, None, "no face found", "no-face"), None, sha)
+        row = choose_subject(found.faces, found.frame.size, self.subject_rule)
+        if row is None:
+            many = (
+                f"{n} faces found and none clearly the subject (the member's face must be at least "
+                f"{self.subject_rule.dominance:g} times the next by size and nearness to the centre); crop the photo"
+            )
+            return Inspected(photo, PhotoCheck(n, None, many, "many-faces"), None, sha)
+        face = found.faces.select(np.array([row]))
+        chip = self.path.chips(found.frame, face)[0]
+        quality = measure_face(chip, face.boxes[0], float(face.scores[0]), face.keypoints[0])
         code, words = self.refusal(quality) or (None, None)
-        return PhotoCheck(1, quality, words, code), chip, data
+        if code is None and face_exposure(found.frame.image, face.boxes[0]).usable <= 0:
+            code, words = "exposure", "face too dark, flat or noisy to recognise, even lifted"
+        check = PhotoCheck(n, quality, words, code, ignored=n - 1)
+        return Inspected(photo, check, chip if code is None else None, sha)
 
     def vector(self, photo: Path) -> NewVector:
-        """The vector of the one usable face in ``photo``.
+        """The vector of the subject's usable face in ``photo``.
 
         Raises:
             EnrolmentError: naming the photo and the reason.
         """
-        verdict, chip, data = self._inspect(photo)
-        if verdict.problem or chip is None:
-            raise EnrolmentError(f"{photo}: {verdict.problem}")
-        vec = self.fm.embedder.embed_chips(chip[None])[0]
-        return NewVector(vec, hashlib.sha256(data).hexdigest(), photo)
+        seen = self.inspect(photo)
+        if seen.check.problem or seen.chip is None:
+            raise EnrolmentError(f"{photo}: {seen.check.problem}")
+        return NewVector(self.path.embed_chips(seen.chip[None])[0], seen.sha256, photo, seen.check.ignored)
 
     def vectors(self, photos: list[Path], progress: Callable[[int, int], None] | None = None) -> list[NewVector]:
         """Check every photo first; refuse all if any is unusable (naming each bad photo and why).

@@ -51,11 +51,13 @@ class NewVector:
         vector: (D,) float32, L2-normalised.
         photo_sha256: checksum of the photo file.
         photo: the photo's path (kept only when the config asks).
+        ignored: other faces in the photo besides the member's (ignored).
     """
 
     vector: NDArray[np.float32]
     photo_sha256: str
     photo: Path
+    ignored: int = 0
 
 
 class Gallery:
@@ -128,12 +130,16 @@ class Gallery:
         self._ids = ids[order]
         self._owners = np.array([self._name_index[owners[i]] for i in order], dtype=np.int32)
 
-    def _add_owners(self, ids: NDArray[np.int64], member_id: str) -> None:
-        if member_id not in self._name_index:
-            self._name_index[member_id] = len(self._member_names)
-            self._member_names.append(member_id)
+    def _add_owners(self, ids: NDArray[np.int64], member_ids: str | list[str]) -> None:
+        """Map new vector ids (N,) to their member (one for all, or one per id)."""
+        names = [member_ids] * len(ids) if isinstance(member_ids, str) else member_ids
+        for member_id in names:
+            if member_id not in self._name_index:
+                self._name_index[member_id] = len(self._member_names)
+                self._member_names.append(member_id)
+        numbers = np.array([self._name_index[m] for m in names], np.int32)
         all_ids = np.concatenate([self._ids, ids])
-        all_owners = np.concatenate([self._owners, np.full(len(ids), self._name_index[member_id], np.int32)])
+        all_owners = np.concatenate([self._owners, numbers])
         order = np.argsort(all_ids, kind="stable")
         self._ids, self._owners = all_ids[order], all_owners[order]
 
@@ -243,57 +249,88 @@ class Gallery:
         earlier in this batch) are noted and not stored twice. A member's enrolment (not staff's) is queued, in the
         same transaction, for head office (``report``: the box's chain agent sends it).
         """
+        return self.enroll_many([(member, consent, vectors)], report)[0]
+
+    def enroll_many(
+        self, batch: list[tuple[MemberInfo, Consent, list[NewVector]]], report: bool = True
+    ) -> list[EnrolmentResult]:
+        """Enrol several members in one transaction and one index save (a bulk import's batch), as :meth:`enroll`.
+
+        All of the batch is stored or none of it, so each member is all or nothing; at most one entry per member.
+        """
+        results: list[EnrolmentResult] = []
         with self._lock, self._consistent():
             with self.templates.write():
                 self._catch_up()
                 at = iso(utc_now())
-                _, existing, shas = self.templates.member_vectors(member.member_id)
-                kept: list[NDArray[np.float32]] = list(existing)
-                duplicates: list[str] = []
-                fresh: list[NewVector] = []
-                for nv in vectors:
-                    if nv.photo_sha256 in shas:
-                        duplicates.append(f"{nv.photo}: the same photo is already enrolled")
-                        continue
-                    sims = [float(nv.vector @ v) for v in kept]
-                    if sims and max(sims) >= self.policy.near_duplicate:
-                        duplicates.append(f"{nv.photo}: near-duplicate (similarity {max(sims):.3f}) of a kept photo")
-                        continue
-                    kept.append(nv.vector)
-                    shas.append(nv.photo_sha256)
-                    fresh.append(nv)
-                self.templates.upsert_member(member, consent, at)
-                if report and member.kind == "member":
-                    self.templates.add_report(str(uuid.uuid4()), member.member_id, "enrolled", "", at)
-                new_ids = [self.templates.add_vector(member.member_id, nv.vector, nv.photo_sha256, at) for nv in fresh]
-                photos_kept = 0
-                if self.config.keep_photos:
-                    folder = self.directory / PHOTOS_DIR / member_hash(member.member_id)[:32]
-                    folder.mkdir(parents=True, exist_ok=True)
-                    for vid, nv in zip(new_ids, fresh, strict=True):
-                        dest = folder / f"{vid}{nv.photo.suffix.lower() or '.jpg'}"
-                        shutil.copyfile(nv.photo, dest)
-                        self.templates.set_photo_path(vid, str(dest.relative_to(self.directory)))
-                        photos_kept += 1
+                added_ids: list[NDArray[np.int64]] = []
+                added_vecs: list[NDArray[np.float32]] = []
+                for member, consent, vectors in batch:
+                    result, ids, vecs = self._stage(member, consent, vectors, at, report)
+                    results.append(result)
+                    added_ids.append(ids)
+                    added_vecs.append(vecs)
+                    self._staff = (
+                        (self._staff | {member.member_id})
+                        if member.kind == "staff"
+                        else self._staff - {member.member_id}
+                    )
                 generation = self.templates.bump_generation()
-                ids_arr = np.array(new_ids, dtype=np.int64)
-                self.index.add(
-                    ids_arr, np.stack([nv.vector for nv in fresh]) if fresh else np.zeros((0, self.dim), np.float32)
-                )
-                self._add_owners(ids_arr, member.member_id)
-                self._staff = (
-                    (self._staff | {member.member_id}) if member.kind == "staff" else self._staff - {member.member_id}
-                )
+                ids_all = np.concatenate(added_ids) if added_ids else np.zeros(0, np.int64)
+                vecs_all = np.concatenate(added_vecs) if added_vecs else np.zeros((0, self.dim), np.float32)
+                self.index.add(ids_all, vecs_all)
+                owners = [m.member_id for (m, _, _), ids in zip(batch, added_ids, strict=True) for _ in ids]
+                self._add_owners(ids_all, owners)
                 self._maybe_rebuild()
             self._after_change(generation)
-        total = len(kept)
-        return EnrolmentResult(
+        return results
+
+    def _stage(
+        self, member: MemberInfo, consent: Consent, vectors: list[NewVector], at: str, report: bool
+    ) -> tuple[EnrolmentResult, NDArray[np.int64], NDArray[np.float32]]:
+        """In a write transaction: store one member's new vectors; returns the result, new ids (K,), vectors (K, D)."""
+        _, existing, shas = self.templates.member_vectors(member.member_id)
+        kept: list[NDArray[np.float32]] = list(existing)
+        duplicates: list[str] = []
+        fresh: list[NewVector] = []
+        for nv in vectors:
+            if nv.photo_sha256 in shas:
+                duplicates.append(f"{nv.photo}: the same photo is already enrolled")
+                continue
+            sims = [float(nv.vector @ v) for v in kept]
+            if sims and max(sims) >= self.policy.near_duplicate:
+                duplicates.append(f"{nv.photo}: near-duplicate (similarity {max(sims):.3f}) of a kept photo")
+                continue
+            kept.append(nv.vector)
+            shas.append(nv.photo_sha256)
+            fresh.append(nv)
+        self.templates.upsert_member(member, consent, at)
+        if report and member.kind == "member":
+            self.templates.add_report(str(uuid.uuid4()), member.member_id, "enrolled", "", at)
+        new_ids = [self.templates.add_vector(member.member_id, nv.vector, nv.photo_sha256, at) for nv in fresh]
+        photos_kept = 0
+        if self.config.keep_photos:
+            folder = self.directory / PHOTOS_DIR / member_hash(member.member_id)[:32]
+            folder.mkdir(parents=True, exist_ok=True)
+            for vid, nv in zip(new_ids, fresh, strict=True):
+                dest = folder / f"{vid}{nv.photo.suffix.lower() or '.jpg'}"
+                shutil.copyfile(nv.photo, dest)
+                self.templates.set_photo_path(vid, str(dest.relative_to(self.directory)))
+                photos_kept += 1
+        result = EnrolmentResult(
             member_id=member.member_id,
             added_vectors=len(fresh),
-            total_vectors=total,
+            total_vectors=len(kept),
             near_duplicates=duplicates,
             photos_kept=photos_kept,
+            others_ignored=[f"{nv.photo}: {nv.ignored} other face(s) ignored" for nv in vectors if nv.ignored],
         )
+        vecs = np.stack([nv.vector for nv in fresh]) if fresh else np.zeros((0, self.dim), np.float32)
+        return result, np.array(new_ids, dtype=np.int64), vecs.astype(np.float32)
+
+    def photo_checksums(self) -> dict[str, set[str]]:
+        """Each enrolled member's photo checksums (an import skips members enrolled from the same photos)."""
+        return self.templates.photo_checksums()
 
     def remove(
         self, member_id: str, reason: str = "erasure request", report: Literal["erased", "purged"] | None = "erased"

@@ -55,6 +55,9 @@ class EnrolmentResult(BaseModel):
     total_vectors: int
     near_duplicates: list[str] = Field(description="Photos not stored again, with what they duplicate")
     photos_kept: int
+    others_ignored: list[str] = Field(
+        default_factory=list, description="Photos with other faces besides the member's (the subject), ignored"
+    )
 
 
 class DeletionReceipt(BaseModel):

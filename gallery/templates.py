@@ -196,6 +196,13 @@ class TemplateBook:
         vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), self.dim)
         return ids, vecs.copy(), [r[2] for r in rows]
 
+    def photo_checksums(self) -> dict[str, set[str]]:
+        """Each member's photo checksums, in one query."""
+        out: dict[str, set[str]] = {}
+        for member_id, sha in self.db.execute("SELECT member_id, photo_sha256 FROM vectors"):
+            out.setdefault(member_id, set()).add(sha)
+        return out
+
     def has_member(self, member_id: str) -> bool:
         """Whether ``member_id`` is enrolled."""
         return self.db.execute("SELECT 1 FROM members WHERE member_id = ?", (member_id,)).fetchone() is not None

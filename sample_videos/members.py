@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from storelens.config import Config
+from storelens.face_path import face_path
 from storelens.gallery.enrol import Enroller, enroll_photos
 from storelens.gallery.gallery import Gallery
 from storelens.gallery.records import Consent, MemberInfo
@@ -21,7 +22,7 @@ def enrol_scenario_members(
     """
     photos = fetch_photos()
     rules = config.privacy_rules()
-    enroller = Enroller(fm, config.enrolment, rules)
+    enroller = Enroller(face_path(fm, config.detection), config.enrolment, rules)
     names = {}
     for m in truth["members"]:
         ref = f"{purpose.upper()}-{m['member_id']}"
@@ -43,7 +44,7 @@ def enrol_scenario_staff(gallery: Gallery, fm: FaceModels, config: Config, truth
     """Enrol the scenario's staff onto the staff list, with their own consent; returns member id -> name."""
     photos = fetch_photos()
     rules = config.privacy_rules()
-    enroller = Enroller(fm, config.enrolment, rules)
+    enroller = Enroller(face_path(fm, config.detection), config.enrolment, rules)
     names = {}
     for s in truth.get("staff", []):
         consent = Consent(

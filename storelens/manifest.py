@@ -92,6 +92,10 @@ class ModelSpec(BaseModel):
     lookalike_threshold: float | None = Field(
         default=None, ge=-1, le=1, description="An enrolment photo this close to another member is refused"
     )
+    mirror_average: bool = Field(
+        default=False,
+        description="Average each face's descriptor with its mirror image's (test-time augmentation), by measurement",
+    )
     training_data: str = Field(default="", description="What the weights were trained on, as far as published")
     cpu_engine: Literal["onnxruntime", "opencv"] = Field(
         default="onnxruntime",

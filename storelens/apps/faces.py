@@ -8,6 +8,7 @@ from storelens.config import Config, HqConfig
 from storelens.edge.detect import FaceDetector
 from storelens.edge.people import PersonDetector
 from storelens.edge.recognise import FaceEmbedder
+from storelens.face_path import FacePath, face_path
 from storelens.manifest import load_manifest, models_dir
 from storelens.models.runtime import open_session
 from storelens.models.verify import verify_model_file
@@ -37,3 +38,11 @@ def load_person_detector(config: Config, directory: Path | None = None) -> Perso
     where = directory or models_dir(config.models.dir or None)
     session = open_session(verify_model_file(spec, where), spec, config.models.runtime)
     return PersonDetector(session, spec, config.detection.person_score_threshold)
+
+
+def load_face_path(config: Config | HqConfig, directory: Path | None = None) -> FacePath:
+    """The one face path (``storelens.face_path``) for a command or process that looks at photos.
+
+    The face models, and dark images lifted as the cameras' are (``detection.lift_dark_below``).
+    """
+    return face_path(load_face_models(config, directory), config.detection)

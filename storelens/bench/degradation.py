@@ -21,6 +21,7 @@ def measure_degradation(directory: Path | None) -> dict[str, Any]:
     from storelens.calibration.degradation import measure
     from storelens.config import default_config
     from storelens.exposure import DarkFrameLift
+    from storelens.face_path import FacePath
     from storelens.gallery.factory import match_policy
     from storelens.sample_videos.photos import build_labelled_set
     from storelens.stage_messages import Frame
@@ -32,7 +33,7 @@ def measure_degradation(directory: Path | None) -> dict[str, Any]:
         labelled = Path(tmp) / "set"
         build_labelled_set(labelled, lambda image: fm.detector.detect(Frame(image)).boxes)
         runs = {
-            name: measure(labelled, fm, threshold, DarkFrameLift(below))
+            name: measure(labelled, FacePath(fm, DarkFrameLift(below)), threshold)
             for name, below in (("lift", config.detection.lift_dark_below), ("no lift", 0.0))
         }
     lifted = runs["lift"]

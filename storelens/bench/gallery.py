@@ -18,6 +18,7 @@ import faiss
 import numpy as np
 
 from storelens.config import Config, GalleryConfig, default_config
+from storelens.face_path import face_path
 from storelens.gallery.enrol import Enroller, enroll_photos
 from storelens.gallery.factory import open_gallery
 from storelens.gallery.index import VectorIndex, choose_kind
@@ -43,7 +44,7 @@ def enrolment_rate(fm: FaceModels, runs: int) -> float:
     for _ in range(runs):
         with tempfile.TemporaryDirectory() as tmp:
             gallery = open_gallery(config, fm.recogniser_spec, Path(tmp))
-            enroller = Enroller(fm, config.enrolment, config.privacy_rules())
+            enroller = Enroller(face_path(fm, config.detection), config.enrolment, config.privacy_rules())
             t0 = time.perf_counter()
             n = 0
             for mid, names in ENROL_SET.items():

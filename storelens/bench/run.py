@@ -311,10 +311,23 @@ def run_bench(args: argparse.Namespace) -> int:
     from storelens.bench import gallery as bench_gallery
     from storelens.bench import gating as bench_gating
     from storelens.bench import hq as bench_hq
+    from storelens.bench import members as bench_members
     from storelens.bench import startup as bench_cli
 
     directory = models_dir(args.models_dir)
-    every = ["models", "gallery", "edge", "api", "commerce", "hq", "cli", "degradation", "gating", "counting"]
+    every = [
+        "models",
+        "gallery",
+        "edge",
+        "api",
+        "commerce",
+        "hq",
+        "cli",
+        "degradation",
+        "gating",
+        "counting",
+        "members",
+    ]
     parts = every if "all" in args.part else list(dict.fromkeys(args.part))
     packs = list(dict.fromkeys(args.pack or DEFAULT_PACKS))
     date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -394,6 +407,14 @@ def run_bench(args: argparse.Namespace) -> int:
         md = bench_counting.counting_markdown(result, machine(), date, command_line())
         emit(args, result, md)
         sections.append((md, bench_counting.START, bench_counting.END))
+    if "members" in parts:
+        step("part 11, members at chain scale")
+        fm = load_face_models(default_config(pack=packs[0]), directory)
+        ident = bench_members.measure_identification(fm)
+        imported = bench_members.measure_import(fm, args.import_members)
+        md = bench_members.members_markdown(ident, imported, machine(), date, command_line())
+        emit(args, {"part": "members", "identification": ident, "import": imported}, md)
+        sections.append((md, bench_members.START, bench_members.END))
     if len(packs) > 1 and (by_pack["models"] or by_pack["edge"]):
         md = sets_markdown(by_pack["models"], by_pack["edge"])
         if not args.json:

@@ -26,6 +26,7 @@ def cmd_camera(args: argparse.Namespace, emit: Any) -> int:
     from storelens.cli.doctor import camera_role
     from storelens.config import config_errors, load_config
     from storelens.exposure import DarkFrameLift
+    from storelens.face_path import face_path
     from storelens.i18n import Translator, operator_locale
     from storelens.manifest import models_dir
 
@@ -46,16 +47,14 @@ def cmd_camera(args: argparse.Namespace, emit: Any) -> int:
     except ValidationError as exc:
         lines = config_errors(exc, camera.model_dump())
         raise ConfigError(f"cameras[{camera.id}]: " + "; ".join(lines)) from exc
-    lift = DarkFrameLift(config.detection.lift_dark_below)
+    path = face_path(fm, config.detection) if fm is not None else None
+    lift = path.lift if path is not None else DarkFrameLift(config.detection.lift_dark_below)
     edge = config.edge
-    faces = (
-        survey(camera, fm, lift, edge.min_embed_face_px, edge.min_face_quality, args.seconds, args.at) if fm else None
-    )
+    faces = survey(camera, path, edge.min_embed_face_px, edge.min_face_quality, args.seconds, args.at) if path else None
     counting = None
     if people is not None:
         settle = max(1, round(edge.line_settle_seconds * camera.analysis_fps))
-        detector = fm.detector if fm is not None else None
-        counting = count_survey(camera, people, detector, lift, edge.min_embed_face_px, edge.min_face_quality,
+        counting = count_survey(camera, people, path, lift, edge.min_embed_face_px, edge.min_face_quality,
                                 args.seconds, args.at, settle, edge.line_band_px, tr)  # fmt: skip
     if args.json:
         emit(
@@ -161,13 +160,14 @@ def cmd_threshold(args: argparse.Namespace, emit: Any) -> int:
         write_json,
     )
     from storelens.config import default_config, load_config
+    from storelens.face_path import face_path, subject_rule
     from storelens.manifest import models_dir
 
     if args.outcomes and not args.config:
         raise ConfigError("--outcomes reads the store's database: give the store's --config")
     config = load_config(Path(args.config)) if args.config else default_config()
     fm = load_face_models(config, models_dir(args.models_dir or config.models.dir or None))
-    scores = embed_labelled(Path(args.labelled), fm)
+    scores = embed_labelled(Path(args.labelled), face_path(fm, config.detection), subject_rule(config.enrolment))
     rec = recommend(scores, args.gallery_size, args.target)
     store = _store_outcomes(config, args.outcomes_days, rec.threshold) if args.outcomes else None
     if store is not None and store.decision == "raised":
@@ -283,7 +283,7 @@ def cmd_degradation(args: argparse.Namespace, emit: Any) -> int:
     from storelens.apps.faces import load_face_models
     from storelens.calibration.degradation import measure, plot, write_json
     from storelens.config import default_config, load_config
-    from storelens.exposure import DarkFrameLift
+    from storelens.face_path import face_path
     from storelens.gallery.factory import match_policy
     from storelens.manifest import models_dir
     from storelens.sample_videos.photos import build_labelled_set
@@ -296,7 +296,7 @@ def cmd_degradation(args: argparse.Namespace, emit: Any) -> int:
     if not args.labelled:
         build_labelled_set(labelled, lambda image: fm.detector.detect(Frame(image)).boxes)
     threshold = match_policy(config, fm.recogniser_spec).threshold
-    report = measure(labelled, fm, threshold, DarkFrameLift(config.detection.lift_dark_below))
+    report = measure(labelled, face_path(fm, config.detection), threshold)
     out.mkdir(parents=True, exist_ok=True)  # only now: a refused set leaves nothing behind
     plot(report, out / "degradation.png")
     write_json(report, out / "degradation.json")

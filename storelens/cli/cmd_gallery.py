@@ -1,4 +1,4 @@
-"""``storelens gallery enroll | identify | remove | list | purge``."""
+"""``storelens gallery enroll | import | identify | remove | list | purge``."""
 
 from __future__ import annotations
 
@@ -6,14 +6,22 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from storelens.cli.args import add_enrolment_arguments, add_member_id, add_models_dir, bounded, existing_dir
+from storelens.cli.args import (
+    add_enrolment_arguments,
+    add_member_id,
+    add_models_dir,
+    bounded,
+    existing_dir,
+    existing_file,
+    number,
+)
 from storelens.cli.progress import Progress
 from storelens.errors import ConfigError, EnrolmentError
 
 if TYPE_CHECKING:
     from storelens.config import Config
+    from storelens.face_path import FacePath
     from storelens.gallery.gallery import Gallery
-    from storelens.stage_messages import FaceModels
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -32,15 +40,15 @@ def existing_gallery(text: str) -> Path:
     return path
 
 
-def _with_models(args: argparse.Namespace) -> tuple[FaceModels, Gallery]:
-    """Face models and the gallery (for commands that look at photos)."""
-    from storelens.apps.faces import load_face_models
+def _with_models(args: argparse.Namespace) -> tuple[FacePath, Gallery]:
+    """The face path and the gallery (for commands that look at photos)."""
+    from storelens.apps.faces import load_face_path
     from storelens.gallery.factory import open_gallery
     from storelens.manifest import models_dir
 
     config = _config(args)
-    fm = load_face_models(config, models_dir(args.models_dir or config.models.dir or None))
-    return fm, open_gallery(config, fm.recogniser_spec, Path(args.gallery))
+    path = load_face_path(config, models_dir(args.models_dir or config.models.dir or None))
+    return path, open_gallery(config, path.recogniser, Path(args.gallery))
 
 
 def _gallery_only(args: argparse.Namespace) -> Gallery:
@@ -77,8 +85,8 @@ def cmd_enroll(args: argparse.Namespace, emit: Any) -> int:
         share_visits=args.share_visits,
     )
     check_consent(consent, rules)  # before the models load: a refused consent costs nothing
-    fm, gallery = _with_models(args)
-    enroller = Enroller(fm, config.enrolment, rules)
+    path, gallery = _with_models(args)
+    enroller = Enroller(path, config.enrolment, rules)
     photos = [Path(p) for p in args.photos]
     with Progress(f"checking {len(photos)} photo(s)") as progress:
         result = enroll_photos(gallery, enroller, member, consent, photos, progress if len(photos) > 3 else None)
@@ -91,27 +99,73 @@ def cmd_enroll(args: argparse.Namespace, emit: Any) -> int:
         )
         for note in result.near_duplicates:
             print(f"  not stored twice: {note}")
+        for note in result.others_ignored:
+            print(f"  the member's face enrolled, {note}")
     return 0
+
+
+def cmd_import(args: argparse.Namespace, emit: Any) -> int:
+    """Enrol every member of a manifest (CSV or JSON Lines); one verdict per row; resumable."""
+    from storelens.gallery.bulk import BulkImporter, Verdict, read_manifest
+    from storelens.gallery.enrol import Enroller
+
+    config = _config(args)
+    rules = config.privacy_rules()
+    members, refused = read_manifest(Path(args.manifest), rules, config.enrolment)  # before the models load
+    counts = {"enrolled": 0, "skipped": 0, "refused": 0}
+
+    def report(v: Verdict) -> None:
+        counts[v.status] += 1
+        if args.json:
+            emit(v.as_dict())
+        elif v.status == "enrolled":
+            print(f"row {v.row} {v.member_id}: enrolled, {v.photos} photo(s)" + (f" ({v.reason})" if v.reason else ""))
+        else:
+            print(f"row {v.row} {v.member_id or '(no member id)'}: {v.status}: {v.reason}")
+
+    for v in refused:
+        report(v)
+    if members:
+        path, gallery = _with_models(args)
+        importer = BulkImporter(
+            gallery,
+            Enroller(path, config.enrolment, rules),
+            lookalikes="note" if args.allow_lookalikes else "refuse",
+            workers=args.workers,
+        )
+        with Progress(f"importing {len(members)} member(s)") as progress:
+            for v in importer.run(members, progress):
+                report(v)
+    if not args.json:
+        print(f"{counts['enrolled']} enrolled, {counts['skipped']} skipped, {counts['refused']} refused")
+    return 2 if counts["refused"] else 0
 
 
 def cmd_identify(args: argparse.Namespace, emit: Any) -> int:
     """Every face in each photo, with the member it belongs to or none."""
     from storelens.images import PhotoFrames
 
-    fm, gallery = _with_models(args)
+    path, gallery = _with_models(args)
     frames = PhotoFrames(args.photos)
     for photo, frame in frames:
-        faces = fm.detector.detect(frame)
-        matches = gallery.match(fm.embedder.embed(frame, faces))
+        found = path.find(frame)
+        matches = gallery.match(path.embed(found.frame, found.faces))
         rows = [
             {
                 "bbox": [round(float(v), 1) for v in box],
                 "det_score": round(float(score), 4),
-                "member_id": mid,
+                "quality": round(float(q), 4),
+                # A face the quality gate stops (too dark, flat or noisy, turned away) is not named, as at the edge.
+                "member_id": mid if q > 0 else None,
                 "similarity": round(float(sim), 4),
             }
-            for box, score, mid, sim in zip(
-                faces.boxes, faces.scores, matches.member_ids, matches.similarities, strict=True
+            for box, score, q, mid, sim in zip(
+                found.faces.boxes,
+                found.faces.scores,
+                found.quality,
+                matches.member_ids,
+                matches.similarities,
+                strict=True,
             )
         ]
         if args.json:
@@ -219,6 +273,30 @@ def add_gallery_commands(sub: Any, add: Any, emit: Any) -> None:
         default="home",
         help="where the member agreed to be recognised: this store only (home, default) or every store of the chain "
         "(chain: head office sends them to the other boxes); either way the enrolment is reported to head office",
+    )
+    sp = add(
+        sub,
+        "import",
+        bind(cmd_import),
+        "enrol the members of a manifest (CSV or JSON Lines) in bulk; one verdict per row; a rerun resumes",
+        True,
+    )
+    common(sp, creates=True)
+    sp.add_argument(
+        "manifest",
+        type=existing_file,
+        metavar="MANIFEST",
+        help="a .csv (header row; photos separated by ';') or .jsonl file: member_id, name, consent_reference, "
+        "notice_version, purpose, separate_consent, written_release, minor, guardian_consent, share_visits, "
+        "scope (home or chain), photos (relative to the manifest's folder)",
+    )
+    sp.add_argument(
+        "--allow-lookalikes",
+        action="store_true",
+        help="enrol a photo that looks like another member, with a note, instead of refusing the member",
+    )
+    sp.add_argument(
+        "--workers", type=number(int, "--workers", ge=1, le=16), default=2, help="threads reading photos (1 to 16)"
     )
     sp = add(sub, "identify", bind(cmd_identify), "name the enrolled member of every face in each photo", True)
     common(sp)

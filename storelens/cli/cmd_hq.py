@@ -165,7 +165,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     """Enrol a member at head office; ``hq serve`` sends them to every box their consent covers."""
     import numpy as np
 
-    from storelens.apps.faces import load_face_models
+    from storelens.apps.faces import load_face_path
     from storelens.config import load_hq_config
     from storelens.gallery.enrol import Enroller
     from storelens.gallery.records import check_consent
@@ -198,7 +198,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     spec = load_manifest().recogniser_of(config.models.pack)
     photos = [Path(p) for p in args.photos]
     with Progress(f"checking {len(photos)} photo(s)") as progress:
-        vectors = Enroller(load_face_models(config), config.enrolment, rules).vectors(photos, progress)
+        vectors = Enroller(load_face_path(config), config.enrolment, rules).vectors(photos, progress)
     store = HqDatabase(config.database_url)
     try:
         registry = store.members

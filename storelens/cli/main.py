@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from storelens import __version__
-from storelens.cli.args import add_models_dir, bounded
+from storelens.cli.args import add_models_dir, bounded, number
 from storelens.errors import ConfigError, StoreLensError
 from storelens.redact import RedactFilter, RedactingStream
 
@@ -109,58 +109,62 @@ def cmd_models_list(args: argparse.Namespace) -> int:
 # --- faces (detect / compare on photos) ---------------------------------------------------------
 
 
-def _face_models(args: argparse.Namespace) -> Any:
-    from storelens.apps.faces import load_face_models
+def _face_path(args: argparse.Namespace) -> Any:
+    """The one face path (``storelens.face_path.FacePath``) and the configuration."""
+    from storelens.apps.faces import load_face_path
     from storelens.config import default_config, load_config
     from storelens.manifest import models_dir
 
     config = load_config(Path(args.config)) if args.config else default_config()
     directory = models_dir(args.models_dir or config.models.dir or None)
-    return load_face_models(config, directory)
+    return load_face_path(config, directory), config
 
 
 def cmd_faces_detect(args: argparse.Namespace) -> int:
     """`storelens faces detect`: faces per photo; a bad photo is reported and the rest go on."""
     from storelens.images import PhotoFrames
 
-    fm = _face_models(args)
+    path, _ = _face_path(args)
     frames = PhotoFrames(args.photos)
     for photo, frame in frames:
-        dets = fm.detector.detect(frame)
+        found = path.find(frame)
         faces = [
-            {"bbox": [round(float(v), 1) for v in b], "det_score": round(float(s), 4)}
-            for b, s in zip(dets.boxes, dets.scores, strict=True)
+            {"bbox": [round(float(v), 1) for v in b], "det_score": round(float(s), 4), "quality": round(float(q), 4)}
+            for b, s, q in zip(found.faces.boxes, found.faces.scores, found.quality, strict=True)
         ]
         if args.json:
             emit_json({"photo": photo, "width": frame.size[0], "height": frame.size[1], "faces": faces})
         else:
             print(f"{photo}: {len(faces)} face(s)")
             for f in faces:
-                print(f"    bbox {f['bbox']} score {f['det_score']}")
+                print(f"    bbox {f['bbox']} score {f['det_score']} quality {f['quality']}")
     return 2 if frames.failed else 0
 
 
 def cmd_faces_compare(args: argparse.Namespace) -> int:
-    """`storelens faces compare`: pairwise similarity of the largest face of each photo."""
+    """`storelens faces compare`: pairwise similarity of the subject of each photo (the enrolment rule)."""
     if len(args.photos) < 2:
         raise ConfigError("faces compare needs at least two photos (it compares every pair)")
     import numpy as np
 
     from storelens.errors import ImageError
+    from storelens.face_path import choose_subject, subject_rule
     from storelens.images import load_image
     from storelens.stage_messages import Frame
 
-    fm = _face_models(args)
+    path, config = _face_path(args)
+    rule = subject_rule(config.enrolment)
     vecs = []
     for photo in args.photos:
-        frame = Frame(load_image(Path(photo)), camera_id=photo)
-        dets = fm.detector.detect(frame)
-        if len(dets) == 0:
+        found = path.find(Frame(load_image(Path(photo)), camera_id=photo))
+        if len(found) == 0:
             raise ImageError(f"{photo}: no face found")
-        largest = int(np.argmax(dets.widths))
-        vecs.append(fm.embedder.embed(frame, dets.select(np.array([largest]))).vectors[0])
+        row = choose_subject(found.faces, found.frame.size, rule)
+        if row is None:
+            raise ImageError(f"{photo}: {len(found)} faces found and none clearly the subject; crop the photo to one")
+        vecs.append(path.embed(found.frame, found.faces.select(np.array([row]))).vectors[0])
     sims = np.stack(vecs) @ np.stack(vecs).T
-    threshold = fm.match_threshold
+    threshold = path.models.match_threshold
     for i, a in enumerate(args.photos):
         for j in range(i + 1, len(args.photos)):
             b = args.photos[j]
@@ -231,7 +235,19 @@ def cmd_validate_config(path: str) -> int:
 # --- parser -------------------------------------------------------------------------------------
 
 
-BENCH_PARTS = ("models", "gallery", "edge", "api", "commerce", "hq", "cli", "degradation", "gating", "counting")
+BENCH_PARTS = (
+    "models",
+    "gallery",
+    "edge",
+    "api",
+    "commerce",
+    "hq",
+    "cli",
+    "degradation",
+    "gating",
+    "counting",
+    "members",
+)
 
 
 def _scales(text: str) -> list[int]:
@@ -367,6 +383,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_hq_scale,
         default=[1000, 90, 10_000, 10],
         help="stores,days,members,boxes of the head-office part (default 1000,90,10000,10)",
+    )
+    sp.add_argument(
+        "--import-members",
+        type=number(int, "--import-members", ge=100, le=1_000_000),
+        default=10_000,
+        help="members of the members part's bulk import (100 to 1000000; default 10000)",
     )
     sp.add_argument(
         "--hq-rate",

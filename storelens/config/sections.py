@@ -200,6 +200,22 @@ class EnrolmentConfig(Section):
         description="Minimum Laplacian variance of the aligned chip",
     )
     max_yaw: float = Field(default=0.45, gt=0, le=2, description="Max nose offset from the eye midpoint / eye distance")
+    subject_dominance: float = Field(
+        default=2.0,
+        ge=1.2,
+        le=10,
+        allow_inf_nan=False,
+        description="A photo's subject: the face whose width x (1 - centre_weight x distance from the centre / half "
+        "the diagonal) is at least this many times the next face's; other faces are ignored, and a photo where no "
+        "face dominates is refused",
+    )
+    subject_centre_weight: float = Field(
+        default=0.5,
+        ge=0,
+        le=0.9,
+        allow_inf_nan=False,
+        description="How much distance from the centre lowers a face's claim to be the subject",
+    )
     pitch_range: tuple[Annotated[float, Field(ge=0, le=3)], Annotated[float, Field(ge=0, le=3)]] = Field(
         default=(0.2, 1.0), description="Allowed eyes-to-nose / eyes-to-mouth, (low, high)"
     )

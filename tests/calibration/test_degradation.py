@@ -12,6 +12,7 @@ from storelens.calibration.degradation import measure
 from storelens.calibration.degrade import DEGRADATIONS, Degradation
 from storelens.config import default_config
 from storelens.exposure import DarkFrameLift
+from storelens.face_path import FacePath
 from storelens.images import load_image
 from tests.helpers.cli import run_cli
 
@@ -27,7 +28,7 @@ TRIED = tuple(PICK[n] for n in ("clean", "JPEG 15", "very dark x0.15, noise 10",
 def test_degraded_registry_faces(labelled: Path, face_models, lift_below: float, dark_accepted: tuple[int, int]):
     """Obama x3 (6 ordered same-person pairs) among 31 people: no stranger accepted under any degradation; in the
     very dark, noisy frame, most of Obama's pairs are recognised only when dark frames are lifted."""
-    report = measure(labelled, face_models, face_models.match_threshold, DarkFrameLift(lift_below), TRIED)
+    report = measure(labelled, FacePath(face_models, DarkFrameLift(lift_below)), face_models.match_threshold, TRIED)
     rows = {r.name: r for r in report.rows}
     assert report.people == 31 and report.photos == 33
     assert all(r.impostor_accepted == 0 and r.impostor_pairs == 33 * 32 - 6 for r in report.rows)

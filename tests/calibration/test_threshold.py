@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from storelens.calibration.threshold import Scores, embed_labelled, recommend, write_into_config
-from storelens.config import load_config
+from storelens.config import default_config, load_config
+from storelens.exposure import DarkFrameLift
+from storelens.face_path import FacePath, subject_rule
 from tests.helpers.cli import run_cli
 
 CONFIG = """# store config
@@ -22,6 +24,8 @@ id = "entrance"
 source = "rtsp://10.0.0.5/s1"
 """
 
+RULE = subject_rule(default_config().enrolment)
+
 
 @pytest.mark.parametrize(
     ("models", "genuine_min", "separates"),
@@ -29,7 +33,7 @@ source = "rtsp://10.0.0.5/s1"
      ("dlib_models", 0.95, False)],  # dlib: the 1927 faces reach into the genuine range
 )  # fmt: skip
 def test_scores_on_registry_photos(labelled: Path, request, models, genuine_min, separates) -> None:
-    scores = embed_labelled(labelled, request.getfixturevalue(models))
+    scores = embed_labelled(labelled, FacePath(request.getfixturevalue(models), DarkFrameLift(0)), RULE)
     assert scores.people == 31 and scores.photos == 33 and not scores.skipped
     assert len(scores.genuine) == 3 and len(scores.impostor) == 33 * 32 // 2 - 3
     assert scores.genuine.min() >= genuine_min  # obama against obama
@@ -107,7 +111,7 @@ def test_reachable_target_is_written_into_the_config(
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["reachable"] is True and result["frr"] == 0.0
-    scores = embed_labelled(small_labelled, face_models)
+    scores = embed_labelled(small_labelled, FacePath(face_models, DarkFrameLift(0)), RULE)
     assert scores.impostor.max() < result["threshold"] < scores.genuine.min()  # between strangers and members
     text = cfg.read_text()
     assert text.startswith("# store config") and 'id = "paris-01"  # kept' in text
@@ -194,7 +198,7 @@ def test_default_threshold_is_the_one_derived_from_the_registry_set(face_models,
     assert result["reachable"] and (result["genuine_pairs"], result["impostor_pairs"]) == (8, 1073)
     assert result["threshold"] == pytest.approx(spec.match_threshold, abs=0.005)
     assert result["margin"] == pytest.approx(spec.match_margin, abs=0.005)
-    scores = embed_labelled(tmp_path / "set", face_models)
+    scores = embed_labelled(tmp_path / "set", FacePath(face_models, DarkFrameLift(0)), RULE)
     assert scores.impostor.max() < spec.match_threshold  # no stranger pair accepted at the default
     assert (scores.genuine >= spec.match_threshold).sum() == 7  # one pair of 8 missed per attempt (Macron 2014/2025)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from storelens.config import Config
+from storelens.face_path import face_path
 from storelens.gallery.enrol import Enroller
 from storelens.gallery.factory import open_gallery
 from storelens.gallery.gallery import Gallery
@@ -27,4 +28,4 @@ def gallery(tmp_path: Path, face_models, config: Config) -> Gallery:
 
 @pytest.fixture
 def enroller(face_models, config: Config) -> Enroller:
-    return Enroller(face_models, config.enrolment, config.privacy_rules())
+    return Enroller(face_path(face_models, config.detection), config.enrolment, config.privacy_rules())

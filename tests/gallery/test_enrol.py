@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from storelens.errors import EnrolmentError
+from storelens.face_path import face_path
 from storelens.gallery.enrol import enroll_photos
 from storelens.gallery.records import Consent
 from tests.helpers.cli import run_cli
@@ -40,7 +41,7 @@ MAKERS: dict[str, Callable[[dict[str, Path], Path], Path]] = {
 }
 REASONS = {
     "no face": "no face found",
-    "two faces": "6 faces found; an enrolment photo must show one person",
+    "two faces": "6 faces found and none clearly the subject",
     "too small": "face too small",
     "unreadable": "not an image",
     "blurred": "face too blurred",
@@ -128,7 +129,7 @@ def test_photos_are_not_kept_unless_asked(gallery, enroller, photos, face_models
     keeping = open_gallery(cfg, face_models.recogniser_spec, tmp_path / "keeping")
     result = enroll_photos(
         keeping,
-        Enroller(face_models, cfg.enrolment, cfg.privacy_rules()),
+        Enroller(face_path(face_models, cfg.detection), cfg.enrolment, cfg.privacy_rules()),
         member("biden"),
         consent(),
         [photos["biden.jpg"]],

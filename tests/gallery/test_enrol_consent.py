@@ -8,6 +8,7 @@ import pytest
 
 from storelens.config import Config
 from storelens.errors import EnrolmentError
+from storelens.face_path import face_path
 from storelens.gallery.enrol import Enroller, enroll_photos
 from storelens.gallery.records import Consent
 from tests.helpers.cli import run_cli
@@ -38,7 +39,7 @@ CASES = [
 @pytest.mark.parametrize(("profile", "fields", "refusal"), CASES)
 def test_enrolment_holds_what_the_profile_requires(face_models, gallery, photos, profile, fields, refusal) -> None:
     cfg = profile_config(profile)
-    enroller = Enroller(face_models, cfg.enrolment, cfg.privacy_rules())
+    enroller = Enroller(face_path(face_models, cfg.detection), cfg.enrolment, cfg.privacy_rules())
     consent = Consent(reference="CF-9", notice_version="3", purpose="vip-recognition", profile=profile, **fields)
     if refusal is None:
         enroll_photos(gallery, enroller, member("m1"), consent, [photos["obama.jpg"]])
@@ -54,7 +55,7 @@ def test_enrolment_holds_what_the_profile_requires(face_models, gallery, photos,
 
 def test_a_consent_recorded_under_another_profile_is_refused(face_models, gallery, photos) -> None:
     cfg = profile_config("eu")
-    enroller = Enroller(face_models, cfg.enrolment, cfg.privacy_rules())
+    enroller = Enroller(face_path(face_models, cfg.detection), cfg.enrolment, cfg.privacy_rules())
     consent = Consent(reference="CF-9", notice_version="3", purpose="p", separate=True, profile="custom")
     with pytest.raises(EnrolmentError, match="recorded under privacy profile custom, but this box applies eu"):
         enroll_photos(gallery, enroller, member("m1"), consent, [photos["obama.jpg"]])

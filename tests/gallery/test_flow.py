@@ -69,7 +69,7 @@ def test_cli_sequence(photos, prepared_models_dir: Path, tmp_path: Path) -> None
         rows = [json.loads(line) for line in proc.stdout.splitlines()]
         for r in rows:
             for f in r["faces"]:
-                assert set(f) == {"bbox", "det_score", "member_id", "similarity"} and len(f["bbox"]) == 4
+                assert set(f) == {"bbox", "det_score", "quality", "member_id", "similarity"} and len(f["bbox"]) == 4
         return {Path(r["photo"]).name: [f["member_id"] for f in r["faces"]] for r in rows}
 
     enrol = run_cli(
