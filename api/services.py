@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from storelens.api.books import StoreBooks
 from storelens.api.live import LiveHub
+from storelens.api.member_imports import ImportJobs
 from storelens.api.metrics import ApiMetrics
 from storelens.books.event_log import StoredEvent
 from storelens.clock import iso, utc_now
@@ -59,6 +60,7 @@ class Services:
         self.hub = LiveHub()
         self.metrics = ApiMetrics()
         self.failed_tokens = FailedTokens()
+        self.member_imports = ImportJobs()  # the console's bulk enrolments
         self._fm: FaceModels | None = None
         self._gallery: Gallery | None = None
         self._lock = threading.Lock()

@@ -20,12 +20,13 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple, Protocol
 
 import numpy as np
+from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from storelens.bounds import MemberId, Name
+from storelens.bounds import IDENT, MemberId, Name
 from storelens.config import EnrolmentConfig
 from storelens.errors import ConfigError, EnrolmentError, StoreLensError
 from storelens.gallery.enrol import Enroller, Inspected
@@ -58,6 +59,9 @@ class ManifestRow(BaseModel):
     guardian_consent: str | None = Field(default=None, min_length=1, max_length=200)
     share_visits: bool = False
     scope: Literal["home", "chain"] = "home"
+    home_store: str | None = Field(
+        default=None, pattern=IDENT, description="Head office: the home store of a member of scope home"
+    )
     photos: list[PhotoName] = Field(min_length=1, max_length=MAX_PHOTOS, description="Relative to the manifest")
 
 
@@ -99,12 +103,14 @@ class Member:
         info: who.
         consent: the consent, checked against the privacy rules.
         photos: the photo files.
+        home_store: head office: the member's home store (scope home).
     """
 
     row: int
     info: MemberInfo
     consent: Consent
     photos: tuple[Path, ...]
+    home_store: str | None = None
 
 
 def _raw_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
@@ -163,11 +169,14 @@ def _problem(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def read_manifest(path: Path, rules: PrivacyRules, enrolment: EnrolmentConfig) -> tuple[list[Member], list[Verdict]]:
+def read_manifest(
+    path: Path, rules: PrivacyRules, enrolment: EnrolmentConfig, at_head_office: bool = False
+) -> tuple[list[Member], list[Verdict]]:
     """The manifest's valid members and a refusal for each bad row, validated once here.
 
     A row is refused, alone, for a bad or missing field, a consent that lacks what the privacy profile requires,
     a photo that is missing or outside the manifest's folder. A member id on several rows refuses all of them.
+    At head office (``at_head_office``) a member of scope home needs their ``home_store``.
 
     Raises:
         ConfigError: the manifest cannot be read, has unknown CSV columns, or more than ``MAX_ROWS`` rows.
@@ -199,6 +208,8 @@ def read_manifest(path: Path, rules: PrivacyRules, enrolment: EnrolmentConfig) -
                 share_visits=row.share_visits,
             )
             check_consent(consent, rules)
+            if at_head_office and row.scope == "home" and row.home_store is None:
+                raise EnrolmentError("home_store: required at head office for a member of scope home")
         except ValidationError as exc:
             refused.append(Verdict(n, mid, "refused", _problem(exc)))
             continue
@@ -219,7 +230,7 @@ def read_manifest(path: Path, rules: PrivacyRules, enrolment: EnrolmentConfig) -
             refused.append(Verdict(n, row.member_id, "refused", "; ".join(problems)))
             continue
         rows_of.setdefault(row.member_id, []).append(n)
-        members.append(Member(n, info, consent, tuple(photos)))
+        members.append(Member(n, info, consent, tuple(photos), row.home_store))
     repeated = {mid: rows for mid, rows in rows_of.items() if len(rows) > 1}
     if repeated:
         kept = []
@@ -238,11 +249,64 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+class Stored(NamedTuple):
+    """What a sink did with one member: enrolled (photos stored, notes), skipped or refused (and why)."""
+
+    status: Literal["enrolled", "skipped", "refused"]
+    photos: int
+    notes: list[str]
+
+
+class Sink(Protocol):
+    """Where an import's members go: a store's gallery (:class:`GallerySink`) or head office's registry."""
+
+    def photo_checksums(self) -> dict[str, set[str]]:
+        """Each member's photo checksums held (a member whose photos are all held is skipped unread)."""
+        ...
+
+    def lookalikes(self, vectors: NDArray[np.float32]) -> tuple[list[str | None], NDArray[np.float32]]:
+        """For each of N vectors (N, D), the closest member held and the similarity (N,)."""
+        ...
+
+    def lookalike_threshold(self) -> float:
+        """Similarity at which a photo looks like another member."""
+        ...
+
+    def store(self, batch: list[tuple[Member, list[NewVector]]]) -> list[Stored]:
+        """Store a batch of members at once (all or nothing); one result per member, in order."""
+        ...
+
+
+class GallerySink:
+    """A store's gallery as an import's sink: one transaction and one index save per batch."""
+
+    def __init__(self, gallery: Gallery) -> None:
+        self.gallery = gallery
+
+    def photo_checksums(self) -> dict[str, set[str]]:
+        """Each enrolled member's photo checksums."""
+        return self.gallery.photo_checksums()
+
+    def lookalikes(self, vectors: NDArray[np.float32]) -> tuple[list[str | None], NDArray[np.float32]]:
+        """The gallery's closest member to each vector (N, D), with the similarity (N,)."""
+        matches = self.gallery.match(Embeddings(vectors, self.gallery.model))
+        return list(matches.best_ids), matches.similarities
+
+    def lookalike_threshold(self) -> float:
+        """The gallery's look-alike threshold."""
+        return self.gallery.policy.lookalike
+
+    def store(self, batch: list[tuple[Member, list[NewVector]]]) -> list[Stored]:
+        """Enrol the batch in one transaction."""
+        results = self.gallery.enroll_many([(m.info, m.consent, vs) for m, vs in batch])
+        return [Stored("enrolled", r.added_vectors, r.others_ignored + r.near_duplicates) for r in results]
+
+
 class BulkImporter:
     """Enrols a manifest's members in batches: photos inspected in parallel, embedded together, stored together.
 
     Args:
-        gallery: the store's gallery.
+        sink: where they go (a store's gallery, or head office).
         enroller: the enrolment checks over the one face path.
         lookalikes: "refuse" a photo that looks like another member (as ``gallery enroll`` does), or "note" it
             and enrol anyway (a manifest known to be right, or a synthetic one that reuses photos).
@@ -252,13 +316,13 @@ class BulkImporter:
 
     def __init__(
         self,
-        gallery: Gallery,
+        sink: Sink,
         enroller: Enroller,
         lookalikes: Literal["refuse", "note"] = "refuse",
         batch: int = BATCH,
         workers: int = 2,
     ) -> None:
-        self.gallery = gallery
+        self.sink = sink
         self.enroller = enroller
         self.lookalikes = lookalikes
         self.batch = batch
@@ -266,7 +330,7 @@ class BulkImporter:
 
     def run(self, members: list[Member], progress: Callable[[int, int], None] | None = None) -> Iterator[Verdict]:
         """Enrol ``members``; yields one verdict per member, batch by batch."""
-        held = self.gallery.photo_checksums()
+        held = self.sink.photo_checksums()
         todo: list[Member] = []
         done = 0
         for m in members:
@@ -313,10 +377,10 @@ class BulkImporter:
                 ready.append((m, [x for x in looks if not isinstance(x, str)]))
         accepted = self._embed_and_check(ready, verdicts)
         if accepted:
-            results = self.gallery.enroll_many([(m.info, m.consent, vs) for m, vs, _ in accepted])
-            for (m, _, notes), result in zip(accepted, results, strict=True):
-                said = notes + result.others_ignored + result.near_duplicates
-                verdicts[m.row] = Verdict(m.row, m.info.member_id, "enrolled", "; ".join(said), result.added_vectors)
+            results = self.sink.store([(m, vs) for m, vs, _ in accepted])
+            for (m, _, notes), done in zip(accepted, results, strict=True):
+                said = "; ".join(notes + done.notes)
+                verdicts[m.row] = Verdict(m.row, m.info.member_id, done.status, said, done.photos)
         return [verdicts[m.row] for m in chunk]
 
     def _embed_and_check(
@@ -328,8 +392,8 @@ class BulkImporter:
         chips = np.stack([x.chip for _, xs in ready for x in xs if x.chip is not None])
         vecs = self.enroller.path.embed_chips(chips)
         owners = [m.info.member_id for m, xs in ready for _ in xs]
-        matches = self.gallery.match(Embeddings(vecs, self.gallery.model))
-        lookalike = self.gallery.policy.lookalike
+        best_ids, similarities = self.sink.lookalikes(vecs)
+        lookalike = self.sink.lookalike_threshold()
         within = vecs @ vecs.T  # the batch's own members, not yet in the gallery
         out: list[tuple[Member, list[NewVector], list[str]]] = []
         taken: list[int] = []  # rows of ``vecs`` of the members accepted so far in this batch
@@ -339,7 +403,7 @@ class BulkImporter:
             clashes: list[str] = []
             mine = list(range(k, k + len(xs)))
             for x in xs:
-                other, sim = matches.best_ids[k], float(matches.similarities[k])
+                other, sim = best_ids[k], float(similarities[k])
                 if other is not None and other != m.info.member_id and sim >= lookalike:
                     clashes.append(f"{x.photo.name}: looks like enrolled member {other} (similarity {sim:.3f})")
                 earlier = [j for j in taken if owners[j] != m.info.member_id]

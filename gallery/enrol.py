@@ -23,7 +23,7 @@ from storelens.face_path import FacePath, choose_subject, subject_rule
 from storelens.faces import FaceQuality, measure_face
 from storelens.gallery.gallery import Gallery, NewVector
 from storelens.gallery.records import Consent, EnrolmentResult, MemberInfo, check_consent
-from storelens.images import load_image
+from storelens.images import decode_image, load_image
 from storelens.privacy import PrivacyRules
 from storelens.stage_messages import Embeddings, Frame
 
@@ -115,8 +115,12 @@ class Enroller:
             EnrolmentError: the photo cannot be read as an image (named, with the reason).
         """
         try:
-            data = photo.read_bytes() if photo.is_file() else b""
-            frame = Frame(load_image(photo, self.config.max_photo_pixels), camera_id=str(photo))
+            try:  # read once: the checksum and the pixels come from the same bytes
+                data = photo.read_bytes()
+            except OSError as exc:
+                load_image(photo, self.config.max_photo_pixels)  # says why, in the words every command uses
+                raise EnrolmentError(f"{photo}: cannot read: {exc.strerror}") from exc
+            frame = Frame(decode_image(data, str(photo), self.config.max_photo_pixels), camera_id=str(photo))
         except StoreLensError as exc:
             raise EnrolmentError(str(exc)) from exc
         sha = hashlib.sha256(data).hexdigest()

@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 from storelens.books.database import Part, open_part
 from storelens.books.schema import events
-from storelens.chain_messages import BoxReceipt, MemberChange, Scope, encode_vectors
+from storelens.chain_messages import BoxReceipt, MemberChange, Scope, decode_vectors, encode_vectors
 from storelens.clock import iso, utc_now
 from storelens.edge_events import StatusEvent
 from storelens.errors import StoreLensError
@@ -262,6 +262,16 @@ class ChainMembers:
                 select(func.max(erasures.c.requested_at)).where(erasures.c.member_ref == member_hash(member_id))
             ).scalar()
         return None if found is None else str(found)
+
+    def vectors_of(self, member_id: str, model: str) -> NDArray[np.float32] | None:
+        """The (K, D) vectors head office holds for a member of ``model`` (None: none held, or another model's)."""
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(chain_members.c.vectors, chain_members.c.model).where(chain_members.c.member_id == member_id)
+            ).first()
+        if found is None or found.model != model:
+            return None
+        return decode_vectors(tuple(json.loads(found.vectors)))
 
     def consent_of(self, member_id: str) -> Consent | None:
         """The consent head office holds for a member (None: not enrolled here)."""

@@ -123,9 +123,11 @@ class PhotoVerdict(BaseModel):
     usable: bool
     problem: str | None = Field(description="Why the photo would be refused, in words; null when usable")
     code: str | None = Field(
-        description="The reason: no-face, many-faces, too-small, low-confidence, blurred, turned, tilted"
+        description="The reason: no-face, many-faces (none dominates), too-small, low-confidence, blurred, turned, "
+        "tilted, exposure"
     )
     faces: int
+    ignored: int = Field(description="Other faces in the photo, not the member's: ignored")
     width: float | None = Field(description="The face's width in pixels")
     score: float | None = Field(description="Detector confidence")
     sharpness: float | None
@@ -155,7 +157,7 @@ def photo_check(
     with tempfile.TemporaryDirectory() as tmp:
         name = SAFE_NAME.sub("_", FilePath(photo.filename or "photo.jpg").name)[-60:]
         path = FilePath(tmp) / name
-        _save_bounded(photo, path, svc.config.api.max_upload_bytes)
+        save_bounded(photo, path, svc.config.api.max_upload_bytes)
         try:
             verdict = svc.check_photo(path)
         except StoreLensError as exc:
@@ -166,6 +168,7 @@ def photo_check(
         problem=verdict.problem,
         code=verdict.code,
         faces=verdict.faces,
+        ignored=verdict.ignored,
         width=round(q.width, 1) if q else None,
         score=round(q.score, 3) if q else None,
         sharpness=round(q.sharpness, 1) if q else None,
@@ -249,7 +252,7 @@ MAX_PHOTOS = 20
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 
 
-def _save_bounded(upload: UploadFile, path: FilePath, limit: int) -> None:
+def save_bounded(upload: UploadFile, path: FilePath, limit: int, setting: str = "api.max_upload_bytes") -> None:
     """Copy an upload to ``path``, refusing it (413) once it passes ``limit`` bytes (chunked uploads too)."""
     written = 0
     with path.open("wb") as out:
@@ -258,8 +261,7 @@ def _save_bounded(upload: UploadFile, path: FilePath, limit: int) -> None:
             if written > limit:
                 raise HTTPException(
                     status.HTTP_413_CONTENT_TOO_LARGE,
-                    f"photos: {upload.filename!r} is larger "
-                    f"than the {limit // (1 << 20)} MiB accepted (api.max_upload_bytes)",
+                    f"{upload.filename!r} is larger than the {limit // (1 << 20)} MiB accepted ({setting})",
                 )
             out.write(chunk)
 
@@ -313,7 +315,7 @@ def enrol(
             # the client's file name only names the photo in messages: made safe and short on disk
             name = SAFE_NAME.sub("_", FilePath(upload.filename or "photo.jpg").name)[-60:]
             path = FilePath(tmp) / f"{i + 1}-{name}"
-            _save_bounded(upload, path, svc.config.api.max_upload_bytes)
+            save_bounded(upload, path, svc.config.api.max_upload_bytes)
             paths.append(path)
         try:
             return svc.enrol(member_id, recorded, paths)

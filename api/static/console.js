@@ -155,13 +155,15 @@ $("e-photo").onchange = async () => {
   const res = await api("/api/v1/members/photo-check", {method: "POST", body: form});
   if (!res.ok) { box.className = "verdict bad"; box.textContent = await SL.detail(res); return; }
   const v = await res.json();
-  const measures = v.faces === 1 ? t("face {width} px wide, confidence {score}, sharpness {sharpness}, yaw {yaw}, pitch {pitch}",
+  const measures = v.width != null ? t("face {width} px wide, confidence {score}, sharpness {sharpness}, yaw {yaw}, pitch {pitch}",
     {width: SL.number(v.width), score: SL.number(v.score, 2), sharpness: SL.number(v.sharpness), yaw: SL.number(v.yaw, 2), pitch: SL.number(v.pitch, 2)}) : "";
-  const reasons = {"no-face": t("no face found"), "many-faces": t("{n} faces found: an enrolment photo shows one person", {n: v.faces}),
+  const reasons = {"no-face": t("no face found"), "many-faces": t("{n} faces found and none clearly the member's: crop the photo to them", {n: v.faces}),
+    exposure: t("the face is too dark, flat or noisy to recognise"),
     "too-small": t("the face is too small"), "low-confidence": t("the face is not clear enough to the detector"),
     blurred: t("the face is blurred"), turned: t("the face is turned sideways"), tilted: t("the face is tilted up or down")};
   box.className = "verdict " + (v.usable ? "good" : "bad");
-  box.textContent = (v.usable ? t("Usable: {measures}", {measures}) : t("Refused: {problem}", {problem: reasons[v.code] || v.problem}) + (measures ? ` (${measures})` : ""));
+  box.textContent = (v.usable ? t("Usable: {measures}", {measures}) : t("Refused: {problem}", {problem: reasons[v.code] || v.problem}) + (measures ? ` (${measures})` : ""))
+    + (v.usable && v.ignored ? " " + t("{n} other face(s) in the photo will be ignored.", {n: v.ignored}) : "");
   $("e-save").disabled = !v.usable;
 };
 $("e-minor").onchange = () => { $("e-guardian-row").hidden = !$("e-minor").checked; };
@@ -193,6 +195,41 @@ $("enrol-form").onsubmit = async (e) => {
   const r = await res.json();
   $("e-result").textContent = t("Enrolled {id}: {n} face vector(s) stored.", {id: r.member_id, n: r.total_vectors});
   accessLog();
+};
+
+$("import-form").onsubmit = async (e) => {
+  e.preventDefault();
+  $("i-error").textContent = ""; $("i-summary").textContent = ""; $("i-table").innerHTML = "";
+  const form = new FormData();
+  form.append("manifest", $("i-manifest").files[0]);
+  form.append("photos", $("i-photos").files[0]);
+  if ($("i-lookalikes").checked) form.append("allow_lookalikes", "true");
+  $("i-start").disabled = true;
+  const res = await api("/api/v1/member-imports", {method: "POST", body: form});
+  if (!res.ok) { $("i-error").textContent = await SL.detail(res); $("i-start").disabled = false; return; }
+  let job = await res.json();
+  const rows = [...job.verdicts];
+  const said = {enrolled: t("enrolled"), skipped: t("skipped"), refused: t("refused")};
+  const show = () => {
+    $("i-progress").hidden = job.state !== "running";
+    $("i-progress").max = Math.max(job.total, 1); $("i-progress").value = job.done;
+    $("i-summary").textContent = t("{done} of {total} member(s) done: {enrolled} enrolled, {skipped} skipped, {refused} refused",
+      {done: SL.number(job.done), total: SL.number(job.total), enrolled: SL.number(job.enrolled), skipped: SL.number(job.skipped), refused: SL.number(job.refused)});
+    SL.table($("i-table"), [t("Row"), t("Member id"), t("Result"), t("Why")],  // rows with nothing to say are counted, not listed
+      rows.filter((v) => v.status !== "enrolled" || v.reason).map((v) => [SL.number(v.row), esc(v.member_id || ""),
+        `<span class="pill ${v.status === "refused" ? "offline" : "online"}">${esc(said[v.status])}</span>`, esc(v.reason)]));
+  };
+  show();
+  while (job.state === "running") {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const next = await api(`/api/v1/member-imports/${job.id}?since=${rows.length}`);
+    if (!next.ok) { $("i-error").textContent = await SL.detail(next); break; }
+    job = await next.json();
+    rows.push(...job.verdicts);
+    show();
+  }
+  if (job.state === "failed") $("i-error").textContent = job.error;
+  $("i-start").disabled = false;
 };
 
 async function cameras() {

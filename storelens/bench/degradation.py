@@ -97,8 +97,8 @@ def degradation_markdown(r: dict[str, Any], machine: str, date: str, command: st
         "",
         f"Mild degradations: {r['mild_rate']:.1%} of same-person pairs accepted on average; "
         f"{r['mild_rate_of_clean']:.1%} of the pairs accepted undegraded stay accepted. The undegraded set "
-        f"itself accepts {clean} of {r['rows'][0]['genuine'][1]}: Macron 2014 against 2025 (0.611) is under the "
-        "threshold, and stays under it in most degradations. 16 same-person pairs are far too few for a "
+        f"itself accepts {clean} of {r['rows'][0]['genuine'][1]}: Macron 2014 against 2025, the lowest same-person "
+        "pair, lies at the threshold, and under it in most degradations. 16 same-person pairs are far too few for a "
         "rate finer than about one in six; the stranger counts rest on over two thousand pairs each.",
         END,
         "",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from storelens.cli.args import (
     add_enrolment_arguments,
@@ -21,6 +21,7 @@ from storelens.errors import ConfigError, EnrolmentError
 if TYPE_CHECKING:
     from storelens.config import Config
     from storelens.face_path import FacePath
+    from storelens.gallery.bulk import BulkImporter, Member, Verdict
     from storelens.gallery.gallery import Gallery
 
 
@@ -106,17 +107,35 @@ def cmd_enroll(args: argparse.Namespace, emit: Any) -> int:
 
 def cmd_import(args: argparse.Namespace, emit: Any) -> int:
     """Enrol every member of a manifest (CSV or JSON Lines); one verdict per row; resumable."""
-    from storelens.gallery.bulk import BulkImporter, Verdict, read_manifest
+    from storelens.gallery.bulk import BulkImporter, GallerySink, read_manifest
     from storelens.gallery.enrol import Enroller
 
     config = _config(args)
     rules = config.privacy_rules()
     members, refused = read_manifest(Path(args.manifest), rules, config.enrolment)  # before the models load
+    if not members:
+        return report_import(refused, None, members, args.json, emit)
+    path, gallery = _with_models(args)
+    lookalikes: Literal["refuse", "note"] = "note" if args.allow_lookalikes else "refuse"
+    importer = BulkImporter(
+        GallerySink(gallery), Enroller(path, config.enrolment, rules), lookalikes, workers=args.workers
+    )
+    return report_import(refused, importer, members, args.json, emit)
+
+
+def report_import(
+    refused: list[Verdict], importer: BulkImporter | None, members: list[Member], json: bool, emit: Any
+) -> int:
+    """Run an import, printing one verdict per row as it comes (``json``: as JSON lines) and a summary.
+
+    Returns:
+        2 when a row was refused (the others done), else 0.
+    """
     counts = {"enrolled": 0, "skipped": 0, "refused": 0}
 
     def report(v: Verdict) -> None:
         counts[v.status] += 1
-        if args.json:
+        if json:
             emit(v.as_dict())
         elif v.status == "enrolled":
             print(f"row {v.row} {v.member_id}: enrolled, {v.photos} photo(s)" + (f" ({v.reason})" if v.reason else ""))
@@ -125,18 +144,11 @@ def cmd_import(args: argparse.Namespace, emit: Any) -> int:
 
     for v in refused:
         report(v)
-    if members:
-        path, gallery = _with_models(args)
-        importer = BulkImporter(
-            gallery,
-            Enroller(path, config.enrolment, rules),
-            lookalikes="note" if args.allow_lookalikes else "refuse",
-            workers=args.workers,
-        )
+    if importer is not None:
         with Progress(f"importing {len(members)} member(s)") as progress:
             for v in importer.run(members, progress):
                 report(v)
-    if not args.json:
+    if not json:
         print(f"{counts['enrolled']} enrolled, {counts['skipped']} skipped, {counts['refused']} refused")
     return 2 if counts["refused"] else 0
 
@@ -245,6 +257,26 @@ def cmd_purge(args: argparse.Namespace, emit: Any) -> int:
     return 0
 
 
+def add_import_arguments(sp: argparse.ArgumentParser) -> None:
+    """The manifest and the flags of ``gallery import`` and ``hq import``."""
+    sp.add_argument(
+        "manifest",
+        type=existing_file,
+        metavar="MANIFEST",
+        help="a .csv (header row; photos separated by ';') or .jsonl file: member_id, name, consent_reference, "
+        "notice_version, purpose, separate_consent, written_release, minor, guardian_consent, share_visits, "
+        "scope (home or chain), home_store (head office), photos (relative to the manifest's folder)",
+    )
+    sp.add_argument(
+        "--allow-lookalikes",
+        action="store_true",
+        help="enrol a photo that looks like another member, with a note, instead of refusing the member",
+    )
+    sp.add_argument(
+        "--workers", type=number(int, "--workers", ge=1, le=16), default=2, help="threads reading photos (1 to 16)"
+    )
+
+
 def add_gallery_commands(sub: Any, add: Any, emit: Any) -> None:
     """Register the gallery subcommands on the ``gallery`` parser."""
 
@@ -282,22 +314,7 @@ def add_gallery_commands(sub: Any, add: Any, emit: Any) -> None:
         True,
     )
     common(sp, creates=True)
-    sp.add_argument(
-        "manifest",
-        type=existing_file,
-        metavar="MANIFEST",
-        help="a .csv (header row; photos separated by ';') or .jsonl file: member_id, name, consent_reference, "
-        "notice_version, purpose, separate_consent, written_release, minor, guardian_consent, share_visits, "
-        "scope (home or chain), photos (relative to the manifest's folder)",
-    )
-    sp.add_argument(
-        "--allow-lookalikes",
-        action="store_true",
-        help="enrol a photo that looks like another member, with a note, instead of refusing the member",
-    )
-    sp.add_argument(
-        "--workers", type=number(int, "--workers", ge=1, le=16), default=2, help="threads reading photos (1 to 16)"
-    )
+    add_import_arguments(sp)
     sp = add(sub, "identify", bind(cmd_identify), "name the enrolled member of every face in each photo", True)
     common(sp)
     sp.add_argument("photos", nargs="+", metavar="PHOTO", help="photo files (JPEG or PNG)")

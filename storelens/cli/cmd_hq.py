@@ -12,7 +12,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from storelens.atomic import write_file
 from storelens.cli.args import (
@@ -27,6 +27,7 @@ from storelens.cli.args import (
     number,
 )
 from storelens.cli.cmd_api import existing_database, period
+from storelens.cli.cmd_gallery import add_import_arguments
 from storelens.cli.progress import Progress
 from storelens.errors import StoreLensError
 from storelens.transport.values import broker_password, existing_config_path, mqtt_url, public_key, user_name
@@ -222,6 +223,40 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     return 0
 
 
+def emit_json(obj: dict[str, Any]) -> None:
+    """One JSON line on stdout, flushed (a verdict as it comes)."""
+    sys.stdout.write(json.dumps(obj, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Enrol a manifest's members at head office; each goes to the stores their consent covers as a signed change."""
+    from storelens.apps.faces import load_face_path
+    from storelens.cli.cmd_gallery import report_import
+    from storelens.config import load_hq_config
+    from storelens.gallery.bulk import BulkImporter, read_manifest
+    from storelens.gallery.enrol import Enroller
+    from storelens.hq.database import HqDatabase
+    from storelens.hq.member_import import HqSink
+    from storelens.hq.registry import seen_stores
+
+    config = load_hq_config(Path(args.config))
+    rules = config.privacy_rules()
+    members, refused = read_manifest(Path(args.manifest), rules, config.enrolment, at_head_office=True)
+    if not members:
+        return report_import(refused, None, members, args.json, emit_json)
+    path = load_face_path(config)
+    store = HqDatabase(config.database_url)
+    try:
+        known = sorted({s.id for s in config.stores} | set(seen_stores(store.engine)))
+        sink = HqSink(store.members, path.recogniser.name, known, float(path.recogniser.lookalike_threshold or 1.0))
+        lookalikes: Literal["refuse", "note"] = "note" if args.allow_lookalikes else "refuse"
+        importer = BulkImporter(sink, Enroller(path, config.enrolment, rules), lookalikes, workers=args.workers)
+        return report_import(refused, importer, members, args.json, emit_json)
+    finally:
+        store.close()
+
+
 def cmd_erase(args: argparse.Namespace) -> int:
     """Erase a member at head office and queue the erasure for every box that held them."""
     _, db = _registry(args.config)
@@ -399,6 +434,15 @@ def add_hq_commands(sub: Any, add: Any) -> None:
         help="the member's home store (with --scope home)",
     )
     sp.add_argument("--stores", metavar="A,B", help="the stores of --scope stores, comma-separated")
+    sp = add(
+        hq,
+        "import",
+        cmd_import,
+        "enrol a manifest's members (CSV or JSON Lines) and send each to their stores; one verdict per row",
+        True,
+    )
+    add_hq_config(sp)
+    add_import_arguments(sp)
     sp = add(hq, "erase", cmd_erase, "erase a member at head office and on every box that held them")
     add_hq_config(sp)
     add_member_id(sp)

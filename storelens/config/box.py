@@ -305,6 +305,24 @@ class ApiConfig(Section):
     max_upload_bytes: int = Field(
         default=25 * 1024 * 1024, ge=1024 * 1024, le=200 * 1024 * 1024, description="Largest request body (uploads)"
     )
+    max_import_bytes: int = Field(
+        default=512 * 1024 * 1024,
+        ge=1024 * 1024,
+        le=8 * 1024 * 1024 * 1024,
+        description="Largest zip of photos the console takes for a bulk enrolment",
+    )
+    max_import_files: int = Field(
+        default=5000,
+        ge=1,
+        le=100_000,
+        description="Most entries in that zip (more: storelens gallery import)",
+    )
+    max_import_unpacked_bytes: int = Field(
+        default=2 * 1024 * 1024 * 1024,
+        ge=1024 * 1024,
+        le=32 * 1024 * 1024 * 1024,
+        description="Most bytes that zip may unpack to",
+    )
     host: str = Field(default="127.0.0.1", description="Address to listen on")
     port: int = Field(default=8080, ge=1, le=65535, description="Port to listen on")
     database_url: str = Field(

@@ -184,3 +184,44 @@ def test_enrol_from_the_console_see_the_arrival_erase_with_a_receipt(console, ph
                      str(console["config"]), env=console["env"])  # fmt: skip
     assert listed.returncode == 0, listed.stderr
     assert "M-OBAMA" not in listed.stdout
+
+
+@needs_chromium
+def test_import_members_from_the_console_with_progress_and_each_refusal(console, photos, tmp_path) -> None:
+    """A manifest and a zip of photos through the console: the enrolled counted, each refused row shown with why."""
+    import zipfile
+
+    from playwright.sync_api import expect, sync_playwright
+
+    manifest = tmp_path / "members.csv"
+    manifest.write_text(
+        "member_id,name,consent_reference,separate_consent,photos\n"
+        "M-OBAMA,Barack Obama,CF-1,true,crm/obama.jpg\n"
+        "M-GROUP,A Group,CF-2,true,crm/t1.jpg\n"
+        "M-LATE,No Separate Consent,CF-3,,crm/biden.jpg\n",  # the eu profile asks for a consent on its own
+        encoding="utf-8",
+    )
+    archive = tmp_path / "photos.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for name in ("obama.jpg", "t1.jpg", "biden.jpg"):
+            zf.write(photos[name], f"crm/{name}")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        page = browser.new_context(viewport={"width": 1366, "height": 1024}).new_page()
+        errors = watch(page)
+        sign_in(page, console["base"], console["tokens"]["manager"], "/console?lang=fr_FR")
+        page.goto(f"{console['base']}/console?lang=fr_FR#members")
+        page.set_input_files("#i-manifest", str(manifest))
+        page.set_input_files("#i-photos", str(archive))
+        page.click("#i-start")
+        expect(page.locator("#i-summary")).to_contain_text("2 membre(s) traité(s) sur 2", timeout=60_000)
+        expect(page.locator("#i-summary")).to_contain_text("1 enregistré(s), 0 passé(s), 2 refusé(s)")
+        expect(page.locator("#i-table")).to_contain_text("M-GROUP")
+        expect(page.locator("#i-table")).to_contain_text("none clearly the subject")
+        expect(page.locator("#i-table")).to_contain_text("requires separate consent")
+        page.screenshot(path=str(ARTIFACTS / "console-members-imported.png"), full_page=True)
+        assert errors == [], errors
+        browser.close()
+    listed = run_cli("gallery", "list", "--json", "--gallery", str(console["tmp"] / "gallery"), "--config",
+                     str(console["config"]), env=console["env"])  # fmt: skip
+    assert [json.loads(line)["member_id"] for line in listed.stdout.splitlines()] == ["M-OBAMA"]
