@@ -356,8 +356,8 @@ class BulkImporter:
     def _inspect(self, photo: Path) -> Inspected | str:
         try:
             return self.enroller.inspect(photo)
-        except StoreLensError as exc:
-            return str(exc)
+        except StoreLensError as exc:  # named as in the manifest's folder, not by where it was unpacked
+            return str(exc).replace(str(photo), photo.name)
 
     def _batch(self, chunk: list[Member], inspected: list[Inspected | str]) -> list[Verdict]:
         verdicts: dict[int, Verdict] = {}

@@ -110,6 +110,21 @@ def identification(vectors: dict[str, list[np.ndarray]], config: Config, fm: Fac
     }
 
 
+def pair_spread(vectors: dict[str, list[np.ndarray]]) -> dict[str, Any]:
+    """The lowest same-person and the highest different-person similarity over every pair of photos, and counts."""
+    labels = [p for p, vs in vectors.items() for _ in vs]
+    sims = np.stack([v for vs in vectors.values() for v in vs]) @ np.stack([v for vs in vectors.values() for v in vs]).T
+    same = np.equal.outer(np.array(labels), np.array(labels))
+    upper = np.triu(np.ones_like(same), k=1).astype(bool)
+    genuine, impostor = sims[same & upper], sims[~same & upper]
+    return {
+        "genuine_pairs": int(genuine.size),
+        "impostor_pairs": int(impostor.size),
+        "lowest_genuine": round(float(genuine.min()), 3) if genuine.size else None,
+        "highest_impostor": round(float(impostor.max()), 3) if impostor.size else None,
+    }
+
+
 def measure_identification(fm: FaceModels) -> dict[str, Any]:
     """Both protocols (one and two enrolment photos), with and without the mirrored face averaged in."""
     config = default_config()
@@ -121,8 +136,9 @@ def measure_identification(fm: FaceModels) -> dict[str, Any]:
             spec = fm.recogniser_spec.model_copy(update={"mirror_average": mirror})
             path = FacePath(replace(fm, recogniser_spec=spec), DarkFrameLift(config.detection.lift_dark_below))
             vectors = _embed_set(path, config, labelled)
+            spread = pair_spread(vectors)
             for enrol in (1, 2):
-                rows.append({"mirror": mirror, **identification(vectors, config, fm, enrol)})
+                rows.append({"mirror": mirror, **spread, **identification(vectors, config, fm, enrol)})
         people = len(vectors)
         photos = sum(len(v) for v in vectors.values())
     return {"people": people, "photos": photos, "rows": rows}
@@ -222,18 +238,23 @@ def members_markdown(ident: dict[str, Any], imp: dict[str, Any], machine: str, d
         "",
         f"{ident['people']} people, {ident['photos']} usable photos, through the one face path; a real gallery at the "
         "default threshold and margin. People with more photos than are enrolled are asked with each other photo; "
-        "people with one photo are alternately enrolled (distractors) and kept out (strangers, asked once).",
+        "people with one photo are alternately enrolled (distractors) and kept out (strangers, asked once). The last "
+        f"two columns are over every pair of photos: {ident['rows'][0]['genuine_pairs']} same-person and "
+        f"{ident['rows'][0]['impostor_pairs']:,} different-person pairs; the match threshold is "
+        f"{ident['rows'][0]['threshold']:.3f}. A set of this size says little: no registry package we found holds "
+        "100 people with 3 photos each (docs/benchmarks.md, where we looked).",
         "",
         "| mirrored face averaged in | enrolment photos | people enrolled | photos asked (people) | named right "
-        "| named wrong | strangers named |",
-        "|---|---|---|---|---|---|---|",
+        "| named wrong | strangers named | lowest same-person pair | highest different-person pair |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in ident["rows"]:
         asked = r["photos_asked"]
         lines.append(
             f"| {'yes' if r['mirror'] else 'no'} | {r['enrol_photos']} | {r['enrolled_people']} "
             f"| {asked} ({r['people_asked']}) | {r['named_right']}/{asked} ({r['named_right'] / max(asked, 1):.0%}) "
-            f"| {r['named_wrong']} | {r['strangers_named']}/{r['strangers']} |"
+            f"| {r['named_wrong']} | {r['strangers_named']}/{r['strangers']} | {r['lowest_genuine']} "
+            f"| {r['highest_impostor']} |"
         )
     lines += [
         "",
