@@ -146,6 +146,6 @@ def test_tokens_route_and_openapi(client) -> None:
     spec = client.get("/openapi.json").json()
     for path, ops in spec["paths"].items():
         for op in ops.values():
-            assert "200" in op["responses"] or "201" in op["responses"], path
+            assert any(code.startswith("2") for code in op["responses"]), path  # each says what success returns
     events = client.get("/api/v1/events?type=footfall&since_seq=0", headers=client.associate).json()
     assert len(events) == 4 and all(json.dumps(e["event"]) for e in events)

@@ -69,5 +69,5 @@ def _alive_group(pgid: int) -> bool:
 
 
 def _kill(pid_file: Path) -> None:
-    with contextlib.suppress(ValueError, ProcessLookupError):
+    with contextlib.suppress(ValueError, ProcessLookupError, FileNotFoundError):  # it may have just stopped
         os.kill(int(pid_file.read_text().strip()), signal.SIGKILL)

@@ -144,7 +144,7 @@ def test_an_import_killed_halfway_then_run_again_holds_every_member_once(photos,
     names = ("obama.jpg", "biden.jpg", "person_a_2.jpg", "person_b_1.jpg")
     for name in names:
         (crm / name).write_bytes(photos[name].read_bytes())
-    members = 160
+    members = 200
     manifest = _jsonl(crm, [_row(f"m{i:04d}", names[i % len(names)]) for i in range(members)])
     gallery_dir = tmp_path / "gallery"
     argv = [STORELENS, "gallery", "import", "--json", "--allow-lookalikes", str(manifest), "--gallery",
