@@ -104,7 +104,7 @@ docs: $(EXTRAS)
 # pytest runs from the venv's own script (never `python -m`, which would put the tree on sys.path) with
 # --import-mode=append (pyproject.toml): `storelens` is the installed wheel, tests/conftest.py checks it.
 test: system-deps-test $(EXTRAS) models lint docs
-	$(BIN)/pytest -n auto --durations=25
+	$(BIN)/pytest -n auto --dist loadgroup --durations=25
 
 bench: system-deps-test $(EXTRAS) models
 	# the face_recognition baseline; its models package reads pkg_resources, which setuptools 81 dropped

@@ -117,9 +117,8 @@ def cmd_import(args: argparse.Namespace, emit: Any) -> int:
         return report_import(refused, None, members, args.json, emit)
     path, gallery = _with_models(args)
     lookalikes: Literal["refuse", "note"] = "note" if args.allow_lookalikes else "refuse"
-    importer = BulkImporter(
-        GallerySink(gallery), Enroller(path, config.enrolment, rules), lookalikes, workers=args.workers
-    )
+    enroller = Enroller(path, config.enrolment, rules)
+    importer = BulkImporter(GallerySink(gallery), enroller, lookalikes, batch=args.batch, workers=args.workers)
     return report_import(refused, importer, members, args.json, emit)
 
 
@@ -274,6 +273,12 @@ def add_import_arguments(sp: argparse.ArgumentParser) -> None:
     )
     sp.add_argument(
         "--workers", type=number(int, "--workers", ge=1, le=16), default=2, help="threads reading photos (1 to 16)"
+    )
+    sp.add_argument(
+        "--batch",
+        type=number(int, "--batch", ge=1, le=1000),
+        default=64,
+        help="members stored per transaction (1 to 1000; default 64): what a killed import can lose and redo",
     )
 
 

@@ -251,7 +251,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         known = sorted({s.id for s in config.stores} | set(seen_stores(store.engine)))
         sink = HqSink(store.members, path.recogniser.name, known, float(path.recogniser.lookalike_threshold or 1.0))
         lookalikes: Literal["refuse", "note"] = "note" if args.allow_lookalikes else "refuse"
-        importer = BulkImporter(sink, Enroller(path, config.enrolment, rules), lookalikes, workers=args.workers)
+        enroller = Enroller(path, config.enrolment, rules)
+        importer = BulkImporter(sink, enroller, lookalikes, batch=args.batch, workers=args.workers)
         return report_import(refused, importer, members, args.json, emit_json)
     finally:
         store.close()

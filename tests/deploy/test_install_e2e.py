@@ -25,6 +25,9 @@ from tests.helpers.cli import REPO
 from tests.helpers.configs import edge_config, write_toml
 from tests.helpers.services import Collector, free_port, wait_port
 
+# One worker runs the whole module: its box is installed once (a module fixture per worker would install it twice).
+pytestmark = pytest.mark.xdist_group("installed-box")
+
 
 @pytest.fixture(scope="module")
 def box(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
