@@ -130,8 +130,7 @@ class CameraPipeline:
         people: PersonFinder | None = None,
         find_faces: bool = True,
     ) -> None:
-        self.lift = lift or DarkFrameLift(0.0)
-        self.path = FacePath(face_models, self.lift)  # the one face path: lift, detect, judge, align, embed
+        self.path = FacePath(face_models, lift or DarkFrameLift(0.0))  # the one face path: lift ... embed
         self.gate = gate
         self.people = people
         self.find_faces = find_faces
@@ -142,7 +141,6 @@ class CameraPipeline:
         self.timing = timing or (lambda stage, seconds: None)
         self.store_id = store_id
         self.camera = camera
-        self.fm = face_models
         self.gallery = gallery
         self.cooldown = cooldown
         self.visitors = visitors
@@ -157,6 +155,11 @@ class CameraPipeline:
         # Share of the last ended tracks (up to 1000) with a face good enough to decide (embedded at least once),
         # worked out when tracks end; None before the first ends, or on a camera that does not recognise.
         self.decidable_share: float | None = None
+
+    @property
+    def lift(self) -> DarkFrameLift:
+        """The camera's dark-frame lift (its last brightness is the camera's metric)."""
+        return self.path.lift
 
     def detect(self, frame: Frame) -> Detections:
         """Faces in the region of interest that are large enough (none on a camera that does not recognise)."""

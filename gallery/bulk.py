@@ -334,8 +334,8 @@ class BulkImporter:
         todo: list[Member] = []
         done = 0
         for m in members:
-            shas = {_sha256(p) for p in m.photos}
-            if shas <= held.get(m.info.member_id, set()):
+            mine = held.get(m.info.member_id)  # a member not held yet is not worth reading twice
+            if mine and {_sha256(p) for p in m.photos} <= mine:
                 done += 1
                 yield Verdict(m.row, m.info.member_id, "skipped", "already enrolled from the same photos")
                 continue

@@ -168,9 +168,9 @@ def _import_command(manifest: Path, gallery: Path) -> list[str]:
     return [storelens, "gallery", "import", str(manifest), "--gallery", str(gallery), "--allow-lookalikes", "--json"]
 
 
-def _peak_rss_mib(before: int) -> float:
-    """The largest child's peak resident memory since ``before`` was read (ru_maxrss of children, KiB)."""
-    return max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before) / 1024
+def _peak_rss_mib() -> float:
+    """The largest finished child's peak resident memory (``ru_maxrss`` of children, KiB), in MiB."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
 def measure_import(fm: FaceModels, members: int) -> dict[str, Any]:
@@ -184,7 +184,7 @@ def measure_import(fm: FaceModels, members: int) -> dict[str, Any]:
         t0 = time.perf_counter()
         done = subprocess.run(_import_command(manifest, Path(tmp) / "g1"), capture_output=True, text=True, check=False)
         seconds = time.perf_counter() - t0
-        rss = _peak_rss_mib(0)
+        rss = _peak_rss_mib()
         statuses = [json.loads(line)["status"] for line in done.stdout.splitlines() if line.startswith("{")]
         # Killed halfway: SIGKILL once half the verdicts are out, then run again.
         g2 = Path(tmp) / "g2"

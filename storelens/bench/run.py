@@ -27,6 +27,7 @@ import numpy as np
 import onnxruntime as ort
 
 from storelens.apps.faces import load_face_models, load_person_detector
+from storelens.bench import PARTS
 from storelens.config import default_config
 from storelens.edge.recognise import FaceEmbedder
 from storelens.images import load_image
@@ -315,20 +316,7 @@ def run_bench(args: argparse.Namespace) -> int:
     from storelens.bench import startup as bench_cli
 
     directory = models_dir(args.models_dir)
-    every = [
-        "models",
-        "gallery",
-        "edge",
-        "api",
-        "commerce",
-        "hq",
-        "cli",
-        "degradation",
-        "gating",
-        "counting",
-        "members",
-    ]
-    parts = every if "all" in args.part else list(dict.fromkeys(args.part))
+    parts = list(PARTS) if "all" in args.part else list(dict.fromkeys(args.part))
     packs = list(dict.fromkeys(args.pack or DEFAULT_PACKS))
     date = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     sections: list[tuple[str, str, str]] = []

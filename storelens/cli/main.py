@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from storelens import __version__
+from storelens.bench import PARTS
 from storelens.cli.args import add_models_dir, bounded, number
 from storelens.errors import ConfigError, StoreLensError
 from storelens.redact import RedactFilter, RedactingStream
@@ -235,21 +236,6 @@ def cmd_validate_config(path: str) -> int:
 # --- parser -------------------------------------------------------------------------------------
 
 
-BENCH_PARTS = (
-    "models",
-    "gallery",
-    "edge",
-    "api",
-    "commerce",
-    "hq",
-    "cli",
-    "degradation",
-    "gating",
-    "counting",
-    "members",
-)
-
-
 def _scales(text: str) -> list[int]:
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
@@ -373,7 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--write", metavar="FILE", help="also write the results into this Markdown file")
     sp.add_argument(
         "--part",
-        choices=["all", *BENCH_PARTS],
+        choices=["all", *PARTS],
         nargs="+",
         default=["all"],
         help="which parts (one or more; default all): parts measured together also fill the side-by-side table",
