@@ -36,7 +36,7 @@ from storelens.api.routers import (
     tokens,
 )
 from storelens.api.services import Services
-from storelens.web.pages import page_of, serve_pages
+from storelens.web.pages import hashed_inline_scripts, page_of, serve_pages
 
 PAGE = Path(__file__).with_name("static") / "index.html"
 
@@ -58,12 +58,14 @@ def create_app(services: Services, title: str = "StoreLens store API") -> FastAP
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
         """Swagger UI, served from this box."""
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title=f"{title} - docs",
-            swagger_js_url="/docs/assets/swagger-ui-bundle.js",
-            swagger_css_url="/docs/assets/swagger-ui.css",
-            swagger_favicon_url="/docs/assets/favicon-32x32.png",
+        return hashed_inline_scripts(
+            get_swagger_ui_html(
+                openapi_url="/openapi.json",
+                title=f"{title} - docs",
+                swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+                swagger_css_url="/docs/assets/swagger-ui.css",
+                swagger_favicon_url="/docs/assets/favicon-32x32.png",
+            )
         )
 
     for router in (

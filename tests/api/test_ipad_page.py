@@ -331,3 +331,37 @@ def test_after_too_many_wrong_tokens_the_pages_say_how_long_to_wait(served, path
         expect(page.locator("#signin-error")).to_contain_text("Too many wrong tokens from this device: try again in")
         assert page.locator("#signin").is_visible() and not page.locator("#app").is_visible()
         browser.close()
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is installed by `make test` (system-deps)")
+def test_no_inline_script_runs_on_any_page(served) -> None:
+    """The pages' Content-Security-Policy allows scripts from the server's files only: each page (and Swagger UI,
+    whose own inline script is allowed by its hash) works with no violation, and a script injected into it is
+    refused by Chromium."""
+    from playwright.sync_api import expect, sync_playwright
+
+    base, _, tokens = served
+    for path in ("/", "/console", "/docs"):
+        policy = httpx.get(base + path).headers["content-security-policy"]
+        assert "script-src 'self'" in policy and "unsafe-inline'; connect" not in policy and "unsafe-eval" not in policy
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        page = browser.new_context(viewport={"width": 1180, "height": 820}).new_page()
+        errors = watch(page)
+        for path, ready in (("/?lang=fr_FR", "#state"), ("/console?lang=zh_Hans_CN", "#app"), ("/docs", ".opblock")):
+            page.goto(base + path)
+            if path != "/docs":
+                page.fill("#token", tokens["hq"])
+                page.click("#signin-form button")
+            expect(page.locator(ready).first).to_be_visible(timeout=10_000)
+            assert errors == [], f"{path}: {errors}"  # the page's own scripts all ran, none was refused
+            injected = page.evaluate("""() => new Promise((done) => {
+                document.addEventListener("securitypolicyviolation", (e) => done(e.violatedDirective), {once: true});
+                const s = document.createElement("script");
+                s.textContent = "window.injected = true";
+                document.body.appendChild(s);
+                setTimeout(() => done(window.injected ? "ran" : "no violation"), 2000);
+            })""")  # fmt: skip
+            assert injected.startswith("script-src"), f"{path}: {injected}"
+            errors.clear()
+        browser.close()
