@@ -16,6 +16,7 @@ from storelens.books.event_log import EventLog
 from storelens.books.token_book import TokenBook
 from storelens.config import HqConfig
 from storelens.hq.chain_reports import ChainReports
+from storelens.hq.crm import CrmOutbox
 from storelens.hq.registry import ChainMembers
 from storelens.web.auth import Lookup, Principal, role_check
 from storelens.web.ratelimit import FailedTokens
@@ -31,6 +32,7 @@ class HqServices:
     members: ChainMembers
     reports: ChainReports
     subscribed: threading.Event
+    crm: CrmOutbox | None = None  # the member platform's deliveries, shown to admins
     failed_tokens: FailedTokens = field(default_factory=FailedTokens)
 
 

@@ -5,7 +5,8 @@ covers it). Head office keeps one row per visit id in ``crm_outbox`` (a redelive
 :class:`CrmWebhook` POSTs each one, oldest first, until the platform answers 2xx: a failure or a timeout is
 retried after 1, 2, 4 ... seconds (at most ``crm.max_backoff_seconds``), across restarts, since the outbox is the
 database. The platform deduplicates by the ``X-StoreLens-Delivery`` header (the visit id): a delivery whose answer
-was lost comes again with the same id.
+was lost comes again with the same id. Several head-office workers share the outbox: each round's deliveries are
+claimed (:meth:`CrmOutbox.claim`), so each is sent by one worker only; the console shows what waits and why.
 
 Every request is signed: ``X-StoreLens-Signature: sha256=HEX``, the HMAC-SHA256 under the shared key of
 ``TIMESTAMP.BODY`` with ``X-StoreLens-Timestamp`` (Unix seconds), so that the platform can refuse a forged or
@@ -45,6 +46,7 @@ from storelens.workers import Periodic
 log = logging.getLogger(__name__)
 EXPORT_DAYS = 7  # recent days whose export file is written (again) when missing
 ROUND = 50  # deliveries per round
+LEASE_MARGIN_SECONDS = 30.0  # a claim lasts a post's timeout and this much more
 
 CRM = Part("crm", crm_tables, version=1)
 
@@ -115,17 +117,66 @@ class CrmOutbox:
             return False
         return True
 
-    def due(self, limit: int = ROUND) -> list[dict[str, Any]]:
-        """Deliveries whose time has come, oldest first."""
-        now = iso(utc_now())
-        query = (
-            select(crm_outbox.c.id, crm_outbox.c.kind, crm_outbox.c.key, crm_outbox.c.body, crm_outbox.c.attempts)
-            .where(crm_outbox.c.state == "pending", crm_outbox.c.next_at <= now)
+    def claim(self, lease_seconds: float, limit: int = ROUND) -> list[dict[str, Any]]:
+        """Take the deliveries whose time has come, oldest first, for ``lease_seconds``: one sender per delivery.
+
+        The claim moves each row's ``next_at`` past the lease in one conditional UPDATE, so of several head-office
+        workers only one takes a row (PostgreSQL re-checks the condition on the row it waited for; SQLite writes
+        one at a time). A worker that dies holding a claim leaves the row to be taken again once the lease ends.
+        """
+        now = utc_now()
+        due = (
+            select(crm_outbox.c.id)
+            .where(crm_outbox.c.state == "pending", crm_outbox.c.next_at <= iso(now))
             .order_by(crm_outbox.c.id)
             .limit(limit)
         )
+        take = (
+            update(crm_outbox)
+            .where(crm_outbox.c.state == "pending", crm_outbox.c.next_at <= iso(now))
+            .values(next_at=iso(now + timedelta(seconds=lease_seconds)))
+            .returning(crm_outbox.c.id, crm_outbox.c.kind, crm_outbox.c.key, crm_outbox.c.body, crm_outbox.c.attempts)
+        )
+        with self.engine.begin() as conn:
+            ids = [r[0] for r in conn.execute(due)]
+            if not ids:
+                return []
+            taken = [dict(r) for r in conn.execute(take.where(crm_outbox.c.id.in_(ids))).mappings()]
+        return sorted(taken, key=lambda r: int(r["id"]))
+
+    def state(self) -> dict[str, Any]:
+        """What the chain console shows of the deliveries.
+
+        Returns:
+            ``pending`` (waiting), ``retrying`` (waiting after a failure), ``delivered`` (kept), and the most tried
+            waiting delivery's ``attempts`` and ``last_error``.
+        """
+        waiting = (crm_outbox.c.state == "pending",)
         with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(query).mappings()]
+            pending = int(conn.execute(select(func.count()).select_from(crm_outbox).where(*waiting)).scalar_one())
+            retried = int(
+                conn.execute(
+                    select(func.count()).select_from(crm_outbox).where(*waiting, crm_outbox.c.attempts > 0)
+                ).scalar_one()
+            )
+            oldest = conn.execute(
+                select(crm_outbox.c.id, crm_outbox.c.day, crm_outbox.c.attempts, crm_outbox.c.last_error)
+                .where(*waiting)
+                .order_by(crm_outbox.c.attempts.desc(), crm_outbox.c.id)
+                .limit(1)
+            ).first()
+            delivered = int(
+                conn.execute(
+                    select(func.count()).select_from(crm_outbox).where(crm_outbox.c.state == "delivered")
+                ).scalar_one()
+            )
+        return {
+            "pending": pending,
+            "retrying": retried,
+            "delivered": delivered,
+            "attempts": int(oldest.attempts) if oldest is not None else 0,
+            "last_error": str(oldest.last_error) if oldest is not None else "",
+        }
 
     def delivered(self, row_id: int, kind: str) -> None:
         """The platform acknowledged it: a visit is kept (an erasure may follow it), a notice is deleted."""
@@ -238,19 +289,27 @@ class CrmWebhook(Periodic):
             self.outbox.purge(before)
 
     def deliver(self) -> int:
-        """One round of deliveries, oldest first; stops at the first failure (the platform is likely away)."""
-        due = self.outbox.due()
-        for row in due:
+        """One round of up to ``ROUND`` deliveries, oldest first; how many (0: a failure stopped the round).
+
+        Each delivery is claimed just before it is posted, for its timeout and a margin, so that no other head-office
+        worker sends it meanwhile; one that dies holding a claim leaves it to another once the claim ends.
+        """
+        done = 0
+        while done < ROUND and not self.stopping():
+            claimed = self.outbox.claim(self.timeout + LEASE_MARGIN_SECONDS, limit=1)
+            if not claimed:
+                break
+            row = claimed[0]
             error = self._post(row["kind"], row["key"], row["body"].encode())
-            if error is None:
-                self.outbox.delivered(row["id"], row["kind"])
-                self.delivered += 1
-                continue
-            self.outbox.failed(row["id"], row["attempts"], error, self.backoff)
-            log.warning("the member platform did not take %s %s (try %d): %s", row["kind"], row["key"],
-                        row["attempts"] + 1, error)  # fmt: skip
-            return 0
-        return len(due)
+            if error is not None:
+                self.outbox.failed(row["id"], row["attempts"], error, self.backoff)
+                log.warning("the member platform did not take %s %s (try %d): %s", row["kind"], row["key"],
+                            row["attempts"] + 1, error)  # fmt: skip
+                return 0
+            self.outbox.delivered(row["id"], row["kind"])
+            self.delivered += 1
+            done += 1
+        return done
 
     def _post(self, kind: str, key: str, body: bytes) -> str | None:
         """POST one delivery; None when acknowledged (2xx), else why not."""

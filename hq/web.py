@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 
 from storelens.hq.access import HqServices
-from storelens.hq.routers import boxes, locale, members, reports
+from storelens.hq.routers import boxes, locale, member_platform, members, reports
 from storelens.web.pages import page_of, serve_pages
 
 CONSOLE = Path(__file__).with_name("static") / "console.html"
@@ -23,7 +23,7 @@ def create_hq_app(hq: HqServices) -> FastAPI:
     app = FastAPI(title=f"StoreLens chain API ({hq.config.id})", version="1", docs_url=None)
     app.state.hq = hq
     serve_pages(app, CONSOLE.parent)
-    for router in (reports.router, boxes.router, members.router, locale.router):
+    for router in (reports.router, boxes.router, members.router, member_platform.router, locale.router):
         app.include_router(router, prefix="/api/v1")
 
     @app.get("/console", response_class=HTMLResponse, include_in_schema=False)

@@ -58,6 +58,12 @@ async function members() {
   SL.table($("erasures-table"), [t("Erasure"), t("Requested"), t("Completed"), t("Confirmed by"), t("Pending at")],
     (await er.json()).map((e) => [`<code>${esc(e.erasure_id)}</code>`, esc(SL.dateTime(e.requested_at)), e.completed_at ? esc(SL.dateTime(e.completed_at)) : esc(t("not yet")),
       esc(Object.keys(e.confirmed).join(", ")), esc(e.pending.map((p) => p.store_id).join(", "))]), t("No erasure yet."));
+  const pl = await api("/api/v1/chain/member-platform");
+  if (await fail(pl)) return;
+  const p = await pl.json();
+  $("platform-note").textContent = [p.configured ? "" : t("No member platform webhook is set (crm.webhook_url)."),
+    t("{pending} waiting, {retrying} of them retried, {delivered} delivered.", {pending: SL.number(p.pending), retrying: SL.number(p.retrying), delivered: SL.number(p.delivered)}),
+    p.last_error ? t("Last refusal after {attempts} tries: {error}", {attempts: SL.number(p.attempts), error: p.last_error}) : ""].filter(Boolean).join(" ");
 }
 
 async function start() {

@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -105,11 +106,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from storelens.apps.hq import HqApp
     from storelens.cli.logs import setup_logging
     from storelens.config import load_hq_config
+    from storelens.redact import redact
 
     config = load_hq_config(Path(args.config))
     setup_logging(config.logging, args.verbose)
     app = HqApp(config)
-    sys.stderr.write(f"storelens: head office {config.id}: every store's events from {config.mqtt.url}\n")
+    sys.stderr.write(f"storelens: head office {config.id}: every store's events from {redact(config.mqtt.url)}\n")
+    if config.api.enabled:
+        host = "127.0.0.1" if config.api.host in ("0.0.0.0", "::", "") else config.api.host
+        shown = f"[{host}]" if ":" in host else host
+        sys.stderr.write(
+            f"storelens: the head-office console: http://{shown}:{config.api.port}/console (a token from "
+            f"`storelens hq token create --config {shlex.quote(args.config)} --name NAME --role analyst|admin`)\n"
+        )
     app.serve()
     return 0
 

@@ -138,6 +138,8 @@ def test_ranking_arrivals_and_boxes(client) -> None:
         ("/api/v1/chain/members", "admin", 200),
         ("/api/v1/chain/erasures", "admin", 200),
         ("/api/v1/chain/boxes", "analyst", 200),
+        ("/api/v1/chain/member-platform", "analyst", 403),
+        ("/api/v1/chain/member-platform", "admin", 200),
     ],
 )
 def test_roles(client, path: str, role: str | None, status: int) -> None:

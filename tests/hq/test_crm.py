@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -117,3 +118,33 @@ def test_an_erasure_reaches_what_was_sent_and_leaves_nothing(tmp_path: Path) -> 
         assert outbox.add_visit(visit("M-gone", -1), members.erased_at("M-gone")) is True  # back, and visits again
     finally:
         receiver.stop()
+
+
+def test_three_workers_post_each_visit_once_and_the_console_sees_what_waits(postgres) -> None:
+    """Three head-office workers share one outbox on PostgreSQL: every visit is POSTed exactly once (the receiver
+    counts), and what failed is visible (waiting, retried, the last error) until it is delivered."""
+    url = postgres.database(f"crm_{uuid.uuid4().hex[:8]}")
+    outboxes = [CrmOutbox(create_engine(url)) for _ in range(3)]
+    receiver = Receiver(SECRET, ["fail"] + ["slow"] * 60, delay=0.05).start()  # each answer takes 50 ms
+    workers = [webhook(o, receiver.url) for o in outboxes]
+    visits = [visit(f"M-{i}", 60 - i) for i in range(60)]
+    try:
+        assert all(outboxes[i % 3].add_visit(v) for i, v in enumerate(visits))
+        assert workers[0].deliver() == 0  # the platform answers 500: the round stops, the failure is shown
+        shown = outboxes[1].state()
+        assert (shown["pending"], shown["retrying"], shown["attempts"], shown["last_error"]) == (60, 1, 1, "HTTP 500")
+        for w in workers:
+            w.start()
+        assert wait_until(lambda: len(receiver.deliveries()) == 60, 30), len(receiver.deliveries())
+        time.sleep(1)  # and nothing more comes
+        assert sorted(receiver.deliveries()) == sorted(v.visit_id for v in visits)
+        assert all(len(bodies) == 1 for bodies in receiver.deliveries().values())
+        assert receiver.requests == 61  # the failed one, then each visit once
+        assert sum(w.delivered for w in workers) == 60 and all(w.delivered > 0 for w in workers)  # all three sent
+        assert outboxes[2].state() == {"pending": 0, "retrying": 0, "delivered": 60, "attempts": 0, "last_error": ""}
+    finally:
+        for w in workers:
+            w.stop()
+        receiver.stop()
+        for o in outboxes:
+            o.engine.dispose()

@@ -11,11 +11,13 @@ from pathlib import Path
 import pytest
 
 from storelens.books.token_book import new_token
+from storelens.chain_messages import VisitRecord
 from storelens.clock import iso, utc_now
 from storelens.config import HqConfig
-from storelens.edge_events import ArrivalEvent, FootfallEvent, StatusEvent
+from storelens.edge_events import ArrivalEvent, FootfallEvent, StatusEvent, new_event_id
 from storelens.hq.access import HqServices
 from storelens.hq.chain_reports import ChainReports
+from storelens.hq.crm import CrmOutbox
 from storelens.hq.registry import ChainMembers, record_status
 from storelens.hq.web import create_hq_app
 from storelens.i18n import Translator
@@ -54,7 +56,12 @@ def chain_console(tmp_path: Path):
     tokens = {role: new_token() for role in ("analyst", "admin")}
     for role, token in tokens.items():
         books.tokens.add_token(token, f"{role}-1", role)
-    hq = HqServices(config, books.events, books.tokens, members, reports, threading.Event())
+    crm = CrmOutbox(books.engine)  # one visit the member platform refused once
+    crm.add_visit(VisitRecord(visit_id=new_event_id(), store_id="paris", camera_id="door", member_id="M-0",
+                              arrived_at=iso(day), window_minutes=60, bought=False))  # fmt: skip
+    [due] = crm.claim(1.0)
+    crm.failed(due["id"], 0, "HTTP 500", 60.0)
+    hq = HqServices(config, books.events, books.tokens, members, reports, threading.Event(), crm)
     with serving(create_hq_app(hq)) as base:
         yield base, tokens
     books.close()
@@ -86,6 +93,8 @@ def test_every_head_office_page_fits_and_speaks_each_language(chain_console) -> 
                         for word in ("Exits", "Passers-by", "Capture rate"):
                             expect(page.locator("#chain-table th", has_text=tr.gettext(word)).first).to_be_visible()
                         expect(page.locator("#chain-table tbody")).to_contain_text("%")
+                    if name == "members":  # what waits for the member platform, and why
+                        expect(page.locator("#platform-note")).to_contain_text("HTTP 500")
                 assert errors == [], (lang, width, errors)
                 page.context.close()
         # what the pages say: each store's day, the ranking, the software versions, and an analyst kept out
