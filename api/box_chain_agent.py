@@ -33,10 +33,11 @@ from storelens.chain_messages import (
     encode_vectors,
     receipt_topic,
     report_topic,
+    status_topic,
 )
 from storelens.clock import now_iso
 from storelens.config import Config
-from storelens.edge_events import parse_payload
+from storelens.edge_events import StatusEvent, parse_payload
 from storelens.errors import ConfigError, EnrolmentError, PayloadError, SignatureError, StoreLensError
 from storelens.gallery.gallery import Gallery
 from storelens.gallery.records import check_consent
@@ -139,6 +140,21 @@ class BoxChainAgent(Periodic):
                 self.services.metrics.chain_refused.labels(reason="receipt_key").inc()
                 log.error("cannot sign receipts: %s", str(exc).splitlines()[0][:300])
         return self._key
+
+    def send_status(self, status: StatusEvent) -> None:
+        """A camera's status on to head office, signed by this box's key (head office's boxes page).
+
+        Nothing is sent where this box is in no chain (no key made by ``deploy bridge``) or the camera is not
+        configured here.
+        """
+        if self._key is None and not self.key_file.exists():
+            return
+        if not any(c.id == status.camera_id for c in self.services.config.cameras):
+            return
+        key = self.signer()
+        if key is not None:
+            signed = key.sign("status", status.model_dump_json().encode())
+            self.transport.publish(status_topic(self.store_id), signed, qos=1)
 
     def flush(self) -> int:
         """Apply what is queued (up to ``batch`` changes) and publish the receipts; returns how many."""

@@ -1,17 +1,18 @@
 """Members' visits, once closed, up to head office for the chain's member platform (CRM/CDP).
 
 A visit is a member's arrival at this store and the ``chain.visit_minutes`` after it: who took the arrival on the
-iPad, and whether the member bought here within that window (the POS imports). Only a member whose consent
-covers it (``Consent.share_visits``) is reported. The worker walks the arrivals in order of storage, a cursor in
-the events database marking how far it got: a visit is published at QoS 1 on
-:func:`storelens.chain_messages.visit_topic` and the cursor moves only once the store broker has acknowledged it (the
-broker's bridge then queues it for head office), so a restart or a broker away loses none and sends some again
-(head office keeps one per visit id).
+iPad, and whether the member bought here within that window (the POS imports). Only a member whose consent covers it
+(``Consent.share_visits``) is reported. The worker walks the arrivals in order of storage, a cursor in the events
+database marking how far it got: a visit is published at QoS 1 on :func:`storelens.chain_messages.visit_topic`,
+signed by the box's key, and the cursor moves only once the store broker has acknowledged it (the broker's bridge
+then queues it for head office), so a restart or a broker away loses none and sends some again (head office keeps
+one per visit id).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 from storelens.api.services import Services
@@ -20,6 +21,7 @@ from storelens.chain_messages import VisitRecord, visit_topic
 from storelens.clock import iso, utc_now
 from storelens.errors import StoreLensError
 from storelens.members import shares_visits
+from storelens.signing import SigningKey
 from storelens.transport.mqtt import MqttTransport
 from storelens.workers import Periodic
 
@@ -38,6 +40,7 @@ class VisitReporter(Periodic):
         store_id: this store.
         window_minutes: how long after the arrival a visit is judged (and may be bought in).
         currency: the currency spend is summed in.
+        signer: this box's key (head office keeps only visits it signed); None while it cannot be had.
         every: seconds between two rounds.
     """
 
@@ -48,11 +51,12 @@ class VisitReporter(Periodic):
         store_id: str,
         window_minutes: int,
         currency: str,
+        signer: Callable[[], SigningKey | None],
         every: float = 30.0,
     ) -> None:
         super().__init__("visit-reporter", every, retry_on=(StoreLensError,))
         self.services, self.transport, self.store_id = services, transport, store_id
-        self.window, self.currency = timedelta(minutes=window_minutes), currency
+        self.window, self.currency, self.signer = timedelta(minutes=window_minutes), currency, signer
         self.sent = 0
 
     def tick(self) -> None:
@@ -77,9 +81,11 @@ class VisitReporter(Periodic):
                 break  # still open: this and later arrivals wait for the next round
             record = self._record(payload, taken.get(payload["event_id"]))
             if record is not None:
-                if not self.transport.publish_confirmed(
-                    visit_topic(self.store_id), record.model_dump_json().encode(), CONFIRM_SECONDS
-                ):
+                key = self.signer()
+                if key is None:  # logged by the signer; the cursor stays, the visit goes once the key is there
+                    break
+                signed = key.sign("visit", record.model_dump_json().encode())
+                if not self.transport.publish_confirmed(visit_topic(self.store_id), signed, CONFIRM_SECONDS):
                     log.warning("the store broker did not acknowledge a visit; sent again next round")
                     break
                 self.sent += 1

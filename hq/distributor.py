@@ -21,12 +21,11 @@ from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 
 from storelens.chain_messages import BoxReceipt, MemberReport, ReportNoted, command_topic
-from storelens.clock import now_iso
-from storelens.edge_events import parse_payload
 from storelens.errors import PayloadError, SignatureError
+from storelens.hq.box_keys import BoxKeys
 from storelens.hq.keys import HqKeys
 from storelens.hq.registry import ChainMembers
-from storelens.signing import Keyring, Purpose
+from storelens.signing import Purpose
 from storelens.transport.base import Transport
 from storelens.workers import Periodic, drain
 
@@ -60,42 +59,24 @@ class Distributor(Periodic):
         self.members, self.transport, self.chase_seconds, self.keys = members, transport, chase_seconds, keys
         self.sent = 0
         self.recorded = 0
-        self.refused = 0
-        self._box_keys: dict[str, Keyring] = {}
+        self.box_keys = BoxKeys(members)
         self._receipts: queue.Queue[BoxReceipt] = queue.Queue(maxsize=MAX_RECEIPTS)
         self._reports: queue.Queue[MemberReport] = queue.Queue(maxsize=MAX_RECEIPTS)
         self.known = known
 
-    def _keyring(self, store_id: str) -> Keyring | None:
-        """The key a store's box signs with (read again from the registry when not known yet)."""
-        if store_id not in self._box_keys:
-            self._box_keys = {s: Keyring([k]) for s, k in self.members.registered_keys().items()}
-        return self._box_keys.get(store_id)
-
     def _from_box(self, topic: str, payload: bytes, purpose: Purpose, model: type[M]) -> M | None:
-        """A box's message, checked; None (logged, counted) when any check fails.
+        """A box's message, checked (:meth:`storelens.hq.box_keys.BoxKeys.open`).
 
-        The checks: its size, the signature of that store's box for ``purpose``, the model, the store of its topic.
+        None (logged, counted) when a check fails, or when the registry is away (the box sends it again).
         """
-        store_id = topic.split("/")[2]
         try:
-            keyring = self._keyring(store_id)
-            if keyring is None:
-                raise SignatureError(f"store {store_id} has no registered box key (storelens hq box-key)")
-            message = parse_payload(model, keyring.verify(purpose, payload, now_iso()))
+            return self.box_keys.open(topic, payload, purpose, model)
         except (PayloadError, SignatureError) as exc:
-            self.refused += 1
-            log.warning("refused a message on %s: %s", topic[:200], str(exc)[:300])
+            self.box_keys.refuse(topic, exc)
             return None
-        except SQLAlchemyError as exc:  # the registry is away: the box sends it again
+        except SQLAlchemyError as exc:
             log.warning("%s on %s not checked: %s", purpose, topic[:200], exc.__class__.__name__)
             return None
-        if getattr(message, "store_id", None) != store_id:
-            self.refused += 1
-            log.warning("refused a message on %s: a %s of another store under store %s's topic", topic[:200],
-                        purpose, store_id)  # fmt: skip
-            return None
-        return message
 
     def on_receipt(self, topic: str, payload: bytes) -> None:
         """A box's receipt: checked (see :meth:`_from_box`), queued."""

@@ -57,9 +57,18 @@ def visit_topic(store_id: str = "+") -> str:
     return f"{TOPIC_ROOT}/{store_id}/{RECEIPTS}/visit"
 
 
+def status_topic(store_id: str = "+") -> str:
+    """``storelens/v1/{store}/_box/status``: the box's cameras' statuses, signed, for head office's boxes page."""
+    return f"{TOPIC_ROOT}/{store_id}/{RECEIPTS}/status"
+
+
 def box_topics(store_id: str) -> list[str]:
-    """Every topic a store's box writes to head office besides its events: receipts, member reports, visits."""
-    return [receipt_topic(store_id), report_topic(store_id), visit_topic(store_id)]
+    """Every topic a store's box writes to head office besides its events.
+
+    Receipts, member reports, visits and camera statuses, each signed by the box's key: head office acts on none
+    that the key registered for the store did not sign.
+    """
+    return [receipt_topic(store_id), report_topic(store_id), visit_topic(store_id), status_topic(store_id)]
 
 
 def encode_vectors(vectors: NDArray[np.float32]) -> tuple[str, ...]:

@@ -1,4 +1,4 @@
-"""Ed25519 signatures on head office's commands and the boxes' receipts (``cryptography``), and key rotation.
+"""Ed25519 signatures on head office's commands and on what the boxes send it (``cryptography``), and key rotation.
 
 A signed message travels as an :class:`Envelope`: the message's own JSON as a string (``body``), the id of the
 key that signed it, the signature, and the *endorsements* that lead from an older key to the signing one. The
@@ -34,7 +34,7 @@ KEY_ID = r"^[0-9a-f]{16}$"
 SIGNATURE = r"^[A-Za-z0-9+/]{86}==$"  # base64 of 64 bytes
 MAX_ENDORSEMENTS = 8  # key rotations a receiver that was away may catch up on at once
 MAX_KEYS = 16  # keys a keyring keeps (retired ones drop off the oldest first)
-Purpose = Literal["command", "receipt", "report", "endorsement"]
+Purpose = Literal["command", "receipt", "report", "visit", "status", "endorsement"]
 
 PublicKey = Annotated[str, Field(pattern=PUBLIC_KEY, description="Ed25519 public key, base64 of its 32 raw bytes")]
 KeyId = Annotated[str, Field(pattern=KEY_ID)]

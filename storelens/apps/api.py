@@ -28,6 +28,7 @@ from storelens.api.visit_reporter import VisitReporter
 from storelens.apps.faces import load_face_models
 from storelens.books.ingest import Ingest, ingest_transport
 from storelens.config import Config
+from storelens.edge_events import StatusEvent
 from storelens.errors import ConfigError, StoreLensError
 from storelens.gallery.factory import open_gallery
 from storelens.gallery.gallery import Gallery
@@ -132,7 +133,7 @@ class ApiApp:
             transport,
             config.store.id,
             on_new=self.services.push,
-            on_status=self.services.note_status,
+            on_status=self._on_status,
         )
         self.services.mqtt_subscribed = transport.subscribed
         self.chain = BoxChainAgent(  # head office's member changes, signed
@@ -144,7 +145,12 @@ class ApiApp:
             resend_seconds=config.chain.report_resend_seconds,
         )
         self.visits = VisitReporter(  # members' closed visits, for the chain's member platform
-            self.services, transport, config.store.id, config.chain.visit_minutes, config.store.currency
+            self.services,
+            transport,
+            config.store.id,
+            config.chain.visit_minutes,
+            config.store.currency,
+            self.chain.signer,
         )
         rules = config.privacy_rules()
         self.retention = RetentionWorker(
@@ -156,6 +162,11 @@ class ApiApp:
         self.services.after_import = self.insights.poke
         self.app = create_app(self.services, title or f"StoreLens store API ({config.store.id})")
         self.server: Served | None = None
+
+    def _on_status(self, status: StatusEvent) -> None:
+        """A camera's status from the store broker: kept for the console, and sent on to head office, signed."""
+        self.services.note_status(status)
+        self.chain.send_status(status)
 
     def _server(self, host: str) -> Served:
         api = self.config.api

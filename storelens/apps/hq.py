@@ -1,14 +1,14 @@
 """The head-office process, wired in one place: every store's events and statuses in, members and erasures out.
 
 Start steps, in order: open the database (PostgreSQL in production, migrated like a store's) and the member
-registry; head office's signing keys (made on first start); housekeeping (events partitioned by month on
-PostgreSQL, history past its retention deleted, then hourly); connect to the central broker with a persistent
-session (a shared subscription when ``shared_group`` is set) and subscribe to every store's events, statuses,
-receipts and member reports (with ``ingest.queue = "rabbitmq"`` the events come instead from RabbitMQ's durable
-quorum queue over AMQP, shared by every worker: ``storelens.transport.amqp``); roll up the stored footfall every
-few seconds (reports read the rollups); start the distributor, which acts on the boxes' member reports and sends
-pending member changes and erasures, again every ``chase_seconds`` until each box has confirmed; serve the chain
-API (``api.host``/``api.port``); run until SIGTERM or Ctrl-C. ``stop()`` undoes them in reverse.
+registry; head office's signing keys (made on first start); housekeeping (events partitioned by month on PostgreSQL,
+history past its retention deleted, then hourly); connect to the central broker with a persistent session (a shared
+subscription when ``shared_group`` is set) and subscribe to every store's events, and to its box's signed receipts,
+member reports, visits and camera statuses (with ``ingest.queue = "rabbitmq"`` the events come instead from
+RabbitMQ's durable quorum queue over AMQP, shared by every worker: ``storelens.transport.amqp``); roll up the stored
+footfall every few seconds (reports read the rollups); start the distributor, which acts on the boxes' member
+reports and sends pending member changes and erasures, again every ``chase_seconds`` until each box has confirmed;
+serve the chain API (``api.host``/``api.port``); run until SIGTERM or Ctrl-C. ``stop()`` undoes them in reverse.
 
 Every store's events arrive over the store brokers' Mosquitto bridges. The ingest is the store API's
 (``storelens.books.ingest``): the same validation, a payload whose store id differs from its topic's is refused, and
@@ -24,9 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from storelens.books.ingest import Ingest
-from storelens.chain_messages import receipt_topic, report_topic, visit_topic
+from storelens.chain_messages import receipt_topic, report_topic, status_topic, visit_topic
 from storelens.config import HqConfig
-from storelens.edge_events import topic_filter
 from storelens.hq.access import HqServices
 from storelens.hq.box_messages import BoxMessages
 from storelens.hq.chain_reports import ChainReports
@@ -78,9 +77,10 @@ class HqApp:
         self.transport.subscribe(receipt_topic(), self.distributor.on_receipt)
         self.transport.subscribe(report_topic(), self.distributor.on_report)  # the boxes' own member changes
         self.crm = CrmOutbox(self.events.engine)  # members' visits for the chain's member platform
-        self.box_messages = BoxMessages(self.members, self.crm, self.events.engine)
-        self.transport.subscribe(visit_topic(), self.box_messages.on_visit)
-        self.transport.subscribe(topic_filter("+", "+", "status"), self.box_messages.on_status)
+        # visits and statuses, signed by their box, acknowledged to the broker once kept (the database may be away)
+        self.box_messages = BoxMessages(self.members, self.crm, self.events.engine, self.distributor.box_keys)
+        self.transport.subscribe_acked(visit_topic(), self.box_messages.take)
+        self.transport.subscribe_acked(status_topic(), self.box_messages.take)
         rules = config.privacy_rules()
         reports = ChainReports(self.events, {s.id: s for s in config.stores}, config.currency)
         self.rollups = RollupWorker(reports.rollups, reports.zones)  # reports read rollups, not raw events
@@ -101,7 +101,7 @@ class HqApp:
             )
         self._stop = threading.Event()
         tokens = self.database.tokens
-        services = HqServices(config, self.events, tokens, self.members, reports, self.transport.subscribed)
+        services = HqServices(config, self.events, tokens, self.members, reports, self.transport.subscribed, self.crm)
         self.app = create_hq_app(services)
         self.server: Served | None = None
 
@@ -112,6 +112,7 @@ class HqApp:
     def start(self, wait_seconds: float = 15.0) -> bool:
         """Connect and subscribe in the background, start distributing, serve the chain API; True once subscribed."""
         self.housekeeping.start()
+        self.box_messages.start()
         self.ingest.start()
         if self.queue is not None:  # the ingest started the queue; receipts and statuses still come over MQTT
             self.transport.start()
@@ -150,6 +151,7 @@ class HqApp:
                 ("the chain API", self.server.stop if self.server is not None else lambda: None),
                 ("the member platform's webhook", self.webhook.stop if self.webhook is not None else lambda: None),
                 ("the distributor", self.distributor.stop),
+                ("the boxes' visits and statuses", self.box_messages.stop),
                 ("the ingest", self.ingest.stop),
                 ("the central broker", self.transport.stop if self.queue is not None else lambda: None),
                 ("rollups", self.rollups.stop),

@@ -45,6 +45,11 @@ class LocalPostgres:
             check=True,
             capture_output=True,
         )
+        return self.serve()
+
+    def serve(self) -> LocalPostgres:
+        """Start the server (again, after :meth:`halt`) on 127.0.0.1, its files as they were."""
+        data = self.dir / "data"
         subprocess.run(
             [
                 *self.prefix,
@@ -72,6 +77,14 @@ class LocalPostgres:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
         admin.dispose()
         return self.url.rsplit("/", 1)[0] + f"/{name}"
+
+    def halt(self) -> None:
+        """Stop the server and keep its files (a database that goes away; :meth:`serve` brings it back)."""
+        subprocess.run(
+            [*self.prefix, str(self.bin / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "fast", "-w", "stop"],
+            capture_output=True,
+            check=True,
+        )
 
     def stop(self) -> None:
         """Stop the server and remove its files."""

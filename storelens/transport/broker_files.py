@@ -25,6 +25,9 @@ from storelens.transport.values import SAFE_PATH, broker_password
 QUEUE_MESSAGES = 200_000  # a day offline for a busy store: footfall, visitors and arrivals of 4 cameras
 
 KINDS: tuple[str, ...] = get_args(Kind)  # what a store sends: its events and statuses
+# what a store's bridge sends head office under camera topics: its events. A camera's status stays on the store
+# broker; the store API sends it on, signed by the box's key, on the box's status topic (chain_messages.box_topics).
+EVENT_KINDS: tuple[str, ...] = tuple(k for k in KINDS if k != "status")
 
 
 def _rabbit_key(topic: str) -> str:
@@ -41,12 +44,13 @@ def rabbitmq_script(store_id: str, username: str) -> str:
     from storelens.chain_messages import box_topics, command_topic
     from storelens.edge_events import TOPIC_ROOT
 
-    queue = f"mqtt-subscription-storelens-bridge-{store_id}".replace(".", "\\.")
+    # the bridge's session queues (QoS 0 and 1), anchored at both ends: store s1 gains nothing of store s10's
+    queue = f"mqtt-subscription-storelens-bridge-{store_id}".replace(".", "\\.") + "qos[01]"
     user = shlex.quote(username)
-    configure, access = shlex.quote(f"^{queue}.*"), shlex.quote(f"^(amq\\.topic|{queue}.*)$")
+    configure, access = shlex.quote(f"^{queue}$"), shlex.quote(f"^(amq\\.topic|{queue})$")
     reads = shlex.quote(_rabbit_key(command_topic(store_id)))
     writes = (
-        "|".join(_rabbit_key(f"{TOPIC_ROOT}/{store_id}/+/{k}") for k in KINDS)
+        "|".join(_rabbit_key(f"{TOPIC_ROOT}/{store_id}/+/{k}") for k in EVENT_KINDS)
         + "|"
         + "|".join(_rabbit_key(t) for t in box_topics(store_id))
     )
@@ -96,7 +100,7 @@ def bridge_files(
         # Out: the store's events and statuses, and its receipts; in: head office's commands for this store.
         # Listed kind by kind so that a command brought in is never sent back out (brokers without
         # try_private, e.g. RabbitMQ, would loop it).
-        *(f"topic {TOPIC_ROOT}/{store_id}/+/{kind} out 1" for kind in KINDS),
+        *(f"topic {TOPIC_ROOT}/{store_id}/+/{kind} out 1" for kind in EVENT_KINDS),
         *(f"topic {t} out 1" for t in box_topics(store_id)),
         f"topic {command_topic(store_id)} in 1",
     ]
@@ -106,7 +110,7 @@ def bridge_files(
         f"# The central broker's ACL for store {store_id} (its bridge logs in as {username}): it may publish",
         "# its own events, statuses and receipts only, and read head office's commands for it only.",
         f"user {username}",
-        *(f"topic write {TOPIC_ROOT}/{store_id}/+/{kind}" for kind in KINDS),
+        *(f"topic write {TOPIC_ROOT}/{store_id}/+/{kind}" for kind in EVENT_KINDS),
         *(f"topic write {t}" for t in box_topics(store_id)),
         f"topic read {command_topic(store_id)}",
         "",
@@ -186,7 +190,7 @@ def mosquitto_files(
     for store in stores:
         acl += [
             f"user store-{store}",
-            *(f"topic write {TOPIC_ROOT}/{store}/+/{kind}" for kind in KINDS),
+            *(f"topic write {TOPIC_ROOT}/{store}/+/{kind}" for kind in EVENT_KINDS),
             *(f"topic write {t}" for t in box_topics(store)),
             f"topic read {command_topic(store)}",
             "",

@@ -146,15 +146,16 @@ class MqttTransport:
                     handler(msg.topic, bytes(msg.payload))
                 except Exception:  # a consumer's bug must not kill the network thread
                     log.exception("handler for %s failed on %s", pattern, msg.topic)
-        taken = False
-        for pattern, acked in self._acked:
-            if not taken and matches(pattern, msg.topic):
-                taken = True
-                try:
-                    acked(msg.topic, bytes(msg.payload), self._ack_of(msg.mid, msg.qos))
-                except Exception:
-                    log.exception("handler for %s failed on %s", pattern, msg.topic)
-        if self.manual_ack and not taken:
+        # every acknowledging handler whose pattern matches gets the message; the broker has its acknowledgement
+        # once each of them has kept it (head office's ingest and its box messages both match a box's topic)
+        takers = [(pattern, acked) for pattern, acked in self._acked if matches(pattern, msg.topic)]
+        ack = self._ack_of(msg.mid, msg.qos, len(takers))
+        for pattern, acked in takers:
+            try:
+                acked(msg.topic, bytes(msg.payload), ack)
+            except Exception:
+                log.exception("handler for %s failed on %s", pattern, msg.topic)
+        if self.manual_ack and not takers:
             self.client.ack(msg.mid, msg.qos)
 
     def probe(self, timeout: float) -> str | None:
@@ -205,9 +206,17 @@ class MqttTransport:
         if self.connected.is_set():
             self.client.subscribe(pattern, qos=1)
 
-    def _ack_of(self, mid: int, qos: int) -> Callable[[], None]:
+    def _ack_of(self, mid: int, qos: int, takers: int = 1) -> Callable[[], None]:
+        """The acknowledgement of message ``mid``, sent once ``takers`` handlers have each called it."""
+        left = [takers]
+        lock = threading.Lock()
+
         def ack() -> None:
-            self.client.ack(mid, qos)
+            with lock:
+                left[0] -= 1
+                done = left[0] == 0
+            if done:
+                self.client.ack(mid, qos)
 
         return ack
 

@@ -328,7 +328,7 @@ def test_a_forged_receipt_confirms_nothing(tmp_path: Path) -> None:
     forger.publish(receipt_topic("store-a"), lie.model_dump_json().encode())  # unsigned
     forger.publish(receipt_topic("store-a"), SigningKey.generate().sign("receipt", lie.model_dump_json().encode()))
     forger.publish(receipt_topic("store-a"), HQ_KEY.sign("command", lie.model_dump_json().encode()))
-    assert distributor.record_receipts() == 0 and distributor.refused == 3
+    assert distributor.record_receipts() == 0 and distributor.box_keys.refused == 3
     assert states(registry) == {"M-1": {"store-a": "pending"}}
     boxes["store-a"].close()
 
@@ -399,7 +399,7 @@ def test_a_box_report_is_acted_on_once_and_a_forged_one_not_at_all(tmp_path: Pat
     forger.publish(report_topic("store-a"), SigningKey.generate().sign("report", body))  # an unknown key
     forger.publish(report_topic("store-a"), boxes["store-b"].agent.signer().sign("report", body))  # another box
     forger.publish(report_topic("store-a"), boxes["store-a"].agent.signer().sign("receipt", body))  # as a receipt
-    assert distributor.act_on_reports() == 0 and distributor.refused == 4
+    assert distributor.act_on_reports() == 0 and distributor.box_keys.refused == 4
     assert registry.erasures() == [] and states(registry) == {"M-1": {"store-a": "confirmed", "store-b": "confirmed"}}
 
     signed_report = boxes["store-a"].agent.signer().sign("report", body)

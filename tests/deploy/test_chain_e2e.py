@@ -27,10 +27,13 @@ import pytest
 import requests
 
 from storelens.apps.api import ApiApp
+from storelens.chain_messages import VisitRecord, report_topic, status_topic, visit_topic
 from storelens.clock import iso, utc_now
 from storelens.config import load_config
-from storelens.edge_events import ArrivalEvent
-from tests.helpers.chain import Chain, wait_until
+from storelens.edge_events import ArrivalEvent, StatusEvent, new_event_id, topic
+from storelens.hq.registry import box_status
+from storelens.signing import SigningKey
+from tests.helpers.chain import Chain, publish, wait_until
 from tests.helpers.cli import REPO, STORELENS, run_cli
 from tests.helpers.configs import edge_config
 from tests.helpers.services import free_port
@@ -254,6 +257,31 @@ def test_members_flow_both_ways(tmp_path, video, truth, photos, prepared_models_
         [delivered] = receiver.deliveries()[arrival.event_id]
         assert (delivered["member_id"], delivered["store_id"], delivered["served_by"]) == (member, "store-a", "Alice")
         assert all(valid for *_, valid in receiver.received)
+
+        # what store A's box sends is believed only when its key signed it: a camera's status goes on, signed, by
+        # its store API; a visit, a status or a report that store A's bridge user sends unsigned, or signed with
+        # store B's box key, changes nothing and reaches no webhook
+        door = stores["store-a"]["cameras"][0]["id"]
+        online = StatusEvent(store_id="store-a", camera_id=door, state="online")
+        publish(chain.brokers["store-a"].port, [(topic("store-a", door, "status"), online)])
+        assert wait_until(lambda: [(b["store_id"], b["camera_id"]) for b in box_status(chain.app.events.engine)]
+                          == [("store-a", door)], 30), box_status(chain.app.events.engine)  # fmt: skip
+        key_b = SigningKey.load(tmp_path / "store-b-box.key")
+        forged = VisitRecord(visit_id=new_event_id(), store_id="store-a", camera_id=door, member_id=member,
+                             arrived_at=iso(utc_now()), window_minutes=1, bought=True)  # fmt: skip
+        offline = StatusEvent(store_id="store-a", camera_id=door, state="offline")
+        erase = json.dumps({"store_id": "store-a", "op": "erased", "member_id": member}).encode()
+        refused = chain.app.distributor.box_keys.refused
+        publish(chain.hq_port, [(visit_topic("store-a"), forged.model_dump_json().encode()),
+                                (visit_topic("store-a"), key_b.sign("visit", forged.model_dump_json().encode())),
+                                (status_topic("store-a"), key_b.sign("status", offline.model_dump_json().encode())),
+                                (report_topic("store-a"), key_b.sign("report", erase))],
+                "store-store-a", chain.secrets["store-a"])  # fmt: skip
+        assert wait_until(lambda: chain.app.distributor.box_keys.refused == refused + 4, 30)
+        time.sleep(1)
+        assert forged.visit_id not in receiver.deliveries() and len(receiver.deliveries()) == 1
+        assert [b["state"] for b in box_status(chain.app.events.engine)] == ["online"]
+        assert member in [m["member_id"] for m in registry.members()]  # the forged erasure erased nobody
 
         # the member asks store B to forget them: erased chain-wide, each box's receipt at head office
         assert apis["store-b"].services.erase(member) is not None

@@ -1,8 +1,9 @@
 """``storelens deploy hq-broker``: the central broker's configuration, run in a real Mosquitto.
 
-Each store's bridge user publishes only its own store's events (over TLS), head office reads everything on its
-loopback listener, an anonymous client is refused, and a message the broker acknowledged survives a SIGKILL of
-the broker (persistence saved after every change).
+Each store's bridge user publishes only its own store's events and box messages and reads only its own commands
+(over TLS; stores ``s1`` and ``s10``, whose ids share a prefix), head office reads everything on its loopback
+listener, an anonymous client is refused, and a message the broker acknowledged survives a SIGKILL of the broker
+(persistence saved after every change).
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ HQ_TOML = """id = "hq-1"
 url = "mqtt://127.0.0.1:{local}"
 username = "storelens-hq"
 [[stores]]
-id = "paris-01"
+id = "s1"
 [[stores]]
-id = "lyon-02"
+id = "s10"
 """
 
 
@@ -76,7 +77,7 @@ def broker_files(tmp_path: Path) -> dict[str, Any]:
 
 def test_the_central_broker_scopes_each_store_and_loses_nothing_acknowledged(broker_files: dict[str, Any]) -> None:
     out, secrets = broker_files["out"], broker_files["secrets"]
-    assert set(secrets) == {"storelens-hq", "store-paris-01", "store-lyon-02"}
+    assert set(secrets) == {"storelens-hq", "store-s1", "store-s10"}
     assert all((out / "secrets" / f"{u}.password").stat().st_mode & 0o077 == 0 for u in secrets)
     hashed = (out / "passwords").read_text()
     assert all(f"{u}:$7$" in hashed for u in secrets) and not any(p in hashed for p in secrets.values())
@@ -94,18 +95,29 @@ def test_the_central_broker_scopes_each_store_and_loses_nothing_acknowledged(bro
         hq.loop_start()
         hq.subscribe("storelens/v1/#", qos=1)
         assert subscribed.wait(10)
-        paris = client("store-paris-01", broker_files["tls"], secrets["store-paris-01"], broker_files["ca"])
-        for store in ("paris-01", "lyon-02"):  # paris may not publish under lyon's topics
-            paris.publish(
-                f"storelens/v1/{store}/entrance/arrival", json.dumps({"store_id": store}), qos=1
-            ).wait_for_publish(10)
-        paris.publish("storelens/v1/paris-01/_hq/member", "{}", qos=1).wait_for_publish(10)  # nor head office's
+        paris = client("store-s1", broker_files["tls"], secrets["store-s1"], broker_files["ca"])
+        heard: list[str] = []  # what store s1's bridge user receives
+        s1_subscribed = threading.Event()
+        paris.on_message = lambda c, u, m: heard.append(m.topic)
+        paris.on_subscribe = lambda *a: s1_subscribed.set()
+        paris.subscribe([("storelens/v1/+/_hq/member", 1), ("storelens/v1/s10/#", 1)])
+        assert s1_subscribed.wait(10)
+        for store in ("s1", "s10"):  # s1 may not publish under s10's topics (events, box messages) ...
+            for name in ("entrance/arrival", "_box/status", "_box/visit"):
+                paris.publish(f"storelens/v1/{store}/{name}", json.dumps({"store_id": store}), qos=1).wait_for_publish(
+                    10
+                )
+        paris.publish("storelens/v1/s1/_hq/member", "{}", qos=1).wait_for_publish(10)  # nor head office's
+        for store in ("s1", "s10"):  # ... nor read s10's commands, only its own
+            hq.publish(f"storelens/v1/{store}/_hq/member", "{}", qos=1).wait_for_publish(10)
         time.sleep(1.0)
-        assert [t for t, _ in got] == ["storelens/v1/paris-01/entrance/arrival"]
+        mine = ["storelens/v1/s1/entrance/arrival", "storelens/v1/s1/_box/status", "storelens/v1/s1/_box/visit"]
+        assert sorted(t for t, _ in got if "_hq" not in t) == sorted(mine)
+        assert heard == ["storelens/v1/s1/_hq/member"]
         # head office offline: what the broker acknowledges to the store survives a SIGKILL of the broker
         hq.disconnect()
         hq.loop_stop()
-        paris.publish("storelens/v1/paris-01/entrance/footfall", json.dumps({"n": 1}), qos=1).wait_for_publish(10)
+        paris.publish("storelens/v1/s1/entrance/footfall", json.dumps({"n": 1}), qos=1).wait_for_publish(10)
         time.sleep(1.5)
         central.stop()  # SIGKILL
         paris.loop_stop()
@@ -117,7 +129,7 @@ def test_the_central_broker_scopes_each_store_and_loses_nothing_acknowledged(bro
         deadline = time.monotonic() + 15
         while not got and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert [t for t, _ in got] == ["storelens/v1/paris-01/entrance/footfall"]
+        assert [t for t, _ in got] == ["storelens/v1/s1/entrance/footfall"]
         hq.disconnect()
         hq.loop_stop()
         anonymous = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="anon")

@@ -10,14 +10,18 @@ topic permissions and by head office.
 from __future__ import annotations
 
 import shutil
+import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from storelens.apps.api import ApiApp
 from storelens.apps.hq import HqApp
+from storelens.chain_messages import command_topic
 from storelens.clock import iso, utc_now
 from storelens.config import HqConfig, load_config
 from storelens.edge_events import topic
@@ -29,7 +33,7 @@ from tests.helpers.configs import write_toml
 from tests.helpers.rabbitmq import RabbitMq, available
 from tests.helpers.services import free_port
 
-STORES = ("store-a", "store-b")
+STORES = ("s1", "s10")  # ids that share a prefix: neither user gains anything of the other store
 pytestmark = pytest.mark.skipif(not available(), reason="needs Debian's rabbitmq-server")
 
 
@@ -52,7 +56,7 @@ def test_rabbitmq_as_the_central_broker(tmp_path: Path) -> None:
         assert setup.returncode == 0, setup.stdout + setup.stderr
         hq_password = (central / "secrets" / "storelens-hq.password").read_text().strip()
         users = rabbit.ctl("list_users").stdout
-        assert all(u in users for u in ("storelens-hq", "store-store-a", "store-store-b"))
+        assert all(u in users for u in ("storelens-hq", "store-s1", "store-s10"))
         secrets = {}
         hq_keys = HqKeys(tmp_path / "hq-keys.json")
         box_keys = {}
@@ -92,23 +96,42 @@ def test_rabbitmq_as_the_central_broker(tmp_path: Path) -> None:
         assert wait_until(lambda: hq.events.count() >= 30, 60)
         rows = hq.events.footfall(iso(utc_now() - timedelta(hours=1)), iso(utc_now() + timedelta(hours=1)))
         assert {s: sum(r["entries"] for r in rows if r["store_id"] == s) for s in STORES} == {
-            "store-a": sum(range(15)), "store-b": sum(range(1, 16))}  # fmt: skip
+            "s1": sum(range(15)), "s10": sum(range(1, 16))}  # fmt: skip
         assert hq.events.count() == 30
 
-        # a member change down to store-a's box and its receipt back, through RabbitMQ
+        # a member change down to s1's box and its receipt back, through RabbitMQ
         consent = Consent(reference="CF-R", notice_version="1", purpose="vip-recognition")
-        hq.members.enrol(MemberInfo(member_id="M-R"), consent, SPEC.name, SETS[1], "home", "store-a", [], [])
-        assert wait_until(lambda: hq.members.members()[0]["stores"]["store-a"]["state"] == "confirmed", 60)
+        hq.members.enrol(MemberInfo(member_id="M-R"), consent, SPEC.name, SETS[1], "home", "s1", [], [])
+        assert wait_until(lambda: hq.members.members()[0]["stores"]["s1"]["state"] == "confirmed", 60)
         assert [len(a.services.gallery().templates.member_vectors("M-R")[0]) for a in apps] == [2, 0]
 
-        # store-a's user may not publish under store-b's topic (RabbitMQ's topic permissions) ...
-        publish(rabbit.port, [footfall("store-b", 5, entries=99)], "store-store-a", secrets["store-a"])
-        # ... and what it says under its own topic in store-b's name is refused by head office
-        _, lying = footfall("store-b", 6, entries=98)
-        publish(rabbit.port, [(topic("store-a", "door", "footfall"), lying)], "store-store-a", secrets["store-a"])
+        # s1's user may not publish under s10's topic (RabbitMQ's topic permissions) ...
+        publish(rabbit.port, [footfall("s10", 5, entries=99)], "store-s1", secrets["s1"])
+        # ... and what it says under its own topic in s10's name is refused by head office
+        _, lying = footfall("s10", 6, entries=98)
+        publish(rabbit.port, [(topic("s1", "door", "footfall"), lying)], "store-s1", secrets["s1"])
         assert wait_until(lambda: hq.ingest.rejected == 1, 15)
         assert hq.events.count() == 30
         assert "access_refused" in (rabbit.home / "log").joinpath(f"{rabbit.node}.log").read_text()
+
+        # s1's user, posing as s10's bridge (its client id, its persistent session) or subscribing to s10's commands
+        # itself, reads none of them: the session queues' permissions are anchored, so s1's do not cover s10's
+        heard: list[str] = []
+        spies = []
+        for client_id in ("storelens-bridge-s10", "storelens-bridge-s1"):
+            spy = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
+            spy.username_pw_set("store-s1", secrets["s1"])
+            spy.on_message = lambda c, u, m: heard.append(m.topic)
+            spy.on_connect = lambda c, u, f, rc, p: c.subscribe(command_topic("s10"), qos=1)
+            spy.connect("127.0.0.1", rabbit.port)
+            spy.loop_start()
+            spies.append(spy)
+        hq.members.enrol(MemberInfo(member_id="M-S"), consent, SPEC.name, SETS[1], "home", "s10", [], [])
+        time.sleep(4)  # head office sends it to s10 every second meanwhile
+        for spy in spies:
+            spy.loop_stop()
+            spy.disconnect()
+        assert heard == []
     finally:
         if hq is not None:
             hq.stop()

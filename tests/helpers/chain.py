@@ -167,15 +167,17 @@ def wait_until(check: Callable[[], Any], seconds: float = 30, step: float = 0.2)
 
 
 def publish(port: int, events: list[tuple[str, Any]], user: str | None = None, password: str | None = None) -> None:
-    """Publish events (QoS 1) as a plain MQTT client; a broker that closes the connection (a refused
-    publish on RabbitMQ) ends the batch."""
+    """Publish events (models, or payloads as bytes) at QoS 1 as a plain MQTT client.
+
+    A broker that closes the connection (a refused publish on RabbitMQ) ends the batch.
+    """
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}")
     if user:
         client.username_pw_set(user, password)
     client.connect("127.0.0.1", port)
     client.loop_start()
     for name, event in events:
-        info = client.publish(name, event.model_dump_json(), qos=1)
+        info = client.publish(name, event if isinstance(event, bytes) else event.model_dump_json(), qos=1)
         try:
             info.wait_for_publish(5)
         except (RuntimeError, ValueError):
