@@ -20,7 +20,9 @@ Scores (each capped to 0..100; ``None`` where the period has no data for it):
 
 The reference (``_ref``) is the store's own baseline, the mean of the four periods of the same length
 before it; at head office, where several stores' data are present, it is the chain's median store for the
-same period. Without a reference (a new store) the relative scores are 50.
+same period. Without a reference (a new store) the relative scores (acquisition, conversion) are not scored:
+"no reference yet", never a 50 drawn as if measured. What a person reads of each score (the table and the
+chart alike) is :func:`shown`'s, so the two agree to the digit.
 """
 
 from __future__ import annotations
@@ -70,14 +72,25 @@ def _cap(score: float | None) -> float | None:
     return None if score is None else round(max(0.0, min(100.0, score)), 1)
 
 
+def unreferenced(m: Measures, ref: Measures | None) -> list[str]:
+    """The relative axes that ``m`` has data for and its reference has none: "no reference yet", not a score."""
+    pairs = [(m.entries, ref.entries if ref else None), (m.new_visitors, ref.new_visitors if ref else None)]
+    out = []
+    if m.entries and not any(_ratio(v, r) is not None for v, r in pairs):
+        out.append("acquisition")
+    if m.entries and not (ref and ref.entries and ref.transactions):
+        out.append("conversion")
+    return out
+
+
 def scores(m: Measures, ref: Measures | None) -> dict[str, float | None]:
-    """The five scores of ``m`` against the reference ``ref`` (None: no reference, relative scores 50)."""
+    """The five scores of ``m`` against the reference ``ref`` (None: no data, or no reference for a relative one)."""
     pairs = [(m.entries, ref.entries if ref else None), (m.new_visitors, ref.new_visitors if ref else None)]
     ratios = [r for r in (_ratio(value, reference) for value, reference in pairs) if r is not None]
-    acquisition = 50 * statistics.mean(ratios) if ratios else (50.0 if m.entries else None)
+    acquisition = 50 * statistics.mean(ratios) if ratios else None
     conv = m.transactions / m.entries if m.entries else None
     conv_ref = ref.transactions / ref.entries if ref and ref.entries and ref.transactions else None
-    conversion = None if conv is None else (50 * conv / conv_ref if conv_ref else 50.0)
+    conversion = 50 * conv / conv_ref if conv is not None and conv_ref else None
     service = None
     if m.vip_arrivals:
         speed = min(1.0, TAKE_WITHIN_SECONDS / m.median_take_seconds) if m.median_take_seconds else 0.0
@@ -164,10 +177,33 @@ def report(measures: Measures, reference: Measures | None, basis: str) -> dict[s
     """The JSON the API and ``report health`` give: scores, measures, the reference and its basis."""
     return {
         "scores": scores(measures, reference),
+        "no_reference": unreferenced(measures, reference),
         "measures": asdict(measures),
         "reference": asdict(reference) if reference else None,
         "reference_scores": scores(reference, reference) if reference else None,
         "basis": basis,
+    }
+
+
+def shown(tr: Translator, result: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """What a person reads of each score, the table and the chart alike.
+
+    One decimal in the reader's locale, or why there is none ("no reference yet", "no data").
+    """
+
+    def word(score: float | None, axis: str, fresh: bool) -> str:
+        if score is not None:
+            return tr.number(score, 1)
+        return (
+            tr.gettext("no reference yet")
+            if fresh and axis in result.get("no_reference", [])
+            else tr.gettext("no data")
+        )
+
+    ref = result.get("reference_scores") or {}
+    return {
+        "scores": {a: word(result["scores"][a], a, True) for a in AXES},
+        "reference": {a: word(ref.get(a), a, False) for a in AXES},
     }
 
 
@@ -188,19 +224,25 @@ def radar_title(tr: Translator, store: str, start: datetime, end: datetime) -> s
 def reference_note(tr: Translator, result: dict[str, Any]) -> str:
     """What the dashed polygon is, and why an axis has none: said under the radar and on the console."""
     ref = result.get("reference_scores")
-    if not ref:
-        return tr.gettext(
-            "No reference: the four previous periods of the same length have no data (a new store), so "
-            "acquisition and conversion are scored 50."
+    if not ref or all(v is None for v in ref.values()):
+        text = tr.gettext(
+            "No reference yet: the four previous periods of the same length have no data (a new store), so "
+            "acquisition and conversion are not scored."
         )
-    missing = [tr.gettext(AXIS_WORDS[a]) for a in AXES if ref.get(a) is None]
-    text = tr.gettext(
-        "Dashed: the reference ({basis}); 50 on acquisition and conversion means as good as the reference.",
-        basis=_basis_words(tr, result["basis"]),
-    )
-    if missing:
+    else:
+        missing = [tr.gettext(AXIS_WORDS[a]) for a in AXES if ref.get(a) is None]
+        text = tr.gettext(
+            "Dashed: the reference ({basis}); 50 on acquisition and conversion means as good as the reference.",
+            basis=_basis_words(tr, result["basis"]),
+        )
+        if missing:
+            text += " " + tr.gettext(
+                "No reference for {axes}: the reference periods have no data for it.", axes=", ".join(missing)
+            )
+    m = result.get("measures") or {}
+    if m.get("vip_arrivals") and not m.get("vip_taken"):  # a measured 0, said why
         text += " " + tr.gettext(
-            "No reference for {axes}: the reference periods have no data for it.", axes=", ".join(missing)
+            "Service is 0: none of the {count} VIP arrivals was taken on an iPad.", count=tr.number(m["vip_arrivals"])
         )
     return text
 
@@ -213,9 +255,23 @@ def _basis_words(tr: Translator, basis: str) -> str:
 
 
 def radar_png(result: dict[str, Any], title: str, tr: Translator | None = None) -> bytes:
-    """The five scores as a radar chart (PNG), the reference dashed where it has data.
+    """The five scores as a radar chart (PNG): :func:`radar_figure`'s."""
+    import matplotlib
 
-    A note under it says what the reference is and where it has none.
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = radar_figure(result, title, tr)
+    out = io.BytesIO()
+    fig.savefig(out, format="png")
+    plt.close(fig)
+    return out.getvalue()
+
+
+def radar_figure(result: dict[str, Any], title: str, tr: Translator | None = None) -> Any:
+    """The five scores as a radar chart (a matplotlib figure), the reference dashed where it has data.
+
+    A note under it says what the reference is and where it has none; each axis's label is :func:`shown`'s.
     """
     import math
     import textwrap
@@ -233,20 +289,20 @@ def radar_png(result: dict[str, Any], title: str, tr: Translator | None = None) 
         ax.set_theta_offset(math.pi / 2)  # acquisition at the top, then clockwise
         ax.set_theta_direction(-1)
         ref = result.get("reference_scores")
-        if ref:  # a gap (NaN) where the reference has no data, never a false 0
+        if ref and any(v is not None for v in ref.values()):  # a gap (NaN) where it has no data, never a false 0
             values = [float("nan") if ref[a] is None else ref[a] for a in AXES]
             ax.plot([*angles, angles[0]], [*values, values[0]], color="#666666", linestyle="--",
                     label=tr.gettext("reference"))  # fmt: skip
-        values = [result["scores"][a] or 0 for a in AXES]
+        # an axis without a score is a gap in the line, and the filled area joins only the scored ones
+        values = [float("nan") if result["scores"][a] is None else result["scores"][a] for a in AXES]
         ax.plot(
             [*angles, angles[0]], [*values, values[0]], color="#2f6fb0", linewidth=2, label=tr.gettext("this period")
         )
-        ax.fill([*angles, angles[0]], [*values, values[0]], color="#2f6fb0", alpha=0.25)
-        ticks = []
-        for a in AXES:
-            score = result["scores"][a]
-            shown = tr.gettext("no data") if score is None else tr.number(score)
-            ticks.append(tr.gettext(AXIS_WORDS[a]) + "\n" + shown)
+        scored = [(t, v) for t, v in zip(angles, values, strict=True) if not math.isnan(v)]
+        if len(scored) >= 3:
+            ax.fill([t for t, _ in scored], [v for _, v in scored], color="#2f6fb0", alpha=0.25)
+        words = shown(tr, result)["scores"]
+        ticks = [tr.gettext(AXIS_WORDS[a]) + "\n" + words[a] for a in AXES]
         ax.set_xticks(angles, ticks, fontsize=10)
         ax.tick_params(axis="x", pad=14)
         ax.set_ylim(0, 100)
@@ -256,10 +312,7 @@ def radar_png(result: dict[str, Any], title: str, tr: Translator | None = None) 
         wide = any("\u4e00" <= ch <= "\u9fff" for ch in title)  # Chinese: half the characters to a line
         note = textwrap.fill(reference_note(tr, result), 45 if wide else 90)
         fig.text(0.5, 0.04, note, ha="center", va="bottom", fontsize=9, color="#444444")
-        out = io.BytesIO()
-        fig.savefig(out, format="png")
-        plt.close(fig)
-    return out.getvalue()
+    return fig
 
 
 BASELINE_PERIODS = 4

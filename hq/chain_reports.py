@@ -20,7 +20,15 @@ from storelens.books.schema import events
 from storelens.clock import iso
 from storelens.config import ChainStore
 from storelens.hq.rollups import Rollups
-from storelens.web.reports import Interval, Row, footfall_rows, parse_ts, people_fields, with_occupancy
+from storelens.web.reports import (
+    TILL_ELSEWHERE,
+    Interval,
+    Row,
+    footfall_rows,
+    parse_ts,
+    people_fields,
+    with_occupancy,
+)
 
 Level = Literal["store", "region", "chain"]
 RankBy = Literal["entries", "conversion", "sales", "vip_arrivals", "capture_rate"]
@@ -43,9 +51,6 @@ class _Acc:
     unique: int | None = 0
     vip: int = 0
     staff: int = 0
-    transactions: int = 0
-    sales: float = 0.0
-    member_sales: float = 0.0
 
 
 class ChainReports:
@@ -117,9 +122,8 @@ class ChainReports:
                 by_store[ev["store_id"]].append(ev)
         out: list[Row] = []
         for store_id in sorted(by_store):
-            mine: dict[str, list[tuple[str, int, str, bool]]] = {store_id: []}  # sales stay in each box's books
-            zone = self.meta(store_id).timezone
-            out += store_rows(footfall_rows(by_store[store_id], interval, zone, mine, self.currency))
+            zone = self.meta(store_id).timezone  # sales stay in each box's books: None, unavailable here
+            out += store_rows(footfall_rows(by_store[store_id], interval, zone, None, self.currency))
         # the store rows already carry their occupancy (footfall_rows); grouped rows run their own
         return out if level == "store" else with_occupancy(self._grouped(out, level))
 
@@ -140,9 +144,6 @@ class ChainReports:
             acc.unique = None if acc.unique is None or r.unique_visitors is None else acc.unique + r.unique_visitors
             acc.vip += r.vip_arrivals
             acc.staff += r.staff_excluded
-            acc.transactions += r.transactions or 0
-            acc.sales += r.sales or 0.0
-            acc.member_sales += (r.sales or 0.0) * (r.member_sales_share or 0.0)
         return [
             Row(
                 key,
@@ -154,32 +155,30 @@ class ChainReports:
                 a.unique,
                 a.vip,
                 a.staff,
-                transactions=a.transactions,
-                conversion=round(a.transactions / a.entries, 4) if a.entries else None,
-                sales=round(a.sales, 2),
-                average_basket=round(a.sales / a.transactions, 2) if a.transactions else None,
-                member_sales_share=round(a.member_sales / a.sales, 4) if a.sales else None,
+                **TILL_ELSEWHERE,
                 **people_fields(a.entries, a.exits, a.passers_by),
             )
             for (key, local), a in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0]))
         ]
 
     def ranking(self, start: str, end: str, by: RankBy = "entries") -> list[dict[str, Any]]:
-        """Stores ranked over the period (best first), with their totals and region."""
+        """Stores ranked over the period (best first), with their totals and region.
+
+        Transactions, conversion and sales are None (unavailable): each box keeps its till's data; ranked by one of
+        them, the stores come in the order of their ids.
+        """
         totals: dict[str, dict[str, Any]] = {}
         for r in self.rows(start, end, "1d"):
             t = totals.setdefault(
                 r.store_id,
-                {"entries": 0, "exits": 0, "passers_by": 0, "vip_arrivals": 0, "transactions": 0, "sales": 0.0},
+                {"entries": 0, "exits": 0, "passers_by": 0, "vip_arrivals": 0, "transactions": None, "sales": None},
             )
             t["entries"] += r.entries
             t["exits"] += r.exits
             t["passers_by"] += r.passers_by
             t["vip_arrivals"] += r.vip_arrivals
-            t["transactions"] += r.transactions or 0
-            t["sales"] = round(t["sales"] + (r.sales or 0.0), 2)
         for t in totals.values():
-            t["conversion"] = round(t["transactions"] / t["entries"], 4) if t["entries"] else None
+            t["conversion"] = None  # the till's data stays in each box's books
             t["capture_rate"] = people_fields(t["entries"], t["exits"], t["passers_by"])["capture_rate"]
         ranked = sorted(totals.items(), key=lambda kv: (-(kv[1][by] or 0), kv[0]))
         return [

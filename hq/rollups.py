@@ -35,7 +35,7 @@ from storelens.books.database import Part, open_part
 from storelens.books.schema import events
 from storelens.clock import floor_interval, iso
 from storelens.hq.schema import buckets, day_tokens, days, rollup_tables, state, tokens
-from storelens.web.reports import Interval, Row, bucket, money_fields, parse_ts, people_fields
+from storelens.web.reports import TILL_ELSEWHERE, Interval, Row, bucket, parse_ts, people_fields
 from storelens.workers import Periodic
 
 log = logging.getLogger(__name__)
@@ -279,7 +279,7 @@ class Rollups:
                     unique,
                     int(vip),
                     int(staff),
-                    **money_fields(int(entries)),
+                    **TILL_ELSEWHERE,
                     **people_fields(int(entries), int(exits), int(passers)),
                 )
             )
@@ -359,7 +359,7 @@ class Rollups:
                     None if unavailable else distinct.get((store_id, str(key)), 0) + int(untokened),
                     int(vip),
                     int(staff),
-                    **money_fields(int(entries)),
+                    **TILL_ELSEWHERE,
                     **people_fields(int(entries), int(exits), int(passers)),
                 )
             )

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import BaseModel, Field
 
 from storelens.api.auth import Admin, Svc
-from storelens.api.radar import radar_png, radar_title, reference_note, store_health
+from storelens.api.radar import radar_png, radar_title, reference_note, shown, store_health
 from storelens.api.routers.locale import store_translator
 from storelens.bounds import IDENT
 from storelens.clock import iso
@@ -22,6 +22,7 @@ from storelens.web.reports import (
     export_response,
     footfall_rows,
     footfall_title,
+    local_span,
     parse_ts,
 )
 
@@ -78,7 +79,8 @@ def footfall_chart(
     a, b = _period(svc, start, end)
     store = svc.config.store
     title = footfall_title(tr, interval, a, b, store.name or store.id)
-    return Response(chart_png(rows, title, tr), media_type="image/png")
+    span = local_span(a, b, store.timezone)  # every bucket of the period a bar, nothing counted at 0
+    return Response(chart_png(rows, title, tr, span, interval), media_type="image/png")
 
 
 class CameraOutcomes(BaseModel):
@@ -136,7 +138,11 @@ class HealthReport(BaseModel):
     reference: dict[str, float | None] | None
     reference_scores: dict[str, float | None] | None
     basis: str = Field(description="own baseline (4 previous periods), or the chain median at head office")
+    no_reference: list[str] = Field(description="Relative axes with data and no reference yet: not scored")
     note: str = Field(description="What the reference is and where it has no data, in the store's language")
+    shown: dict[str, dict[str, str]] = Field(
+        description="What a person reads of each score and reference score (the chart draws the same)"
+    )
 
 
 @router.get("/health", response_model=HealthReport, responses={200: {"content": {"image/png": {}}}})
@@ -158,4 +164,4 @@ def health(
     if format == "png":
         name = svc.config.store.name if store_id == svc.config.store.id and svc.config.store.name else store_id
         return Response(radar_png(result, radar_title(tr, name, a, b), tr), media_type="image/png")
-    return HealthReport(**result, note=reference_note(tr, result))
+    return HealthReport(**result, note=reference_note(tr, result), shown=shown(tr, result))

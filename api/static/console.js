@@ -40,7 +40,8 @@ async function overview() {
     tile(t("Passers-by"), SL.number(passers)),
     tile(t("Capture rate"), entries + passers ? SL.percent(entries / (entries + passers), 1) : "–"),
     tile(t("Transactions"), SL.number(txn)),
-    tile(t("Conversion"), entries ? SL.percent(txn / entries, 1) : "–"),
+    tile(t("Conversion"), entries ? SL.percent(txn / entries, 1) : "–",
+      t("{transactions} transactions (the till's, every hour) / {entries} entries", {transactions: SL.number(txn), entries: SL.number(entries)})),
     tile(t("Average basket"), txn ? SL.money(sales / txn) : "–"),
   ].join("");
   await charts;
@@ -84,8 +85,7 @@ async function health() {
   const chart = SL.image($("h-chart"), "/api/v1/reports/health?format=png&" + q + SL.langParam());
   const names = {acquisition: t("acquisition"), conversion: t("conversion"), service: t("service"), retention: t("retention"), member_value: t("member value")};
   SL.table($("h-table"), [t("Score"), t("This period"), t("Reference")], Object.keys(names).map((k) => [esc(names[k]),
-    r.scores[k] == null ? esc(t("no data")) : SL.number(r.scores[k]),
-    !r.reference_scores || r.reference_scores[k] == null ? esc(t("no data")) : SL.number(r.reference_scores[k])]));
+    esc(r.shown.scores[k]), esc(r.shown.reference[k])]));  // the server's words, as the chart draws them
   $("h-note").textContent = r.note;
   await chart;
 }

@@ -11,7 +11,16 @@ from storelens.bounds import IDENT
 from storelens.hq.access import Analyst, Hq
 from storelens.hq.chain_reports import Level, RankBy
 from storelens.web.locale import Lang, translator_or_422
-from storelens.web.reports import FORMATS, Interval, Row, chart_png, export_response, footfall_title, parse_ts
+from storelens.web.reports import (
+    FORMATS,
+    Interval,
+    Row,
+    chart_png,
+    export_response,
+    footfall_title,
+    local_span,
+    parse_ts,
+)
 
 router = APIRouter(prefix="/chain", tags=["chain reports"])
 LOCAL = "ISO 8601; a date or a time without an offset is each store's local time"
@@ -60,7 +69,9 @@ def footfall_chart(
     tr = translator_or_422(lang or hq.config.locale)
     where = {"chain": tr.gettext("the chain"), "region": tr.gettext("each region"), "store": tr.gettext("each store")}
     title = footfall_title(tr, interval, parse_ts(start), parse_ts(end), where[level])
-    return Response(chart_png(rows, title, tr), media_type="image/png")
+    # each store's own local days: a date or a time without an offset is every store's clock; with one, head office's
+    span = local_span(parse_ts(start, hq.config.timezone), parse_ts(end, hq.config.timezone), hq.config.timezone)
+    return Response(chart_png(rows, title, tr, span, interval), media_type="image/png")
 
 
 class Ranked(BaseModel):
@@ -75,8 +86,8 @@ class Ranked(BaseModel):
     passers_by: int = 0
     capture_rate: float | None = Field(default=None, description="entries / (entries + passers_by)")
     vip_arrivals: int
-    transactions: int
-    sales: float
+    transactions: int | None = Field(description="None: unavailable (each box keeps its till's data)")
+    sales: float | None = Field(description="None: unavailable (each box keeps its till's data)")
     conversion: float | None
 
 

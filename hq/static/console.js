@@ -4,6 +4,10 @@ const period = () => `from=${$("from").value}&to=${addDays($("to").value, 1)}`;
 
 async function fail(res) { $("error").textContent = res.ok ? "" : await SL.detail(res); return !res.ok; }
 
+// transactions, conversion and sales: "unavailable" where head office does not hold the till's data, never 0
+const till = (r) => r.transactions == null ? Array(3).fill(esc(t("unavailable")))
+  : [SL.number(r.transactions), esc(SL.percent(r.conversion, 1)), esc(SL.money(r.sales))];
+
 async function chain() {
   const q = `${period()}&interval=1d&level=${$("level").value}`;
   const res = await api("/api/v1/chain/footfall?" + q);
@@ -14,8 +18,9 @@ async function chain() {
     t("VIP arrivals"), t("Transactions"), t("Conversion"), t("Sales")],
     rows.map((r) => [esc(SL.date(r.local_start.slice(0, 10) + "T12:00:00Z")), esc(r.store_id === "chain" ? t("the chain") : r.store_id),
       SL.number(r.entries), SL.number(r.exits), SL.number(r.passers_by), esc(SL.percent(r.capture_rate, 1)), r.unique_visitors == null ? esc(t("unavailable")) : SL.number(r.unique_visitors), SL.number(r.vip_arrivals),
-      SL.number(r.transactions), esc(SL.percent(r.conversion, 1)), esc(SL.money(r.sales))]),
+      ...till(r)]),
     t("Nothing counted in this period."));
+  $("chain-note").textContent = rows.some((r) => r.transactions == null) ? t("Transactions, conversion and sales stay in each store's books: head office does not receive them.") : "";
   await chart;
 }
 
@@ -24,7 +29,7 @@ async function ranking() {
   if (await fail(res)) return;
   SL.table($("rank-table"), ["#", t("Store"), t("Region"), t("Entries"), t("Capture rate"), t("VIP arrivals"), t("Transactions"), t("Conversion"), t("Sales")],
     (await res.json()).map((r) => [SL.number(r.rank), `<b>${esc(r.name || r.store_id)}</b>`, esc(r.region), SL.number(r.entries),
-      esc(SL.percent(r.capture_rate, 1)), SL.number(r.vip_arrivals), SL.number(r.transactions), esc(SL.percent(r.conversion, 1)), esc(SL.money(r.sales))]),
+      esc(SL.percent(r.capture_rate, 1)), SL.number(r.vip_arrivals), ...till(r)]),
     t("Nothing counted in this period."));
   const arrivals = await api(`/api/v1/chain/arrivals?${period()}`);
   if (await fail(arrivals)) return;

@@ -90,7 +90,7 @@ def cmd_report(args: argparse.Namespace, emit: Any) -> int:
     from storelens.config import CONFIG_DIR, ApiConfig, load_config
     from storelens.i18n import Translator
     from storelens.manifest import storelens_home
-    from storelens.web.reports import FORMATS, chart_png, footfall_rows, footfall_title
+    from storelens.web.reports import FORMATS, chart_png, footfall_rows, footfall_title, local_span
 
     config = load_config(Path(args.config)) if args.config else None
     zone = args.timezone or (config.store.timezone if config else "UTC")
@@ -119,7 +119,7 @@ def cmd_report(args: argparse.Namespace, emit: Any) -> int:
         tr = Translator(config.store.locale if config else "en", ZoneInfo(zone))
         where = (config.store.name or config.store.id) if config else tr.gettext("all stores")
         title = footfall_title(tr, args.interval, start, end, where)
-        Path(args.chart).write_bytes(chart_png(rows, title, tr))
+        Path(args.chart).write_bytes(chart_png(rows, title, tr, local_span(start, end, zone), args.interval))
     return 0
 
 

@@ -151,7 +151,8 @@ def footfall_rows(
         interval: bucket length.
         timezone: the store's IANA time zone: where its days and hours begin.
         sales: per store id, its transactions in the period: the store rows (``all``, or the one camera's)
-            then carry transactions, conversion, sales, average basket and member share.
+            then carry transactions, conversion, sales, average basket and member share. None: the till's data
+            is not here (head office), and those figures are None (unavailable), never 0.
         currency: sales are summed in this currency (others count as transactions only).
     """
     zone = ZoneInfo(timezone)
@@ -170,13 +171,13 @@ def footfall_rows(
             acc.unavailable |= ev.get("unique_visitors_available") is False
             acc.staff += int(ev.get("staff_excluded") or 0)
     cameras = {k[1] for k in sums if k[1] != "all"}
-    till = _sales_by_bucket(sales or {}, interval, zone, currency)
+    till = _sales_by_bucket(sales, interval, zone, currency) if sales is not None else None
     rows = []
     for (s, c, t, e), v in sums.items():
         if c == "all" and len(cameras) <= 1:
             continue
         store_row = c == "all" or len(cameras) <= 1
-        money = money_fields(v.entries, till.get((s, t))) if store_row else {}
+        money = (money_fields(v.entries, till.get((s, t))) if till is not None else TILL_ELSEWHERE) if store_row else {}
         rows.append(
             Row(
                 s,
@@ -192,6 +193,15 @@ def footfall_rows(
                 **people_fields(v.entries, v.exits, v.passers_by),
             )
         )
+    # a bucket in which the till sold and no camera counted is a store row too: every sale is in the report
+    store_camera = "all" if len(cameras) != 1 else next(iter(cameras))
+    for (s, t), sold in (till or {}).items():
+        t, e = bucket(t, interval, zone)
+        if (s, store_camera, t, e) not in sums and (s, "all", t, e) not in sums:
+            local = t.astimezone(zone).isoformat(timespec="minutes")
+            rows.append(
+                Row(s, store_camera, iso(t), iso(e), local, 0, 0, 0, **money_fields(0, sold), **people_fields(0, 0, 0))
+            )
     return with_occupancy(sorted(rows, key=lambda r: (r.interval_start, r.camera_id == "all", r.camera_id)))
 
 
@@ -244,8 +254,21 @@ def people_fields(entries: int, exits: int, passers_by: int) -> dict[str, Any]:
     return {"exits": exits, "passers_by": passers_by, "capture_rate": round(entries / seen, 4) if seen else None}
 
 
+TILL_ELSEWHERE: dict[str, Any] = {  # head office: each box keeps its sales; unavailable, never 0
+    "transactions": None,
+    "conversion": None,
+    "sales": None,
+    "average_basket": None,
+    "member_sales_share": None,
+    "other_sales": "",
+}
+
+
 def money_fields(entries: int, till: _Till | None = None) -> dict[str, Any]:
-    """Conversion and sales of a store row (zeros when the store sold nothing in the bucket)."""
+    """Conversion and sales of a store row (zeros when the store sold nothing in the bucket).
+
+    Where the till's data is not held (head office), a row takes :data:`TILL_ELSEWHERE` instead.
+    """
     till = till or _Till()
     return {
         "transactions": till.transactions,
@@ -272,6 +295,8 @@ def _cells(row: Row) -> dict[str, Any]:
     cells = asdict(row)
     if row.unique_visitors is None:
         cells["unique_visitors"] = UNAVAILABLE
+    if row.transactions is None:  # the till's data is not here (head office)
+        cells["transactions"] = cells["sales"] = UNAVAILABLE
     return cells
 
 
@@ -311,11 +336,78 @@ def footfall_title(tr: Translator, interval: str, start: datetime, end: datetime
 MAX_LABELS = 16  # more buckets than this: every n-th one is labelled
 
 
-def chart_png(rows: list[Row], title: str, tr: Translator | None = None) -> bytes:
-    """Entries per interval, a bar per interval (all cameras of the store), labelled in the store's locale.
+def local_span(start: datetime, end: datetime, zone: str) -> tuple[datetime, datetime]:
+    """A period's local clock times in ``zone`` (naive): the buckets a chart of it shows run from one to the other."""
+    tz = ZoneInfo(zone)
+    return start.astimezone(tz).replace(tzinfo=None), end.astimezone(tz).replace(tzinfo=None)
 
-    When the store sold anything, conversion (transactions / entries) is drawn as a line on a fixed 0-100 %
-    right axis, so that two charts compare; a legend names both.
+
+def chart_buckets(
+    rows: list[Row], span: tuple[datetime, datetime] | None, interval: Interval
+) -> list[tuple[datetime, int, float | None]]:
+    """Every bucket of the period, in order: its local start, entries and conversion (None: none to show).
+
+    A bucket with nothing counted is a bar of 0, so that 7 days are 7 bars; rows that share a local start (the
+    chain's zones, an hour repeated when clocks go back) are summed. Without ``span``, the rows' own buckets.
+    """
+    by_start: dict[datetime, list[Row]] = {}
+    for r in rows:
+        by_start.setdefault(datetime.fromisoformat(r.local_start[:16]), []).append(r)
+    if span is None:
+        starts = sorted(by_start)
+    else:
+        step = timedelta(minutes=MINUTES[interval]) if interval != "1d" else timedelta(days=1)
+        first = span[0].replace(second=0, microsecond=0)
+        starts, at = [], first
+        while at < span[1] and len(starts) < MAX_BUCKETS:
+            starts.append(at)
+            at += step
+    out = []
+    for at in starts:
+        here = by_start.get(at, [])
+        entries = sum(r.entries for r in here)
+        sold = [r.transactions for r in here if r.transactions is not None]
+        conversion = sum(sold) / entries if sold and entries else None
+        out.append((at, entries, conversion))
+    return out
+
+
+MAX_BUCKETS = 3000  # a chart's bars at most (31 days of 15 minutes)
+
+
+def chart_png(
+    rows: list[Row],
+    title: str,
+    tr: Translator | None = None,
+    span: tuple[datetime, datetime] | None = None,
+    interval: Interval = "1h",
+) -> bytes:
+    """:func:`chart_figure` as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = chart_figure(rows, title, tr, span, interval)
+    out = io.BytesIO()
+    fig.savefig(out, format="png")
+    plt.close(fig)
+    return out.getvalue()
+
+
+def chart_figure(
+    rows: list[Row],
+    title: str,
+    tr: Translator | None = None,
+    span: tuple[datetime, datetime] | None = None,
+    interval: Interval = "1h",
+) -> Any:
+    """Entries per interval, a bar per interval (all cameras of the store), in the store's locale (a figure).
+
+    With ``span`` (the period's local clock times, :func:`local_span`), every bucket of the period is a bar, those
+    with nothing counted at 0, and a chart across several days labels each bar with its date. When the store sold
+    anything, conversion (transactions / entries) is drawn as a line on a fixed 0-100 % right axis, so that two
+    charts compare; a legend names both.
     """
     import matplotlib
 
@@ -326,18 +418,20 @@ def chart_png(rows: list[Row], title: str, tr: Translator | None = None) -> byte
     tr = tr or Translator()
     cameras = {r.camera_id for r in rows}
     keep = [r for r in rows if r.camera_id == "all" or len(cameras) == 1]
-    starts = [datetime.fromisoformat(r.local_start) for r in keep]
-    daily = bool(keep) and all(
-        parse_ts(r.interval_end) - parse_ts(r.interval_start) >= timedelta(hours=23) for r in keep
-    )
+    if span is None and keep:
+        daily = all(parse_ts(r.interval_end) - parse_ts(r.interval_start) >= timedelta(hours=23) for r in keep)
+        interval = "1d" if daily else interval
+    daily = interval == "1d"
+    shown = chart_buckets(keep, span, interval)
+    starts = [at for at, _, _ in shown]
     one_day = len({s.date() for s in starts}) <= 1
     labels = [
         tr.day(s.date()) if daily else tr.time(s) if one_day else f"{tr.day(s.date())}\n{tr.time(s)}" for s in starts
     ]
     with plt.rc_context({"font.family": FONT_FAMILIES}):
         fig, ax = plt.subplots(figsize=(9, 4.2), dpi=100)
-        x = list(range(len(keep)))
-        bars = ax.bar(x, [r.entries for r in keep], color="#2f6fb0", label=tr.gettext("entries"))
+        x = list(range(len(shown)))
+        bars = ax.bar(x, [entries for _, entries, _ in shown], color="#2f6fb0", label=tr.gettext("entries"))
         ax.set_ylabel(tr.gettext("entries"))
         step = max(1, -(-len(x) // MAX_LABELS))
         ax.set_xticks(x[::step], labels[::step])
@@ -345,7 +439,7 @@ def chart_png(rows: list[Row], title: str, tr: Translator | None = None) -> byte
         handles: list[Any] = [bars]
         if any(r.transactions for r in keep):
             conv = ax.twinx()
-            (line,) = conv.plot(x, [100 * r.conversion if r.conversion is not None else float("nan") for r in keep],
+            (line,) = conv.plot(x, [100 * c if c is not None else float("nan") for _, _, c in shown],
                                 color="#b7791f", marker="o", linewidth=2, label=tr.gettext("conversion"))  # fmt: skip
             conv.set_ylim(0, 100)
             conv.yaxis.set_major_formatter(FuncFormatter(lambda v, _: tr.percent(v / 100)))
@@ -356,10 +450,7 @@ def chart_png(rows: list[Row], title: str, tr: Translator | None = None) -> byte
         ax.set_title(title, fontsize=12)
         ax.set_xlim(-0.6, max(len(x), 6) - 0.4)  # a few buckets stay bars, not a wall
         fig.tight_layout()
-        out = io.BytesIO()
-        fig.savefig(out, format="png")
-        plt.close(fig)
-    return out.getvalue()
+    return fig
 
 
 FORMATS = {

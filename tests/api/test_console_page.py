@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import subprocess
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
+import httpx2 as httpx
 import pytest
 
 from storelens.api.books import StoreBooks
@@ -135,8 +136,22 @@ def test_every_console_page_fits_every_ipad_in_every_language(console) -> None:
         expect(page.locator("#c-snapshot")).to_be_visible(timeout=30_000)
         assert page.evaluate("document.getElementById('c-snapshot').naturalWidth") >= 640
         page.screenshot(path=str(ARTIFACTS / "console-cameras-snapshot.png"), full_page=True)
-        page.goto(f"{base}/console?lang=en_GB#health")
-        expect(page.locator("#h-note")).to_contain_text("reference", timeout=10_000)
+        # the radar's table says what its chart draws (the server's words for both), in the reader's language
+        page.goto(f"{base}/console?lang=fr_FR#health")
+        expect(page.locator("#h-note")).to_contain_text("référence", timeout=10_000)
+        period = {
+            "from": page.input_value("#h-from"),
+            "to": str(date.fromisoformat(page.input_value("#h-to")) + timedelta(days=1)),
+        }
+        answer = httpx.get(f"{base}/api/v1/reports/health", params={**period, "lang": "fr_FR"},
+                           headers={"Authorization": f"Bearer {console['tokens']['manager']}"})  # fmt: skip
+        said = answer.json()["shown"]
+        cells = page.locator("#h-table tbody tr").evaluate_all(
+            "rows => rows.map(r => [...r.cells].map(c => c.textContent))"
+        )
+        assert [c[1] for c in cells] == list(said["scores"].values()) and [c[2] for c in cells] == list(
+            said["reference"].values()
+        )
         browser.close()
 
 

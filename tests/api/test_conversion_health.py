@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import insert
 
-from storelens.api.radar import scores, store_health
+from storelens.api.radar import AXES, AXIS_WORDS, reference_note, scores, store_health
 from storelens.books.schema import acks
 from storelens.clock import iso
 from storelens.edge_events import ArrivalEvent, FootfallEvent, VisitorEvent
@@ -99,6 +99,30 @@ def test_at_head_office_each_store_is_scored_against_the_chain_median(store) -> 
     assert result["scores"]["acquisition"] == 50.0  # the median store: 50
 
 
+def test_without_a_reference_the_relative_scores_say_so_and_the_chart_draws_what_the_table_shows() -> None:
+    """A new store: acquisition and conversion are "no reference yet" (never a 50 as if measured); a measured 0
+    of service is explained; the chart's labels are the table's words to the digit."""
+    from storelens.api.radar import Measures, radar_figure, report, shown
+    from storelens.i18n import Translator
+
+    m = Measures(entries=120, new_visitors=40, returning_visitors=8, transactions=9, sales=900, member_sales=227.0,
+                 vip_arrivals=3, vip_taken=0, median_take_seconds=None, arriving_members=2, days=7)  # fmt: skip
+    result = report(m, None, "own baseline (4 previous periods)")
+    assert result["scores"]["acquisition"] is None and result["scores"]["conversion"] is None
+    assert result["no_reference"] == ["acquisition", "conversion"]
+    assert (result["scores"]["service"], result["scores"]["member_value"]) == (0.0, 25.2)
+    for lang, words in (("en_GB", ("no reference yet", "25.2", "0.0")), ("fr_FR", ("pas encore de référence", "25,2"))):
+        tr = Translator(lang)
+        table = shown(tr, result)["scores"]
+        assert [table[a] for a in ("acquisition", "member_value")] == list(words[:2])
+        fig = radar_figure(result, "Store health", tr)
+        labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+        assert labels == [f"{tr.gettext(AXIS_WORDS[a])}\n{table[a]}" for a in AXES]  # the chart says the table
+        assert [t.get_text() for t in fig.legends[0].get_texts()] == [tr.gettext("this period")]  # no dashed line
+    note = reference_note(Translator(), result)
+    assert "Service is 0: none of the 3 VIP arrivals was taken on an iPad." in note
+
+
 @pytest.mark.parametrize("empty", ["service", "member_value"])
 def test_a_score_without_data_is_none_not_zero(empty) -> None:
     from storelens.api.radar import Measures
@@ -155,6 +179,32 @@ def gold_height(png: bytes) -> float:
     return float(np.flatnonzero(gold.any(axis=1)).min())
 
 
+def test_a_week_is_seven_bars_and_hours_across_days_carry_their_date(store) -> None:
+    """Counts on one day of seven: the 7-day chart still has 7 bars (zero days included), and an hourly chart
+    over two days labels each bar with its date; sales in an hour no camera counted are in the report too."""
+    from zoneinfo import ZoneInfo
+
+    from storelens.i18n import Translator
+    from storelens.web.reports import chart_figure, local_span
+
+    tr = Translator("fr_FR", ZoneInfo("Europe/Paris"))
+    store.events.add(footfall("s1", DAY + timedelta(hours=10), 6, minutes=60))
+    receipts(store, [("T-late", DAY + timedelta(hours=20), "10.00", "EUR", None)])  # no camera counted at 21:00
+    a, b = DAY - timedelta(days=6, hours=1), DAY + timedelta(hours=23)  # Paris midnights, seven days
+    rows = footfall_rows(store.events.footfall(iso(a), iso(b)), "1d", "Europe/Paris",
+                         store.commerce.sales(iso(a), iso(b)), "EUR")  # fmt: skip
+    assert [(r.entries, r.transactions) for r in rows] == [(6, 1)]  # the evening's sale in the day's row
+    hourly = footfall_rows(store.events.footfall(iso(a), iso(b)), "1h", "Europe/Paris",
+                           store.commerce.sales(iso(a), iso(b)), "EUR")  # fmt: skip
+    assert [(r.local_start[11:16], r.entries, r.transactions) for r in hourly] == [("11:00", 6, 0), ("21:00", 0, 1)]
+    week = chart_figure(rows, "semaine", tr, local_span(a, b, "Europe/Paris"), "1d")
+    labels = [t.get_text() for t in week.axes[0].get_xticklabels()]
+    assert len(week.axes[0].patches) == 7 and labels[0] == tr.day((DAY - timedelta(days=6)).date()), labels
+    two_days = chart_figure(hourly, "heures", tr, local_span(b - timedelta(days=2), b, "Europe/Paris"), "1h")
+    ticks = [t.get_text() for t in two_days.axes[0].get_xticklabels()]
+    assert len(two_days.axes[0].patches) == 48 and all("\n" in t for t in ticks), ticks  # a date on each label
+
+
 def test_conversion_is_drawn_on_one_fixed_scale_with_a_legend_and_local_labels(store, tmp_path) -> None:
     """16.7 % and 83 % are drawn at their own heights (the axis is 0-100 % in every chart, not rescaled), the
     legend names the line, and the title and labels are the store's own words and days."""
@@ -185,7 +235,7 @@ def test_conversion_is_drawn_on_one_fixed_scale_with_a_legend_and_local_labels(s
 
 # reference scores (None: no reference at all), words the note must hold
 NOTE_CASES = [
-    (None, ["No reference", "scored 50"]),
+    (None, ["No reference yet", "not scored"]),
     ({"acquisition": 50, "conversion": None, "service": 80, "retention": 40, "member_value": None},
      ["Dashed: the reference (the mean of the four previous periods)", "No reference for conversion, member value"]),
     ({"acquisition": 50, "conversion": 50, "service": 80, "retention": 40, "member_value": 30},
