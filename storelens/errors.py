@@ -64,6 +64,10 @@ class ImportRefused(StoreLensError):
     """A CRM, catalogue or POS file is refused as a whole (format, encoding, columns); nothing was imported."""
 
 
+class NameTaken(StoreLensError):
+    """A name that must be unique (a device token's, per store or head office) is in use already."""
+
+
 class SignatureError(StoreLensError):
     """A signed message is refused: not an envelope, a key not trusted here, or a signature that does not verify."""
 

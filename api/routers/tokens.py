@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Path, status
 from pydantic import BaseModel, Field
 
 from storelens.api.auth import Admin, Role, Tokens
+from storelens.errors import NameTaken
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
 
@@ -27,10 +28,13 @@ class TokenOut(BaseModel):
     token: str
 
 
-@router.post("", response_model=TokenOut, status_code=201)
+@router.post("", response_model=TokenOut, status_code=201, responses={409: {"description": "the name is in use"}})
 def create_token(body: TokenIn, tokens: Tokens, who: Admin) -> TokenOut:
-    """Make a device token."""
-    return TokenOut(name=body.name, role=body.role, token=tokens.create(body.name, body.role))
+    """Make a device token; its name must be new (it says which device to revoke)."""
+    try:
+        return TokenOut(name=body.name, role=body.role, token=tokens.create(body.name, body.role))
+    except NameTaken as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
 
 
 class TokenRow(BaseModel):

@@ -10,6 +10,7 @@ from sqlalchemy import insert, select
 from storelens.books.database import Book, Part
 from storelens.books.schema import token_tables, tokens
 from storelens.clock import iso, utc_now
+from storelens.errors import NameTaken
 
 TOKENS = Part("tokens", token_tables, version=1, legacy=lambda one_store: 1)
 
@@ -37,9 +38,18 @@ class TokenBook(Book):
             )
 
     def create(self, name: str, role: str) -> str:
-        """A new token for ``name`` in ``role``, kept hashed; the token itself is returned once, never kept."""
+        """A new token for ``name`` in ``role``, kept hashed; the token itself is returned once, never kept.
+
+        Raises:
+            NameTaken: a token of that name exists (revoke it first): a name says which device to revoke.
+        """
         token = new_token()
-        self.add_token(token, name, role)
+        with self.engine.begin() as conn:
+            if conn.execute(select(tokens.c.name).where(tokens.c.name == name).limit(1)).first() is not None:
+                raise NameTaken(f"a token named {name!r} exists already: choose another name, or revoke it first")
+            conn.execute(
+                insert(tokens).values(token_hash=token_hash(token), name=name, role=role, created_at=iso(utc_now()))
+            )
         return token
 
     def listing(self) -> list[tuple[str, str, str]]:

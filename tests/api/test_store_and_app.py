@@ -126,6 +126,9 @@ def test_tokens_route_and_openapi(client) -> None:
     new = {"Authorization": f"Bearer {made.json()['token']}"}
     assert client.get("/api/v1/events", headers=new).status_code == 200
     assert client.post("/api/v1/tokens", json={"name": "x", "role": "admin"}, headers=new).status_code == 403
+    again = client.post("/api/v1/tokens", json={"name": "ipad-2", "role": "admin"}, headers=client.admin)
+    assert again.status_code == 409 and "ipad-2" in again.json()["detail"]  # a name says which device to revoke
+    assert [r["name"] for r in client.get("/api/v1/tokens", headers=client.admin).json()].count("ipad-2") == 1
     store = client.app.state.services.books
     store.events.add(
         ArrivalEvent(

@@ -31,6 +31,8 @@ def test_serve_ingest_and_report(tmp_path, broker) -> None:
     )
     made = run_cli("api", "token", "create", "--json", "--config", str(cfg), "--name", "hq", "--role", "admin")
     assert made.returncode == 0, made.stderr
+    twice = run_cli("api", "token", "create", "--config", str(cfg), "--name", "hq", "--role", "associate")
+    assert twice.returncode == 2 and twice.stderr.count("\n") == 1 and "'hq' exists already" in twice.stderr
     admin = {"Authorization": f"Bearer {json.loads(made.stdout)['token']}"}
 
     def serve() -> subprocess.Popen[bytes]:
