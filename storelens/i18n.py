@@ -87,22 +87,50 @@ def catalogue_path(language: str) -> Path:
 
 
 @cache
-def _translations(language: str) -> dict[str, str]:
-    """The translated messages of ``language`` (source -> translation), read by Babel once per process.
-
-    Fuzzy and empty entries are left out, so their source shows (no plurals: every message is one form).
-    """
-    if language == SOURCE_LANGUAGE:
-        return {}
+def _catalog(language: str) -> Any:
+    """The catalogue of ``language`` (a Babel ``Catalog``), read once per process."""
     from babel.messages.pofile import read_po
 
     with catalogue_path(language).open("rb") as handle:
-        catalog = read_po(handle, locale=language, domain=DOMAIN)
+        return read_po(handle, locale=language, domain=DOMAIN)
+
+
+@cache
+def _translations(language: str) -> dict[str, str]:
+    """The translated one-form messages of ``language`` (source -> translation).
+
+    Fuzzy and empty entries are left out, so their source shows.
+    """
+    if language == SOURCE_LANGUAGE:
+        return {}
     return {
         m.id: m.string
-        for m in catalog
+        for m in _catalog(language)
         if isinstance(m.id, str) and m.id and isinstance(m.string, str) and m.string and not m.fuzzy
     }
+
+
+@cache
+def _gettext(language: str) -> Any:
+    """``language``'s catalogue as gettext translations (Babel's), for the messages with plural forms.
+
+    A form is chosen by the catalogue's ``Plural-Forms`` rule (French: 0 and 1 singular; Chinese: one form).
+    """
+    import io
+
+    from babel.messages.mofile import write_mo
+    from babel.support import NullTranslations, Translations
+
+    if language == SOURCE_LANGUAGE:
+        return NullTranslations()
+    compiled = io.BytesIO()
+    write_mo(compiled, _catalog(language))
+    compiled.seek(0)
+    return Translations(compiled, domain=DOMAIN)
+
+
+# numbers tried, in order, to find one of each CLDR plural category (French "many": a million)
+_SAMPLES = (*range(0, 30), 100, 1000, 1_000_000, 2_000_000, 1_000_001)
 
 
 @dataclass(frozen=True)
@@ -126,6 +154,29 @@ class Translator:
         """``message`` in this locale's language, its ``{placeholders}`` filled from ``values``."""
         text = _translations(self.language).get(message, message)
         return text.format(**values) if values else text
+
+    def ngettext(self, singular: str, plural: str, n: int, **values: Any) -> str:
+        """The form of ``singular``/``plural`` for ``n`` in this language (its plural rule), ``{n}`` filled in."""
+        text = _gettext(self.language).ngettext(singular, plural, n)
+        return text.format(n=n, **values)
+
+    def plurals(self) -> dict[str, dict[str, str]]:
+        """Every message with plural forms (by its singular), each form by its CLDR category.
+
+        For a page, which picks the category with the browser's ``Intl.PluralRules`` (``one``, ``many``, ``other``).
+        """
+        from babel import Locale
+
+        if self.language == SOURCE_LANGUAGE:
+            return {}
+        rule = Locale.parse(self.language).plural_form
+        samples = {rule(n): n for n in reversed(_SAMPLES)}  # the smallest number of each category
+        out: dict[str, dict[str, str]] = {}
+        for m in _catalog(self.language):
+            if isinstance(m.id, tuple) and not m.fuzzy and all(m.string):
+                singular, plural = m.id[0], m.id[1]
+                out[singular] = {c: _gettext(self.language).ngettext(singular, plural, n) for c, n in samples.items()}
+        return out
 
     def messages(self) -> dict[str, str]:
         """Every translated message of this language (source -> translation), for a page that translates.

@@ -125,7 +125,7 @@ $("search-form").onsubmit = async (e) => {
   if (!res.ok) { $("m-table").innerHTML = ""; return; }
   SL.table($("m-table"), [t("Name"), t("Member id"), t("Tier"), t("Face enrolled"), ""],
     (await res.json()).map((m) => [esc(m.name), `<code>${esc(m.member_id)}</code>`, esc(m.tier),
-      esc(m.vectors ? t("yes ({n} photos)", {n: m.vectors}) : t("no")),
+      esc(m.vectors ? SL.tn("yes ({n} photo)", "yes ({n} photos)", m.vectors, {n: SL.number(m.vectors)}) : t("no")),
       `<button class="danger erase" data-id="${esc(m.member_id)}">${esc(t("Erase"))}</button>`]),
     t("No member found."));
   for (const b of document.querySelectorAll("#m-table .erase")) b.onclick = () => erase(b.dataset.id);
@@ -163,7 +163,7 @@ $("e-photo").onchange = async () => {
     blurred: t("the face is blurred"), turned: t("the face is turned sideways"), tilted: t("the face is tilted up or down")};
   box.className = "verdict " + (v.usable ? "good" : "bad");
   box.textContent = (v.usable ? t("Usable: {measures}", {measures}) : t("Refused: {problem}", {problem: reasons[v.code] || v.problem}) + (measures ? ` (${measures})` : ""))
-    + (v.usable && v.ignored ? " " + t("{n} other face(s) in the photo will be ignored.", {n: v.ignored}) : "");
+    + (v.usable && v.ignored ? " " + SL.tn("{n} other face in the photo will be ignored.", "{n} other faces in the photo will be ignored.", v.ignored) : "");
   $("e-save").disabled = !v.usable;
 };
 $("e-minor").onchange = () => { $("e-guardian-row").hidden = !$("e-minor").checked; };
@@ -193,7 +193,7 @@ $("enrol-form").onsubmit = async (e) => {
   const res = await api(`/api/v1/members/${encodeURIComponent(id)}/enrol`, {method: "POST", body: form});
   if (!res.ok) { $("e-error").textContent = await SL.detail(res); return; }
   const r = await res.json();
-  $("e-result").textContent = t("Enrolled {id}: {n} face vector(s) stored.", {id: r.member_id, n: r.total_vectors});
+  $("e-result").textContent = SL.tn("Enrolled {id}: {n} face vector stored.", "Enrolled {id}: {n} face vectors stored.", r.total_vectors, {id: r.member_id});
   accessLog();
 };
 

@@ -28,7 +28,7 @@ function valueHtml(card) {
   const s = card.value_scores;
   const last = (card.last_purchases || [])[0];
   const bought = Object.entries(card.sizes_bought || {}).map(([k, v]) => `${esc(k)} ${esc(v)}`).join(", ");
-  const spend = (v, cur, n) => esc(t("{amount} in {n} purchase(s)", {amount: SL.money(v, cur), n: SL.number(n)}));
+  const spend = (v, cur, n) => esc(SL.tn("{amount} in {n} purchase", "{amount} in {n} purchases", n, {amount: SL.money(v, cur), n: SL.number(n)}));
   return `<div class="value">
       ${card.segment ? `<span class="segment">${esc(card.segment)}</span>` : ""}
       <span>${esc(t("12 months:"))} <b>${spend(card.spend_12m, card.currency, card.purchases_12m)}</b></span>

@@ -21,6 +21,10 @@ class PageLocale(BaseModel):
     currency: str
     store_name: str
     messages: dict[str, str] = Field(description="English message -> its translation (empty in English)")
+    plurals: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="A message with plural forms (by its English singular) -> each form by CLDR plural category",
+    )
 
 
 # A page's ?lang=: the same bounds on every route that draws words (store API and head office)
@@ -41,4 +45,4 @@ def translator_or_422(locale: str, timezone: str | None = None) -> Translator:
 def page_locale_of(tr: Translator, timezone: str, currency: str, name: str) -> PageLocale:
     """What a page reads before signing in: the locale, its Intl name, the zone, the currency and messages."""
     return PageLocale(locale=tr.locale, bcp47=tr.locale.replace("_", "-"), language=tr.language, timezone=timezone,
-                      currency=currency, store_name=name, messages=tr.messages())  # fmt: skip
+                      currency=currency, store_name=name, messages=tr.messages(), plurals=tr.plurals())  # fmt: skip

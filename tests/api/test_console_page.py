@@ -125,6 +125,9 @@ def test_every_console_page_fits_every_ipad_in_every_language(console) -> None:
                     if name == "reports":
                         for word in ("Exits", "Passers-by", "Capture rate", "Inside"):
                             expect(page.locator("#r-table th", has_text=tr.gettext(word)).first).to_be_visible()
+                # plural forms by the language's rule, from the catalogue the page was sent (French: 0 and 1 singular)
+                forms = page.evaluate("[0, 1, 2].map((n) => SL.tn('yes ({n} photo)', 'yes ({n} photos)', n))")
+                assert forms == [tr.ngettext("yes ({n} photo)", "yes ({n} photos)", n) for n in (0, 1, 2)], forms
                 assert errors == [], (lang, width, errors)
                 ctx.close()
         # the pages show what the API says: the rejected announcement, and the radar's explained reference

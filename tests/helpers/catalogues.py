@@ -32,6 +32,8 @@ PLACEHOLDER = re.compile(r"\{(\w*)\}")
 # A page marks its words as data-i18n="..." (text), data-i18n-placeholder / -title / -label (attributes),
 # and t("...") in its script.
 PAGE_MARKS = re.compile(r'data-i18n(?:-\w+)?="([^"]+)"|\bt\(\s*"((?:[^"\\]|\\.)+)"')
+# ... and tn("singular", "plural", n) for a message with plural forms
+PLURAL_MARKS = re.compile(r'\btn\(\s*"((?:[^"\\]|\\.)+)"\s*,\s*"((?:[^"\\]|\\.)+)"')
 
 
 def extract_page(
@@ -42,6 +44,9 @@ def extract_page(
     for match in PAGE_MARKS.finditer(text):
         message = match.group(1) or match.group(2).replace('\\"', '"')
         yield text.count("\n", 0, match.start()) + 1, "gettext", message.replace("&amp;", "&"), []
+    for match in PLURAL_MARKS.finditer(text):
+        forms = tuple(m.replace('\\"', '"') for m in match.groups())
+        yield text.count("\n", 0, match.start()) + 1, "ngettext", forms, []
 
 
 MARKERS = {"gettext", "ngettext", "N_"}

@@ -63,3 +63,18 @@ def test_each_language_ships_a_catalogue_the_pages_can_read(language: str) -> No
     messages = Translator(language).messages()
     assert len(messages) > 50 and all(text and text != "" for text in messages.values())
     assert Translator("en").messages() == {}
+
+
+@pytest.mark.parametrize(
+    ("locale", "n", "expected"),
+    [("fr_FR", 0, "oui (0 photo)"), ("fr_FR", 1, "oui (1 photo)"), ("fr_FR", 2, "oui (2 photos)"),
+     ("fr_FR", 1_000_000, "oui (1000000 de photos)"), ("zh_Hans_CN", 1, "是（1 张照片）"),
+     ("zh_Hans_CN", 5, "是（5 张照片）"),
+     ("en_GB", 1, "yes (1 photo)"), ("en_GB", 0, "yes (0 photos)")],
+)  # fmt: skip
+def test_plural_forms_follow_each_languages_rule(locale: str, n: int, expected: str) -> None:
+    tr = Translator(locale)
+    assert tr.ngettext("yes ({n} photo)", "yes ({n} photos)", n) == expected
+    if tr.language != "en":  # what a page gets: each CLDR category's form, picked by Intl.PluralRules
+        forms = tr.plurals()["yes ({n} photo)"]
+        assert set(forms) == ({"one", "many", "other"} if tr.language == "fr" else {"other"})

@@ -4,7 +4,7 @@
 // the browser's Intl formats dates, times, numbers and money in that locale and the store's time zone.
 "use strict";
 const SL = (() => {
-  const state = {locale: "en", bcp47: "en", timezone: "UTC", currency: "EUR", messages: {}, missing: new Set()};
+  const state = {locale: "en", bcp47: "en", timezone: "UTC", currency: "EUR", messages: {}, plurals: {}, missing: new Set()};
   // each page keeps its own token (an iPad's associate token, the console's admin token)
   const key = () => (document.body && document.body.dataset.tokenKey) || "storelens-token";
   const token = () => localStorage.getItem(key()) || "";
@@ -17,6 +17,15 @@ const SL = (() => {
     let text = state.messages[message];
     if (text === undefined) { if (state.bcp47.split("-")[0] !== "en") state.missing.add(message); text = message; }
     return text.replace(/\{(\w+)\}/g, (m, name) => (name in values ? String(values[name]) : m));
+  }
+  // The form of a message with plural forms for the number n (the language's CLDR rule, as the browser's
+  // Intl.PluralRules knows it: French "0 photo", "2 photos"; one form in Chinese), {n} filled from values or n.
+  function tn(singular, plural, n, values = {}) {
+    const forms = state.plurals[singular];
+    let text;
+    if (forms) text = forms[new Intl.PluralRules(state.bcp47).select(n)] || forms.other;
+    else { if (state.bcp47.split("-")[0] !== "en") state.missing.add(singular); text = n === 1 ? singular : plural; }
+    return text.replace(/\{(\w+)\}/g, (m, name) => (name in values ? String(values[name]) : name === "n" ? String(n) : m));
   }
   function translate(root = document) {
     for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
@@ -111,6 +120,6 @@ const SL = (() => {
   const addDays = (day, n) => { const d = new Date(day + "T12:00:00Z"); d.setUTCDate(d.getUTCDate() + n); return d.toISOString().slice(0, 10); };
   // "&lang=xx" when the page was opened with ?lang= (server-drawn charts then speak the page's language)
   const langParam = () => { const l = new URLSearchParams(location.search).get("lang"); return l ? "&lang=" + encodeURIComponent(l) : ""; };
-  return {state, langParam, token, setToken, signOut, showApp, refused, onSignIn, pages, isoDay, addDays, api, $, esc, t, translate, loadLocale, time, date, dateTime, number, percent, money,
+  return {state, langParam, token, setToken, signOut, showApp, refused, onSignIn, pages, isoDay, addDays, api, $, esc, t, tn, translate, loadLocale, time, date, dateTime, number, percent, money,
           image, download, table, detail};
 })();
