@@ -29,7 +29,7 @@ from storelens.face_path import FacePath, face_path
 from storelens.gallery.enrol import Enroller, PhotoCheck, enroll_photos
 from storelens.gallery.gallery import Gallery
 from storelens.gallery.records import Consent, EnrolmentResult, MemberInfo
-from storelens.i18n import Translator
+from storelens.i18n import Translator, drawable_translator
 from storelens.stage_messages import FaceModels
 from storelens.web.ratelimit import FailedTokens
 from storelens.web.reports import parse_ts as parse_iso
@@ -71,7 +71,8 @@ class Services:
         self.camera_status: dict[str, StatusEvent] = {}
         # a camera's calibration snapshot (PNG), from the wiring, which can reach the stages that draw it
         self.snapshot: Callable[[str, Translator], bytes] | None = None
-        self.translator = Translator(config.store.locale, ZoneInfo(config.store.timezone))  # reports and charts
+        # reports and charts: in English where the store's script cannot be drawn here (its font missing)
+        self.translator = drawable_translator(config.store.locale, ZoneInfo(config.store.timezone))
 
     def mqtt_state(self) -> str:
         """``subscribed`` when the ingest receives the store's events, ``connecting``, or ``no ingest``."""

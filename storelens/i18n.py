@@ -31,6 +31,36 @@ FONT_FAMILIES = ["DejaVu Sans", "WenQuanYi Micro Hei"]
 LOCALE_PATTERN = r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8}){0,3}$"
 
 
+# the font each language's script needs beyond DejaVu (Latin): without it a chart or sign would draw boxes
+SCRIPT_FONTS = {"zh_Hans": "WenQuanYi Micro Hei"}
+OFFERED = ("en_GB", "fr_FR", "zh_Hans_CN")  # the languages a page offers to switch to (each has a catalogue)
+
+
+@cache
+def drawable(language: str) -> bool:
+    """Whether words of ``language`` can be drawn (charts, the radar, the sign): its script's font is installed."""
+    family = SCRIPT_FONTS.get(language)
+    if family is None:
+        return True
+    from matplotlib import font_manager
+
+    try:
+        font_manager.findfont(family, fallback_to_default=False)
+    except ValueError:
+        return False
+    return True
+
+
+def drawable_translator(locale: str, timezone: tzinfo | None = None) -> Translator:
+    """A translator for ``locale``, or for English in its zone where its script cannot be drawn here.
+
+    Raises:
+        ValueError: a locale CLDR does not know.
+    """
+    tr = Translator(locale, timezone)
+    return tr if drawable(tr.language) else Translator(SOURCE_LANGUAGE, timezone)
+
+
 def N_(message: str) -> str:
     """Mark ``message`` for the catalogues where it is defined; it is translated where it is shown."""
     return message

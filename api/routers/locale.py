@@ -20,5 +20,5 @@ def store_translator(svc: Svc, lang: str | None) -> Translator:
 def page_locale(svc: Svc, lang: Lang = None) -> PageLocale:
     """The store's locale (or ``lang``) and every message of its catalogue. No token: nothing here is private."""
     store = svc.config.store
-    return page_locale_of(translator_or_422(lang or store.locale), store.timezone, store.currency,
-                          store.name or store.id)  # fmt: skip
+    asked = lang or store.locale
+    return page_locale_of(translator_or_422(asked), store.timezone, store.currency, store.name or store.id, asked)

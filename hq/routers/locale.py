@@ -13,5 +13,5 @@ router = APIRouter(prefix="/locale", tags=["locale"])
 @router.get("", response_model=PageLocale)
 def page_locale(hq: Hq, lang: Lang = None) -> PageLocale:
     """Head office's locale (or ``lang``), its zone and currency, and every message of its catalogue."""
-    tr = translator_or_422(lang or hq.config.locale)
-    return page_locale_of(tr, hq.config.timezone, hq.config.currency, hq.config.id)
+    asked = lang or hq.config.locale
+    return page_locale_of(translator_or_422(asked), hq.config.timezone, hq.config.currency, hq.config.id, asked)

@@ -365,3 +365,33 @@ def test_no_inline_script_runs_on_any_page(served) -> None:
             assert injected.startswith("script-src"), f"{path}: {injected}"
             errors.clear()
         browser.close()
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is installed by `make test` (system-deps)")
+def test_the_language_switch_is_on_every_page_and_remembered_by_the_device(served) -> None:
+    """Switched to French on the console's sign-in: the console speaks French, again after a reload, and so does the
+    iPad page on the same device; ?lang= still outranks the choice for one visit."""
+    from playwright.sync_api import expect, sync_playwright
+
+    base, _, _ = served
+    fr, zh = Translator("fr_FR"), Translator("zh_Hans_CN")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        page = browser.new_context(viewport={"width": 768, "height": 1024}).new_page()
+        errors = watch(page)
+        page.goto(f"{base}/console")
+        expect(page.locator("#signin h2")).to_have_text("Store console sign-in")
+        page.select_option("#lang-switch", "fr_FR")
+        expect(page.locator("#signin h2")).to_have_text(fr.gettext("Store console sign-in"))
+        page.reload()
+        expect(page.locator("#signin h2")).to_have_text(fr.gettext("Store console sign-in"))
+        assert page.locator("#lang-switch").input_value() == "fr_FR" and page.get_attribute("html", "lang") == "fr-FR"
+        page.goto(f"{base}/")  # the iPad page: the same device, the same choice
+        expect(page.locator("#signin-form button")).to_have_text(fr.gettext("Sign in"))
+        page.goto(f"{base}/?lang=zh_Hans_CN")  # the address outranks it for this visit
+        expect(page.locator("#signin-form button")).to_have_text(zh.gettext("Sign in"))
+        assert_fits(page, "iPad sign-in, zh, 768 px")
+        page.goto(f"{base}/console")
+        expect(page.locator("#signin h2")).to_have_text(fr.gettext("Store console sign-in"))
+        assert errors == []
+        browser.close()

@@ -36,13 +36,30 @@ const SL = (() => {
       }
     }
   }
+  // The reader's language: ?lang= in the address, else the one chosen on this device (kept in localStorage,
+  // for every page of this server), else the store's. The switch on every page sets the device's choice.
+  const LANG_KEY = "storelens-lang";
+  const chosenLang = () => new URLSearchParams(location.search).get("lang") || localStorage.getItem(LANG_KEY) || "";
   async function loadLocale() {
-    const lang = new URLSearchParams(location.search).get("lang");
+    const lang = chosenLang();
     const res = await fetch("/api/v1/locale" + (lang ? "?lang=" + encodeURIComponent(lang) : ""));
     if (res.ok) Object.assign(state, await res.json());
     document.documentElement.lang = state.bcp47;
     translate();
+    languageSwitch();
     return state;
+  }
+  function languageSwitch() {
+    const select = $("lang-switch");
+    if (!select) return;
+    const names = {...state.languages};
+    if (!(state.locale in names)) names[state.locale] = state.locale;
+    select.innerHTML = Object.entries(names).map(([loc, name]) => `<option value="${esc(loc)}"${loc === state.locale ? " selected" : ""}>${esc(name)}</option>`).join("");
+    select.onchange = () => {
+      localStorage.setItem(LANG_KEY, select.value);
+      location.replace(location.pathname + location.hash);  // the address's ?lang= would outrank the choice
+    };
+    $("lang-note").textContent = state.fallback || "";
   }
   const zone = () => ({timeZone: state.timezone});
   const time = (iso) => iso ? new Intl.DateTimeFormat(state.bcp47, {...zone(), hour: "2-digit", minute: "2-digit"}).format(new Date(iso)) : "";
@@ -118,8 +135,8 @@ const SL = (() => {
   // Days as "YYYY-MM-DD" in the page's zone (the store's, or head office's); the APIs read them as local midnights.
   const isoDay = (d) => new Intl.DateTimeFormat("en-CA", {timeZone: state.timezone}).format(d);
   const addDays = (day, n) => { const d = new Date(day + "T12:00:00Z"); d.setUTCDate(d.getUTCDate() + n); return d.toISOString().slice(0, 10); };
-  // "&lang=xx" when the page was opened with ?lang= (server-drawn charts then speak the page's language)
-  const langParam = () => { const l = new URLSearchParams(location.search).get("lang"); return l ? "&lang=" + encodeURIComponent(l) : ""; };
+  // "&lang=xx" when the page reads another language than the store's (server-drawn charts then speak it too)
+  const langParam = () => { const l = chosenLang(); return l ? "&lang=" + encodeURIComponent(l) : ""; };
   return {state, langParam, token, setToken, signOut, showApp, refused, onSignIn, pages, isoDay, addDays, api, $, esc, t, tn, translate, loadLocale, time, date, dateTime, number, percent, money,
           image, download, table, detail};
 })();
