@@ -38,6 +38,7 @@ from sqlalchemy import delete, func, insert, select
 
 from storelens.books.schema import member_insights, members, products, transaction_lines, transactions
 from storelens.clock import iso, utc_now
+from storelens.i18n import N_
 from storelens.web.reports import parse_ts as parse_iso
 from storelens.workers import Periodic
 
@@ -58,17 +59,17 @@ def quintile_scores(values: NDArray[np.float64], higher_is_better: bool = True) 
 
 def segment(r: int, f: int, m: int) -> str:
     """The RFM segment of scores ``r``, ``f``, ``m`` (1 to 5; 0: no purchase in the period)."""
-    rules = [
-        ("champion", r >= 4 and f >= 4 and m >= 4),
-        ("at risk", r <= 2 and f >= 3),
-        ("loyal", f >= 4),
-        ("big spender", m >= 4),
-        ("new", r >= 4 and f <= 2),
-        ("hibernating", r <= 2),
+    rules = [  # each name a catalogued word: the iPad shows it in its reader's language
+        (N_("champion"), r >= 4 and f >= 4 and m >= 4),
+        (N_("at risk"), r <= 2 and f >= 3),
+        (N_("loyal"), f >= 4),
+        (N_("big spender"), m >= 4),
+        (N_("new"), r >= 4 and f <= 2),
+        (N_("hibernating"), r <= 2),
     ]
     if r == 0:
-        return "no purchases yet"
-    return next((name for name, holds in rules if holds), "regular")
+        return N_("no purchases yet")
+    return next((name for name, holds in rules if holds), N_("regular"))
 
 
 @dataclass(frozen=True)
@@ -270,23 +271,31 @@ def _pick(
         if not len(similar) or similar[:, k].max() <= 0:
             continue
         because = skus[int(owned_cols[int(similar[:, k].argmax())])]
-        picked.append(_rec(sku, catalogue, f"bought by customers who bought {catalogue.name.get(because, because)}"))
+        picked.append(_rec(sku, catalogue, BOUGHT_WITH, product=catalogue.name.get(because, because)))
     for sku in catalogue.new:  # fill up with new arrivals in their size
         if len(picked) >= TOP:
             break
         size = fits(sku, sizes_on_file, catalogue)
         if sku in owned or size is None or any(p["sku"] == sku for p in picked):
             continue
-        picked.append(_rec(sku, catalogue, f"new in your size ({size})" if size else "new in"))
+        picked.append(_rec(sku, catalogue, NEW_IN_SIZE, size=size) if size else _rec(sku, catalogue, NEW_IN))
     return picked
 
 
-def _rec(sku: str, catalogue: Catalogue, reason: str) -> dict[str, str]:
+# a recommendation's reason: a catalogued message and its values, so that the iPad says it in its reader's language
+BOUGHT_WITH = N_("bought by customers who bought {product}")
+NEW_IN_SIZE = N_("new in your size ({size})")
+NEW_IN = N_("new in")
+
+
+def _rec(sku: str, catalogue: Catalogue, message: str, **params: str) -> dict[str, Any]:
     return {
         "sku": sku,
         "name": catalogue.name.get(sku, sku),
         "category": catalogue.category.get(sku, ""),
-        "reason": reason,
+        "reason": message.format(**params),
+        "reason_message": message,
+        "reason_params": params,
     }
 
 

@@ -29,11 +29,15 @@ from storelens.face_path import FacePath, face_path
 from storelens.gallery.enrol import Enroller, PhotoCheck, enroll_photos
 from storelens.gallery.gallery import Gallery
 from storelens.gallery.records import Consent, EnrolmentResult, MemberInfo
-from storelens.i18n import Translator, drawable_translator
+from storelens.i18n import N_, Translator, drawable_translator
 from storelens.stage_messages import FaceModels
 from storelens.web.ratelimit import FailedTokens
 from storelens.web.reports import parse_ts as parse_iso
 from storelens.web.reports import store_day
+
+# What the access log records of a read, each a catalogued word (the console shows it in its reader's language):
+READS = (N_("card"), N_("listing"), N_("consent"), N_("photo"), N_("export"))  # what was read
+PURPOSES = (N_("arrival"), N_("lookup"), N_("admin"), N_("search"))  # why
 
 
 class Services:
@@ -103,7 +107,13 @@ class Services:
             return self._gallery
 
     def log_read(self, member_id: str, who: Any, what: str, why: str) -> None:
-        """Record that ``who`` (a principal: name and role) read ``what`` of a member, and why."""
+        """Record that ``who`` (a principal: name and role) read ``what`` of a member, and why.
+
+        Raises:
+            ValueError: ``what`` or ``why`` is not one of the catalogued words (:data:`READS`, :data:`PURPOSES`).
+        """
+        if what not in READS or why not in PURPOSES:
+            raise ValueError(f"access log: {what!r}/{why!r} is not a read this log knows")
         self.books.access.log_access(member_id, who.name, who.role, what, why)
 
     def enrol(self, member_id: str, consent: Consent, photos: list[Path]) -> EnrolmentResult:

@@ -23,6 +23,7 @@ from storelens.face_path import FacePath, choose_subject, subject_rule
 from storelens.faces import FaceQuality, measure_face
 from storelens.gallery.gallery import Gallery, NewVector
 from storelens.gallery.records import Consent, EnrolmentResult, MemberInfo, check_consent
+from storelens.i18n import N_
 from storelens.images import decode_image, load_image
 from storelens.privacy import PrivacyRules
 from storelens.stage_messages import Embeddings, Frame
@@ -196,10 +197,22 @@ def enroll_photos(
     vectors = enroller.vectors(photos, progress)
     matches = gallery.match(Embeddings(np.stack([v.vector for v in vectors]), gallery.model))
     conflicts = [
-        f"{nv.photo}: looks like enrolled member {other} (similarity {sim:.3f}); check the photo or the member id"
+        (nv.photo, other, sim)
         for nv, other, sim in zip(vectors, matches.best_ids, matches.similarities, strict=True)
         if other is not None and other != member.member_id and sim >= gallery.policy.lookalike
     ]
     if conflicts:
-        raise EnrolmentError("enrolment refused, member unchanged: " + "; ".join(conflicts))
+        said = [
+            f"{photo}: looks like enrolled member {other} (similarity {sim:.3f}); check the photo or the member id"
+            for photo, other, sim in conflicts
+        ]
+        photo, other, sim = conflicts[0]
+        raise EnrolmentError(
+            "enrolment refused, member unchanged: " + "; ".join(said),
+            message=N_(
+                "Enrolment refused, member unchanged: {photo} looks like enrolled member {member} (similarity "
+                "{similarity}); check the photo or the member id."
+            ),
+            params={"photo": Path(str(photo)).name, "member": other, "similarity": f"{sim:.3f}"},
+        )
     return gallery.enroll(member, consent, vectors)

@@ -9,7 +9,19 @@ if TYPE_CHECKING:
 
 
 class StoreLensError(Exception):
-    """Base of every error StoreLens reports to a user (CLI exit code 2)."""
+    """Base of every error StoreLens reports to a user (CLI exit code 2).
+
+    Args:
+        text: the English words (a log, the CLI, the API's ``detail``).
+        message: the same as a catalogued message (English, ``{named}`` placeholders), so that a page says it in
+            its reader's language; "" where none is.
+        params: the message's values.
+    """
+
+    def __init__(self, text: str = "", *, message: str = "", params: dict[str, object] | None = None) -> None:
+        self.message = message
+        self.params = {k: str(v) for k, v in (params or {}).items()}
+        super().__init__(text or message.format(**self.params))
 
 
 class ConfigError(StoreLensError):

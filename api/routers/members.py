@@ -15,7 +15,9 @@ from storelens.api.auth import Admin, Associate, Svc
 from storelens.bounds import MEMBER_ID, Prose, Text
 from storelens.errors import StoreLensError, first_error
 from storelens.gallery.records import Consent, EnrolmentResult
+from storelens.i18n import N_
 from storelens.web.auth import Principal
+from storelens.web.pages import Shown, refused
 
 MemberPath = Annotated[str, Path(min_length=1, max_length=128, pattern=MEMBER_ID, description="The CRM member id")]
 
@@ -39,6 +41,8 @@ class Recommendation(BaseModel):
     name: str
     category: str
     reason: str = Field(description='e.g. "bought by customers who bought Classic shirt 2", "new in your size (M)"')
+    reason_message: str = Field(default="", description="The reason as a catalogued message (English source)")
+    reason_params: dict[str, str] = Field(default_factory=dict, description="The message's values")
 
 
 class ValueScores(BaseModel):
@@ -259,9 +263,12 @@ def save_bounded(upload: UploadFile, path: FilePath, limit: int, setting: str = 
         while chunk := upload.file.read(1 << 20):
             written += len(chunk)
             if written > limit:
-                raise HTTPException(
+                raise Shown(
                     status.HTTP_413_CONTENT_TOO_LARGE,
-                    f"{upload.filename!r} is larger than the {limit // (1 << 20)} MiB accepted ({setting})",
+                    N_("{file} is larger than the {mib} MiB accepted ({setting})."),
+                    file=upload.filename or "photo",
+                    mib=limit // (1 << 20),
+                    setting=setting,
                 )
             out.write(chunk)
 
@@ -320,7 +327,7 @@ def enrol(
         try:
             return svc.enrol(member_id, recorded, paths)
         except StoreLensError as exc:  # named by the uploaded photo, not by this box's temporary folder
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc).replace(tmp + "/", "")) from exc
+            raise refused(status.HTTP_422_UNPROCESSABLE_CONTENT, exc, str(exc).replace(tmp + "/", "")) from exc
 
 
 @router.delete("/{member_id}", response_model=ErasureReceipt)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from storelens.api.auth import Admin, Svc
@@ -24,6 +24,7 @@ from storelens.web.reports import (
     footfall_title,
     local_span,
     parse_ts,
+    period_refusal,
 )
 
 router = APIRouter(prefix="/reports", tags=["reports"])
@@ -36,9 +37,9 @@ def _period(svc: Svc, start: str, end: str) -> tuple[datetime, datetime]:
     try:
         a, b = parse_ts(start, zone), parse_ts(end, zone)
     except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"from/to: not ISO 8601 times: {exc}") from exc
+        raise period_refusal(start, end, exc) from exc
     if b <= a:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "to must be after from")
+        raise period_refusal(start, end, ValueError("to must be after from"))
     return a, b
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, status
+from fastapi import APIRouter, Path, status
 from pydantic import BaseModel, Field
 
 from storelens.api.auth import Admin, Role, Tokens
 from storelens.errors import NameTaken
+from storelens.i18n import N_
+from storelens.web.pages import Shown, refused
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
 
@@ -34,7 +36,7 @@ def create_token(body: TokenIn, tokens: Tokens, who: Admin) -> TokenOut:
     try:
         return TokenOut(name=body.name, role=body.role, token=tokens.create(body.name, body.role))
     except NameTaken as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+        raise refused(status.HTTP_409_CONFLICT, exc) from exc
 
 
 class TokenRow(BaseModel):
@@ -62,8 +64,8 @@ class Revoked(BaseModel):
 def revoke_token(name: Annotated[str, Path(min_length=1, max_length=128)], tokens: Tokens, who: Admin) -> Revoked:
     """Revoke every token of ``name`` (a lost iPad); its next request gets 401. Not your own."""
     if name == who.name:
-        raise HTTPException(status.HTTP_409_CONFLICT, "a token cannot revoke itself; use another admin token")
+        raise Shown(status.HTTP_409_CONFLICT, N_("A token cannot revoke itself: use another admin token."))
     revoked = tokens.revoke(name)
     if not revoked:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no token named {name!r}")
+        raise Shown(status.HTTP_404_NOT_FOUND, N_("No token is named {name}."), name=name)
     return Revoked(name=name, revoked=revoked)

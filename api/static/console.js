@@ -113,7 +113,7 @@ async function accessLog() {
   const res = await api("/api/v1/privacy/access-log?limit=50");
   if (!res.ok) return;
   SL.table($("a-table"), [t("When"), t("Member"), t("Who"), t("What"), t("Why")],
-    (await res.json()).map((r) => [esc(SL.dateTime(r.at)), `<code>${esc(r.member)}</code>`, esc(r.who), esc(r.what), esc(r.why)]),
+    (await res.json()).map((r) => [esc(SL.dateTime(r.at)), `<code>${esc(r.member)}</code>`, esc(r.who), esc(t(r.what)), esc(t(r.why))]),
     t("No read recorded yet."));
 }
 

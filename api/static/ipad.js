@@ -30,7 +30,7 @@ function valueHtml(card) {
   const bought = Object.entries(card.sizes_bought || {}).map(([k, v]) => `${esc(k)} ${esc(v)}`).join(", ");
   const spend = (v, cur, n) => esc(SL.tn("{amount} in {n} purchase", "{amount} in {n} purchases", n, {amount: SL.money(v, cur), n: SL.number(n)}));
   return `<div class="value">
-      ${card.segment ? `<span class="segment">${esc(card.segment)}</span>` : ""}
+      ${card.segment ? `<span class="segment">${esc(t(card.segment))}</span>` : ""}
       <span>${esc(t("12 months:"))} <b>${spend(card.spend_12m, card.currency, card.purchases_12m)}</b></span>
       ${(card.other_currencies || []).map((o) => `<span>+ <b>${spend(o.spend, o.currency, o.purchases)}</b></span>`).join("")}
       <span>${esc(t("Average basket"))} <b>${esc(SL.money(card.average_basket, card.currency))}</b></span>
@@ -44,7 +44,7 @@ function recsHtml(card) {
   const recs = card.recommendations || [];
   if (!recs.length) return "";
   return `<div class="recs"><h3>${esc(t("Show them"))}</h3>${recs.map((r) =>
-    `<div class="rec"><b>${esc(r.name)}</b><br><small>${esc(r.reason)}</small></div>`).join("")}</div>`;
+    `<div class="rec"><b>${esc(r.name)}</b><br><small>${esc(r.reason_message ? t(r.reason_message, r.reason_params) : r.reason)}</small></div>`).join("")}</div>`;
 }
 
 async function loadPhotos(root) {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from storelens.bounds import IDENT
@@ -20,6 +20,7 @@ from storelens.web.reports import (
     footfall_title,
     local_span,
     parse_ts,
+    period_refusal,
 )
 
 router = APIRouter(prefix="/chain", tags=["chain reports"])
@@ -32,7 +33,7 @@ def _rows(hq: Hq, start: str, end: str, interval: Interval, level: Level, store:
     try:
         return hq.reports.rows(start, end, interval, level, store)
     except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"from/to: {exc}") from exc
+        raise period_refusal(start, end, exc) from exc
 
 
 @router.get(
@@ -99,7 +100,7 @@ def ranking(
     try:
         return hq.reports.ranking(start, end, by)
     except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"from/to: {exc}") from exc
+        raise period_refusal(start, end, exc) from exc
 
 
 class Arrivals(BaseModel):
@@ -117,4 +118,4 @@ def arrivals(hq: Hq, who: Analyst, start: From, end: To) -> list[dict[str, Any]]
     try:
         return hq.reports.arrivals(start, end)
     except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"from/to: {exc}") from exc
+        raise period_refusal(start, end, exc) from exc

@@ -11,6 +11,7 @@ from storelens.books.database import Book, Part
 from storelens.books.schema import token_tables, tokens
 from storelens.clock import iso, utc_now
 from storelens.errors import NameTaken
+from storelens.i18n import N_
 
 TOKENS = Part("tokens", token_tables, version=1, legacy=lambda one_store: 1)
 
@@ -46,7 +47,11 @@ class TokenBook(Book):
         token = new_token()
         with self.engine.begin() as conn:
             if conn.execute(select(tokens.c.name).where(tokens.c.name == name).limit(1)).first() is not None:
-                raise NameTaken(f"a token named {name!r} exists already: choose another name, or revoke it first")
+                raise NameTaken(
+                    f"a token named {name!r} exists already: choose another name, or revoke it first",
+                    message=N_("A token named {name} exists already: choose another name, or revoke it first."),
+                    params={"name": name},
+                )
             conn.execute(
                 insert(tokens).values(token_hash=token_hash(token), name=name, role=role, created_at=iso(utc_now()))
             )

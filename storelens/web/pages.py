@@ -15,10 +15,13 @@ from collections.abc import Awaitable, Callable
 from functools import cache
 from pathlib import Path
 
-from fastapi import FastAPI, Request, Response, status
+from fastapi import FastAPI, HTTPException, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+
+from storelens.errors import StoreLensError
+from storelens.i18n import N_
 
 KIT = Path(__file__).with_name("static")
 SHELL = KIT / "page-shell.html"
@@ -50,6 +53,32 @@ def hashed_inline_scripts(page: HTMLResponse) -> HTMLResponse:
         "script-src 'self'", " ".join(["script-src 'self'", *hashes])
     )
     return page
+
+
+class Shown(HTTPException):
+    """An error a person reads: its English words, and its catalogued message and values.
+
+    A page says it in its reader's language from ``{"detail", "message", "params"}`` (the API's one error shape,
+    two fields more).
+
+    Args:
+        status_code: the HTTP status.
+        message: a catalogued message (English source, marked ``N_``), ``{named}`` placeholders.
+        detail: the English words when they say more than the message (every conflict, not the first).
+        params: the message's values.
+    """
+
+    def __init__(self, status_code: int, message: str, detail: str = "", **params: object) -> None:
+        self.message, self.params = message, {k: str(v) for k, v in params.items()}
+        super().__init__(status_code, detail or message.format(**self.params))
+
+
+def refused(status_code: int, exc: StoreLensError, detail: str | None = None) -> HTTPException:
+    """A domain error as an HTTP one: :class:`Shown` where it carries a catalogued message."""
+    words = str(exc) if detail is None else detail
+    if exc.message:
+        return Shown(status_code, exc.message, words, **exc.params)
+    return HTTPException(status_code, words)
 
 
 _FILL = re.compile(r"^<!-- fill:([a-z-]+) -->\n", re.MULTILINE)
@@ -87,8 +116,10 @@ def serve_pages(app: FastAPI, own_static: Path, max_body: int | None = None) -> 
         """Refuse an oversized body from its declared length; add the security headers to every response."""
         declared = request.headers.get("content-length", "")
         if max_body is not None and declared.isdigit() and int(declared) > max_body:
+            too_large = N_("The request is {size} bytes; at most {limit} are accepted.")
+            values = {"size": f"{int(declared):,}", "limit": f"{max_body:,}"}
             response: Response = JSONResponse(
-                {"detail": f"request body of {int(declared):,} bytes; at most {max_body:,} accepted"},
+                {"detail": too_large.format(**values), "message": too_large, "params": values},
                 status_code=status.HTTP_413_CONTENT_TOO_LARGE,
             )
         else:
@@ -98,6 +129,12 @@ def serve_pages(app: FastAPI, own_static: Path, max_body: int | None = None) -> 
         if request.url.path.startswith("/api/"):
             response.headers["Cache-Control"] = "no-store"  # member cards and chain data are not kept by browsers
         return response
+
+    @app.exception_handler(Shown)
+    async def said(request: Request, exc: Shown) -> JSONResponse:
+        """A refusal a person reads: the English detail, and the message and values a page translates."""
+        body = {"detail": exc.detail, "message": exc.message, "params": exc.params}
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def one_error_shape(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -115,6 +115,27 @@ def parse_ts(text: str, timezone: str = "UTC") -> datetime:
     return (value if value.tzinfo else value.replace(tzinfo=ZoneInfo(timezone))).astimezone(UTC)
 
 
+def period_refusal(start: str, end: str, exc: ValueError) -> Any:
+    """A report's period refused (422) in words a page translates: not a time, or an empty period."""
+    from fastapi import status
+
+    from storelens.web.pages import Shown
+
+    if "to must be after from" in str(exc):
+        return Shown(status.HTTP_422_UNPROCESSABLE_CONTENT, N_("To must be after from."), f"from/to: {exc}")
+    try:
+        parse_ts(start)
+        value = end
+    except ValueError:
+        value = start
+    return Shown(
+        status.HTTP_422_UNPROCESSABLE_CONTENT,
+        N_("From and to must be dates or times (ISO 8601, like 2026-11-21): {value} is not."),
+        f"from/to: not ISO 8601 times: {exc}",
+        value=value[:40],
+    )
+
+
 def store_day(timezone: str, now: datetime) -> tuple[date, datetime, datetime]:
     """The store's calendar day at ``now``: the date, and its local midnights as UTC start and end."""
     zone = ZoneInfo(timezone)

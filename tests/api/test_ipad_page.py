@@ -191,10 +191,11 @@ def test_the_card_shows_purchases_value_and_recommendations(served, tmp_path) ->
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
         page = browser.new_context(viewport={"width": 1180, "height": 820}, device_scale_factor=1).new_page()
-        page.goto(base + "/")
+        fr = Translator("fr_FR")  # the card in French: the server's words (segment, reasons) from the catalogue
+        page.goto(base + "/?lang=fr_FR")
         page.fill("#token", tokens["ipad-1"])
         page.click("#signin-form button")
-        expect(page.locator("#state")).to_have_text("live", timeout=10_000)
+        expect(page.locator("#state")).to_have_text(fr.gettext("live"), timeout=10_000)
         start, end = just_now()
         publish(broker.port, "footfall", FootfallEvent(
             store_id=STORE, camera_id="entrance", interval_start=start,
@@ -204,17 +205,20 @@ def test_the_card_shows_purchases_value_and_recommendations(served, tmp_path) ->
         publish(broker.port, "arrival", arrival.model_dump_json())
         shown = page.locator(f'[data-event-id="{arrival.event_id}"]')
         expect(shown).to_contain_text("Ada Lovelace", timeout=5_000)
-        expect(shown).to_contain_text(card["segment"])
-        expect(shown).to_contain_text("Average basket")
-        expect(shown).to_contain_text("Show them")
+        expect(shown).to_contain_text(fr.gettext(card["segment"]))
+        expect(shown).to_contain_text(fr.gettext("Average basket"))
+        expect(shown).to_contain_text(fr.gettext("Show them"))
         for rec in card["recommendations"]:
             expect(shown).to_contain_text(rec["name"])
-            expect(shown).to_contain_text(rec["reason"])
+            reason = fr.gettext(rec["reason_message"], **rec["reason_params"])
+            assert reason != rec["reason"]  # said in French, not the English the API keeps for machines
+            expect(shown).to_contain_text(reason)
+        assert page.evaluate("[...SL.state.missing]") == []  # nothing shown lacked its translation
         expect(page.locator("#t-entries")).to_have_text("6", timeout=5_000)
         today = httpx.get(f"{base}/api/v1/today", headers=admin).json()
         assert today["transactions"] >= 3 and today["conversion"] == round(today["transactions"] / 6, 4)
         expect(page.locator("#t-txn")).to_have_text(str(today["transactions"]), timeout=5_000)
-        expect(page.locator("#t-conv")).to_have_text(f"{round(today['conversion'] * 100)}%")
+        expect(page.locator("#t-conv")).to_have_text(fr.percent(today["conversion"]))
         page.screenshot(path=str(ARTIFACTS / "ipad-card.png"), full_page=True)
         browser.close()
 

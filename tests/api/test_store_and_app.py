@@ -14,6 +14,7 @@ from storelens.api.app import create_app
 from storelens.api.services import Services
 from storelens.books.token_book import new_token
 from storelens.edge_events import ArrivalEvent, FootfallEvent, VisitorEvent
+from storelens.i18n import Translator
 
 
 def footfall(camera: str, start: str, end: str, entries: int, unique: int, vip: int) -> dict:
@@ -152,3 +153,25 @@ def test_tokens_route_and_openapi(client) -> None:
             assert any(code.startswith("2") for code in op["responses"]), path  # each says what success returns
     events = client.get("/api/v1/events?type=footfall&since_seq=0", headers=client.associate).json()
     assert len(events) == 4 and all(json.dumps(e["event"]) for e in events)
+
+
+# what a person meets: (method, path, body) -> status, and the words a French page then shows (from the catalogue)
+REFUSALS = [
+    ("DELETE", "/api/v1/tokens/hq", None, 409, "Un jeton ne peut pas se révoquer lui-même"),
+    ("DELETE", "/api/v1/tokens/lost-ipad", None, 404, "Aucun jeton ne s'appelle lost-ipad."),
+    ("POST", "/api/v1/tokens", {"name": "ipad-1", "role": "associate"}, 409, "Un jeton nommé ipad-1 existe déjà"),
+    ("GET", "/api/v1/reports/footfall?from=yesterday&to=today", None, 422, "ISO 8601, comme 2026-11-21) : yesterday"),
+    ("GET", "/api/v1/reports/footfall?from=2026-11-22&to=2026-11-21", None, 422, "La fin doit être après le début."),
+    ("GET", "/api/v1/reports/health?from=2026-11-22&to=2026-11-21", None, 422, "La fin doit être après le début."),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "code", "french"), REFUSALS)
+def test_a_refusal_carries_its_catalogued_message_for_the_reader(client, method, path, body, code, french) -> None:
+    """The API keeps its English ``detail`` for machines and adds the catalogued message and its values, which a
+    page says in its reader's language (SL.detail: t(message, params))."""
+    answer = client.request(method, path, json=body, headers=client.admin)
+    assert answer.status_code == code, answer.text
+    said = answer.json()
+    assert set(said) == {"detail", "message", "params"} and said["detail"]
+    assert french in Translator("fr_FR").gettext(said["message"], **said["params"])

@@ -93,8 +93,13 @@ const SL = (() => {
       ? `<thead><tr>${headers.map((h) => `<th>${esc(h)}</th>`).join("")}</tr></thead><tbody>${rows.map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join("")}</tr>`).join("")}</tbody>`
       : `<tbody><tr><td class="empty">${esc(empty || "")}</td></tr></tbody>`;
   }
+  // A refusal in the reader's language: the catalogued message and its values where the server sent them (the
+  // English detail otherwise, which is for machines and logs).
   async function detail(res) {
-    try { return (await res.json()).detail || res.statusText; } catch (e) { return res.statusText; }
+    try {
+      const body = await res.json();
+      return body.message ? t(body.message, body.params || {}) : body.detail || res.statusText;
+    } catch (e) { return res.statusText; }
   }
   // The sign-in screen or the app: signing out forgets this page's token.
   function signOut(message) {
