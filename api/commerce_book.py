@@ -66,6 +66,12 @@ class CommerceBook(Book):
             return self._one(members.c.member_code == code)
         return None
 
+    def profiles(self) -> list[dict[str, Any]]:
+        """Every member profile's id, name, tier and code (the console's list of members)."""
+        query = select(members.c.member_id, members.c.name, members.c.tier, members.c.member_code)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
     def search(self, text: str, limit: int) -> list[dict[str, Any]]:
         """Profiles whose name, member id, member code or phone holds ``text`` (any case), by name."""
         query = (

@@ -170,6 +170,36 @@ class Services:
                                            "member_code": None, "vectors": record.vectors}  # fmt: skip
         return sorted(found.values(), key=lambda r: (r["name"].casefold(), r["member_id"]))[:limit]
 
+    def member_list(self, sort: str, descending: bool, offset: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
+        """One page of every member (profiles and enrolled faces), sorted; the total, and the page's rows.
+
+        Each row: member id, name, tier, face vectors, when enrolled, last seen and the consent's reference and
+        purpose (None where the member has no face enrolled). Sorted by ``sort`` (name, member_id, enrolled_at,
+        last_seen_at, consent_reference), members without the value last either way.
+        """
+        rows: dict[str, dict[str, Any]] = {}
+        for p in self.books.commerce.profiles():
+            rows[p["member_id"]] = {**p, "vectors": 0, "enrolled_at": None, "last_seen_at": None,
+                                    "consent_reference": None, "purpose": None}  # fmt: skip
+        try:
+            records = self.gallery().members()
+        except StoreLensError:  # an API without a gallery lists profiles only
+            records = []
+        for r in records:
+            row = rows.setdefault(r.member_id, {"member_id": r.member_id, "name": r.name, "tier": "",
+                                                "member_code": None})  # fmt: skip
+            row.update(name=row["name"] or r.name, vectors=r.vectors, enrolled_at=r.enrolled_at,
+                       last_seen_at=r.last_seen_at, consent_reference=r.consent_reference,
+                       purpose=r.purpose)  # fmt: skip
+        present = [r for r in rows.values() if r[sort] not in (None, "")]
+        absent = [r for r in rows.values() if r[sort] in (None, "")]
+
+        def key(r: dict[str, Any]) -> tuple[str, str]:
+            return (str(r[sort]).casefold(), r["member_id"])
+
+        ordered = sorted(present, key=key, reverse=descending) + sorted(absent, key=lambda r: r["member_id"])
+        return len(ordered), ordered[offset : offset + limit]
+
     def erase(self, member_id: str, report: bool = True) -> tuple[str, str, dict[str, int]] | None:
         """Erase every trace of a member in the gallery, the card photo and the books.
 

@@ -92,8 +92,40 @@ async function health() {
 
 async function members() {
   await loadRules();
-  await accessLog();
+  await Promise.all([memberList(), accessLog()]);
 }
+
+// Every member, a page at a time: a click on a column sorts by it (again: the other way); erase and export per row.
+const list = {sort: "name", order: "asc", offset: 0, limit: 50};
+async function memberList() {
+  const q = new URLSearchParams({sort: list.sort, order: list.order, offset: list.offset, limit: list.limit});
+  const res = await api("/api/v1/member-list?" + q);
+  if (!res.ok) return;
+  const page = await res.json();
+  const columns = [["name", t("Name")], ["member_id", t("Member id")], ["enrolled_at", t("Enrolled")],
+    ["last_seen_at", t("Last seen")], ["consent_reference", t("Consent")]];
+  const arrow = (k) => k === list.sort ? (list.order === "asc" ? " ▲" : " ▼") : "";
+  SL.table($("ml-table"), [...columns.map(([k, label]) => label + arrow(k)), ""],
+    page.rows.map((m) => [esc(m.name), `<code>${esc(m.member_id)}</code>`, esc(m.enrolled_at ? SL.date(m.enrolled_at) : t("no face enrolled")),
+      esc(m.last_seen_at ? SL.dateTime(m.last_seen_at) : t("not seen yet")), esc(m.consent_reference || "–"),
+      `<button class="secondary export" data-id="${esc(m.member_id)}">${esc(t("Export"))}</button> <button class="danger erase" data-id="${esc(m.member_id)}">${esc(t("Erase"))}</button>`]),
+    t("No member yet."));
+  const heads = $("ml-table").querySelectorAll("th");
+  columns.forEach(([k], i) => {
+    if (!heads[i]) return;
+    heads[i].classList.add("sortable");
+    heads[i].dataset.sort = k;
+    heads[i].onclick = () => { list.order = list.sort === k && list.order === "asc" ? "desc" : "asc"; list.sort = k; list.offset = 0; memberList(); };
+  });
+  for (const b of $("ml-table").querySelectorAll(".erase")) b.onclick = () => erase(b.dataset.id);
+  for (const b of $("ml-table").querySelectorAll(".export")) b.onclick = () => SL.download(`/api/v1/members/${encodeURIComponent(b.dataset.id)}/export`, `member-${b.dataset.id}.json`);
+  const first = page.total ? page.offset + 1 : 0, last = page.offset + page.rows.length;
+  $("ml-count").textContent = t("{first}–{last} of {total}", {first: SL.number(first), last: SL.number(last), total: SL.number(page.total)});
+  $("ml-prev").disabled = page.offset === 0;
+  $("ml-next").disabled = last >= page.total;
+}
+$("ml-prev").onclick = () => { list.offset = Math.max(0, list.offset - list.limit); memberList(); };
+$("ml-next").onclick = () => { list.offset += list.limit; memberList(); };
 
 async function loadRules() {
   if (rules) return;
@@ -109,13 +141,25 @@ async function loadRules() {
   $("e-rules").textContent = t("This store's privacy rules need: {needs}.", {needs: needs.join(", ")});
 }
 
+const PURPOSES = {arrival: t("arrival"), lookup: t("lookup"), admin: t("admin"), search: t("search")};
 async function accessLog() {
-  const res = await api("/api/v1/privacy/access-log?limit=50");
+  const readers = await api("/api/v1/privacy/access-log/readers");
+  if (readers.ok) {
+    const chosen = $("a-reader").value;
+    $("a-reader").innerHTML = `<option value="">${esc(t("everyone"))}</option>` + (await readers.json()).map((w) => `<option value="${esc(w)}"${w === chosen ? " selected" : ""}>${esc(w)}</option>`).join("");
+  }
+  if (!$("a-why").options.length) $("a-why").innerHTML = `<option value="">${esc(t("every purpose"))}</option>` + Object.entries(PURPOSES).map(([k, v]) => `<option value="${k}">${esc(v)}</option>`).join("");
+  const q = new URLSearchParams({limit: 50, grouped: $("a-grouped").checked});
+  if ($("a-reader").value) q.set("reader", $("a-reader").value);
+  if ($("a-why").value) q.set("why", $("a-why").value);
+  const res = await api("/api/v1/privacy/access-log?" + q);
   if (!res.ok) return;
-  SL.table($("a-table"), [t("When"), t("Member"), t("Who"), t("What"), t("Why")],
-    (await res.json()).map((r) => [esc(SL.dateTime(r.at)), `<code>${esc(r.member)}</code>`, esc(r.who), esc(t(r.what)), esc(t(r.why))]),
+  SL.table($("a-table"), [t("When"), t("Member"), t("Who"), t("What"), t("Why"), t("Reads")],
+    (await res.json()).map((r) => [esc(SL.dateTime(r.at)), `<code>${esc(r.member)}</code>`, esc(r.who), esc(t(r.what)), esc(t(r.why)),
+      r.count > 1 ? esc(t("{count} since {time}", {count: SL.number(r.count), time: SL.dateTime(r.first_at)})) : "1"]),
     t("No read recorded yet."));
 }
+for (const id of ["a-reader", "a-why", "a-grouped"]) $(id).onchange = () => accessLog();
 
 $("search-form").onsubmit = async (e) => {
   e.preventDefault();
@@ -142,6 +186,7 @@ async function erase(id) {
   const removed = Object.entries(r.removed).map(([k, v]) => `${esc(kinds[k] || k)}: ${SL.number(v)}`).join(", ");
   $("receipt").innerHTML = `<p class="ok" id="receipt-line">${esc(t("Erased {id} at {time}. Receipt {receipt}.", {id: r.member_id, time: SL.dateTime(r.at), receipt: r.receipt_id}))}</p><p class="meta">${removed}</p>`;
   $("search-form").requestSubmit();
+  memberList();
   accessLog();
 }
 

@@ -35,13 +35,26 @@ class AccessLog(Book):
             ).all()
         return [{"at": r[0], "who": r[1], "role": r[2], "what": r[3], "why": r[4]} for r in rows]
 
-    def recent(self, limit: int) -> list[dict[str, Any]]:
-        """The latest ``limit`` reads of any member's data, newest first, with the member (or receipt) read."""
+    def recent(self, limit: int, who: str | None = None, why: str | None = None) -> list[dict[str, Any]]:
+        """The latest ``limit`` reads of any member's data, newest first, with the member (or receipt) read.
+
+        ``who``, ``why``: that reader's reads only, for that purpose only.
+        """
         cols = (access_log.c.at, access_log.c.member_ref, access_log.c.who, access_log.c.role, access_log.c.what,
                 access_log.c.why)  # fmt: skip
+        query = select(*cols).order_by(access_log.c.id.desc()).limit(limit)
+        if who is not None:
+            query = query.where(access_log.c.who == who)
+        if why is not None:
+            query = query.where(access_log.c.why == why)
         with self.engine.connect() as conn:
-            rows = conn.execute(select(*cols).order_by(access_log.c.id.desc()).limit(limit)).all()
+            rows = conn.execute(query).all()
         return [{"at": r[0], "member": r[1], "who": r[2], "role": r[3], "what": r[4], "why": r[5]} for r in rows]
+
+    def readers(self) -> list[str]:
+        """Every reader (token name) the log holds, by name: what the console's filter offers."""
+        with self.engine.connect() as conn:
+            return [str(r[0]) for r in conn.execute(select(access_log.c.who).distinct().order_by(access_log.c.who))]
 
     def purge_access_log(self, days: int) -> int:
         """Drop access-log entries older than ``days``; returns how many."""

@@ -105,3 +105,43 @@ def test_subject_access_export_holds_everything_and_no_vector(api, photos) -> No
     assert api.get("/api/v1/members/M-404/export", headers=api.admin).status_code == 404
     cli = run_cli("privacy", "export", "--config", str(api.config_file), "--member-id", "M-1042")
     assert cli.returncode == 0 and json.loads(cli.stdout)["biometrics"]["vectors"] == 2, cli.stderr
+
+
+def test_the_members_list_pages_and_sorts_and_each_listing_is_on_the_record(api) -> None:
+    for member_id, name in (("M-3", "Charles Babbage"), ("M-1", "Ada Lovelace"), ("M-2", "Grace Hopper")):
+        assert api.put(f"/api/v1/members/{member_id}", json={"name": name}, headers=api.admin).status_code == 200
+
+    def page(**q: object) -> tuple[int, list[str]]:
+        body = api.get("/api/v1/member-list", params=q, headers=api.admin).json()
+        return body["total"], [r["member_id"] for r in body["rows"]]
+
+    assert page() == (3, ["M-1", "M-3", "M-2"])  # by name
+    assert page(sort="name", order="desc") == (3, ["M-2", "M-3", "M-1"])
+    assert page(sort="member_id", limit=2) == (3, ["M-1", "M-2"]) and page(sort="member_id", offset=2) == (3, ["M-3"])
+    assert page(sort="enrolled_at") == (3, ["M-1", "M-2", "M-3"])  # none enrolled: by id, last either way
+    assert api.get("/api/v1/member-list", params={"sort": "phone"}, headers=api.admin).status_code == 422
+    assert api.get("/api/v1/member-list", headers=api.ipad).status_code == 403  # a manager's page
+    assert ("head-office", "admin", "listing", "admin") in reads(api, "M-2")
+
+
+def test_the_access_log_filters_by_reader_and_purpose_and_groups_repeated_reads(api) -> None:
+    api.put("/api/v1/members/M-1042", json=PROFILE, headers=api.admin)
+    for _ in range(3):  # an iPad showing the card on each page load
+        api.get("/api/v1/members/M-1042", headers=api.ipad)
+    api.get("/api/v1/members/lookup?code=GOLD-1042", headers=api.ipad)
+    api.get("/api/v1/members/M-1042/consent", headers=api.admin)
+
+    def log(**q: object) -> list[tuple[str, str, int]]:
+        rows = api.get("/api/v1/privacy/access-log", params=q, headers=api.admin).json()
+        return [(r["who"], r["why"], r["count"]) for r in rows]
+
+    everything = log()
+    assert len(everything) == 5 and all(n == 1 for *_, n in everything)
+    grouped = log(grouped=True)
+    # the iPad's card shown three times and looked up once by its code: four reads of its card, one line
+    assert sorted(grouped) == [("head-office", "admin", 1), ("ipad-counter-1", "lookup", 4)]
+    assert {who for who, *_ in log(reader="ipad-counter-1")} == {"ipad-counter-1"}
+    assert log(why="admin") == [("head-office", "admin", 1)]
+    assert api.get("/api/v1/privacy/access-log", params={"why": "gossip"}, headers=api.admin).status_code == 422
+    readers = api.get("/api/v1/privacy/access-log/readers", headers=api.admin).json()
+    assert readers == ["head-office", "ipad-counter-1"]

@@ -191,9 +191,19 @@ def test_enrol_from_the_console_see_the_arrival_erase_with_a_receipt(console, ph
         manager.fill("#search", "obama")
         manager.click("#search-form button")
         expect(manager.locator("#m-table")).to_contain_text("M-OBAMA", timeout=10_000)
+        # the list of every member: sorted by a click, exported and erased from the member's row
+        manager.reload()
+        row = manager.locator("#ml-table tbody tr", has_text="M-OBAMA")
+        expect(row).to_contain_text("form-2026-0042", timeout=10_000)  # the consent's reference
+        manager.click("#ml-table th[data-sort=member_id]")
+        expect(manager.locator("#ml-table th[data-sort=member_id]")).to_contain_text("▲")
+        with manager.expect_download() as got:
+            row.locator(".export").click()
+        assert "M-OBAMA" in Path(got.value.path()).read_text(encoding="utf-8")
         manager.once("dialog", lambda d: d.accept())
-        manager.click("#m-table .erase")
+        row.locator(".erase").click()
         expect(manager.locator("#receipt-line")).to_contain_text("Erased M-OBAMA", timeout=15_000)
+        expect(manager.locator("#ml-table")).not_to_contain_text("M-OBAMA")
         expect(manager.locator("#receipt-line")).to_contain_text("Receipt erasure-")
         manager.screenshot(path=str(ARTIFACTS / "console-members-erased.png"), full_page=True)
         assert errors == [], errors
