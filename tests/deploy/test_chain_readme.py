@@ -54,6 +54,7 @@ def test_the_readme_chain_trial_runs_as_written(tmp_path: Path, prepared_models_
     assert bridge and bridge[0].startswith("OK") and "connected" in bridge[0], out
     rows = [r for r in csv.DictReader(io.StringIO(out[out.index("store_id") :])) if r["store_id"] == "demo-store"]
     assert sum(int(r["entries"]) for r in rows) == 6 and sum(int(r["vip_arrivals"]) for r in rows) == 2, rows
+    assert "/console" in out.splitlines()[-1] and (trial / "analyst.token").read_text().strip()  # how to sign in
 
 
 def _read(path: Path) -> str:
