@@ -403,6 +403,14 @@ def run_bench(args: argparse.Namespace) -> int:
         md = bench_members.members_markdown(ident, imported, machine(), date, command_line())
         emit(args, {"part": "members", "identification": ident, "import": imported}, md)
         sections.append((md, bench_members.START, bench_members.END))
+    if "chain-year" in parts:
+        step("part 12, a year of chain rows at chain scale")
+        from storelens.bench import chain_year
+
+        year = chain_year.measure(args.year_stores)
+        md = chain_year.chain_year_markdown(year, machine(), date, command_line())
+        emit(args, {"part": "chain-year", **year}, md)
+        sections.append((md, chain_year.START, chain_year.END))
     if len(packs) > 1 and (by_pack["models"] or by_pack["edge"]):
         md = sets_markdown(by_pack["models"], by_pack["edge"])
         if not args.json:

@@ -117,7 +117,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         shown = f"[{host}]" if ":" in host else host
         sys.stderr.write(
             f"storelens: the head-office console: http://{shown}:{config.api.port}/console (a token from "
-            f"`storelens hq token create --config {shlex.quote(args.config)} --name NAME --role analyst|admin`)\n"
+            f"`storelens hq token create --config {shlex.quote(str(args.config))} --name NAME --role analyst|admin`)\n"
         )
     app.serve()
     return 0

@@ -371,6 +371,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="stores,days,members,boxes of the head-office part (default 1000,90,10000,10)",
     )
     sp.add_argument(
+        "--year-stores",
+        type=number(int, "--year-stores", ge=10, le=100_000),
+        default=10_000,
+        help="stores of the chain-year part (a year of their day rows; 10 to 100000; default 10000)",
+    )
+    sp.add_argument(
         "--import-members",
         type=number(int, "--import-members", ge=100, le=1_000_000),
         default=10_000,
