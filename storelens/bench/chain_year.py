@@ -28,7 +28,8 @@ def measure(stores: int, days: int = 365, runs: int = 5) -> dict[str, Any]:
 
 def chain_year_markdown(result: dict[str, Any], machine: str, date: str, command: str) -> str:
     """The part-12 section of docs/benchmarks.md."""
-    met = result["chain_all_days_s"] <= GOAL_S
+    # the whole year is a row per day: fewer would be a fast wrong answer, never "met"
+    met = result["chain_all_days_s"] <= GOAL_S and result["chain_all_days_rows"] == result["days"]
     lines = [
         START,
         "## Part 12: a year of chain rows at chain scale (`--part chain-year`)",
@@ -44,9 +45,13 @@ def chain_year_markdown(result: dict[str, Any], machine: str, date: str, command
         f"| {GOAL_S} |",
         "",
         f"The whole year within {GOAL_S:g} s: **{'met' if met else 'not met'}**. The report sums each zone's stores' "
-        "day rows in PostgreSQL, one parallel pass over the period per zone; a pass for stores head office does not "
-        "list is made only where there are any (read from the rollup state). What would make it ms: a per-zone "
-        "chain-day rollup kept by the rollup job, which needs each store-day's distinct visitors kept as a count.",
+        "day rows in PostgreSQL in one parallel pass over the period, grouped by each store's zone as the rollup job "
+        "recorded it (before: one pass per zone, and one more for stores head office does not list, which is now "
+        "made only where there are any). Measured on this machine before the change: 1.86 s (one pass per zone and "
+        "the extra pass), 1.48 s (one pass per zone). The generated rollups carry no visitor tokens, so the pass "
+        "counting each store-day's distinct visitors finds none here; a real chain's tokens add to it. What would "
+        "make it milliseconds: a per-zone chain-day rollup kept by the rollup job, which needs each store-day's "
+        "distinct visitors kept as a count.",
         END,
         "",
     ]

@@ -49,6 +49,7 @@ from storelens.hq.partitions import partition_by_month
 from storelens.hq.rollups import Rollups
 from storelens.hq.schema import days as day_table
 from storelens.hq.schema import deliveries, erasures
+from storelens.hq.schema import state as state_table
 from storelens.manifest import load_manifest
 from storelens.members import Consent, MemberInfo
 from storelens.signing import Keyring
@@ -345,8 +346,9 @@ def measure_report(url: str, stores: int, days: int, runs: int = 5) -> dict[str,
 def measure_report_at_scale(url: str, stores: int, days: int, runs: int = 5) -> dict[str, Any]:
     """The daily chain report over STORES x DAYS of day rollups generated directly (no events behind them).
 
-    One row per store and local day in ``rollup_footfall_day`` (what the rollup job writes for one camera), the
-    stores spread over three time zones; the report of one day and of the whole period at chain level.
+    One row per store and local day in ``rollup_footfall_day`` (what the rollup job writes for one camera) and each
+    store's zone in the rollup state (as the job records it), the stores spread over three time zones; the report
+    of one day and of the whole period at chain level.
     """
     store = EventLog(url)
     Rollups(store.engine)  # the rollup tables, made as hq serve makes them
@@ -361,11 +363,15 @@ def measure_report_at_scale(url: str, stores: int, days: int, runs: int = 5) -> 
                 for s in range(stores):
                     entries = (s * 7 + d) % 400
                     copy.write_row((f"s{s:05d}", "door", day, entries, entries % 9, entries % 5, entries // 2, 0))
+        with conn.cursor() as cur, cur.copy(f"COPY {state_table.name} (key, value) FROM STDIN") as copy:
+            for s in range(stores):  # each store's zone, recorded as the rollup job records it
+                copy.write_row((f"zone:s{s:05d}", ZONES[s % len(ZONES)]))
         conn.commit()
     finally:
         raw.close()
     with store.engine.begin() as c:
         c.execute(text(f"ANALYZE {day_table.name}"))
+        c.execute(text(f"ANALYZE {state_table.name}"))
     load_s = time.monotonic() - started
     meta = {
         f"s{s:05d}": ChainStore(id=f"s{s:05d}", region=f"R{s % 10}", timezone=ZONES[s % len(ZONES)])

@@ -71,6 +71,9 @@ def test_rollups_equal_the_raw_events(store: StoreBooks) -> None:
     same(reports, "2026-10-24", "2026-11-02")
     same(reports, "2026-10-25T00:00:00+02:00", "2026-10-26T12:00:00Z")  # times, not dates
     assert reports.catch_up() == 0  # nothing new: nothing read again
+    # every store listed (the pop-up too): the chain's days summed in one pass by each store's recorded zone
+    everyone = ChainReports(store.events, {**STORES, "popup": ChainStore(id="popup", timezone="UTC")}, "EUR")
+    same(everyone, "2026-10-24", "2026-11-02")
 
 
 def test_a_store_that_moves_to_another_zone_is_rolled_up_again(store: StoreBooks) -> None:
