@@ -44,7 +44,10 @@ class AccessRow(BaseModel):
     """One read of a member's data, or (grouped) the same read repeated."""
 
     at: str = Field(description="When (the latest, for a group)")
-    member: str = Field(description="The member id, or the erasure receipt's id once the member is erased")
+    member: str = Field(
+        description='The member id, or the erasure receipt\'s id once the member is erased; "" for a grouped listing '
+        "of several members"
+    )
     who: str
     role: str
     what: str
@@ -68,17 +71,20 @@ def access_log(
     """The latest reads of members' data, newest first (who, what, when, why), filtered by reader and purpose.
 
     Grouped, the same reader reading the same member's same data for the same purpose in a row (an iPad's card
-    shown on each page load) is one line with its count, so the reads that stand out are not buried.
+    shown on each page load) is one line with its count, and so is a page of the members list, so the reads that
+    stand out are not buried.
     """
     if not grouped:
         return [AccessRow(**row) for row in svc.books.access.recent(limit, reader, why)]
     out: list[AccessRow] = []
     for row in svc.books.access.recent(GROUP_SCAN, reader, why):
         last = out[-1] if out else None
-        if last is not None and (last.member, last.who, last.what, last.why) == (row["member"], row["who"],
-                                                                                  row["what"], row["why"]):  # fmt: skip
+        same = last is not None and (last.who, last.what, last.why) == (row["who"], row["what"], row["why"])
+        if last is not None and same and (last.member == row["member"] or row["what"] == "listing"):
             last.count += 1
             last.first_at = row["at"]
+            if last.member != row["member"]:  # a listing of several members: one line, "" for the members
+                last.member = ""
             continue
         if len(out) == limit:
             break

@@ -155,7 +155,7 @@ async function accessLog() {
   const res = await api("/api/v1/privacy/access-log?" + q);
   if (!res.ok) return;
   SL.table($("a-table"), [t("When"), t("Member"), t("Who"), t("What"), t("Why"), t("Reads")],
-    (await res.json()).map((r) => [esc(SL.dateTime(r.at)), `<code>${esc(r.member)}</code>`, esc(r.who), esc(t(r.what)), esc(t(r.why)),
+    (await res.json()).map((r) => [esc(SL.dateTime(r.at)), r.member ? `<code>${esc(r.member)}</code>` : esc(t("several members")), esc(r.who), esc(t(r.what)), esc(t(r.why)),
       r.count > 1 ? esc(t("{count} since {time}", {count: SL.number(r.count), time: SL.dateTime(r.first_at)})) : "1"]),
     t("No read recorded yet."));
 }

@@ -122,6 +122,10 @@ def test_the_members_list_pages_and_sorts_and_each_listing_is_on_the_record(api)
     assert api.get("/api/v1/member-list", params={"sort": "phone"}, headers=api.admin).status_code == 422
     assert api.get("/api/v1/member-list", headers=api.ipad).status_code == 403  # a manager's page
     assert ("head-office", "admin", "listing", "admin") in reads(api, "M-2")
+    grouped = api.get("/api/v1/privacy/access-log", params={"grouped": True}, headers=api.admin).json()
+    listing = [r for r in grouped if r["what"] == "listing"]
+    # five pages listed in a row (12 member rows): one line, for several members, not twelve
+    assert [(r["member"], r["count"]) for r in listing] == [("", 12)]
 
 
 def test_the_access_log_filters_by_reader_and_purpose_and_groups_repeated_reads(api) -> None:
