@@ -27,7 +27,6 @@ chart alike) is :func:`shown`'s, so the two agree to the digit.
 
 from __future__ import annotations
 
-import io
 import json
 import statistics
 from collections.abc import Callable
@@ -40,7 +39,7 @@ from sqlalchemy import func, select
 from storelens.books.schema import acks, events, transactions
 from storelens.clock import iso
 from storelens.i18n import FONT_FAMILIES, N_, Translator
-from storelens.web.reports import parse_ts
+from storelens.web.reports import figure_png, parse_ts
 
 AXES = ("acquisition", "conversion", "service", "retention", "member_value")
 TAKE_WITHIN_SECONDS = 60.0
@@ -256,16 +255,7 @@ def _basis_words(tr: Translator, basis: str) -> str:
 
 def radar_png(result: dict[str, Any], title: str, tr: Translator | None = None) -> bytes:
     """The five scores as a radar chart (PNG): :func:`radar_figure`'s."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig = radar_figure(result, title, tr)
-    out = io.BytesIO()
-    fig.savefig(out, format="png")
-    plt.close(fig)
-    return out.getvalue()
+    return figure_png(radar_figure(result, title, tr))
 
 
 def radar_figure(result: dict[str, Any], title: str, tr: Translator | None = None) -> Any:

@@ -138,10 +138,12 @@ class Services:
             self.books.commerce.put_member(member_id, {"photo": str(dest)})
         return result
 
-    def note_status(self, status: StatusEvent) -> None:
-        """Keep a configured camera's latest status (the ingest calls this; unknown cameras are ignored)."""
-        if any(c.id == status.camera_id for c in self.config.cameras):
-            self.camera_status[status.camera_id] = status
+    def note_status(self, status: StatusEvent) -> bool:
+        """Keep a configured camera's latest status (the ingest calls this); False for a camera not configured."""
+        if not any(c.id == status.camera_id for c in self.config.cameras):
+            return False
+        self.camera_status[status.camera_id] = status
+        return True
 
     def check_photo(self, photo: Path) -> PhotoCheck:
         """The enrolment checks' verdict on one photo, nothing stored (shown before saving).

@@ -22,6 +22,7 @@ from storelens.config import ChainStore
 from storelens.hq.rollups import Rollups
 from storelens.web.reports import (
     TILL_ELSEWHERE,
+    EmptyPeriod,
     Interval,
     Row,
     footfall_rows,
@@ -101,7 +102,7 @@ class ChainReports:
         windows = {s: (parse_ts(start, m.timezone), parse_ts(end, m.timezone)) for s, m in self.stores.items()}
         utc = (parse_ts(start), parse_ts(end))
         if utc[1] <= utc[0]:
-            raise ValueError("to must be after from")
+            raise EmptyPeriod()
         return windows, utc
 
     def rows_from_events(

@@ -159,7 +159,7 @@ class CrmOutbox:
                     select(func.count()).select_from(crm_outbox).where(*waiting, crm_outbox.c.attempts > 0)
                 ).scalar_one()
             )
-            oldest = conn.execute(
+            most_tried = conn.execute(
                 select(crm_outbox.c.id, crm_outbox.c.day, crm_outbox.c.attempts, crm_outbox.c.last_error)
                 .where(*waiting)
                 .order_by(crm_outbox.c.attempts.desc(), crm_outbox.c.id)
@@ -174,8 +174,8 @@ class CrmOutbox:
             "pending": pending,
             "retrying": retried,
             "delivered": delivered,
-            "attempts": int(oldest.attempts) if oldest is not None else 0,
-            "last_error": str(oldest.last_error) if oldest is not None else "",
+            "attempts": int(most_tried.attempts) if most_tried is not None else 0,
+            "last_error": str(most_tried.last_error) if most_tried is not None else "",
         }
 
     def delivered(self, row_id: int, kind: str) -> None:

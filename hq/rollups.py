@@ -250,49 +250,40 @@ class Rollups:
             # recorded that zone, so one pass over the period grouped by the recorded zone sums every plan at once
             # (a year of 10,000 stores read once, not once per zone).
             if len({g for _, g in plan}) == 1 and not unlisted and len(spans) == 1 and len(named) == len(plan):
-                self._days_by_zone(conn, next(iter(spans)), named, out)
+                self._group_days(conn, *next(iter(spans)), out, named=named)
             else:
                 for (window, _), stores in plan.items():
                     lo, hi = _local_days(window, stores, zones)
-                    self._group_days(conn, lo, hi, stores, _zone_of(stores, zones), out)
+                    self._group_days(conn, lo, hi, out, stores, _zone_of(stores, zones))
             if unlisted:
                 self._window(conn, default, unlisted, zones, "1d", out)
         return [r for rows in out.values() for r in rows]
-
-    def _days_by_zone(self, conn: Any, span: tuple[str, str], named: dict[str, str], out: dict[str, list[Row]]) -> None:
-        """Every store's day rollups of [lo, hi) summed per recorded zone and local day, in one pass.
-
-        ``named``: each zone's first store, whose name its rows carry (for ``ChainReports._grouped`` to merge).
-        """
-        zone_of = state.c.key == literal("zone:") + days.c.store_id
-        token_zone = state.c.key == literal("zone:") + day_tokens.c.store_id
-        self._group_days(conn, span[0], span[1], None, None, out, (zone_of, token_zone), named)
 
     def _group_days(
         self,
         conn: Any,
         lo: str,
         hi: str,
-        stores: list[str] | None,
-        zone: ZoneInfo | None,
         out: dict[str, list[Row]],
-        by_zone: tuple[Any, Any] | None = None,
+        stores: list[str] | None = None,
+        zone: ZoneInfo | None = None,
         named: dict[str, str] | None = None,
     ) -> None:
         """Stores' day rollups of local days [lo, hi) summed per local day, in one row each.
 
-        Either one group's ``stores`` of one ``zone``, or (``by_zone``: the joins to each store's recorded zone;
-        ``named``: each zone's first store) every store, summed per recorded zone.
+        Either one group's ``stores`` of one ``zone``, or (no ``stores``) every store in one pass, summed per zone
+        as each store's rollups recorded it; ``named``: each zone's first store, whose name its rows carry (for
+        ``ChainReports._grouped`` to merge).
         """
-        keyed = [state.c.value] if by_zone is not None else []  # grouped by the recorded zone too
+        keyed = [] if stores is not None else [state.c.value]  # grouped by the recorded zone too
 
-        def scoped(table: Table, join: Any) -> tuple[Any, list[Any]]:
+        def scoped(table: Table) -> tuple[Any, list[Any]]:
             where = [table.c.local_day >= lo, table.c.local_day < hi]
-            if by_zone is None:
-                return table, [*where, table.c.store_id.in_(stores or [])]
-            return table.join(state, join), where
+            if stores is not None:
+                return table, [*where, table.c.store_id.in_(stores)]
+            return table.join(state, state.c.key == literal("zone:") + table.c.store_id), where
 
-        source, where = scoped(day_tokens, by_zone[1] if by_zone else None)
+        source, where = scoped(day_tokens)
         per_store = (
             select(*keyed, day_tokens.c.local_day, func.count(day_tokens.c.token.distinct()).label("n"))
             .select_from(source)
@@ -307,7 +298,7 @@ class Rollups:
                 select(*outer, per_store.c.local_day, func.sum(per_store.c.n)).group_by(*outer, per_store.c.local_day)
             )
         }
-        source, where = scoped(days, by_zone[0] if by_zone else None)
+        source, where = scoped(days)
         query = (
             select(*keyed, days.c.local_day, *(func.sum(days.c[c]) for c in SUMS))
             .select_from(source)

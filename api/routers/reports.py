@@ -16,6 +16,7 @@ from storelens.clock import iso
 from storelens.web.locale import Lang
 from storelens.web.reports import (
     FORMATS,
+    EmptyPeriod,
     Interval,
     Row,
     chart_png,
@@ -39,7 +40,7 @@ def _period(svc: Svc, start: str, end: str) -> tuple[datetime, datetime]:
     except ValueError as exc:
         raise period_refusal(start, end, exc) from exc
     if b <= a:
-        raise period_refusal(start, end, ValueError("to must be after from"))
+        raise period_refusal(start, end, EmptyPeriod())
     return a, b
 
 

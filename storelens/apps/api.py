@@ -164,9 +164,9 @@ class ApiApp:
         self.server: Served | None = None
 
     def _on_status(self, status: StatusEvent) -> None:
-        """A camera's status from the store broker: kept for the console, and sent on to head office, signed."""
-        self.services.note_status(status)
-        self.chain.send_status(status)
+        """A configured camera's status from the store broker: kept for the console, sent on to head office, signed."""
+        if self.services.note_status(status):
+            self.chain.send_status(status)
 
     def _server(self, host: str) -> Served:
         api = self.config.api

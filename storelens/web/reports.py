@@ -115,13 +115,20 @@ def parse_ts(text: str, timezone: str = "UTC") -> datetime:
     return (value if value.tzinfo else value.replace(tzinfo=ZoneInfo(timezone))).astimezone(UTC)
 
 
+class EmptyPeriod(ValueError):
+    """A report's period ends where or before it starts."""
+
+    def __init__(self) -> None:
+        super().__init__("to must be after from")
+
+
 def period_refusal(start: str, end: str, exc: ValueError) -> Any:
     """A report's period refused (422) in words a page translates: not a time, or an empty period."""
     from fastapi import status
 
     from storelens.web.pages import Shown
 
-    if "to must be after from" in str(exc):
+    if isinstance(exc, EmptyPeriod):
         return Shown(status.HTTP_422_UNPROCESSABLE_CONTENT, N_("To must be after from."), f"from/to: {exc}")
     try:
         parse_ts(start)
@@ -404,12 +411,13 @@ def chart_png(
     interval: Interval = "1h",
 ) -> bytes:
     """:func:`chart_figure` as a PNG."""
-    import matplotlib
+    return figure_png(chart_figure(rows, title, tr, span, interval))
 
-    matplotlib.use("Agg")
+
+def figure_png(fig: Any) -> bytes:
+    """A matplotlib figure as PNG bytes, the figure closed (the footfall chart and the health radar)."""
     import matplotlib.pyplot as plt
 
-    fig = chart_figure(rows, title, tr, span, interval)
     out = io.BytesIO()
     fig.savefig(out, format="png")
     plt.close(fig)
